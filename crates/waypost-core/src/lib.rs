@@ -1,0 +1,12 @@
+//! Waypost domain types and rules. Pure code: no I/O, no async runtime, no SQL.
+//!
+//! Everything here can be unit-tested without a database or network, and every
+//! outer crate (crypto, store, server, binary) builds on these types.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod id;
+pub mod redact;
+
+pub use audit::{Actor, AuditChainError, AuditEvent, NewAuditEvent};
+pub use id::{AuditEventId, IdError, WorkspaceId};
