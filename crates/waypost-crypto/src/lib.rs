@@ -1,1 +1,30 @@
+//! Waypost's key ring: a master key wraps versioned data keys; data keys
+//! encrypt values with AES-256-GCM bound to where they are stored; a derived
+//! key computes blind indexes for equality lookups of encrypted values.
+//!
+//! No storage here: callers load wrapped keys from the database and hand them
+//! in. Key material lives in `secrecy` boxes that zeroize on drop.
 #![forbid(unsafe_code)]
+
+mod envelope;
+mod master;
+
+pub use envelope::{Aad, KeyRing, ciphertext_key_version};
+pub use master::{DataKey, MasterKey};
+
+/// What can go wrong with keys and ciphertexts. Messages never include key bytes or plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    #[error("master key must be 32 bytes encoded as base64 ({0})")]
+    MalformedMasterKey(&'static str),
+    #[error("the master key does not unwrap data key version {version}; it is not the key this database was created with")]
+    WrongMasterKey { version: u32 },
+    #[error("ciphertext is too short or has an unknown format")]
+    MalformedCiphertext,
+    #[error("ciphertext was written with data key version {0}, which this key ring does not hold")]
+    UnknownKeyVersion(u32),
+    #[error("decryption failed: the ciphertext was altered or belongs to another row or column")]
+    DecryptionFailed,
+    #[error("the key ring holds no data key")]
+    EmptyKeyRing,
+}
