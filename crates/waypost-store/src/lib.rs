@@ -1,1 +1,171 @@
+//! Storage for Waypost: per-concern traits, and one implementation per backend
+//! (`sqlite`, `postgres`), each owning its embedded migrations. The backend is
+//! chosen by the database URL's scheme in [`connect`].
+//!
+//! Handlers and workers only see `Arc<dyn Store>`; SQL lives in the backend
+//! modules. Every state-changing method takes the audit event describing the
+//! change and writes it in the same transaction.
 #![forbid(unsafe_code)]
+
+mod error;
+mod model;
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
+
+pub use error::{ConnectError, StoreError};
+pub use model::*;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Everything a Waypost process needs from its database.
+pub trait Store:
+    MigrationStore + WorkspaceStore + KeyStore + AuditStore + IdempotencyStore + Send + Sync + 'static
+{
+}
+impl<T> Store for T where
+    T: MigrationStore + WorkspaceStore + KeyStore + AuditStore + IdempotencyStore + Send + Sync + 'static
+{
+}
+
+#[async_trait]
+pub trait MigrationStore {
+    fn backend(&self) -> Backend;
+    /// Answers when the database can run a trivial query.
+    async fn ping(&self) -> Result<()>;
+    /// Applies every pending embedded migration.
+    async fn migrate(&self) -> Result<()>;
+    /// Each embedded migration and its state, plus any applied migration this binary does not know.
+    async fn migration_status(&self) -> Result<Vec<MigrationStatus>>;
+    /// Connection pool sizes, for metrics.
+    fn pool_stats(&self) -> Vec<PoolStats>;
+    async fn close(&self);
+}
+
+#[async_trait]
+pub trait WorkspaceStore {
+    /// Creates a workspace; `Conflict` when the name is taken.
+    async fn create_workspace(&self, workspace: &Workspace, audit: NewAuditEvent) -> Result<()>;
+    async fn get_workspace(&self, id: WorkspaceId) -> Result<Workspace>;
+    async fn find_workspace_by_name(&self, name: &str) -> Result<Workspace>;
+}
+
+#[async_trait]
+pub trait KeyStore {
+    /// Every wrapped data key, oldest first.
+    async fn list_data_keys(&self) -> Result<Vec<StoredDataKey>>;
+    /// Adds a wrapped data key; `Conflict` when that version already exists
+    /// (another node created it first).
+    async fn insert_data_key(&self, key: &StoredDataKey, audit: NewAuditEvent) -> Result<()>;
+    /// Up to `limit` non-null values of `column` with ids after `after_id`, in id order.
+    async fn encrypted_values_after(
+        &self,
+        column: EncryptedColumn,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EncryptedValue>>;
+    /// Replaces one ciphertext if it still equals `old` (a concurrent writer wins); returns whether it did.
+    async fn replace_encrypted_value(
+        &self,
+        column: EncryptedColumn,
+        id: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool>;
+    async fn reencryption_progress(&self, target_version: u32, column: EncryptedColumn) -> Result<ReencryptionProgress>;
+    async fn save_reencryption_progress(
+        &self,
+        target_version: u32,
+        column: EncryptedColumn,
+        progress: &ReencryptionProgress,
+    ) -> Result<()>;
+}
+
+#[async_trait]
+pub trait AuditStore {
+    /// Appends one event to its workspace's chain in its own transaction.
+    async fn append_audit_event(&self, event: NewAuditEvent) -> Result<AuditEvent>;
+    /// A chain's events in order, starting after `after_seq`.
+    async fn audit_chain(&self, chain: &str, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>>;
+}
+
+#[async_trait]
+pub trait IdempotencyStore {
+    /// Claims `key` for a request, or reports what an earlier request with that key did.
+    async fn begin_idempotent_request(&self, claim: &IdempotencyClaim) -> Result<IdempotencyBegin>;
+    /// Stores the final answer (body already encrypted by the caller).
+    async fn complete_idempotent_request(&self, id: &str, status: u16, encrypted_body: &[u8]) -> Result<()>;
+    /// Forgets a claim whose request failed before doing anything, so a retry may run.
+    async fn release_idempotent_request(&self, id: &str) -> Result<()>;
+    /// Deletes up to `limit` records that expired before `now`; returns how many.
+    async fn purge_expired_idempotency_records(&self, now: DateTime<Utc>, limit: u32) -> Result<u64>;
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// The backend for a database URL, by scheme.
+    pub fn from_url(url: &str) -> Result<Self, ConnectError> {
+        let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            other => Err(ConnectError::UnsupportedScheme(other.chars().take(32).collect())),
+        }
+    }
+}
+
+/// Pool settings taken from configuration.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self { max_connections: 10, acquire_timeout: std::time::Duration::from_secs(5) }
+    }
+}
+
+/// Opens the database a URL names. Does not migrate.
+pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Store>, ConnectError> {
+    match Backend::from_url(url)? {
+        Backend::Sqlite => Ok(Arc::new(sqlite::SqliteStore::connect(url, options).await?)),
+        Backend::Postgres => Ok(Arc::new(postgres::PgStore::connect(url, options).await?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_follows_the_scheme() {
+        assert_eq!(Backend::from_url("sqlite://x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::from_url("postgres://u@h/db").unwrap(), Backend::Postgres);
+        assert_eq!(Backend::from_url("postgresql://u@h/db").unwrap(), Backend::Postgres);
+        assert!(matches!(
+            Backend::from_url("mysql://x"),
+            Err(ConnectError::UnsupportedScheme(s)) if s == "mysql"
+        ));
+        assert!(matches!(Backend::from_url("waypost.db"), Err(ConnectError::UnsupportedScheme(s)) if s.is_empty()));
+    }
+}

@@ -1,0 +1,108 @@
+//! The SQLite backend: one file in WAL mode, one writer connection (so
+//! concurrent writers queue in-process instead of failing with `SQLITE_BUSY`)
+//! and a pool of read-only connections.
+
+mod records;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::{Backend, ConnectError, ConnectOptions, MigrationStatus, MigrationStore, PoolStats, Result};
+
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// How long a connection waits for another process's write lock (e.g. a CLI
+/// command next to a running server) before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, ConnectError> {
+        let base = SqliteConnectOptions::from_str(url)
+            .map_err(|e| ConnectError::Malformed(e.to_string()))?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        if let Some(dir) = base.get_filename().parent() {
+            if !dir.as_os_str().is_empty() && !dir.exists() {
+                return Err(ConnectError::Unreachable(format!("directory {} does not exist", dir.display())));
+            }
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.acquire_timeout.max(BUSY_TIMEOUT * 3))
+            .connect_with(base.clone().create_if_missing(true))
+            .await
+            .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
+        Ok(Self { writer, reader })
+    }
+
+    /// The writer pool, for tests that must reach under the store.
+    pub fn writer_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+}
+
+#[async_trait]
+impl MigrationStore for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn migration_status(&self) -> Result<Vec<MigrationStatus>> {
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+                .fetch_optional(&self.reader)
+                .await?;
+        let applied: Vec<(i64, Vec<u8>, bool)> = if exists.is_some() {
+            sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&self.reader)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok(crate::model::compare_migrations(&MIGRATOR, &applied))
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        [("sqlite_writer", &self.writer), ("sqlite_reader", &self.reader)]
+            .into_iter()
+            .map(|(name, pool)| PoolStats {
+                name,
+                size: pool.size(),
+                idle: pool.num_idle() as u32,
+                max: pool.options().get_max_connections(),
+            })
+            .collect()
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}

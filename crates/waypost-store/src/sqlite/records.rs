@@ -1,0 +1,287 @@
+//! SQLite queries for workspaces, data keys, the audit chain and idempotency
+//! records. Writes run in `BEGIN IMMEDIATE` transactions on the writer
+//! connection, so a read-then-write (like extending the audit chain) never
+//! races another process.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
+use waypost_core::audit::{GENESIS_HASH, chain_name};
+use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
+
+use super::SqliteStore;
+use crate::model::{AuditRow, WorkspaceRow};
+use crate::*;
+
+impl SqliteStore {
+    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Appends an event to its chain inside the caller's transaction.
+pub(crate) async fn append_audit(conn: &mut SqliteConnection, event: NewAuditEvent) -> Result<AuditEvent> {
+    let chain = chain_name(event.workspace_id);
+    let last: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_events WHERE chain = ? ORDER BY seq DESC LIMIT 1")
+            .bind(&chain)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (seq, prev) = match last {
+        None => (1, GENESIS_HASH),
+        Some((seq, hash)) => {
+            let prev = hash.try_into().map_err(|_| StoreError::Corrupt(format!("audit chain {chain} head hash")))?;
+            (seq + 1, prev)
+        }
+    };
+    let sealed = event.seal(seq, prev);
+    sqlx::query(
+        "INSERT INTO audit_events (id, chain, seq, workspace_id, actor_type, actor_id, action, target_type,
+            target_id, ip, user_agent, occurred_at, details, prev_hash, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(sealed.id.to_string())
+    .bind(&sealed.chain)
+    .bind(sealed.seq)
+    .bind(sealed.workspace_id.map(|w| w.to_string()))
+    .bind(sealed.actor.kind())
+    .bind(sealed.actor.id())
+    .bind(&sealed.action)
+    .bind(&sealed.target_type)
+    .bind(&sealed.target_id)
+    .bind(&sealed.ip)
+    .bind(&sealed.user_agent)
+    .bind(sealed.occurred_at)
+    .bind(&sealed.details)
+    .bind(sealed.prev_hash.as_slice())
+    .bind(sealed.hash.as_slice())
+    .execute(&mut *conn)
+    .await?;
+    Ok(sealed)
+}
+
+#[async_trait]
+impl WorkspaceStore for SqliteStore {
+    async fn create_workspace(&self, ws: &Workspace, audit: NewAuditEvent) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("INSERT INTO workspaces (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)")
+            .bind(ws.id.to_string())
+            .bind(&ws.name)
+            .bind(ws.created_at)
+            .bind(ws.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::conflict_on_unique(e, "a workspace with this name exists"))?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_workspace(&self, id: WorkspaceId) -> Result<Workspace> {
+        sqlx::query_as::<_, WorkspaceRow>("SELECT id, name, created_at, updated_at FROM workspaces WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or(StoreError::NotFound("workspace"))?
+            .try_into()
+    }
+
+    async fn find_workspace_by_name(&self, name: &str) -> Result<Workspace> {
+        sqlx::query_as::<_, WorkspaceRow>("SELECT id, name, created_at, updated_at FROM workspaces WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or(StoreError::NotFound("workspace"))?
+            .try_into()
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn list_data_keys(&self) -> Result<Vec<StoredDataKey>> {
+        let rows: Vec<(i64, Vec<u8>, DateTime<Utc>)> =
+            sqlx::query_as("SELECT version, wrapped_key, created_at FROM data_keys ORDER BY version")
+                .fetch_all(&self.writer)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(version, wrapped_key, created_at)| StoredDataKey { version: version as u32, wrapped_key, created_at })
+            .collect())
+    }
+
+    async fn insert_data_key(&self, key: &StoredDataKey, audit: NewAuditEvent) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("INSERT INTO data_keys (version, wrapped_key, created_at) VALUES (?, ?, ?)")
+            .bind(key.version as i64)
+            .bind(&key.wrapped_key)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::conflict_on_unique(e, "data key version exists"))?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn encrypted_values_after(
+        &self,
+        col: EncryptedColumn,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EncryptedValue>> {
+        // Identifiers come from the static ENCRYPTED_COLUMNS table, never from input.
+        let sql = format!(
+            "SELECT {id}, {c} FROM {t} WHERE {c} IS NOT NULL AND {id} > ? ORDER BY {id} LIMIT ?",
+            id = col.id_column,
+            c = col.column,
+            t = col.table
+        );
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(&sql)
+            .bind(after_id.unwrap_or(""))
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.into_iter().map(|(id, ciphertext)| EncryptedValue { id, ciphertext }).collect())
+    }
+
+    async fn replace_encrypted_value(&self, col: EncryptedColumn, id: &str, old: &[u8], new: &[u8]) -> Result<bool> {
+        let sql = format!(
+            "UPDATE {t} SET {c} = ? WHERE {id} = ? AND {c} = ?",
+            t = col.table,
+            c = col.column,
+            id = col.id_column
+        );
+        let done = sqlx::query(&sql).bind(new).bind(id).bind(old).execute(&self.writer).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn reencryption_progress(&self, target_version: u32, col: EncryptedColumn) -> Result<ReencryptionProgress> {
+        let row: Option<(Option<String>, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT last_id, finished_at FROM reencryption_progress WHERE target_version = ? AND column_name = ?",
+        )
+        .bind(target_version as i64)
+        .bind(col.name())
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.map(|(last_id, finished_at)| ReencryptionProgress { last_id, finished_at }).unwrap_or_default())
+    }
+
+    async fn save_reencryption_progress(
+        &self,
+        target_version: u32,
+        col: EncryptedColumn,
+        p: &ReencryptionProgress,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO reencryption_progress (target_version, column_name, last_id, finished_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (target_version, column_name) DO UPDATE SET last_id = excluded.last_id,
+                finished_at = excluded.finished_at",
+        )
+        .bind(target_version as i64)
+        .bind(col.name())
+        .bind(&p.last_id)
+        .bind(p.finished_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+}
+
+const AUDIT_COLUMNS: &str = "id, chain, seq, workspace_id, actor_type, actor_id, action, target_type, target_id, \
+     ip, user_agent, occurred_at, details, prev_hash, hash";
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit_event(&self, event: NewAuditEvent) -> Result<AuditEvent> {
+        let mut tx = self.write_tx().await?;
+        let sealed = append_audit(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(sealed)
+    }
+
+    async fn audit_chain(&self, chain: &str, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>> {
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?");
+        sqlx::query_as::<_, AuditRow>(&sql)
+            .bind(chain)
+            .bind(after_seq)
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await?
+            .into_iter()
+            .map(AuditEvent::try_from)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for SqliteStore {
+    async fn begin_idempotent_request(&self, claim: &IdempotencyClaim) -> Result<IdempotencyBegin> {
+        let mut tx = self.write_tx().await?;
+        let existing: Option<IdempotencyRow> = sqlx::query_as(
+            "SELECT id, request_hash, state, response_status, response_body, locked_until, expires_at
+             FROM idempotency_records WHERE workspace_id = ? AND idempotency_key = ?",
+        )
+        .bind(claim.workspace_id.to_string())
+        .bind(&claim.key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = existing {
+            match row.decide(claim) {
+                Decision::Answer(answer) => return Ok(answer),
+                Decision::Replace => {
+                    sqlx::query("DELETE FROM idempotency_records WHERE id = ?").bind(&row.id).execute(&mut *tx).await?;
+                }
+            }
+        }
+        sqlx::query(
+            "INSERT INTO idempotency_records (id, workspace_id, idempotency_key, request_hash, state, locked_until,
+                created_at, expires_at) VALUES (?, ?, ?, ?, 'in_progress', ?, ?, ?)",
+        )
+        .bind(&claim.id)
+        .bind(claim.workspace_id.to_string())
+        .bind(&claim.key)
+        .bind(&claim.request_hash)
+        .bind(claim.lock_until)
+        .bind(claim.now)
+        .bind(claim.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(IdempotencyBegin::Claimed)
+    }
+
+    async fn complete_idempotent_request(&self, id: &str, status: u16, body: &[u8]) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE idempotency_records SET state = 'completed', response_status = ?, response_body = ? WHERE id = ?",
+        )
+        .bind(status as i64)
+        .bind(body)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("idempotency record"));
+        }
+        Ok(())
+    }
+
+    async fn release_idempotent_request(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM idempotency_records WHERE id = ? AND state = 'in_progress'")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn purge_expired_idempotency_records(&self, now: DateTime<Utc>, limit: u32) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM idempotency_records WHERE id IN
+                (SELECT id FROM idempotency_records WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",
+        )
+        .bind(now)
+        .bind(limit as i64)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
