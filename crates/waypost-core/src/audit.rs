@@ -199,9 +199,17 @@ pub enum AuditChainError {
     #[error("event {id} (seq {seq}): previous-hash does not match the event before it")]
     BrokenLink { id: String, seq: i64 },
     #[error("event {id}: expected seq {expected}, found {found} (missing or reordered events)")]
-    Gap { id: String, expected: i64, found: i64 },
+    Gap {
+        id: String,
+        expected: i64,
+        found: i64,
+    },
     #[error("event {id} is in chain {found}, expected {expected}")]
-    WrongChain { id: String, expected: String, found: String },
+    WrongChain {
+        id: String,
+        expected: String,
+        found: String,
+    },
 }
 
 /// Checks a contiguous run of one chain's events, in stored order.
@@ -227,10 +235,16 @@ pub fn verify_chain(events: &[AuditEvent], start: (i64, [u8; 32])) -> Result<(),
             });
         }
         if event.compute_hash() != event.hash {
-            return Err(AuditChainError::HashMismatch { id: event.id.to_string(), seq: event.seq });
+            return Err(AuditChainError::HashMismatch {
+                id: event.id.to_string(),
+                seq: event.seq,
+            });
         }
         if event.prev_hash != prev {
-            return Err(AuditChainError::BrokenLink { id: event.id.to_string(), seq: event.seq });
+            return Err(AuditChainError::BrokenLink {
+                id: event.id.to_string(),
+                seq: event.seq,
+            });
         }
         prev = event.hash;
         expected_seq += 1;
@@ -248,10 +262,11 @@ mod tests {
         let mut prev = GENESIS_HASH;
         (1..=n as i64)
             .map(|seq| {
-                let e = NewAuditEvent::new(ws, Actor::User(format!("usr_{seq}")), "workspace.updated")
-                    .target("workspace", "ws_x")
-                    .details(json!({"n": seq}))
-                    .seal(seq, prev);
+                let e =
+                    NewAuditEvent::new(ws, Actor::User(format!("usr_{seq}")), "workspace.updated")
+                        .target("workspace", "ws_x")
+                        .details(json!({"n": seq}))
+                        .seal(seq, prev);
                 prev = e.hash;
                 e
             })
@@ -288,7 +303,11 @@ mod tests {
         events.remove(1);
         assert!(matches!(
             verify_chain(&events, (1, GENESIS_HASH)),
-            Err(AuditChainError::Gap { expected: 2, found: 3, .. })
+            Err(AuditChainError::Gap {
+                expected: 2,
+                found: 3,
+                ..
+            })
         ));
 
         let mut events = chain_of(4);
@@ -309,7 +328,11 @@ mod tests {
 
     #[test]
     fn actor_round_trips_through_its_columns() {
-        for actor in [Actor::User("usr_1".into()), Actor::ApiKey("key_1".into()), Actor::System] {
+        for actor in [
+            Actor::User("usr_1".into()),
+            Actor::ApiKey("key_1".into()),
+            Actor::System,
+        ] {
             let back = Actor::from_parts(actor.kind(), actor.id().map(str::to_owned));
             assert_eq!(back, Some(actor));
         }

@@ -32,7 +32,11 @@ pub struct Aad<'a> {
 
 impl<'a> Aad<'a> {
     pub fn new(table: &'a str, column: &'a str, row_id: &'a str) -> Self {
-        Self { table, column, row_id }
+        Self {
+            table,
+            column,
+            row_id,
+        }
     }
 
     fn bytes(&self, header: &[u8]) -> Vec<u8> {
@@ -79,7 +83,11 @@ impl KeyRing {
             keys.insert(*version, master.unwrap(*version, bytes)?);
         }
         let current = *keys.keys().next_back().ok_or(CryptoError::EmptyKeyRing)?;
-        Ok(Self { keys, current, blind_index_key: master.derive("blind-index/v1") })
+        Ok(Self {
+            keys,
+            current,
+            blind_index_key: master.derive("blind-index/v1"),
+        })
     }
 
     pub fn current_version(&self) -> u32 {
@@ -100,7 +108,13 @@ impl KeyRing {
         rand::rng().fill_bytes(&mut nonce);
         let cipher = Aes256Gcm::new(key.0.expose_secret().into());
         let sealed = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad.bytes(&header) })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad.bytes(&header),
+                },
+            )
             .expect("AES-GCM encryption fails only for inputs beyond 64 GiB");
         let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + sealed.len());
         out.extend_from_slice(&header);
@@ -110,20 +124,37 @@ impl KeyRing {
     }
 
     /// Decrypts a value written by [`KeyRing::encrypt`] for the same place.
-    pub fn decrypt(&self, aad: Aad<'_>, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn decrypt(
+        &self,
+        aad: Aad<'_>,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         let version = ciphertext_key_version(ciphertext).ok_or(CryptoError::MalformedCiphertext)?;
-        let key = self.keys.get(&version).ok_or(CryptoError::UnknownKeyVersion(version))?;
+        let key = self
+            .keys
+            .get(&version)
+            .ok_or(CryptoError::UnknownKeyVersion(version))?;
         let (header, rest) = ciphertext.split_at(HEADER_LEN);
         let (nonce, sealed) = rest.split_at(NONCE_LEN);
         let cipher = Aes256Gcm::new(key.0.expose_secret().into());
         cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: &aad.bytes(header) })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &aad.bytes(header),
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| CryptoError::DecryptionFailed)
     }
 
     /// Re-encrypts under the current key when written with an older one; `None` when already current.
-    pub fn reencrypt(&self, aad: Aad<'_>, ciphertext: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
+    pub fn reencrypt(
+        &self,
+        aad: Aad<'_>,
+        ciphertext: &[u8],
+    ) -> Result<Option<Vec<u8>>, CryptoError> {
         if ciphertext_key_version(ciphertext) == Some(self.current) {
             return Ok(None);
         }
@@ -149,11 +180,18 @@ mod tests {
     use proptest::prelude::*;
 
     fn ring_with(master: &MasterKey, versions: &[u32]) -> (KeyRing, Vec<(u32, Vec<u8>)>) {
-        let wrapped: Vec<_> = versions.iter().map(|v| (*v, master.wrap(*v, &DataKey::generate()))).collect();
+        let wrapped: Vec<_> = versions
+            .iter()
+            .map(|v| (*v, master.wrap(*v, &DataKey::generate())))
+            .collect();
         (KeyRing::open(master, &wrapped).unwrap(), wrapped)
     }
 
-    const AAD: Aad<'static> = Aad { table: "contacts", column: "phone", row_id: "ct_1" };
+    const AAD: Aad<'static> = Aad {
+        table: "contacts",
+        column: "phone",
+        row_id: "ct_1",
+    };
 
     #[test]
     fn round_trip() {
@@ -178,7 +216,10 @@ mod tests {
             Aad::new("contacts", "name", "ct_1"),
             Aad::new("channels", "phone", "ct_1"),
         ] {
-            assert_eq!(ring.decrypt(other, &ct).unwrap_err(), CryptoError::DecryptionFailed);
+            assert_eq!(
+                ring.decrypt(other, &ct).unwrap_err(),
+                CryptoError::DecryptionFailed
+            );
         }
     }
 
@@ -196,9 +237,16 @@ mod tests {
         for i in HEADER_LEN..ct.len() {
             let mut bad = ct.clone();
             bad[i] ^= 0x01;
-            assert_eq!(ring.decrypt(AAD, &bad).unwrap_err(), CryptoError::DecryptionFailed, "byte {i}");
+            assert_eq!(
+                ring.decrypt(AAD, &bad).unwrap_err(),
+                CryptoError::DecryptionFailed,
+                "byte {i}"
+            );
         }
-        assert_eq!(ring.decrypt(AAD, &ct[..10]).unwrap_err(), CryptoError::MalformedCiphertext);
+        assert_eq!(
+            ring.decrypt(AAD, &ct[..10]).unwrap_err(),
+            CryptoError::MalformedCiphertext
+        );
     }
 
     #[test]
@@ -207,7 +255,10 @@ mod tests {
         let (ring, _) = ring_with(&master, &[1, 2]);
         let mut ct = ring.encrypt(AAD, b"secret");
         ct[4] = 1; // claim version 1 for a version-2 ciphertext
-        assert_eq!(ring.decrypt(AAD, &ct).unwrap_err(), CryptoError::DecryptionFailed);
+        assert_eq!(
+            ring.decrypt(AAD, &ct).unwrap_err(),
+            CryptoError::DecryptionFailed
+        );
     }
 
     #[test]
@@ -219,15 +270,27 @@ mod tests {
         wrapped.push((2, master.wrap(2, &DataKey::generate())));
         let ring = KeyRing::open(&master, &wrapped).unwrap();
         assert_eq!(ring.current_version(), 2);
-        assert_eq!(ring.decrypt(AAD, &old_ct).unwrap().as_slice(), b"before rotation");
+        assert_eq!(
+            ring.decrypt(AAD, &old_ct).unwrap().as_slice(),
+            b"before rotation"
+        );
 
         let new_ct = ring.encrypt(AAD, b"after");
         assert_eq!(ciphertext_key_version(&new_ct), Some(2));
-        assert_eq!(old_ring.decrypt(AAD, &new_ct).unwrap_err(), CryptoError::UnknownKeyVersion(2));
+        assert_eq!(
+            old_ring.decrypt(AAD, &new_ct).unwrap_err(),
+            CryptoError::UnknownKeyVersion(2)
+        );
 
-        let moved = ring.reencrypt(AAD, &old_ct).unwrap().expect("old ciphertext is re-encrypted");
+        let moved = ring
+            .reencrypt(AAD, &old_ct)
+            .unwrap()
+            .expect("old ciphertext is re-encrypted");
         assert_eq!(ciphertext_key_version(&moved), Some(2));
-        assert_eq!(ring.decrypt(AAD, &moved).unwrap().as_slice(), b"before rotation");
+        assert_eq!(
+            ring.decrypt(AAD, &moved).unwrap().as_slice(),
+            b"before rotation"
+        );
         assert_eq!(ring.reencrypt(AAD, &moved).unwrap(), None);
     }
 
@@ -236,7 +299,10 @@ mod tests {
         let (_, wrapped) = ring_with(&MasterKey::generate(), &[1, 2]);
         let err = KeyRing::open(&MasterKey::generate(), &wrapped).unwrap_err();
         assert_eq!(err, CryptoError::WrongMasterKey { version: 1 });
-        assert_eq!(KeyRing::open(&MasterKey::generate(), &[]).unwrap_err(), CryptoError::EmptyKeyRing);
+        assert_eq!(
+            KeyRing::open(&MasterKey::generate(), &[]).unwrap_err(),
+            CryptoError::EmptyKeyRing
+        );
     }
 
     #[test]
@@ -245,11 +311,23 @@ mod tests {
         let (a, _) = ring_with(&master, &[1]);
         let (b, _) = ring_with(&master, &[1, 2]);
         let phone = b"+447911123456";
-        assert_eq!(a.blind_index("contact.phone", phone), b.blind_index("contact.phone", phone));
-        assert_ne!(a.blind_index("contact.phone", phone), a.blind_index("user.email", phone));
-        assert_ne!(a.blind_index("contact.phone", phone), a.blind_index("contact.phone", b"+447911123457"));
+        assert_eq!(
+            a.blind_index("contact.phone", phone),
+            b.blind_index("contact.phone", phone)
+        );
+        assert_ne!(
+            a.blind_index("contact.phone", phone),
+            a.blind_index("user.email", phone)
+        );
+        assert_ne!(
+            a.blind_index("contact.phone", phone),
+            a.blind_index("contact.phone", b"+447911123457")
+        );
         let (other, _) = ring_with(&MasterKey::generate(), &[1]);
-        assert_ne!(a.blind_index("contact.phone", phone), other.blind_index("contact.phone", phone));
+        assert_ne!(
+            a.blind_index("contact.phone", phone),
+            other.blind_index("contact.phone", phone)
+        );
     }
 
     proptest! {

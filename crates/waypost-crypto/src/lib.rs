@@ -17,7 +17,9 @@ pub use master::{DataKey, MasterKey};
 pub enum CryptoError {
     #[error("master key must be 32 bytes encoded as base64 ({0})")]
     MalformedMasterKey(&'static str),
-    #[error("the master key does not unwrap data key version {version}; it is not the key this database was created with")]
+    #[error(
+        "the master key does not unwrap data key version {version}; it is not the key this database was created with"
+    )]
     WrongMasterKey { version: u32 },
     #[error("ciphertext is too short or has an unknown format")]
     MalformedCiphertext,

@@ -75,7 +75,10 @@ impl MasterKey {
         let sealed = cipher
             .encrypt(
                 Nonce::from_slice(&nonce),
-                Payload { msg: key.0.expose_secret(), aad: &aad },
+                Payload {
+                    msg: key.0.expose_secret(),
+                    aad: &aad,
+                },
             )
             .expect("AES-GCM encryption of 32 bytes cannot fail");
         [nonce.as_slice(), &sealed].concat()
@@ -92,7 +95,10 @@ impl MasterKey {
             cipher
                 .decrypt(
                     Nonce::from_slice(&wrapped[..NONCE_LEN]),
-                    Payload { msg: &wrapped[NONCE_LEN..], aad: &aad },
+                    Payload {
+                        msg: &wrapped[NONCE_LEN..],
+                        aad: &aad,
+                    },
                 )
                 .map_err(|_| CryptoError::WrongMasterKey { version })?,
         );
@@ -104,8 +110,11 @@ impl MasterKey {
     pub(crate) fn derive(&self, purpose: &str) -> SecretBox<[u8; 32]> {
         let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"waypost"), self.0.expose_secret());
         let mut out = SecretBox::new(Box::new([0u8; 32]));
-        hk.expand(purpose.as_bytes(), secrecy::ExposeSecretMut::expose_secret_mut(&mut out))
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        hk.expand(
+            purpose.as_bytes(),
+            secrecy::ExposeSecretMut::expose_secret_mut(&mut out),
+        )
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
         out
     }
 }
@@ -147,14 +156,23 @@ mod tests {
         let wrapped = master.wrap(3, &key);
         let opened = master.unwrap(3, &wrapped).unwrap();
         assert_eq!(opened.0.expose_secret(), key.0.expose_secret());
-        assert_eq!(master.unwrap(4, &wrapped).unwrap_err(), CryptoError::WrongMasterKey { version: 4 });
+        assert_eq!(
+            master.unwrap(4, &wrapped).unwrap_err(),
+            CryptoError::WrongMasterKey { version: 4 }
+        );
         let other = MasterKey::generate();
-        assert_eq!(other.unwrap(3, &wrapped).unwrap_err(), CryptoError::WrongMasterKey { version: 3 });
+        assert_eq!(
+            other.unwrap(3, &wrapped).unwrap_err(),
+            CryptoError::WrongMasterKey { version: 3 }
+        );
     }
 
     #[test]
     fn debug_output_is_redacted() {
-        assert_eq!(format!("{:?}", MasterKey::generate()), "MasterKey([redacted])");
+        assert_eq!(
+            format!("{:?}", MasterKey::generate()),
+            "MasterKey([redacted])"
+        );
         assert_eq!(format!("{:?}", DataKey::generate()), "DataKey([redacted])");
     }
 }

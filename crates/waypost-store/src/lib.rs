@@ -29,7 +29,14 @@ pub trait Store:
 {
 }
 impl<T> Store for T where
-    T: MigrationStore + WorkspaceStore + KeyStore + AuditStore + IdempotencyStore + Send + Sync + 'static
+    T: MigrationStore
+        + WorkspaceStore
+        + KeyStore
+        + AuditStore
+        + IdempotencyStore
+        + Send
+        + Sync
+        + 'static
 {
 }
 
@@ -77,7 +84,11 @@ pub trait KeyStore {
         old: &[u8],
         new: &[u8],
     ) -> Result<bool>;
-    async fn reencryption_progress(&self, target_version: u32, column: EncryptedColumn) -> Result<ReencryptionProgress>;
+    async fn reencryption_progress(
+        &self,
+        target_version: u32,
+        column: EncryptedColumn,
+    ) -> Result<ReencryptionProgress>;
     async fn save_reencryption_progress(
         &self,
         target_version: u32,
@@ -91,7 +102,8 @@ pub trait AuditStore {
     /// Appends one event to its workspace's chain in its own transaction.
     async fn append_audit_event(&self, event: NewAuditEvent) -> Result<AuditEvent>;
     /// A chain's events in order, starting after `after_seq`.
-    async fn audit_chain(&self, chain: &str, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>>;
+    async fn audit_chain(&self, chain: &str, after_seq: i64, limit: u32)
+    -> Result<Vec<AuditEvent>>;
 }
 
 #[async_trait]
@@ -99,11 +111,20 @@ pub trait IdempotencyStore {
     /// Claims `key` for a request, or reports what an earlier request with that key did.
     async fn begin_idempotent_request(&self, claim: &IdempotencyClaim) -> Result<IdempotencyBegin>;
     /// Stores the final answer (body already encrypted by the caller).
-    async fn complete_idempotent_request(&self, id: &str, status: u16, encrypted_body: &[u8]) -> Result<()>;
+    async fn complete_idempotent_request(
+        &self,
+        id: &str,
+        status: u16,
+        encrypted_body: &[u8],
+    ) -> Result<()>;
     /// Forgets a claim whose request failed before doing anything, so a retry may run.
     async fn release_idempotent_request(&self, id: &str) -> Result<()>;
     /// Deletes up to `limit` records that expired before `now`; returns how many.
-    async fn purge_expired_idempotency_records(&self, now: DateTime<Utc>, limit: u32) -> Result<u64>;
+    async fn purge_expired_idempotency_records(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64>;
 }
 
 /// Which database a URL names.
@@ -127,7 +148,9 @@ impl Backend {
         match scheme {
             "sqlite" => Ok(Backend::Sqlite),
             "postgres" | "postgresql" => Ok(Backend::Postgres),
-            other => Err(ConnectError::UnsupportedScheme(other.chars().take(32).collect())),
+            other => Err(ConnectError::UnsupportedScheme(
+                other.chars().take(32).collect(),
+            )),
         }
     }
 }
@@ -141,7 +164,10 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self { max_connections: 10, acquire_timeout: std::time::Duration::from_secs(5) }
+        Self {
+            max_connections: 10,
+            acquire_timeout: std::time::Duration::from_secs(5),
+        }
     }
 }
 
@@ -160,12 +186,23 @@ mod tests {
     #[test]
     fn backend_follows_the_scheme() {
         assert_eq!(Backend::from_url("sqlite://x.db").unwrap(), Backend::Sqlite);
-        assert_eq!(Backend::from_url("postgres://u@h/db").unwrap(), Backend::Postgres);
-        assert_eq!(Backend::from_url("postgresql://u@h/db").unwrap(), Backend::Postgres);
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://u@h/db").unwrap(),
+            Backend::Postgres
+        );
         assert!(matches!(
             Backend::from_url("mysql://x"),
             Err(ConnectError::UnsupportedScheme(s)) if s == "mysql"
         ));
-        assert!(matches!(Backend::from_url("waypost.db"), Err(ConnectError::UnsupportedScheme(s)) if s.is_empty()));
+        assert!(
+            matches!(Backend::from_url("waypost.db"), Err(ConnectError::UnsupportedScheme(s)) if s.is_empty())
+        );
     }
 }
+
+#[cfg(feature = "testing")]
+pub mod testing;

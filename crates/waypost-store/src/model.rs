@@ -37,8 +37,11 @@ impl EncryptedColumn {
 }
 
 /// Every encrypted column, for key rotation. Later schemas add theirs here.
-pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] =
-    &[EncryptedColumn { table: "idempotency_records", id_column: "id", column: "response_body" }];
+pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[EncryptedColumn {
+    table: "idempotency_records",
+    id_column: "id",
+    column: "response_body",
+}];
 
 #[derive(Debug, Clone)]
 pub struct EncryptedValue {
@@ -120,7 +123,11 @@ pub enum IdempotencyBegin {
     /// Another request with this key is still running.
     InProgress,
     /// An identical request already finished; answer with its response.
-    Completed { record_id: String, status: u16, encrypted_body: Vec<u8> },
+    Completed {
+        record_id: String,
+        status: u16,
+        encrypted_body: Vec<u8>,
+    },
 }
 
 /// A row of `audit_events`, as both backends return it.
@@ -155,9 +162,18 @@ impl TryFrom<AuditRow> for AuditEvent {
                 .map(WorkspaceId::parse)
                 .transpose()
                 .map_err(|_| corrupt("bad workspace id"))?,
-            actor: Actor::from_parts(&r.actor_type, r.actor_id.clone()).ok_or_else(|| corrupt("bad actor"))?,
-            prev_hash: r.prev_hash.as_slice().try_into().map_err(|_| corrupt("bad prev_hash"))?,
-            hash: r.hash.as_slice().try_into().map_err(|_| corrupt("bad hash"))?,
+            actor: Actor::from_parts(&r.actor_type, r.actor_id.clone())
+                .ok_or_else(|| corrupt("bad actor"))?,
+            prev_hash: r
+                .prev_hash
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt("bad prev_hash"))?,
+            hash: r
+                .hash
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt("bad hash"))?,
             chain: r.chain,
             seq: r.seq,
             action: r.action,
@@ -183,14 +199,14 @@ impl TryFrom<WorkspaceRow> for Workspace {
     type Error = StoreError;
     fn try_from(r: WorkspaceRow) -> Result<Self, StoreError> {
         Ok(Workspace {
-            id: WorkspaceId::parse(&r.id).map_err(|_| StoreError::Corrupt(format!("workspace id {}", r.id)))?,
+            id: WorkspaceId::parse(&r.id)
+                .map_err(|_| StoreError::Corrupt(format!("workspace id {}", r.id)))?,
             name: r.name,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
     }
 }
-
 
 /// Compares embedded migrations with `(version, checksum, success)` rows from the database.
 pub(crate) fn compare_migrations(
@@ -204,10 +220,16 @@ pub(crate) fn compare_migrations(
             let state = match applied.iter().find(|(v, _, _)| *v == m.version) {
                 None => MigrationState::Pending,
                 Some((_, _, false)) => MigrationState::Failed,
-                Some((_, checksum, true)) if checksum.as_slice() != &*m.checksum => MigrationState::ChecksumMismatch,
+                Some((_, checksum, true)) if checksum.as_slice() != &*m.checksum => {
+                    MigrationState::ChecksumMismatch
+                }
                 Some(_) => MigrationState::Applied,
             };
-            MigrationStatus { version: m.version, description: m.description.to_string(), state }
+            MigrationStatus {
+                version: m.version,
+                description: m.description.to_string(),
+                state,
+            }
         })
         .collect();
     for (version, _, _) in applied {
@@ -248,12 +270,18 @@ impl IdempotencyRow {
         if self.request_hash != claim.request_hash {
             return Decision::Answer(IdempotencyBegin::Mismatch);
         }
-        match (self.state.as_str(), self.response_status, &self.response_body) {
-            ("completed", Some(status), Some(body)) => Decision::Answer(IdempotencyBegin::Completed {
-                record_id: self.id.clone(),
-                status: status as u16,
-                encrypted_body: body.clone(),
-            }),
+        match (
+            self.state.as_str(),
+            self.response_status,
+            &self.response_body,
+        ) {
+            ("completed", Some(status), Some(body)) => {
+                Decision::Answer(IdempotencyBegin::Completed {
+                    record_id: self.id.clone(),
+                    status: status as u16,
+                    encrypted_body: body.clone(),
+                })
+            }
             _ if self.locked_until > claim.now => Decision::Answer(IdempotencyBegin::InProgress),
             _ => Decision::Replace,
         }

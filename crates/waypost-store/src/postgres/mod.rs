@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::{Backend, ConnectError, ConnectOptions, MigrationStatus, MigrationStore, PoolStats, Result};
+use crate::{
+    Backend, ConnectError, ConnectOptions, MigrationStatus, MigrationStore, PoolStats, Result,
+};
 
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -55,13 +57,16 @@ impl MigrationStore for PgStore {
     }
 
     async fn migration_status(&self) -> Result<Vec<MigrationStatus>> {
-        let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
-            .fetch_one(&self.pool)
-            .await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+                .fetch_one(&self.pool)
+                .await?;
         let applied: Vec<(i64, Vec<u8>, bool)> = if exists.is_some() {
-            sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
-                .fetch_all(&self.pool)
-                .await?
+            sqlx::query_as(
+                "SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await?
         } else {
             Vec::new()
         };

@@ -19,22 +19,28 @@ impl PgStore {
 }
 
 /// Appends an event to its chain inside the caller's transaction.
-pub(crate) async fn append_audit(conn: &mut PgConnection, event: NewAuditEvent) -> Result<AuditEvent> {
+pub(crate) async fn append_audit(
+    conn: &mut PgConnection,
+    event: NewAuditEvent,
+) -> Result<AuditEvent> {
     let chain = chain_name(event.workspace_id);
     // Serialises appends to one chain across connections and nodes until commit.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind(&chain)
         .execute(&mut *conn)
         .await?;
-    let last: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1")
-            .bind(&chain)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let last: Option<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT seq, hash FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(&chain)
+    .fetch_optional(&mut *conn)
+    .await?;
     let (seq, prev) = match last {
         None => (1, GENESIS_HASH),
         Some((seq, hash)) => {
-            let prev = hash.try_into().map_err(|_| StoreError::Corrupt(format!("audit chain {chain} head hash")))?;
+            let prev = hash
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("audit chain {chain} head hash")))?;
             (seq + 1, prev)
         }
     };
@@ -68,48 +74,59 @@ pub(crate) async fn append_audit(conn: &mut PgConnection, event: NewAuditEvent) 
 impl WorkspaceStore for PgStore {
     async fn create_workspace(&self, ws: &Workspace, audit: NewAuditEvent) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("INSERT INTO workspaces (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)")
-            .bind(ws.id.to_string())
-            .bind(&ws.name)
-            .bind(ws.created_at)
-            .bind(ws.updated_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::conflict_on_unique(e, "a workspace with this name exists"))?;
+        sqlx::query(
+            "INSERT INTO workspaces (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(ws.id.to_string())
+        .bind(&ws.name)
+        .bind(ws.created_at)
+        .bind(ws.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::conflict_on_unique(e, "a workspace with this name exists"))?;
         append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn get_workspace(&self, id: WorkspaceId) -> Result<Workspace> {
-        sqlx::query_as::<_, WorkspaceRow>("SELECT id, name, created_at, updated_at FROM workspaces WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound("workspace"))?
-            .try_into()
+        sqlx::query_as::<_, WorkspaceRow>(
+            "SELECT id, name, created_at, updated_at FROM workspaces WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("workspace"))?
+        .try_into()
     }
 
     async fn find_workspace_by_name(&self, name: &str) -> Result<Workspace> {
-        sqlx::query_as::<_, WorkspaceRow>("SELECT id, name, created_at, updated_at FROM workspaces WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound("workspace"))?
-            .try_into()
+        sqlx::query_as::<_, WorkspaceRow>(
+            "SELECT id, name, created_at, updated_at FROM workspaces WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("workspace"))?
+        .try_into()
     }
 }
 
 #[async_trait]
 impl KeyStore for PgStore {
     async fn list_data_keys(&self) -> Result<Vec<StoredDataKey>> {
-        let rows: Vec<(i32, Vec<u8>, DateTime<Utc>)> =
-            sqlx::query_as("SELECT version, wrapped_key, created_at FROM data_keys ORDER BY version")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(i32, Vec<u8>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT version, wrapped_key, created_at FROM data_keys ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .into_iter()
-            .map(|(version, wrapped_key, created_at)| StoredDataKey { version: version as u32, wrapped_key, created_at })
+            .map(|(version, wrapped_key, created_at)| StoredDataKey {
+                version: version as u32,
+                wrapped_key,
+                created_at,
+            })
             .collect())
     }
 
@@ -145,21 +162,39 @@ impl KeyStore for PgStore {
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.into_iter().map(|(id, ciphertext)| EncryptedValue { id, ciphertext }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, ciphertext)| EncryptedValue { id, ciphertext })
+            .collect())
     }
 
-    async fn replace_encrypted_value(&self, col: EncryptedColumn, id: &str, old: &[u8], new: &[u8]) -> Result<bool> {
+    async fn replace_encrypted_value(
+        &self,
+        col: EncryptedColumn,
+        id: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool> {
         let sql = format!(
             "UPDATE {t} SET {c} = $1 WHERE {id} = $2 AND {c} = $3",
             t = col.table,
             c = col.column,
             id = col.id_column
         );
-        let done = sqlx::query(&sql).bind(new).bind(id).bind(old).execute(&self.pool).await?;
+        let done = sqlx::query(&sql)
+            .bind(new)
+            .bind(id)
+            .bind(old)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn reencryption_progress(&self, target_version: u32, col: EncryptedColumn) -> Result<ReencryptionProgress> {
+    async fn reencryption_progress(
+        &self,
+        target_version: u32,
+        col: EncryptedColumn,
+    ) -> Result<ReencryptionProgress> {
         let row: Option<(Option<String>, Option<DateTime<Utc>>)> = sqlx::query_as(
             "SELECT last_id, finished_at FROM reencryption_progress WHERE target_version = $1 AND column_name = $2",
         )
@@ -167,7 +202,12 @@ impl KeyStore for PgStore {
         .bind(col.name())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(last_id, finished_at)| ReencryptionProgress { last_id, finished_at }).unwrap_or_default())
+        Ok(row
+            .map(|(last_id, finished_at)| ReencryptionProgress {
+                last_id,
+                finished_at,
+            })
+            .unwrap_or_default())
     }
 
     async fn save_reencryption_progress(
@@ -203,8 +243,15 @@ impl AuditStore for PgStore {
         Ok(sealed)
     }
 
-    async fn audit_chain(&self, chain: &str, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>> {
-        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3");
+    async fn audit_chain(
+        &self,
+        chain: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        );
         sqlx::query_as::<_, AuditRow>(&sql)
             .bind(chain)
             .bind(after_seq)
@@ -233,7 +280,10 @@ impl IdempotencyStore for PgStore {
             match row.decide(claim) {
                 Decision::Answer(answer) => return Ok(answer),
                 Decision::Replace => {
-                    sqlx::query("DELETE FROM idempotency_records WHERE id = $1").bind(&row.id).execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM idempotency_records WHERE id = $1")
+                        .bind(&row.id)
+                        .execute(&mut *tx)
+                        .await?;
                 }
             }
         }
@@ -277,7 +327,11 @@ impl IdempotencyStore for PgStore {
         Ok(())
     }
 
-    async fn purge_expired_idempotency_records(&self, now: DateTime<Utc>, limit: u32) -> Result<u64> {
+    async fn purge_expired_idempotency_records(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64> {
         let done = sqlx::query(
             "DELETE FROM idempotency_records WHERE id IN
                 (SELECT id FROM idempotency_records WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)",

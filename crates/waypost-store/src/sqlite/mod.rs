@@ -9,9 +9,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
-use crate::{Backend, ConnectError, ConnectOptions, MigrationStatus, MigrationStore, PoolStats, Result};
+use crate::{
+    Backend, ConnectError, ConnectOptions, MigrationStatus, MigrationStore, PoolStats, Result,
+};
 
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -34,7 +38,10 @@ impl SqliteStore {
             .foreign_keys(true);
         if let Some(dir) = base.get_filename().parent() {
             if !dir.as_os_str().is_empty() && !dir.exists() {
-                return Err(ConnectError::Unreachable(format!("directory {} does not exist", dir.display())));
+                return Err(ConnectError::Unreachable(format!(
+                    "directory {} does not exist",
+                    dir.display()
+                )));
             }
         }
         let writer = SqlitePoolOptions::new()
@@ -75,14 +82,17 @@ impl MigrationStore for SqliteStore {
     }
 
     async fn migration_status(&self) -> Result<Vec<MigrationStatus>> {
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
-                .fetch_optional(&self.reader)
-                .await?;
+        let exists: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.reader)
+        .await?;
         let applied: Vec<(i64, Vec<u8>, bool)> = if exists.is_some() {
-            sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
-                .fetch_all(&self.reader)
-                .await?
+            sqlx::query_as(
+                "SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version",
+            )
+            .fetch_all(&self.reader)
+            .await?
         } else {
             Vec::new()
         };
@@ -90,15 +100,18 @@ impl MigrationStore for SqliteStore {
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {
-        [("sqlite_writer", &self.writer), ("sqlite_reader", &self.reader)]
-            .into_iter()
-            .map(|(name, pool)| PoolStats {
-                name,
-                size: pool.size(),
-                idle: pool.num_idle() as u32,
-                max: pool.options().get_max_connections(),
-            })
-            .collect()
+        [
+            ("sqlite_writer", &self.writer),
+            ("sqlite_reader", &self.reader),
+        ]
+        .into_iter()
+        .map(|(name, pool)| PoolStats {
+            name,
+            size: pool.size(),
+            idle: pool.num_idle() as u32,
+            max: pool.options().get_max_connections(),
+        })
+        .collect()
     }
 
     async fn close(&self) {

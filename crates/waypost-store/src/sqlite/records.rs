@@ -20,17 +20,23 @@ impl SqliteStore {
 }
 
 /// Appends an event to its chain inside the caller's transaction.
-pub(crate) async fn append_audit(conn: &mut SqliteConnection, event: NewAuditEvent) -> Result<AuditEvent> {
+pub(crate) async fn append_audit(
+    conn: &mut SqliteConnection,
+    event: NewAuditEvent,
+) -> Result<AuditEvent> {
     let chain = chain_name(event.workspace_id);
-    let last: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_events WHERE chain = ? ORDER BY seq DESC LIMIT 1")
-            .bind(&chain)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let last: Option<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT seq, hash FROM audit_events WHERE chain = ? ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(&chain)
+    .fetch_optional(&mut *conn)
+    .await?;
     let (seq, prev) = match last {
         None => (1, GENESIS_HASH),
         Some((seq, hash)) => {
-            let prev = hash.try_into().map_err(|_| StoreError::Corrupt(format!("audit chain {chain} head hash")))?;
+            let prev = hash
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("audit chain {chain} head hash")))?;
             (seq + 1, prev)
         }
     };
@@ -64,48 +70,59 @@ pub(crate) async fn append_audit(conn: &mut SqliteConnection, event: NewAuditEve
 impl WorkspaceStore for SqliteStore {
     async fn create_workspace(&self, ws: &Workspace, audit: NewAuditEvent) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("INSERT INTO workspaces (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)")
-            .bind(ws.id.to_string())
-            .bind(&ws.name)
-            .bind(ws.created_at)
-            .bind(ws.updated_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::conflict_on_unique(e, "a workspace with this name exists"))?;
+        sqlx::query(
+            "INSERT INTO workspaces (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(ws.id.to_string())
+        .bind(&ws.name)
+        .bind(ws.created_at)
+        .bind(ws.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::conflict_on_unique(e, "a workspace with this name exists"))?;
         append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn get_workspace(&self, id: WorkspaceId) -> Result<Workspace> {
-        sqlx::query_as::<_, WorkspaceRow>("SELECT id, name, created_at, updated_at FROM workspaces WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?
-            .ok_or(StoreError::NotFound("workspace"))?
-            .try_into()
+        sqlx::query_as::<_, WorkspaceRow>(
+            "SELECT id, name, created_at, updated_at FROM workspaces WHERE id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or(StoreError::NotFound("workspace"))?
+        .try_into()
     }
 
     async fn find_workspace_by_name(&self, name: &str) -> Result<Workspace> {
-        sqlx::query_as::<_, WorkspaceRow>("SELECT id, name, created_at, updated_at FROM workspaces WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.reader)
-            .await?
-            .ok_or(StoreError::NotFound("workspace"))?
-            .try_into()
+        sqlx::query_as::<_, WorkspaceRow>(
+            "SELECT id, name, created_at, updated_at FROM workspaces WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or(StoreError::NotFound("workspace"))?
+        .try_into()
     }
 }
 
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn list_data_keys(&self) -> Result<Vec<StoredDataKey>> {
-        let rows: Vec<(i64, Vec<u8>, DateTime<Utc>)> =
-            sqlx::query_as("SELECT version, wrapped_key, created_at FROM data_keys ORDER BY version")
-                .fetch_all(&self.writer)
-                .await?;
+        let rows: Vec<(i64, Vec<u8>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT version, wrapped_key, created_at FROM data_keys ORDER BY version",
+        )
+        .fetch_all(&self.writer)
+        .await?;
         Ok(rows
             .into_iter()
-            .map(|(version, wrapped_key, created_at)| StoredDataKey { version: version as u32, wrapped_key, created_at })
+            .map(|(version, wrapped_key, created_at)| StoredDataKey {
+                version: version as u32,
+                wrapped_key,
+                created_at,
+            })
             .collect())
     }
 
@@ -141,21 +158,39 @@ impl KeyStore for SqliteStore {
             .bind(limit as i64)
             .fetch_all(&self.reader)
             .await?;
-        Ok(rows.into_iter().map(|(id, ciphertext)| EncryptedValue { id, ciphertext }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, ciphertext)| EncryptedValue { id, ciphertext })
+            .collect())
     }
 
-    async fn replace_encrypted_value(&self, col: EncryptedColumn, id: &str, old: &[u8], new: &[u8]) -> Result<bool> {
+    async fn replace_encrypted_value(
+        &self,
+        col: EncryptedColumn,
+        id: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool> {
         let sql = format!(
             "UPDATE {t} SET {c} = ? WHERE {id} = ? AND {c} = ?",
             t = col.table,
             c = col.column,
             id = col.id_column
         );
-        let done = sqlx::query(&sql).bind(new).bind(id).bind(old).execute(&self.writer).await?;
+        let done = sqlx::query(&sql)
+            .bind(new)
+            .bind(id)
+            .bind(old)
+            .execute(&self.writer)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn reencryption_progress(&self, target_version: u32, col: EncryptedColumn) -> Result<ReencryptionProgress> {
+    async fn reencryption_progress(
+        &self,
+        target_version: u32,
+        col: EncryptedColumn,
+    ) -> Result<ReencryptionProgress> {
         let row: Option<(Option<String>, Option<DateTime<Utc>>)> = sqlx::query_as(
             "SELECT last_id, finished_at FROM reencryption_progress WHERE target_version = ? AND column_name = ?",
         )
@@ -163,7 +198,12 @@ impl KeyStore for SqliteStore {
         .bind(col.name())
         .fetch_optional(&self.writer)
         .await?;
-        Ok(row.map(|(last_id, finished_at)| ReencryptionProgress { last_id, finished_at }).unwrap_or_default())
+        Ok(row
+            .map(|(last_id, finished_at)| ReencryptionProgress {
+                last_id,
+                finished_at,
+            })
+            .unwrap_or_default())
     }
 
     async fn save_reencryption_progress(
@@ -199,8 +239,15 @@ impl AuditStore for SqliteStore {
         Ok(sealed)
     }
 
-    async fn audit_chain(&self, chain: &str, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>> {
-        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?");
+    async fn audit_chain(
+        &self,
+        chain: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?"
+        );
         sqlx::query_as::<_, AuditRow>(&sql)
             .bind(chain)
             .bind(after_seq)
@@ -229,7 +276,10 @@ impl IdempotencyStore for SqliteStore {
             match row.decide(claim) {
                 Decision::Answer(answer) => return Ok(answer),
                 Decision::Replace => {
-                    sqlx::query("DELETE FROM idempotency_records WHERE id = ?").bind(&row.id).execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM idempotency_records WHERE id = ?")
+                        .bind(&row.id)
+                        .execute(&mut *tx)
+                        .await?;
                 }
             }
         }
@@ -273,7 +323,11 @@ impl IdempotencyStore for SqliteStore {
         Ok(())
     }
 
-    async fn purge_expired_idempotency_records(&self, now: DateTime<Utc>, limit: u32) -> Result<u64> {
+    async fn purge_expired_idempotency_records(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64> {
         let done = sqlx::query(
             "DELETE FROM idempotency_records WHERE id IN
                 (SELECT id FROM idempotency_records WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",

@@ -1,0 +1,326 @@
+//! Storage behaviour, run on both backends against fresh databases.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use serde_json::json;
+use waypost_core::audit::{Actor, GENESIS_HASH, chain_name, verify_chain};
+use waypost_core::{NewAuditEvent, WorkspaceId};
+use waypost_store::testing::TestDatabase;
+use waypost_store::*;
+
+/// Generates one `#[tokio::test]` per backend from an `async fn(Arc<dyn Store>)`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::run(waypost_store::Backend::Sqlite, super::$name).await } )* }
+        mod postgres { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::run(waypost_store::Backend::Postgres, super::$name).await } )* }
+    };
+}
+
+async fn run<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Arc<dyn Store>, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(db) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let store = connect(&db.url, &ConnectOptions::default())
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    test(store.clone(), db.url.clone()).await;
+    store.close().await;
+}
+
+on_both_backends!(
+    migrations_report_current_after_migrate,
+    workspace_names_are_unique,
+    concurrent_audit_appends_form_one_valid_chain,
+    audit_events_are_write_once,
+    data_key_versions_are_unique,
+    idempotency_claims_replay_and_mismatch,
+    reencryption_swaps_only_unchanged_values,
+);
+
+fn workspace(name: &str) -> Workspace {
+    let now = Utc::now();
+    Workspace {
+        id: WorkspaceId::new(),
+        name: name.into(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn created(ws: &Workspace) -> NewAuditEvent {
+    NewAuditEvent::new(Some(ws.id), Actor::System, "workspace.created")
+        .target("workspace", ws.id.to_string())
+}
+
+async fn migrations_report_current_after_migrate(store: Arc<dyn Store>, _url: String) {
+    let status = store.migration_status().await.unwrap();
+    assert!(!status.is_empty());
+    assert!(migrations_current(&status), "{status:?}");
+    store.ping().await.unwrap();
+}
+
+async fn workspace_names_are_unique(store: Arc<dyn Store>, _url: String) {
+    let ws = workspace("acme");
+    store.create_workspace(&ws, created(&ws)).await.unwrap();
+    let again = workspace("acme");
+    let err = store
+        .create_workspace(&again, created(&again))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(store.get_workspace(ws.id).await.unwrap().name, "acme");
+    assert_eq!(
+        store.find_workspace_by_name("acme").await.unwrap().id,
+        ws.id
+    );
+    assert!(matches!(
+        store.get_workspace(WorkspaceId::new()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // The failed creation left no audit event behind.
+    let events = store
+        .audit_chain(&chain_name(Some(again.id)), 0, 10)
+        .await
+        .unwrap();
+    assert!(events.is_empty());
+}
+
+async fn concurrent_audit_appends_form_one_valid_chain(store: Arc<dyn Store>, _url: String) {
+    let ws = workspace("busy");
+    store.create_workspace(&ws, created(&ws)).await.unwrap();
+    // Many concurrent writers: none may fail (no SQLITE_BUSY) and the chain stays linear.
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let event = NewAuditEvent::new(
+                    Some(ws.id),
+                    Actor::ApiKey(format!("key_{i}")),
+                    "test.concurrent",
+                )
+                .origin(Some("192.0.2.1".into()), Some("tests".into()))
+                .details(json!({"i": i}));
+                store.append_audit_event(event).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await
+            .unwrap()
+            .expect("append never fails under contention");
+    }
+    let events = store
+        .audit_chain(&chain_name(Some(ws.id)), 0, 1000)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 65);
+    verify_chain(&events, (1, GENESIS_HASH)).expect("chain verifies after reading back");
+    assert_eq!(events[0].action, "workspace.created");
+}
+
+async fn audit_events_are_write_once(store: Arc<dyn Store>, url: String) {
+    let event = store
+        .append_audit_event(NewAuditEvent::new(None, Actor::System, "system.started"))
+        .await
+        .unwrap();
+    let sql = match store.backend() {
+        Backend::Sqlite => "UPDATE audit_events SET action = 'forged' WHERE id = ?",
+        Backend::Postgres => "UPDATE audit_events SET action = 'forged' WHERE id = $1",
+    };
+    let err = raw_execute(&store, &url, sql, &event.id.to_string()).await;
+    assert!(err.expect_err("update refused").contains("write-once"));
+}
+
+async fn raw_execute(
+    store: &Arc<dyn Store>,
+    url: &str,
+    sql: &str,
+    arg: &str,
+) -> Result<u64, String> {
+    let done = match store.backend() {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+            sqlx::query(sql)
+                .bind(arg)
+                .execute(&pool)
+                .await
+                .map(|r| r.rows_affected())
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            sqlx::query(sql)
+                .bind(arg)
+                .execute(&pool)
+                .await
+                .map(|r| r.rows_affected())
+        }
+    };
+    done.map_err(|e| e.to_string())
+}
+
+async fn data_key_versions_are_unique(store: Arc<dyn Store>, _url: String) {
+    let key = StoredDataKey {
+        version: 1,
+        wrapped_key: vec![1; 60],
+        created_at: Utc::now(),
+    };
+    store
+        .insert_data_key(&key, NewAuditEvent::new(None, Actor::System, "key.created"))
+        .await
+        .unwrap();
+    let err = store
+        .insert_data_key(&key, NewAuditEvent::new(None, Actor::System, "key.created"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)));
+    let keys = store.list_data_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].wrapped_key, vec![1; 60]);
+}
+
+async fn idempotency_claims_replay_and_mismatch(store: Arc<dyn Store>, _url: String) {
+    let ws = workspace("idem");
+    store.create_workspace(&ws, created(&ws)).await.unwrap();
+    let now = Utc::now();
+    let claim = |id: &str, hash: u8, now| IdempotencyClaim {
+        id: id.into(),
+        workspace_id: ws.id,
+        key: "order-42".into(),
+        request_hash: vec![hash; 32],
+        now,
+        lock_until: now + Duration::seconds(30),
+        expires_at: now + Duration::hours(24),
+    };
+    assert_eq!(
+        store
+            .begin_idempotent_request(&claim("idem_1", 1, now))
+            .await
+            .unwrap(),
+        IdempotencyBegin::Claimed
+    );
+    assert_eq!(
+        store
+            .begin_idempotent_request(&claim("idem_2", 1, now))
+            .await
+            .unwrap(),
+        IdempotencyBegin::InProgress
+    );
+    assert_eq!(
+        store
+            .begin_idempotent_request(&claim("idem_3", 2, now))
+            .await
+            .unwrap(),
+        IdempotencyBegin::Mismatch
+    );
+    store
+        .complete_idempotent_request("idem_1", 202, b"ciphertext")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .begin_idempotent_request(&claim("idem_4", 1, now))
+            .await
+            .unwrap(),
+        IdempotencyBegin::Completed {
+            record_id: "idem_1".into(),
+            status: 202,
+            encrypted_body: b"ciphertext".to_vec()
+        }
+    );
+    // After expiry the key is free again, and the purge removes expired records.
+    let later = now + Duration::hours(25);
+    assert_eq!(
+        store
+            .begin_idempotent_request(&claim("idem_5", 2, later))
+            .await
+            .unwrap(),
+        IdempotencyBegin::Claimed
+    );
+    store.release_idempotent_request("idem_5").await.unwrap();
+    assert_eq!(
+        store
+            .begin_idempotent_request(&claim("idem_6", 3, now))
+            .await
+            .unwrap(),
+        IdempotencyBegin::Claimed
+    );
+    assert_eq!(
+        store
+            .purge_expired_idempotency_records(later, 100)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .purge_expired_idempotency_records(later, 100)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn reencryption_swaps_only_unchanged_values(store: Arc<dyn Store>, _url: String) {
+    let ws = workspace("rekey");
+    store.create_workspace(&ws, created(&ws)).await.unwrap();
+    let now = Utc::now();
+    for i in 0..3 {
+        let claim = IdempotencyClaim {
+            id: format!("idem_{i}"),
+            workspace_id: ws.id,
+            key: format!("k{i}"),
+            request_hash: vec![0; 32],
+            now,
+            lock_until: now,
+            expires_at: now + Duration::hours(1),
+        };
+        store.begin_idempotent_request(&claim).await.unwrap();
+        store
+            .complete_idempotent_request(&claim.id, 200, &[i as u8; 8])
+            .await
+            .unwrap();
+    }
+    let col = ENCRYPTED_COLUMNS[0];
+    let first = store.encrypted_values_after(col, None, 2).await.unwrap();
+    assert_eq!(
+        first.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
+        ["idem_0", "idem_1"]
+    );
+    let rest = store
+        .encrypted_values_after(col, Some("idem_1"), 2)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert!(
+        store
+            .replace_encrypted_value(col, "idem_0", &[0; 8], &[9; 8])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_encrypted_value(col, "idem_0", &[0; 8], &[7; 8])
+            .await
+            .unwrap(),
+        "stale swap refused"
+    );
+    let progress = ReencryptionProgress {
+        last_id: Some("idem_1".into()),
+        finished_at: None,
+    };
+    store
+        .save_reencryption_progress(2, col, &progress)
+        .await
+        .unwrap();
+    assert_eq!(store.reencryption_progress(2, col).await.unwrap(), progress);
+    assert_eq!(
+        store.reencryption_progress(3, col).await.unwrap(),
+        ReencryptionProgress::default()
+    );
+}
