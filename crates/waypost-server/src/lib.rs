@@ -1,1 +1,14 @@
+//! Waypost's server: configuration, the HTTP API, the key ring in use, and
+//! the background workers, all sharing one [`state::AppState`].
 #![forbid(unsafe_code)]
+
+pub mod config;
+pub mod http;
+pub mod keys;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod workers;
+
+pub use config::{Config, Overrides};
+pub use startup::{Application, StartupError};

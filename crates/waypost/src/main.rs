@@ -1,1 +1,92 @@
-fn main() {}
+//! The `waypost` command line: wiring only; the work happens in the library crates.
+#![forbid(unsafe_code)]
+
+mod commands;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "waypost",
+    version,
+    about = "Self-hosted, privacy-first WhatsApp Business messaging"
+)]
+struct Cli {
+    /// Configuration file (default: ./waypost.toml when present).
+    #[arg(long, global = true, env = "WAYPOST_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory for the default SQLite database and master key.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API and background workers.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// PEM certificate chain; enables TLS (1.2+) together with --tls-key.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for --tls-cert.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
+    /// Apply pending database migrations, or show their state.
+    Migrate {
+        /// Only list migrations and whether each is applied.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Inspect configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage data encryption keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the OpenAPI 3.1 description of the API.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration, secrets as [redacted].
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List data key versions.
+    List,
+    /// Add a new data key version; new writes use it, old data stays readable.
+    Rotate,
+    /// Move values written under older data keys to the current one now (resumable).
+    Reencrypt,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, naming the setting; never a backtrace or a secret.
+            eprintln!("error: {}", e.to_string().replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

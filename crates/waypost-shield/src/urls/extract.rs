@@ -107,6 +107,16 @@ pub fn normalize(raw: &str) -> Option<NormalizedUrl> {
         return None;
     }
     let had_scheme = raw.contains("://");
+    if !had_scheme {
+        // `mailto:x@y`, `javascript:...`: a scheme without `//` is not a web link.
+        let head = &raw[..raw.find(['/', '?', '#']).unwrap_or(raw.len())];
+        if let Some((before, after)) = head.split_once(':')
+            && !before.contains('.')
+            && !after.starts_with(|c: char| c.is_ascii_digit())
+        {
+            return None;
+        }
+    }
     let parsed = if had_scheme {
         ::url::Url::parse(raw).ok()?
     } else {

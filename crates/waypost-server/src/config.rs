@@ -1,0 +1,368 @@
+//! Configuration: defaults → `waypost.toml` (or the file named by `--config` /
+//! `WAYPOST_CONFIG`) → `WAYPOST_*` environment variables → command-line flags,
+//! extracted into one typed struct. Secrets stay in `SecretString`s and print
+//! as `[redacted]`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Every setting, with its default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Directory for the default SQLite database and master key file.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://…`; defaults to `sqlite://<data_dir>/waypost.db`.
+    pub database_url: Option<SecretString>,
+    /// Largest connection pool (PostgreSQL; SQLite read pool).
+    pub database_max_connections: u32,
+    /// Base64 of 32 bytes; when unset the key file is used (created on first start).
+    pub master_key: Option<SecretString>,
+    /// Defaults to `<data_dir>/master.key`.
+    pub master_key_file: Option<PathBuf>,
+    /// Largest accepted request body in bytes.
+    pub body_limit_bytes: usize,
+    /// Longest a request may run before it is answered with 503.
+    pub request_timeout_secs: u64,
+    /// How long SIGTERM waits for in-flight requests and worker steps.
+    pub shutdown_grace_secs: u64,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` from a reverse proxy.
+    pub trust_proxy_headers: bool,
+    /// `json` (default) or `pretty`.
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `waypost=debug,info`.
+    pub log_level: String,
+    /// How often workers look for a newer data key and re-encrypt old rows.
+    pub key_rotation_interval_secs: u64,
+    /// Rows re-encrypted per batch.
+    pub reencryption_batch_size: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("waypost-data"),
+            database_url: None,
+            database_max_connections: 10,
+            master_key: None,
+            master_key_file: None,
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 30,
+            tls_cert: None,
+            tls_key: None,
+            trust_proxy_headers: false,
+            log_format: LogFormat::Json,
+            log_level: "info".into(),
+            key_rotation_interval_secs: 30,
+            reencryption_batch_size: 500,
+        }
+    }
+}
+
+/// A configuration problem, naming the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Command-line values that override every other source.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads all sources; the file named by `--config` or `WAYPOST_CONFIG` must exist,
+    /// `./waypost.toml` is read only when present.
+    pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
+        let named = overrides
+            .config_file
+            .clone()
+            .or_else(|| std::env::var_os("WAYPOST_CONFIG").map(PathBuf::from));
+        let file = match named {
+            Some(path) if !path.is_file() => {
+                return Err(ConfigError(format!(
+                    "WAYPOST_CONFIG / --config: configuration file {} not found",
+                    path.display()
+                )));
+            }
+            Some(path) => Some(path),
+            None => Some(PathBuf::from("waypost.toml")).filter(|p| p.is_file()),
+        };
+        let mut figment = Figment::new();
+        if let Some(path) = &file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("WAYPOST_").ignore(&["config", "test_postgres_url"]));
+        if let Some(listen) = overrides.listen {
+            figment = figment.merge(Serialized::default("listen", listen));
+        }
+        if let Some(dir) = &overrides.data_dir {
+            figment = figment.merge(Serialized::default("data_dir", dir));
+        }
+        if let Some(cert) = &overrides.tls_cert {
+            figment = figment.merge(Serialized::default("tls_cert", cert));
+        }
+        if let Some(key) = &overrides.tls_key {
+            figment = figment.merge(Serialized::default("tls_key", key));
+        }
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError(describe_figment_error(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |s: &str| Err(ConfigError(s.to_owned()));
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return fail("WAYPOST_TLS_CERT / WAYPOST_TLS_KEY: set both or neither");
+        }
+        if self.body_limit_bytes == 0 {
+            return fail("WAYPOST_BODY_LIMIT_BYTES: must be greater than 0");
+        }
+        if self.database_max_connections == 0 {
+            return fail("WAYPOST_DATABASE_MAX_CONNECTIONS: must be greater than 0");
+        }
+        if self.reencryption_batch_size == 0 {
+            return fail("WAYPOST_REENCRYPTION_BATCH_SIZE: must be greater than 0");
+        }
+        waypost_store::Backend::from_url(self.database_url().expose_secret())
+            .map_err(|e| ConfigError(format!("WAYPOST_DATABASE_URL: {e}")))?;
+        Ok(())
+    }
+
+    /// The database URL, defaulting to SQLite in the data directory.
+    pub fn database_url(&self) -> SecretString {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => {
+                SecretString::from(format!("sqlite://{}", self.default_sqlite_path().display()))
+            }
+        }
+    }
+
+    /// Whether the database is the default SQLite file in the data directory.
+    pub fn uses_default_database(&self) -> bool {
+        self.database_url.is_none()
+    }
+
+    fn default_sqlite_path(&self) -> PathBuf {
+        absolute(&self.data_dir).join("waypost.db")
+    }
+
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| absolute(&self.data_dir).join("master.key"))
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert.is_some()
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// `key = value` lines, secrets replaced by `[redacted]`.
+    pub fn redacted_lines(&self) -> Vec<String> {
+        let opt_path = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map_or("(unset)".to_owned(), |p| p.display().to_string())
+        };
+        let secret = |s: &Option<SecretString>| {
+            if s.is_some() { "[redacted]" } else { "(unset)" }.to_owned()
+        };
+        vec![
+            format!("listen = {}", self.listen),
+            format!("data_dir = {}", self.data_dir.display()),
+            format!(
+                "database_url = {}",
+                redact_url(self.database_url().expose_secret())
+            ),
+            format!(
+                "database_max_connections = {}",
+                self.database_max_connections
+            ),
+            format!("master_key = {}", secret(&self.master_key)),
+            format!("master_key_file = {}", self.master_key_path().display()),
+            format!("body_limit_bytes = {}", self.body_limit_bytes),
+            format!("request_timeout_secs = {}", self.request_timeout_secs),
+            format!("shutdown_grace_secs = {}", self.shutdown_grace_secs),
+            format!("tls_cert = {}", opt_path(&self.tls_cert)),
+            format!("tls_key = {}", opt_path(&self.tls_key)),
+            format!("trust_proxy_headers = {}", self.trust_proxy_headers),
+            format!(
+                "log_format = {}",
+                if self.log_format == LogFormat::Json {
+                    "json"
+                } else {
+                    "pretty"
+                }
+            ),
+            format!("log_level = {}", self.log_level),
+            format!(
+                "key_rotation_interval_secs = {}",
+                self.key_rotation_interval_secs
+            ),
+            format!("reencryption_batch_size = {}", self.reencryption_batch_size),
+        ]
+    }
+}
+
+/// Replaces the password in a database URL with `[redacted]`.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("[redacted]"));
+            url.to_string().replace("%5Bredacted%5D", "[redacted]")
+        }
+        Ok(url) => url.to_string(),
+        Err(_) => "[unparseable URL redacted]".into(),
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// One line naming the setting: `WAYPOST_LISTEN (listen): invalid socket address …`.
+fn describe_figment_error(e: figment::Error) -> String {
+    let key = e.path.join(".");
+    let setting = if key.is_empty() {
+        String::new()
+    } else {
+        format!("WAYPOST_{} ({key}): ", key.to_uppercase())
+    };
+    let source = e
+        .metadata
+        .as_ref()
+        .map(|m| format!(" [from {}]", m.name))
+        .unwrap_or_default();
+    format!("{setting}{}{source}", e.kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.body_limit_bytes, 1 << 20);
+        assert!(c.database_url().expose_secret().starts_with("sqlite://"));
+        assert!(
+            c.database_url()
+                .expose_secret()
+                .ends_with("waypost-data/waypost.db")
+        );
+    }
+
+    #[test]
+    fn passwords_in_database_urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/waypost"),
+            "postgres://app:[redacted]@db:5432/waypost"
+        );
+        assert_eq!(
+            redact_url("postgres://app@db/waypost"),
+            "postgres://app@db/waypost"
+        );
+        let c = Config {
+            database_url: Some("postgres://app:hunter2@db/w".to_owned().into()),
+            master_key: Some("c2VjcmV0".to_owned().into()),
+            ..Config::default()
+        };
+        let text = c.redacted_lines().join("\n");
+        assert!(
+            !text.contains("hunter2") && !text.contains("c2VjcmV0"),
+            "{text}"
+        );
+        assert!(text.contains("master_key = [redacted]"));
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "custom.toml",
+                "listen = \"127.0.0.1:7000\"\nbody_limit_bytes = 2048\nlog_level = \"debug\"",
+            )?;
+            jail.set_env("WAYPOST_BODY_LIMIT_BYTES", "4096");
+            let overrides = Overrides {
+                config_file: Some("custom.toml".into()),
+                ..Default::default()
+            };
+            let c = Config::load(&overrides).map_err(|e| e.0)?;
+            assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
+            assert_eq!(c.body_limit_bytes, 4096);
+            assert_eq!(c.log_level, "debug");
+            let flags = Overrides {
+                listen: Some("127.0.0.1:9000".parse().unwrap()),
+                ..overrides
+            };
+            assert_eq!(
+                Config::load(&flags).map_err(|e| e.0)?.listen.to_string(),
+                "127.0.0.1:9000"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("WAYPOST_DATABASE_URL", "mysql://x");
+            let err = Config::load(&Overrides::default()).unwrap_err().0;
+            assert!(
+                err.starts_with("WAYPOST_DATABASE_URL: unsupported scheme `mysql`"),
+                "{err}"
+            );
+
+            jail.set_env("WAYPOST_DATABASE_URL", "sqlite://x.db");
+            jail.set_env("WAYPOST_LISTEN", "not-an-address");
+            let err = Config::load(&Overrides::default()).unwrap_err().0;
+            assert!(err.contains("WAYPOST_LISTEN"), "{err}");
+
+            jail.set_env("WAYPOST_LISTEN", "127.0.0.1:1");
+            let missing = Overrides {
+                config_file: Some("nope.toml".into()),
+                ..Default::default()
+            };
+            let err = Config::load(&missing).unwrap_err().0;
+            assert!(
+                err.contains("nope.toml") && err.contains("WAYPOST_CONFIG"),
+                "{err}"
+            );
+
+            jail.create_file("waypost.toml", "lisen = \"127.0.0.1:1\"")?;
+            let err = Config::load(&Overrides::default()).unwrap_err().0;
+            assert!(err.contains("lisen"), "{err}");
+            Ok(())
+        });
+    }
+}

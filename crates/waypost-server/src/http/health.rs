@@ -1,0 +1,83 @@
+//! Liveness, readiness and metrics.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::problem::{ApiError, Problem};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` while the process runs; `ready` when it can serve traffic.
+    pub status: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process runs", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// The database answers and its migrations are current.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve", body = Health),
+        (status = 503, description = "Database unreachable or migrations not current",
+            body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    let database = state.store.ping().await;
+    let migrations = match &database {
+        Ok(()) => state
+            .store
+            .migration_status()
+            .await
+            .map(|s| waypost_store::migrations_current(&s)),
+        Err(_) => Ok(false),
+    };
+    match (database, migrations) {
+        (Ok(()), Ok(true)) => Ok(Json(Health { status: "ready" })),
+        (db, migrations) => {
+            let checks = json!({
+                "database": if db.is_ok() { "ok" } else { "unreachable" },
+                "migrations": match migrations { Ok(true) => "current", Ok(false) => "not current", Err(_) => "unknown" },
+            });
+            if let Err(e) = &db {
+                tracing::warn!(error = %e, "readiness: database unreachable");
+            }
+            Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-ready",
+                "Not ready",
+                "The service cannot serve traffic yet.",
+            )
+            .with("checks", checks)
+            .into())
+        }
+    }
+}
+
+/// Prometheus text exposition: request counts and latencies by route and status,
+/// database pool sizes, build information.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    for pool in state.store.pool_stats() {
+        metrics::gauge!("waypost_db_pool_connections", "pool" => pool.name, "state" => "open")
+            .set(pool.size as f64);
+        metrics::gauge!("waypost_db_pool_connections", "pool" => pool.name, "state" => "idle")
+            .set(pool.idle as f64);
+        metrics::gauge!("waypost_db_pool_max_connections", "pool" => pool.name)
+            .set(pool.max as f64);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}

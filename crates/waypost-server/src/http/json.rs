@@ -1,0 +1,194 @@
+//! `ApiJson<T>`: the JSON body extractor. Rejections are problems that say what
+//! is wrong and where: the field path and the line and column of the error.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::problem::{ApiError, Problem};
+
+/// A JSON request body, deserialised into `T`.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(Problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE).into());
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
+            BytesRejection::FailedToBufferBody(inner)
+                if inner.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                ApiError::from(Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE))
+            }
+            other => Problem::new(
+                other.status(),
+                "bad-request",
+                "Bad request",
+                "The request body could not be read.",
+            )
+            .into(),
+        })?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+fn is_json(value: Option<&axum::http::HeaderValue>) -> bool {
+    let Some(mime) = value.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = mime
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Deserialises a body, naming the failing field (as a JSON pointer) and position.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let result: Result<T, _> = serde_path_to_error::deserialize(de);
+    result.map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let (line, column) = (inner.line(), inner.column());
+        let pointer = json_pointer(&path);
+        let (slug, title, detail) = if inner.is_data() {
+            let field = if path == "." {
+                "the body".to_owned()
+            } else {
+                format!("field `{path}`")
+            };
+            (
+                "invalid-body",
+                "Invalid request body",
+                format!("{field}: {} (line {line}, column {column})", clean(&inner)),
+            )
+        } else {
+            (
+                "invalid-json",
+                "Malformed JSON",
+                format!(
+                    "malformed JSON at line {line}, column {column}: {}",
+                    clean(&inner)
+                ),
+            )
+        };
+        Problem::new(StatusCode::BAD_REQUEST, slug, title, detail)
+            .with(
+                "errors",
+                json!([{ "pointer": pointer, "line": line, "column": column }]),
+            )
+            .into()
+    })
+}
+
+/// serde_json appends " at line L column C"; we report position separately.
+fn clean(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+fn json_pointer(path: &str) -> String {
+    if path == "." {
+        return String::new();
+    }
+    path.split('.')
+        .flat_map(|seg| {
+            // `items[2]` → `items`, `2`
+            let mut parts = Vec::new();
+            let (name, rest) = seg.split_once('[').map_or((seg, ""), |(n, r)| (n, r));
+            if !name.is_empty() {
+                parts.push(name.replace('~', "~0").replace('/', "~1"));
+            }
+            for idx in rest.split('[') {
+                let idx = idx.trim_end_matches(']');
+                if !idx.is_empty() {
+                    parts.push(idx.to_owned());
+                }
+            }
+            parts
+        })
+        .fold(String::new(), |acc, p| format!("{acc}/{p}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Item {
+        qty: u32,
+    }
+
+    fn problem(bytes: &str) -> Problem {
+        match parse::<Body>(bytes.as_bytes()).unwrap_err() {
+            ApiError::Problem(p) => *p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn syntax_errors_give_position() {
+        let p = problem("{\"name\": \"a\",\n \"items\": [}");
+        assert_eq!(p.status, 400);
+        assert!(p.kind.ends_with("/invalid-json"));
+        assert!(p.detail.contains("line 2, column"), "{}", p.detail);
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let p = problem(r#"{"name": "a", "items": [{"qty": 1}, {"qty": "many"}]}"#);
+        assert!(p.kind.ends_with("/invalid-body"));
+        assert!(
+            p.detail.starts_with("field `items[1].qty`: invalid type"),
+            "{}",
+            p.detail
+        );
+        assert_eq!(p.extensions["errors"][0]["pointer"], "/items/1/qty");
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let p = problem(r#"{"items": []}"#);
+        assert!(p.detail.contains("missing field `name`"), "{}", p.detail);
+    }
+
+    #[test]
+    fn json_content_types() {
+        use axum::http::HeaderValue;
+        assert!(is_json(Some(&HeaderValue::from_static(
+            "application/json; charset=utf-8"
+        ))));
+        assert!(is_json(Some(&HeaderValue::from_static(
+            "application/merge-patch+json"
+        ))));
+        assert!(!is_json(Some(&HeaderValue::from_static("text/plain"))));
+        assert!(!is_json(None));
+    }
+}

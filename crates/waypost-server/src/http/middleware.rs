@@ -1,0 +1,174 @@
+//! Edge middleware shared by every route: request ids, one log line and the
+//! metrics per request, security headers, and turning every error response
+//! into a problem document.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use super::problem::{PROBLEM_JSON, Problem};
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request's id, as seen by handlers.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Keeps a caller's `x-request-id` when it is short and plain, else makes one.
+fn sane_request_id(value: Option<&HeaderValue>) -> Option<String> {
+    let text = value?.to_str().ok()?;
+    let ok = (1..=128).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    ok.then(|| text.to_owned())
+}
+
+/// Outermost layer: assigns the request id, opens the request span, logs one
+/// line and records metrics when the response is ready.
+pub async fn observe(mut req: Request, next: Next) -> Response {
+    let id = sane_request_id(req.headers().get(&REQUEST_ID))
+        .unwrap_or_else(|| ulid::Ulid::new().to_string());
+    let header_value = HeaderValue::from_str(&id).expect("request ids are visible ASCII");
+    req.headers_mut()
+        .insert(REQUEST_ID.clone(), header_value.clone());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().clone();
+    let started = Instant::now();
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut res = next.run(req).instrument(span.clone()).await;
+    let latency = started.elapsed();
+    let route = res
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let status = res.status().as_u16();
+    crate::telemetry::record_request(method.as_str(), &route, status, latency);
+    span.in_scope(|| {
+        tracing::info!(
+            method = %method,
+            route = %route,
+            status,
+            latency_ms = latency.as_secs_f64() * 1000.0,
+            "request"
+        );
+    });
+    res.headers_mut().insert(REQUEST_ID.clone(), header_value);
+    res
+}
+
+/// Innermost route layer: copies the matched route template to the response,
+/// where [`observe`] labels metrics and logs with it.
+pub async fn expose_matched_path(req: Request, next: Next) -> Response {
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let mut res = next.run(req).await;
+    if let Some(m) = matched {
+        res.extensions_mut().insert(m);
+    }
+    res
+}
+
+/// Writes problem bodies: fills `instance` and `request_id` into problems from
+/// handlers, and replaces any other error body with the problem for its status.
+pub async fn finish_problem(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let problem = match res.extensions().get::<Problem>() {
+        Some(p) => p.clone(),
+        None if is_problem(&res) => return res,
+        None => Problem::for_status(status),
+    };
+    let (mut parts, _) = res.into_parts();
+    let problem = Problem {
+        instance: Some(path),
+        request_id,
+        ..problem
+    };
+    let body = serde_json::to_vec(&problem).expect("problems serialise");
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.extensions.remove::<Problem>();
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn is_problem(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()))
+}
+
+/// Security headers on every response; HSTS only when this process terminates TLS.
+pub async fn security_headers(tls: bool, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if tls {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    res
+}
+
+/// The answer for a handler that panicked; the panic itself is logged.
+pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic".into());
+    tracing::error!(panic = %message, "handler panicked");
+    Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_must_be_plain() {
+        let ok = HeaderValue::from_static("abc-123_x.y:z");
+        assert_eq!(sane_request_id(Some(&ok)).as_deref(), Some("abc-123_x.y:z"));
+        assert_eq!(
+            sane_request_id(Some(&HeaderValue::from_static("has space"))),
+            None
+        );
+        assert_eq!(sane_request_id(Some(&HeaderValue::from_static(""))), None);
+        let long = HeaderValue::from_str(&"a".repeat(129)).unwrap();
+        assert_eq!(sane_request_id(Some(&long)), None);
+        assert_eq!(sane_request_id(None), None);
+    }
+}

@@ -1,0 +1,247 @@
+//! Building and running the application: `Application::build` opens the
+//! database, the key ring and a bound listener (failing fast with one line
+//! naming the setting); `run_until_stopped` serves HTTP and runs workers under
+//! one `CancellationToken` until SIGTERM or SIGINT, then drains.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+use waypost_store::{ConnectOptions, Store};
+
+use crate::config::Config;
+use crate::keys::{self, Keys};
+use crate::state::AppState;
+use crate::{http, telemetry, workers};
+
+/// A startup failure: one line naming the setting or resource at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(pub String);
+
+impl From<keys::KeyError> for StartupError {
+    fn from(e: keys::KeyError) -> Self {
+        StartupError(e.0)
+    }
+}
+
+/// Opens (and optionally migrates) the configured database.
+pub async fn open_database(config: &Config, migrate: bool) -> Result<Arc<dyn Store>, StartupError> {
+    if config.uses_default_database() {
+        create_private_dir(&config.data_dir).map_err(|e| {
+            StartupError(format!(
+                "WAYPOST_DATA_DIR: cannot create {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+    }
+    let options = ConnectOptions {
+        max_connections: config.database_max_connections,
+        ..Default::default()
+    };
+    let store = waypost_store::connect(config.database_url().expose_secret(), &options)
+        .await
+        .map_err(|e| StartupError(format!("WAYPOST_DATABASE_URL: {e}")))?;
+    if migrate {
+        store.migrate().await.map_err(|e| {
+            StartupError(format!(
+                "WAYPOST_DATABASE_URL: cannot apply migrations: {e}"
+            ))
+        })?;
+    }
+    Ok(store)
+}
+
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Finds or creates the master key and opens the key ring.
+pub async fn open_keys(config: &Config, store: &dyn Store) -> Result<Keys, StartupError> {
+    let has_keys = !store
+        .list_data_keys()
+        .await
+        .map_err(|e| StartupError(format!("WAYPOST_DATABASE_URL: cannot read data keys: {e}")))?
+        .is_empty();
+    let master = keys::load_or_create_master_key(config, has_keys)?;
+    Ok(Keys::open(store, master).await?)
+}
+
+enum Listener {
+    Plain(tokio::net::TcpListener),
+    Tls(std::net::TcpListener, axum_server::tls_rustls::RustlsConfig),
+}
+
+pub struct Application {
+    local_addr: SocketAddr,
+    listener: Listener,
+    state: AppState,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let store = open_database(&config, true).await?;
+        let keys = open_keys(&config, store.as_ref()).await?;
+        let listener = bind(&config).await?;
+        let local_addr = match &listener {
+            Listener::Plain(l) => l.local_addr(),
+            Listener::Tls(l, _) => l.local_addr(),
+        }
+        .map_err(|e| StartupError(format!("WAYPOST_LISTEN: {e}")))?;
+        let state = AppState {
+            config: Arc::new(config),
+            store,
+            keys: Arc::new(keys),
+            metrics: telemetry::metrics_handle(),
+        };
+        Ok(Self {
+            local_addr,
+            listener,
+            state,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Cancelling this token stops the application as SIGTERM would.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until SIGTERM/SIGINT or the shutdown token, then stops accepting,
+    /// lets in-flight requests and worker steps finish within the grace period.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            state,
+            shutdown,
+            local_addr,
+        } = self;
+        let grace = state.config.shutdown_grace();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        let worker = tokio::spawn(workers::maintenance(state.clone(), shutdown.clone()));
+        let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        tracing::info!(address = %local_addr, tls = state.config.tls_enabled(), backend = state.store.backend().as_str(), "listening");
+
+        let server = match listener {
+            Listener::Plain(listener) => {
+                let token = shutdown.clone();
+                tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(token.cancelled_owned())
+                        .await
+                })
+            }
+            Listener::Tls(listener, tls) => {
+                let handle = axum_server::Handle::new();
+                let (token, h) = (shutdown.clone(), handle.clone());
+                tokio::spawn(async move {
+                    token.cancelled().await;
+                    h.graceful_shutdown(Some(grace));
+                });
+                tokio::spawn(async move {
+                    axum_server::from_tcp_rustls(listener, tls)
+                        .handle(handle)
+                        .serve(app)
+                        .await
+                })
+            }
+        };
+        let server = drain(server, &shutdown, grace, "HTTP server");
+        let outcome = server.await;
+        shutdown.cancel();
+        let _ = tokio::time::timeout(grace, worker).await;
+        state.store.close().await;
+        tracing::info!("stopped");
+        outcome
+    }
+}
+
+/// Waits for a task; once shutdown begins, waits at most `grace` more.
+async fn drain(
+    mut task: tokio::task::JoinHandle<std::io::Result<()>>,
+    shutdown: &CancellationToken,
+    grace: std::time::Duration,
+    what: &str,
+) -> anyhow::Result<()> {
+    tokio::select! {
+        result = &mut task => return Ok(result??),
+        _ = shutdown.cancelled() => {}
+    }
+    match tokio::time::timeout(grace, &mut task).await {
+        Ok(result) => Ok(result??),
+        Err(_) => {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "{what}: grace period elapsed with work in flight"
+            );
+            task.abort();
+            Ok(())
+        }
+    }
+}
+
+async fn bind(config: &Config) -> Result<Listener, StartupError> {
+    let bind_error = |e: std::io::Error| {
+        StartupError(format!(
+            "WAYPOST_LISTEN: cannot listen on {}: {e}",
+            config.listen
+        ))
+    };
+    let std_listener = std::net::TcpListener::bind(config.listen).map_err(bind_error)?;
+    std_listener.set_nonblocking(true).map_err(bind_error)?;
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|e| StartupError(format!("WAYPOST_TLS_CERT / WAYPOST_TLS_KEY: {e}")))?;
+            Ok(Listener::Tls(std_listener, tls))
+        }
+        _ => Ok(Listener::Plain(
+            tokio::net::TcpListener::from_std(std_listener).map_err(bind_error)?,
+        )),
+    }
+}
+
+async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+        _ = token.cancelled() => return,
+    }
+    tracing::info!("shutdown signal received; draining");
+    token.cancel();
+}

@@ -1,0 +1,80 @@
+//! The one state every handler and worker shares, and the audit writer.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+use metrics_exporter_prometheus::PrometheusHandle;
+use waypost_core::{AuditEvent, NewAuditEvent};
+use waypost_store::Store;
+
+use crate::config::Config;
+use crate::keys::Keys;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<Keys>,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// Records an audit event in its own transaction. State changes made
+    /// through the store pass their event to the store method instead, so the
+    /// change and its record commit together.
+    pub async fn audit(
+        &self,
+        event: NewAuditEvent,
+    ) -> Result<AuditEvent, waypost_store::StoreError> {
+        self.store.append_audit_event(event).await
+    }
+}
+
+/// Where a request came from, for audit events: the peer address (or the
+/// first `X-Forwarded-For` hop when the operator trusts a proxy) and user agent.
+#[derive(Debug, Clone)]
+pub struct RequestOrigin {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl RequestOrigin {
+    /// Applies this origin to an audit event.
+    pub fn stamp(&self, event: NewAuditEvent) -> NewAuditEvent {
+        event.origin(self.ip.map(|ip| ip.to_string()), self.user_agent.clone())
+    }
+}
+
+impl FromRequestParts<AppState> for RequestOrigin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded = state
+            .config
+            .trust_proxy_headers
+            .then(|| parts.headers.get("x-forwarded-for"))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect());
+        Ok(Self {
+            ip: forwarded.or(peer),
+            user_agent,
+        })
+    }
+}

@@ -1,0 +1,61 @@
+//! Background work of every node: picking up new data keys, re-encrypting old
+//! ciphertexts in batches, and purging expired idempotency records. Each step
+//! is short and checks the shutdown token between batches.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::keys;
+use crate::state::AppState;
+
+const IDEMPOTENCY_PURGE_BATCH: u32 = 1000;
+
+pub async fn maintenance(state: AppState, shutdown: CancellationToken) {
+    let interval = Duration::from_secs(state.config.key_rotation_interval_secs.max(1));
+    loop {
+        if let Err(e) = maintenance_step(&state, &shutdown).await {
+            tracing::warn!(error = %e, "maintenance step failed; retrying later");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+async fn maintenance_step(state: &AppState, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    state
+        .keys
+        .reload(state.store.as_ref())
+        .await
+        .map_err(|e| anyhow::anyhow!(e.0))?;
+    while !shutdown.is_cancelled() {
+        let report = keys::reencrypt_batch(
+            state.store.as_ref(),
+            &state.keys,
+            state.config.reencryption_batch_size,
+        )
+        .await?;
+        if report.moved > 0 || report.failed > 0 {
+            tracing::info!(
+                moved = report.moved,
+                failed = report.failed,
+                "re-encrypted a batch to the current data key"
+            );
+        }
+        if report.finished {
+            break;
+        }
+    }
+    while !shutdown.is_cancelled() {
+        let purged = state
+            .store
+            .purge_expired_idempotency_records(chrono::Utc::now(), IDEMPOTENCY_PURGE_BATCH)
+            .await?;
+        if purged < IDEMPOTENCY_PURGE_BATCH as u64 {
+            break;
+        }
+    }
+    Ok(())
+}

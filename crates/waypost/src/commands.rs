@@ -1,0 +1,152 @@
+//! What each subcommand does, in terms of the server crate's building blocks.
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use waypost_server::config::LogFormat;
+use waypost_server::{Application, Config, Overrides, keys, startup, telemetry};
+use waypost_store::migrations_current;
+
+use crate::{Cli, Command, ConfigCommand, KeysCommand};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut overrides = Overrides {
+        config_file: cli.config.clone(),
+        data_dir: cli.data_dir.clone(),
+        ..Default::default()
+    };
+    if let Command::Serve {
+        listen,
+        tls_cert,
+        tls_key,
+    } = &cli.command
+    {
+        overrides.listen = *listen;
+        overrides.tls_cert = tls_cert.clone();
+        overrides.tls_key = tls_key.clone();
+    }
+    if matches!(cli.command, Command::Openapi) {
+        println!("{}", waypost_server::http::openapi_json());
+        return Ok(());
+    }
+    let config = Config::load(&overrides)?;
+    let log_format = if matches!(cli.command, Command::Serve { .. }) {
+        config.log_format
+    } else {
+        LogFormat::Pretty
+    };
+    telemetry::init_logging(log_format, &config.log_level);
+    match cli.command {
+        Command::Serve { .. } => serve(config).await,
+        Command::Migrate { status } => migrate(config, status).await,
+        Command::Config(ConfigCommand::Show) => {
+            for line in config.redacted_lines() {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Keys(cmd) => keys_command(config, cmd).await,
+        Command::Openapi => unreachable!("handled above"),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    app.run_until_stopped().await
+}
+
+async fn migrate(config: Config, status_only: bool) -> anyhow::Result<()> {
+    let store = startup::open_database(&config, !status_only).await?;
+    let status = store
+        .migration_status()
+        .await
+        .context("WAYPOST_DATABASE_URL: cannot read migration state")?;
+    for m in &status {
+        println!(
+            "{:>16}  {:<24}  {}",
+            m.version,
+            m.state.as_str(),
+            m.description
+        );
+    }
+    if migrations_current(&status) {
+        println!("database ({}) is current", store.backend().as_str());
+    } else if !status_only {
+        bail!("database migrations are not current after migrating; see the list above");
+    } else {
+        println!(
+            "database ({}) has pending migrations: run `waypost migrate`",
+            store.backend().as_str()
+        );
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn keys_command(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
+    let store = startup::open_database(&config, false).await?;
+    let status = store
+        .migration_status()
+        .await
+        .context("WAYPOST_DATABASE_URL: cannot read migration state")?;
+    if !migrations_current(&status) {
+        bail!(
+            "WAYPOST_DATABASE_URL: the database has pending migrations; run `waypost migrate` first"
+        );
+    }
+    match cmd {
+        KeysCommand::List => {
+            let keys = startup::open_keys(&config, store.as_ref()).await?;
+            let ring = keys.current();
+            for version in ring.versions() {
+                let marker = if version == ring.current_version() {
+                    "  (current: new writes use it)"
+                } else {
+                    ""
+                };
+                println!("data key v{version}{marker}");
+            }
+        }
+        KeysCommand::Rotate => {
+            let has_keys = !store.list_data_keys().await?.is_empty();
+            let master = keys::load_or_create_master_key(&config, has_keys)?;
+            let version = keys::rotate(store.as_ref(), master).await?;
+            println!(
+                "added data key v{version}; running servers switch to it within {}s and re-encrypt older values in the background (or run `waypost keys reencrypt`)",
+                config.key_rotation_interval_secs
+            );
+        }
+        KeysCommand::Reencrypt => {
+            let keys = startup::open_keys(&config, store.as_ref()).await?;
+            let bar = ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                    .expect("valid progress template"),
+            );
+            let (mut moved, mut failed, mut examined) = (0u64, 0u64, 0u64);
+            loop {
+                let report =
+                    keys::reencrypt_batch(store.as_ref(), &keys, config.reencryption_batch_size)
+                        .await?;
+                moved += report.moved;
+                failed += report.failed;
+                examined += report.examined;
+                bar.set_message(format!(
+                    "examined {examined}, re-encrypted {moved}, failed {failed}"
+                ));
+                bar.tick();
+                if report.finished {
+                    break;
+                }
+            }
+            bar.finish();
+            println!(
+                "all encrypted values are on data key v{} ({moved} re-encrypted, {failed} unreadable)",
+                keys.current().current_version()
+            );
+            if failed > 0 {
+                bail!("{failed} values could not be decrypted; see the log for their ids");
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
+}
