@@ -103,3 +103,180 @@ pub fn with_edge_layers<S: Clone + Send + Sync + 'static>(
         }))
         .layer(from_fn(middleware::observe))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The edge layers around a probe route, for what no real route exercises yet:
+    //! JSON bodies, body limits, media types, panics and timeouts.
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::post;
+    use serde::Deserialize;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::http::json::ApiJson;
+
+    #[derive(Deserialize)]
+    struct Probe {
+        #[allow(dead_code)]
+        name: String,
+    }
+
+    async fn panics() -> &'static str {
+        panic!("boom: secret detail")
+    }
+
+    fn app() -> Router {
+        let routes: Router = Router::new()
+            .route(
+                "/probe",
+                post(|ApiJson(_): ApiJson<Probe>| async { "accepted" }),
+            )
+            .route("/panic", get(panics))
+            .route(
+                "/slow",
+                get(|| async { tokio::time::sleep(Duration::from_secs(5)).await }),
+            );
+        let settings = EdgeSettings {
+            body_limit: 64,
+            request_timeout: Duration::from_millis(200),
+            tls: false,
+        };
+        with_edge_layers(routes, settings)
+    }
+
+    async fn call(req: Request<Body>) -> (StatusCode, String, serde_json::Value) {
+        let res = app().oneshot(req).await.unwrap();
+        let status = res.status();
+        let content_type = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            content_type,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    fn post_json(body: &str) -> Request<Body> {
+        Request::post("/probe")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn valid_json_passes() {
+        let res = app().oneshot(post_json(r#"{"name":"x"}"#)).await.unwrap();
+        assert_eq!(res.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_400_with_position() {
+        let (status, ct, body) = call(post_json("{\"name\": ")).await;
+        assert_eq!(
+            (status.as_u16(), ct.as_str()),
+            (400, "application/problem+json")
+        );
+        assert!(
+            body["detail"].as_str().unwrap().contains("line 1, column"),
+            "{body}"
+        );
+        assert_eq!(body["instance"], "/probe");
+    }
+
+    #[tokio::test]
+    async fn wrong_field_type_is_400_naming_the_field() {
+        let (status, _, body) = call(post_json(r#"{"name": 5}"#)).await;
+        assert_eq!(status, 400);
+        assert!(
+            body["detail"].as_str().unwrap().starts_with("field `name`"),
+            "{body}"
+        );
+        assert_eq!(body["errors"][0]["pointer"], "/name");
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_are_413() {
+        let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(100));
+        let (status, ct, body) = call(post_json(&big)).await;
+        assert_eq!(
+            (status.as_u16(), ct.as_str()),
+            (413, "application/problem+json")
+        );
+        assert_eq!(
+            body["type"],
+            "https://waypost.dev/problems/payload-too-large"
+        );
+        // Without a content-length the limit still holds while streaming.
+        let stream = Body::from_stream(futures_stream(big));
+        let req = Request::post("/probe")
+            .header("content-type", "application/json")
+            .body(stream)
+            .unwrap();
+        let (status, ct, _) = call(req).await;
+        assert_eq!(
+            (status.as_u16(), ct.as_str()),
+            (413, "application/problem+json")
+        );
+    }
+
+    fn futures_stream(
+        s: String,
+    ) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+        tokio_stream::iter(
+            s.into_bytes()
+                .chunks(10)
+                .map(|c| Ok(c.to_vec()))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[tokio::test]
+    async fn non_json_media_types_are_415() {
+        let req = Request::post("/probe")
+            .header("content-type", "text/plain")
+            .body(Body::from("name=x"))
+            .unwrap();
+        let (status, ct, body) = call(req).await;
+        assert_eq!(
+            (status.as_u16(), ct.as_str()),
+            (415, "application/problem+json")
+        );
+        assert_eq!(
+            body["type"],
+            "https://waypost.dev/problems/unsupported-media-type"
+        );
+    }
+
+    #[tokio::test]
+    async fn panics_become_500_showing_only_the_request_id() {
+        let req = Request::get("/panic")
+            .header("x-request-id", "req-1")
+            .body(Body::empty())
+            .unwrap();
+        let (status, ct, body) = call(req).await;
+        assert_eq!(
+            (status.as_u16(), ct.as_str()),
+            (500, "application/problem+json")
+        );
+        assert_eq!(body["request_id"], "req-1");
+        assert!(!body.to_string().contains("boom"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn slow_requests_time_out_as_problems() {
+        let (status, ct, _) = call(Request::get("/slow").body(Body::empty()).unwrap()).await;
+        assert_eq!(
+            (status.as_u16(), ct.as_str()),
+            (503, "application/problem+json")
+        );
+    }
+}

@@ -53,7 +53,7 @@ fn benign_numbers_stay_quiet() {
     for (text, region) in [
         ("See you at 7, my number is 07821 230901", Some("GB")),
         ("Office: +44 20 7946 0999", Some("GB")),
-        ("My cell is (415) 555-2671", Some("US")),
+        ("My cell is (212) 736-5000", Some("US")),
         ("Meeting moved to 2024-05-12 at 10:30", None),
         ("Order RP176781 shipped, BOX42WR29C", None),
         ("I owe you 150 quid, back at 12.30", None),
