@@ -10,6 +10,7 @@ use crate::hash::Fnv;
 /// Bump whenever extraction changes; models record it and refuse a mismatch.
 pub const FEATURE_VERSION: u32 = 1;
 
+const CHAR_W: f32 = 0.5;
 const NS_WORD: u8 = 1;
 const NS_BIGRAM: u8 = 2;
 const NS_CHAR: u8 = 3;
@@ -185,7 +186,7 @@ pub(crate) fn featurize(
         }
     }
     let n_char = fv.idx.len() - start;
-    let scale = 1.0 / (n_char.max(1) as f32).sqrt();
+    let scale = CHAR_W / (n_char.max(1) as f32).sqrt();
     fv.val.resize(fv.idx.len(), scale);
     if let Some(names) = names.as_deref_mut() {
         for nf in names.iter_mut().filter(|n| !n.explainable) {

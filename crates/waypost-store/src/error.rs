@@ -28,10 +28,10 @@ impl From<sqlx::Error> for StoreError {
 impl StoreError {
     /// Maps a unique-constraint violation to `Conflict`, leaving other errors as they are.
     pub(crate) fn conflict_on_unique(e: sqlx::Error, what: &str) -> Self {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() {
-                return StoreError::Conflict(what.to_owned());
-            }
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            return StoreError::Conflict(what.to_owned());
         }
         e.into()
     }

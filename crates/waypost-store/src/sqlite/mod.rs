@@ -36,13 +36,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        if let Some(dir) = base.get_filename().parent() {
-            if !dir.as_os_str().is_empty() && !dir.exists() {
-                return Err(ConnectError::Unreachable(format!(
-                    "directory {} does not exist",
-                    dir.display()
-                )));
-            }
+        if let Some(dir) = base.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+            && !dir.exists()
+        {
+            return Err(ConnectError::Unreachable(format!("directory {} does not exist", dir.display())));
         }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)

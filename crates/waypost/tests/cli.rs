@@ -1,0 +1,170 @@
+//! The real `waypost` binary: start-up failures, configuration, migrations,
+//! keys, and a serve/SIGTERM cycle on a fresh data directory.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn waypost(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_waypost"));
+    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (Output, String, String) {
+    let out = cmd.output().expect("waypost runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
+/// Exactly one non-empty stderr line, which must mention `setting`.
+fn assert_one_line_error(out: &Output, stderr: &str, setting: &str) {
+    assert!(!out.status.success(), "expected failure, got success; stderr: {stderr}");
+    let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected: {stderr}");
+    assert!(lines[0].starts_with("error: ") && lines[0].contains(setting), "{stderr}");
+}
+
+#[test]
+fn help_lists_every_subcommand_and_version_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, stdout, _) = run(waypost(dir.path()).arg("--help"));
+    assert!(out.status.success());
+    for sub in ["serve", "migrate", "config", "keys", "openapi"] {
+        assert!(stdout.contains(sub), "--help lacks {sub}: {stdout}");
+    }
+    let (out, stdout, _) = run(waypost(dir.path()).arg("--version"));
+    assert!(out.status.success());
+    assert_eq!(stdout.trim(), format!("waypost {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn unknown_database_scheme_fails_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, stderr) = run(waypost(dir.path()).arg("serve").env("WAYPOST_DATABASE_URL", "mysql://x"));
+    assert_one_line_error(&out, &stderr, "WAYPOST_DATABASE_URL");
+    assert!(stderr.contains("mysql"));
+}
+
+#[test]
+fn unreachable_database_fails_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, stderr) =
+        run(waypost(dir.path()).arg("serve").env("WAYPOST_DATABASE_URL", "postgres://waypost:pw-9d1@127.0.0.1:1/none"));
+    assert_one_line_error(&out, &stderr, "WAYPOST_DATABASE_URL");
+    assert!(!stderr.contains("pw-9d1"), "password leaked: {stderr}");
+}
+
+#[test]
+fn malformed_master_key_fails_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, stderr) = run(waypost(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("WAYPOST_MASTER_KEY", "c2hvcnQ="));
+    assert_one_line_error(&out, &stderr, "WAYPOST_MASTER_KEY");
+    assert!(!stderr.contains("c2hvcnQ="), "the key must not be echoed: {stderr}");
+}
+
+#[test]
+fn bad_settings_and_missing_config_files_fail_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, stderr) = run(waypost(dir.path()).arg("serve").env("WAYPOST_BODY_LIMIT_BYTES", "lots"));
+    assert_one_line_error(&out, &stderr, "WAYPOST_BODY_LIMIT_BYTES");
+    let (out, _, stderr) = run(waypost(dir.path()).args(["--config", "absent.toml", "serve"]));
+    assert_one_line_error(&out, &stderr, "absent.toml");
+}
+
+#[test]
+fn config_show_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("waypost.toml"), "listen = \"127.0.0.1:9999\"\n").unwrap();
+    let (out, stdout, stderr) = run(waypost(dir.path())
+        .args(["config", "show"])
+        .env("WAYPOST_DATABASE_URL", "postgres://app:hunter2@db.internal/waypost")
+        .env("WAYPOST_MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("listen = 127.0.0.1:9999"), "the file is read: {stdout}");
+    assert!(stdout.contains("database_url = postgres://app:[redacted]@db.internal/waypost"), "{stdout}");
+    assert!(stdout.contains("master_key = [redacted]"), "{stdout}");
+    assert!(!stdout.contains("hunter2") && !stdout.contains("AAAAAAAA"), "{stdout}");
+}
+
+#[test]
+fn migrate_status_then_migrate_then_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, stdout, stderr) = run(waypost(dir.path()).args(["migrate", "--status"]));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("pending"), "{stdout}");
+    let (out, stdout, stderr) = run(waypost(dir.path()).arg("migrate"));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("is current"), "{stdout}");
+
+    let (out, stdout, stderr) = run(waypost(dir.path()).args(["keys", "rotate"]));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("added data key v2"), "{stdout}");
+    let (out, stdout, _) = run(waypost(dir.path()).args(["keys", "list"]));
+    assert!(out.status.success());
+    assert!(stdout.contains("data key v1") && stdout.contains("data key v2  (current"), "{stdout}");
+    let (out, stdout, stderr) = run(waypost(dir.path()).args(["keys", "reencrypt"]));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("on data key v2"), "{stdout}");
+
+    // The key file now guards the database: another key is refused at start.
+    let (out, _, stderr) = run(waypost(dir.path())
+        .args(["keys", "list"])
+        .env("WAYPOST_MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+    assert_one_line_error(&out, &stderr, "WAYPOST_MASTER_KEY");
+}
+
+#[test]
+fn serve_on_a_fresh_directory_then_sigterm_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = waypost(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let address = loop {
+        assert!(Instant::now() < deadline, "no `listening` line: {seen:?}");
+        let line = lines.next().expect("log line").unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).expect("logs are JSON lines");
+        seen.push(line.clone());
+        if event["message"] == "listening" {
+            break event["address"].as_str().unwrap().to_owned();
+        }
+    };
+    let backup_lines = seen.iter().filter(|l| l.contains("back this file up")).count();
+    assert_eq!(backup_lines, 1, "one line tells the operator to back up the key: {seen:?}");
+
+    let data = dir.path().join("waypost-data");
+    assert!(data.join("waypost.db").is_file());
+    let key = data.join("master.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    assert_eq!(key_text.trim().len(), 44, "32 bytes in base64");
+
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    use std::io::{Read, Write};
+    stream.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "SIGTERM exits 0: {exit:?}");
+    assert!(rest.iter().any(|l| l.contains("\"stopped\"")), "{rest:?}");
+    let all = seen.join("\n") + &rest.join("\n");
+    assert!(!all.contains(key_text.trim()), "the master key never appears in logs");
+}
