@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 fn waypost(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_waypost"));
-    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     cmd
 }
 
@@ -20,10 +22,16 @@ fn run(cmd: &mut Command) -> (Output, String, String) {
 
 /// Exactly one non-empty stderr line, which must mention `setting`.
 fn assert_one_line_error(out: &Output, stderr: &str, setting: &str) {
-    assert!(!out.status.success(), "expected failure, got success; stderr: {stderr}");
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {stderr}"
+    );
     let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line expected: {stderr}");
-    assert!(lines[0].starts_with("error: ") && lines[0].contains(setting), "{stderr}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(setting),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -36,13 +44,18 @@ fn help_lists_every_subcommand_and_version_prints() {
     }
     let (out, stdout, _) = run(waypost(dir.path()).arg("--version"));
     assert!(out.status.success());
-    assert_eq!(stdout.trim(), format!("waypost {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout.trim(),
+        format!("waypost {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
 fn unknown_database_scheme_fails_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let (out, _, stderr) = run(waypost(dir.path()).arg("serve").env("WAYPOST_DATABASE_URL", "mysql://x"));
+    let (out, _, stderr) = run(waypost(dir.path())
+        .arg("serve")
+        .env("WAYPOST_DATABASE_URL", "mysql://x"));
     assert_one_line_error(&out, &stderr, "WAYPOST_DATABASE_URL");
     assert!(stderr.contains("mysql"));
 }
@@ -50,8 +63,10 @@ fn unknown_database_scheme_fails_with_one_line() {
 #[test]
 fn unreachable_database_fails_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let (out, _, stderr) =
-        run(waypost(dir.path()).arg("serve").env("WAYPOST_DATABASE_URL", "postgres://waypost:pw-9d1@127.0.0.1:1/none"));
+    let (out, _, stderr) = run(waypost(dir.path()).arg("serve").env(
+        "WAYPOST_DATABASE_URL",
+        "postgres://waypost:pw-9d1@127.0.0.1:1/none",
+    ));
     assert_one_line_error(&out, &stderr, "WAYPOST_DATABASE_URL");
     assert!(!stderr.contains("pw-9d1"), "password leaked: {stderr}");
 }
@@ -63,13 +78,18 @@ fn malformed_master_key_fails_with_one_line() {
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("WAYPOST_MASTER_KEY", "c2hvcnQ="));
     assert_one_line_error(&out, &stderr, "WAYPOST_MASTER_KEY");
-    assert!(!stderr.contains("c2hvcnQ="), "the key must not be echoed: {stderr}");
+    assert!(
+        !stderr.contains("c2hvcnQ="),
+        "the key must not be echoed: {stderr}"
+    );
 }
 
 #[test]
 fn bad_settings_and_missing_config_files_fail_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let (out, _, stderr) = run(waypost(dir.path()).arg("serve").env("WAYPOST_BODY_LIMIT_BYTES", "lots"));
+    let (out, _, stderr) = run(waypost(dir.path())
+        .arg("serve")
+        .env("WAYPOST_BODY_LIMIT_BYTES", "lots"));
     assert_one_line_error(&out, &stderr, "WAYPOST_BODY_LIMIT_BYTES");
     let (out, _, stderr) = run(waypost(dir.path()).args(["--config", "absent.toml", "serve"]));
     assert_one_line_error(&out, &stderr, "absent.toml");
@@ -78,16 +98,35 @@ fn bad_settings_and_missing_config_files_fail_with_one_line() {
 #[test]
 fn config_show_redacts_secrets() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("waypost.toml"), "listen = \"127.0.0.1:9999\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("waypost.toml"),
+        "listen = \"127.0.0.1:9999\"\n",
+    )
+    .unwrap();
     let (out, stdout, stderr) = run(waypost(dir.path())
         .args(["config", "show"])
-        .env("WAYPOST_DATABASE_URL", "postgres://app:hunter2@db.internal/waypost")
-        .env("WAYPOST_MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+        .env(
+            "WAYPOST_DATABASE_URL",
+            "postgres://app:hunter2@db.internal/waypost",
+        )
+        .env(
+            "WAYPOST_MASTER_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ));
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("listen = 127.0.0.1:9999"), "the file is read: {stdout}");
-    assert!(stdout.contains("database_url = postgres://app:[redacted]@db.internal/waypost"), "{stdout}");
+    assert!(
+        stdout.contains("listen = 127.0.0.1:9999"),
+        "the file is read: {stdout}"
+    );
+    assert!(
+        stdout.contains("database_url = postgres://app:[redacted]@db.internal/waypost"),
+        "{stdout}"
+    );
     assert!(stdout.contains("master_key = [redacted]"), "{stdout}");
-    assert!(!stdout.contains("hunter2") && !stdout.contains("AAAAAAAA"), "{stdout}");
+    assert!(
+        !stdout.contains("hunter2") && !stdout.contains("AAAAAAAA"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -105,15 +144,19 @@ fn migrate_status_then_migrate_then_keys() {
     assert!(stdout.contains("added data key v2"), "{stdout}");
     let (out, stdout, _) = run(waypost(dir.path()).args(["keys", "list"]));
     assert!(out.status.success());
-    assert!(stdout.contains("data key v1") && stdout.contains("data key v2  (current"), "{stdout}");
+    assert!(
+        stdout.contains("data key v1") && stdout.contains("data key v2  (current"),
+        "{stdout}"
+    );
     let (out, stdout, stderr) = run(waypost(dir.path()).args(["keys", "reencrypt"]));
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("on data key v2"), "{stdout}");
 
     // The key file now guards the database: another key is refused at start.
-    let (out, _, stderr) = run(waypost(dir.path())
-        .args(["keys", "list"])
-        .env("WAYPOST_MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+    let (out, _, stderr) = run(waypost(dir.path()).args(["keys", "list"]).env(
+        "WAYPOST_MASTER_KEY",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    ));
     assert_one_line_error(&out, &stderr, "WAYPOST_MASTER_KEY");
 }
 
@@ -138,8 +181,14 @@ fn serve_on_a_fresh_directory_then_sigterm_exits_zero() {
             break event["address"].as_str().unwrap().to_owned();
         }
     };
-    let backup_lines = seen.iter().filter(|l| l.contains("back this file up")).count();
-    assert_eq!(backup_lines, 1, "one line tells the operator to back up the key: {seen:?}");
+    let backup_lines = seen
+        .iter()
+        .filter(|l| l.contains("back this file up"))
+        .count();
+    assert_eq!(
+        backup_lines, 1,
+        "one line tells the operator to back up the key: {seen:?}"
+    );
 
     let data = dir.path().join("waypost-data");
     assert!(data.join("waypost.db").is_file());
@@ -147,24 +196,35 @@ fn serve_on_a_fresh_directory_then_sigterm_exits_zero() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let key_text = std::fs::read_to_string(&key).unwrap();
     assert_eq!(key_text.trim().len(), 44, "32 bytes in base64");
 
     let mut stream = std::net::TcpStream::connect(&address).unwrap();
     use std::io::{Read, Write};
-    stream.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let exit = child.wait().unwrap();
     assert!(exit.success(), "SIGTERM exits 0: {exit:?}");
     assert!(rest.iter().any(|l| l.contains("\"stopped\"")), "{rest:?}");
     let all = seen.join("\n") + &rest.join("\n");
-    assert!(!all.contains(key_text.trim()), "the master key never appears in logs");
+    assert!(
+        !all.contains(key_text.trim()),
+        "the master key never appears in logs"
+    );
 }

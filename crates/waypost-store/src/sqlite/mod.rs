@@ -40,7 +40,10 @@ impl SqliteStore {
             && !dir.as_os_str().is_empty()
             && !dir.exists()
         {
-            return Err(ConnectError::Unreachable(format!("directory {} does not exist", dir.display())));
+            return Err(ConnectError::Unreachable(format!(
+                "directory {} does not exist",
+                dir.display()
+            )));
         }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
