@@ -1,8 +1,10 @@
 //! Feature extraction for the linear model: hashed word unigrams and bigrams, character 3- to
 //! 5-grams, and named signal features (URL and phone findings, shouting). Text is normalised
-//! first: URLs and phone numbers are replaced by placeholder words so the model learns "has a
-//! link"/"has a number" rather than memorising particular hosts or digits, letters are
-//! lowercased and remaining digits collapsed to shapes. Changing anything here changes feature
+//! first: URLs are cut out (only their analysed risk signals become features: in the 2010s SMS
+//! training data almost no ham has a link, so "has a link" would be learnt as spam and
+//! misfire on WhatsApp traffic where links are everyday), phone numbers become a placeholder
+//! word (so "call <number>" is learnt, not the digits), letters are lowercased and remaining
+//! digits collapsed to shapes. Changing anything here changes feature
 //! indices, so `FEATURE_VERSION` is stored in the model and checked on load.
 
 use crate::hash::Fnv;
@@ -10,6 +12,8 @@ use crate::hash::Fnv;
 /// Bump whenever extraction changes; models record it and refuse a mismatch.
 pub const FEATURE_VERSION: u32 = 1;
 
+/// Char n-grams outnumber words several times over; halving their block's norm keeps them
+/// from drowning out word and signal features (measured: better cross-validated F1).
 const CHAR_W: f32 = 0.5;
 const NS_WORD: u8 = 1;
 const NS_BIGRAM: u8 = 2;
@@ -17,8 +21,7 @@ const NS_CHAR: u8 = 3;
 const NS_SIGNAL: u8 = 4;
 const NS_BIAS: u8 = 5;
 
-/// Placeholders substituted for URL and phone spans before tokenising.
-pub(crate) const URL_TOKEN: &str = " zzurl ";
+/// Placeholder substituted for phone-number spans before tokenising.
 pub(crate) const PHONE_TOKEN: &str = " zzphone ";
 
 /// Sparse feature vector: bucket indices and values (duplicates allowed, they add up).
@@ -258,8 +261,8 @@ mod tests {
     #[test]
     fn features_are_deterministic_and_in_range() {
         let sig = vec!["url:url_shortener".to_string()];
-        let a = featurize("Claim your prize now zzurl ", &sig, 12, None);
-        let b = featurize("Claim your prize now zzurl ", &sig, 12, None);
+        let a = featurize("Claim your prize now zzphone ", &sig, 12, None);
+        let b = featurize("Claim your prize now zzphone ", &sig, 12, None);
         assert_eq!(a, b);
         assert_eq!(a.idx.len(), a.val.len());
         assert!(a.idx.iter().all(|&i| i < 1 << 12));

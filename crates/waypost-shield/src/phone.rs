@@ -61,7 +61,7 @@ fn type_name(t: Type) -> &'static str {
     }
 }
 
-/// Byte spans of phone-number-like runs: an optional `+`, digits and single separators,
+/// Byte spans of phone-number-like runs: an optional `+`, digits and short separator runs,
 /// 7 to 15 digits, not glued to letters (so `BOX42WR29C` or `RP176781` are not numbers).
 pub(crate) fn find_candidates(text: &str) -> Vec<(usize, usize)> {
     let bytes = text.as_bytes();
@@ -80,15 +80,16 @@ pub(crate) fn find_candidates(text: &str) -> Vec<(usize, usize)> {
         let mut end = i + 1;
         let mut digits = usize::from(b.is_ascii_digit());
         let mut last_digit_end = if b.is_ascii_digit() { end } else { start };
-        let mut prev_sep = false;
+        // Separator runs of up to two (`) `, ` (`) are allowed; longer gaps end the number.
+        let mut seps = 0;
         while end < bytes.len() {
             let c = bytes[end];
             if c.is_ascii_digit() {
                 digits += 1;
-                prev_sep = false;
+                seps = 0;
                 last_digit_end = end + 1;
-            } else if matches!(c, b' ' | b'-' | b'.' | b'(' | b')') && !prev_sep {
-                prev_sep = true;
+            } else if matches!(c, b' ' | b'-' | b'.' | b'(' | b')') && seps < 2 {
+                seps += 1;
             } else {
                 break;
             }

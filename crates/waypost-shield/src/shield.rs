@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::features::{
-    FeatureVec, NamedFeature, PHONE_TOKEN, URL_TOKEN, caps_signal, featurize,
+    FeatureVec, NamedFeature, PHONE_TOKEN, caps_signal, featurize,
 };
 use crate::lists::Lists;
 use crate::model::Model;
@@ -95,7 +95,7 @@ pub(crate) fn analyze(
         phones.extend(crate::phone::analyze_phone(p, p, 0, region));
     }
 
-    // Replace URL and number spans, in order, by placeholders.
+    // Cut URL spans and replace number spans by a placeholder, in order.
     let mut spans = url_spans;
     spans.extend(
         find_candidates(text)
@@ -111,14 +111,15 @@ pub(crate) fn analyze(
         }
         cleaned.push_str(&text[pos..a]);
         let is_url = found.iter().any(|u| u.start == a);
-        cleaned.push_str(if is_url { URL_TOKEN } else { PHONE_TOKEN });
+        // URLs are cut (see `features`): only their analysed signals reach the model.
+        cleaned.push_str(if is_url { " " } else { PHONE_TOKEN });
         pos = b;
     }
     cleaned.push_str(&text[pos..]);
 
     let mut signals = Vec::new();
     for u in urls.iter().filter(|u| !u.allowlisted) {
-        signals.push("url".to_string());
+
         signals.extend(u.reasons.iter().map(|r| format!("url:{}", r.code)));
         match u.verdict {
             Risk::Malicious => signals.push("url_risk:malicious".into()),
@@ -286,10 +287,7 @@ impl Shield {
             .filter(|n| n.explainable)
             .map(|n| {
                 let c = n.val * (self.model.weight(n.idx, k) - self.model.weight(n.idx, 0));
-                let name = n
-                    .name
-                    .replace(URL_TOKEN.trim(), "<link>")
-                    .replace(PHONE_TOKEN.trim(), "<number>");
+                let name = n.name.replace(PHONE_TOKEN.trim(), "<number>");
                 (c, name)
             })
             .filter(|(c, _)| *c > 0.0)

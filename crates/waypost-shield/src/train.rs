@@ -27,9 +27,9 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             seed: 42,
-            epochs: 8,
-            learning_rate: 0.3,
-            l2: 1e-5,
+            epochs: 10,
+            learning_rate: 0.2,
+            l2: 1e-4,
             bits: 18,
             balance_classes: true,
         }

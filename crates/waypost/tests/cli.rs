@@ -5,6 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use waypost_store::Backend;
+use waypost_store::testing::TestDatabase;
+
 fn waypost(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_waypost"));
     cmd.current_dir(dir)
@@ -163,11 +166,36 @@ fn migrate_status_then_migrate_then_keys() {
 #[test]
 fn serve_on_a_fresh_directory_then_sigterm_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = waypost(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
+    serve_then_sigterm(
+        dir.path(),
+        waypost(dir.path()).args(["serve", "--listen", "127.0.0.1:0"]),
+    );
+    let data = dir.path().join("waypost-data");
+    assert!(data.join("waypost.db").is_file());
+}
+
+#[tokio::test]
+async fn serve_on_a_fresh_postgres_database_then_sigterm_exits_zero() {
+    let Some(db) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = waypost(dir.path());
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .env("WAYPOST_DATABASE_URL", &db.url);
+    let path = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || serve_then_sigterm(&path, &mut cmd))
+        .await
         .unwrap();
+    assert!(
+        !dir.path().join("waypost-data").join("waypost.db").exists(),
+        "no SQLite file when PostgreSQL is used"
+    );
+}
+
+/// Starts `serve`, checks the key file and `/readyz`, sends SIGTERM, expects exit 0.
+fn serve_then_sigterm(dir: &std::path::Path, cmd: &mut Command) {
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let mut seen = Vec::new();
@@ -190,9 +218,7 @@ fn serve_on_a_fresh_directory_then_sigterm_exits_zero() {
         "one line tells the operator to back up the key: {seen:?}"
     );
 
-    let data = dir.path().join("waypost-data");
-    assert!(data.join("waypost.db").is_file());
-    let key = data.join("master.key");
+    let key = dir.join("waypost-data").join("master.key");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

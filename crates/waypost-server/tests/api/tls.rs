@@ -7,10 +7,14 @@ use waypost_store::Backend;
 use waypost_store::testing::TestDatabase;
 
 use crate::helpers::{spawn_with, test_config};
+use crate::on_both_backends;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_serves_with_hsts_on_tls_1_2_and_1_3() {
-    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+on_both_backends!(tls_serves_with_hsts_on_tls_1_2_and_1_3);
+
+async fn tls_serves_with_hsts_on_tls_1_2_and_1_3(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
