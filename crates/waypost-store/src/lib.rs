@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod identity;
 mod model;
 pub mod postgres;
 pub mod sqlite;
@@ -19,13 +20,22 @@ use chrono::{DateTime, Utc};
 use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 
 pub use error::{ConnectError, StoreError};
+pub use identity::{IdentityStore, LockoutPolicy};
 pub use model::*;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Everything a Waypost process needs from its database.
 pub trait Store:
-    MigrationStore + WorkspaceStore + KeyStore + AuditStore + IdempotencyStore + Send + Sync + 'static
+    MigrationStore
+    + WorkspaceStore
+    + KeyStore
+    + AuditStore
+    + IdempotencyStore
+    + IdentityStore
+    + Send
+    + Sync
+    + 'static
 {
 }
 impl<T> Store for T where
@@ -34,6 +44,7 @@ impl<T> Store for T where
         + KeyStore
         + AuditStore
         + IdempotencyStore
+        + IdentityStore
         + Send
         + Sync
         + 'static

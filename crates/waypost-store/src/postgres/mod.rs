@@ -34,6 +34,14 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    pub(crate) fn reads(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(crate) fn writes(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// The pool, for tests that must reach under the store.
     pub fn pool(&self) -> &PgPool {
         &self.pool

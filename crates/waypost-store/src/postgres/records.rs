@@ -13,10 +13,22 @@ use crate::model::{AuditRow, WorkspaceRow};
 use crate::*;
 
 impl PgStore {
-    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         Ok(self.pool.begin().await?)
     }
 }
+
+/// Serialises membership changes of one workspace until commit, so two
+/// concurrent demotions cannot both see "another owner remains".
+pub(crate) async fn lock_workspace(conn: &mut PgConnection, workspace_id: &str) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))")
+        .bind(workspace_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+crate::identity::identity_store_impl!(PgStore, PgConnection, append_audit, lock_workspace);
 
 /// Appends an event to its chain inside the caller's transaction.
 pub(crate) async fn append_audit(

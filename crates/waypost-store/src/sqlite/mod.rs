@@ -60,6 +60,14 @@ impl SqliteStore {
         Ok(Self { writer, reader })
     }
 
+    pub(crate) fn reads(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    pub(crate) fn writes(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     /// The writer pool, for tests that must reach under the store.
     pub fn writer_pool(&self) -> &SqlitePool {
         &self.writer

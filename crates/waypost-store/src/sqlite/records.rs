@@ -14,10 +14,20 @@ use crate::model::{AuditRow, WorkspaceRow};
 use crate::*;
 
 impl SqliteStore {
-    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
+    pub(crate) async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
+
+/// SQLite has one writer; `BEGIN IMMEDIATE` already serialises workspaces.
+pub(crate) async fn lock_workspace(
+    _conn: &mut SqliteConnection,
+    _workspace_id: &str,
+) -> Result<()> {
+    Ok(())
+}
+
+crate::identity::identity_store_impl!(SqliteStore, SqliteConnection, append_audit, lock_workspace);
 
 /// Appends an event to its chain inside the caller's transaction.
 pub(crate) async fn append_audit(
