@@ -58,13 +58,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|l| union.iter().filter(|e| e.label == *l).count())
         .collect();
     println!(
-        "union: {} rows -> {} unique (ham {}, spam {}, smishing {}); {} label conflicts, {} spam->smishing",
+        "union: {} rows -> {} unique (ham {}, spam {}, smishing {}); {} label conflicts \
+         ({} ham vs positive, {} spam upgraded to smishing)",
         stats.input,
         stats.kept,
         counts[0],
         counts[1],
         counts[2],
         stats.label_conflicts,
+        stats.ham_vs_positive,
         stats.upgraded_to_smishing
     );
     println!("config: {cfg:?}");

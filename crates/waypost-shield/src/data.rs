@@ -60,9 +60,17 @@ pub fn parse_tsv(text: &str, file: &str) -> Result<Vec<Example>> {
         Some((_, h)) if h.trim_start_matches('\u{feff}').trim_end() == "label\ttext" => {}
         Some((_, h)) => {
             let shown: String = h.chars().take(40).collect();
-            return Err(err(1, format!("expected header `label<TAB>text`, found `{shown}`")));
+            return Err(err(
+                1,
+                format!("expected header `label<TAB>text`, found `{shown}`"),
+            ));
         }
-        None => return Err(err(1, "empty file, expected header `label<TAB>text`".into())),
+        None => {
+            return Err(err(
+                1,
+                "empty file, expected header `label<TAB>text`".into(),
+            ));
+        }
     }
     let mut out = Vec::new();
     for (i, line) in lines {
@@ -75,7 +83,10 @@ pub fn parse_tsv(text: &str, file: &str) -> Result<Vec<Example>> {
             .ok_or_else(|| err(i + 1, "missing TAB between label and text".into()))?;
         let label = Label::parse(label).ok_or_else(|| {
             let shown: String = label.chars().take(20).collect();
-            err(i + 1, format!("unknown label `{shown}` (expected ham, spam or smishing)"))
+            err(
+                i + 1,
+                format!("unknown label `{shown}` (expected ham, spam or smishing)"),
+            )
         })?;
         if text.trim().is_empty() {
             return Err(err(i + 1, "empty message text".into()));
@@ -113,6 +124,8 @@ pub struct DedupStats {
     pub label_conflicts: usize,
     /// Conflicts resolved by upgrading spam to the more specific smishing.
     pub upgraded_to_smishing: usize,
+    /// Conflicts where one copy said ham and the other spam or smishing (kept: the first).
+    pub ham_vs_positive: usize,
 }
 
 /// Keeps the first example of each near-duplicate key, in order. When a later copy says
@@ -129,6 +142,9 @@ pub fn dedup(examples: impl IntoIterator<Item = Example>) -> (Vec<Example>, Dedu
             Some(&i) => {
                 if out[i].label != ex.label {
                     stats.label_conflicts += 1;
+                    if out[i].label.is_positive() != ex.label.is_positive() {
+                        stats.ham_vs_positive += 1;
+                    }
                     if out[i].label == Label::Spam && ex.label == Label::Smishing {
                         out[i].label = Label::Smishing;
                         stats.upgraded_to_smishing += 1;
@@ -185,8 +201,11 @@ mod tests {
 
     #[test]
     fn parses_valid_tsv() {
-        let ex = parse_tsv("label\ttext\nham\thello there\r\n\nSPAM\tWIN now\tsecond tab\n", "t")
-            .unwrap();
+        let ex = parse_tsv(
+            "label\ttext\nham\thello there\r\n\nSPAM\tWIN now\tsecond tab\n",
+            "t",
+        )
+        .unwrap();
         assert_eq!(ex.len(), 2);
         assert_eq!(ex[0], Example::new(Label::Ham, "hello there"));
         assert_eq!(ex[1].label, Label::Spam);
@@ -201,9 +220,15 @@ mod tests {
             "d.tsv: line 3: unknown label `phish` (expected ham, spam or smishing)"
         );
         let e = parse_tsv("label\ttext\nham\tok\nno tab here\n", "d.tsv").unwrap_err();
-        assert!(e.to_string().starts_with("d.tsv: line 3: missing TAB"), "{e}");
+        assert!(
+            e.to_string().starts_with("d.tsv: line 3: missing TAB"),
+            "{e}"
+        );
         let e = parse_tsv("text\tlabel\n", "d.tsv").unwrap_err();
-        assert!(e.to_string().starts_with("d.tsv: line 1: expected header"), "{e}");
+        assert!(
+            e.to_string().starts_with("d.tsv: line 1: expected header"),
+            "{e}"
+        );
         let e = parse_tsv("", "d.tsv").unwrap_err();
         assert!(e.to_string().contains("line 1"), "{e}");
         let e = parse_tsv("label\ttext\nspam\t  \n", "d.tsv").unwrap_err();
@@ -223,8 +248,14 @@ mod tests {
 
     #[test]
     fn dedup_key_ignores_case_digits_and_punctuation() {
-        assert_eq!(dedup_key("Call 0906 NOW!!  to claim £350"), "call now to claim");
-        assert_eq!(dedup_key("call 0800   now to   claim £1000."), "call now to claim");
+        assert_eq!(
+            dedup_key("Call 0906 NOW!!  to claim £350"),
+            "call now to claim"
+        );
+        assert_eq!(
+            dedup_key("call 0800   now to   claim £1000."),
+            "call now to claim"
+        );
         assert_eq!(dedup_key("  "), "");
     }
 
@@ -244,12 +275,18 @@ mod tests {
         assert_eq!(stats.kept, 2);
         assert_eq!(stats.label_conflicts, 2);
         assert_eq!(stats.upgraded_to_smishing, 1);
+        assert_eq!(stats.ham_vs_positive, 1);
     }
 
     #[test]
     fn kfold_partitions_and_stratifies() {
         let ex: Vec<Example> = (0..50)
-            .map(|i| Example::new(if i % 5 == 0 { Label::Spam } else { Label::Ham }, i.to_string()))
+            .map(|i| {
+                Example::new(
+                    if i % 5 == 0 { Label::Spam } else { Label::Ham },
+                    i.to_string(),
+                )
+            })
             .collect();
         let folds = kfold(&ex, 5, 1);
         let mut all: Vec<usize> = folds.concat();

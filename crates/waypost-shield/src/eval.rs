@@ -166,14 +166,22 @@ pub fn cross_dataset(
 
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "examples: {}   accuracy: {:.4}", self.examples, self.accuracy)?;
+        writeln!(
+            f,
+            "examples: {}   accuracy: {:.4}",
+            self.examples, self.accuracy
+        )?;
         let p = &self.positive;
         writeln!(
             f,
             "positive (spam+smishing vs ham): precision {:.4}  recall {:.4}  F1 {:.4}  (support {})",
             p.precision, p.recall, p.f1, p.support
         )?;
-        writeln!(f, "{:<10} {:>9} {:>9} {:>9} {:>8}", "class", "precision", "recall", "F1", "support")?;
+        writeln!(
+            f,
+            "{:<10} {:>9} {:>9} {:>9} {:>8}",
+            "class", "precision", "recall", "F1", "support"
+        )?;
         for l in Label::ALL {
             let m = &self.per_class[l.index()];
             writeln!(

@@ -22,7 +22,9 @@ mod shield;
 pub mod train;
 pub mod urls;
 
-pub use data::{DedupStats, Example, dedup, dedup_key, kfold, load_tsv, parse_tsv, without_overlap};
+pub use data::{
+    DedupStats, Example, dedup, dedup_key, kfold, load_tsv, parse_tsv, without_overlap,
+};
 pub use error::{Result, ShieldError};
 pub use eval::{ClassMetrics, EvalReport, cross_dataset, cross_validate, evaluate};
 pub use features::{FEATURE_VERSION, FeatureVec};

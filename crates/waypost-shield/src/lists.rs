@@ -10,10 +10,37 @@ use std::path::Path;
 use crate::error::ShieldError;
 
 /// A protected brand: the label attackers imitate, plus the domains that really belong to it.
+/// Fields are private so the cached confusable skeleton cannot go stale.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Brand {
-    pub name: String,
-    pub domains: Vec<String>,
+    name: String,
+    domains: Vec<String>,
+    canonical: String,
+}
+
+impl Brand {
+    /// `name` is lowercased; `domains` are the official registrable domains (lowercase ASCII).
+    pub fn new(name: &str, domains: Vec<String>) -> Brand {
+        let name = name.trim().to_lowercase();
+        Brand {
+            canonical: crate::urls::canon(&name),
+            name,
+            domains,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn domains(&self) -> &[String] {
+        &self.domains
+    }
+
+    /// Confusable skeleton of the name (see `urls::canon`).
+    pub(crate) fn canonical(&self) -> &str {
+        &self.canonical
+    }
 }
 
 /// All reference lists, parsed.
@@ -40,10 +67,16 @@ pub const TLDS_FILE: &str = "tlds.txt";
 const EMBEDDED: [(&str, &str); 7] = [
     (BRANDS_FILE, include_str!("../data/brands.tsv")),
     (SHORTENERS_FILE, include_str!("../data/shorteners.txt")),
-    (SUSPICIOUS_TLDS_FILE, include_str!("../data/suspicious_tlds.txt")),
+    (
+        SUSPICIOUS_TLDS_FILE,
+        include_str!("../data/suspicious_tlds.txt"),
+    ),
     (FREE_HOSTING_FILE, include_str!("../data/free_hosting.txt")),
     (DYNDNS_FILE, include_str!("../data/dyndns.txt")),
-    (MULTI_SUFFIXES_FILE, include_str!("../data/multi_suffixes.txt")),
+    (
+        MULTI_SUFFIXES_FILE,
+        include_str!("../data/multi_suffixes.txt"),
+    ),
     (TLDS_FILE, include_str!("../data/tlds.txt")),
 ];
 
@@ -86,7 +119,7 @@ fn parse_brands(text: &str, file: &str) -> Result<Vec<Brand>, ShieldError> {
                 message: "brand name and at least one domain are required".into(),
             });
         }
-        out.push(Brand { name, domains });
+        out.push(Brand::new(&name, domains));
     }
     Ok(out)
 }
@@ -227,7 +260,10 @@ mod tests {
     fn registrable_domain() {
         let l = Lists::embedded();
         assert_eq!(l.registrable("www.amazon.co.uk"), "amazon.co.uk");
-        assert_eq!(l.registrable("paypal.com.secure-login.xyz"), "secure-login.xyz");
+        assert_eq!(
+            l.registrable("paypal.com.secure-login.xyz"),
+            "secure-login.xyz"
+        );
         assert_eq!(l.registrable("example.com"), "example.com");
         assert_eq!(l.registrable("co.uk"), "co.uk");
         assert_eq!(l.registrable("localhost"), "localhost");
@@ -240,7 +276,10 @@ mod tests {
         assert!(Lists::host_under("bit.ly", "bit.ly"));
         assert!(!Lists::host_under("rabbit.ly", "bit.ly"));
         let l = Lists::embedded();
-        assert_eq!(Lists::find_suffix(&l.dyndns, "x.y.duckdns.org"), Some("duckdns.org"));
+        assert_eq!(
+            Lists::find_suffix(&l.dyndns, "x.y.duckdns.org"),
+            Some("duckdns.org")
+        );
         assert_eq!(Lists::find_suffix(&l.dyndns, "duckdns.org.evil.com"), None);
     }
 
@@ -255,7 +294,10 @@ mod tests {
         assert!(l.suspicious_tlds.contains("xyz"));
         std::fs::write(dir.join(BRANDS_FILE), "acme\n").unwrap();
         let err = Lists::load_dir(&dir).unwrap_err().to_string();
-        assert!(err.contains("brands.tsv") && err.contains("line 1"), "{err}");
+        assert!(
+            err.contains("brands.tsv") && err.contains("line 1"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

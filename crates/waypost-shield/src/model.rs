@@ -143,7 +143,9 @@ impl Model {
             if n > 0 && delta == 0 {
                 return Err(bad("row indices not increasing"));
             }
-            idx = idx.checked_add(delta).ok_or_else(|| bad("row index overflow"))?;
+            idx = idx
+                .checked_add(delta)
+                .ok_or_else(|| bad("row index overflow"))?;
             if idx >= buckets {
                 return Err(bad("row index out of range"));
             }
@@ -240,9 +242,19 @@ mod tests {
         let mut flipped = bytes.clone();
         let mid = flipped.len() / 2;
         flipped[mid] ^= 1;
-        assert!(Model::from_bytes(&flipped).unwrap_err().to_string().contains("checksum"));
+        assert!(
+            Model::from_bytes(&flipped)
+                .unwrap_err()
+                .to_string()
+                .contains("checksum")
+        );
         assert!(Model::from_bytes(&bytes[..bytes.len() - 1]).is_err());
-        assert!(Model::from_bytes(b"NOTAMODELATALL").unwrap_err().to_string().contains("magic"));
+        assert!(
+            Model::from_bytes(b"NOTAMODELATALL")
+                .unwrap_err()
+                .to_string()
+                .contains("magic")
+        );
         assert!(Model::from_bytes(&[]).is_err());
     }
 

@@ -124,7 +124,9 @@ impl SharedList {
             path: path.display().to_string(),
             source: e,
         };
-        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).map_err(io)?;
+        let mtime = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .map_err(io)?;
         let mut last = self.loaded_mtime.lock().unwrap_or_else(|e| e.into_inner());
         if *last == Some(mtime) {
             return Ok(false);
@@ -148,12 +150,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(l.len(), 3);
-        assert_eq!(l.matches("evil.example", "http://evil.example/"), Some("evil.example"));
+        assert_eq!(
+            l.matches("evil.example", "http://evil.example/"),
+            Some("evil.example")
+        );
         assert_eq!(l.matches("a.b.evil.example", ""), Some("evil.example"));
-        assert_eq!(l.matches("notevil.example", "http://notevil.example/"), None);
+        assert_eq!(
+            l.matches("notevil.example", "http://notevil.example/"),
+            None
+        );
         assert_eq!(l.matches("x.tracker.test", ""), Some("tracker.test"));
-        assert!(l.matches("bad.example.org", "https://bad.example.org/Login/step2").is_some());
-        assert!(l.matches("bad.example.org", "https://bad.example.org/other").is_none());
+        assert!(
+            l.matches("bad.example.org", "https://bad.example.org/Login/step2")
+                .is_some()
+        );
+        assert!(
+            l.matches("bad.example.org", "https://bad.example.org/other")
+                .is_none()
+        );
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! (libphonenumber metadata) and reports premium-rate and shared-cost types, numbers from a
 //! region other than the recipient's, numbers that fail validation, call-back lures ("call
 //! now", "ring this number" next to a number) and premium SMS short codes ("text WIN to
-//! 87066"). Parsing tries the recipient's region first, then a few common regions, because
-//! national-format numbers carry no country code.
+//! 87066"). National-format numbers are parsed in the recipient's region, or, when that is
+//! unknown, in the first of a few common regions where they are valid.
 
 use std::str::FromStr;
 
@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::reason::{Reason, Risk, Signal, risk_of};
 
-/// Regions tried, after the recipient's, for numbers written without a country code.
+/// Regions tried for numbers without a country code when the recipient's region is unknown.
 const FALLBACK_REGIONS: [Id; 3] = [Id::GB, Id::US, Id::IN];
 
 /// The analysis of one phone number (or SMS short code).
@@ -98,7 +98,10 @@ pub(crate) fn find_candidates(text: &str) -> Vec<(usize, usize)> {
         let glued_after = bytes
             .get(last_digit_end)
             .is_some_and(|c| c.is_ascii_alphabetic());
-        if (7..=15).contains(&digits) && !glued_after {
+        if (7..=15).contains(&digits)
+            && !glued_after
+            && !looks_like_date(&text[start..last_digit_end])
+        {
             out.push((start, last_digit_end));
         }
         i = end.max(i + 1);
@@ -106,8 +109,25 @@ pub(crate) fn find_candidates(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// `2024-05-12`, `12.05.2024`, `5-9-03`: three digit groups shaped like a date, not a number.
+fn looks_like_date(s: &str) -> bool {
+    let groups: Vec<&str> = s.split(['-', '.']).collect();
+    if groups.len() != 3
+        || groups
+            .iter()
+            .any(|g| g.is_empty() || !g.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
+    }
+    let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    (lens[0] == 4 && lens[1] <= 2 && lens[2] <= 2)
+        || (lens[0] <= 2 && lens[1] <= 2 && (lens[2] == 2 || lens[2] == 4))
+}
+
 /// Words that turn a number into a call-to-action.
-const CALL_VERBS: [&str; 7] = ["call", "ring", "dial", "phone", "callback", "contact", "tel"];
+const CALL_VERBS: [&str; 7] = [
+    "call", "ring", "dial", "phone", "callback", "contact", "tel",
+];
 
 /// A call-to-action verb shortly before the number (within ~40 bytes).
 fn callback_verb(text: &str, start: usize) -> Option<&'static str> {
@@ -125,8 +145,13 @@ fn callback_verb(text: &str, start: usize) -> Option<&'static str> {
 fn parse_any(raw: &str, recipient: Option<Id>) -> Option<(PhoneNumber, bool)> {
     let international = raw.starts_with('+') || raw.starts_with("00");
     let mut first_possible = None;
-    let regions = recipient.into_iter().chain(FALLBACK_REGIONS);
-    for region in regions {
+    // A number in national format is dialled in the recipient's country: guessing other
+    // regions would turn an invalid local number into a "foreign" one.
+    let regions: &[Id] = match &recipient {
+        Some(r) => std::slice::from_ref(r),
+        None => &FALLBACK_REGIONS,
+    };
+    for &region in regions {
         let Ok(n) = phonenumber::parse(Some(region), raw) else {
             continue;
         };

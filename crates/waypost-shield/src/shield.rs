@@ -3,23 +3,23 @@
 //! model features, and combines the model's probabilities with strong signals into a
 //! `Verdict`. Decision rule: a blocklisted URL, or any URL/number that is malicious on its own
 //! (brand look-alike, deceptive userinfo, premium-rate number with a call-back lure), makes the
-//! message smishing; otherwise the model decides (positive when P(spam)+P(smishing) reaches the
-//! threshold). Weak signals such as a lone URL shortener are reported but never decide alone.
+//! message smishing; otherwise the model decides (positive when P(spam)+P(smishing), raised
+//! by any medium-risk URL or number, reaches the threshold). Weak signals such as a lone URL
+//! shortener are reported but never decide alone.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::features::{
-    FeatureVec, NamedFeature, PHONE_TOKEN, caps_signal, featurize,
-};
+use crate::features::{FeatureVec, NamedFeature, caps_signal, featurize};
+use crate::lists::Brand;
 use crate::lists::Lists;
 use crate::model::Model;
 use crate::operator::{DomainList, SharedList};
 use crate::phone::{PhoneVerdict, extract_phones, find_candidates, parse_region};
 use crate::reason::{Label, Reason, Risk};
-use crate::urls::{UrlVerdict, analyze_url, extract_urls, normalize};
+use crate::urls::{UrlVerdict, analyze_url_in, extract_urls, normalize};
 
 static EMBEDDED_MODEL: &[u8] = include_bytes!("../data/model.bin");
 
@@ -73,7 +73,10 @@ pub(crate) struct Analysis {
     pub signals: Vec<String>,
 }
 
-/// URL and phone analysis plus the text with those spans replaced by placeholder words.
+/// Number types that say nothing about intent: ordinary people share these all the time.
+const BENIGN_TYPES: [&str; 4] = ["mobile", "fixed_line", "fixed_line_or_mobile", "unknown"];
+
+/// URL and phone analysis plus the text with those spans cut out.
 pub(crate) fn analyze(
     input: &ScanInput,
     lists: &Lists,
@@ -84,10 +87,16 @@ pub(crate) fn analyze(
     let region = input.recipient_region.as_deref().and_then(parse_region);
     let found = extract_urls(text, lists);
     let url_spans: Vec<(usize, usize)> = found.iter().map(|u| (u.start, u.end)).collect();
+    let extra = input.url.as_deref().and_then(normalize);
+    let mentioned = if found.is_empty() && extra.is_none() {
+        Vec::new()
+    } else {
+        mentioned_brands(text, lists)
+    };
     let mut urls: Vec<UrlVerdict> = found
         .iter()
-        .chain(input.url.as_deref().and_then(normalize).as_ref())
-        .map(|u| analyze_url(u, lists, allow, block))
+        .chain(extra.as_ref())
+        .map(|u| analyze_url_in(u, lists, allow, block, &mentioned))
         .collect();
     urls.dedup_by(|a, b| a.url == b.url);
     let mut phones = extract_phones(text, &url_spans, region);
@@ -95,7 +104,7 @@ pub(crate) fn analyze(
         phones.extend(crate::phone::analyze_phone(p, p, 0, region));
     }
 
-    // Cut URL spans and replace number spans by a placeholder, in order.
+    // Cut URL and number spans, in order.
     let mut spans = url_spans;
     spans.extend(
         find_candidates(text)
@@ -110,16 +119,14 @@ pub(crate) fn analyze(
             continue;
         }
         cleaned.push_str(&text[pos..a]);
-        let is_url = found.iter().any(|u| u.start == a);
-        // URLs are cut (see `features`): only their analysed signals reach the model.
-        cleaned.push_str(if is_url { " " } else { PHONE_TOKEN });
+        // Cut, not kept (see `features`): only the analysed signals reach the model.
+        cleaned.push(' ');
         pos = b;
     }
     cleaned.push_str(&text[pos..]);
 
     let mut signals = Vec::new();
     for u in urls.iter().filter(|u| !u.allowlisted) {
-
         signals.extend(u.reasons.iter().map(|r| format!("url:{}", r.code)));
         match u.verdict {
             Risk::Malicious => signals.push("url_risk:malicious".into()),
@@ -128,9 +135,12 @@ pub(crate) fn analyze(
         }
     }
     for p in &phones {
-        signals.push("phone".to_string());
         signals.extend(p.reasons.iter().map(|r| format!("phone:{}", r.code)));
-        if let Some(t) = &p.number_type {
+        if let Some(t) = p
+            .number_type
+            .as_deref()
+            .filter(|t| !BENIGN_TYPES.contains(t))
+        {
             signals.push(format!("phone_type:{t}"));
         }
     }
@@ -143,6 +153,54 @@ pub(crate) fn analyze(
         cleaned,
         signals,
     }
+}
+
+/// Brand names too close to ordinary words to count unless capitalised ("Apple", "Chase").
+const AMBIGUOUS_BRANDS: [&str; 9] = [
+    "apple",
+    "chase",
+    "steam",
+    "outlook",
+    "adobe",
+    "halifax",
+    "santander",
+    "hermes",
+    "monzo",
+];
+
+/// Protected brands the message names: a word (or two joined, "Royal Mail") equal to a brand.
+/// Three-letter brands (DHL, UPS, IRS) and ambiguous words only count when capitalised.
+fn mentioned_brands<'l>(text: &str, lists: &'l Lists) -> Vec<&'l Brand> {
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut out: Vec<&Brand> = Vec::new();
+    let mut consider = |candidate: &str, original: &str| {
+        let lower = candidate.to_lowercase();
+        let Some(b) = lists.brands.iter().find(|b| b.name() == lower) else {
+            return;
+        };
+        let capital = original.chars().next().is_some_and(char::is_uppercase);
+        let upper = original.chars().all(|c| !c.is_lowercase());
+        let ok = if lower.len() <= 3 {
+            upper
+        } else if AMBIGUOUS_BRANDS.contains(&lower.as_str()) {
+            capital
+        } else {
+            true
+        };
+        if ok && !out.iter().any(|o| o.name() == b.name()) {
+            out.push(b);
+        }
+    };
+    for (i, w) in words.iter().enumerate() {
+        consider(w, w);
+        if let Some(next) = words.get(i + 1) {
+            consider(&format!("{w}{next}"), w);
+        }
+    }
+    out
 }
 
 fn spans_overlap(urls: &[crate::urls::NormalizedUrl], a: usize, b: usize) -> bool {
@@ -170,9 +228,19 @@ pub struct Shield {
 impl Shield {
     /// The shipped model and embedded lists, empty operator lists.
     pub fn embedded() -> Shield {
+        Shield::new(Shield::embedded_model(), Lists::embedded())
+    }
+
+    /// The shipped model alone.
+    pub fn embedded_model() -> Model {
         // The shipped file is verified by the test suite; failing here is a packaging bug.
-        let model = Model::from_bytes(EMBEDDED_MODEL).expect("embedded model is valid");
-        Shield::new(model, Lists::embedded())
+        Model::from_bytes(EMBEDDED_MODEL).expect("embedded model is valid")
+    }
+
+    /// Replaces the reference lists (e.g. `Lists::load_dir(operator_dir)?`).
+    pub fn with_lists(mut self, lists: Lists) -> Shield {
+        self.lists = Arc::new(lists);
+        self
     }
 
     pub fn new(model: Model, lists: Lists) -> Shield {
@@ -225,7 +293,23 @@ impl Shield {
         let a = analyze(input, &self.lists, &allow, &block);
         let fv = featurize(&a.cleaned, &a.signals, self.model.bits, None);
         let p = self.model.probabilities(&fv);
-        let p_pos = p[1] + p[2];
+        // Medium-risk URLs and numbers (suspicious, not malicious on their own) raise the
+        // score by noisy-OR with half their risk: a lone shortener (0.3) adds 0.15, enough to
+        // tip a borderline message but never to make an innocuous one positive by itself.
+        let item_risk = a
+            .urls
+            .iter()
+            .filter(|u| u.verdict == Risk::Suspicious)
+            .map(|u| u.risk_score)
+            .chain(
+                a.phones
+                    .iter()
+                    .filter(|p| p.verdict == Risk::Suspicious)
+                    .map(|p| p.risk_score),
+            )
+            .fold(0.0f32, f32::max)
+            .min(0.99);
+        let p_pos = 1.0 - (1.0 - (p[1] + p[2])) * (1.0 - 0.5 * item_risk);
 
         let blocklisted = a
             .urls
@@ -238,7 +322,11 @@ impl Shield {
         } else if strong {
             (Label::Smishing, p_pos.max(0.9), false)
         } else if p_pos >= self.threshold {
-            let l = if p[2] >= p[1] { Label::Smishing } else { Label::Spam };
+            let l = if p[2] >= p[1] {
+                Label::Smishing
+            } else {
+                Label::Spam
+            };
             (l, p_pos, true)
         } else {
             (Label::Ham, p_pos, false)
@@ -255,7 +343,7 @@ impl Shield {
                 reasons.push(r.clone());
             }
         }
-        if by_model || (label.is_positive() && p_pos >= self.threshold) {
+        if by_model || (label.is_positive() && p[1] + p[2] >= self.threshold) {
             reasons.push(self.explain(&a, label, p_pos));
         }
         Verdict {
@@ -287,8 +375,7 @@ impl Shield {
             .filter(|n| n.explainable)
             .map(|n| {
                 let c = n.val * (self.model.weight(n.idx, k) - self.model.weight(n.idx, 0));
-                let name = n.name.replace(PHONE_TOKEN.trim(), "<number>");
-                (c, name)
+                (c, n.name)
             })
             .filter(|(c, _)| *c > 0.0)
             .collect();
@@ -305,7 +392,10 @@ impl Shield {
         let terms = if top.is_empty() {
             String::from("overall wording")
         } else {
-            top.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ")
+            top.iter()
+                .map(|t| format!("'{t}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         Reason::new(
             "text_classifier",

@@ -18,7 +18,7 @@ pub struct TrainConfig {
     pub learning_rate: f32,
     /// L2 penalty applied to the weights a sample touches.
     pub l2: f32,
-    /// log2 of the number of hash buckets.
+    /// log2 of the number of hash buckets (clamped to 8..=24).
     pub bits: u8,
     pub balance_classes: bool,
 }
@@ -39,6 +39,11 @@ impl Default for TrainConfig {
 /// Trains a model. `progress(done, total)` is called periodically; `total` counts feature
 /// extraction (one unit per example) plus one unit per example per epoch.
 pub fn train(examples: &[Example], cfg: &TrainConfig, progress: &dyn Fn(u64, u64)) -> Model {
+    // Out-of-range hash sizes are clamped rather than panicking in a CLI-facing function.
+    let cfg = &TrainConfig {
+        bits: cfg.bits.clamp(8, 24),
+        ..cfg.clone()
+    };
     let lists = Lists::embedded();
     let n = examples.len() as u64;
     let total = n * (u64::from(cfg.epochs) + 1);
@@ -106,7 +111,8 @@ pub(crate) fn train_features(
                         continue;
                     }
                     g2[base + k] += g * g;
-                    model.weights[base + k] = w - cfg.learning_rate * g / (g2[base + k].sqrt() + 1e-8);
+                    model.weights[base + k] =
+                        w - cfg.learning_rate * g / (g2[base + k].sqrt() + 1e-8);
                 }
             }
             done += 1;
@@ -182,7 +188,12 @@ mod tests {
         assert_eq!(calls.get(), data.len() as u64 * 6);
         let shield = Shield::new(model, Lists::embedded());
         for e in &data {
-            assert_eq!(shield.classify(&e.text).is_positive(), e.label.is_positive(), "{:?}", e.label);
+            assert_eq!(
+                shield.classify(&e.text).is_positive(),
+                e.label.is_positive(),
+                "{:?}",
+                e.label
+            );
         }
     }
 }

@@ -29,7 +29,9 @@ fn embedded_shield_classifies_clear_cases() {
     ));
     assert!(spam.label.is_positive(), "{spam:?}");
     assert!(!spam.reasons.is_empty());
-    let ham = s.scan(&ScanInput::text("Can you grab some milk on your way home? Thanks x"));
+    let ham = s.scan(&ScanInput::text(
+        "Can you grab some milk on your way home? Thanks x",
+    ));
     assert_eq!(ham.label, Label::Ham);
 }
 
@@ -60,7 +62,10 @@ fn train_then_evaluate_on_tiny_data() {
         ..TrainConfig::default()
     };
     let model = Model::from_bytes(&train(&data, &cfg, &|_, _| {}).to_bytes()).unwrap();
-    let report = evaluate(&Shield::new(model, waypost_shield::Lists::embedded()), &data);
+    let report = evaluate(
+        &Shield::new(model, waypost_shield::Lists::embedded()),
+        &data,
+    );
     assert_eq!(report.examples, data.len() as u64);
     assert!(report.positive.f1 > 0.99, "{report}");
     let cv = cross_validate(&data, 3, &cfg, &|_, _| {});

@@ -11,21 +11,77 @@ fn codes_of(text: &str, region: Option<&str>) -> Vec<&'static str> {
 
 /// (text, recipient region, signal that must fire)
 const HOSTILE: &[(&str, Option<&str>, &str)] = &[
-    ("URGENT! Call 09061743386 now to claim your prize", None, "premium_rate_number"),
-    ("Please CALL 08712402779 immediately", Some("GB"), "premium_rate_number"),
-    ("To claim call +44 906 174 3386", None, "premium_rate_number"),
-    ("Dial 1-900-226-7742 to hear your message", Some("US"), "premium_rate_number"),
-    ("Votre colis: appelez le +33 8 99 12 34 56", Some("FR"), "premium_rate_number"),
-    ("Rufen Sie +49 900 1234567 an", Some("DE"), "premium_rate_number"),
-    ("Llame al +34 901 123 456 para su paquete", Some("ES"), "shared_cost_number"),
-    ("Call 1300 123 456 to unlock your account", Some("AU"), "shared_cost_number"),
-    ("Your bank: call +33 8 84 01 23 45 today", Some("FR"), "shared_cost_number"),
-    ("WhatsApp me on +234 803 123 4567 for the payout", Some("US"), "foreign_number"),
-    ("Your parcel is held, ring +91 98765 43210", Some("GB"), "foreign_number"),
-    ("Ring this number 0207 946 0999 urgently", Some("GB"), "callback_lure"),
-    ("Your account is locked. Call now 0800 542 0825", Some("GB"), "callback_lure"),
+    (
+        "URGENT! Call 09061743386 now to claim your prize",
+        None,
+        "premium_rate_number",
+    ),
+    (
+        "Please CALL 08712402779 immediately",
+        Some("GB"),
+        "premium_rate_number",
+    ),
+    (
+        "To claim call +44 906 174 3386",
+        None,
+        "premium_rate_number",
+    ),
+    (
+        "Dial 1-900-226-7742 to hear your message",
+        Some("US"),
+        "premium_rate_number",
+    ),
+    (
+        "Votre colis: appelez le +33 8 99 12 34 56",
+        Some("FR"),
+        "premium_rate_number",
+    ),
+    (
+        "Rufen Sie +49 900 1234567 an",
+        Some("DE"),
+        "premium_rate_number",
+    ),
+    (
+        "Llame al +34 901 123 456 para su paquete",
+        Some("ES"),
+        "shared_cost_number",
+    ),
+    (
+        "Call 1300 123 456 to unlock your account",
+        Some("AU"),
+        "shared_cost_number",
+    ),
+    (
+        "Your bank: call +33 8 84 01 23 45 today",
+        Some("FR"),
+        "shared_cost_number",
+    ),
+    (
+        "WhatsApp me on +234 803 123 4567 for the payout",
+        Some("US"),
+        "foreign_number",
+    ),
+    (
+        "Your parcel is held, ring +91 98765 43210",
+        Some("GB"),
+        "foreign_number",
+    ),
+    (
+        "Ring this number 0207 946 0999 urgently",
+        Some("GB"),
+        "callback_lure",
+    ),
+    (
+        "Your account is locked. Call now 0800 542 0825",
+        Some("GB"),
+        "callback_lure",
+    ),
     ("Verify at +44 7700 900123", None, "invalid_number"),
-    ("Text WIN to 87066 to enter our weekly draw", None, "sms_short_code"),
+    (
+        "Text WIN to 87066 to enter our weekly draw",
+        None,
+        "sms_short_code",
+    ),
     ("txt MUSIC to 87066 now", None, "sms_short_code"),
 ];
 
@@ -70,6 +126,7 @@ fn candidates_respect_token_boundaries() {
     assert_eq!(c.len(), 1);
     assert_eq!(&t[c[0].0..c[0].1], "0800 542 0825");
     assert!(find_candidates("12345 and 1.50").is_empty());
+    assert!(find_candidates("on 2024-05-12 or 12.05.2024").is_empty());
 }
 
 #[test]

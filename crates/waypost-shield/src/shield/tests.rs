@@ -28,9 +28,18 @@ fn obvious_prize_spam_is_positive_with_classifier_reason() {
         "WINNER!! You have been selected to receive a £900 prize reward! To claim call 09061701461. Claim code KL341. Valid 12 hours only.",
     ));
     assert!(v.label.is_positive(), "{v:?}");
-    assert!(codes(&v).contains(&"premium_rate_number"), "{:?}", codes(&v));
+    assert!(
+        codes(&v).contains(&"premium_rate_number"),
+        "{:?}",
+        codes(&v)
+    );
     assert!(codes(&v).contains(&"text_classifier"), "{:?}", codes(&v));
-    let detail = &v.reasons.iter().find(|r| r.code == "text_classifier").unwrap().detail;
+    let detail = &v
+        .reasons
+        .iter()
+        .find(|r| r.code == "text_classifier")
+        .unwrap()
+        .detail;
     assert!(detail.contains("strongest cues: '"), "{detail}");
 }
 
@@ -64,7 +73,11 @@ fn benign_brand_links_are_not_flagged() {
 
 #[test]
 fn shortener_alone_is_a_reason_not_a_smishing_verdict() {
-    for t in ["bit.ly/x", "look at this bit.ly/x", "https://bit.ly/3Gx7aQp"] {
+    for t in [
+        "bit.ly/x",
+        "look at this bit.ly/x",
+        "https://bit.ly/3Gx7aQp",
+    ] {
         let v = shield().scan(&ScanInput::text(t));
         assert!(codes(&v).contains(&"url_shortener"), "{t}: {:?}", codes(&v));
         assert_ne!(v.label, Label::Smishing, "{t}: {v:?}");
@@ -93,7 +106,9 @@ fn blocklist_forces_smishing_and_allowlist_silences() {
     let s = shield();
     s.blocklist()
         .replace(DomainList::parse("friendly-bakery.com\n", "b").unwrap());
-    let v = s.scan(&ScanInput::text("Fresh bread today at friendly-bakery.com/menu"));
+    let v = s.scan(&ScanInput::text(
+        "Fresh bread today at friendly-bakery.com/menu",
+    ));
     assert_eq!(v.label, Label::Smishing);
     assert_eq!(v.score, 1.0);
     assert!(codes(&v).contains(&"blocklisted"));
@@ -130,7 +145,7 @@ fn verdict_serialises_to_json() {
 }
 
 #[test]
-fn placeholders_replace_urls_and_numbers() {
+fn urls_and_numbers_are_cut_and_become_signals() {
     let lists = Lists::embedded();
     let empty = DomainList::default();
     let a = analyze(
@@ -139,7 +154,37 @@ fn placeholders_replace_urls_and_numbers() {
         &empty,
         &empty,
     );
-    assert_eq!(a.cleaned, format!("call {PHONE_TOKEN} or see  "));
+    assert_eq!(a.cleaned, "call   or see  ");
     assert!(a.signals.contains(&"url:url_shortener".to_string()));
     assert!(a.signals.contains(&"phone:callback_lure".to_string()));
+}
+
+#[test]
+fn brand_mentions_need_case_for_short_or_ambiguous_names() {
+    let lists = Lists::embedded();
+    let names = |t: &str| -> Vec<String> {
+        mentioned_brands(t, &lists)
+            .iter()
+            .map(|b| b.name().to_string())
+            .collect()
+    };
+    assert_eq!(names("Your Netflix plan"), vec!["netflix"]);
+    assert_eq!(names("your royal mail parcel"), vec!["royalmail"]);
+    assert_eq!(names("DHL: parcel waiting"), vec!["dhl"]);
+    assert!(names("ups and downs, an apple a day, chase the dog").is_empty());
+    assert_eq!(names("Apple ID locked"), vec!["apple"]);
+}
+
+#[test]
+fn brand_lure_with_shortener_is_flagged_with_reasons() {
+    let v = shield().scan(&ScanInput::text(
+        "Your Netflix subscription has expired. Renew now to avoid suspension: https://bit.ly/3nFxq2",
+    ));
+    assert!(
+        codes(&v).contains(&"brand_mention_mismatch"),
+        "{:?}",
+        codes(&v)
+    );
+    assert!(codes(&v).contains(&"url_shortener"));
+    assert!(v.score > 0.4, "{}", v.score);
 }

@@ -196,7 +196,9 @@ pub fn extract_urls(text: &str, lists: &Lists) -> Vec<NormalizedUrl> {
     let mut out = Vec::new();
     for link in finder.links(text) {
         // linkify keeps a trailing dot or quote of the sentence in some cases.
-        let s = link.as_str().trim_end_matches(['.', ',', ';', ':', '!', '?', '\'', '"']);
+        let s = link
+            .as_str()
+            .trim_end_matches(['.', ',', ';', ':', '!', '?', '\'', '"']);
         let Some(mut n) = normalize(s) else { continue };
         if !n.had_scheme && !plausible_bare(&n, lists) {
             continue;
@@ -217,16 +219,22 @@ mod tests {
     }
 
     fn hosts(text: &str) -> Vec<String> {
-        extract_urls(text, &lists()).into_iter().map(|u| u.host).collect()
+        extract_urls(text, &lists())
+            .into_iter()
+            .map(|u| u.host)
+            .collect()
     }
 
     #[test]
     fn finds_scheme_and_bare_links() {
-        assert_eq!(hosts("go to paypa1-login.com/x now"), vec!["paypa1-login.com"]);
-        assert_eq!(hosts("see https://Example.COM/a and www.Ldew.com."), vec![
-            "example.com",
-            "www.ldew.com"
-        ]);
+        assert_eq!(
+            hosts("go to paypa1-login.com/x now"),
+            vec!["paypa1-login.com"]
+        );
+        assert_eq!(
+            hosts("see https://Example.COM/a and www.Ldew.com."),
+            vec!["example.com", "www.ldew.com"]
+        );
         assert_eq!(hosts("visit bit.ly/3xYz"), vec!["bit.ly"]);
     }
 
@@ -252,7 +260,10 @@ mod tests {
     #[test]
     fn ip_forms_are_recognised() {
         let n = normalize("http://3232235777/login").unwrap();
-        assert_eq!((n.host.as_str(), n.ip), ("192.168.1.1", Some(IpForm::Decimal)));
+        assert_eq!(
+            (n.host.as_str(), n.ip),
+            ("192.168.1.1", Some(IpForm::Decimal))
+        );
         let n = normalize("http://0xC0A80101/").unwrap();
         assert_eq!((n.host.as_str(), n.ip), ("192.168.1.1", Some(IpForm::Hex)));
         let n = normalize("http://0300.0250.01.01/").unwrap();

@@ -42,13 +42,15 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=m {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=n {
         for j in 1..=m {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }
@@ -86,7 +88,7 @@ pub(crate) fn brand_signals(host: &str, host_unicode: &str, lists: &Lists) -> Ve
     let official = lists
         .brands
         .iter()
-        .any(|b| b.domains.iter().any(|d| Lists::host_under(host, d)));
+        .any(|b| b.domains().iter().any(|d| Lists::host_under(host, d)));
     if official {
         return out;
     }
@@ -99,11 +101,17 @@ pub(crate) fn brand_signals(host: &str, host_unicode: &str, lists: &Lists) -> Ve
         .contains(tld.rsplit('.').next().unwrap_or(tld));
     let sld_parts = parts(sld);
     let sld_canon: Vec<String> = sld_parts.iter().map(|p| canon(p)).collect();
+    // Computed once per host, not once per brand: skeletons are the costly part.
+    let sub_parts: Vec<(&str, String)> = sub_labels
+        .iter()
+        .flat_map(|l| parts(l))
+        .map(|p| (p, canon(p)))
+        .collect();
 
     for brand in &lists.brands {
-        let name = brand.name.as_str();
-        let cname = canon(name);
-        let official = brand.domains.first().map_or("", String::as_str);
+        let name = brand.name();
+        let cname = brand.canonical();
+        let official = brand.domains().first().map_or("", String::as_str);
         if sld == name {
             let weight = if tld_suspicious { 1.0 } else { 0.6 };
             out.push(Signal::new(
@@ -117,7 +125,7 @@ pub(crate) fn brand_signals(host: &str, host_unicode: &str, lists: &Lists) -> Ve
                 1.0,
                 format!("'{registrable}' embeds the brand '{name}' in an unrelated domain"),
             ));
-        } else if sld_canon.iter().any(|c| *c == cname) {
+        } else if sld_canon.iter().any(|c| c == cname) {
             out.push(Signal::new(
                 "brand_lookalike",
                 1.0,
@@ -134,18 +142,14 @@ pub(crate) fn brand_signals(host: &str, host_unicode: &str, lists: &Lists) -> Ve
                 1.0,
                 format!("'{registrable}' is a misspelling of '{name}' (official: {official})"),
             ));
-        } else if name.len() >= 6 && (sld.contains(name) || sld_canon[0].contains(&cname)) {
+        } else if name.len() >= 6 && (sld.contains(name) || sld_canon[0].contains(cname)) {
             out.push(Signal::new(
                 "brand_in_domain",
                 1.0,
                 format!("'{registrable}' embeds the brand '{name}' in an unrelated domain"),
             ));
         }
-        if sub_labels
-            .iter()
-            .flat_map(|l| parts(l))
-            .any(|p| p == name || canon(p) == cname)
-        {
+        if sub_parts.iter().any(|(p, c)| *p == name || c == cname) {
             out.push(Signal::new(
                 "brand_in_subdomain",
                 1.0,

@@ -7,10 +7,11 @@ mod extract;
 mod lookalike;
 
 pub use extract::{IpForm, NormalizedUrl, extract_urls, normalize};
+pub(crate) use lookalike::canon;
 
 use serde::Serialize;
 
-use crate::lists::Lists;
+use crate::lists::{Brand, Lists};
 use crate::operator::DomainList;
 use crate::reason::{Reason, Risk, Signal, risk_of};
 
@@ -59,10 +60,36 @@ pub(crate) fn looks_random(label: &str) -> bool {
     let letters = alnum.chars().filter(char::is_ascii_alphabetic).count();
     let digits = alnum.len() - letters;
     let vowels = alnum.chars().filter(|c| "aeiouy".contains(*c)).count();
-    let vowel_ratio = if letters == 0 { 0.0 } else { vowels as f32 / letters as f32 };
-    entropy(&alnum) >= 3.0
-        && ((letters > 0 && vowel_ratio < 0.2) || (digits >= 3 && letters >= 3))
+    let vowel_ratio = if letters == 0 {
+        0.0
+    } else {
+        vowels as f32 / letters as f32
+    };
+    entropy(&alnum) >= 3.0 && ((letters > 0 && vowel_ratio < 0.2) || (digits >= 3 && letters >= 3))
 }
+
+/// Path words typical of credential-harvesting pages. Only counted on top of another signal:
+/// `/login` on an otherwise clean site is ordinary.
+const CREDENTIAL_WORDS: [&str; 18] = [
+    "login",
+    "log-in",
+    "signin",
+    "sign-in",
+    "verify",
+    "verification",
+    "secure",
+    "account",
+    "update",
+    "confirm",
+    "unlock",
+    "password",
+    "banking",
+    "wallet",
+    "auth",
+    "billing",
+    "redeliver",
+    "refund",
+];
 
 /// Analyses one URL. Allowlisted URLs return no reasons; blocklisted ones are malicious.
 pub fn analyze_url(
@@ -70,6 +97,18 @@ pub fn analyze_url(
     lists: &Lists,
     allow: &DomainList,
     block: &DomainList,
+) -> UrlVerdict {
+    analyze_url_in(n, lists, allow, block, &[])
+}
+
+/// As `analyze_url`, knowing which protected brands the surrounding message names: a message
+/// that says "Netflix" but links elsewhere is a classic lure.
+pub(crate) fn analyze_url_in(
+    n: &NormalizedUrl,
+    lists: &Lists,
+    allow: &DomainList,
+    block: &DomainList,
+    mentioned: &[&Brand],
 ) -> UrlVerdict {
     let verdict = |signals: Vec<Signal>, allowlisted: bool| {
         let (score, risk) = risk_of(&signals);
@@ -100,7 +139,10 @@ pub fn analyze_url(
             "userinfo_trick",
             if deceptive { 1.0 } else { 0.6 },
             if deceptive {
-                format!("'{ui}@' before the real host '{}' disguises the destination", n.host)
+                format!(
+                    "'{ui}@' before the real host '{}' disguises the destination",
+                    n.host
+                )
             } else {
                 "URL carries credentials before '@', hiding the real host".to_string()
             },
@@ -114,12 +156,21 @@ pub fn analyze_url(
         ));
     }
     if let Some(form) = n.ip {
-        let weight = if form == IpForm::Dotted || form == IpForm::V6 { 0.7 } else { 1.0 };
+        let weight = if form == IpForm::Dotted || form == IpForm::V6 {
+            0.8
+        } else {
+            1.0
+        };
         s.push(Signal::new(
             "ip_host",
             weight,
-            format!("host is a raw IP address ({}) written in {} form", n.host, form.as_str()),
+            format!(
+                "host is a raw IP address ({}) written in {} form",
+                n.host,
+                form.as_str()
+            ),
         ));
+        credential_path(n, &mut s);
         return verdict(s, false);
     }
 
@@ -148,7 +199,10 @@ pub fn analyze_url(
         s.push(Signal::new(
             "many_subdomains",
             0.3,
-            format!("{} subdomain levels before '{registrable}'", sub_labels.len()),
+            format!(
+                "{} subdomain levels before '{registrable}'",
+                sub_labels.len()
+            ),
         ));
     }
     let tld = n.host.rsplit('.').next().unwrap_or("");
@@ -185,7 +239,38 @@ pub fn analyze_url(
             format!("uses the dynamic DNS / tunnel service '{hit}'"),
         ));
     }
+    let official_anywhere = lists
+        .brands
+        .iter()
+        .any(|b| b.domains().iter().any(|d| Lists::host_under(&n.host, d)));
+    if !official_anywhere && let Some(b) = mentioned.first() {
+        s.push(Signal::new(
+            "brand_mention_mismatch",
+            0.5,
+            format!(
+                "message names {} but links to '{}', not an official {} domain",
+                b.name(),
+                n.host_unicode,
+                b.name()
+            ),
+        ));
+    }
+    credential_path(n, &mut s);
     verdict(s, false)
+}
+
+fn credential_path(n: &NormalizedUrl, s: &mut Vec<Signal>) {
+    if s.is_empty() {
+        return;
+    }
+    let path = n.path.to_lowercase();
+    if let Some(w) = CREDENTIAL_WORDS.iter().find(|w| path.contains(*w)) {
+        s.push(Signal::new(
+            "credential_path",
+            0.3,
+            format!("path mentions '{w}' on an already suspicious host"),
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -21,20 +21,56 @@ fn codes(v: &UrlVerdict) -> Vec<&'static str> {
 const HOSTILE: &[(&str, &str, bool)] = &[
     ("paypa1-login.com/x", "brand_lookalike", true),
     ("http://amaz0n-security.com/verify", "brand_lookalike", true),
-    ("https://www.micros0ft-support.com/", "brand_lookalike", true),
+    (
+        "https://www.micros0ft-support.com/",
+        "brand_lookalike",
+        true,
+    ),
     ("https://app1e-id.info/unlock", "brand_lookalike", true),
     ("netflx-billing.com/update", "brand_lookalike", true),
     ("https://xn--pple-43d.com/", "brand_lookalike", true),
-    ("https://paypal.com.secure-login.xyz/signin", "brand_in_subdomain", true),
-    ("http://www.amazon.co.uk.account-check.top/", "brand_in_subdomain", true),
-    ("https://hmrc.tax-refund-claim.com/", "brand_in_subdomain", true),
-    ("http://paypal-resolution-center.net/", "brand_in_domain", true),
-    ("https://royalmail-redelivery-fee.com/pay", "brand_in_domain", true),
+    (
+        "https://paypal.com.secure-login.xyz/signin",
+        "brand_in_subdomain",
+        true,
+    ),
+    (
+        "http://www.amazon.co.uk.account-check.top/",
+        "brand_in_subdomain",
+        true,
+    ),
+    (
+        "https://hmrc.tax-refund-claim.com/",
+        "brand_in_subdomain",
+        true,
+    ),
+    (
+        "http://paypal-resolution-center.net/",
+        "brand_in_domain",
+        true,
+    ),
+    (
+        "https://royalmail-redelivery-fee.com/pay",
+        "brand_in_domain",
+        true,
+    ),
     ("evri-parcel-update.info/track", "brand_in_domain", true),
-    ("https://wellsfargoonline-secure.com/", "brand_in_domain", true),
+    (
+        "https://wellsfargoonline-secure.com/",
+        "brand_in_domain",
+        true,
+    ),
     ("https://paypal.top/login", "brand_unofficial_domain", true),
-    ("http://paypal.com@198.51.100.7/login", "userinfo_trick", true),
-    ("https://www.google.com@phish.example/", "userinfo_trick", true),
+    (
+        "http://paypal.com@198.51.100.7/login",
+        "userinfo_trick",
+        true,
+    ),
+    (
+        "https://www.google.com@phish.example/",
+        "userinfo_trick",
+        true,
+    ),
     ("http://203.0.113.5/bank/login.php", "ip_host", false),
     ("http://3232235777/login", "ip_host", true),
     ("http://0xC0A80101/verify", "ip_host", true),
@@ -43,19 +79,41 @@ const HOSTILE: &[(&str, &str, bool)] = &[
     ("https://bit.ly/3Gx7aQp", "url_shortener", false),
     ("tinyurl.com/yc8r3k2z", "url_shortener", false),
     ("https://cutt.ly/wXyZ12", "url_shortener", false),
-    ("https://login.secure.verify.account.example-bank.com/", "many_subdomains", false),
+    (
+        "https://login.secure.verify.account.example-bank.com/",
+        "many_subdomains",
+        false,
+    ),
     ("http://parcel-redelivery.xyz/", "suspicious_tld", false),
     ("https://claim-your-prize.tk/", "suspicious_tld", false),
-    ("http://delivery-update.com:8443/pay", "non_standard_port", false),
+    (
+        "http://delivery-update.com:8443/pay",
+        "non_standard_port",
+        false,
+    ),
     ("https://x7k2p9qz4m1b.com/a", "random_label", false),
     ("https://kq3hz8wd5t.net/login", "random_label", false),
-    ("https://secure-update-account.000webhostapp.com/", "free_hosting", false),
+    (
+        "https://secure-update-account.000webhostapp.com/",
+        "free_hosting",
+        false,
+    ),
     ("https://bank-verify.web.app/", "free_hosting", false),
     ("https://parcel-fee.netlify.app/", "free_hosting", false),
     ("http://mybank-login.duckdns.org/", "dynamic_dns", false),
     ("https://abc123.ngrok-free.app/otp", "dynamic_dns", false),
     ("http://verify-account.ddns.net:8080/", "dynamic_dns", false),
     ("https://xn--80ak6aa92e.com/", "punycode_host", false),
+    (
+        "http://198.51.100.23/secure/login.php",
+        "credential_path",
+        true,
+    ),
+    (
+        "https://parcel-fee.netlify.app/verify-account",
+        "credential_path",
+        false,
+    ),
 ];
 
 #[test]
@@ -63,7 +121,11 @@ fn hostile_urls_fire_their_signal() {
     assert!(HOSTILE.len() >= 35);
     for (raw, code, malicious) in HOSTILE {
         let v = analyze(raw);
-        assert!(codes(&v).contains(code), "{raw}: expected {code}, got {:?}", codes(&v));
+        assert!(
+            codes(&v).contains(code),
+            "{raw}: expected {code}, got {:?}",
+            codes(&v)
+        );
         if *malicious {
             assert_eq!(v.verdict, Risk::Malicious, "{raw}: {:?}", codes(&v));
         } else {
@@ -97,6 +159,35 @@ fn benign_urls_stay_clean() {
 }
 
 #[test]
+fn credential_words_alone_do_not_fire() {
+    let v = analyze("https://github.com/login");
+    assert!(v.reasons.is_empty(), "{:?}", codes(&v));
+}
+
+#[test]
+fn brand_mentioned_in_message_but_link_elsewhere() {
+    let lists = Lists::embedded();
+    let netflix: Vec<&Brand> = lists
+        .brands
+        .iter()
+        .filter(|b| b.name() == "netflix")
+        .collect();
+    let empty = DomainList::default();
+    let n = normalize("https://bit.ly/3nFxq2").unwrap();
+    let v = analyze_url_in(&n, &lists, &empty, &empty, &netflix);
+    assert!(
+        codes(&v).contains(&"brand_mention_mismatch"),
+        "{:?}",
+        codes(&v)
+    );
+    assert_eq!(v.verdict, Risk::Suspicious);
+    // Linking to the brand's own (or any protected brand's official) domain is fine.
+    let n = normalize("https://www.netflix.com/account").unwrap();
+    let v = analyze_url_in(&n, &lists, &empty, &empty, &netflix);
+    assert!(v.reasons.is_empty(), "{:?}", codes(&v));
+}
+
+#[test]
 fn shortener_alone_is_only_suspicious() {
     let v = analyze("bit.ly/x");
     assert_eq!(codes(&v), vec!["url_shortener"]);
@@ -107,7 +198,11 @@ fn shortener_alone_is_only_suspicious() {
 fn blocklist_and_allowlist() {
     let block = DomainList::parse("harmless-looking.example\n", "b").unwrap();
     let allow = DomainList::parse("paypal-login.com\nbit.ly\n", "a").unwrap();
-    let v = analyze_with("https://shop.harmless-looking.example/", &DomainList::default(), &block);
+    let v = analyze_with(
+        "https://shop.harmless-looking.example/",
+        &DomainList::default(),
+        &block,
+    );
     assert_eq!(v.verdict, Risk::Malicious);
     assert_eq!(codes(&v), vec!["blocklisted"]);
     // Allowlisted domains never fire, even when they look like a brand.
@@ -121,7 +216,14 @@ fn blocklist_and_allowlist() {
 fn random_label_heuristic() {
     assert!(looks_random("x7k2p9qz4m1b"));
     assert!(looks_random("qwrtzpkxvb"));
-    for ok in ["verification", "accounts", "secure-login", "bbc", "royalmail", "2024sale"] {
+    for ok in [
+        "verification",
+        "accounts",
+        "secure-login",
+        "bbc",
+        "royalmail",
+        "2024sale",
+    ] {
         assert!(!looks_random(ok), "{ok}");
     }
 }
