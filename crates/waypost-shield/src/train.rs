@@ -52,7 +52,7 @@ pub fn train(examples: &[Example], cfg: &TrainConfig, progress: &dyn Fn(u64, u64
         .iter()
         .map(|e| {
             done += 1;
-            if done % 512 == 0 {
+            if done.is_multiple_of(512) {
                 progress(done, total);
             }
             training_features(&e.text, &lists, cfg.bits)
@@ -116,7 +116,7 @@ pub(crate) fn train_features(
                 }
             }
             done += 1;
-            if done % 512 == 0 {
+            if done.is_multiple_of(512) {
                 progress(done);
             }
         }
