@@ -5,8 +5,13 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod auth;
 pub mod id;
 pub mod redact;
 
 pub use audit::{Actor, AuditChainError, AuditEvent, NewAuditEvent};
+pub use auth::{
+    Action, Email, EmailError, PasswordRejection, Role, Scope, check_password, role_allows,
+    scope_for,
+};
 pub use id::{AuditEventId, IdError, WorkspaceId};

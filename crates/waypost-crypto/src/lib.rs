@@ -1,6 +1,8 @@
 //! Waypost's key ring: a master key wraps versioned data keys; data keys
 //! encrypt values with AES-256-GCM bound to where they are stored; a derived
 //! key computes blind indexes for equality lookups of encrypted values.
+//! Alongside it: password hashing (`password`), API keys, session, recovery
+//! and CSRF tokens (`token`), and TOTP second factors (`totp`).
 //!
 //! No storage here: callers load wrapped keys from the database and hand them
 //! in. Key material lives in `secrecy` boxes that zeroize on drop.
@@ -8,9 +10,18 @@
 
 mod envelope;
 mod master;
+pub mod password;
+pub mod token;
+pub mod totp;
 
 pub use envelope::{Aad, KeyRing, ciphertext_key_version};
 pub use master::{DataKey, MasterKey};
+pub use password::{Argon2Settings, InvalidArgon2Settings, PasswordCheck, PasswordHasher};
+pub use token::{
+    API_KEY_PREFIX, ApiKeyToken, GeneratedApiKey, TokenError, generate_api_key,
+    generate_session_token, hash_session_token, parse_api_key,
+};
+pub use totp::{QrTooLong, TotpSecret, otpauth_uri, qr_svg, totp_code_at, try_qr_svg, verify_totp};
 
 /// What can go wrong with keys and ciphertexts. Messages never include key bytes or plaintext.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

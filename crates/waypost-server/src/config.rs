@@ -46,6 +46,27 @@ pub struct Config {
     pub key_rotation_interval_secs: u64,
     /// Rows re-encrypted per batch.
     pub reencryption_batch_size: u32,
+    /// Public base URL for links Waypost prints (setup, invitations); defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Sessions end after this long without a request.
+    pub session_idle_timeout_secs: u64,
+    /// Sessions end this long after login, however active.
+    pub session_absolute_timeout_secs: u64,
+    /// Sensitive actions need a login or re-authentication this recent.
+    pub step_up_window_secs: u64,
+    /// Consecutive failed logins that lock an account.
+    pub lockout_threshold: u32,
+    /// First lock length; doubles with each further lockout.
+    pub lockout_base_secs: u64,
+    pub lockout_max_secs: u64,
+    /// Argon2id memory cost in KiB (OWASP: 19456 with 2 iterations, 1 lane).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub rate_limit_api_key_per_minute: u32,
+    pub rate_limit_user_per_minute: u32,
+    pub rate_limit_ip_per_minute: u32,
+    pub rate_limit_login_per_ip_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -74,6 +95,20 @@ impl Default for Config {
             log_level: "info".into(),
             key_rotation_interval_secs: 30,
             reencryption_batch_size: 500,
+            public_url: None,
+            session_idle_timeout_secs: 30 * 60,
+            session_absolute_timeout_secs: 12 * 3600,
+            step_up_window_secs: 5 * 60,
+            lockout_threshold: 5,
+            lockout_base_secs: 15 * 60,
+            lockout_max_secs: 24 * 3600,
+            argon2_memory_kib: 19456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            rate_limit_api_key_per_minute: 600,
+            rate_limit_user_per_minute: 600,
+            rate_limit_ip_per_minute: 1200,
+            rate_limit_login_per_ip_per_minute: 20,
         }
     }
 }
@@ -146,6 +181,34 @@ impl Config {
         if self.database_max_connections == 0 {
             return fail("WAYPOST_DATABASE_MAX_CONNECTIONS: must be greater than 0");
         }
+        for (value, name) in [
+            (
+                self.rate_limit_api_key_per_minute,
+                "WAYPOST_RATE_LIMIT_API_KEY_PER_MINUTE",
+            ),
+            (
+                self.rate_limit_user_per_minute,
+                "WAYPOST_RATE_LIMIT_USER_PER_MINUTE",
+            ),
+            (
+                self.rate_limit_ip_per_minute,
+                "WAYPOST_RATE_LIMIT_IP_PER_MINUTE",
+            ),
+            (
+                self.rate_limit_login_per_ip_per_minute,
+                "WAYPOST_RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE",
+            ),
+            (self.lockout_threshold, "WAYPOST_LOCKOUT_THRESHOLD"),
+        ] {
+            if value == 0 {
+                return Err(ConfigError(format!("{name}: must be greater than 0")));
+            }
+        }
+        if let Some(url) = &self.public_url
+            && url::Url::parse(url).is_err()
+        {
+            return fail("WAYPOST_PUBLIC_URL: not a valid URL");
+        }
         if self.reencryption_batch_size == 0 {
             return fail("WAYPOST_REENCRYPTION_BATCH_SIZE: must be greater than 0");
         }
@@ -177,6 +240,26 @@ impl Config {
         self.master_key_file
             .clone()
             .unwrap_or_else(|| absolute(&self.data_dir).join("master.key"))
+    }
+
+    /// The base URL for printed links, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!(
+                "{}://{}",
+                if self.tls_enabled() { "https" } else { "http" },
+                self.listen
+            ),
+        }
+    }
+
+    pub fn lockout_policy(&self) -> waypost_store::LockoutPolicy {
+        waypost_store::LockoutPolicy {
+            max_failures: self.lockout_threshold.max(1) as i64,
+            base: chrono::Duration::seconds(self.lockout_base_secs as i64),
+            max: chrono::Duration::seconds(self.lockout_max_secs as i64),
+        }
     }
 
     pub fn tls_enabled(&self) -> bool {
@@ -229,6 +312,38 @@ impl Config {
                 self.key_rotation_interval_secs
             ),
             format!("reencryption_batch_size = {}", self.reencryption_batch_size),
+            format!("public_url = {}", self.public_url()),
+            format!(
+                "session_idle_timeout_secs = {}",
+                self.session_idle_timeout_secs
+            ),
+            format!(
+                "session_absolute_timeout_secs = {}",
+                self.session_absolute_timeout_secs
+            ),
+            format!("step_up_window_secs = {}", self.step_up_window_secs),
+            format!("lockout_threshold = {}", self.lockout_threshold),
+            format!("lockout_base_secs = {}", self.lockout_base_secs),
+            format!("lockout_max_secs = {}", self.lockout_max_secs),
+            format!("argon2_memory_kib = {}", self.argon2_memory_kib),
+            format!("argon2_iterations = {}", self.argon2_iterations),
+            format!("argon2_parallelism = {}", self.argon2_parallelism),
+            format!(
+                "rate_limit_api_key_per_minute = {}",
+                self.rate_limit_api_key_per_minute
+            ),
+            format!(
+                "rate_limit_user_per_minute = {}",
+                self.rate_limit_user_per_minute
+            ),
+            format!(
+                "rate_limit_ip_per_minute = {}",
+                self.rate_limit_ip_per_minute
+            ),
+            format!(
+                "rate_limit_login_per_ip_per_minute = {}",
+                self.rate_limit_login_per_ip_per_minute
+            ),
         ]
     }
 }

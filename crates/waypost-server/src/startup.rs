@@ -10,6 +10,10 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 use waypost_store::{ConnectOptions, Store};
 
+use waypost_crypto::password::{Argon2Settings, PasswordHasher};
+
+use crate::auth::rate_limit::RateLimits;
+use crate::auth::{Clock, SystemClock};
 use crate::config::Config;
 use crate::keys::{self, Keys};
 use crate::state::AppState;
@@ -80,6 +84,49 @@ enum Listener {
     Tls(std::net::TcpListener, axum_server::tls_rustls::RustlsConfig),
 }
 
+/// Everything but the listener: used by `serve` and by operator commands.
+pub async fn build_state(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    migrate: bool,
+) -> Result<AppState, StartupError> {
+    let store = open_database(&config, migrate).await?;
+    if !migrate {
+        let status = store.migration_status().await.map_err(|e| {
+            StartupError(format!(
+                "WAYPOST_DATABASE_URL: cannot read migration state: {e}"
+            ))
+        })?;
+        if !waypost_store::migrations_current(&status) {
+            return Err(StartupError(
+                "WAYPOST_DATABASE_URL: the database has pending migrations; run `waypost migrate` first".into(),
+            ));
+        }
+    }
+    let keys = open_keys(&config, store.as_ref()).await?;
+    let hasher = PasswordHasher::new(Argon2Settings {
+        memory_kib: config.argon2_memory_kib,
+        iterations: config.argon2_iterations,
+        parallelism: config.argon2_parallelism,
+    })
+    .map_err(|e| StartupError(format!("WAYPOST_ARGON2_*: {e}")))?;
+    Ok(AppState {
+        limits: Arc::new(RateLimits::from_config(&config)),
+        config: Arc::new(config),
+        store,
+        keys: Arc::new(keys),
+        metrics: telemetry::metrics_handle(),
+        clock,
+        hasher: Arc::new(hasher),
+        phantom_lockouts: Default::default(),
+    })
+}
+
+/// State for a CLI command: the database must already be migrated.
+pub async fn operator_state(config: Config) -> Result<AppState, StartupError> {
+    build_state(config, Arc::new(SystemClock), false).await
+}
+
 pub struct Application {
     local_addr: SocketAddr,
     listener: Listener,
@@ -89,20 +136,21 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let store = open_database(&config, true).await?;
-        let keys = open_keys(&config, store.as_ref()).await?;
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Application::build`], with the clock tests control.
+    pub async fn build_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
         let listener = bind(&config).await?;
+        let state = build_state(config, clock, true).await?;
         let local_addr = match &listener {
             Listener::Plain(l) => l.local_addr(),
             Listener::Tls(l, _) => l.local_addr(),
         }
         .map_err(|e| StartupError(format!("WAYPOST_LISTEN: {e}")))?;
-        let state = AppState {
-            config: Arc::new(config),
-            store,
-            keys: Arc::new(keys),
-            metrics: telemetry::metrics_handle(),
-        };
         Ok(Self {
             local_addr,
             listener,

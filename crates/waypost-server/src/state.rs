@@ -10,7 +10,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use waypost_core::{AuditEvent, NewAuditEvent};
 use waypost_store::Store;
 
+use crate::auth::Clock;
+use crate::auth::rate_limit::RateLimits;
 use crate::config::Config;
+use crate::http::auth::PhantomLockouts;
 use crate::keys::Keys;
 
 #[derive(Clone)]
@@ -19,6 +22,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub keys: Arc<Keys>,
     pub metrics: PrometheusHandle,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: Arc<waypost_crypto::password::PasswordHasher>,
+    pub limits: Arc<RateLimits>,
+    pub phantom_lockouts: Arc<PhantomLockouts>,
 }
 
 impl AppState {
@@ -48,6 +55,26 @@ impl RequestOrigin {
     }
 }
 
+/// The client address: the peer, or the first `X-Forwarded-For` hop when the
+/// operator trusts a proxy in front.
+pub fn client_ip(
+    config: &Config,
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> Option<IpAddr> {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = config
+        .trust_proxy_headers
+        .then(|| headers.get("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse().ok());
+    forwarded.or(peer)
+}
+
 impl FromRequestParts<AppState> for RequestOrigin {
     type Rejection = std::convert::Infallible;
 
@@ -55,26 +82,12 @@ impl FromRequestParts<AppState> for RequestOrigin {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let forwarded = state
-            .config
-            .trust_proxy_headers
-            .then(|| parts.headers.get("x-forwarded-for"))
-            .flatten()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
+        let ip = client_ip(&state.config, &parts.headers, &parts.extensions);
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(256).collect());
-        Ok(Self {
-            ip: forwarded.or(peer),
-            user_agent,
-        })
+        Ok(Self { ip, user_agent })
     }
 }

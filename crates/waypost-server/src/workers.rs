@@ -13,13 +13,14 @@ const IDEMPOTENCY_PURGE_BATCH: u32 = 1000;
 
 pub async fn maintenance(state: AppState, shutdown: CancellationToken) {
     let interval = Duration::from_secs(state.config.key_rotation_interval_secs.max(1));
+    // The first pass waits one interval: start-up has just opened the key ring.
     loop {
-        if let Err(e) = maintenance_step(&state, &shutdown).await {
-            tracing::warn!(error = %e, "maintenance step failed; retrying later");
-        }
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
+        }
+        if let Err(e) = maintenance_step(&state, &shutdown).await {
+            tracing::warn!(error = %e, "maintenance step failed; retrying later");
         }
     }
 }
@@ -48,6 +49,7 @@ async fn maintenance_step(state: &AppState, shutdown: &CancellationToken) -> any
             break;
         }
     }
+    state.limits.shrink();
     while !shutdown.is_cancelled() {
         let purged = state
             .store

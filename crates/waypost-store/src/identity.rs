@@ -219,6 +219,8 @@ pub trait IdentityStore {
         enabled: bool,
         audit: Option<NewAuditEvent>,
     ) -> Result<()>;
+    /// Activates the pending TOTP secret, keeping the step used to confirm it.
+    async fn enable_totp(&self, user_id: &str, audit: NewAuditEvent) -> Result<()>;
     /// Records `step` as used if it is newer than any used before; false means replay.
     async fn claim_totp_step(&self, user_id: &str, step: i64) -> Result<bool>;
     async fn replace_recovery_codes(
@@ -711,6 +713,21 @@ macro_rules! identity_store_impl {
                 if let Some(event) = audit {
                     $append(&mut tx, event).await?;
                 }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn enable_totp(&self, user_id: &str, audit: waypost_core::NewAuditEvent) -> $crate::Result<()> {
+                let mut tx = self.write_tx().await?;
+                let done = sqlx::query("UPDATE users SET totp_enabled = TRUE WHERE id = $1 AND totp_secret IS NOT NULL")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done == 0 {
+                    return Err($crate::StoreError::NotFound("pending TOTP secret"));
+                }
+                $append(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -24,9 +24,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         overrides.tls_cert = tls_cert.clone();
         overrides.tls_key = tls_key.clone();
     }
-    if matches!(cli.command, Command::Openapi) {
-        println!("{}", waypost_server::http::openapi_json());
-        return Ok(());
+    match cli.command {
+        Command::Openapi => {
+            println!("{}", waypost_server::http::openapi_json());
+            return Ok(());
+        }
+        // Model tooling needs neither configuration nor a database.
+        Command::Shield(cmd) => {
+            return tokio::task::spawn_blocking(move || crate::shield_cmd::run(cmd)).await?;
+        }
+        _ => {}
     }
     let config = Config::load(&overrides)?;
     let log_format = if matches!(cli.command, Command::Serve { .. }) {
@@ -45,12 +52,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(cmd) => keys_command(config, cmd).await,
-        Command::Openapi => unreachable!("handled above"),
+        Command::Admin(cmd) => crate::admin::run(config, cmd).await,
+        Command::Openapi | Command::Shield(_) => unreachable!("handled above"),
     }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
+    match waypost_server::http::setup::first_run_link(app.state()).await {
+        Ok(Some(link)) => {
+            // On standard output, not in the logs: the link is a one-time credential.
+            println!(
+                "No user exists yet. Create the first workspace and owner within one hour at:\n  {link}"
+            );
+            tracing::info!("first-run setup link printed on standard output (valid for one hour)");
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = ?e, "cannot create a first-run setup link"),
+    }
     app.run_until_stopped().await
 }
 

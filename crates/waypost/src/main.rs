@@ -1,7 +1,9 @@
 //! The `waypost` command line: wiring only; the work happens in the library crates.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod commands;
+mod shield_cmd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,6 +54,12 @@ enum Command {
     /// Manage data encryption keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Operator commands: first workspace and owner, API keys.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// The smishing shield: train, evaluate, scan.
+    #[command(subcommand)]
+    Shield(shield_cmd::ShieldCommand),
     /// Print the OpenAPI 3.1 description of the API.
     Openapi,
 }

@@ -1,10 +1,16 @@
 //! The HTTP surface: routes, the OpenAPI document, and the edge layers that
 //! every response passes through.
 
+pub mod api_keys;
+pub mod audit;
+pub mod auth;
 pub mod health;
 pub mod json;
+pub mod members;
+pub mod mfa;
 pub mod middleware;
 pub mod problem;
+pub mod setup;
 
 use std::time::Duration;
 
@@ -30,10 +36,45 @@ pub use problem::{ApiError, Problem};
         description = "Self-hosted, privacy-first WhatsApp Business messaging. Errors are RFC 9457 problem documents.",
         license(name = "AGPL-3.0-only", identifier = "AGPL-3.0-only"),
     ),
-    tags((name = "operations", description = "Health, readiness and metrics")),
+    tags(
+        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "auth", description = "Sign-in, sessions, step-up and MFA"),
+        (name = "api-keys", description = "Scoped API keys of a workspace"),
+        (name = "members", description = "Members of a workspace and their roles"),
+        (name = "audit", description = "The workspace's tamper-evident audit log"),
+    ),
+    modifiers(&SecuritySchemes),
+    security(("api_key" = []), ("session" = [])),
     components(schemas(Problem)),
 )]
 struct ApiDoc;
+
+/// Bearer API keys and the session cookie, as OpenAPI security schemes.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("wp_live_…")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::cookies::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
 
 /// The routes and their OpenAPI description, without edge layers.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -41,6 +82,21 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::reauth))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(auth::list_sessions, auth::revoke_other_sessions))
+        .routes(routes!(auth::revoke_session))
+        .routes(routes!(mfa::enroll, mfa::disable))
+        .routes(routes!(mfa::confirm))
+        .routes(routes!(mfa::regenerate))
+        .routes(routes!(api_keys::create, api_keys::list))
+        .routes(routes!(api_keys::get, api_keys::revoke))
+        .routes(routes!(members::list))
+        .routes(routes!(audit::list))
+        .routes(routes!(members::change_role, members::remove))
         .split_for_parts()
 }
 
@@ -69,10 +125,16 @@ pub fn router(state: AppState) -> Router {
     };
     let (routes, _) = api();
     let spec = openapi_json();
-    let routes = routes.route(
-        "/openapi.json",
-        get(move || async move { ([(header::CONTENT_TYPE, "application/json")], spec) }),
-    );
+    let routes = routes
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], spec) }),
+        )
+        .route("/setup", get(setup::form).post(setup::submit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::rate_limit::limit_requests,
+        ));
     with_edge_layers(routes, settings).with_state(state)
 }
 

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
+use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use waypost_crypto::MasterKey;
+use waypost_server::auth::ManualClock;
 use waypost_server::state::AppState;
 use waypost_server::{Application, Config};
 use waypost_store::Backend;
@@ -31,6 +33,7 @@ pub struct TestApp {
     pub config: Config,
     pub db: Arc<TestDatabase>,
     pub data_dir: Arc<tempfile::TempDir>,
+    pub clock: Arc<ManualClock>,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -47,15 +50,24 @@ pub fn test_config(db: &TestDatabase, data_dir: &std::path::Path, master: &Maste
                 .into(),
         ),
         shutdown_grace_secs: 5,
+        // Cheap hashing keeps tests fast; production defaults are tested in waypost-crypto.
+        argon2_memory_kib: 256,
+        argon2_iterations: 1,
         ..Config::default()
     }
 }
 
 /// Starts the app, or `None` when the backend is unavailable outside CI.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts the app with configuration changes.
+pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Config)) -> Option<TestApp> {
     let db = TestDatabase::create(backend).await?;
     let data_dir = tempfile::tempdir().unwrap();
-    let config = test_config(&db, data_dir.path(), &MasterKey::generate());
+    let mut config = test_config(&db, data_dir.path(), &MasterKey::generate());
+    change(&mut config);
     Some(spawn_with(config, Arc::new(db), Arc::new(data_dir)).await)
 }
 
@@ -65,7 +77,8 @@ pub async fn spawn_with(
     data_dir: Arc<tempfile::TempDir>,
 ) -> TestApp {
     waypost_server::telemetry::init_logging(waypost_server::config::LogFormat::Pretty, "warn");
-    let app = Application::build(config.clone())
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let app = Application::build_with_clock(config.clone(), clock.clone())
         .await
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -78,6 +91,7 @@ pub async fn spawn_with(
         .unwrap();
     TestApp {
         address,
+        clock,
         client,
         state,
         config,
@@ -95,6 +109,10 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    pub fn clock_now(&self) -> chrono::DateTime<Utc> {
+        waypost_server::auth::Clock::now(self.clock.as_ref())
     }
 
     /// Stops the app as SIGTERM would and waits for it to finish.

@@ -2,9 +2,15 @@
 //! SQLite and on PostgreSQL.
 
 mod helpers;
+mod users;
 
 mod encryption;
 mod errors;
+mod isolation;
 mod keys;
+mod keys_api;
+mod login;
+mod mfa;
 mod operations;
+mod setup;
 mod tls;

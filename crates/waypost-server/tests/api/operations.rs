@@ -113,9 +113,8 @@ async fn openapi_is_served_and_matches_the_committed_copy(backend: Backend) {
     let committed_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.json");
     let committed = std::fs::read_to_string(committed_path)
         .expect("openapi.json is committed at the repository root");
-    assert_eq!(
-        committed.trim_end(),
-        waypost_server::http::openapi_json(),
+    assert!(
+        committed.trim_end() == waypost_server::http::openapi_json(),
         "openapi.json is out of date: run `cargo run -- openapi > openapi.json`"
     );
     assert_eq!(
@@ -189,4 +188,15 @@ async fn stopping_drains_and_returns_ok(backend: Backend) {
     );
     let after = reqwest::get(format!("{address}/healthz")).await;
     assert!(after.is_err(), "no longer accepting connections");
+}
+
+#[test]
+fn readme_shows_the_permission_table() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let table = waypost_core::auth::permission_table_markdown();
+    assert!(
+        readme.contains(table.trim()),
+        "README.md's permission table is out of date; it must contain:\n{table}"
+    );
 }

@@ -1,0 +1,13 @@
+//! Who is calling and what they may do: session and API-key authentication,
+//! the permission check every route declares through [`Authorized`], step-up
+//! re-authentication, CSRF protection for cookie sessions, and rate limits.
+
+pub mod caller;
+pub mod clock;
+pub mod cookies;
+pub mod permission;
+pub mod rate_limit;
+
+pub use caller::{ApiKeyCaller, Caller, SessionCaller};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use permission::{Authorized, RequiredAction};

@@ -1,0 +1,176 @@
+//! Authorization: every route names the action it performs by extracting
+//! `Authorized<act::X>`; the extractor authenticates, resolves the workspace
+//! and checks the one permission table in `waypost_core::auth`, so a handler
+//! cannot forget the check.
+//!
+//! API keys act in their own workspace and need the action's scope. Sessions
+//! act in the workspace named by the `Waypost-Workspace` header (or their only
+//! one) with their role there; a workspace they are not in is "not found".
+
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use waypost_core::WorkspaceId;
+use waypost_core::auth::{Action, Role, role_allows, scope_for};
+
+use super::caller::{AuthRejection, Caller};
+use crate::http::{ApiError, Problem};
+use crate::state::AppState;
+
+pub const WORKSPACE_HEADER: &str = "waypost-workspace";
+
+pub trait RequiredAction: Send + Sync + 'static {
+    const ACTION: Action;
+}
+
+macro_rules! actions {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[derive(Debug)]
+            pub struct $name;
+            impl super::RequiredAction for $name {
+                const ACTION: waypost_core::auth::Action = waypost_core::auth::Action::$name;
+            }
+        )*
+    };
+}
+
+/// Marker types, one per action, for `Authorized<act::…>`.
+pub mod act {
+    actions!(
+        MessagesSend,
+        MessagesRead,
+        ContactsRead,
+        ContactsWrite,
+        TemplatesRead,
+        TemplatesWrite,
+        ChannelsManage,
+        WebhooksManage,
+        ShieldScan,
+        AuditRead,
+        PrivacyManage,
+        ApiKeysManage,
+        MembersManage,
+        MembersRead,
+        WorkspaceManage,
+        ElevationGrant,
+    );
+}
+
+/// A caller allowed to perform `A` in `workspace_id`.
+#[derive(Debug)]
+pub struct Authorized<A> {
+    pub caller: Caller,
+    pub workspace_id: WorkspaceId,
+    /// The session user's role in the workspace; `None` for API keys.
+    pub role: Option<Role>,
+    _action: PhantomData<A>,
+}
+
+impl<A: RequiredAction> FromRequestParts<AppState> for Authorized<A> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, AuthRejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let (workspace_id, role) = match &caller {
+            Caller::ApiKey(key) => {
+                let scope = scope_for(A::ACTION).ok_or_else(super::caller::session_required)?;
+                if !key.scopes.contains(&scope) {
+                    return Err(ApiError::from(
+                        Problem::new(
+                            StatusCode::FORBIDDEN,
+                            "insufficient-scope",
+                            "Insufficient scope",
+                            format!("This API key lacks the scope `{}`.", scope.as_str()),
+                        )
+                        .with("required_scope", scope.as_str().into()),
+                    )
+                    .into());
+                }
+                (key.workspace_id, None)
+            }
+            Caller::Session(session) => {
+                let (workspace_id, role) =
+                    session_workspace(state, parts, &session.user.id).await?;
+                if !role_allows(role, A::ACTION) {
+                    return Err(ApiError::from(Problem::new(
+                        StatusCode::FORBIDDEN,
+                        "forbidden",
+                        "Forbidden",
+                        format!(
+                            "The role `{}` may not {}.",
+                            role.as_str(),
+                            A::ACTION.as_str()
+                        ),
+                    ))
+                    .into());
+                }
+                (workspace_id, Some(role))
+            }
+        };
+        Ok(Self {
+            caller,
+            workspace_id,
+            role,
+            _action: PhantomData,
+        })
+    }
+}
+
+fn workspace_not_found() -> ApiError {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "Not found",
+        "workspace not found",
+    )
+    .into()
+}
+
+async fn session_workspace(
+    state: &AppState,
+    parts: &Parts,
+    user_id: &str,
+) -> Result<(WorkspaceId, Role), ApiError> {
+    let named = parts
+        .headers
+        .get(WORKSPACE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let (workspace, role) = match named {
+        Some(raw) => {
+            let id = WorkspaceId::parse(raw).map_err(|_| workspace_not_found())?;
+            let role = state
+                .store
+                .membership_role(&id.to_string(), user_id)
+                .await?
+                .ok_or_else(workspace_not_found)?;
+            (id, role)
+        }
+        None => {
+            let mut memberships = state.store.memberships(user_id).await?;
+            if memberships.len() != 1 {
+                return Err(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "workspace-required",
+                    "Workspace required",
+                    "You belong to several workspaces: name one in the Waypost-Workspace header.",
+                )
+                .into());
+            }
+            let m = memberships.remove(0);
+            let id = WorkspaceId::parse(&m.workspace_id).map_err(|_| {
+                ApiError::Internal(anyhow::anyhow!("malformed workspace id in memberships"))
+            })?;
+            (id, m.role)
+        }
+    };
+    let role = role
+        .parse::<Role>()
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("unknown role in memberships")))?;
+    Ok((workspace, role))
+}

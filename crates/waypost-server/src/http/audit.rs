@@ -1,0 +1,92 @@
+//! Reading the workspace's audit log, oldest first, with a cursor. (Filters,
+//! export and chain verification come with the audit issue.)
+
+use axum::Json;
+use axum::extract::{Query, State};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use waypost_core::audit::chain_name;
+
+use super::ApiError;
+use crate::auth::Authorized;
+use crate::auth::permission::act;
+use crate::state::AppState;
+
+#[derive(Deserialize, IntoParams)]
+pub struct AuditQuery {
+    /// The `next_cursor` of the previous page.
+    pub after: Option<i64>,
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub id: String,
+    pub seq: i64,
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    /// SHA-256 of this event, hex; each event carries its predecessor's.
+    pub hash: String,
+    pub prev_hash: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    pub data: Vec<AuditEventView>,
+    pub next_cursor: Option<i64>,
+}
+
+/// The workspace's audit events (scope `audit:read`).
+#[utoipa::path(operation_id = "list_audit_events", get, path = "/v1/audit-events", tag = "audit", params(AuditQuery),
+    responses((status = 200, body = AuditPage)))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authorized<act::AuditRead>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let events = state
+        .store
+        .audit_chain(
+            &chain_name(Some(auth.workspace_id)),
+            q.after.unwrap_or(0),
+            limit,
+        )
+        .await?;
+    let next_cursor = (events.len() as u32 == limit)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    let data = events
+        .into_iter()
+        .map(|e| AuditEventView {
+            id: e.id.to_string(),
+            seq: e.seq,
+            actor_type: e.actor.kind().to_owned(),
+            actor_id: e.actor.id().map(str::to_owned),
+            action: e.action,
+            target_type: e.target_type,
+            target_id: e.target_id,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            occurred_at: e.occurred_at,
+            details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+            hash: hex(&e.hash),
+            prev_hash: hex(&e.prev_hash),
+        })
+        .collect();
+    Ok(Json(AuditPage { data, next_cursor }))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

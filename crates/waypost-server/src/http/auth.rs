@@ -1,0 +1,604 @@
+//! Sign-in and sessions: login (with lockout, per-address throttling and a
+//! second factor), logout, password change, step-up re-authentication, the
+//! current user, and listing and revoking sessions.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use waypost_core::NewAuditEvent;
+use waypost_core::audit::Actor;
+use waypost_core::auth::{Email, check_password};
+use waypost_crypto::password::PasswordCheck;
+use waypost_crypto::{Aad, token, totp};
+use waypost_store::identity::{SessionRecord, UserRecord};
+
+use super::json::ApiJson;
+use super::{ApiError, Problem};
+use crate::auth::caller::require_recent_auth;
+use crate::auth::rate_limit::too_many_requests;
+use crate::auth::{Caller, cookies};
+use crate::state::{AppState, RequestOrigin};
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    email: String,
+    #[schema(value_type = String, format = Password)]
+    password: SecretString,
+    totp_code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub user_id: String,
+    pub email: String,
+    pub mfa: MfaStatus,
+    pub memberships: Vec<MembershipView>,
+    /// Send as `X-CSRF-Token` with cookie requests from clients without `Origin`.
+    pub csrf_token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MfaStatus {
+    pub totp: bool,
+    pub recovery_codes_left: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MembershipView {
+    pub workspace_id: String,
+    pub workspace_name: String,
+    pub role: String,
+}
+
+fn invalid_credentials() -> ApiError {
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid-credentials",
+        "Invalid credentials",
+        "The email or password is wrong.",
+    )
+    .into()
+}
+
+fn locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Response {
+    let secs = (until - now).num_seconds().max(1);
+    let mut res = Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "account-locked",
+        "Too many failed logins",
+        "Sign-in is paused for this account after repeated failures; retry later.",
+    )
+    .into_response();
+    res.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    res
+}
+
+/// Failed-login counters for emails with no account, kept in memory so that
+/// unknown and existing accounts lock (and answer) alike.
+#[derive(Default)]
+pub struct PhantomLockouts(Mutex<HashMap<[u8; 32], PhantomState>>);
+
+/// (consecutive failures, lockouts so far, locked until)
+type PhantomState = (i64, i64, Option<DateTime<Utc>>);
+
+impl PhantomLockouts {
+    const MAX_ENTRIES: usize = 100_000;
+
+    fn locked_until(&self, key: &[u8; 32], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let map = self.0.lock().expect("lockout lock");
+        map.get(key)
+            .and_then(|(_, _, until)| *until)
+            .filter(|u| *u > now)
+    }
+
+    fn fail(
+        &self,
+        key: [u8; 32],
+        now: DateTime<Utc>,
+        policy: waypost_store::LockoutPolicy,
+    ) -> Option<DateTime<Utc>> {
+        let mut map = self.0.lock().expect("lockout lock");
+        if map.len() >= Self::MAX_ENTRIES {
+            map.retain(|_, (_, _, until)| until.is_some_and(|u| u > now));
+        }
+        let entry = map.entry(key).or_insert((0, 0, None));
+        entry.0 += 1;
+        if entry.0 >= policy.max_failures {
+            let until = now + policy.duration(entry.1);
+            *entry = (0, entry.1 + 1, Some(until));
+            return Some(until);
+        }
+        None
+    }
+}
+
+/// Signs in with email and password (and a TOTP or recovery code when MFA is on).
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = Me),
+        (status = 401, description = "Wrong credentials or second factor missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Locked or throttled; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    if let Some(ip) = origin.ip {
+        let info = state.limits.login_ip.check(&ip);
+        if info.retry_after_secs.is_some() {
+            return Ok(too_many_requests(
+                info,
+                "Too many sign-in attempts from this address.",
+            ));
+        }
+    }
+    let now = state.clock.now();
+    let policy = state.config.lockout_policy();
+    let password = req.password.expose_secret().to_owned();
+    let user = match Email::parse(&req.email) {
+        Ok(email) => state.store.find_user_by_email(email.as_str()).await?,
+        Err(_) => None,
+    };
+    let Some(user) = user else {
+        let key = state
+            .keys
+            .current()
+            .blind_index("login.email", req.email.trim().to_lowercase().as_bytes());
+        let hasher = state.hasher.clone();
+        tokio::task::spawn_blocking(move || hasher.verify_dummy(&password))
+            .await
+            .map_err(anyhow::Error::from)?;
+        if let Some(until) = state.phantom_lockouts.locked_until(&key, now) {
+            return Ok(locked(until, now));
+        }
+        let event = NewAuditEvent::new(None, Actor::System, "auth.login_failed")
+            .details(serde_json::json!({ "reason": "unknown_account" }));
+        state.audit(origin.stamp(event)).await?;
+        return match state.phantom_lockouts.fail(key, now, policy) {
+            Some(until) => Ok(locked(until, now)),
+            None => Err(invalid_credentials()),
+        };
+    };
+    let hasher = state.hasher.clone();
+    let stored = user.password_hash.clone();
+    let check = tokio::task::spawn_blocking(move || {
+        let check = hasher.verify(&password, &stored);
+        let rehash = matches!(check, PasswordCheck::Valid { needs_rehash: true })
+            .then(|| hasher.hash(&password));
+        (check, rehash)
+    })
+    .await
+    .map_err(anyhow::Error::from)?;
+    if let Some(until) = user.locked_until.filter(|u| *u > now) {
+        return Ok(locked(until, now));
+    }
+    let (check, rehash) = check;
+    let second_factor = match check {
+        PasswordCheck::Invalid => Err("wrong_password"),
+        PasswordCheck::Valid { .. } => verify_second_factor(&state, &user, &req, now).await?,
+    };
+    if let Err(reason) = second_factor {
+        if reason == "mfa_required" {
+            return Err(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "mfa-required",
+                "Second factor required",
+                "Send `totp_code` (or a `recovery_code`) with your email and password.",
+            )
+            .with("methods", serde_json::json!(["totp", "recovery_code"]))
+            .into());
+        }
+        return failed_login(&state, &user, &origin, reason, now).await;
+    }
+    if let Some(hash) = rehash {
+        state.store.set_password_hash(&user.id, &hash).await?;
+    }
+    state.store.clear_login_failures(&user.id).await?;
+    let (token, session) = new_session(&user, &origin, now);
+    let event = NewAuditEvent::new(None, Actor::User(user.id.clone()), "auth.login")
+        .target("session", session.id.clone())
+        .details(serde_json::json!({ "mfa": user.totp_enabled }));
+    state
+        .store
+        .create_session(&session, origin.stamp(event))
+        .await?;
+    let body = me_for(&state, &user, &session.token_hash).await?;
+    let secure = cookies::is_secure(&state.config, &headers);
+    let cookie = cookies::set_session(
+        token.expose_secret(),
+        state.config.session_absolute_timeout_secs,
+        secure,
+    );
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+async fn verify_second_factor(
+    state: &AppState,
+    user: &UserRecord,
+    req: &LoginRequest,
+    now: DateTime<Utc>,
+) -> Result<Result<(), &'static str>, ApiError> {
+    if !user.totp_enabled {
+        return Ok(Ok(()));
+    }
+    if let Some(code) = &req.totp_code {
+        return Ok(if check_totp(state, user, code, now).await? {
+            Ok(())
+        } else {
+            Err("wrong_totp")
+        });
+    }
+    if let Some(code) = &req.recovery_code {
+        let Some(normalized) = token::normalize_recovery_code(code) else {
+            return Ok(Err("wrong_recovery_code"));
+        };
+        let hash = recovery_code_hash(state, &user.id, &normalized);
+        let used = state.store.use_recovery_code(&user.id, &hash, now).await?;
+        return Ok(if used {
+            Ok(())
+        } else {
+            Err("wrong_recovery_code")
+        });
+    }
+    Ok(Err("mfa_required"))
+}
+
+pub fn recovery_code_hash(state: &AppState, user_id: &str, normalized: &str) -> Vec<u8> {
+    state
+        .keys
+        .current()
+        .blind_index(
+            "recovery_code",
+            format!("{user_id}:{normalized}").as_bytes(),
+        )
+        .to_vec()
+}
+
+/// Checks a TOTP code and claims its time step, so each code works once.
+pub async fn check_totp(
+    state: &AppState,
+    user: &UserRecord,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    let Some(encrypted) = &user.totp_secret else {
+        return Ok(false);
+    };
+    let aad = Aad::new("users", "totp_secret", &user.id);
+    let secret = totp::TotpSecret::from_bytes(
+        state
+            .keys
+            .decrypt(state.store.as_ref(), aad, encrypted)
+            .await?
+            .to_vec(),
+    );
+    let last = user.totp_last_step.map(|s| s as u64);
+    let Some(step) = totp::verify_totp(&secret, code, now.timestamp().max(0) as u64, last) else {
+        return Ok(false);
+    };
+    Ok(state.store.claim_totp_step(&user.id, step as i64).await?)
+}
+
+async fn failed_login(
+    state: &AppState,
+    user: &UserRecord,
+    origin: &RequestOrigin,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Response, ApiError> {
+    let failure = NewAuditEvent::new(None, Actor::User(user.id.clone()), "auth.login_failed")
+        .target("user", user.id.clone())
+        .details(serde_json::json!({ "reason": reason }));
+    let lockout =
+        NewAuditEvent::new(None, Actor::System, "auth.locked").target("user", user.id.clone());
+    let outcome = state
+        .store
+        .record_login_failure(
+            &user.id,
+            now,
+            state.config.lockout_policy(),
+            origin.stamp(failure),
+            origin.stamp(lockout),
+        )
+        .await?;
+    match outcome.locked_until {
+        Some(until) => Ok(locked(until, now)),
+        None => Err(invalid_credentials()),
+    }
+}
+
+fn new_session(
+    user: &UserRecord,
+    origin: &RequestOrigin,
+    now: DateTime<Utc>,
+) -> (SecretString, SessionRecord) {
+    let token = token::generate_session_token();
+    let session = SessionRecord {
+        id: format!("ses_{}", ulid::Ulid::new()),
+        token_hash: token::hash_session_token(token.expose_secret()).to_vec(),
+        user_id: user.id.clone(),
+        created_at: now,
+        last_seen_at: now,
+        reauthenticated_at: now,
+        ip: origin.ip.map(|ip| ip.to_string()),
+        user_agent: origin.user_agent.clone(),
+        revoked_at: None,
+    };
+    (token, session)
+}
+
+async fn me_for(state: &AppState, user: &UserRecord, token_hash: &[u8]) -> Result<Me, ApiError> {
+    let memberships = state.store.memberships(&user.id).await?;
+    let hash: [u8; 32] = token_hash
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("session hash length"))?;
+    Ok(Me {
+        user_id: user.id.clone(),
+        email: user.email.clone(),
+        mfa: MfaStatus {
+            totp: user.totp_enabled,
+            recovery_codes_left: state.store.unused_recovery_codes(&user.id).await?,
+        },
+        memberships: memberships
+            .into_iter()
+            .map(|m| MembershipView {
+                workspace_id: m.workspace_id,
+                workspace_name: m.workspace_name,
+                role: m.role,
+            })
+            .collect(),
+        csrf_token: token::csrf_token(&hash, &state.keys.current()),
+    })
+}
+
+/// The signed-in user, their workspaces and MFA state.
+#[utoipa::path(get, path = "/v1/auth/me", tag = "auth",
+    responses((status = 200, body = Me), (status = 401, body = Problem, content_type = "application/problem+json")))]
+pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
+    let s = caller.session()?;
+    Ok(Json(me_for(&state, &s.user, &s.session.token_hash).await?))
+}
+
+/// Ends this session.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", responses((status = 204, description = "Signed out")))]
+pub async fn logout(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    headers: HeaderMap,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let s = caller.session()?;
+    let event = NewAuditEvent::new(None, caller.actor(), "auth.logout")
+        .target("session", s.session.id.clone());
+    state
+        .store
+        .revoke_session(
+            &s.user.id,
+            &s.session.id,
+            state.clock.now(),
+            origin.stamp(event),
+        )
+        .await?;
+    let cookie = cookies::clear_session(cookies::is_secure(&state.config, &headers));
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReauthRequest {
+    #[schema(value_type = String, format = Password)]
+    password: SecretString,
+    totp_code: Option<String>,
+}
+
+/// Confirms the password (and TOTP when enabled) to unlock sensitive actions for 5 minutes.
+#[utoipa::path(post, path = "/v1/auth/reauth", tag = "auth", request_body = ReauthRequest,
+    responses((status = 204, description = "Re-authenticated"), (status = 401, body = Problem, content_type = "application/problem+json")))]
+pub async fn reauth(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    caller: Caller,
+    ApiJson(req): ApiJson<ReauthRequest>,
+) -> Result<StatusCode, ApiError> {
+    let s = caller.session()?;
+    let now = state.clock.now();
+    if !verify_password(&state, &s.user, &req.password).await? {
+        failed_login(&state, &s.user, &origin, "reauth_wrong_password", now).await?;
+        return Err(invalid_credentials());
+    }
+    if s.user.totp_enabled {
+        let ok = match &req.totp_code {
+            Some(code) => check_totp(&state, &s.user, code, now).await?,
+            None => false,
+        };
+        if !ok {
+            return Err(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "mfa-required",
+                "Second factor required",
+                "Send a current `totp_code`.",
+            )
+            .into());
+        }
+    }
+    let event = NewAuditEvent::new(None, caller.actor(), "auth.reauthenticated")
+        .target("session", s.session.id.clone());
+    state
+        .store
+        .mark_reauthenticated(&s.session.id, now, origin.stamp(event))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn verify_password(
+    state: &AppState,
+    user: &UserRecord,
+    password: &SecretString,
+) -> Result<bool, ApiError> {
+    let hasher = state.hasher.clone();
+    let (password, stored) = (
+        password.expose_secret().to_owned(),
+        user.password_hash.clone(),
+    );
+    let check = tokio::task::spawn_blocking(move || hasher.verify(&password, &stored))
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok(matches!(check, PasswordCheck::Valid { .. }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChange {
+    #[schema(value_type = String, format = Password)]
+    current_password: SecretString,
+    #[schema(value_type = String, format = Password)]
+    new_password: SecretString,
+}
+
+/// Changes the password (current one required) and ends every other session.
+#[utoipa::path(post, path = "/v1/auth/password", tag = "auth", request_body = PasswordChange,
+    responses((status = 204, description = "Changed"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    caller: Caller,
+    ApiJson(req): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    let s = caller.session()?;
+    let now = state.clock.now();
+    if !verify_password(&state, &s.user, &req.current_password).await? {
+        failed_login(
+            &state,
+            &s.user,
+            &origin,
+            "password_change_wrong_password",
+            now,
+        )
+        .await?;
+        return Err(invalid_credentials());
+    }
+    let hash = hash_new_password(&state, &req.new_password, &[&s.user.email]).await?;
+    let event = NewAuditEvent::new(None, caller.actor(), "auth.password_changed")
+        .target("user", s.user.id.clone());
+    state
+        .store
+        .change_password(&s.user.id, &hash, &s.session.id, now, origin.stamp(event))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Applies the password policy, then hashes with Argon2id.
+pub async fn hash_new_password(
+    state: &AppState,
+    password: &SecretString,
+    inputs: &[&str],
+) -> Result<String, ApiError> {
+    check_password(password.expose_secret(), inputs).map_err(|e| {
+        ApiError::from(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "weak-password",
+            "Password refused",
+            e.to_string(),
+        ))
+    })?;
+    let hasher = state.hasher.clone();
+    let password = password.expose_secret().to_owned();
+    Ok(tokio::task::spawn_blocking(move || hasher.hash(&password))
+        .await
+        .map_err(anyhow::Error::from)?)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    pub device: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub current: bool,
+}
+
+/// This user's active sessions.
+#[utoipa::path(get, path = "/v1/auth/sessions", tag = "auth", responses((status = 200, body = Vec<SessionView>)))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
+    let s = caller.session()?;
+    let now = state.clock.now();
+    let sessions = state.store.list_sessions(&s.user.id).await?;
+    Ok(Json(
+        sessions
+            .into_iter()
+            .filter(|x| crate::auth::caller::session_alive(&state, x, now))
+            .map(|x| SessionView {
+                current: x.id == s.session.id,
+                id: x.id,
+                device: x.user_agent,
+                ip: x.ip,
+                created_at: x.created_at,
+                last_seen_at: x.last_seen_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Ends one of this user's sessions.
+#[utoipa::path(delete, path = "/v1/auth/sessions/{id}", tag = "auth",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 204, description = "Ended"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let s = caller.session()?;
+    let event = NewAuditEvent::new(None, caller.actor(), "auth.session_revoked")
+        .target("session", id.clone());
+    if state
+        .store
+        .revoke_session(&s.user.id, &id, state.clock.now(), origin.stamp(event))
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(waypost_store::StoreError::NotFound("session").into())
+    }
+}
+
+/// Ends every session of this user except the current one.
+#[utoipa::path(delete, path = "/v1/auth/sessions", tag = "auth", responses((status = 204, description = "Ended")))]
+pub async fn revoke_other_sessions(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    caller: Caller,
+) -> Result<StatusCode, ApiError> {
+    let s = caller.session()?;
+    let event = NewAuditEvent::new(None, caller.actor(), "auth.other_sessions_revoked")
+        .target("user", s.user.id.clone());
+    state
+        .store
+        .revoke_other_sessions(
+            &s.user.id,
+            &s.session.id,
+            state.clock.now(),
+            origin.stamp(event),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Used by step-up-protected handlers.
+pub fn step_up(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    require_recent_auth(state, caller)
+}
