@@ -50,6 +50,7 @@ async fn maintenance_step(state: &AppState, shutdown: &CancellationToken) -> any
         }
     }
     state.limits.shrink();
+    lapse_elevations(state, shutdown).await?;
     while !shutdown.is_cancelled() {
         let purged = state
             .store
@@ -60,4 +61,38 @@ async fn maintenance_step(state: &AppState, shutdown: &CancellationToken) -> any
         }
     }
     Ok(())
+}
+
+const ELEVATION_BATCH: u32 = 200;
+
+/// Records each just-in-time elevation that ran out. The role check itself
+/// already ignores lapsed elevations; this makes the lapse visible and audited.
+pub async fn lapse_elevations(
+    state: &AppState,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<u64> {
+    let mut lapsed_total = 0;
+    while !shutdown.is_cancelled() {
+        let lapsed = state
+            .store
+            .lapsed_elevations(state.clock.now(), ELEVATION_BATCH)
+            .await?;
+        for l in &lapsed {
+            let workspace = waypost_core::WorkspaceId::parse(&l.workspace_id).ok();
+            let event = waypost_core::NewAuditEvent::new(
+                workspace,
+                waypost_core::audit::Actor::System,
+                "member.elevation_lapsed",
+            )
+            .target("user", l.user_id.clone())
+            .details(serde_json::json!({ "role": l.elevated_role, "until": l.elevated_until }));
+            if state.store.clear_lapsed_elevation(l, event).await? {
+                lapsed_total += 1;
+            }
+        }
+        if (lapsed.len() as u32) < ELEVATION_BATCH {
+            break;
+        }
+    }
+    Ok(lapsed_total)
 }

@@ -40,6 +40,19 @@ pub struct Membership {
     pub workspace_id: String,
     pub workspace_name: String,
     pub role: String,
+    pub elevated_role: Option<String>,
+    pub elevated_until: Option<DateTime<Utc>>,
+    pub require_mfa: bool,
+}
+
+impl Membership {
+    /// The role in force at `now`: a just-in-time elevation until it lapses, else the base role.
+    pub fn effective_role(&self, now: DateTime<Utc>) -> &str {
+        match (&self.elevated_role, self.elevated_until) {
+            (Some(role), Some(until)) if until > now => role,
+            _ => &self.role,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -47,6 +60,8 @@ pub struct Member {
     pub user_id: String,
     pub email: String,
     pub role: String,
+    pub elevated_role: Option<String>,
+    pub elevated_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -131,6 +146,8 @@ pub trait IdentityStore {
     async fn get_user(&self, id: &str) -> Result<UserRecord>;
     async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>>;
     async fn membership_role(&self, workspace_id: &str, user_id: &str) -> Result<Option<String>>;
+    /// The user's membership of one workspace, with elevation and workspace settings.
+    async fn membership(&self, workspace_id: &str, user_id: &str) -> Result<Option<Membership>>;
     async fn list_members(&self, workspace_id: &str) -> Result<Vec<Member>>;
     /// Changes a member's role; `Conflict` when it would leave the workspace without an owner.
     async fn set_member_role(
@@ -343,7 +360,8 @@ macro_rules! identity_store_impl {
 
             async fn memberships(&self, user_id: &str) -> $crate::Result<Vec<$crate::identity::Membership>> {
                 Ok(sqlx::query_as(
-                    "SELECT m.workspace_id, w.name AS workspace_name, m.role FROM memberships m
+                    "SELECT m.workspace_id, w.name AS workspace_name, m.role, m.elevated_role, m.elevated_until,
+                        w.require_mfa FROM memberships m
                      JOIN workspaces w ON w.id = m.workspace_id WHERE m.user_id = $1 ORDER BY w.name",
                 )
                 .bind(user_id)
@@ -359,9 +377,25 @@ macro_rules! identity_store_impl {
                     .await?)
             }
 
+            async fn membership(
+                &self,
+                workspace_id: &str,
+                user_id: &str,
+            ) -> $crate::Result<Option<$crate::identity::Membership>> {
+                Ok(sqlx::query_as(
+                    "SELECT m.workspace_id, w.name AS workspace_name, m.role, m.elevated_role, m.elevated_until,
+                        w.require_mfa FROM memberships m
+                     JOIN workspaces w ON w.id = m.workspace_id WHERE m.workspace_id = $1 AND m.user_id = $2",
+                )
+                .bind(workspace_id)
+                .bind(user_id)
+                .fetch_optional(self.reads())
+                .await?)
+            }
+
             async fn list_members(&self, workspace_id: &str) -> $crate::Result<Vec<$crate::identity::Member>> {
                 Ok(sqlx::query_as(
-                    "SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m
+                    "SELECT m.user_id, u.email, m.role, m.elevated_role, m.elevated_until, m.created_at FROM memberships m
                      JOIN users u ON u.id = m.user_id WHERE m.workspace_id = $1 ORDER BY u.email LIMIT 1000",
                 )
                 .bind(workspace_id)

@@ -9,6 +9,7 @@
 
 mod error;
 pub mod identity;
+pub mod members;
 mod model;
 pub mod postgres;
 pub mod sqlite;
@@ -21,6 +22,7 @@ use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 
 pub use error::{ConnectError, StoreError};
 pub use identity::{IdentityStore, LockoutPolicy};
+pub use members::MemberStore;
 pub use model::*;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -33,6 +35,7 @@ pub trait Store:
     + AuditStore
     + IdempotencyStore
     + IdentityStore
+    + MemberStore
     + Send
     + Sync
     + 'static
@@ -45,6 +48,7 @@ impl<T> Store for T where
         + AuditStore
         + IdempotencyStore
         + IdentityStore
+        + MemberStore
         + Send
         + Sync
         + 'static

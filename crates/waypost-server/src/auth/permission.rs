@@ -5,7 +5,9 @@
 //!
 //! API keys act in their own workspace and need the action's scope. Sessions
 //! act in the workspace named by the `Waypost-Workspace` header (or their only
-//! one) with their role there; a workspace they are not in is "not found".
+//! one) with their role there (a live just-in-time elevation counts); a
+//! workspace they are not in is "not found", and a workspace that requires MFA
+//! refuses members without it.
 
 use std::marker::PhantomData;
 
@@ -95,8 +97,7 @@ impl<A: RequiredAction> FromRequestParts<AppState> for Authorized<A> {
                 (key.workspace_id, None)
             }
             Caller::Session(session) => {
-                let (workspace_id, role) =
-                    session_workspace(state, parts, &session.user.id).await?;
+                let (workspace_id, role) = session_workspace(state, parts, &session.user).await?;
                 if !role_allows(role, A::ACTION) {
                     return Err(ApiError::from(Problem::new(
                         StatusCode::FORBIDDEN,
@@ -135,42 +136,50 @@ fn workspace_not_found() -> ApiError {
 async fn session_workspace(
     state: &AppState,
     parts: &Parts,
-    user_id: &str,
+    user: &waypost_store::identity::UserRecord,
 ) -> Result<(WorkspaceId, Role), ApiError> {
     let named = parts
         .headers
         .get(WORKSPACE_HEADER)
         .and_then(|v| v.to_str().ok());
-    let (workspace, role) = match named {
+    let membership = match named {
         Some(raw) => {
             let id = WorkspaceId::parse(raw).map_err(|_| workspace_not_found())?;
-            let role = state
+            state
                 .store
-                .membership_role(&id.to_string(), user_id)
+                .membership(&id.to_string(), &user.id)
                 .await?
-                .ok_or_else(workspace_not_found)?;
-            (id, role)
+                .ok_or_else(workspace_not_found)?
         }
         None => {
-            let mut memberships = state.store.memberships(user_id).await?;
+            let mut memberships = state.store.memberships(&user.id).await?;
             if memberships.len() != 1 {
                 return Err(Problem::new(
                     StatusCode::BAD_REQUEST,
                     "workspace-required",
                     "Workspace required",
-                    "You belong to several workspaces: name one in the Waypost-Workspace header.",
+                    "You belong to several workspaces (or none): name one in the Waypost-Workspace header.",
                 )
                 .into());
             }
-            let m = memberships.remove(0);
-            let id = WorkspaceId::parse(&m.workspace_id).map_err(|_| {
-                ApiError::Internal(anyhow::anyhow!("malformed workspace id in memberships"))
-            })?;
-            (id, m.role)
+            memberships.remove(0)
         }
     };
-    let role = role
+    if membership.require_mfa && !user.totp_enabled {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "mfa-enrollment-required",
+            "MFA required",
+            "This workspace requires a second factor: enrol one at POST /v1/auth/mfa/totp first.",
+        )
+        .into());
+    }
+    let id = WorkspaceId::parse(&membership.workspace_id).map_err(|_| {
+        ApiError::Internal(anyhow::anyhow!("malformed workspace id in memberships"))
+    })?;
+    let role = membership
+        .effective_role(state.clock.now())
         .parse::<Role>()
         .map_err(|_| ApiError::Internal(anyhow::anyhow!("unknown role in memberships")))?;
-    Ok((workspace, role))
+    Ok((id, role))
 }

@@ -5,12 +5,14 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod invitations;
 pub mod json;
 pub mod members;
 pub mod mfa;
 pub mod middleware;
 pub mod problem;
 pub mod setup;
+pub mod workspace;
 
 use std::time::Duration;
 
@@ -96,6 +98,12 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api_keys::get, api_keys::revoke))
         .routes(routes!(members::list))
         .routes(routes!(audit::list))
+        .routes(routes!(members::elevate, members::end_elevation))
+        .routes(routes!(invitations::create, invitations::list))
+        .routes(routes!(invitations::revoke))
+        .routes(routes!(invitations::accept_as_new_user))
+        .routes(routes!(invitations::accept_as_user))
+        .routes(routes!(workspace::get, workspace::update))
         .routes(routes!(members::change_role, members::remove))
         .split_for_parts()
 }

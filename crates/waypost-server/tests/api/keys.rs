@@ -24,12 +24,16 @@ async fn rotation_keeps_old_data_readable_and_reencrypts_in_batches(backend: Bac
     let store = app.state.store.clone();
     let ws = create_workspace(&app, "rotation").await;
     let mut ids = Vec::new();
+    let mut expected = std::collections::HashMap::new();
     for i in 0..5 {
-        ids.push(
-            store_encrypted_response(&app, ws, &format!("k{i}"), format!("value {i}").as_bytes())
-                .await,
-        );
+        let value = format!("value {i}");
+        let id = store_encrypted_response(&app, ws, &format!("k{i}"), value.as_bytes()).await;
+        expected.insert(id.clone(), value);
+        ids.push(id);
     }
+
+    // The re-encryption cursor walks ids in sorted order (ULIDs of one millisecond need not sort by creation).
+    ids.sort();
 
     // Rotate as `waypost keys rotate` does, with the same master key.
     let master = MasterKey::from_base64(secrecy::ExposeSecret::expose_secret(
@@ -74,12 +78,12 @@ async fn rotation_keeps_old_data_readable_and_reencrypts_in_batches(backend: Bac
 
     let values = store.encrypted_values_after(col, None, 100).await.unwrap();
     assert_eq!(values.len(), 5);
-    for (i, v) in values.iter().enumerate() {
+    for v in &values {
         assert_eq!(ciphertext_key_version(&v.ciphertext), Some(2));
         let plain = ring
             .decrypt(Aad::new(col.table, col.column, &v.id), &v.ciphertext)
             .unwrap();
-        assert_eq!(plain.as_slice(), format!("value {i}").as_bytes());
+        assert_eq!(plain.as_slice(), expected[&v.id].as_bytes());
     }
 
     let system = store.audit_chain(SYSTEM_CHAIN, 0, 100).await.unwrap();

@@ -10,6 +10,7 @@ mod isolation;
 mod keys;
 mod keys_api;
 mod login;
+mod members;
 mod mfa;
 mod operations;
 mod setup;

@@ -1,0 +1,290 @@
+//! Invitations: a one-time link, valid seven days, that lets the invited email
+//! join the workspace with the role chosen by the inviter. New people set a
+//! password when accepting; existing users accept while signed in.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use waypost_core::NewAuditEvent;
+use waypost_core::audit::Actor;
+use waypost_core::auth::{Email, Role};
+use waypost_crypto::token;
+use waypost_store::identity::NewUser;
+use waypost_store::members::InvitationRecord;
+
+use super::auth::hash_new_password;
+use super::json::ApiJson;
+use super::{ApiError, Problem};
+use crate::auth::caller::require_recent_auth;
+use crate::auth::permission::act;
+use crate::auth::{Authorized, Caller};
+use crate::state::{AppState, RequestOrigin};
+
+const VALID_DAYS: i64 = 7;
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateInvitation {
+    pub email: String,
+    #[schema(value_type = String, example = "agent")]
+    pub role: Role,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InvitationView {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedInvitation {
+    #[serde(flatten)]
+    pub view: InvitationView,
+    /// The one-time link; shown only in this answer. The token in it is what `accept` takes.
+    pub url: String,
+    pub token: String,
+}
+
+impl From<InvitationRecord> for InvitationView {
+    fn from(i: InvitationRecord) -> Self {
+        Self {
+            id: i.id,
+            email: i.email,
+            role: i.role,
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+            accepted_at: i.accepted_at,
+            revoked_at: i.revoked_at,
+        }
+    }
+}
+
+fn unprocessable(detail: impl Into<String>) -> ApiError {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        "Invalid request",
+        detail,
+    )
+    .into()
+}
+
+/// Invites someone by email (step-up required); nobody invites above their own role.
+#[utoipa::path(post, path = "/v1/invitations", operation_id = "create_invitation", tag = "members", request_body = CreateInvitation,
+    responses((status = 201, body = CreatedInvitation), (status = 409, body = Problem, content_type = "application/problem+json")))]
+pub async fn create(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    auth: Authorized<act::MembersManage>,
+    ApiJson(req): ApiJson<CreateInvitation>,
+) -> Result<(StatusCode, Json<CreatedInvitation>), ApiError> {
+    require_recent_auth(&state, &auth.caller)?;
+    let email = Email::parse(&req.email).map_err(|e| unprocessable(format!("`email`: {e}")))?;
+    if !auth.role.is_some_and(|own| own.may_grant(req.role)) {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            "You cannot grant a role above your own.",
+        )
+        .into());
+    }
+    let ws = auth.workspace_id.to_string();
+    if let Some(user) = state.store.find_user_by_email(email.as_str()).await?
+        && state.store.membership_role(&ws, &user.id).await?.is_some()
+    {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "Conflict",
+            "This person is already a member.",
+        )
+        .into());
+    }
+    let now = state.clock.now();
+    let secret = token::generate_session_token();
+    let record = InvitationRecord {
+        id: format!("inv_{}", ulid::Ulid::new()),
+        workspace_id: ws,
+        email: email.as_str().to_owned(),
+        role: req.role.as_str().to_owned(),
+        token_hash: token::hash_session_token(secret.expose_secret()).to_vec(),
+        invited_by: auth.caller.actor().id().map(str::to_owned),
+        created_at: now,
+        expires_at: now + Duration::days(VALID_DAYS),
+        accepted_at: None,
+        revoked_at: None,
+    };
+    let event = NewAuditEvent::new(
+        Some(auth.workspace_id),
+        auth.caller.actor(),
+        "member.invited",
+    )
+    .target("invitation", record.id.clone())
+    .details(serde_json::json!({ "role": record.role }));
+    state
+        .store
+        .create_invitation(&record, origin.stamp(event))
+        .await?;
+    let url = format!(
+        "{}/invitations/accept?token={}",
+        state.config.public_url(),
+        secret.expose_secret()
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedInvitation {
+            view: record.into(),
+            url,
+            token: secret.expose_secret().to_owned(),
+        }),
+    ))
+}
+
+/// The workspace's invitations.
+#[utoipa::path(get, path = "/v1/invitations", operation_id = "list_invitations", tag = "members",
+    responses((status = 200, body = Vec<InvitationView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authorized<act::MembersManage>,
+) -> Result<Json<Vec<InvitationView>>, ApiError> {
+    let all = state
+        .store
+        .list_invitations(&auth.workspace_id.to_string())
+        .await?;
+    Ok(Json(all.into_iter().map(InvitationView::from).collect()))
+}
+
+/// Withdraws a pending invitation.
+#[utoipa::path(delete, path = "/v1/invitations/{id}", operation_id = "revoke_invitation", tag = "members",
+    params(("id" = String, Path)),
+    responses((status = 204, description = "Revoked"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    auth: Authorized<act::MembersManage>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let event = NewAuditEvent::new(
+        Some(auth.workspace_id),
+        auth.caller.actor(),
+        "member.invitation_revoked",
+    )
+    .target("invitation", id.clone());
+    state
+        .store
+        .revoke_invitation(
+            &auth.workspace_id.to_string(),
+            &id,
+            state.clock.now(),
+            origin.stamp(event),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn invalid_invitation() -> ApiError {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "invitation-invalid",
+        "Invitation invalid",
+        "This invitation is unknown, used, revoked or expired.",
+    )
+    .into()
+}
+
+async fn pending(state: &AppState, token: &str) -> Result<InvitationRecord, ApiError> {
+    let inv = state
+        .store
+        .find_invitation(&token::hash_session_token(token.trim()))
+        .await?
+        .ok_or_else(invalid_invitation)?;
+    let usable =
+        inv.accepted_at.is_none() && inv.revoked_at.is_none() && inv.expires_at > state.clock.now();
+    if usable {
+        Ok(inv)
+    } else {
+        Err(invalid_invitation())
+    }
+}
+
+fn workspace_of(inv: &InvitationRecord) -> Option<waypost_core::WorkspaceId> {
+    waypost_core::WorkspaceId::parse(&inv.workspace_id).ok()
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AcceptAsNewUser {
+    pub token: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+}
+
+/// Accepts an invitation by creating an account for the invited email.
+#[utoipa::path(post, path = "/v1/invitations/accept", operation_id = "accept_invitation", tag = "members", request_body = AcceptAsNewUser,
+    security(()),
+    responses((status = 201, description = "Account created; sign in next"), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The email has an account: accept while signed in", body = Problem, content_type = "application/problem+json")))]
+pub async fn accept_as_new_user(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    ApiJson(req): ApiJson<AcceptAsNewUser>,
+) -> Result<StatusCode, ApiError> {
+    let inv = pending(&state, &req.token).await?;
+    let hash = hash_new_password(&state, &req.password, &[&inv.email]).await?;
+    let user = NewUser {
+        id: format!("usr_{}", ulid::Ulid::new()),
+        email: inv.email.clone(),
+        password_hash: hash,
+        now: state.clock.now(),
+    };
+    let event = NewAuditEvent::new(
+        workspace_of(&inv),
+        Actor::User(user.id.clone()),
+        "member.joined",
+    )
+    .target("invitation", inv.id.clone())
+    .details(serde_json::json!({ "role": inv.role }));
+    state
+        .store
+        .accept_invitation_as_new_user(&inv, &user, origin.stamp(event))
+        .await?;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AcceptAsUser {
+    pub token: String,
+}
+
+/// Accepts an invitation with the signed-in account (its email must be the invited one).
+#[utoipa::path(post, path = "/v1/invitations/accept-signed-in", operation_id = "accept_invitation_signed_in", tag = "members",
+    request_body = AcceptAsUser,
+    responses((status = 204, description = "Joined"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn accept_as_user(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    caller: Caller,
+    ApiJson(req): ApiJson<AcceptAsUser>,
+) -> Result<StatusCode, ApiError> {
+    let s = caller.session()?;
+    let inv = pending(&state, &req.token).await?;
+    if inv.email != s.user.email {
+        return Err(invalid_invitation());
+    }
+    let event = NewAuditEvent::new(workspace_of(&inv), caller.actor(), "member.joined")
+        .target("invitation", inv.id.clone())
+        .details(serde_json::json!({ "role": inv.role }));
+    state
+        .store
+        .accept_invitation_as_user(&inv, &s.user.id, state.clock.now(), origin.stamp(event))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
