@@ -122,9 +122,9 @@ pub async fn build_state(
     })
 }
 
-/// State for a CLI command: the database must already be migrated.
+/// State for an operator command; like `serve`, it brings the schema up to date first.
 pub async fn operator_state(config: Config) -> Result<AppState, StartupError> {
-    build_state(config, Arc::new(SystemClock), false).await
+    build_state(config, Arc::new(SystemClock), true).await
 }
 
 pub struct Application {

@@ -254,3 +254,134 @@ fn serve_then_sigterm(dir: &std::path::Path, cmd: &mut Command) {
         "the master key never appears in logs"
     );
 }
+
+/// One HTTP/1.1 exchange over a fresh connection; returns the raw answer.
+fn http(address: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn secrets_never_reach_the_logs() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let password = "silver-otter-meadow-4417";
+    let wrong = "wrong-guess-password-9";
+    let mut bootstrap = waypost(dir.path())
+        .args([
+            "admin",
+            "bootstrap",
+            "--email",
+            "ana@example.com",
+            "--workspace",
+            "Acme",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    bootstrap
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = bootstrap.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(password),
+        "a piped password is not echoed"
+    );
+    let (out, key, stderr) = run(waypost(dir.path()).args([
+        "admin",
+        "api-key",
+        "create",
+        "--workspace",
+        "Acme",
+        "--scopes",
+        "audit:read",
+    ]));
+    assert!(out.status.success(), "{stderr}");
+    let key = key.trim().to_owned();
+    assert!(key.starts_with("wp_live_"));
+
+    let mut child = waypost(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("WAYPOST_LOG_LEVEL", "debug")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut logs = Vec::new();
+    let address = loop {
+        let line = lines.next().expect("log line").unwrap();
+        logs.push(line.clone());
+        if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
+            && event["message"] == "listening"
+        {
+            break event["address"].as_str().unwrap().to_owned();
+        }
+    };
+    let login = |pw: &str| {
+        let body = format!(r#"{{"email":"ana@example.com","password":"{pw}"}}"#);
+        http(
+            &address,
+            &format!(
+                "POST /v1/auth/login?token=query-secret-1 HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    assert!(login(wrong).starts_with("HTTP/1.1 401"));
+    let ok = login(password);
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    let cookie = ok
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: waypost_session="))
+        .unwrap();
+    let session_token = cookie.split(';').next().unwrap().to_owned();
+    let audit = http(
+        &address,
+        &format!(
+            "GET /v1/audit-events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\nconnection: close\r\n\r\n"
+        ),
+    );
+    assert!(audit.starts_with("HTTP/1.1 200"), "{audit}");
+    let me = http(
+        &address,
+        &format!(
+            "GET /v1/auth/me HTTP/1.1\r\nhost: x\r\ncookie: waypost_session={session_token}\r\nconnection: close\r\n\r\n"
+        ),
+    );
+    assert!(me.starts_with("HTTP/1.1 200"), "{me}");
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    logs.extend(lines.map_while(Result::ok));
+    assert!(child.wait().unwrap().success());
+    let all = logs.join("\n");
+    assert!(
+        all.contains("\"route\":\"/v1/auth/login\""),
+        "requests are logged: {all}"
+    );
+    for (what, secret) in [
+        ("password", password),
+        ("wrong password", wrong),
+        ("API key", &key[8..]),
+        ("session token", &session_token),
+        ("query string", "query-secret-1"),
+    ] {
+        assert!(!all.contains(secret), "{what} leaked into the logs");
+    }
+}

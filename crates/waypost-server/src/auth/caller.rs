@@ -158,7 +158,10 @@ async fn authenticate_api_key(
         .current()
         .blind_index("api_key", parsed.as_str().as_bytes());
     let now = state.clock.now();
-    let Some(key) = state.store.find_api_key(&hash).await? else {
+    let found = state.store.find_api_key(&hash).await?;
+    // The lookup is by keyed hash; compare again in constant time so no code path
+    // depends on a variable-time comparison of key material.
+    let Some(key) = found.filter(|k| token::ct_eq(&k.key_hash, &hash)) else {
         audit_key_rejection(state, None, parsed.display_prefix(), "unknown", origin).await;
         return Err(invalid().into());
     };

@@ -35,6 +35,19 @@ async fn workspace_b_cannot_reach_workspace_a(backend: Backend) {
             .unwrap();
         list[0]["id"].as_str().unwrap().to_owned()
     };
+    let a_invitation: serde_json::Value = sa
+        .post(
+            &app,
+            "/v1/invitations",
+            json!({"email": "new@example.com", "role": "agent"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let a_invitation_id = a_invitation["id"].as_str().unwrap().to_owned();
+    let until = (app.clock_now() + chrono::Duration::hours(1)).to_rfc3339();
+    let missing_invitation = format!("inv_{}", ulid::Ulid::new());
     let missing_key = format!("key_{}", ulid::Ulid::new());
     let missing_user = format!("usr_{}", ulid::Ulid::new());
 
@@ -70,12 +83,31 @@ async fn workspace_b_cannot_reach_workspace_a(backend: Backend) {
             "/v1/auth/sessions/ses_missing".to_owned(),
             None,
         ),
+        (
+            "DELETE",
+            format!("/v1/invitations/{a_invitation_id}"),
+            format!("/v1/invitations/{missing_invitation}"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/v1/members/{}/elevation", a_member.user_id),
+            format!("/v1/members/{missing_user}/elevation"),
+            Some(json!({"role": "admin", "until": until})),
+        ),
+        (
+            "DELETE",
+            format!("/v1/members/{}/elevation", a_member.user_id),
+            format!("/v1/members/{missing_user}/elevation"),
+            None,
+        ),
     ];
     for (method, foreign, missing, body) in &cases {
         for path in [foreign, missing] {
             let res = match (*method, body) {
                 ("GET", _) => sb.get(&app, path).await,
                 ("DELETE", _) => sb.delete(&app, path).await,
+                ("POST", Some(b)) => sb.post(&app, path, b.clone()).await,
                 (_, Some(b)) => sb.patch(&app, path, b.clone()).await,
                 _ => unreachable!(),
             };
@@ -104,6 +136,12 @@ async fn workspace_b_cannot_reach_workspace_a(backend: Backend) {
         assert!(foreign_res.status() == 404 || foreign_res.status() == 403);
     }
     // A's objects are untouched.
+    let invitations: Vec<serde_json::Value> =
+        sa.get(&app, "/v1/invitations").await.json().await.unwrap();
+    assert!(
+        invitations[0]["revoked_at"].is_null(),
+        "A's invitation untouched"
+    );
     assert_eq!(
         sa.get(&app, &format!("/v1/api-keys/{a_key_id}"))
             .await
