@@ -106,6 +106,13 @@ impl MasterKey {
         Ok(DataKey(SecretBox::new(Box::new(array))))
     }
 
+    /// The Ed25519 key that signs audit checkpoints, derived from the master key
+    /// so it needs no storage of its own and changes only with the master key.
+    pub fn audit_signing_key(&self) -> ed25519_dalek::SigningKey {
+        let seed = self.derive("audit-checkpoint-signing/v1");
+        ed25519_dalek::SigningKey::from_bytes(seed.expose_secret())
+    }
+
     /// A purpose-specific key derived with HKDF-SHA256, stable for the master key's lifetime.
     pub(crate) fn derive(&self, purpose: &str) -> SecretBox<[u8; 32]> {
         let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"waypost"), self.0.expose_secret());
@@ -164,6 +171,18 @@ mod tests {
         assert_eq!(
             other.unwrap(3, &wrapped).unwrap_err(),
             CryptoError::WrongMasterKey { version: 3 }
+        );
+    }
+
+    #[test]
+    fn audit_signing_key_is_stable_per_master_key() {
+        let master = MasterKey::generate();
+        let a = master.audit_signing_key();
+        let b = master.audit_signing_key();
+        assert_eq!(a.verifying_key(), b.verifying_key());
+        assert_ne!(
+            a.verifying_key(),
+            MasterKey::generate().audit_signing_key().verifying_key()
         );
     }
 

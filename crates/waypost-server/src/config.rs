@@ -67,6 +67,8 @@ pub struct Config {
     pub rate_limit_user_per_minute: u32,
     pub rate_limit_ip_per_minute: u32,
     pub rate_limit_login_per_ip_per_minute: u32,
+    /// How often the head of every grown audit chain is signed.
+    pub audit_checkpoint_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -109,6 +111,7 @@ impl Default for Config {
             rate_limit_user_per_minute: 600,
             rate_limit_ip_per_minute: 1200,
             rate_limit_login_per_ip_per_minute: 20,
+            audit_checkpoint_interval_secs: 300,
         }
     }
 }
@@ -343,6 +346,10 @@ impl Config {
             format!(
                 "rate_limit_login_per_ip_per_minute = {}",
                 self.rate_limit_login_per_ip_per_minute
+            ),
+            format!(
+                "audit_checkpoint_interval_secs = {}",
+                self.audit_checkpoint_interval_secs
             ),
         ]
     }

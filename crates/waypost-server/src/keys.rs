@@ -112,6 +112,11 @@ impl Keys {
         })
     }
 
+    /// The Ed25519 key that signs audit checkpoints (derived from the master key).
+    pub fn audit_signing_key(&self) -> ed25519_dalek::SigningKey {
+        self.master.audit_signing_key()
+    }
+
     pub fn current(&self) -> Arc<KeyRing> {
         self.ring.read().expect("key ring lock").clone()
     }

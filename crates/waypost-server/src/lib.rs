@@ -2,6 +2,7 @@
 //! the background workers, all sharing one [`state::AppState`].
 #![forbid(unsafe_code)]
 
+pub mod audit_chain;
 pub mod auth;
 pub mod config;
 pub mod http;

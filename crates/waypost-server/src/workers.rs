@@ -13,6 +13,8 @@ const IDEMPOTENCY_PURGE_BATCH: u32 = 1000;
 
 pub async fn maintenance(state: AppState, shutdown: CancellationToken) {
     let interval = Duration::from_secs(state.config.key_rotation_interval_secs.max(1));
+    let checkpoint_every = Duration::from_secs(state.config.audit_checkpoint_interval_secs.max(1));
+    let mut last_checkpoint = std::time::Instant::now();
     // The first pass waits one interval: start-up has just opened the key ring.
     loop {
         tokio::select! {
@@ -21,6 +23,23 @@ pub async fn maintenance(state: AppState, shutdown: CancellationToken) {
         }
         if let Err(e) = maintenance_step(&state, &shutdown).await {
             tracing::warn!(error = %e, "maintenance step failed; retrying later");
+        }
+        if last_checkpoint.elapsed() >= checkpoint_every {
+            last_checkpoint = std::time::Instant::now();
+            let key = state.keys.audit_signing_key();
+            match crate::audit_chain::checkpoint_chains(
+                state.store.as_ref(),
+                &key,
+                state.clock.now(),
+            )
+            .await
+            {
+                Ok(n) if n > 0 => tracing::info!(chains = n, "signed audit checkpoints"),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot sign audit checkpoints; retrying later")
+                }
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 //! change and writes it in the same transaction.
 #![forbid(unsafe_code)]
 
+pub mod checkpoints;
 mod error;
 pub mod identity;
 pub mod members;
@@ -20,6 +21,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 
+pub use checkpoints::CheckpointStore;
 pub use error::{ConnectError, StoreError};
 pub use identity::{IdentityStore, LockoutPolicy};
 pub use members::MemberStore;
@@ -36,6 +38,7 @@ pub trait Store:
     + IdempotencyStore
     + IdentityStore
     + MemberStore
+    + CheckpointStore
     + Send
     + Sync
     + 'static
@@ -49,6 +52,7 @@ impl<T> Store for T where
         + IdempotencyStore
         + IdentityStore
         + MemberStore
+        + CheckpointStore
         + Send
         + Sync
         + 'static

@@ -6,7 +6,7 @@ use waypost_server::config::LogFormat;
 use waypost_server::{Application, Config, Overrides, keys, startup, telemetry};
 use waypost_store::migrations_current;
 
-use crate::{Cli, Command, ConfigCommand, KeysCommand};
+use crate::{AuditCommand, Cli, Command, ConfigCommand, KeysCommand};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut overrides = Overrides {
@@ -53,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(cmd) => keys_command(config, cmd).await,
         Command::Admin(cmd) => crate::admin::run(config, cmd).await,
+        Command::Audit(cmd) => audit_command(config, cmd).await,
         Command::Openapi | Command::Shield(_) => unreachable!("handled above"),
     }
 }
@@ -167,5 +168,58 @@ async fn keys_command(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
         }
     }
     store.close().await;
+    Ok(())
+}
+
+async fn audit_command(config: Config, cmd: AuditCommand) -> anyhow::Result<()> {
+    let state = startup::operator_state(config).await?;
+    let store = state.store.as_ref();
+    let key = state.keys.audit_signing_key();
+    match cmd {
+        AuditCommand::Checkpoint => {
+            let signed =
+                waypost_server::audit_chain::checkpoint_chains(store, &key, state.clock.now())
+                    .await?;
+            println!("signed {signed} chain head(s)");
+        }
+        AuditCommand::Verify { workspace } => {
+            let chains = match workspace {
+                Some(w) => {
+                    let ws = match waypost_core::WorkspaceId::parse(&w) {
+                        Ok(id) => store.get_workspace(id).await,
+                        Err(_) => store.find_workspace_by_name(&w).await,
+                    }
+                    .with_context(|| format!("--workspace {w}"))?;
+                    vec![ws.id.to_string()]
+                }
+                None => store.audit_chains().await?,
+            };
+            let mut broken = 0;
+            for chain in chains {
+                let report = waypost_server::audit_chain::verify_chain_in_store(
+                    store,
+                    &chain,
+                    &key.verifying_key(),
+                )
+                .await?;
+                match &report.problem {
+                    None => println!(
+                        "ok      {chain}: {} events, {} checkpoints",
+                        report.events, report.checkpoints
+                    ),
+                    Some(problem) => {
+                        broken += 1;
+                        println!("BROKEN  {chain}: {problem}");
+                    }
+                }
+            }
+            state.store.close().await;
+            if broken > 0 {
+                bail!("{broken} audit chain(s) failed verification");
+            }
+            return Ok(());
+        }
+    }
+    state.store.close().await;
     Ok(())
 }

@@ -54,6 +54,9 @@ enum Command {
     /// Manage data encryption keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check the audit log's hash chains and signed checkpoints.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Operator commands: first workspace and owner, API keys.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -68,6 +71,18 @@ enum Command {
 enum ConfigCommand {
     /// Print the effective configuration, secrets as [redacted].
     Show,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute every hash chain and checkpoint; report the first broken link (exit 1 if any).
+    Verify {
+        /// Only this workspace's chain (name or id).
+        #[arg(long, value_name = "WORKSPACE")]
+        workspace: Option<String>,
+    },
+    /// Sign the head of every chain that grew since its last checkpoint, now.
+    Checkpoint,
 }
 
 #[derive(Debug, Subcommand)]

@@ -385,3 +385,55 @@ fn secrets_never_reach_the_logs() {
         assert!(!all.contains(secret), "{what} leaked into the logs");
     }
 }
+
+#[test]
+fn audit_verify_exits_one_when_the_log_was_edited() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut bootstrap = waypost(dir.path())
+        .args([
+            "admin",
+            "bootstrap",
+            "--email",
+            "ana@example.com",
+            "--workspace",
+            "Acme",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    bootstrap
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"silver-otter-meadow-4417\n")
+        .unwrap();
+    assert!(bootstrap.wait().unwrap().success());
+    let (out, stdout, stderr) = run(waypost(dir.path()).args(["audit", "checkpoint"]));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("signed"), "{stdout}");
+    let (out, stdout, _) =
+        run(waypost(dir.path()).args(["audit", "verify", "--workspace", "Acme"]));
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.starts_with("ok "), "{stdout}");
+
+    let db = dir.path().join("waypost-data/waypost.db");
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3; c = sqlite3.connect('{}'); c.executescript(\"DROP TRIGGER audit_events_write_once; \
+             UPDATE audit_events SET action = 'forged' WHERE seq = 1;\"); c.commit()",
+            db.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (out, stdout, stderr) = run(waypost(dir.path()).args(["audit", "verify"]));
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("BROKEN") && stdout.contains("seq 1"),
+        "{stdout}"
+    );
+    assert_one_line_error(&out, &stderr, "audit chain");
+}

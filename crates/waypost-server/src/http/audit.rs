@@ -90,3 +90,23 @@ pub async fn list(
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct CheckpointKey {
+    /// Always `Ed25519`.
+    pub algorithm: &'static str,
+    /// The raw 32-byte public key, base64.
+    pub public_key: String,
+}
+
+/// The public key that signs audit checkpoints, for independent verification.
+#[utoipa::path(get, path = "/v1/audit-events/public-key", operation_id = "audit_public_key", tag = "audit",
+    security(()), responses((status = 200, body = CheckpointKey)))]
+pub async fn public_key(State(state): State<AppState>) -> Json<CheckpointKey> {
+    use base64::Engine;
+    let key = state.keys.audit_signing_key().verifying_key();
+    Json(CheckpointKey {
+        algorithm: "Ed25519",
+        public_key: base64::engine::general_purpose::STANDARD.encode(key.as_bytes()),
+    })
+}

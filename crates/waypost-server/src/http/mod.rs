@@ -98,6 +98,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api_keys::get, api_keys::revoke))
         .routes(routes!(members::list))
         .routes(routes!(audit::list))
+        .routes(routes!(audit::public_key))
         .routes(routes!(members::elevate, members::end_elevation))
         .routes(routes!(invitations::create, invitations::list))
         .routes(routes!(invitations::revoke))

@@ -4,6 +4,7 @@
 mod helpers;
 mod users;
 
+mod audit_chain;
 mod encryption;
 mod errors;
 mod isolation;
