@@ -7,6 +7,7 @@
 //! change and writes it in the same transaction.
 #![forbid(unsafe_code)]
 
+pub mod audit_query;
 pub mod checkpoints;
 mod error;
 pub mod identity;
@@ -21,6 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 
+pub use audit_query::{AuditFilter, AuditQueryStore};
 pub use checkpoints::CheckpointStore;
 pub use error::{ConnectError, StoreError};
 pub use identity::{IdentityStore, LockoutPolicy};
@@ -39,6 +41,7 @@ pub trait Store:
     + IdentityStore
     + MemberStore
     + CheckpointStore
+    + AuditQueryStore
     + Send
     + Sync
     + 'static
@@ -53,6 +56,7 @@ impl<T> Store for T where
         + IdentityStore
         + MemberStore
         + CheckpointStore
+        + AuditQueryStore
         + Send
         + Sync
         + 'static

@@ -99,6 +99,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(members::list))
         .routes(routes!(audit::list))
         .routes(routes!(audit::public_key))
+        .routes(routes!(audit::export))
         .routes(routes!(members::elevate, members::end_elevation))
         .routes(routes!(invitations::create, invitations::list))
         .routes(routes!(invitations::revoke))

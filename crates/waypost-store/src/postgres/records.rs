@@ -31,6 +31,7 @@ pub(crate) async fn lock_workspace(conn: &mut PgConnection, workspace_id: &str) 
 crate::identity::identity_store_impl!(PgStore, PgConnection, append_audit, lock_workspace);
 crate::members::member_store_impl!(PgStore, PgConnection, append_audit, lock_workspace);
 crate::checkpoints::checkpoint_store_impl!(PgStore);
+crate::audit_query::audit_query_store_impl!(PgStore);
 
 /// Appends an event to its chain inside the caller's transaction.
 pub(crate) async fn append_audit(

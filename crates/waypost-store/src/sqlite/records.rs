@@ -30,6 +30,7 @@ pub(crate) async fn lock_workspace(
 crate::identity::identity_store_impl!(SqliteStore, SqliteConnection, append_audit, lock_workspace);
 crate::members::member_store_impl!(SqliteStore, SqliteConnection, append_audit, lock_workspace);
 crate::checkpoints::checkpoint_store_impl!(SqliteStore);
+crate::audit_query::audit_query_store_impl!(SqliteStore);
 
 /// Appends an event to its chain inside the caller's transaction.
 pub(crate) async fn append_audit(
