@@ -69,6 +69,8 @@ pub struct Config {
     pub rate_limit_login_per_ip_per_minute: u32,
     /// How often the head of every grown audit chain is signed.
     pub audit_checkpoint_interval_secs: u64,
+    /// The age public key (`age1…`) backups are encrypted to.
+    pub backup_recipient: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -112,6 +114,7 @@ impl Default for Config {
             rate_limit_ip_per_minute: 1200,
             rate_limit_login_per_ip_per_minute: 20,
             audit_checkpoint_interval_secs: 300,
+            backup_recipient: None,
         }
     }
 }
@@ -350,6 +353,10 @@ impl Config {
             format!(
                 "audit_checkpoint_interval_secs = {}",
                 self.audit_checkpoint_interval_secs
+            ),
+            format!(
+                "backup_recipient = {}",
+                self.backup_recipient.as_deref().unwrap_or("(unset)")
             ),
         ]
     }

@@ -4,6 +4,7 @@
 
 pub mod audit_chain;
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod http;
 pub mod keys;

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit_query;
+pub mod backup;
 pub mod checkpoints;
 mod error;
 pub mod identity;
@@ -23,6 +24,7 @@ use chrono::{DateTime, Utc};
 use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 
 pub use audit_query::{AuditFilter, AuditQueryStore};
+pub use backup::BackupStore;
 pub use checkpoints::CheckpointStore;
 pub use error::{ConnectError, StoreError};
 pub use identity::{IdentityStore, LockoutPolicy};
@@ -42,6 +44,7 @@ pub trait Store:
     + MemberStore
     + CheckpointStore
     + AuditQueryStore
+    + BackupStore
     + Send
     + Sync
     + 'static
@@ -57,6 +60,7 @@ impl<T> Store for T where
         + MemberStore
         + CheckpointStore
         + AuditQueryStore
+        + BackupStore
         + Send
         + Sync
         + 'static

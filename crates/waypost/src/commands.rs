@@ -6,7 +6,7 @@ use waypost_server::config::LogFormat;
 use waypost_server::{Application, Config, Overrides, keys, startup, telemetry};
 use waypost_store::migrations_current;
 
-use crate::{AuditCommand, Cli, Command, ConfigCommand, KeysCommand};
+use crate::{AuditCommand, BackupCommand, Cli, Command, ConfigCommand, KeysCommand};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut overrides = Overrides {
@@ -54,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys_command(config, cmd).await,
         Command::Admin(cmd) => crate::admin::run(config, cmd).await,
         Command::Audit(cmd) => audit_command(config, cmd).await,
+        Command::Backup(cmd) => backup_command(config, cmd).await,
         Command::Openapi | Command::Shield(_) => unreachable!("handled above"),
     }
 }
@@ -221,5 +222,82 @@ async fn audit_command(config: Config, cmd: AuditCommand) -> anyhow::Result<()> 
         }
     }
     state.store.close().await;
+    Ok(())
+}
+
+fn row_counter(what: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .expect("valid progress template"),
+    );
+    bar.set_message(format!("{what} 0 rows"));
+    bar
+}
+
+async fn backup_command(mut config: Config, cmd: BackupCommand) -> anyhow::Result<()> {
+    use waypost_server::backup;
+    match cmd {
+        BackupCommand::Keygen { out } => {
+            let public = backup::generate_identity(&out)?;
+            println!(
+                "wrote the identity to {} (keep it offline: it is the only way to restore)",
+                out.display()
+            );
+            println!("public key (set WAYPOST_BACKUP_RECIPIENT to it): {public}");
+        }
+        BackupCommand::Create { out, recipient } => {
+            let Some(recipient) = recipient.or(config.backup_recipient.clone()) else {
+                bail!(
+                    "WAYPOST_BACKUP_RECIPIENT: no backup public key; pass --recipient or run `waypost backup keygen`"
+                );
+            };
+            let store = startup::open_database(&config, false).await?;
+            let bar = row_counter("backed up");
+            let summary = backup::create_backup(store.as_ref(), &recipient, &out, &|n| {
+                bar.set_message(format!("backed up {n} rows"));
+                bar.tick();
+            })
+            .await?;
+            bar.finish_and_clear();
+            store.close().await;
+            println!(
+                "backed up {} rows of {} tables to {}",
+                summary.rows,
+                summary.tables,
+                out.display()
+            );
+        }
+        BackupCommand::Verify { input, identity } => {
+            let summary =
+                tokio::task::spawn_blocking(move || backup::verify_backup(&input, &identity))
+                    .await??;
+            println!(
+                "backup is complete: {} rows of {} tables",
+                summary.rows, summary.tables
+            );
+        }
+        BackupCommand::Restore {
+            input,
+            identity,
+            database_url,
+        } => {
+            if let Some(url) = database_url {
+                config.database_url = Some(url.into());
+            }
+            let store = startup::open_database(&config, true).await?;
+            let bar = row_counter("restored");
+            let summary = backup::restore_backup(store.as_ref(), &input, &identity, &|n| {
+                bar.set_message(format!("restored {n} rows"));
+                bar.tick();
+            })
+            .await?;
+            bar.finish_and_clear();
+            store.close().await;
+            println!(
+                "restored {} rows of {} tables",
+                summary.rows, summary.tables
+            );
+        }
+    }
     Ok(())
 }

@@ -54,6 +54,9 @@ enum Command {
     /// Manage data encryption keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Encrypted logical backups that restore into either backend.
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Check the audit log's hash chains and signed checkpoints.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -71,6 +74,40 @@ enum Command {
 enum ConfigCommand {
     /// Print the effective configuration, secrets as [redacted].
     Show,
+}
+
+#[derive(Debug, Subcommand)]
+enum BackupCommand {
+    /// Create a backup key pair: the identity file (keep it offline) and the public key to configure.
+    Keygen {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Back up the whole database, online and consistent, encrypted to the backup public key.
+    Create {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The age public key (default: `backup_recipient` from configuration).
+        #[arg(long, value_name = "AGE1…")]
+        recipient: Option<String>,
+    },
+    /// Restore a backup into an empty database (either backend).
+    Restore {
+        #[arg(long = "in", value_name = "FILE")]
+        input: PathBuf,
+        #[arg(long, value_name = "KEYFILE")]
+        identity: PathBuf,
+        /// The target database (default: the configured one).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
+    /// Decrypt and check a backup without restoring it.
+    Verify {
+        #[arg(long = "in", value_name = "FILE")]
+        input: PathBuf,
+        #[arg(long, value_name = "KEYFILE")]
+        identity: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

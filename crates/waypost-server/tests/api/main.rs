@@ -5,6 +5,7 @@ mod helpers;
 mod users;
 
 mod audit_chain;
+mod backup;
 mod encryption;
 mod errors;
 mod isolation;

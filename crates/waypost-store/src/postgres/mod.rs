@@ -2,6 +2,7 @@
 //! number of nodes. Cross-node ordering (the audit chain) uses transaction-scoped
 //! advisory locks; migrations take sqlx's migration lock.
 
+mod backup;
 mod records;
 
 use std::str::FromStr;

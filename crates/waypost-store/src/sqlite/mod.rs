@@ -2,6 +2,7 @@
 //! concurrent writers queue in-process instead of failing with `SQLITE_BUSY`)
 //! and a pool of read-only connections.
 
+mod backup;
 mod records;
 
 use std::str::FromStr;
