@@ -120,7 +120,7 @@ pub async fn create_backup(
                 io_error.get_or_insert(e);
             }
             rows += 1;
-            if rows % 1000 == 0 {
+            if rows.is_multiple_of(1000) {
                 progress(rows);
             }
             Ok(())
@@ -278,7 +278,7 @@ pub async fn restore_backup(
                 }
                 batch.push(v);
                 rows += 1;
-                if rows % 1000 == 0 {
+                if rows.is_multiple_of(1000) {
                     progress(rows);
                 }
             }
