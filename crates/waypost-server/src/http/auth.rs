@@ -50,6 +50,8 @@ pub struct Me {
 pub struct MfaStatus {
     pub totp: bool,
     pub recovery_codes_left: i64,
+    /// Registered passkeys.
+    pub passkeys: i64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -59,7 +61,7 @@ pub struct MembershipView {
     pub role: String,
 }
 
-fn invalid_credentials() -> ApiError {
+pub(crate) fn invalid_credentials() -> ApiError {
     Problem::new(
         StatusCode::UNAUTHORIZED,
         "invalid-credentials",
@@ -69,7 +71,7 @@ fn invalid_credentials() -> ApiError {
     .into()
 }
 
-fn locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Response {
+pub(crate) fn locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Response {
     let secs = (until - now).num_seconds().max(1);
     let mut res = Problem::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -190,31 +192,66 @@ pub async fn login(
     };
     if let Err(reason) = second_factor {
         if reason == "mfa_required" {
-            return Err(Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "mfa-required",
-                "Second factor required",
-                "Send `totp_code` (or a `recovery_code`) with your email and password.",
-            )
-            .with("methods", serde_json::json!(["totp", "recovery_code"]))
-            .into());
+            return mfa_required(&state, &user).await;
         }
         return failed_login(&state, &user, &origin, reason, now).await;
     }
     if let Some(hash) = rehash {
         state.store.set_password_hash(&user.id, &hash).await?;
     }
+    let details = serde_json::json!({ "mfa": user.totp_enabled });
+    complete_login(&state, &user, &origin, &headers, details).await
+}
+
+/// Answers 401 `mfa-required`, listing the user's second factors; with
+/// passkeys it carries a passkey assertion challenge for `POST /v1/auth/login/passkey`.
+async fn mfa_required(state: &AppState, user: &UserRecord) -> Result<Response, ApiError> {
+    let mut methods = Vec::new();
+    let mut detail = String::new();
+    if user.totp_enabled {
+        methods.extend(["totp", "recovery_code"]);
+        detail.push_str("Send `totp_code` (or a `recovery_code`) with your email and password. ");
+    }
+    let passkey = super::passkeys::second_factor_challenge(state, user).await?;
+    if passkey.is_some() {
+        methods.push("passkey");
+        detail.push_str("Answer `options` with a passkey and send it with `challenge_id` to POST /v1/auth/login/passkey.");
+    }
+    let mut problem = Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "mfa-required",
+        "Second factor required",
+        detail.trim_end(),
+    );
+    if let Some((challenge_id, options)) = passkey {
+        problem = problem
+            .with("challenge_id", serde_json::json!(challenge_id))
+            .with("options", options);
+    }
+    Err(problem.with("methods", serde_json::json!(methods)).into())
+}
+
+/// Clears failure counters, opens a session (audited `auth.login` with
+/// `details`) and answers the session cookie and the user.
+pub(crate) async fn complete_login(
+    state: &AppState,
+    user: &UserRecord,
+    origin: &RequestOrigin,
+    headers: &HeaderMap,
+    details: serde_json::Value,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
     state.store.clear_login_failures(&user.id).await?;
-    let (token, session) = new_session(&user, &origin, now);
+    let (token, session) = new_session(user, origin, now);
     let event = NewAuditEvent::new(None, Actor::User(user.id.clone()), "auth.login")
         .target("session", session.id.clone())
-        .details(serde_json::json!({ "mfa": user.totp_enabled }));
+        .details(details);
     state
         .store
         .create_session(&session, origin.stamp(event))
         .await?;
-    let body = me_for(&state, &user, &session.token_hash).await?;
-    let secure = cookies::is_secure(&state.config, &headers);
+    let body = me_for(state, user, &session.token_hash).await?;
+    let secure = cookies::is_secure(&state.config, headers);
     let cookie = cookies::set_session(
         token.expose_secret(),
         state.config.session_absolute_timeout_secs,
@@ -230,7 +267,13 @@ async fn verify_second_factor(
     now: DateTime<Utc>,
 ) -> Result<Result<(), &'static str>, ApiError> {
     if !user.totp_enabled {
-        return Ok(Ok(()));
+        if state.store.count_passkeys(&user.id).await? == 0 {
+            return Ok(Ok(()));
+        }
+        if req.totp_code.is_some() || req.recovery_code.is_some() {
+            return Ok(Err("wrong_totp"));
+        }
+        return Ok(Err("mfa_required"));
     }
     if let Some(code) = &req.totp_code {
         return Ok(if check_totp(state, user, code, now).await? {
@@ -290,7 +333,7 @@ pub async fn check_totp(
     Ok(state.store.claim_totp_step(&user.id, step as i64).await?)
 }
 
-async fn failed_login(
+pub(crate) async fn failed_login(
     state: &AppState,
     user: &UserRecord,
     origin: &RequestOrigin,
@@ -349,6 +392,7 @@ async fn me_for(state: &AppState, user: &UserRecord, token_hash: &[u8]) -> Resul
         mfa: MfaStatus {
             totp: user.totp_enabled,
             recovery_codes_left: state.store.unused_recovery_codes(&user.id).await?,
+            passkeys: state.store.count_passkeys(&user.id).await?,
         },
         memberships: memberships
             .into_iter()

@@ -12,5 +12,6 @@ mod keys_api;
 mod login;
 mod mfa;
 mod operations;
+mod passkeys;
 mod setup;
 mod tls;
