@@ -192,7 +192,7 @@ pub async fn login(
     };
     if let Err(reason) = second_factor {
         if reason == "mfa_required" {
-            return mfa_required(&state, &user).await;
+            return mfa_required(&state, &user, true).await;
         }
         return failed_login(&state, &user, &origin, reason, now).await;
     }
@@ -204,24 +204,36 @@ pub async fn login(
 }
 
 /// Answers 401 `mfa-required`, listing the user's second factors; with
-/// passkeys it carries a passkey assertion challenge for `POST /v1/auth/login/passkey`.
-async fn mfa_required(state: &AppState, user: &UserRecord) -> Result<Response, ApiError> {
+/// passkeys it carries a passkey assertion challenge, to be answered at
+/// `POST /v1/auth/login/passkey` (sign-in) or `POST /v1/auth/reauth` (step-up).
+async fn mfa_required(
+    state: &AppState,
+    user: &UserRecord,
+    signing_in: bool,
+) -> Result<Response, ApiError> {
     let mut methods = Vec::new();
-    let mut detail = String::new();
-    if user.totp_enabled {
+    let mut sentences = Vec::new();
+    if user.totp_enabled && signing_in {
         methods.extend(["totp", "recovery_code"]);
-        detail.push_str("Send `totp_code` (or a `recovery_code`) with your email and password. ");
+        sentences.push("Send `totp_code` (or a `recovery_code`) with your email and password.");
+    } else if user.totp_enabled {
+        methods.push("totp");
+        sentences.push("Send a current `totp_code` with your password.");
     }
     let passkey = super::passkeys::second_factor_challenge(state, user).await?;
     if passkey.is_some() {
         methods.push("passkey");
-        detail.push_str("Answer `options` with a passkey and send it with `challenge_id` to POST /v1/auth/login/passkey.");
+        sentences.push(if signing_in {
+            "Answer `options` with a passkey and send it with `challenge_id` to POST /v1/auth/login/passkey."
+        } else {
+            "Answer `options` with a passkey and send `challenge_id` and `credential` with your password."
+        });
     }
     let mut problem = Problem::new(
         StatusCode::UNAUTHORIZED,
         "mfa-required",
         "Second factor required",
-        detail.trim_end(),
+        sentences.join(" "),
     );
     if let Some((challenge_id, options)) = passkey {
         problem = problem
@@ -443,9 +455,15 @@ pub struct ReauthRequest {
     #[schema(value_type = String, format = Password)]
     password: SecretString,
     totp_code: Option<String>,
+    /// With `credential`: the passkey challenge from a `mfa-required` answer.
+    challenge_id: Option<String>,
+    /// A passkey's answer (`PublicKeyCredential` JSON) to `challenge_id`.
+    #[schema(value_type = Option<Object>)]
+    credential: Option<webauthn_rs::prelude::PublicKeyCredential>,
 }
 
-/// Confirms the password (and TOTP when enabled) to unlock sensitive actions for 5 minutes.
+/// Confirms the password (and a second factor when the user has one: TOTP or a
+/// passkey) to unlock sensitive actions for 5 minutes.
 #[utoipa::path(post, path = "/v1/auth/reauth", tag = "auth", request_body = ReauthRequest,
     responses((status = 204, description = "Re-authenticated"), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn reauth(
@@ -453,26 +471,26 @@ pub async fn reauth(
     origin: RequestOrigin,
     caller: Caller,
     ApiJson(req): ApiJson<ReauthRequest>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let s = caller.session()?;
     let now = state.clock.now();
     if !verify_password(&state, &s.user, &req.password).await? {
         failed_login(&state, &s.user, &origin, "reauth_wrong_password", now).await?;
         return Err(invalid_credentials());
     }
-    if s.user.totp_enabled {
-        let ok = match &req.totp_code {
-            Some(code) => check_totp(&state, &s.user, code, now).await?,
-            None => false,
+    let passkeys = state.store.count_passkeys(&s.user.id).await? > 0;
+    if s.user.totp_enabled || passkeys {
+        let ok = match (&req.totp_code, &req.challenge_id, &req.credential) {
+            (Some(code), _, _) if s.user.totp_enabled => {
+                check_totp(&state, &s.user, code, now).await?
+            }
+            (_, Some(id), Some(credential)) if passkeys => {
+                super::passkeys::check_step_up_assertion(&state, &s.user, id, credential).await?
+            }
+            _ => false,
         };
         if !ok {
-            return Err(Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "mfa-required",
-                "Second factor required",
-                "Send a current `totp_code`.",
-            )
-            .into());
+            return mfa_required(&state, &s.user, false).await;
         }
     }
     let event = NewAuditEvent::new(None, caller.actor(), "auth.reauthenticated")
@@ -481,7 +499,7 @@ pub async fn reauth(
         .store
         .mark_reauthenticated(&s.session.id, now, origin.stamp(event))
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn verify_password(

@@ -393,3 +393,26 @@ pub(crate) async fn verify_assertion(
         .await?;
     Ok(Ok(record))
 }
+
+/// Checks a passkey answer to a challenge from a step-up `mfa-required`
+/// problem; the challenge must have been issued to this user.
+pub(crate) async fn check_step_up_assertion(
+    state: &AppState,
+    user: &UserRecord,
+    challenge_id: &str,
+    credential: &PublicKeyCredential,
+) -> Result<bool, ApiError> {
+    let taken: Option<(_, PasskeyAuthentication)> = take_challenge(
+        state,
+        challenge_id,
+        ChallengeKind::Authenticate,
+        Some(&user.id),
+    )
+    .await?;
+    let Some((_, ceremony)) = taken else {
+        return Ok(false);
+    };
+    Ok(verify_assertion(state, user, &ceremony, credential)
+        .await?
+        .is_ok())
+}

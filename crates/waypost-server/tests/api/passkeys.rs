@@ -341,10 +341,19 @@ async fn removal_needs_step_up_and_ownership(backend: Backend) {
         let body = assert_problem(res, 403).await;
         assert_eq!(body["type"], "https://waypost.dev/problems/reauth-required");
     }
+    // A passkey is a second factor, so step-up needs it along with the password.
     let res = s
         .post(&app, "/v1/auth/reauth", json!({"password": PASSWORD}))
         .await;
+    let problem = assert_problem(res, 401).await;
+    assert_eq!(problem["type"], "https://waypost.dev/problems/mfa-required");
+    assert_eq!(problem["methods"], json!(["passkey"]));
+    let credential = assert_with(&mut auth, &app, &problem["options"]);
+    let step_up = json!({"password": PASSWORD, "challenge_id": problem["challenge_id"], "credential": credential});
+    let res = s.post(&app, "/v1/auth/reauth", step_up.clone()).await;
     assert_eq!(res.status(), 204);
+    let replayed = s.post(&app, "/v1/auth/reauth", step_up).await;
+    assert_problem(replayed, 401).await;
     assert_eq!(s.delete(&app, &path).await.status(), 204);
     assert_problem(s.delete(&app, &path).await, 404).await;
     let list: Value = s.get(&app, "/v1/auth/passkeys").await.json().await.unwrap();
