@@ -23,13 +23,15 @@ async fn rotation_keeps_old_data_readable_and_reencrypts_in_batches(backend: Bac
     };
     let store = app.state.store.clone();
     let ws = create_workspace(&app, "rotation").await;
-    let mut ids = Vec::new();
+    let mut rows = Vec::new();
     for i in 0..5 {
-        ids.push(
-            store_encrypted_response(&app, ws, &format!("k{i}"), format!("value {i}").as_bytes())
-                .await,
-        );
+        let value = format!("value {i}");
+        let id = store_encrypted_response(&app, ws, &format!("k{i}"), value.as_bytes()).await;
+        rows.push((id, value));
     }
+    // Batches walk rows in id order; ULIDs made in one millisecond are not ordered.
+    rows.sort();
+    let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
 
     // Rotate as `waypost keys rotate` does, with the same master key.
     let master = MasterKey::from_base64(secrecy::ExposeSecret::expose_secret(
@@ -79,7 +81,8 @@ async fn rotation_keeps_old_data_readable_and_reencrypts_in_batches(backend: Bac
         let plain = ring
             .decrypt(Aad::new(col.table, col.column, &v.id), &v.ciphertext)
             .unwrap();
-        assert_eq!(plain.as_slice(), format!("value {i}").as_bytes());
+        assert_eq!(v.id, rows[i].0);
+        assert_eq!(plain.as_slice(), rows[i].1.as_bytes());
     }
 
     let system = store.audit_chain(SYSTEM_CHAIN, 0, 100).await.unwrap();
