@@ -71,6 +71,12 @@ pub struct Config {
     pub audit_checkpoint_interval_secs: u64,
     /// The age public key (`age1…`) backups are encrypted to.
     pub backup_recipient: Option<String>,
+    /// WebAuthn relying-party id: the host of the origin or a parent domain of it.
+    /// Defaults to the public URL's host (`localhost` when that is an IP address).
+    pub webauthn_rp_id: Option<String>,
+    /// The origin browsers report for passkey ceremonies; defaults to the public
+    /// URL (with `localhost` in place of an IP address).
+    pub webauthn_origin: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -115,6 +121,8 @@ impl Default for Config {
             rate_limit_login_per_ip_per_minute: 20,
             audit_checkpoint_interval_secs: 300,
             backup_recipient: None,
+            webauthn_rp_id: None,
+            webauthn_origin: None,
         }
     }
 }
@@ -220,7 +228,41 @@ impl Config {
         }
         waypost_store::Backend::from_url(self.database_url().expose_secret())
             .map_err(|e| ConfigError(format!("WAYPOST_DATABASE_URL: {e}")))?;
+        self.webauthn()?;
         Ok(())
+    }
+
+    /// The WebAuthn relying party, checked: the origin parses and the RP id is
+    /// its host or a parent domain of it (WebAuthn allows no IP addresses).
+    pub fn webauthn(&self) -> Result<(String, url::Url), ConfigError> {
+        let origin = match &self.webauthn_origin {
+            Some(raw) => url::Url::parse(raw).map_err(|e| {
+                ConfigError(format!("WAYPOST_WEBAUTHN_ORIGIN: not a valid URL: {e}"))
+            })?,
+            None => {
+                let mut url = url::Url::parse(&self.public_url())
+                    .map_err(|_| ConfigError("WAYPOST_PUBLIC_URL: not a valid URL".into()))?;
+                if url.domain().is_none() {
+                    url.set_host(Some("localhost")).map_err(|e| {
+                        ConfigError(format!("WAYPOST_WEBAUTHN_ORIGIN: {e}; set it explicitly"))
+                    })?;
+                }
+                url
+            }
+        };
+        let Some(host) = origin.domain().map(str::to_owned) else {
+            return Err(ConfigError(
+                "WAYPOST_WEBAUTHN_ORIGIN: must name a domain (WebAuthn does not work with IP addresses)"
+                    .into(),
+            ));
+        };
+        let rp_id = self.webauthn_rp_id.clone().unwrap_or_else(|| host.clone());
+        if !(host == rp_id || host.ends_with(&format!(".{rp_id}"))) || rp_id.is_empty() {
+            return Err(ConfigError(format!(
+                "WAYPOST_WEBAUTHN_RP_ID: `{rp_id}` must be the host of WAYPOST_WEBAUTHN_ORIGIN ({host}) or a parent domain of it"
+            )));
+        }
+        Ok((rp_id, origin))
     }
 
     /// The database URL, defaulting to SQLite in the data directory.
@@ -284,6 +326,10 @@ impl Config {
         };
         let secret = |s: &Option<SecretString>| {
             if s.is_some() { "[redacted]" } else { "(unset)" }.to_owned()
+        };
+        let webauthn = match self.webauthn() {
+            Ok((rp_id, origin)) => (rp_id, origin.as_str().trim_end_matches('/').to_owned()),
+            Err(e) => ("(invalid)".to_owned(), e.0),
         };
         vec![
             format!("listen = {}", self.listen),
@@ -358,6 +404,8 @@ impl Config {
                 "backup_recipient = {}",
                 self.backup_recipient.as_deref().unwrap_or("(unset)")
             ),
+            format!("webauthn_rp_id = {}", webauthn.0),
+            format!("webauthn_origin = {}", webauthn.1),
         ]
     }
 }
@@ -409,6 +457,64 @@ mod tests {
             c.database_url()
                 .expose_secret()
                 .ends_with("waypost-data/waypost.db")
+        );
+    }
+
+    #[test]
+    fn webauthn_defaults_follow_the_public_url() {
+        let (rp_id, origin) = Config::default().webauthn().unwrap();
+        assert_eq!(
+            (rp_id.as_str(), origin.as_str()),
+            ("localhost", "http://localhost:8080/")
+        );
+        let c = Config {
+            public_url: Some("https://chat.example.com".into()),
+            ..Config::default()
+        };
+        let (rp_id, origin) = c.webauthn().unwrap();
+        assert_eq!(
+            (rp_id.as_str(), origin.as_str()),
+            ("chat.example.com", "https://chat.example.com/")
+        );
+        let parent = Config {
+            webauthn_rp_id: Some("example.com".into()),
+            ..c.clone()
+        };
+        assert_eq!(parent.webauthn().unwrap().0, "example.com");
+    }
+
+    #[test]
+    fn webauthn_errors_name_the_setting() {
+        let c = Config {
+            public_url: Some("https://chat.example.com".into()),
+            webauthn_rp_id: Some("evil.com".into()),
+            ..Config::default()
+        };
+        assert!(
+            c.webauthn()
+                .unwrap_err()
+                .0
+                .starts_with("WAYPOST_WEBAUTHN_RP_ID:")
+        );
+        let c = Config {
+            webauthn_origin: Some("not a url".into()),
+            ..Config::default()
+        };
+        assert!(
+            c.webauthn()
+                .unwrap_err()
+                .0
+                .starts_with("WAYPOST_WEBAUTHN_ORIGIN:")
+        );
+        let c = Config {
+            webauthn_origin: Some("https://10.0.0.1".into()),
+            ..Config::default()
+        };
+        assert!(
+            c.webauthn()
+                .unwrap_err()
+                .0
+                .starts_with("WAYPOST_WEBAUTHN_ORIGIN:")
         );
     }
 

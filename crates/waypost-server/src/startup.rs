@@ -110,6 +110,7 @@ pub async fn build_state(
         parallelism: config.argon2_parallelism,
     })
     .map_err(|e| StartupError(format!("WAYPOST_ARGON2_*: {e}")))?;
+    let webauthn = build_webauthn(&config)?;
     Ok(AppState {
         limits: Arc::new(RateLimits::from_config(&config)),
         config: Arc::new(config),
@@ -119,7 +120,20 @@ pub async fn build_state(
         clock,
         hasher: Arc::new(hasher),
         phantom_lockouts: Default::default(),
+        webauthn: Arc::new(webauthn),
     })
+}
+
+/// The WebAuthn relying party for this server's public origin.
+fn build_webauthn(config: &Config) -> Result<webauthn_rs::Webauthn, StartupError> {
+    let (rp_id, origin) = config.webauthn().map_err(|e| StartupError(e.0))?;
+    webauthn_rs::WebauthnBuilder::new(&rp_id, &origin)
+        .and_then(|b| b.rp_name("Waypost").build())
+        .map_err(|e| {
+            StartupError(format!(
+                "WAYPOST_WEBAUTHN_RP_ID / WAYPOST_WEBAUTHN_ORIGIN: {e}"
+            ))
+        })
 }
 
 /// State for an operator command; like `serve`, it brings the schema up to date first.
@@ -141,16 +155,21 @@ impl Application {
 
     /// As [`Application::build`], with the clock tests control.
     pub async fn build_with_clock(
-        config: Config,
+        mut config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let listener = bind(&config).await?;
-        let state = build_state(config, clock, true).await?;
         let local_addr = match &listener {
             Listener::Plain(l) => l.local_addr(),
             Listener::Tls(l, _) => l.local_addr(),
         }
         .map_err(|e| StartupError(format!("WAYPOST_LISTEN: {e}")))?;
+        // Port 0 asks the OS for a port; default public links and the WebAuthn
+        // origin must name the one it gave.
+        if config.listen.port() == 0 {
+            config.listen.set_port(local_addr.port());
+        }
+        let state = build_state(config, clock, true).await?;
         Ok(Self {
             local_addr,
             listener,

@@ -26,6 +26,8 @@ pub struct AppState {
     pub hasher: Arc<waypost_crypto::password::PasswordHasher>,
     pub limits: Arc<RateLimits>,
     pub phantom_lockouts: Arc<PhantomLockouts>,
+    /// The WebAuthn relying party, built once from `webauthn_rp_id` / `webauthn_origin`.
+    pub webauthn: Arc<webauthn_rs::Webauthn>,
 }
 
 impl AppState {

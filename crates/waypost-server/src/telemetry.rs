@@ -10,7 +10,12 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber; later calls are ignored (tests start many apps).
 pub fn init_logging(format: LogFormat, filter: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // webauthn-rs logs ceremony state, challenges and credentials at debug and
+    // trace; keep them out of the logs whatever level the operator asks for.
+    for directive in ["webauthn_rs=warn", "webauthn_rs_core=warn"] {
+        filter = filter.add_directive(directive.parse().expect("a valid directive"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -1,6 +1,6 @@
 //! Background work of every node: picking up new data keys, re-encrypting old
-//! ciphertexts in batches, and purging expired idempotency records. Each step
-//! is short and checks the shutdown token between batches.
+//! ciphertexts in batches, and purging expired idempotency records and WebAuthn
+//! challenges. Each step is short and checks the shutdown token between batches.
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use crate::keys;
 use crate::state::AppState;
 
 const IDEMPOTENCY_PURGE_BATCH: u32 = 1000;
+const CHALLENGE_PURGE_BATCH: u32 = 1000;
 
 pub async fn maintenance(state: AppState, shutdown: CancellationToken) {
     let interval = Duration::from_secs(state.config.key_rotation_interval_secs.max(1));
@@ -76,6 +77,15 @@ async fn maintenance_step(state: &AppState, shutdown: &CancellationToken) -> any
             .purge_expired_idempotency_records(chrono::Utc::now(), IDEMPOTENCY_PURGE_BATCH)
             .await?;
         if purged < IDEMPOTENCY_PURGE_BATCH as u64 {
+            break;
+        }
+    }
+    while !shutdown.is_cancelled() {
+        let purged = state
+            .store
+            .purge_expired_webauthn_challenges(state.clock.now(), CHALLENGE_PURGE_BATCH)
+            .await?;
+        if purged < CHALLENGE_PURGE_BATCH as u64 {
             break;
         }
     }

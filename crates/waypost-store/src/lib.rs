@@ -14,6 +14,7 @@ mod error;
 pub mod identity;
 pub mod members;
 mod model;
+pub mod passkeys;
 pub mod postgres;
 pub mod sqlite;
 
@@ -30,6 +31,7 @@ pub use error::{ConnectError, StoreError};
 pub use identity::{IdentityStore, LockoutPolicy};
 pub use members::MemberStore;
 pub use model::*;
+pub use passkeys::PasskeyStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -45,6 +47,7 @@ pub trait Store:
     + CheckpointStore
     + AuditQueryStore
     + BackupStore
+    + PasskeyStore
     + Send
     + Sync
     + 'static
@@ -61,6 +64,7 @@ impl<T> Store for T where
         + CheckpointStore
         + AuditQueryStore
         + BackupStore
+        + PasskeyStore
         + Send
         + Sync
         + 'static

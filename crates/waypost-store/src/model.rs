@@ -37,11 +37,23 @@ impl EncryptedColumn {
 }
 
 /// Every encrypted column, for key rotation. Later schemas add theirs here.
-pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[EncryptedColumn {
-    table: "idempotency_records",
-    id_column: "id",
-    column: "response_body",
-}];
+pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
+    EncryptedColumn {
+        table: "idempotency_records",
+        id_column: "id",
+        column: "response_body",
+    },
+    EncryptedColumn {
+        table: "passkeys",
+        id_column: "id",
+        column: "credential",
+    },
+    EncryptedColumn {
+        table: "webauthn_challenges",
+        id_column: "id",
+        column: "state",
+    },
+];
 
 #[derive(Debug, Clone)]
 pub struct EncryptedValue {

@@ -41,6 +41,8 @@ on_both_backends!(
     data_key_versions_are_unique,
     idempotency_claims_replay_and_mismatch,
     reencryption_swaps_only_unchanged_values,
+    webauthn_challenges_are_taken_once_and_expire,
+    passkeys_belong_to_their_user,
 );
 
 fn workspace(name: &str) -> Workspace {
@@ -323,4 +325,138 @@ async fn reencryption_swaps_only_unchanged_values(store: Arc<dyn Store>, _url: S
         store.reencryption_progress(3, col).await.unwrap(),
         ReencryptionProgress::default()
     );
+}
+
+fn challenge(id: &str, kind: passkeys::ChallengeKind, ttl: Duration) -> passkeys::ChallengeRecord {
+    let now = Utc::now();
+    passkeys::ChallengeRecord {
+        id: id.into(),
+        user_id: None,
+        kind: kind.as_str().into(),
+        state: vec![1, 2, 3],
+        created_at: now,
+        expires_at: now + ttl,
+    }
+}
+
+async fn webauthn_challenges_are_taken_once_and_expire(store: Arc<dyn Store>, _url: String) {
+    use passkeys::ChallengeKind::*;
+    let now = Utc::now();
+    store
+        .create_webauthn_challenge(&challenge("wac_a", Login, Duration::minutes(5)))
+        .await
+        .unwrap();
+    store
+        .create_webauthn_challenge(&challenge("wac_old", Login, Duration::seconds(-1)))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .take_webauthn_challenge("wac_a", Authenticate, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "another kind does not match"
+    );
+    let taken = store
+        .take_webauthn_challenge("wac_a", Login, now)
+        .await
+        .unwrap()
+        .expect("live challenge");
+    assert_eq!(taken.state, vec![1, 2, 3]);
+    assert!(
+        store
+            .take_webauthn_challenge("wac_a", Login, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "taken once"
+    );
+    assert!(
+        store
+            .take_webauthn_challenge("wac_old", Login, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    store
+        .create_webauthn_challenge(&challenge("wac_b", Register, Duration::seconds(-1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .purge_expired_webauthn_challenges(now, 100)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+async fn passkeys_belong_to_their_user(store: Arc<dyn Store>, _url: String) {
+    let ws = workspace("Acme");
+    let now = Utc::now();
+    let mut users = Vec::new();
+    for email in ["ana@example.com", "bob@example.com"] {
+        let user = identity::NewUser {
+            id: format!("usr_{email}"),
+            email: email.into(),
+            password_hash: "x".into(),
+            now,
+        };
+        if users.is_empty() {
+            store
+                .create_owner(&ws, &user, vec![created(&ws)])
+                .await
+                .unwrap();
+        } else {
+            let event = NewAuditEvent::new(Some(ws.id), Actor::System, "member.added");
+            store
+                .create_member(&ws.id.to_string(), &user, "admin", event)
+                .await
+                .unwrap();
+        }
+        users.push(user.id);
+    }
+    let event = || NewAuditEvent::new(None, Actor::System, "mfa.passkey_added");
+    let passkey = |n: usize| passkeys::PasskeyRecord {
+        id: format!("pk_{n:02}"),
+        user_id: users[0].clone(),
+        name: "Laptop".into(),
+        credential_id_hash: vec![n as u8; 32],
+        credential: vec![0; 8],
+        created_at: now,
+        last_used_at: None,
+    };
+    store.create_passkey(&passkey(0), event()).await.unwrap();
+    assert!(matches!(
+        store.create_passkey(&passkey(0), event()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let removed = || NewAuditEvent::new(None, Actor::System, "mfa.passkey_removed");
+    assert!(matches!(
+        store.delete_passkey(&users[1], "pk_00", removed()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    for n in 1..passkeys::MAX_PASSKEYS_PER_USER as usize {
+        store.create_passkey(&passkey(n), event()).await.unwrap();
+    }
+    assert!(matches!(
+        store.create_passkey(&passkey(99), event()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let found = store.find_passkey(&[3; 32]).await.unwrap().unwrap();
+    assert_eq!(found.id, "pk_03");
+    store
+        .record_passkey_use("pk_03", &[9; 8], now)
+        .await
+        .unwrap();
+    let listed = store.list_passkeys(&users[0]).await.unwrap();
+    assert_eq!(listed.len() as i64, passkeys::MAX_PASSKEYS_PER_USER);
+    assert!(listed[3].last_used_at.is_some() && listed[3].credential == vec![9; 8]);
+    store
+        .delete_passkey(&users[0], "pk_00", removed())
+        .await
+        .unwrap();
+    assert_eq!(store.count_passkeys(&users[0]).await.unwrap(), 19);
 }

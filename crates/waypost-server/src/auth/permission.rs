@@ -165,12 +165,12 @@ async fn session_workspace(
             memberships.remove(0)
         }
     };
-    if membership.require_mfa && !user.totp_enabled {
+    if membership.require_mfa && !user.totp_enabled && state.store.count_passkeys(&user.id).await? == 0 {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,
             "mfa-enrollment-required",
             "MFA required",
-            "This workspace requires a second factor: enrol one at POST /v1/auth/mfa/totp first.",
+            "This workspace requires a second factor: enrol TOTP or a passkey first.",
         )
         .into());
     }

@@ -50,6 +50,8 @@ pub struct Me {
 pub struct MfaStatus {
     pub totp: bool,
     pub recovery_codes_left: i64,
+    /// Registered passkeys.
+    pub passkeys: i64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -59,7 +61,7 @@ pub struct MembershipView {
     pub role: String,
 }
 
-fn invalid_credentials() -> ApiError {
+pub(crate) fn invalid_credentials() -> ApiError {
     Problem::new(
         StatusCode::UNAUTHORIZED,
         "invalid-credentials",
@@ -69,7 +71,7 @@ fn invalid_credentials() -> ApiError {
     .into()
 }
 
-fn locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Response {
+pub(crate) fn locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Response {
     let secs = (until - now).num_seconds().max(1);
     let mut res = Problem::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -190,31 +192,78 @@ pub async fn login(
     };
     if let Err(reason) = second_factor {
         if reason == "mfa_required" {
-            return Err(Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "mfa-required",
-                "Second factor required",
-                "Send `totp_code` (or a `recovery_code`) with your email and password.",
-            )
-            .with("methods", serde_json::json!(["totp", "recovery_code"]))
-            .into());
+            return mfa_required(&state, &user, true).await;
         }
         return failed_login(&state, &user, &origin, reason, now).await;
     }
     if let Some(hash) = rehash {
         state.store.set_password_hash(&user.id, &hash).await?;
     }
+    let details = serde_json::json!({ "mfa": user.totp_enabled });
+    complete_login(&state, &user, &origin, &headers, details).await
+}
+
+/// Answers 401 `mfa-required`, listing the user's second factors; with
+/// passkeys it carries a passkey assertion challenge, to be answered at
+/// `POST /v1/auth/login/passkey` (sign-in) or `POST /v1/auth/reauth` (step-up).
+async fn mfa_required(
+    state: &AppState,
+    user: &UserRecord,
+    signing_in: bool,
+) -> Result<Response, ApiError> {
+    let mut methods = Vec::new();
+    let mut sentences = Vec::new();
+    if user.totp_enabled && signing_in {
+        methods.extend(["totp", "recovery_code"]);
+        sentences.push("Send `totp_code` (or a `recovery_code`) with your email and password.");
+    } else if user.totp_enabled {
+        methods.push("totp");
+        sentences.push("Send a current `totp_code` with your password.");
+    }
+    let passkey = super::passkeys::second_factor_challenge(state, user).await?;
+    if passkey.is_some() {
+        methods.push("passkey");
+        sentences.push(if signing_in {
+            "Answer `options` with a passkey and send it with `challenge_id` to POST /v1/auth/login/passkey."
+        } else {
+            "Answer `options` with a passkey and send `challenge_id` and `credential` with your password."
+        });
+    }
+    let mut problem = Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "mfa-required",
+        "Second factor required",
+        sentences.join(" "),
+    );
+    if let Some((challenge_id, options)) = passkey {
+        problem = problem
+            .with("challenge_id", serde_json::json!(challenge_id))
+            .with("options", options);
+    }
+    Err(problem.with("methods", serde_json::json!(methods)).into())
+}
+
+/// Clears failure counters, opens a session (audited `auth.login` with
+/// `details`) and answers the session cookie and the user.
+pub(crate) async fn complete_login(
+    state: &AppState,
+    user: &UserRecord,
+    origin: &RequestOrigin,
+    headers: &HeaderMap,
+    details: serde_json::Value,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
     state.store.clear_login_failures(&user.id).await?;
-    let (token, session) = new_session(&user, &origin, now);
+    let (token, session) = new_session(user, origin, now);
     let event = NewAuditEvent::new(None, Actor::User(user.id.clone()), "auth.login")
         .target("session", session.id.clone())
-        .details(serde_json::json!({ "mfa": user.totp_enabled }));
+        .details(details);
     state
         .store
         .create_session(&session, origin.stamp(event))
         .await?;
-    let body = me_for(&state, &user, &session.token_hash).await?;
-    let secure = cookies::is_secure(&state.config, &headers);
+    let body = me_for(state, user, &session.token_hash).await?;
+    let secure = cookies::is_secure(&state.config, headers);
     let cookie = cookies::set_session(
         token.expose_secret(),
         state.config.session_absolute_timeout_secs,
@@ -230,7 +279,13 @@ async fn verify_second_factor(
     now: DateTime<Utc>,
 ) -> Result<Result<(), &'static str>, ApiError> {
     if !user.totp_enabled {
-        return Ok(Ok(()));
+        if state.store.count_passkeys(&user.id).await? == 0 {
+            return Ok(Ok(()));
+        }
+        if req.totp_code.is_some() || req.recovery_code.is_some() {
+            return Ok(Err("wrong_totp"));
+        }
+        return Ok(Err("mfa_required"));
     }
     if let Some(code) = &req.totp_code {
         return Ok(if check_totp(state, user, code, now).await? {
@@ -290,7 +345,7 @@ pub async fn check_totp(
     Ok(state.store.claim_totp_step(&user.id, step as i64).await?)
 }
 
-async fn failed_login(
+pub(crate) async fn failed_login(
     state: &AppState,
     user: &UserRecord,
     origin: &RequestOrigin,
@@ -349,6 +404,7 @@ async fn me_for(state: &AppState, user: &UserRecord, token_hash: &[u8]) -> Resul
         mfa: MfaStatus {
             totp: user.totp_enabled,
             recovery_codes_left: state.store.unused_recovery_codes(&user.id).await?,
+            passkeys: state.store.count_passkeys(&user.id).await?,
         },
         memberships: memberships
             .into_iter()
@@ -399,9 +455,15 @@ pub struct ReauthRequest {
     #[schema(value_type = String, format = Password)]
     password: SecretString,
     totp_code: Option<String>,
+    /// With `credential`: the passkey challenge from a `mfa-required` answer.
+    challenge_id: Option<String>,
+    /// A passkey's answer (`PublicKeyCredential` JSON) to `challenge_id`.
+    #[schema(value_type = Option<Object>)]
+    credential: Option<webauthn_rs::prelude::PublicKeyCredential>,
 }
 
-/// Confirms the password (and TOTP when enabled) to unlock sensitive actions for 5 minutes.
+/// Confirms the password (and a second factor when the user has one: TOTP or a
+/// passkey) to unlock sensitive actions for 5 minutes.
 #[utoipa::path(post, path = "/v1/auth/reauth", tag = "auth", request_body = ReauthRequest,
     responses((status = 204, description = "Re-authenticated"), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn reauth(
@@ -409,26 +471,26 @@ pub async fn reauth(
     origin: RequestOrigin,
     caller: Caller,
     ApiJson(req): ApiJson<ReauthRequest>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let s = caller.session()?;
     let now = state.clock.now();
     if !verify_password(&state, &s.user, &req.password).await? {
         failed_login(&state, &s.user, &origin, "reauth_wrong_password", now).await?;
         return Err(invalid_credentials());
     }
-    if s.user.totp_enabled {
-        let ok = match &req.totp_code {
-            Some(code) => check_totp(&state, &s.user, code, now).await?,
-            None => false,
+    let passkeys = state.store.count_passkeys(&s.user.id).await? > 0;
+    if s.user.totp_enabled || passkeys {
+        let ok = match (&req.totp_code, &req.challenge_id, &req.credential) {
+            (Some(code), _, _) if s.user.totp_enabled => {
+                check_totp(&state, &s.user, code, now).await?
+            }
+            (_, Some(id), Some(credential)) if passkeys => {
+                super::passkeys::check_step_up_assertion(&state, &s.user, id, credential).await?
+            }
+            _ => false,
         };
         if !ok {
-            return Err(Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "mfa-required",
-                "Second factor required",
-                "Send a current `totp_code`.",
-            )
-            .into());
+            return mfa_required(&state, &s.user, false).await;
         }
     }
     let event = NewAuditEvent::new(None, caller.actor(), "auth.reauthenticated")
@@ -437,7 +499,7 @@ pub async fn reauth(
         .store
         .mark_reauthenticated(&s.session.id, now, origin.stamp(event))
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn verify_password(

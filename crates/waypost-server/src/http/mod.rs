@@ -10,6 +10,8 @@ pub mod json;
 pub mod members;
 pub mod mfa;
 pub mod middleware;
+pub mod passkey_login;
+pub mod passkeys;
 pub mod problem;
 pub mod setup;
 pub mod workspace;
@@ -94,6 +96,13 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(mfa::enroll, mfa::disable))
         .routes(routes!(mfa::confirm))
         .routes(routes!(mfa::regenerate))
+        .routes(routes!(passkeys::register_start))
+        .routes(routes!(passkeys::register_finish))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::remove))
+        .routes(routes!(passkey_login::login_start))
+        .routes(routes!(passkey_login::login_finish))
+        .routes(routes!(passkey_login::second_factor_finish))
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::get, api_keys::revoke))
         .routes(routes!(members::list))

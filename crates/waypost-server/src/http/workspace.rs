@@ -68,7 +68,8 @@ pub async fn update(
     ApiJson(req): ApiJson<WorkspaceSettings>,
 ) -> Result<Json<WorkspaceView>, ApiError> {
     require_recent_auth(&state, &auth.caller)?;
-    if req.require_mfa && !auth.caller.session()?.user.totp_enabled {
+    let user = &auth.caller.session()?.user;
+    if req.require_mfa && !user.totp_enabled && state.store.count_passkeys(&user.id).await? == 0 {
         return Err(Problem::new(
             StatusCode::CONFLICT,
             "conflict",

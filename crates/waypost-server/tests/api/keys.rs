@@ -23,17 +23,15 @@ async fn rotation_keeps_old_data_readable_and_reencrypts_in_batches(backend: Bac
     };
     let store = app.state.store.clone();
     let ws = create_workspace(&app, "rotation").await;
-    let mut ids = Vec::new();
-    let mut expected = std::collections::HashMap::new();
+    let mut rows = Vec::new();
     for i in 0..5 {
         let value = format!("value {i}");
         let id = store_encrypted_response(&app, ws, &format!("k{i}"), value.as_bytes()).await;
-        expected.insert(id.clone(), value);
-        ids.push(id);
+        rows.push((id, value));
     }
-
-    // The re-encryption cursor walks ids in sorted order (ULIDs of one millisecond need not sort by creation).
-    ids.sort();
+    // Batches walk rows in id order; ULIDs made in one millisecond are not ordered.
+    rows.sort();
+    let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
 
     // Rotate as `waypost keys rotate` does, with the same master key.
     let master = MasterKey::from_base64(secrecy::ExposeSecret::expose_secret(
@@ -78,12 +76,13 @@ async fn rotation_keeps_old_data_readable_and_reencrypts_in_batches(backend: Bac
 
     let values = store.encrypted_values_after(col, None, 100).await.unwrap();
     assert_eq!(values.len(), 5);
-    for v in &values {
+    for (i, v) in values.iter().enumerate() {
         assert_eq!(ciphertext_key_version(&v.ciphertext), Some(2));
         let plain = ring
             .decrypt(Aad::new(col.table, col.column, &v.id), &v.ciphertext)
             .unwrap();
-        assert_eq!(plain.as_slice(), expected[&v.id].as_bytes());
+        assert_eq!(v.id, rows[i].0);
+        assert_eq!(plain.as_slice(), rows[i].1.as_bytes());
     }
 
     let system = store.audit_chain(SYSTEM_CHAIN, 0, 100).await.unwrap();

@@ -15,5 +15,6 @@ mod login;
 mod members;
 mod mfa;
 mod operations;
+mod passkeys;
 mod setup;
 mod tls;

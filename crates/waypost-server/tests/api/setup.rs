@@ -63,13 +63,14 @@ async fn setup_link_creates_the_first_owner_once(backend: Backend) {
     );
 }
 
-fn contains(haystack: &[u8], needle: &str) -> bool {
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w == needle.as_bytes())
 }
 
-async fn database_bytes(app: &TestApp) -> Vec<u8> {
+/// Every byte of the SQLite files, or every row of the identity tables as JSON text.
+pub async fn database_bytes(app: &TestApp) -> Vec<u8> {
     match app.state.store.backend() {
         Backend::Sqlite => {
             let path = std::path::PathBuf::from(app.db.url.trim_start_matches("sqlite://"));
@@ -87,6 +88,8 @@ async fn database_bytes(app: &TestApp) -> Vec<u8> {
                 "recovery_codes",
                 "setup_tokens",
                 "audit_events",
+                "passkeys",
+                "webauthn_challenges",
             ] {
                 let rows: Vec<String> =
                     sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t"))

@@ -32,6 +32,7 @@ crate::identity::identity_store_impl!(PgStore, PgConnection, append_audit, lock_
 crate::members::member_store_impl!(PgStore, PgConnection, append_audit, lock_workspace);
 crate::checkpoints::checkpoint_store_impl!(PgStore);
 crate::audit_query::audit_query_store_impl!(PgStore);
+crate::passkeys::passkey_store_impl!(PgStore, append_audit);
 
 /// Appends an event to its chain inside the caller's transaction.
 pub(crate) async fn append_audit(

@@ -31,6 +31,7 @@ crate::identity::identity_store_impl!(SqliteStore, SqliteConnection, append_audi
 crate::members::member_store_impl!(SqliteStore, SqliteConnection, append_audit, lock_workspace);
 crate::checkpoints::checkpoint_store_impl!(SqliteStore);
 crate::audit_query::audit_query_store_impl!(SqliteStore);
+crate::passkeys::passkey_store_impl!(SqliteStore, append_audit);
 
 /// Appends an event to its chain inside the caller's transaction.
 pub(crate) async fn append_audit(
