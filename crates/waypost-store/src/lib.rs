@@ -11,6 +11,7 @@ mod error;
 pub mod identity;
 mod model;
 pub mod postgres;
+pub mod shield;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 pub use error::{ConnectError, StoreError};
 pub use identity::{IdentityStore, LockoutPolicy};
 pub use model::*;
+pub use shield::{ShieldScanRecord, ShieldStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -33,6 +35,7 @@ pub trait Store:
     + AuditStore
     + IdempotencyStore
     + IdentityStore
+    + ShieldStore
     + Send
     + Sync
     + 'static
@@ -45,6 +48,7 @@ impl<T> Store for T where
         + AuditStore
         + IdempotencyStore
         + IdentityStore
+        + ShieldStore
         + Send
         + Sync
         + 'static

@@ -29,6 +29,7 @@ pub(crate) async fn lock_workspace(conn: &mut PgConnection, workspace_id: &str) 
 }
 
 crate::identity::identity_store_impl!(PgStore, PgConnection, append_audit, lock_workspace);
+crate::shield::shield_store_impl!(PgStore);
 
 /// Appends an event to its chain inside the caller's transaction.
 pub(crate) async fn append_audit(

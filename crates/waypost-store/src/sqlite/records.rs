@@ -28,6 +28,7 @@ pub(crate) async fn lock_workspace(
 }
 
 crate::identity::identity_store_impl!(SqliteStore, SqliteConnection, append_audit, lock_workspace);
+crate::shield::shield_store_impl!(SqliteStore);
 
 /// Appends an event to its chain inside the caller's transaction.
 pub(crate) async fn append_audit(
