@@ -67,6 +67,15 @@ pub struct Config {
     pub rate_limit_user_per_minute: u32,
     pub rate_limit_ip_per_minute: u32,
     pub rate_limit_login_per_ip_per_minute: u32,
+    /// Directory whose shield list files (`brands.tsv`, `shorteners.txt`, …) replace the
+    /// embedded ones; read once at start.
+    pub shield_lists_dir: Option<PathBuf>,
+    /// Operator allowlist (one domain or URL a line); reloaded when it changes.
+    pub shield_allowlist_file: Option<PathBuf>,
+    /// Operator blocklist (one domain or URL a line); reloaded when it changes.
+    pub shield_blocklist_file: Option<PathBuf>,
+    /// Days scan usage records are kept.
+    pub shield_usage_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -109,6 +118,10 @@ impl Default for Config {
             rate_limit_user_per_minute: 600,
             rate_limit_ip_per_minute: 1200,
             rate_limit_login_per_ip_per_minute: 20,
+            shield_lists_dir: None,
+            shield_allowlist_file: None,
+            shield_blocklist_file: None,
+            shield_usage_retention_days: 90,
         }
     }
 }
@@ -208,6 +221,9 @@ impl Config {
             && url::Url::parse(url).is_err()
         {
             return fail("WAYPOST_PUBLIC_URL: not a valid URL");
+        }
+        if !(1..=3650).contains(&self.shield_usage_retention_days) {
+            return fail("WAYPOST_SHIELD_USAGE_RETENTION_DAYS: must be 1 to 3650");
         }
         if self.reencryption_batch_size == 0 {
             return fail("WAYPOST_REENCRYPTION_BATCH_SIZE: must be greater than 0");
@@ -344,6 +360,19 @@ impl Config {
                 "rate_limit_login_per_ip_per_minute = {}",
                 self.rate_limit_login_per_ip_per_minute
             ),
+            format!("shield_lists_dir = {}", opt_path(&self.shield_lists_dir)),
+            format!(
+                "shield_allowlist_file = {}",
+                opt_path(&self.shield_allowlist_file)
+            ),
+            format!(
+                "shield_blocklist_file = {}",
+                opt_path(&self.shield_blocklist_file)
+            ),
+            format!(
+                "shield_usage_retention_days = {}",
+                self.shield_usage_retention_days
+            ),
         ]
     }
 }
@@ -390,6 +419,7 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.body_limit_bytes, 1 << 20);
+        assert_eq!(c.shield_usage_retention_days, 90);
         assert!(c.database_url().expose_secret().starts_with("sqlite://"));
         assert!(
             c.database_url()
@@ -474,6 +504,14 @@ mod tests {
                 err.contains("nope.toml") && err.contains("WAYPOST_CONFIG"),
                 "{err}"
             );
+
+            jail.set_env("WAYPOST_SHIELD_USAGE_RETENTION_DAYS", "0");
+            let err = Config::load(&Overrides::default()).unwrap_err().0;
+            assert!(
+                err.starts_with("WAYPOST_SHIELD_USAGE_RETENTION_DAYS:"),
+                "{err}"
+            );
+            jail.set_env("WAYPOST_SHIELD_USAGE_RETENTION_DAYS", "90");
 
             jail.create_file("waypost.toml", "lisen = \"127.0.0.1:1\"")?;
             let err = Config::load(&Overrides::default()).unwrap_err().0;

@@ -1,11 +1,12 @@
-//! Waypost's server: configuration, the HTTP API, the key ring in use, and
-//! the background workers, all sharing one [`state::AppState`].
+//! Waypost's server: configuration, the HTTP API, the key ring in use, the
+//! shield instance, and the background workers, all sharing one [`state::AppState`].
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod shield;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

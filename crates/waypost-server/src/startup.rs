@@ -110,6 +110,7 @@ pub async fn build_state(
         parallelism: config.argon2_parallelism,
     })
     .map_err(|e| StartupError(format!("WAYPOST_ARGON2_*: {e}")))?;
+    let shield = crate::shield::build(&config)?;
     Ok(AppState {
         limits: Arc::new(RateLimits::from_config(&config)),
         config: Arc::new(config),
@@ -119,6 +120,7 @@ pub async fn build_state(
         clock,
         hasher: Arc::new(hasher),
         phantom_lockouts: Default::default(),
+        shield: Arc::new(shield),
     })
 }
 

@@ -26,6 +26,8 @@ pub struct AppState {
     pub hasher: Arc<waypost_crypto::password::PasswordHasher>,
     pub limits: Arc<RateLimits>,
     pub phantom_lockouts: Arc<PhantomLockouts>,
+    /// The smishing detector, built once at start.
+    pub shield: Arc<waypost_shield::Shield>,
 }
 
 impl AppState {
