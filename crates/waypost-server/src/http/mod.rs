@@ -11,6 +11,8 @@ pub mod mfa;
 pub mod middleware;
 pub mod problem;
 pub mod setup;
+pub mod shield;
+pub mod shield_view;
 
 use std::time::Duration;
 
@@ -42,6 +44,7 @@ pub use problem::{ApiError, Problem};
         (name = "api-keys", description = "Scoped API keys of a workspace"),
         (name = "members", description = "Members of a workspace and their roles"),
         (name = "audit", description = "The workspace's tamper-evident audit log"),
+        (name = "shield", description = "Smishing and spam detection"),
     ),
     modifiers(&SecuritySchemes),
     security(("api_key" = []), ("session" = [])),
@@ -97,6 +100,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(members::list))
         .routes(routes!(audit::list))
         .routes(routes!(members::change_role, members::remove))
+        .routes(routes!(shield::scan))
+        .routes(routes!(shield::scan_batch))
         .split_for_parts()
 }
 

@@ -13,4 +13,5 @@ mod login;
 mod mfa;
 mod operations;
 mod setup;
+mod shield;
 mod tls;
