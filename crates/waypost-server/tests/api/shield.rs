@@ -78,6 +78,15 @@ async fn hostile_text_is_smishing_with_reasons_and_ham_is_ham(backend: Backend) 
     assert!(v["score"].as_f64().unwrap() < 0.5);
     assert!(v["reasons"].as_array().unwrap().is_empty(), "{v}");
 
+    // Long messages are scanned on the blocking pool, with the same answer.
+    let long = format!("{HAM} {}", "Thanks again for everything. ".repeat(30));
+    assert!(long.len() > 512);
+    let v = scan_ok(&app, &key, json!({ "text": long })).await;
+    assert_eq!(v["label"], "ham", "{v}");
+    let long_hostile = format!("{} {HOSTILE}", "Dear customer, ".repeat(40));
+    let v = scan_ok(&app, &key, json!({ "text": long_hostile })).await;
+    assert_eq!(v["label"], "smishing", "{v}");
+
     // A shortener alone is a reason, not a smishing verdict.
     let v = scan_ok(&app, &key, json!({ "text": "https://bit.ly/3Gx7aQp" })).await;
     assert_ne!(v["label"], "smishing", "{v}");
