@@ -77,6 +77,15 @@ pub struct Config {
     /// The origin browsers report for passkey ceremonies; defaults to the public
     /// URL (with `localhost` in place of an IP address).
     pub webauthn_origin: Option<String>,
+    /// Directory whose shield list files (`brands.tsv`, `shorteners.txt`, …) replace the
+    /// embedded ones; read once at start.
+    pub shield_lists_dir: Option<PathBuf>,
+    /// Operator allowlist (one domain or URL a line); reloaded when it changes.
+    pub shield_allowlist_file: Option<PathBuf>,
+    /// Operator blocklist (one domain or URL a line); reloaded when it changes.
+    pub shield_blocklist_file: Option<PathBuf>,
+    /// Days scan usage records are kept.
+    pub shield_usage_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -123,6 +132,10 @@ impl Default for Config {
             backup_recipient: None,
             webauthn_rp_id: None,
             webauthn_origin: None,
+            shield_lists_dir: None,
+            shield_allowlist_file: None,
+            shield_blocklist_file: None,
+            shield_usage_retention_days: 90,
         }
     }
 }
@@ -222,6 +235,9 @@ impl Config {
             && url::Url::parse(url).is_err()
         {
             return fail("WAYPOST_PUBLIC_URL: not a valid URL");
+        }
+        if !(1..=3650).contains(&self.shield_usage_retention_days) {
+            return fail("WAYPOST_SHIELD_USAGE_RETENTION_DAYS: must be 1 to 3650");
         }
         if self.reencryption_batch_size == 0 {
             return fail("WAYPOST_REENCRYPTION_BATCH_SIZE: must be greater than 0");
@@ -406,6 +422,19 @@ impl Config {
             ),
             format!("webauthn_rp_id = {}", webauthn.0),
             format!("webauthn_origin = {}", webauthn.1),
+            format!("shield_lists_dir = {}", opt_path(&self.shield_lists_dir)),
+            format!(
+                "shield_allowlist_file = {}",
+                opt_path(&self.shield_allowlist_file)
+            ),
+            format!(
+                "shield_blocklist_file = {}",
+                opt_path(&self.shield_blocklist_file)
+            ),
+            format!(
+                "shield_usage_retention_days = {}",
+                self.shield_usage_retention_days
+            ),
         ]
     }
 }
@@ -452,6 +481,7 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.body_limit_bytes, 1 << 20);
+        assert_eq!(c.shield_usage_retention_days, 90);
         assert!(c.database_url().expose_secret().starts_with("sqlite://"));
         assert!(
             c.database_url()
@@ -594,6 +624,14 @@ mod tests {
                 err.contains("nope.toml") && err.contains("WAYPOST_CONFIG"),
                 "{err}"
             );
+
+            jail.set_env("WAYPOST_SHIELD_USAGE_RETENTION_DAYS", "0");
+            let err = Config::load(&Overrides::default()).unwrap_err().0;
+            assert!(
+                err.starts_with("WAYPOST_SHIELD_USAGE_RETENTION_DAYS:"),
+                "{err}"
+            );
+            jail.set_env("WAYPOST_SHIELD_USAGE_RETENTION_DAYS", "90");
 
             jail.create_file("waypost.toml", "lisen = \"127.0.0.1:1\"")?;
             let err = Config::load(&Overrides::default()).unwrap_err().0;

@@ -1,5 +1,5 @@
-//! Waypost's server: configuration, the HTTP API, the key ring in use, and
-//! the background workers, all sharing one [`state::AppState`].
+//! Waypost's server: configuration, the HTTP API, the key ring in use, the
+//! shield instance, and the background workers, all sharing one [`state::AppState`].
 #![forbid(unsafe_code)]
 
 pub mod audit_chain;
@@ -8,6 +8,7 @@ pub mod backup;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod shield;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -111,6 +111,7 @@ pub async fn build_state(
     })
     .map_err(|e| StartupError(format!("WAYPOST_ARGON2_*: {e}")))?;
     let webauthn = build_webauthn(&config)?;
+    let shield = crate::shield::build(&config)?;
     Ok(AppState {
         limits: Arc::new(RateLimits::from_config(&config)),
         config: Arc::new(config),
@@ -121,6 +122,7 @@ pub async fn build_state(
         hasher: Arc::new(hasher),
         phantom_lockouts: Default::default(),
         webauthn: Arc::new(webauthn),
+        shield: Arc::new(shield),
     })
 }
 

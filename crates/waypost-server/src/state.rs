@@ -28,6 +28,8 @@ pub struct AppState {
     pub phantom_lockouts: Arc<PhantomLockouts>,
     /// The WebAuthn relying party, built once from `webauthn_rp_id` / `webauthn_origin`.
     pub webauthn: Arc<webauthn_rs::Webauthn>,
+    /// The smishing detector, built once at start.
+    pub shield: Arc<waypost_shield::Shield>,
 }
 
 impl AppState {

@@ -34,6 +34,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// A scan takes tens of microseconds: the request buckets would put them all in the first.
+const SCAN_LATENCY_BUCKETS: &[f64] = &[
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1,
+];
+
 /// The process-wide recorder (metrics macros write to one global).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -41,6 +46,12 @@ pub fn metrics_handle() -> PrometheusHandle {
         .get_or_init(|| {
             let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .expect("bucket list is not empty")
+                // A full-name matcher wins over the suffix one.
+                .set_buckets_for_metric(
+                    Matcher::Full("waypost_shield_scan_duration_seconds".into()),
+                    SCAN_LATENCY_BUCKETS,
+                )
                 .expect("bucket list is not empty")
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
@@ -52,6 +63,15 @@ pub fn metrics_handle() -> PrometheusHandle {
                 "waypost_http_request_duration_seconds",
                 metrics::Unit::Seconds,
                 "HTTP request latency by method, route and status"
+            );
+            metrics::describe_counter!(
+                "waypost_shield_scans_total",
+                "Messages scanned by the shield, by verdict label"
+            );
+            metrics::describe_histogram!(
+                "waypost_shield_scan_duration_seconds",
+                metrics::Unit::Seconds,
+                "Time the shield spends scanning one message"
             );
             metrics::gauge!("waypost_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             handle

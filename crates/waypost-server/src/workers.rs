@@ -1,6 +1,8 @@
 //! Background work of every node: picking up new data keys, re-encrypting old
-//! ciphertexts in batches, and purging expired idempotency records and WebAuthn
-//! challenges. Each step is short and checks the shutdown token between batches.
+//! ciphertexts in batches, purging expired idempotency records, WebAuthn
+//! challenges and old shield usage records, lapsing elevations, signing audit
+//! checkpoints, and reloading the shield's operator lists when their files
+//! change. Each step is short and checks the shutdown token between batches.
 
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use crate::state::AppState;
 
 const IDEMPOTENCY_PURGE_BATCH: u32 = 1000;
 const CHALLENGE_PURGE_BATCH: u32 = 1000;
+const SHIELD_USAGE_PURGE_BATCH: u32 = 1000;
 
 pub async fn maintenance(state: AppState, shutdown: CancellationToken) {
     let interval = Duration::from_secs(state.config.key_rotation_interval_secs.max(1));
@@ -88,6 +91,29 @@ async fn maintenance_step(state: &AppState, shutdown: &CancellationToken) -> any
         if purged < CHALLENGE_PURGE_BATCH as u64 {
             break;
         }
+    }
+    crate::shield::reload_operator_lists(&state.config, &state.shield);
+    purge_shield_usage(state, shutdown).await?;
+    Ok(())
+}
+
+/// Deletes shield usage records older than the retention period, in bounded batches.
+async fn purge_shield_usage(state: &AppState, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    let retention = chrono::Duration::days(state.config.shield_usage_retention_days.into());
+    let cutoff = state.clock.now() - retention;
+    let mut total = 0;
+    while !shutdown.is_cancelled() {
+        let purged = state
+            .store
+            .purge_shield_scans(cutoff, SHIELD_USAGE_PURGE_BATCH)
+            .await?;
+        total += purged;
+        if purged < SHIELD_USAGE_PURGE_BATCH as u64 {
+            break;
+        }
+    }
+    if total > 0 {
+        tracing::info!(purged = total, "purged expired shield usage records");
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod members;
 mod model;
 pub mod passkeys;
 pub mod postgres;
+pub mod shield;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub use identity::{IdentityStore, LockoutPolicy};
 pub use members::MemberStore;
 pub use model::*;
 pub use passkeys::PasskeyStore;
+pub use shield::{ShieldScanRecord, ShieldStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -48,6 +50,7 @@ pub trait Store:
     + AuditQueryStore
     + BackupStore
     + PasskeyStore
+    + ShieldStore
     + Send
     + Sync
     + 'static
@@ -65,6 +68,7 @@ impl<T> Store for T where
         + AuditQueryStore
         + BackupStore
         + PasskeyStore
+        + ShieldStore
         + Send
         + Sync
         + 'static

@@ -165,7 +165,10 @@ async fn session_workspace(
             memberships.remove(0)
         }
     };
-    if membership.require_mfa && !user.totp_enabled && state.store.count_passkeys(&user.id).await? == 0 {
+    if membership.require_mfa
+        && !user.totp_enabled
+        && state.store.count_passkeys(&user.id).await? == 0
+    {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,
             "mfa-enrollment-required",

@@ -14,6 +14,8 @@ pub mod passkey_login;
 pub mod passkeys;
 pub mod problem;
 pub mod setup;
+pub mod shield;
+pub mod shield_view;
 pub mod workspace;
 
 use std::time::Duration;
@@ -46,6 +48,7 @@ pub use problem::{ApiError, Problem};
         (name = "api-keys", description = "Scoped API keys of a workspace"),
         (name = "members", description = "Members of a workspace and their roles"),
         (name = "audit", description = "The workspace's tamper-evident audit log"),
+        (name = "shield", description = "Smishing and spam detection"),
     ),
     modifiers(&SecuritySchemes),
     security(("api_key" = []), ("session" = [])),
@@ -116,6 +119,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(invitations::accept_as_user))
         .routes(routes!(workspace::get, workspace::update))
         .routes(routes!(members::change_role, members::remove))
+        .routes(routes!(shield::scan))
+        .routes(routes!(shield::scan_batch))
         .split_for_parts()
 }
 

@@ -17,4 +17,5 @@ mod mfa;
 mod operations;
 mod passkeys;
 mod setup;
+mod shield;
 mod tls;

@@ -33,6 +33,7 @@ crate::members::member_store_impl!(PgStore, PgConnection, append_audit, lock_wor
 crate::checkpoints::checkpoint_store_impl!(PgStore);
 crate::audit_query::audit_query_store_impl!(PgStore);
 crate::passkeys::passkey_store_impl!(PgStore, append_audit);
+crate::shield::shield_store_impl!(PgStore);
 
 /// Appends an event to its chain inside the caller's transaction.
 pub(crate) async fn append_audit(

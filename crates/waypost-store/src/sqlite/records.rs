@@ -32,6 +32,7 @@ crate::members::member_store_impl!(SqliteStore, SqliteConnection, append_audit, 
 crate::checkpoints::checkpoint_store_impl!(SqliteStore);
 crate::audit_query::audit_query_store_impl!(SqliteStore);
 crate::passkeys::passkey_store_impl!(SqliteStore, append_audit);
+crate::shield::shield_store_impl!(SqliteStore);
 
 /// Appends an event to its chain inside the caller's transaction.
 pub(crate) async fn append_audit(
