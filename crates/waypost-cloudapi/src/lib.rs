@@ -11,6 +11,8 @@
 #![forbid(unsafe_code)]
 
 pub mod classify;
+pub mod client;
+mod client_error;
 pub mod error;
 pub mod inbound;
 pub mod interactive;
@@ -23,6 +25,7 @@ pub mod webhook;
 mod wire;
 
 pub use classify::{ErrorClass, classify_code, classify_response};
+pub use client::{ClientConfig, ClientError, CloudApiClient, DownloadedMedia};
 pub use error::{ErrorEnvelope, MetaError, WebhookError};
 pub use inbound::{InboundContent, InboundMessage};
 pub use send::{OutboundContent, OutboundMessage, SendResponse};
