@@ -17,15 +17,31 @@ pub struct InboundMessage {
     pub id: String,
     /// Unix seconds as a string, as Meta sends it.
     pub timestamp: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub context: Option<InboundContext>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub referral: Option<Referral>,
     /// Set on `unsupported` messages (code 131051).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::lenient",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub errors: Vec<WebhookError>,
     /// `identity` of a `customer_identity_changed` system message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub identity: Option<Identity>,
     #[serde(flatten)]
     pub content: InboundContent,
@@ -242,6 +258,21 @@ mod tests {
         let m = parse(v.clone());
         assert!(matches!(m.content, InboundContent::Unsupported(ref u) if u.kind == "image"));
         assert_eq!(serde_json::to_value(&m).unwrap(), v);
+    }
+
+    #[test]
+    fn malformed_optional_parts_read_as_absent() {
+        let m = parse(
+            json!({"from":"1","id":"w","timestamp":"1","type":"text","text":{"body":"b"},
+            "context":"oops","errors":{"code":"x"},"referral":[1],"identity":7}),
+        );
+        assert!(
+            m.context.is_none()
+                && m.referral.is_none()
+                && m.identity.is_none()
+                && m.errors.is_empty()
+        );
+        assert_eq!(m.content.kind(), "text");
     }
 
     #[test]

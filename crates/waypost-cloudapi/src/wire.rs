@@ -206,6 +206,18 @@ macro_rules! open_enum {
 }
 pub(crate) use open_enum;
 
+/// For optional sub-objects of inbound data (`context`, `referral`, …): a
+/// malformed one reads as absent instead of failing the whole message, which
+/// would push the entire webhook change into the raw fallback.
+pub(crate) fn lenient<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    let v = Value::deserialize(d)?;
+    Ok(T::deserialize(v).unwrap_or_default())
+}
+
 /// A count Meta sends as a number in some responses and as a string in others
 /// (`file_size`). Accepts both; always writes a number.
 pub(crate) mod u64_or_string {
