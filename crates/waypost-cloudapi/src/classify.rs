@@ -298,6 +298,26 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// Reads Graph's `X-Business-Use-Case-Usage` header (a JSON map from
+/// business id to usage entries) and returns the longest
+/// `estimated_time_to_regain_access`, which Graph gives in minutes. Used as
+/// the wait for a rate limit when `Retry-After` is absent. The header's exact
+/// WhatsApp shape is [uncertain]; anything unexpected yields `None`.
+pub fn parse_business_usage_regain(value: &str) -> Option<Duration> {
+    #[derive(serde::Deserialize)]
+    struct Usage {
+        #[serde(default)]
+        estimated_time_to_regain_access: u64,
+    }
+    let map: std::collections::HashMap<String, Vec<Usage>> = serde_json::from_str(value).ok()?;
+    let minutes = map
+        .values()
+        .flatten()
+        .map(|u| u.estimated_time_to_regain_access)
+        .max()?;
+    (minutes > 0).then(|| Duration::from_secs(minutes.saturating_mul(60)))
+}
+
 #[cfg(test)]
 #[path = "classify_tests.rs"]
 mod tests;

@@ -237,3 +237,18 @@ fn retry_after_parsing() {
     assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     assert_eq!(parse_retry_after("-1"), None);
 }
+
+#[test]
+fn business_usage_header_gives_regain_time() {
+    let h = r#"{"102290129340398":[{"type":"whatsapp_business_management","call_count":100,
+        "total_cputime":3,"total_time":4,"estimated_time_to_regain_access":5},
+        {"type":"other","call_count":1,"estimated_time_to_regain_access":2}]}"#;
+    assert_eq!(
+        parse_business_usage_regain(h),
+        Some(Duration::from_secs(300))
+    );
+    let zero = r#"{"1":[{"type":"x","call_count":10,"estimated_time_to_regain_access":0}]}"#;
+    assert_eq!(parse_business_usage_regain(zero), None);
+    assert_eq!(parse_business_usage_regain("not json"), None);
+    assert_eq!(parse_business_usage_regain("{}"), None);
+}

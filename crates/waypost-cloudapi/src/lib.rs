@@ -12,7 +12,6 @@
 
 pub mod classify;
 pub mod client;
-mod client_error;
 pub mod error;
 pub mod inbound;
 pub mod interactive;

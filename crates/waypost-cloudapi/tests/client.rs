@@ -445,3 +445,24 @@ async fn templates_list_create_delete() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn rate_limit_wait_from_business_usage_header_when_no_retry_after() {
+    let server = MockServer::start().await;
+    let usage = r#"{"102290129340398":[{"type":"whatsapp_business_management","call_count":100,"estimated_time_to_regain_access":2}]}"#;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(meta_error(80007, "(#80007) Rate limit issues"))
+                .insert_header("X-Business-Use-Case-Usage", usage),
+        )
+        .mount(&server)
+        .await;
+    let err = client(&server).phone_number(PHONE).await.unwrap_err();
+    assert_eq!(
+        err.class(),
+        ErrorClass::RateLimited {
+            retry_after: Some(Duration::from_secs(120))
+        }
+    );
+}

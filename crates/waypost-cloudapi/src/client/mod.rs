@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Response, multipart};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::classify::{classify_response, parse_retry_after};
+use crate::classify::{classify_response, parse_business_usage_regain, parse_retry_after};
 use crate::error::{ErrorEnvelope, MetaError};
 use crate::manage::{
     MediaInfo, MediaUploaded, PhoneNumberInfo, TemplateCreate, TemplateCreated, TemplateList,
@@ -20,74 +20,17 @@ use crate::manage::{
 };
 use crate::send::{MarkRead, OutboundMessage, SendResponse, SuccessResponse};
 
-pub use crate::client_error::ClientError;
+mod config;
+mod error;
+
+pub use config::ClientConfig;
+pub use error::ClientError;
+
+/// Graph's per-business usage header; its regain time backs up `Retry-After`.
+const BUSINESS_USAGE_HEADER: &str = "x-business-use-case-usage";
 
 /// Largest upload Meta accepts (documents, 100 MB).
 pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
-
-/// Where and how to reach the Graph API.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// `https://graph.facebook.com/` or the sandbox's address.
-    pub base_url: Url,
-    /// `"v21.0"`; `None` omits the version segment (Meta treats it as optional).
-    pub api_version: Option<String>,
-    pub access_token: SecretString,
-    /// Whole-request timeout, body included.
-    pub request_timeout: Duration,
-    pub connect_timeout: Duration,
-    /// Limit for JSON response bodies.
-    pub max_response_bytes: usize,
-    /// Limit for media downloads (Meta's largest media is 100 MB).
-    pub max_download_bytes: usize,
-    /// Hosts besides the base URL's host that may receive the token on a media
-    /// download. Media URLs come from Meta's response, so an unchecked URL
-    /// would let whoever controls it collect our token.
-    pub media_download_hosts: Vec<String>,
-}
-
-impl ClientConfig {
-    /// Defaults: 30 s request timeout, 10 s connect, 1 MiB JSON, 100 MiB media,
-    /// downloads from `lookaside.fbsbx.com`.
-    pub fn new(
-        base_url: &str,
-        api_version: Option<&str>,
-        access_token: SecretString,
-    ) -> Result<Self, ClientError> {
-        let base_url =
-            Url::parse(base_url).map_err(|e| ClientError::Config(format!("base_url: {e}")))?;
-        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
-            return Err(ClientError::Config(
-                "base_url must be an http(s) URL".into(),
-            ));
-        }
-        if let Some(v) = api_version {
-            let ok = v
-                .strip_prefix('v')
-                .and_then(|r| r.split_once('.'))
-                .is_some_and(|(a, b)| {
-                    !a.is_empty()
-                        && !b.is_empty()
-                        && a.chars().chain(b.chars()).all(|c| c.is_ascii_digit())
-                });
-            if !ok {
-                return Err(ClientError::Config(format!(
-                    "api_version must look like v21.0, got {v:?}"
-                )));
-            }
-        }
-        Ok(Self {
-            base_url,
-            api_version: api_version.map(str::to_owned),
-            access_token,
-            request_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            max_response_bytes: 1024 * 1024,
-            max_download_bytes: 100 * 1024 * 1024,
-            media_download_hosts: vec!["lookaside.fbsbx.com".into()],
-        })
-    }
-}
 
 /// Bytes of a downloaded media file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,11 +273,10 @@ impl CloudApiClient {
         if resp.status().is_success() {
             return Ok(resp);
         }
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
+        let retry_after = header(RETRY_AFTER.as_str())
+            .and_then(parse_retry_after)
+            .or_else(|| header(BUSINESS_USAGE_HEADER).and_then(parse_business_usage_regain));
         // An oversized or unreadable error body still yields a classified error.
         let body = read_limited(resp, self.config.max_response_bytes)
             .await
@@ -448,6 +390,7 @@ async fn read_limited(mut resp: Response, limit: usize) -> Result<Vec<u8>, Clien
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::SecretString;
 
     fn client(base: &str, version: Option<&str>) -> CloudApiClient {
         CloudApiClient::new(
