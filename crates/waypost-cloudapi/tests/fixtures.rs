@@ -46,6 +46,9 @@ fn send(name: &str) {
         !matches!(m.content, OutboundContent::Unsupported(_)),
         "{name}: fell back to Unsupported"
     );
+    if let Err(e) = waypost_cloudapi::check_limits(&m) {
+        panic!("{name}: reference example breaks a limit: {e}");
+    }
     if let OutboundContent::Interactive(i) = &m.content {
         assert!(
             !matches!(i, Interactive::Unsupported(_)),
