@@ -1,13 +1,17 @@
 //! The WhatsApp Business Cloud API as Waypost speaks it: serde wire types
 //! for sends, responses, errors, webhooks and management bodies; an async
 //! client for the Graph endpoints we use; the error classification every
-//! caller branches on; and the `X-Hub-Signature-256` webhook signature.
+//! caller branches on; send limits; and the `X-Hub-Signature-256` webhook
+//! signature. The server and the sandbox both build on these types.
 //!
 //! Types round-trip exactly (parse then serialise gives the same JSON) except
 //! for documented normalisations: unknown fields are dropped, empty arrays are
 //! omitted, template component `type` is lower-cased on send bodies, and
-//! `file_size` is written as a number. Unknown enum values, message types and
-//! webhook fields are kept, never rejected. No I/O outside `client`.
+//! `file_size` / `message_template_id` are written as numbers. Unknown enum
+//! values, message types and webhook fields are kept, never rejected; inbound
+//! data is parsed leniently (a malformed message or sub-object is kept raw or
+//! read as absent) so one odd item never fails a whole webhook. No I/O
+//! outside `client`.
 #![forbid(unsafe_code)]
 
 pub mod classify;

@@ -149,6 +149,7 @@ pub struct Profile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TemplateStatusUpdate {
     pub event: TemplateStatus,
+    #[serde(with = "crate::wire::u64_or_string")]
     pub message_template_id: u64,
     pub message_template_name: String,
     pub message_template_language: String,
