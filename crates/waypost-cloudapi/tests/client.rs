@@ -466,3 +466,24 @@ async fn rate_limit_wait_from_business_usage_header_when_no_retry_after() {
         }
     );
 }
+
+#[tokio::test]
+async fn redirect_to_plain_http_elsewhere_is_not_followed() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v21.0/1037543291543636"))
+        .respond_with(
+            ResponseTemplate::new(302).insert_header("Location", "http://example.invalid/steal"),
+        )
+        .mount(&server)
+        .await;
+    let err = client(&server)
+        .media_info("1037543291543636", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::Http { status: 302, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.class(), ErrorClass::Permanent);
+}

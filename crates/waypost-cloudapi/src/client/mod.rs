@@ -48,13 +48,26 @@ pub struct CloudApiClient {
 
 impl CloudApiClient {
     pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        // reqwest drops Authorization on cross-host redirects; we also refuse
+        // any redirect that would downgrade to plain HTTP (except within the
+        // base origin, i.e. a local sandbox), so the token can't leak in clear.
+        let base_origin = config.base_url.origin();
+        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+            let next = attempt.url();
+            if attempt.previous().len() >= 5 {
+                attempt.stop()
+            } else if next.scheme() == "https" || next.origin() == base_origin {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
         let http = reqwest::Client::builder()
             .use_rustls_tls()
             .connect_timeout(config.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(32)
-            // reqwest drops Authorization on cross-host redirects.
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(redirect)
             .user_agent(concat!("waypost-cloudapi/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ClientError::Config(format!("HTTP client: {}", e.without_url())))?;
