@@ -460,3 +460,36 @@ async fn passkeys_belong_to_their_user(store: Arc<dyn Store>, _url: String) {
         .unwrap();
     assert_eq!(store.count_passkeys(&users[0]).await.unwrap(), 19);
 }
+
+/// Backups map columns by kind; SQLite's kinds are inferred from declared types
+/// and names, so every column must come out compatible with PostgreSQL's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_column_kinds_agree_between_backends() {
+    let Some(pg) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let lite = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let mut specs = Vec::new();
+    for db in [&lite, &pg] {
+        let store = connect(&db.url, &ConnectOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        specs.push(store.backup_tables().await.unwrap());
+        store.close().await;
+    }
+    let (sqlite, postgres) = (&specs[0], &specs[1]);
+    assert_eq!(
+        sqlite.iter().map(|t| &t.name).collect::<Vec<_>>(),
+        postgres.iter().map(|t| &t.name).collect::<Vec<_>>()
+    );
+    for (a, b) in sqlite.iter().zip(postgres) {
+        assert_eq!(a.columns.len(), b.columns.len(), "{}", a.name);
+        for ((ca, ka), (cb, kb)) in a.columns.iter().zip(&b.columns) {
+            assert_eq!(ca, cb, "{}", a.name);
+            assert!(
+                ka.compatible(*kb),
+                "{}.{ca}: SQLite {ka:?} vs PostgreSQL {kb:?}",
+                a.name
+            );
+        }
+    }
+}
