@@ -11,6 +11,7 @@ pub mod audit_query;
 pub mod backup;
 pub mod checkpoints;
 mod error;
+mod foundation;
 pub mod identity;
 pub mod members;
 mod model;
