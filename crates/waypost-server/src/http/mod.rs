@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod passkey_login;
 pub mod passkeys;
 pub mod problem;
+pub mod sessions;
 pub mod setup;
 pub mod shield;
 pub mod shield_view;
@@ -94,8 +95,11 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::me))
         .routes(routes!(auth::reauth))
         .routes(routes!(auth::change_password))
-        .routes(routes!(auth::list_sessions, auth::revoke_other_sessions))
-        .routes(routes!(auth::revoke_session))
+        .routes(routes!(
+            sessions::list_sessions,
+            sessions::revoke_other_sessions
+        ))
+        .routes(routes!(sessions::revoke_session))
         .routes(routes!(mfa::enroll, mfa::disable))
         .routes(routes!(mfa::confirm))
         .routes(routes!(mfa::regenerate))
