@@ -123,7 +123,13 @@ async fn backup_if_due(
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let file = dir.join(format!("hourly-{}.backup", now.format(HOURLY_FORMAT)));
-    crate::backup::create_backup(state.store.as_ref(), recipient, &file, &|_| {}).await?;
+    if let Err(e) =
+        crate::backup::create_backup(state.store.as_ref(), recipient, &file, &|_| {}).await
+    {
+        // Unfinished files are also aged out by name, should this removal fail.
+        let _ = std::fs::remove_file(file.with_extension("partial"));
+        return Err(e);
+    }
     let daily = dir.join(format!("daily-{}.backup", now.format(DAILY_FORMAT)));
     let partial = daily.with_extension("partial");
     std::fs::copy(&file, &partial)
@@ -137,9 +143,18 @@ async fn backup_if_due(
 enum Named {
     Hourly(DateTime<Utc>),
     Daily(NaiveDate),
+    /// An unfinished hourly backup, left by a crash or a failed write.
+    Partial(DateTime<Utc>),
 }
 
 fn parse_name(name: &str) -> Option<Named> {
+    if let Some(t) = name
+        .strip_prefix("hourly-")
+        .and_then(|n| n.strip_suffix(".partial"))
+    {
+        let t = NaiveDateTime::parse_from_str(t, HOURLY_FORMAT).ok()?;
+        return Some(Named::Partial(t.and_utc()));
+    }
     let stem = name.strip_suffix(".backup")?;
     if let Some(t) = stem.strip_prefix("hourly-") {
         let t = NaiveDateTime::parse_from_str(t, HOURLY_FORMAT).ok()?;
@@ -168,12 +183,12 @@ fn newest_hourly(dir: &Path) -> Option<DateTime<Utc>> {
         .into_iter()
         .filter_map(|(_, n)| match n {
             Named::Hourly(t) => Some(t),
-            Named::Daily(_) => None,
+            Named::Daily(_) | Named::Partial(_) => None,
         })
         .max()
 }
 
-/// Removes hourly backups older than [`HOURLY_RETENTION_HOURS`] and daily ones
+/// Removes hourly backups (and unfinished ones) older than [`HOURLY_RETENTION_HOURS`] and daily ones
 /// older than `retention_days`, by the time in their names. Returns what it removed.
 pub fn remove_expired(
     dir: &Path,
@@ -188,7 +203,7 @@ pub fn remove_expired(
     let mut removed = Vec::new();
     for (path, named) in named_files(dir)? {
         let expired = match named {
-            Named::Hourly(t) => t < hourly_cutoff,
+            Named::Hourly(t) | Named::Partial(t) => t < hourly_cutoff,
             Named::Daily(d) => d < daily_cutoff,
         };
         if expired {
@@ -215,6 +230,12 @@ mod tests {
             parse_name("daily-20261127.backup"),
             Some(Named::Daily(NaiveDate::from_ymd_opt(2026, 11, 27).unwrap()))
         );
+        assert_eq!(
+            parse_name("hourly-20261127T065500Z.partial"),
+            Some(Named::Partial(
+                "2026-11-27T06:55:00Z".parse::<DateTime<Utc>>().unwrap()
+            ))
+        );
         for other in [
             "daily-20261127.partial",
             "hourly-2026.backup",
@@ -231,9 +252,11 @@ mod tests {
         let now: DateTime<Utc> = "2026-11-27T12:00:00Z".parse().unwrap();
         for name in [
             "hourly-20261127T110000Z.backup",
-            "hourly-20261125T110000Z.backup", // 49 hours old
-            "daily-20260829.backup",          // 90 days old: kept
-            "daily-20260828.backup",          // 91 days old
+            "hourly-20261125T110000Z.backup",  // 49 hours old
+            "hourly-20261125T100000Z.partial", // unfinished, 50 hours old
+            "hourly-20261127T100000Z.partial", // unfinished, recent: kept
+            "daily-20260829.backup",           // 90 days old: kept
+            "daily-20260828.backup",           // 91 days old
             "unrelated.txt",
         ] {
             std::fs::write(dir.path().join(name), b"x").unwrap();
@@ -246,8 +269,12 @@ mod tests {
         removed.sort();
         assert_eq!(
             removed,
-            ["daily-20260828.backup", "hourly-20261125T110000Z.backup"]
+            [
+                "daily-20260828.backup",
+                "hourly-20261125T100000Z.partial",
+                "hourly-20261125T110000Z.backup"
+            ]
         );
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
     }
 }
