@@ -5,6 +5,7 @@
 pub mod audit_chain;
 pub mod auth;
 pub mod backup;
+pub mod backup_schedule;
 pub mod config;
 pub mod http;
 pub mod keys;

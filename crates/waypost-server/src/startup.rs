@@ -123,6 +123,7 @@ pub async fn build_state(
         phantom_lockouts: Default::default(),
         webauthn: Arc::new(webauthn),
         shield: Arc::new(shield),
+        backups: Default::default(),
     })
 }
 
@@ -209,6 +210,10 @@ impl Application {
         let grace = state.config.shutdown_grace();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
         let worker = tokio::spawn(workers::maintenance(state.clone(), shutdown.clone()));
+        let backups = tokio::spawn(crate::backup_schedule::scheduled_backups(
+            state.clone(),
+            shutdown.clone(),
+        ));
         let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(address = %local_addr, tls = state.config.tls_enabled(), backend = state.store.backend().as_str(), "listening");
 
@@ -239,7 +244,10 @@ impl Application {
         let server = drain(server, &shutdown, grace, "HTTP server");
         let outcome = server.await;
         shutdown.cancel();
-        let _ = tokio::time::timeout(grace, worker).await;
+        let _ = tokio::time::timeout(grace, async {
+            let _ = tokio::join!(worker, backups);
+        })
+        .await;
         state.store.close().await;
         tracing::info!("stopped");
         outcome

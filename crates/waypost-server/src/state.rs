@@ -30,6 +30,8 @@ pub struct AppState {
     pub webauthn: Arc<webauthn_rs::Webauthn>,
     /// The smishing detector, built once at start.
     pub shield: Arc<waypost_shield::Shield>,
+    /// What the scheduled backups last did, for `/readyz`.
+    pub backups: Arc<crate::backup_schedule::BackupTracker>,
 }
 
 impl AppState {

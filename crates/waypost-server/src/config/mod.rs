@@ -71,6 +71,12 @@ pub struct Config {
     pub audit_checkpoint_interval_secs: u64,
     /// The age public key (`age1…`) backups are encrypted to.
     pub backup_recipient: Option<String>,
+    /// Directory scheduled backups are written to; unset: no scheduled backups.
+    pub backup_dir: Option<PathBuf>,
+    /// How often `serve` writes a backup to `backup_dir`.
+    pub backup_interval_secs: u64,
+    /// Days the daily backups in `backup_dir` are kept.
+    pub backup_retention_days: u32,
     /// WebAuthn relying-party id: the host of the origin or a parent domain of it.
     /// Defaults to the public URL's host (`localhost` when that is an IP address).
     pub webauthn_rp_id: Option<String>,
@@ -130,6 +136,9 @@ impl Default for Config {
             rate_limit_login_per_ip_per_minute: 20,
             audit_checkpoint_interval_secs: 300,
             backup_recipient: None,
+            backup_dir: None,
+            backup_interval_secs: 3600,
+            backup_retention_days: 90,
             webauthn_rp_id: None,
             webauthn_origin: None,
             shield_lists_dir: None,
@@ -239,12 +248,34 @@ impl Config {
         if !(1..=3650).contains(&self.shield_usage_retention_days) {
             return fail("WAYPOST_SHIELD_USAGE_RETENTION_DAYS: must be 1 to 3650");
         }
+        self.validate_backups()?;
         if self.reencryption_batch_size == 0 {
             return fail("WAYPOST_REENCRYPTION_BATCH_SIZE: must be greater than 0");
         }
         waypost_store::Backend::from_url(self.database_url().expose_secret())
             .map_err(|e| ConfigError(format!("WAYPOST_DATABASE_URL: {e}")))?;
         self.webauthn()?;
+        Ok(())
+    }
+
+    fn validate_backups(&self) -> Result<(), ConfigError> {
+        let fail = |s: &str| Err(ConfigError(s.to_owned()));
+        if let Some(recipient) = &self.backup_recipient
+            && recipient.trim().parse::<age::x25519::Recipient>().is_err()
+        {
+            return fail("WAYPOST_BACKUP_RECIPIENT: not an age public key (age1…)");
+        }
+        if self.backup_dir.is_some() && self.backup_recipient.is_none() {
+            return fail(
+                "WAYPOST_BACKUP_RECIPIENT: required when WAYPOST_BACKUP_DIR is set (backups are always encrypted)",
+            );
+        }
+        if self.backup_interval_secs == 0 {
+            return fail("WAYPOST_BACKUP_INTERVAL_SECS: must be greater than 0");
+        }
+        if !(1..=3650).contains(&self.backup_retention_days) {
+            return fail("WAYPOST_BACKUP_RETENTION_DAYS: must be 1 to 3650");
+        }
         Ok(())
     }
 
@@ -420,6 +451,9 @@ impl Config {
                 "backup_recipient = {}",
                 self.backup_recipient.as_deref().unwrap_or("(unset)")
             ),
+            format!("backup_dir = {}", opt_path(&self.backup_dir)),
+            format!("backup_interval_secs = {}", self.backup_interval_secs),
+            format!("backup_retention_days = {}", self.backup_retention_days),
             format!("webauthn_rp_id = {}", webauthn.0),
             format!("webauthn_origin = {}", webauthn.1),
             format!("shield_lists_dir = {}", opt_path(&self.shield_lists_dir)),

@@ -7,6 +7,9 @@ fn defaults_match_the_documentation() {
     assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(c.body_limit_bytes, 1 << 20);
     assert_eq!(c.shield_usage_retention_days, 90);
+    assert_eq!(c.backup_interval_secs, 3600);
+    assert_eq!(c.backup_retention_days, 90);
+    assert!(c.backup_dir.is_none());
     assert!(c.database_url().expose_secret().starts_with("sqlite://"));
     assert!(
         c.database_url()
@@ -161,6 +164,19 @@ fn errors_name_the_setting() {
         jail.create_file("waypost.toml", "lisen = \"127.0.0.1:1\"")?;
         let err = Config::load(&Overrides::default()).unwrap_err().0;
         assert!(err.contains("lisen"), "{err}");
+        std::fs::remove_file("waypost.toml").map_err(|e| e.to_string())?;
+        jail.set_env("WAYPOST_BACKUP_DIR", "backups");
+        let err = Config::load(&Overrides::default()).unwrap_err().0;
+        assert!(
+            err.starts_with("WAYPOST_BACKUP_RECIPIENT: required when WAYPOST_BACKUP_DIR"),
+            "{err}"
+        );
+        jail.set_env("WAYPOST_BACKUP_RECIPIENT", "age1nope");
+        let err = Config::load(&Overrides::default()).unwrap_err().0;
+        assert!(
+            err.starts_with("WAYPOST_BACKUP_RECIPIENT: not an age"),
+            "{err}"
+        );
         Ok(())
     });
 }

@@ -9,12 +9,22 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::problem::{ApiError, Problem};
+use crate::backup_schedule::BackupStatus;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// `ok` while the process runs; `ready` when it can serve traffic.
     pub status: &'static str,
+}
+
+/// The readiness answer: ready, and what the scheduled backups last did
+/// (shown for monitoring; a failing backup does not make the node unready).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`.
+    pub status: &'static str,
+    pub backups: BackupStatus,
 }
 
 /// The process is up.
@@ -24,14 +34,15 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// The database answers and its migrations are current.
+/// The database answers and its migrations are current. The answer also shows
+/// the scheduled backups' last success and last error.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
-        (status = 200, description = "Ready to serve", body = Health),
+        (status = 200, description = "Ready to serve", body = Readiness),
         (status = 503, description = "Database unreachable or migrations not current",
             body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     let database = state.store.ping().await;
     let migrations = match &database {
         Ok(()) => state
@@ -42,7 +53,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
         Err(_) => Ok(false),
     };
     match (database, migrations) {
-        (Ok(()), Ok(true)) => Ok(Json(Health { status: "ready" })),
+        (Ok(()), Ok(true)) => Ok(Json(Readiness {
+            status: "ready",
+            backups: state.backups.snapshot(state.config.backup_dir.is_some()),
+        })),
         (db, migrations) => {
             let checks = json!({
                 "database": if db.is_ok() { "ok" } else { "unreachable" },
@@ -58,6 +72,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
                 "The service cannot serve traffic yet.",
             )
             .with("checks", checks)
+            .with(
+                "backups",
+                json!(state.backups.snapshot(state.config.backup_dir.is_some())),
+            )
             .into())
         }
     }

@@ -16,6 +16,7 @@ mod members;
 mod mfa;
 mod operations;
 mod passkeys;
+mod scheduled_backups;
 mod setup;
 mod shield;
 mod tls;
