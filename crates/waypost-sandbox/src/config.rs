@@ -319,6 +319,21 @@ mod tests {
     }
 
     #[test]
+    fn readme_example_parses() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("A `sandbox.toml`")
+            .expect("README has the example");
+        let block = &readme[start..];
+        let block = &block[block.find("```toml").unwrap() + 7..];
+        let block = &block[..block.find("```").unwrap()];
+        let c = SandboxConfig::from_toml(block).unwrap();
+        assert_eq!(c.seed, 42);
+        assert_eq!(c.users["15551234567"].behaviour, Behaviour::Replies);
+        assert_eq!(c.templates.len(), 1);
+    }
+
+    #[test]
     fn rejects_bad_fault_rate() {
         let e = SandboxConfig::from_toml("[faults]\nerror_5xx = 1.5").unwrap_err();
         assert!(e.to_string().contains("error_5xx"));

@@ -75,6 +75,10 @@ pub fn inject(
     let name = name
         .or_else(|| user.config.name.clone())
         .unwrap_or_else(|| "Sandbox User".into());
+    if inner.inbound_ids.len() >= state.config.limits.max_log {
+        // Bounded: forget old ids rather than grow without limit.
+        inner.inbound_ids.clear();
+    }
     inner.inbound_ids.insert((number.id.clone(), id.clone()));
     inner.counters.inbound_injected += 1;
     let value = MessagesValue {

@@ -186,6 +186,9 @@ async fn send(state: AppState, number: NumberConfig, message: OutboundMessage) -
         let mut inner = state.lock();
         inner.counters.requests += 1;
         let faults = roll_faults(&mut inner);
+        if faults.latency.is_some() {
+            inner.counters.fault_latency += 1;
+        }
         let decision = if faults.timeout {
             inner.counters.fault_timeout += 1;
             Err(None)
@@ -224,9 +227,6 @@ async fn send(state: AppState, number: NumberConfig, message: OutboundMessage) -
                 );
             }
             Err(e) => {
-                if faults.latency.is_some() {
-                    inner.counters.fault_latency += 1;
-                }
                 record.outcome = match e {
                     None => "fault_timeout".into(),
                     Some(e) if faults.server_error => {

@@ -124,6 +124,13 @@ impl RateWindow {
     }
 }
 
+/// Users first reached outside a window in the last 24 h, oldest first.
+#[derive(Debug, Default)]
+pub struct TierWindow {
+    pub order: VecDeque<(Instant, String)>,
+    pub users: HashSet<String>,
+}
+
 /// Token bucket for the (number, user) pair rate limit.
 #[derive(Debug, Clone, Copy)]
 pub struct Bucket {
@@ -161,8 +168,8 @@ pub struct Inner {
     pub users: HashMap<String, UserState>,
     pub buckets: HashMap<(String, String), Bucket>,
     pub rates: HashMap<String, RateWindow>,
-    /// Unique users reached outside a window, per number: wa_id → first send.
-    pub tier_users: HashMap<String, HashMap<String, Instant>>,
+    /// Unique users reached outside a window, per number.
+    pub tier_users: HashMap<String, TierWindow>,
     pub log: VecDeque<SendRecord>,
     pub per_recipient: BTreeMap<String, u64>,
     pub counters: Counters,
@@ -299,15 +306,24 @@ impl Inner {
     /// Counts a user against the number's messaging tier; false when the
     /// user is new and the tier is full.
     pub fn admit_tier(&mut self, number_id: &str, wa_id: &str, now: Instant, tier: u32) -> bool {
-        let users = self.tier_users.entry(number_id.to_owned()).or_default();
-        users.retain(|_, t| now.duration_since(*t) < DAY);
-        if users.contains_key(wa_id) {
+        let w = self.tier_users.entry(number_id.to_owned()).or_default();
+        // Expire in insertion order: O(1) amortised per send.
+        while let Some((t, _)) = w.order.front() {
+            if now.duration_since(*t) < DAY {
+                break;
+            }
+            if let Some((_, user)) = w.order.pop_front() {
+                w.users.remove(&user);
+            }
+        }
+        if w.users.contains(wa_id) {
             return true;
         }
-        if users.len() >= tier as usize {
+        if w.users.len() >= tier as usize {
             return false;
         }
-        users.insert(wa_id.to_owned(), now);
+        w.users.insert(wa_id.to_owned());
+        w.order.push_back((now, wa_id.to_owned()));
         true
     }
 

@@ -11,8 +11,10 @@ use waypost_cloudapi::ErrorClass;
 use waypost_sandbox::SandboxConfig;
 
 fn config(seed: u64) -> SandboxConfig {
-    let mut c = SandboxConfig::default();
-    c.seed = seed;
+    let mut c = SandboxConfig {
+        seed,
+        ..SandboxConfig::default()
+    };
     c.webhooks.enabled = false;
     c.numbers[0].throughput = 100_000;
     c.numbers[0].messaging_tier = 100_000;
