@@ -1,7 +1,8 @@
 //! Load client for the sandbox: N keep-alive tasks send template messages
 //! for D seconds and count accepted sends per second. The same client then
 //! runs against a trivial axum handler returning a fixed JSON body (the
-//! baseline), in the same process and run, and the ratio is printed.
+//! baseline), in the same process and run, in alternating rounds; the
+//! medians and their ratio are printed.
 //!
 //! `cargo run --release -p waypost-sandbox --example bench_sends -- [SECS] [TASKS]`
 
@@ -13,6 +14,13 @@ use axum::Json;
 use axum::routing::post;
 use serde_json::json;
 use waypost_sandbox::{Sandbox, SandboxConfig};
+
+const ROUNDS: usize = 3;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
 
 async fn load(url: String, token: String, secs: u64, tasks: usize) -> f64 {
     let http = reqwest::Client::builder()
@@ -93,13 +101,21 @@ async fn main() -> anyhow::Result<()> {
     // Warm up both (connections, allocator).
     load(base_url.clone(), token.clone(), 1, tasks).await;
     load(sandbox_url.clone(), token.clone(), 1, tasks).await;
-    let baseline = load(base_url, token.clone(), secs, tasks).await;
-    let sandbox = load(sandbox_url, token, secs, tasks).await;
+    // Alternate rounds so a busy neighbour moves both; report medians.
+    let (mut base_runs, mut sb_runs) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        base_runs.push(load(base_url.clone(), token.clone(), secs, tasks).await);
+        sb_runs.push(load(sandbox_url.clone(), token.clone(), secs, tasks).await);
+    }
+    eprintln!("baseline rounds: {base_runs:.0?}\nsandbox rounds:  {sb_runs:.0?}");
+    let (baseline, sandbox) = (median(base_runs), median(sb_runs));
     println!("| run | accepted sends/s |");
     println!("|---|---|");
     println!("| baseline (fixed JSON axum handler) | {baseline:.0} |");
     println!("| sandbox (POST /messages, template) | {sandbox:.0} |");
     println!("| ratio sandbox/baseline | {:.2} |", sandbox / baseline);
-    println!("\n{tasks} keep-alive tasks, {secs} s each, client and server in one process.");
+    println!(
+        "\nMedians of {ROUNDS} alternating rounds; {tasks} keep-alive tasks, {secs} s per round, client and server in one process."
+    );
     Ok(())
 }

@@ -65,7 +65,9 @@ impl SandboxConfig {
             !self.control_token.is_empty(),
             "control_token: must not be empty"
         );
+        let mut ids = std::collections::HashSet::new();
         for n in &self.numbers {
+            anyhow::ensure!(ids.insert(&n.id), "numbers.id: {} appears twice", n.id);
             anyhow::ensure!(n.throughput > 0, "numbers.throughput: must be positive");
             anyhow::ensure!(
                 !n.access_token.is_empty(),
@@ -331,6 +333,12 @@ mod tests {
         assert_eq!(c.seed, 42);
         assert_eq!(c.users["15551234567"].behaviour, Behaviour::Replies);
         assert_eq!(c.templates.len(), 1);
+    }
+
+    #[test]
+    fn rejects_duplicate_number_ids() {
+        let e = SandboxConfig::from_toml("[[numbers]]\n[[numbers]]\n").unwrap_err();
+        assert!(e.to_string().contains("numbers.id"), "{e}");
     }
 
     #[test]
