@@ -29,6 +29,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", waypost_server::http::openapi_json());
             return Ok(());
         }
+        // The emulator reads its own file, not the server configuration.
+        Command::Sandbox { listen, seed } => {
+            return crate::sandbox_cmd::run(cli.config.as_deref(), listen, seed).await;
+        }
         // Model tooling needs neither configuration nor a database.
         Command::Shield(cmd) => {
             return tokio::task::spawn_blocking(move || crate::shield_cmd::run(cmd)).await?;
@@ -55,7 +59,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(cmd) => crate::admin::run(config, cmd).await,
         Command::Audit(cmd) => audit_command(config, cmd).await,
         Command::Backup(cmd) => backup_command(config, cmd).await,
-        Command::Openapi | Command::Shield(_) => unreachable!("handled above"),
+        Command::Openapi | Command::Shield(_) | Command::Sandbox { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
 

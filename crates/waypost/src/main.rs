@@ -3,6 +3,7 @@
 
 mod admin;
 mod commands;
+mod sandbox_cmd;
 mod shield_cmd;
 
 use std::net::SocketAddr;
@@ -68,6 +69,18 @@ enum Command {
     Shield(shield_cmd::ShieldCommand),
     /// Print the OpenAPI 3.1 description of the API.
     Openapi,
+    /// Run the WhatsApp Cloud API emulator (in memory) for tests and demos.
+    ///
+    /// `--config` names a sandbox TOML file here; without one, a built-in
+    /// configuration with one number is used.
+    Sandbox {
+        /// Address to listen on (default: the file's `listen`, else 127.0.0.1:9090).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Seed for every random choice (overrides the file's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,0 +1,184 @@
+//! Media (upload, retrieve URL, download, delete) and `GET /{id}` for
+//! phone numbers. Uploads are checked against Meta's type and size table;
+//! the download URL lives on the sandbox and needs the owner's token.
+
+use axum::Json;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use waypost_cloudapi::manage::{
+    MediaInfo, MediaUploaded, PhoneNumberInfo, QualityRating, Throughput,
+};
+
+use crate::error::GraphError;
+use crate::state::Media;
+use crate::{AppState, authorize_number, bearer};
+
+const MB: usize = 1024 * 1024;
+
+/// Meta's supported media types and their maximum sizes.
+pub fn max_size(mime: &str) -> Option<usize> {
+    let base = mime.split(';').next().unwrap_or("").trim();
+    Some(match base {
+        "audio/aac" | "audio/amr" | "audio/mpeg" | "audio/mp4" | "audio/ogg" => 16 * MB,
+        "text/plain"
+        | "application/pdf"
+        | "application/msword"
+        | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        | "application/vnd.ms-excel"
+        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        | "application/vnd.ms-powerpoint"
+        | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => 100 * MB,
+        "image/jpeg" | "image/png" => 5 * MB,
+        // Animated stickers may be 500 KB; static ones 100 KB. We can't
+        // tell them apart without decoding, so allow the larger.
+        "image/webp" => 500 * 1024,
+        "video/mp4" | "video/3gpp" => 16 * MB,
+        _ => return None,
+    })
+}
+
+pub async fn upload(
+    State(state): State<AppState>,
+    Path(number_id): Path<String>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> Result<Json<MediaUploaded>, GraphError> {
+    {
+        let inner = state.lock();
+        authorize_number(&inner, bearer(&headers), &number_id)?;
+    }
+    let (mut product, mut kind, mut file) = (None, None, None);
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| GraphError::param("file", &e.to_string()))?
+    {
+        let name = field.name().unwrap_or("").to_owned();
+        match name.as_str() {
+            "messaging_product" => product = field.text().await.ok(),
+            "type" => kind = field.text().await.ok(),
+            "file" => {
+                let part_type = field.content_type().map(str::to_owned);
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| GraphError::param("file", &e.to_string()))?;
+                file = Some((part_type, bytes));
+            }
+            _ => {}
+        }
+    }
+    if product.as_deref() != Some("whatsapp") {
+        return Err(GraphError::param(
+            "messaging_product",
+            "must be \"whatsapp\"",
+        ));
+    }
+    let (part_type, bytes) = file.ok_or_else(|| GraphError::param("file", "is required"))?;
+    let mime = kind
+        .or(part_type)
+        .ok_or_else(|| GraphError::param("type", "is required"))?;
+    let limit = max_size(&mime)
+        .ok_or_else(|| GraphError::param("type", &format!("unsupported media type {mime}")))?;
+    if bytes.len() > limit {
+        return Err(GraphError::param(
+            "file",
+            &format!("{} bytes; at most {limit} allowed for {mime}", bytes.len()),
+        ));
+    }
+    let mut inner = state.lock();
+    if inner.media.len() >= state.config.limits.max_media {
+        return Err(GraphError::param(
+            "file",
+            "sandbox media store is full; delete media or reset",
+        ));
+    }
+    let id = inner.numeric_id().to_string();
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    inner.media.insert(
+        id.clone(),
+        Media {
+            phone_number_id: number_id,
+            mime_type: mime,
+            bytes: bytes.to_vec(),
+            sha256,
+        },
+    );
+    Ok(Json(MediaUploaded { id }))
+}
+
+/// Owner number of a media id if `token` may see it.
+fn authorize_media(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Media, GraphError> {
+    let inner = state.lock();
+    let token = bearer(headers).ok_or_else(GraphError::auth)?;
+    if !inner.numbers.iter().any(|n| n.access_token == token) {
+        return Err(GraphError::auth());
+    }
+    let media = inner
+        .media
+        .get(id)
+        .ok_or_else(|| GraphError::unknown_object(id))?;
+    authorize_number(&inner, Some(token), &media.phone_number_id)?;
+    Ok(media.clone())
+}
+
+/// `GET /{id}`: a phone number's info, or a media file's download URL.
+pub async fn get_object(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, GraphError> {
+    let number = state.lock().number(&id).cloned();
+    if let Some(n) = number {
+        authorize_number(&state.lock(), bearer(&headers), &id)?;
+        let info = PhoneNumberInfo {
+            id: n.id.clone(),
+            verified_name: Some(n.verified_name.clone()),
+            display_phone_number: Some(format!("+{}", n.display_number)),
+            code_verification_status: Some("VERIFIED".into()),
+            quality_rating: Some(QualityRating::Green),
+            platform_type: Some("CLOUD_API".into()),
+            throughput: Some(Throughput {
+                level: "STANDARD".into(),
+            }),
+            name_status: Some("APPROVED".into()),
+            status: Some("CONNECTED".into()),
+            account_mode: Some("SANDBOX".into()),
+            is_official_business_account: Some(false),
+            messaging_limit_tier: Some(format!("TIER_{}", n.messaging_tier)),
+        };
+        return Ok(Json(info).into_response());
+    }
+    let media = authorize_media(&state, &headers, &id)?;
+    Ok(Json(MediaInfo {
+        messaging_product: Some("whatsapp".into()),
+        url: format!("{}/_media/{id}", state.base_url),
+        mime_type: media.mime_type,
+        sha256: Some(media.sha256),
+        file_size: media.bytes.len() as u64,
+        id,
+    })
+    .into_response())
+}
+
+pub async fn download(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, GraphError> {
+    let media = authorize_media(&state, &headers, &id)?;
+    Ok(([(header::CONTENT_TYPE, media.mime_type)], media.bytes).into_response())
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, GraphError> {
+    authorize_media(&state, &headers, &id)?;
+    state.lock().media.remove(&id);
+    Ok(Json(json!({ "success": true })))
+}
