@@ -31,7 +31,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         // The emulator reads its own file, not the server configuration.
         Command::Sandbox { listen, seed } => {
-            return crate::sandbox_cmd::run(cli.config.as_deref(), listen, seed).await;
+            // WAYPOST_CONFIG names the server's file; only an explicit --config is the sandbox's.
+            let from_env = std::env::var_os("WAYPOST_CONFIG").map(std::path::PathBuf::from);
+            let file = cli.config.filter(|c| Some(c) != from_env.as_ref());
+            return crate::sandbox_cmd::run(file.as_deref(), listen, seed).await;
         }
         // Model tooling needs neither configuration nor a database.
         Command::Shield(cmd) => {
