@@ -173,11 +173,14 @@ impl Application {
             config.listen.set_port(local_addr.port());
         }
         let state = build_state(config, clock, true).await?;
+        let shutdown = CancellationToken::new();
+        // Listen for SIGTERM from here on: a signal during start-up must drain, not kill.
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
         Ok(Self {
             local_addr,
             listener,
             state,
-            shutdown: CancellationToken::new(),
+            shutdown,
         })
     }
 
@@ -208,7 +211,6 @@ impl Application {
             local_addr,
         } = self;
         let grace = state.config.shutdown_grace();
-        tokio::spawn(cancel_on_signal(shutdown.clone()));
         let worker = tokio::spawn(workers::maintenance(state.clone(), shutdown.clone()));
         let backups = tokio::spawn(crate::backup_schedule::scheduled_backups(
             state.clone(),

@@ -18,6 +18,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         listen,
         tls_cert,
         tls_key,
+        ..
     } = &cli.command
     {
         overrides.listen = *listen;
@@ -50,7 +51,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     telemetry::init_logging(log_format, &config.log_level);
     match cli.command {
-        Command::Serve { .. } => serve(config).await,
+        Command::Serve {
+            sandbox,
+            sandbox_listen,
+            ..
+        } => serve(config, sandbox.then_some(sandbox_listen)).await,
         Command::Migrate { status } => migrate(config, status).await,
         Command::Config(ConfigCommand::Show) => {
             for line in config.redacted_lines() {
@@ -68,8 +73,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(
+    config: Config,
+    sandbox: Option<Option<std::net::SocketAddr>>,
+) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
+    let sandbox = match sandbox {
+        Some(listen) => Some(crate::sandbox_cmd::start(None, listen, None).await?),
+        None => None,
+    };
     match waypost_server::http::setup::first_run_link(app.state()).await {
         Ok(Some(link)) => {
             // On standard output, not in the logs: the link is a one-time credential.
@@ -81,7 +93,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Ok(None) => {}
         Err(e) => tracing::warn!(error = ?e, "cannot create a first-run setup link"),
     }
-    app.run_until_stopped().await
+    let outcome = app.run_until_stopped().await;
+    if let Some(sandbox) = sandbox {
+        sandbox.shutdown();
+    }
+    outcome
 }
 
 async fn migrate(config: Config, status_only: bool) -> anyhow::Result<()> {

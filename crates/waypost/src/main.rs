@@ -42,6 +42,12 @@ enum Command {
         /// PEM private key for --tls-cert.
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Also run the built-in WhatsApp Cloud API sandbox in this process (the demo provider).
+        #[arg(long)]
+        sandbox: bool,
+        /// Where the in-process sandbox listens (default 127.0.0.1:9090).
+        #[arg(long, value_name = "ADDR", requires = "sandbox")]
+        sandbox_listen: Option<SocketAddr>,
     },
     /// Apply pending database migrations, or show their state.
     Migrate {

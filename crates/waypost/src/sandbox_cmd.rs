@@ -4,13 +4,28 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use waypost_sandbox::{Sandbox, SandboxConfig};
+use waypost_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
 
 pub async fn run(
     config_file: Option<&Path>,
     listen: Option<SocketAddr>,
     seed: Option<u64>,
 ) -> anyhow::Result<()> {
+    let sandbox = start(config_file, listen, seed).await?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        () = sandbox.stopped() => {}
+    }
+    sandbox.shutdown();
+    Ok(())
+}
+
+/// Starts the emulator (default 127.0.0.1:9090) and prints how to reach it.
+pub async fn start(
+    config_file: Option<&Path>,
+    listen: Option<SocketAddr>,
+    seed: Option<u64>,
+) -> anyhow::Result<RunningSandbox> {
     let mut config = match config_file {
         Some(path) => SandboxConfig::from_toml_file(path)?,
         None => SandboxConfig {
@@ -45,10 +60,5 @@ pub async fn run(
             None => println!("    webhooks:     off (no webhook_url configured)"),
         }
     }
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        () = sandbox.stopped() => {}
-    }
-    sandbox.shutdown();
-    Ok(())
+    Ok(sandbox)
 }

@@ -437,3 +437,58 @@ fn audit_verify_exits_one_when_the_log_was_edited() {
     );
     assert_one_line_error(&out, &stderr, "audit chain");
 }
+
+#[test]
+fn serve_can_run_the_sandbox_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = waypost(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--sandbox",
+            "--sandbox-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut base, mut number, mut token) = (None, None, None);
+    while token.is_none() {
+        let line = lines.next().expect("sandbox details on stdout").unwrap();
+        if let Some(rest) = line.trim().strip_prefix("base URL:") {
+            base = Some(
+                rest.split_whitespace()
+                    .next()
+                    .unwrap()
+                    .trim_start_matches("http://")
+                    .to_owned(),
+            );
+        } else if let Some(rest) = line.trim().strip_prefix("number ") {
+            number = Some(rest.split_whitespace().next().unwrap().to_owned());
+        } else if let Some(rest) = line.trim().strip_prefix("access token:") {
+            token = Some(rest.trim().to_owned());
+        }
+    }
+    let body = r#"{"messaging_product":"whatsapp","to":"447911123456","type":"template","template":{"name":"hello_world","language":{"code":"en_US"}}}"#;
+    let answer = http(
+        base.as_deref().unwrap(),
+        &format!(
+            "POST /v21.0/{}/messages HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            number.unwrap(),
+            token.unwrap(),
+            body.len()
+        ),
+    );
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains("wamid."),
+        "{answer}"
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
