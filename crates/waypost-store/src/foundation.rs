@@ -284,3 +284,59 @@ impl $crate::IdempotencyStore for $store {
     };
 }
 pub(crate) use foundation_store_impl;
+
+/// Defines `append_audit(conn, event)` for a backend: it extends the event's
+/// chain inside the caller's transaction, after `$lock_chain(conn, chain)` has
+/// made this transaction the chain's only writer until commit.
+macro_rules! append_audit_fn {
+    ($conn:ty, $lock_chain:path) => {
+        /// Appends an event to its chain inside the caller's transaction.
+        pub(crate) async fn append_audit(
+            conn: &mut $conn,
+            event: NewAuditEvent,
+        ) -> Result<AuditEvent> {
+            let chain = chain_name(event.workspace_id);
+            $lock_chain(&mut *conn, &chain).await?;
+            let last: Option<(i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT seq, hash FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(&chain)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let (seq, prev) = match last {
+                None => (1, GENESIS_HASH),
+                Some((seq, hash)) => {
+                    let prev = hash
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt(format!("audit chain {chain} head hash")))?;
+                    (seq + 1, prev)
+                }
+            };
+            let sealed = event.seal(seq, prev);
+            sqlx::query(
+                "INSERT INTO audit_events (id, chain, seq, workspace_id, actor_type, actor_id, action, target_type,
+                    target_id, ip, user_agent, occurred_at, details, prev_hash, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
+            .bind(sealed.id.to_string())
+            .bind(&sealed.chain)
+            .bind(sealed.seq)
+            .bind(sealed.workspace_id.map(|w| w.to_string()))
+            .bind(sealed.actor.kind())
+            .bind(sealed.actor.id())
+            .bind(&sealed.action)
+            .bind(&sealed.target_type)
+            .bind(&sealed.target_id)
+            .bind(&sealed.ip)
+            .bind(&sealed.user_agent)
+            .bind(sealed.occurred_at)
+            .bind(&sealed.details)
+            .bind(sealed.prev_hash.as_slice())
+            .bind(sealed.hash.as_slice())
+            .execute(&mut *conn)
+            .await?;
+            Ok(sealed)
+        }
+    };
+}
+pub(crate) use append_audit_fn;

@@ -34,56 +34,15 @@ crate::audit_query::audit_query_store_impl!(PgStore);
 crate::passkeys::passkey_store_impl!(PgStore, append_audit);
 crate::shield::shield_store_impl!(PgStore);
 
-/// Appends an event to its chain inside the caller's transaction.
-pub(crate) async fn append_audit(
-    conn: &mut PgConnection,
-    event: NewAuditEvent,
-) -> Result<AuditEvent> {
-    let chain = chain_name(event.workspace_id);
-    // Serialises appends to one chain across connections and nodes until commit.
+/// Serialises appends to one chain across connections and nodes until commit.
+async fn lock_chain(conn: &mut PgConnection, chain: &str) -> Result<()> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(&chain)
+        .bind(chain)
         .execute(&mut *conn)
         .await?;
-    let last: Option<(i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT seq, hash FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
-    )
-    .bind(&chain)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let (seq, prev) = match last {
-        None => (1, GENESIS_HASH),
-        Some((seq, hash)) => {
-            let prev = hash
-                .try_into()
-                .map_err(|_| StoreError::Corrupt(format!("audit chain {chain} head hash")))?;
-            (seq + 1, prev)
-        }
-    };
-    let sealed = event.seal(seq, prev);
-    sqlx::query(
-        "INSERT INTO audit_events (id, chain, seq, workspace_id, actor_type, actor_id, action, target_type,
-            target_id, ip, user_agent, occurred_at, details, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(sealed.id.to_string())
-    .bind(&sealed.chain)
-    .bind(sealed.seq)
-    .bind(sealed.workspace_id.map(|w| w.to_string()))
-    .bind(sealed.actor.kind())
-    .bind(sealed.actor.id())
-    .bind(&sealed.action)
-    .bind(&sealed.target_type)
-    .bind(&sealed.target_id)
-    .bind(&sealed.ip)
-    .bind(&sealed.user_agent)
-    .bind(sealed.occurred_at)
-    .bind(&sealed.details)
-    .bind(sealed.prev_hash.as_slice())
-    .bind(sealed.hash.as_slice())
-    .execute(&mut *conn)
-    .await?;
-    Ok(sealed)
+    Ok(())
 }
+
+crate::foundation::append_audit_fn!(PgConnection, lock_chain);
 
 crate::foundation::foundation_store_impl!(PgStore, append_audit, "FOR UPDATE");
