@@ -97,6 +97,37 @@ typed_id!(
     "idem"
 );
 
+typed_id!(
+    /// A customer event (what webhooks deliver).
+    EventId,
+    "evt"
+);
+typed_id!(
+    /// A WhatsApp channel: one business phone number at a provider.
+    ChannelId,
+    "ch"
+);
+typed_id!(
+    /// A contact (a customer's phone number) of a workspace.
+    ContactId,
+    "ct"
+);
+typed_id!(
+    /// A message, outbound or inbound.
+    MessageId,
+    "msg"
+);
+typed_id!(
+    /// A message template.
+    TemplateId,
+    "tpl"
+);
+typed_id!(
+    /// A customer webhook endpoint.
+    WebhookEndpointId,
+    "whep"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

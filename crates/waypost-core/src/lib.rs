@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod events;
 pub mod id;
 pub mod redact;
 
@@ -14,4 +15,7 @@ pub use auth::{
     Action, Email, EmailError, PasswordRejection, Role, Scope, check_password, role_allows,
     scope_for,
 };
-pub use id::{AuditEventId, IdError, WorkspaceId};
+pub use id::{
+    AuditEventId, ChannelId, ContactId, EventId, IdError, MessageId, TemplateId, WebhookEndpointId,
+    WorkspaceId,
+};

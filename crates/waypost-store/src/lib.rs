@@ -11,6 +11,7 @@ pub mod audit_query;
 pub mod backup;
 pub mod checkpoints;
 mod error;
+pub mod events;
 mod foundation;
 pub mod identity;
 pub mod members;
@@ -30,6 +31,7 @@ pub use audit_query::{AuditFilter, AuditQueryStore};
 pub use backup::BackupStore;
 pub use checkpoints::CheckpointStore;
 pub use error::{ConnectError, StoreError};
+pub use events::{CustomerEventRow, CustomerEventStore, NewCustomerEvent};
 pub use identity::{IdentityStore, LockoutPolicy};
 pub use members::MemberStore;
 pub use model::*;
@@ -52,6 +54,7 @@ pub trait Store:
     + BackupStore
     + PasskeyStore
     + ShieldStore
+    + CustomerEventStore
     + Send
     + Sync
     + 'static
@@ -70,6 +73,7 @@ impl<T> Store for T where
         + BackupStore
         + PasskeyStore
         + ShieldStore
+        + CustomerEventStore
         + Send
         + Sync
         + 'static

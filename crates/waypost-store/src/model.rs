@@ -49,6 +49,11 @@ pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
         column: "credential",
     },
     EncryptedColumn {
+        table: "customer_events",
+        id_column: "id",
+        column: "payload",
+    },
+    EncryptedColumn {
         table: "webauthn_challenges",
         id_column: "id",
         column: "state",

@@ -154,6 +154,26 @@ impl BackupStore for PgStore {
                 .await
                 .map_err(|e| StoreError::conflict_on_unique(e, "row already present"))?;
         }
+        // Identity columns keep counting after the restored rows.
+        for (column, kind) in &table.columns {
+            if !matches!(kind, Kind::Int | Kind::Int32) {
+                continue;
+            }
+            let sequence: Option<String> =
+                sqlx::query_scalar("SELECT pg_get_serial_sequence($1, $2)")
+                    .bind(quote(&table.name))
+                    .bind(column)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if let Some(sequence) = sequence {
+                let sql = format!(
+                    "SELECT setval($1, (SELECT COALESCE(MAX({c}), 0) + 1 FROM {t}), false)",
+                    c = quote(column),
+                    t = quote(&table.name)
+                );
+                sqlx::query(&sql).bind(sequence).execute(&mut *tx).await?;
+            }
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -33,6 +33,8 @@ crate::checkpoints::checkpoint_store_impl!(PgStore);
 crate::audit_query::audit_query_store_impl!(PgStore);
 crate::passkeys::passkey_store_impl!(PgStore, append_audit);
 crate::shield::shield_store_impl!(PgStore);
+crate::events::insert_events_fn!(PgConnection);
+crate::events::customer_event_store_impl!(PgStore, insert_events);
 
 /// Serialises appends to one chain across connections and nodes until commit.
 async fn lock_chain(conn: &mut PgConnection, chain: &str) -> Result<()> {

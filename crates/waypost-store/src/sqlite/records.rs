@@ -32,6 +32,8 @@ crate::checkpoints::checkpoint_store_impl!(SqliteStore);
 crate::audit_query::audit_query_store_impl!(SqliteStore);
 crate::passkeys::passkey_store_impl!(SqliteStore, append_audit);
 crate::shield::shield_store_impl!(SqliteStore);
+crate::events::insert_events_fn!(SqliteConnection);
+crate::events::customer_event_store_impl!(SqliteStore, insert_events);
 
 /// Chain appends need no extra lock here: `BEGIN IMMEDIATE` on the single
 /// writer connection already makes each transaction the only writer.

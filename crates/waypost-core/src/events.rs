@@ -1,0 +1,111 @@
+//! Customer events: what happened to a workspace's messages, contacts and
+//! templates, written in the same transaction as the change itself and later
+//! delivered to the workspace's webhook endpoints.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Every kind of customer event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    MessageQueued,
+    MessageSent,
+    MessageDelivered,
+    MessageRead,
+    MessageFailed,
+    MessageReceived,
+    MessageFlagged,
+    ContactOptedOut,
+    ContactOptedIn,
+    TemplateStatusChanged,
+    EndpointDisabled,
+    WebhookTest,
+}
+
+/// The input was not one of the event type names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown event type `{0}`")]
+pub struct UnknownEventType(pub String);
+
+impl EventType {
+    pub const ALL: [EventType; 12] = [
+        EventType::MessageQueued,
+        EventType::MessageSent,
+        EventType::MessageDelivered,
+        EventType::MessageRead,
+        EventType::MessageFailed,
+        EventType::MessageReceived,
+        EventType::MessageFlagged,
+        EventType::ContactOptedOut,
+        EventType::ContactOptedIn,
+        EventType::TemplateStatusChanged,
+        EventType::EndpointDisabled,
+        EventType::WebhookTest,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventType::MessageQueued => "message.queued",
+            EventType::MessageSent => "message.sent",
+            EventType::MessageDelivered => "message.delivered",
+            EventType::MessageRead => "message.read",
+            EventType::MessageFailed => "message.failed",
+            EventType::MessageReceived => "message.received",
+            EventType::MessageFlagged => "message.flagged",
+            EventType::ContactOptedOut => "contact.opted_out",
+            EventType::ContactOptedIn => "contact.opted_in",
+            EventType::TemplateStatusChanged => "template.status_changed",
+            EventType::EndpointDisabled => "endpoint.disabled",
+            EventType::WebhookTest => "webhook.test",
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventType {
+    type Err = UnknownEventType;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownEventType(s.chars().take(64).collect()))
+    }
+}
+
+impl Serialize for EventType {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventType {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for t in EventType::ALL {
+            assert!(seen.insert(t.as_str()), "{t} twice");
+            assert_eq!(t.as_str().parse::<EventType>().unwrap(), t);
+        }
+        assert_eq!(
+            "message.lost".parse::<EventType>(),
+            Err(UnknownEventType("message.lost".into()))
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! Customer events and their storage trait. Other stores write events inside
+//! their own transactions through [`insert_events`]; the webhook deliverer
+//! reads them back. The payload arrives already encrypted by the caller.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::Result;
+
+/// An event to record. `payload` is the encrypted JSON `data` object
+/// (associated data: table `customer_events`, column `payload`, row `id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCustomerEvent {
+    pub id: String,
+    pub workspace_id: String,
+    pub event_type: String,
+    pub subject_id: Option<String>,
+    pub payload: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A recorded event.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CustomerEventRow {
+    pub seq: i64,
+    pub id: String,
+    pub workspace_id: String,
+    pub event_type: String,
+    pub subject_id: Option<String>,
+    pub payload: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub fanned_out_at: Option<DateTime<Utc>>,
+}
+
+pub(crate) const EVENT_COLUMNS: &str =
+    "seq, id, workspace_id, event_type, subject_id, payload, created_at, fanned_out_at";
+
+#[async_trait]
+pub trait CustomerEventStore {
+    /// Records events in their own transaction (events that no other change carries,
+    /// such as `webhook.test`).
+    async fn append_customer_events(&self, events: &[NewCustomerEvent]) -> Result<()>;
+    /// One event of a workspace; `NotFound` otherwise.
+    async fn customer_event(&self, workspace_id: &str, id: &str) -> Result<CustomerEventRow>;
+    /// A workspace's events after `after_seq`, oldest first, at most `limit`.
+    async fn customer_events_after(
+        &self,
+        workspace_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<CustomerEventRow>>;
+}
+
+/// Inserts events inside the caller's transaction.
+macro_rules! insert_events_fn {
+    ($conn:ty) => {
+        pub(crate) async fn insert_events(
+            conn: &mut $conn,
+            events: &[$crate::events::NewCustomerEvent],
+        ) -> $crate::Result<()> {
+            for e in events {
+                sqlx::query(
+                    "INSERT INTO customer_events (id, workspace_id, event_type, subject_id, payload, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&e.id)
+                .bind(&e.workspace_id)
+                .bind(&e.event_type)
+                .bind(&e.subject_id)
+                .bind(&e.payload)
+                .bind(e.created_at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
+        }
+    };
+}
+pub(crate) use insert_events_fn;
+
+/// Implements [`CustomerEventStore`] for a backend with `write_tx()`, `reads()`
+/// and an `insert_events` function in scope.
+macro_rules! customer_event_store_impl {
+    ($store:ty, $insert:path) => {
+        #[async_trait::async_trait]
+        impl $crate::events::CustomerEventStore for $store {
+            async fn append_customer_events(
+                &self,
+                events: &[$crate::events::NewCustomerEvent],
+            ) -> $crate::Result<()> {
+                let mut tx = self.write_tx().await?;
+                $insert(&mut *tx, events).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn customer_event(
+                &self,
+                workspace_id: &str,
+                id: &str,
+            ) -> $crate::Result<$crate::events::CustomerEventRow> {
+                let sql = format!(
+                    "SELECT {} FROM customer_events WHERE workspace_id = $1 AND id = $2",
+                    $crate::events::EVENT_COLUMNS
+                );
+                sqlx::query_as(&sql)
+                    .bind(workspace_id)
+                    .bind(id)
+                    .fetch_optional(self.reads())
+                    .await?
+                    .ok_or($crate::StoreError::NotFound("event"))
+            }
+
+            async fn customer_events_after(
+                &self,
+                workspace_id: &str,
+                after_seq: i64,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::events::CustomerEventRow>> {
+                let sql = format!(
+                    "SELECT {} FROM customer_events WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                    $crate::events::EVENT_COLUMNS
+                );
+                Ok(sqlx::query_as(&sql)
+                    .bind(workspace_id)
+                    .bind(after_seq)
+                    .bind(limit as i64)
+                    .fetch_all(self.reads())
+                    .await?)
+            }
+        }
+    };
+}
+pub(crate) use customer_event_store_impl;
