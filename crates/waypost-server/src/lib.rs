@@ -7,6 +7,7 @@ pub mod auth;
 pub mod backup;
 pub mod backup_schedule;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod keys;
 pub mod shield;
