@@ -39,7 +39,7 @@ impl<'a> Aad<'a> {
         }
     }
 
-    fn bytes(&self, header: &[u8]) -> Vec<u8> {
+    pub(crate) fn bytes(&self, header: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(64);
         out.extend_from_slice(header);
         for part in ["waypost/v1", self.table, self.column, self.row_id] {

@@ -8,12 +8,14 @@
 //! in. Key material lives in `secrecy` boxes that zeroize on drop.
 #![forbid(unsafe_code)]
 
+mod content;
 mod envelope;
 mod master;
 pub mod password;
 pub mod token;
 pub mod totp;
 
+pub use content::ContentKey;
 pub use envelope::{Aad, KeyRing, ciphertext_key_version};
 pub use master::{DataKey, MasterKey};
 pub use password::{Argon2Settings, InvalidArgon2Settings, PasswordCheck, PasswordHasher};

@@ -15,6 +15,7 @@ pub mod events;
 mod foundation;
 pub mod identity;
 pub mod members;
+pub mod messaging;
 mod model;
 pub mod passkeys;
 pub mod postgres;
@@ -34,6 +35,7 @@ pub use error::{ConnectError, StoreError};
 pub use events::{CustomerEventRow, CustomerEventStore, NewCustomerEvent};
 pub use identity::{IdentityStore, LockoutPolicy};
 pub use members::MemberStore;
+pub use messaging::{ChannelStore, ContactStore, MessageStore};
 pub use model::*;
 pub use passkeys::PasskeyStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
@@ -55,6 +57,9 @@ pub trait Store:
     + PasskeyStore
     + ShieldStore
     + CustomerEventStore
+    + ChannelStore
+    + ContactStore
+    + MessageStore
     + Send
     + Sync
     + 'static
@@ -74,6 +79,9 @@ impl<T> Store for T where
         + PasskeyStore
         + ShieldStore
         + CustomerEventStore
+        + ChannelStore
+        + ContactStore
+        + MessageStore
         + Send
         + Sync
         + 'static

@@ -39,6 +39,51 @@ impl EncryptedColumn {
 /// Every encrypted column, for key rotation. Later schemas add theirs here.
 pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
     EncryptedColumn {
+        table: "channels",
+        id_column: "id",
+        column: "access_token",
+    },
+    EncryptedColumn {
+        table: "channels",
+        id_column: "id",
+        column: "app_secret",
+    },
+    EncryptedColumn {
+        table: "channels",
+        id_column: "id",
+        column: "verify_token",
+    },
+    EncryptedColumn {
+        table: "contacts",
+        id_column: "id",
+        column: "phone",
+    },
+    EncryptedColumn {
+        table: "contacts",
+        id_column: "id",
+        column: "name",
+    },
+    EncryptedColumn {
+        table: "contacts",
+        id_column: "id",
+        column: "attributes",
+    },
+    EncryptedColumn {
+        table: "contacts",
+        id_column: "id",
+        column: "content_key",
+    },
+    EncryptedColumn {
+        table: "contact_consents",
+        id_column: "id",
+        column: "evidence",
+    },
+    EncryptedColumn {
+        table: "outbox",
+        id_column: "message_id",
+        column: "payload",
+    },
+    EncryptedColumn {
         table: "idempotency_records",
         id_column: "id",
         column: "response_body",
