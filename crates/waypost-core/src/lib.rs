@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod events;
 pub mod id;
+pub mod phone;
 pub mod redact;
 
 pub use audit::{Actor, AuditChainError, AuditEvent, NewAuditEvent};

@@ -10,6 +10,7 @@ pub mod config;
 pub mod events;
 pub mod http;
 pub mod keys;
+pub mod messaging;
 pub mod shield;
 pub mod startup;
 pub mod state;

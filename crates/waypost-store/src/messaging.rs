@@ -227,8 +227,12 @@ pub trait ContactStore {
     /// Replaces name, attributes and restriction.
     async fn update_contact(&self, contact: &ContactRow, audit: NewAuditEvent) -> Result<()>;
     /// Deletes the contact, its messages and consent history.
-    async fn delete_contact(&self, workspace_id: &str, id: &str, audit: NewAuditEvent)
-    -> Result<()>;
+    async fn delete_contact(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
     /// Appends to the consent history and sets the current state, with its events.
     async fn record_consent(
         &self,
@@ -238,8 +242,11 @@ pub trait ContactStore {
         events: &[NewCustomerEvent],
     ) -> Result<()>;
     /// A contact's consent history, oldest first.
-    async fn consent_history(&self, workspace_id: &str, contact_id: &str)
-    -> Result<Vec<ConsentRow>>;
+    async fn consent_history(
+        &self,
+        workspace_id: &str,
+        contact_id: &str,
+    ) -> Result<Vec<ConsentRow>>;
 }
 
 #[async_trait]
@@ -276,6 +283,7 @@ pub(crate) const MESSAGE_COLUMNS: &str = "id, workspace_id, channel_id, contact_
      error_code, error_title, content, content_expires_at, shield_label, created_at, updated_at";
 pub(crate) const STATUS_COLUMNS: &str =
     "id, message_id, status, provider_code, provider_title, occurred_at, recorded_at";
+#[allow(dead_code)] // used by the dispatcher
 pub(crate) const OUTBOX_COLUMNS: &str = "message_id, workspace_id, channel_id, contact_id, payload, \
      attempts, next_attempt_at, deadline_at, lease_owner, lease_until, attempt_started_at, \
      last_error_code, last_error_title";

@@ -36,7 +36,13 @@ crate::shield::shield_store_impl!(PgStore);
 crate::events::insert_events_fn!(PgConnection);
 crate::events::customer_event_store_impl!(PgStore, insert_events);
 crate::messaging::insert_message_fn!(PgConnection);
-crate::messaging::messaging_store_impl!(PgStore, append_audit, insert_events, insert_message, insert_status);
+crate::messaging::messaging_store_impl!(
+    PgStore,
+    append_audit,
+    insert_events,
+    insert_message,
+    insert_status
+);
 
 /// Serialises appends to one chain across connections and nodes until commit.
 async fn lock_chain(conn: &mut PgConnection, chain: &str) -> Result<()> {

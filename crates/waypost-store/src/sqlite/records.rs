@@ -35,7 +35,13 @@ crate::shield::shield_store_impl!(SqliteStore);
 crate::events::insert_events_fn!(SqliteConnection);
 crate::events::customer_event_store_impl!(SqliteStore, insert_events);
 crate::messaging::insert_message_fn!(SqliteConnection);
-crate::messaging::messaging_store_impl!(SqliteStore, append_audit, insert_events, insert_message, insert_status);
+crate::messaging::messaging_store_impl!(
+    SqliteStore,
+    append_audit,
+    insert_events,
+    insert_message,
+    insert_status
+);
 
 /// Chain appends need no extra lock here: `BEGIN IMMEDIATE` on the single
 /// writer connection already makes each transaction the only writer.
