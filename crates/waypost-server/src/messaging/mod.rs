@@ -4,7 +4,7 @@
 use secrecy::SecretString;
 use waypost_cloudapi::{ClientConfig, CloudApiClient};
 use waypost_crypto::Aad;
-use waypost_store::messaging::ChannelRow;
+use waypost_store::messaging::{ChannelRow, ContactRow};
 
 use crate::keys::Keys;
 
@@ -59,4 +59,124 @@ pub fn client_for(keys: &Keys, channel: &ChannelRow) -> anyhow::Result<CloudApiC
     let base = channel.base_url.as_deref().unwrap_or(GRAPH_BASE_URL);
     let config = ClientConfig::new(base, channel.api_version.as_deref(), token)?;
     Ok(CloudApiClient::new(config)?)
+}
+
+/// The blind index of a contact's number. The workspace is part of the input,
+/// so the same number in two workspaces does not link their rows.
+pub fn phone_index(keys: &Keys, workspace_id: &str, phone: &waypost_core::phone::E164) -> Vec<u8> {
+    keys.current()
+        .blind_index(
+            "contact.phone",
+            format!("{workspace_id}:{phone}").as_bytes(),
+        )
+        .to_vec()
+}
+
+/// A new contact row: number, name and attributes encrypted, a fresh content key.
+pub fn new_contact_row(
+    keys: &Keys,
+    workspace_id: &str,
+    phone: &waypost_core::phone::E164,
+    name: Option<&str>,
+    attributes: Option<&serde_json::Value>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ContactRow {
+    let id = waypost_core::ContactId::new().to_string();
+    let ring = keys.current();
+    let seal = |column: &str, bytes: &[u8]| ring.encrypt(Aad::new("contacts", column, &id), bytes);
+    ContactRow {
+        phone_index: phone_index(keys, workspace_id, phone),
+        phone: seal("phone", phone.as_str().as_bytes()),
+        name: name.map(|n| seal("name", n.as_bytes())),
+        attributes: attributes.map(|a| {
+            seal(
+                "attributes",
+                &serde_json::to_vec(a).expect("JSON serialises"),
+            )
+        }),
+        content_key: Some(
+            waypost_crypto::ContentKey::generate()
+                .wrap(&ring, Aad::new("contacts", "content_key", &id)),
+        ),
+        consent_marketing: None,
+        consent_utility: None,
+        consent_authentication: None,
+        restricted: false,
+        last_inbound_at: None,
+        created_at: now,
+        updated_at: now,
+        workspace_id: workspace_id.to_owned(),
+        id,
+    }
+}
+
+/// A contact's number, decrypted.
+pub fn contact_phone(
+    keys: &Keys,
+    contact: &ContactRow,
+) -> anyhow::Result<waypost_core::phone::E164> {
+    let plain = keys
+        .current()
+        .decrypt(Aad::new("contacts", "phone", &contact.id), &contact.phone)?;
+    Ok(waypost_core::phone::E164::parse(std::str::from_utf8(
+        &plain,
+    )?)?)
+}
+
+/// A contact's content key; `None` once shredded.
+pub fn content_key(
+    keys: &Keys,
+    contact: &ContactRow,
+) -> anyhow::Result<Option<waypost_crypto::ContentKey>> {
+    contact
+        .content_key
+        .as_deref()
+        .map(|wrapped| {
+            waypost_crypto::ContentKey::unwrap(
+                &keys.current(),
+                Aad::new("contacts", "content_key", &contact.id),
+                wrapped,
+            )
+        })
+        .transpose()
+        .map_err(Into::into)
+}
+
+/// Finds the workspace's contact for a number, creating it when new (inbound
+/// messages from unknown numbers). A concurrent creation is resolved by re-reading.
+pub async fn find_or_create_contact(
+    state: &crate::state::AppState,
+    workspace_id: &str,
+    phone: &waypost_core::phone::E164,
+) -> anyhow::Result<ContactRow> {
+    let index = phone_index(&state.keys, workspace_id, phone);
+    if let Some(found) = state
+        .store
+        .contact_by_phone_index(workspace_id, &index)
+        .await?
+    {
+        return Ok(found);
+    }
+    let row = new_contact_row(
+        &state.keys,
+        workspace_id,
+        phone,
+        None,
+        None,
+        state.clock.now(),
+    );
+    let ws = waypost_core::WorkspaceId::parse(workspace_id)?;
+    let audit =
+        waypost_core::NewAuditEvent::new(Some(ws), waypost_core::Actor::System, "contact.created")
+            .target("contact", row.id.clone())
+            .details(serde_json::json!({ "source": "inbound" }));
+    match state.store.create_contact(&row, audit).await {
+        Ok(()) => Ok(row),
+        Err(waypost_store::StoreError::Conflict(_)) => state
+            .store
+            .contact_by_phone_index(workspace_id, &index)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("contact vanished after a conflicting insert")),
+        Err(e) => Err(e.into()),
+    }
 }
