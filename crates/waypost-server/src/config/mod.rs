@@ -92,6 +92,8 @@ pub struct Config {
     pub shield_blocklist_file: Option<PathBuf>,
     /// Days scan usage records are kept.
     pub shield_usage_retention_days: u32,
+    /// How long the dispatcher keeps retrying a message before it fails (seconds).
+    pub message_deadline_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -145,6 +147,7 @@ impl Default for Config {
             shield_allowlist_file: None,
             shield_blocklist_file: None,
             shield_usage_retention_days: 90,
+            message_deadline_secs: 24 * 3600,
         }
     }
 }

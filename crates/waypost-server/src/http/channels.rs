@@ -233,7 +233,9 @@ pub async fn create(
         "channel.created",
     )
     .target("channel", row.id.clone())
-    .details(serde_json::json!({ "provider": row.provider, "phone_number_id": row.phone_number_id }));
+    .details(
+        serde_json::json!({ "provider": row.provider, "phone_number_id": row.phone_number_id }),
+    );
     state
         .store
         .create_channel(&row, origin.stamp(event))
@@ -408,29 +410,31 @@ pub async fn check(
         .get_channel(&auth.workspace_id.to_string(), &id)
         .await?;
     let client = client_for(&state.keys, &row).map_err(ApiError::Internal)?;
-    Ok(Json(match client.phone_number(&row.phone_number_id).await {
-        Ok(info) => ChannelCheck {
-            ok: true,
-            display_phone_number: info.display_phone_number,
-            verified_name: info.verified_name,
-            quality_rating: info
-                .quality_rating
-                .and_then(|q| serde_json::to_value(q).ok())
-                .and_then(|v| v.as_str().map(str::to_owned)),
-            messaging_limit_tier: info.messaging_limit_tier,
-            throughput_level: info.throughput.map(|t| t.level),
-            error_code: None,
-            error: None,
+    Ok(Json(
+        match client.phone_number(&row.phone_number_id).await {
+            Ok(info) => ChannelCheck {
+                ok: true,
+                display_phone_number: info.display_phone_number,
+                verified_name: info.verified_name,
+                quality_rating: info
+                    .quality_rating
+                    .and_then(|q| serde_json::to_value(q).ok())
+                    .and_then(|v| v.as_str().map(str::to_owned)),
+                messaging_limit_tier: info.messaging_limit_tier,
+                throughput_level: info.throughput.map(|t| t.level),
+                error_code: None,
+                error: None,
+            },
+            Err(e) => ChannelCheck {
+                ok: false,
+                display_phone_number: None,
+                verified_name: None,
+                quality_rating: None,
+                messaging_limit_tier: None,
+                throughput_level: None,
+                error_code: e.meta().map(|m| m.code),
+                error: Some(e.to_string()),
+            },
         },
-        Err(e) => ChannelCheck {
-            ok: false,
-            display_phone_number: None,
-            verified_name: None,
-            quality_rating: None,
-            messaging_limit_tier: None,
-            throughput_level: None,
-            error_code: e.meta().map(|m| m.code),
-            error: Some(e.to_string()),
-        },
-    }))
+    ))
 }

@@ -10,6 +10,7 @@ pub mod health;
 pub mod invitations;
 pub mod json;
 pub mod members;
+pub mod messages;
 pub mod mfa;
 pub mod middleware;
 pub mod passkey_login;
@@ -124,6 +125,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(contacts::create, contacts::list))
         .routes(routes!(contacts::get, contacts::update, contacts::delete))
         .routes(routes!(contacts::record_consent, contacts::consent_history))
+        .routes(routes!(messages::send, messages::list))
+        .routes(routes!(messages::get))
         .routes(routes!(audit::list))
         .routes(routes!(audit::public_key))
         .routes(routes!(audit::export))
