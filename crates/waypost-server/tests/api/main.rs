@@ -19,6 +19,7 @@ mod mfa;
 mod operations;
 mod passkeys;
 mod scheduled_backups;
+mod sending;
 mod setup;
 mod shield;
 mod tls;
