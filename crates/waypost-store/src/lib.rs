@@ -19,6 +19,7 @@ pub mod messaging;
 mod model;
 pub mod passkeys;
 pub mod postgres;
+pub mod privacy;
 pub mod shield;
 pub mod sqlite;
 
@@ -38,6 +39,7 @@ pub use members::MemberStore;
 pub use messaging::{ChannelStore, ContactStore, MessageStore};
 pub use model::*;
 pub use passkeys::PasskeyStore;
+pub use privacy::PrivacyStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -60,6 +62,7 @@ pub trait Store:
     + ChannelStore
     + ContactStore
     + MessageStore
+    + PrivacyStore
     + Send
     + Sync
     + 'static
@@ -82,6 +85,7 @@ impl<T> Store for T where
         + ChannelStore
         + ContactStore
         + MessageStore
+        + PrivacyStore
         + Send
         + Sync
         + 'static

@@ -15,6 +15,7 @@ pub mod mfa;
 pub mod middleware;
 pub mod passkey_login;
 pub mod passkeys;
+pub mod privacy;
 pub mod problem;
 pub mod sessions;
 pub mod setup;
@@ -56,6 +57,7 @@ pub use problem::{ApiError, Problem};
         (name = "channels", description = "WhatsApp business numbers and their provider settings"),
         (name = "contacts", description = "Contacts, their consent and its history"),
         (name = "messages", description = "Sending messages and following their status"),
+        (name = "privacy", description = "Data-subject rights: export, rectify, restrict, erase"),
     ),
     modifiers(&SecuritySchemes),
     security(("api_key" = []), ("session" = [])),
@@ -127,6 +129,10 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(contacts::record_consent, contacts::consent_history))
         .routes(routes!(messages::send, messages::list))
         .routes(routes!(messages::get))
+        .routes(routes!(privacy::export, privacy::rectify, privacy::erase))
+        .routes(routes!(privacy::restrict))
+        .routes(routes!(privacy::unrestrict))
+        .routes(routes!(privacy::register))
         .routes(routes!(audit::list))
         .routes(routes!(audit::public_key))
         .routes(routes!(audit::export))

@@ -18,6 +18,7 @@ mod messaging;
 mod mfa;
 mod operations;
 mod passkeys;
+mod privacy;
 mod scheduled_backups;
 mod sending;
 mod setup;
