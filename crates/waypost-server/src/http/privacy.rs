@@ -103,7 +103,7 @@ fn audit_for(
         NewAuditEvent::new(
             Some(auth.workspace_id),
             auth.caller.actor(),
-            &format!("privacy.{}", r.kind),
+            format!("privacy.{}", r.kind),
         )
         .target("privacy_request", r.id.clone())
         .details(serde_json::json!({
