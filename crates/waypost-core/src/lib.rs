@@ -10,6 +10,7 @@ pub mod events;
 pub mod id;
 pub mod phone;
 pub mod redact;
+pub mod template;
 
 pub use audit::{Actor, AuditChainError, AuditEvent, NewAuditEvent};
 pub use auth::{

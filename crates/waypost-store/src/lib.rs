@@ -21,6 +21,7 @@ pub mod passkeys;
 pub mod postgres;
 pub mod shield;
 pub mod sqlite;
+pub mod templates;
 
 use std::sync::Arc;
 
@@ -39,6 +40,7 @@ pub use messaging::{ChannelStore, ContactStore, MessageStore};
 pub use model::*;
 pub use passkeys::PasskeyStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
+pub use templates::TemplateStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -60,6 +62,7 @@ pub trait Store:
     + ChannelStore
     + ContactStore
     + MessageStore
+    + TemplateStore
     + Send
     + Sync
     + 'static
@@ -82,6 +85,7 @@ impl<T> Store for T where
         + ChannelStore
         + ContactStore
         + MessageStore
+        + TemplateStore
         + Send
         + Sync
         + 'static

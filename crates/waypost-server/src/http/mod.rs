@@ -17,6 +17,7 @@ pub mod sessions;
 pub mod setup;
 pub mod shield;
 pub mod shield_view;
+pub mod templates;
 pub mod workspace;
 
 use std::time::Duration;
@@ -50,6 +51,7 @@ pub use problem::{ApiError, Problem};
         (name = "members", description = "Members of a workspace and their roles"),
         (name = "audit", description = "The workspace's tamper-evident audit log"),
         (name = "shield", description = "Smishing and spam detection"),
+        (name = "templates", description = "Message templates and their review status"),
     ),
     modifiers(&SecuritySchemes),
     security(("api_key" = []), ("session" = [])),
@@ -125,6 +127,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(members::change_role, members::remove))
         .routes(routes!(shield::scan))
         .routes(routes!(shield::scan_batch))
+        .routes(routes!(templates::create, templates::list))
+        .routes(routes!(templates::get, templates::delete))
         .split_for_parts()
 }
 

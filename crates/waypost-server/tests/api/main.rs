@@ -19,4 +19,5 @@ mod passkeys;
 mod scheduled_backups;
 mod setup;
 mod shield;
+mod templates;
 mod tls;
