@@ -61,7 +61,7 @@ pub trait TemplateStore {
     async fn create_template(&self, template: &TemplateRow, audit: NewAuditEvent) -> Result<()>;
     /// A template of a workspace; `NotFound` otherwise.
     async fn get_template(&self, workspace_id: &str, id: &str) -> Result<TemplateRow>;
-    async fn find_template(
+    async fn template_by_name(
         &self,
         workspace_id: &str,
         name: &str,
@@ -155,7 +155,7 @@ macro_rules! template_store_impl {
                     .ok_or($crate::StoreError::NotFound("template"))
             }
 
-            async fn find_template(
+            async fn template_by_name(
                 &self,
                 workspace_id: &str,
                 name: &str,

@@ -92,6 +92,8 @@ pub struct Config {
     pub shield_blocklist_file: Option<PathBuf>,
     /// Days scan usage records are kept.
     pub shield_usage_retention_days: u32,
+    /// How long the dispatcher keeps retrying a message before it fails (seconds).
+    pub message_deadline_secs: u64,
     /// Built-in prohibited-content categories checked on new templates
     /// (`weapons`, `drugs`, `gambling`, `adult`, `tobacco`, `counterfeit`); empty: none.
     pub template_prohibited_categories: Vec<String>,
@@ -152,6 +154,7 @@ impl Default for Config {
             shield_allowlist_file: None,
             shield_blocklist_file: None,
             shield_usage_retention_days: 90,
+            message_deadline_secs: 24 * 3600,
             template_prohibited_categories: waypost_core::template::BUILTIN_PROHIBITED
                 .iter()
                 .map(|(name, _)| (*name).to_owned())

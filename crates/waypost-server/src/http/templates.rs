@@ -238,7 +238,7 @@ pub async fn create(
     // Checked before the provider call so a duplicate leaves nothing behind there.
     if state
         .store
-        .find_template(&ws, name.as_str(), language.as_str())
+        .template_by_name(&ws, name.as_str(), language.as_str())
         .await?
         .is_some()
     {

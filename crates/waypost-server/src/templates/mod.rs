@@ -146,7 +146,7 @@ pub async fn on_status_webhook(
     };
     let found = state
         .store
-        .find_template(
+        .template_by_name(
             &channel.workspace_id,
             &update.message_template_name,
             &update.message_template_language,

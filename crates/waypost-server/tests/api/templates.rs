@@ -228,7 +228,7 @@ async fn create_get_list_and_delete(backend: Backend) {
         .app
         .state
         .store
-        .find_template(&f.ws.to_string(), "order_shipped", "en_US")
+        .template_by_name(&f.ws.to_string(), "order_shipped", "en_US")
         .await
         .unwrap()
         .unwrap();
@@ -422,7 +422,7 @@ async fn provider_refusals_are_problems_with_the_provider_code(backend: Backend)
         f.app
             .state
             .store
-            .find_template(&f.ws.to_string(), "hello_world", "en_US")
+            .template_by_name(&f.ws.to_string(), "hello_world", "en_US")
             .await
             .unwrap()
             .is_none()
