@@ -12,40 +12,86 @@ pub const BUILTIN_PROHIBITED: &[(&str, &[&str])] = &[
     (
         "weapons",
         &[
-            "firearm", "firearms", "handgun", "handguns", "ammunition", "ammo", "assault rifle",
-            "ghost gun", "gun parts", "silencer", "explosives", "grenade",
+            "firearm",
+            "firearms",
+            "handgun",
+            "handguns",
+            "ammunition",
+            "ammo",
+            "assault rifle",
+            "ghost gun",
+            "gun parts",
+            "silencer",
+            "explosives",
+            "grenade",
         ],
     ),
     (
         "drugs",
         &[
-            "cocaine", "heroin", "methamphetamine", "crystal meth", "fentanyl", "mdma", "lsd",
-            "ecstasy pills", "magic mushrooms", "oxycodone", "xanax without prescription",
-            "buy weed", "marijuana", "cannabis",
+            "cocaine",
+            "heroin",
+            "methamphetamine",
+            "crystal meth",
+            "fentanyl",
+            "mdma",
+            "lsd",
+            "ecstasy pills",
+            "magic mushrooms",
+            "oxycodone",
+            "xanax without prescription",
+            "buy weed",
+            "marijuana",
+            "cannabis",
         ],
     ),
     (
         "gambling",
         &[
-            "online casino", "casino bonus", "sports betting", "place your bets", "bet now",
-            "free spins", "slot machine", "slots jackpot",
+            "online casino",
+            "casino bonus",
+            "sports betting",
+            "place your bets",
+            "bet now",
+            "free spins",
+            "slot machine",
+            "slots jackpot",
         ],
     ),
     (
         "adult",
         &[
-            "porn", "porno", "xxx", "escort service", "escorts", "sex chat", "nude pics", "nudes",
+            "porn",
+            "porno",
+            "xxx",
+            "escort service",
+            "escorts",
+            "sex chat",
+            "nude pics",
+            "nudes",
             "camgirls",
         ],
     ),
     (
         "tobacco",
-        &["cigarettes", "cigars", "vape", "vapes", "e-cigarette", "e-liquid", "nicotine pouches"],
+        &[
+            "cigarettes",
+            "cigars",
+            "vape",
+            "vapes",
+            "e-cigarette",
+            "e-liquid",
+            "nicotine pouches",
+        ],
     ),
     (
         "counterfeit",
         &[
-            "counterfeit", "replica watches", "replica bags", "fake id", "fake passport",
+            "counterfeit",
+            "replica watches",
+            "replica bags",
+            "fake id",
+            "fake passport",
             "fake documents",
         ],
     ),
@@ -172,7 +218,10 @@ mod tests {
     #[test]
     fn configured_lists_replace_and_extend() {
         let p = ProhibitedContent::new([
-            ("crypto".to_owned(), vec!["guaranteed returns".to_owned(), "  ".to_owned()]),
+            (
+                "crypto".to_owned(),
+                vec!["guaranteed returns".to_owned(), "  ".to_owned()],
+            ),
             ("crypto".to_owned(), vec!["double your bitcoin".to_owned()]),
         ]);
         assert_eq!(p.category_names().collect::<Vec<_>>(), ["crypto"]);
@@ -191,6 +240,9 @@ mod tests {
         assert!(texts.contains(&"promo") && texts.contains(&"free spins"));
         let p = ProhibitedContent::builtin();
         assert_eq!(p.check(template_texts("promo", &c)), Some("gambling"));
-        assert_eq!(p.check(template_texts("fake_id_deals", &json!([]))), Some("counterfeit"));
+        assert_eq!(
+            p.check(template_texts("fake_id_deals", &json!([]))),
+            Some("counterfeit")
+        );
     }
 }

@@ -35,8 +35,14 @@ fn names_languages_and_categories() {
         assert!(LanguageCode::parse(bad).is_err(), "{bad}");
     }
 
-    assert_eq!(TemplateCategory::parse("MARKETING"), Ok(TemplateCategory::Marketing));
-    assert_eq!(TemplateCategory::parse("utility").unwrap().meta_str(), "UTILITY");
+    assert_eq!(
+        TemplateCategory::parse("MARKETING"),
+        Ok(TemplateCategory::Marketing)
+    );
+    assert_eq!(
+        TemplateCategory::parse("utility").unwrap().meta_str(),
+        "UTILITY"
+    );
     assert!(TemplateCategory::parse("promo").is_err());
 }
 
@@ -57,7 +63,11 @@ fn a_full_template_is_valid_and_counted() {
     assert_eq!(counts.body, 3);
     assert_eq!(
         counts.buttons,
-        vec![ButtonParameters { index: 1, kind: "URL".into(), count: 1 }]
+        vec![ButtonParameters {
+            index: 1,
+            kind: "URL".into(),
+            count: 1
+        }]
     );
     assert_eq!(parameter_counts(&c), counts);
 }
@@ -69,44 +79,134 @@ fn table_of_invalid_components() {
         (json!({}), "/components: must be an array"),
         (json!([]), "needs a BODY"),
         (json!([{"type": "FOOTER", "text": "hi"}]), "needs a BODY"),
-        (json!([body("Hi there", &[]), body("Again", &[])]), "/components/1/type: `BODY` appears more than once"),
-        (json!([{"type": "CAROUSEL"}]), "/components/0/type: must be HEADER"),
-        (json!([body(&long, &[])]), "/components/0/text: is 1025 characters; at most 1024"),
+        (
+            json!([body("Hi there", &[]), body("Again", &[])]),
+            "/components/1/type: `BODY` appears more than once",
+        ),
+        (
+            json!([{"type": "CAROUSEL"}]),
+            "/components/0/type: must be HEADER",
+        ),
+        (
+            json!([body(&long, &[])]),
+            "/components/0/text: is 1025 characters; at most 1024",
+        ),
         (json!([{"type": "BODY"}]), "/components/0/text: is required"),
-        (json!([body("Hi {{1}} and {{3}}.", &["a", "b"])]), "{{2}} is missing"),
+        (
+            json!([body("Hi {{1}} and {{3}}.", &["a", "b"])]),
+            "{{2}} is missing",
+        ),
         (json!([body("Hi {{2}}.", &["a"])]), "{{1}} is missing"),
-        (json!([body("Hi {{name}}.", &["a"])]), "not a positional placeholder"),
-        (json!([body("Hi {{1}}.", &[])]), "/components/0/example/body_text: needs one row of 1"),
-        (json!([body("Hi {{1}} {{2}}.", &["a"])]), "has 1 example value(s); the text has 2"),
-        (json!([body("Hi {{1}}.", &[" "])]), "/components/0/example/body_text/0/0: must be a non-empty string"),
-        (json!([body("{{1}} is here", &["a"])]), "must not start or end with a placeholder"),
-        (json!([body("Hi {{1}}", &["a"])]), "must not start or end with a placeholder"),
-        (json!([body("Hi {{1}}{{2}} there", &["a", "b"])]), "next to each other"),
-        (json!([{"type": "HEADER", "format": "TEXT", "text": "x".repeat(61)}, body("Hi", &[])]), "at most 60"),
-        (json!([{"type": "HEADER", "format": "TEXT", "text": "{{1}} {{2}}", "example": {"header_text": ["a", "b"]}}, body("Hi", &[])]), "at most one placeholder"),
-        (json!([{"type": "HEADER", "format": "TEXT", "text": "Sale {{1}}"}, body("Hi", &[])]), "/components/0/example/header_text: needs 1 example"),
-        (json!([{"type": "HEADER", "format": "IMAGE"}, body("Hi", &[])]), "one example upload handle"),
-        (json!([{"type": "HEADER", "format": "GIFS"}, body("Hi", &[])]), "/components/0/format"),
-        (json!([body("Hi", &[]), {"type": "FOOTER", "text": "x".repeat(61)}]), "/components/1/text: is 61 characters; at most 60"),
-        (json!([body("Hi", &[]), {"type": "FOOTER", "text": "Bye {{1}}"}]), "a footer takes no placeholders"),
-        (json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": []}]), "must be a non-empty array"),
-        (json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": (0..11).map(|i| json!({"type": "QUICK_REPLY", "text": format!("b{i}")})).collect::<Vec<_>>()}]), "at most 10 buttons"),
-        (json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [
+        (
+            json!([body("Hi {{name}}.", &["a"])]),
+            "not a positional placeholder",
+        ),
+        (
+            json!([body("Hi {{1}}.", &[])]),
+            "/components/0/example/body_text: needs one row of 1",
+        ),
+        (
+            json!([body("Hi {{1}} {{2}}.", &["a"])]),
+            "has 1 example value(s); the text has 2",
+        ),
+        (
+            json!([body("Hi {{1}}.", &[" "])]),
+            "/components/0/example/body_text/0/0: must be a non-empty string",
+        ),
+        (
+            json!([body("{{1}} is here", &["a"])]),
+            "must not start or end with a placeholder",
+        ),
+        (
+            json!([body("Hi {{1}}", &["a"])]),
+            "must not start or end with a placeholder",
+        ),
+        (
+            json!([body("Hi {{1}}{{2}} there", &["a", "b"])]),
+            "next to each other",
+        ),
+        (
+            json!([{"type": "HEADER", "format": "TEXT", "text": "x".repeat(61)}, body("Hi", &[])]),
+            "at most 60",
+        ),
+        (
+            json!([{"type": "HEADER", "format": "TEXT", "text": "{{1}} {{2}}", "example": {"header_text": ["a", "b"]}}, body("Hi", &[])]),
+            "at most one placeholder",
+        ),
+        (
+            json!([{"type": "HEADER", "format": "TEXT", "text": "Sale {{1}}"}, body("Hi", &[])]),
+            "/components/0/example/header_text: needs 1 example",
+        ),
+        (
+            json!([{"type": "HEADER", "format": "IMAGE"}, body("Hi", &[])]),
+            "one example upload handle",
+        ),
+        (
+            json!([{"type": "HEADER", "format": "GIFS"}, body("Hi", &[])]),
+            "/components/0/format",
+        ),
+        (
+            json!([body("Hi", &[]), {"type": "FOOTER", "text": "x".repeat(61)}]),
+            "/components/1/text: is 61 characters; at most 60",
+        ),
+        (
+            json!([body("Hi", &[]), {"type": "FOOTER", "text": "Bye {{1}}"}]),
+            "a footer takes no placeholders",
+        ),
+        (
+            json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": []}]),
+            "must be a non-empty array",
+        ),
+        (
+            json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": (0..11).map(|i| json!({"type": "QUICK_REPLY", "text": format!("b{i}")})).collect::<Vec<_>>()}]),
+            "at most 10 buttons",
+        ),
+        (
+            json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [
             {"type": "URL", "text": "a", "url": "https://a.example"},
             {"type": "URL", "text": "b", "url": "https://b.example"},
-            {"type": "URL", "text": "c", "url": "https://c.example"}]}]), "at most 2 URL"),
-        (json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [
+            {"type": "URL", "text": "c", "url": "https://c.example"}]}]),
+            "at most 2 URL",
+        ),
+        (
+            json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [
             {"type": "QUICK_REPLY", "text": "a"},
             {"type": "URL", "text": "b", "url": "https://b.example"},
-            {"type": "QUICK_REPLY", "text": "c"}]}]), "grouped together"),
-        (json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "x".repeat(26)}]}]), "at most 25"),
-        (json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Go", "url": "https://a.example/{{1}}"}]}]), "/components/1/buttons/0/example: needs 1 example"),
-        (json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Go", "url": "https://a.example/{{1}}/x", "example": ["a"]}]}]), "at the end of the URL"),
-        (json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Go", "url": "ftp://a.example"}]}]), "http(s) URL"),
-        (json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [{"type": "PHONE_NUMBER", "text": "Call", "phone_number": "555"}]}]), "E.164"),
-        (json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [{"type": "OTP", "text": "Copy"}]}]), "/components/1/buttons/0/type"),
-        (json!([{"type": "BODY", "text": "Hi", "add_security_recommendation": true}]), "/components/0/add_security_recommendation: is not supported"),
-        (json!([{"type": "FOOTER", "text": "f"}, body("Hi", &[])]), "in the order HEADER, BODY"),
+            {"type": "QUICK_REPLY", "text": "c"}]}]),
+            "grouped together",
+        ),
+        (
+            json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "x".repeat(26)}]}]),
+            "at most 25",
+        ),
+        (
+            json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Go", "url": "https://a.example/{{1}}"}]}]),
+            "/components/1/buttons/0/example: needs 1 example",
+        ),
+        (
+            json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Go", "url": "https://a.example/{{1}}/x", "example": ["a"]}]}]),
+            "at the end of the URL",
+        ),
+        (
+            json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Go", "url": "ftp://a.example"}]}]),
+            "http(s) URL",
+        ),
+        (
+            json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [{"type": "PHONE_NUMBER", "text": "Call", "phone_number": "555"}]}]),
+            "E.164",
+        ),
+        (
+            json!([body("Hi", &[]), {"type": "BUTTONS", "buttons": [{"type": "OTP", "text": "Copy"}]}]),
+            "/components/1/buttons/0/type",
+        ),
+        (
+            json!([{"type": "BODY", "text": "Hi", "add_security_recommendation": true}]),
+            "/components/0/add_security_recommendation: is not supported",
+        ),
+        (
+            json!([{"type": "FOOTER", "text": "f"}, body("Hi", &[])]),
+            "in the order HEADER, BODY",
+        ),
     ];
     for (components, expected) in cases {
         let errs = errors(components.clone());
@@ -131,7 +231,10 @@ fn errors_are_bounded() {
 
 #[test]
 fn counts_are_lenient_on_stored_data() {
-    assert_eq!(parameter_counts(&json!("garbage")), ParameterCounts::default());
+    assert_eq!(
+        parameter_counts(&json!("garbage")),
+        ParameterCounts::default()
+    );
     let c = json!([
         {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["h"]}},
         {"type": "BODY", "text": "Code {{1}} ok"},

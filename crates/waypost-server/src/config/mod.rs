@@ -298,7 +298,11 @@ impl Config {
     pub fn template_prohibited(&self) -> waypost_core::template::ProhibitedContent {
         let builtin = waypost_core::template::BUILTIN_PROHIBITED
             .iter()
-            .filter(|(name, _)| self.template_prohibited_categories.iter().any(|c| c == name))
+            .filter(|(name, _)| {
+                self.template_prohibited_categories
+                    .iter()
+                    .any(|c| c == name)
+            })
             .map(|(name, terms)| {
                 (
                     (*name).to_owned(),

@@ -123,11 +123,7 @@ pub fn provider_problem(e: &ClientError) -> ApiError {
             "provider-rejected",
             "Refused by the provider",
         ),
-        _ => (
-            StatusCode::BAD_GATEWAY,
-            "provider-error",
-            "Provider error",
-        ),
+        _ => (StatusCode::BAD_GATEWAY, "provider-error", "Provider error"),
     };
     let mut problem = match e.meta() {
         Some(m) => Problem::new(
@@ -197,7 +193,11 @@ fn validate(
     if let Err(errors) = validate_components(&req.components) {
         let detail = format!(
             "The template's components are invalid: {}",
-            errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
         );
         let list: Vec<Value> = errors
             .iter()
@@ -218,6 +218,39 @@ fn validate(
         .into());
     }
     Ok((name, language, category))
+}
+
+/// The provider's create body. Component types go upper case, as Meta writes
+/// them; the stored components stay exactly as submitted.
+fn provider_body(
+    name: &TemplateName,
+    language: &LanguageCode,
+    category: TemplateCategory,
+    components: &Value,
+) -> Result<TemplateCreate, ApiError> {
+    let mut components: Vec<TemplateDefComponent> = serde_json::from_value(components.clone())
+        .map_err(|e| {
+            invalid(
+                format!("The template's components are invalid: {e}"),
+                json!([]),
+            )
+        })?;
+    for c in &mut components {
+        c.kind.make_ascii_uppercase();
+        if let Some(f) = &mut c.format {
+            f.make_ascii_uppercase();
+        }
+        c.buttons
+            .iter_mut()
+            .for_each(|b| b.kind.make_ascii_uppercase());
+    }
+    Ok(TemplateCreate {
+        name: name.to_string(),
+        language: language.to_string(),
+        category: category.meta_str().into(),
+        parameter_format: None,
+        components,
+    })
 }
 
 /// Submits a template for review (scope `templates:write`).
@@ -247,23 +280,7 @@ pub async fn create(
         )
         .into());
     }
-    let mut components: Vec<TemplateDefComponent> = serde_json::from_value(req.components.clone())
-        .map_err(|e| invalid(format!("The template's components are invalid: {e}"), json!([])))?;
-    // Meta's create endpoint writes types in upper case; we accept any case.
-    for c in &mut components {
-        c.kind.make_ascii_uppercase();
-        if let Some(f) = &mut c.format {
-            f.make_ascii_uppercase();
-        }
-        c.buttons.iter_mut().for_each(|b| b.kind.make_ascii_uppercase());
-    }
-    let body = TemplateCreate {
-        name: name.to_string(),
-        language: language.to_string(),
-        category: category.meta_str().into(),
-        parameter_format: None,
-        components,
-    };
+    let body = provider_body(&name, &language, category, &req.components)?;
     let client = client_for(&state.keys, &channel)?;
     let created = client
         .create_template(&channel.waba_id, &body)
@@ -285,10 +302,16 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let event = NewAuditEvent::new(Some(auth.workspace_id), auth.caller.actor(), "template.created")
-        .target("template", row.id.clone())
-        .details(json!({ "name": row.name, "language": row.language, "category": row.category,
-            "channel_id": row.channel_id, "provider_id": row.provider_id }));
+    let event = NewAuditEvent::new(
+        Some(auth.workspace_id),
+        auth.caller.actor(),
+        "template.created",
+    )
+    .target("template", row.id.clone())
+    .details(
+        json!({ "name": row.name, "language": row.language, "category": row.category,
+            "channel_id": row.channel_id, "provider_id": row.provider_id }),
+    );
     if let Err(e) = state.store.create_template(&row, origin.stamp(event)).await {
         // A concurrent create won the name: withdraw ours at the provider.
         if let Err(undo) = client
@@ -376,9 +399,13 @@ pub async fn delete(
         Err(waypost_store::StoreError::NotFound(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    let event = NewAuditEvent::new(Some(auth.workspace_id), auth.caller.actor(), "template.deleted")
-        .target("template", row.id.clone())
-        .details(json!({ "name": row.name, "language": row.language }));
+    let event = NewAuditEvent::new(
+        Some(auth.workspace_id),
+        auth.caller.actor(),
+        "template.deleted",
+    )
+    .target("template", row.id.clone())
+    .details(json!({ "name": row.name, "language": row.language }));
     state
         .store
         .delete_template(&ws, &row.id, origin.stamp(event))

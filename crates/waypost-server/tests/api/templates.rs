@@ -115,7 +115,12 @@ fn template(name: &str, body: &str) -> Value {
 const BODY: &str = "Hi {{1}}, your order {{2}} has shipped.";
 
 impl Fixture {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
         let mut req = self
             .app
             .client
@@ -128,7 +133,8 @@ impl Fixture {
     }
 
     async fn create(&self, body: Value) -> reqwest::Response {
-        self.send(reqwest::Method::POST, "/v1/templates", Some(body)).await
+        self.send(reqwest::Method::POST, "/v1/templates", Some(body))
+            .await
     }
 
     async fn create_ok(&self, name: &str) -> Value {
@@ -145,7 +151,13 @@ impl Fixture {
 
     /// Templates of the sandbox's WABA, by name.
     async fn provider_names(&self) -> Vec<String> {
-        let channel = self.app.state.store.list_channels(&self.ws.to_string()).await.unwrap();
+        let channel = self
+            .app
+            .state
+            .store
+            .list_channels(&self.ws.to_string())
+            .await
+            .unwrap();
         let client = client_for(&self.app.state.keys, &channel[0]).unwrap();
         let list = client
             .list_templates(&channel[0].waba_id, &Default::default())
@@ -181,18 +193,34 @@ impl Fixture {
             .await
             .unwrap();
         let mut out = Vec::new();
-        for row in rows.iter().filter(|r| r.event_type == "template.status_changed") {
-            let body = waypost_server::events::open(&self.app.state.keys, self.app.state.store.as_ref(), row)
-                .await
-                .unwrap();
-            assert_eq!(row.subject_id.as_deref(), body["data"]["template_id"].as_str());
+        for row in rows
+            .iter()
+            .filter(|r| r.event_type == "template.status_changed")
+        {
+            let body = waypost_server::events::open(
+                &self.app.state.keys,
+                self.app.state.store.as_ref(),
+                row,
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                row.subject_id.as_deref(),
+                body["data"]["template_id"].as_str()
+            );
             out.push(body["data"].clone());
         }
         out
     }
 
     async fn channel(&self) -> ChannelRow {
-        self.app.state.store.list_channels(&self.ws.to_string()).await.unwrap().remove(0)
+        self.app
+            .state
+            .store
+            .list_channels(&self.ws.to_string())
+            .await
+            .unwrap()
+            .remove(0)
     }
 }
 
@@ -216,10 +244,23 @@ async fn create_get_list_and_delete(backend: Backend) {
     assert_eq!(created["status"], "PENDING");
     assert_eq!(created["category"], "utility");
     assert!(created["id"].as_str().unwrap().starts_with("tpl_"));
-    assert!(created["provider_id"].as_str().unwrap().parse::<u64>().is_ok());
+    assert!(
+        created["provider_id"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok()
+    );
     // Stored exactly as submitted: the send path counts placeholders from it.
-    assert_eq!(created["components"], template("order_shipped", BODY)["components"]);
-    assert!(f.provider_names().await.contains(&"order_shipped".to_owned()));
+    assert_eq!(
+        created["components"],
+        template("order_shipped", BODY)["components"]
+    );
+    assert!(
+        f.provider_names()
+            .await
+            .contains(&"order_shipped".to_owned())
+    );
 
     let id = created["id"].as_str().unwrap();
     let got = f.get_json(&format!("/v1/templates/{id}")).await;
@@ -232,8 +273,13 @@ async fn create_get_list_and_delete(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    let counts = waypost_core::template::parameter_counts(&serde_json::from_str(&stored.components).unwrap());
-    assert_eq!((counts.header, counts.body, counts.buttons.len()), (1, 2, 1));
+    let counts = waypost_core::template::parameter_counts(
+        &serde_json::from_str(&stored.components).unwrap(),
+    );
+    assert_eq!(
+        (counts.header, counts.body, counts.buttons.len()),
+        (1, 2, 1)
+    );
 
     let dup = f.create(template("order_shipped", BODY)).await;
     assert_problem(dup, 409).await;
@@ -242,18 +288,32 @@ async fn create_get_list_and_delete(backend: Backend) {
     let page = f.get_json("/v1/templates?limit=1").await;
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
     let next = page["next_cursor"].as_str().unwrap().to_owned();
-    let page2 = f.get_json(&format!("/v1/templates?limit=1&after={next}")).await;
+    let page2 = f
+        .get_json(&format!("/v1/templates?limit=1&after={next}"))
+        .await;
     assert_eq!(page2["data"][0]["name"], "welcome");
     let pending = f.get_json("/v1/templates?status=pending").await;
     assert_eq!(pending["data"].as_array().unwrap().len(), 2);
     let approved = f.get_json("/v1/templates?status=APPROVED").await;
     assert!(approved["data"].as_array().unwrap().is_empty());
 
-    let res = f.send(reqwest::Method::DELETE, &format!("/v1/templates/{id}"), None).await;
+    let res = f
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/templates/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(res.status(), 204);
-    let res = f.send(reqwest::Method::GET, &format!("/v1/templates/{id}"), None).await;
+    let res = f
+        .send(reqwest::Method::GET, &format!("/v1/templates/{id}"), None)
+        .await;
     assert_problem(res, 404).await;
-    assert!(!f.provider_names().await.contains(&"order_shipped".to_owned()));
+    assert!(
+        !f.provider_names()
+            .await
+            .contains(&"order_shipped".to_owned())
+    );
     let actions = audit_actions(&f.app, Some(f.ws)).await;
     for a in ["template.created", "template.deleted"] {
         assert!(actions.iter().any(|x| x == a), "{a} missing: {actions:?}");
@@ -276,24 +336,42 @@ async fn invalid_templates_are_422_naming_the_field(backend: Backend) {
     let p = assert_problem(f.create(bad_lang).await, 422).await;
     assert_eq!(p["errors"][0]["pointer"], "/language");
 
-    let p = assert_problem(f.create(template("gap", "Hi {{1}}, order {{3}} shipped.")).await, 422).await;
+    let p = assert_problem(
+        f.create(template("gap", "Hi {{1}}, order {{3}} shipped."))
+            .await,
+        422,
+    )
+    .await;
     assert_eq!(p["errors"][0]["pointer"], "/components/1/text");
-    assert!(p["detail"].as_str().unwrap().contains("{{2}} is missing"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("{{2}} is missing"),
+        "{p}"
+    );
 
     let mut no_examples = template("no_examples", BODY);
     no_examples["components"][1]["example"] = json!({"body_text": [["Ana"]]});
     let p = assert_problem(f.create(no_examples).await, 422).await;
-    assert_eq!(p["errors"][0]["pointer"], "/components/1/example/body_text/0");
+    assert_eq!(
+        p["errors"][0]["pointer"],
+        "/components/1/example/body_text/0"
+    );
 
     let long = format!("Hi {{{{1}}}}, {} {{{{2}}}}.", "x".repeat(1030));
     let p = assert_problem(f.create(template("too_long", &long)).await, 422).await;
-    assert!(p["detail"].as_str().unwrap().contains("at most 1024"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("at most 1024"),
+        "{p}"
+    );
 
     let mut bad_category = template("ok_name", BODY);
     bad_category["category"] = json!("promo");
     let p = assert_problem(f.create(bad_category).await, 422).await;
     assert_eq!(p["errors"][0]["pointer"], "/category");
-    assert_eq!(f.provider_names().await.len(), before, "nothing reached the provider");
+    assert_eq!(
+        f.provider_names().await.len(),
+        before,
+        "nothing reached the provider"
+    );
 }
 
 async fn prohibited_content_is_refused_naming_only_the_category(backend: Backend) {
@@ -307,11 +385,18 @@ async fn prohibited_content_is_refused_naming_only_the_category(backend: Backend
     };
     let f = fixture_on(app, 1).await;
     let p = assert_problem(
-        f.create(template("deal", "Hi {{1}}, fresh c0caine for order {{2}} today.")).await,
+        f.create(template(
+            "deal",
+            "Hi {{1}}, fresh c0caine for order {{2}} today.",
+        ))
+        .await,
         422,
     )
     .await;
-    assert_eq!(p["type"], "https://waypost.dev/problems/template-prohibited-content");
+    assert_eq!(
+        p["type"],
+        "https://waypost.dev/problems/template-prohibited-content"
+    );
     assert_eq!(p["category"], "drugs");
     assert!(!p.to_string().to_lowercase().contains("caine"), "{p}");
 
@@ -321,7 +406,11 @@ async fn prohibited_content_is_refused_naming_only_the_category(backend: Backend
     assert_eq!(p["category"], "gambling");
 
     let p = assert_problem(
-        f.create(template("deal", "Hi {{1}}, DOUBLE your Bitcoin with {{2}} now.")).await,
+        f.create(template(
+            "deal",
+            "Hi {{1}}, DOUBLE your Bitcoin with {{2}} now.",
+        ))
+        .await,
         422,
     )
     .await;
@@ -336,7 +425,8 @@ async fn status_webhooks_apply_once_with_reason(backend: Backend) {
     let a = f.create_ok("order_shipped").await;
     let b = f.create_ok("welcome").await;
     let channel = f.channel().await;
-    f.provider_status(a["provider_id"].as_str().unwrap(), "APPROVED", "NONE").await;
+    f.provider_status(a["provider_id"].as_str().unwrap(), "APPROVED", "NONE")
+        .await;
     let approve = status_value(&a, "APPROVED", "NONE");
     waypost_server::templates::on_status_webhook(&f.app.state, &channel, &approve)
         .await
@@ -345,7 +435,9 @@ async fn status_webhooks_apply_once_with_reason(backend: Backend) {
     waypost_server::templates::on_status_webhook(&f.app.state, &channel, &approve)
         .await
         .unwrap();
-    let got = f.get_json(&format!("/v1/templates/{}", a["id"].as_str().unwrap())).await;
+    let got = f
+        .get_json(&format!("/v1/templates/{}", a["id"].as_str().unwrap()))
+        .await;
     assert_eq!(got["status"], "APPROVED");
     assert!(got["rejection_reason"].is_null());
 
@@ -353,7 +445,9 @@ async fn status_webhooks_apply_once_with_reason(backend: Backend) {
     waypost_server::templates::on_status_webhook(&f.app.state, &channel, &reject)
         .await
         .unwrap();
-    let got = f.get_json(&format!("/v1/templates/{}", b["id"].as_str().unwrap())).await;
+    let got = f
+        .get_json(&format!("/v1/templates/{}", b["id"].as_str().unwrap()))
+        .await;
     assert_eq!(got["status"], "REJECTED");
     assert_eq!(got["rejection_reason"], "INVALID_FORMAT");
 
@@ -386,13 +480,24 @@ async fn sync_applies_provider_status_changes_once(backend: Backend) {
     };
     let a = f.create_ok("order_shipped").await;
     let b = f.create_ok("welcome").await;
-    f.provider_status(a["provider_id"].as_str().unwrap(), "APPROVED", "NONE").await;
-    f.provider_status(b["provider_id"].as_str().unwrap(), "PAUSED", "NONE").await;
+    f.provider_status(a["provider_id"].as_str().unwrap(), "APPROVED", "NONE")
+        .await;
+    f.provider_status(b["provider_id"].as_str().unwrap(), "PAUSED", "NONE")
+        .await;
     let token = CancellationToken::new();
-    let changed = waypost_server::templates::sync_once(&f.app.state, &token).await.unwrap();
+    let changed = waypost_server::templates::sync_once(&f.app.state, &token)
+        .await
+        .unwrap();
     assert_eq!(changed, 2);
-    assert_eq!(waypost_server::templates::sync_once(&f.app.state, &token).await.unwrap(), 0);
-    let got = f.get_json(&format!("/v1/templates/{}", b["id"].as_str().unwrap())).await;
+    assert_eq!(
+        waypost_server::templates::sync_once(&f.app.state, &token)
+            .await
+            .unwrap(),
+        0
+    );
+    let got = f
+        .get_json(&format!("/v1/templates/{}", b["id"].as_str().unwrap()))
+        .await;
     assert_eq!(got["status"], "PAUSED");
 
     // The webhook for a change the sync already applied records nothing more.
@@ -417,7 +522,10 @@ async fn provider_refusals_are_problems_with_the_provider_code(backend: Backend)
     let p = assert_problem(f.create(template("hello_world", BODY)).await, 422).await;
     assert_eq!(p["type"], "https://waypost.dev/problems/provider-rejected");
     assert_eq!(p["provider_code"], 100);
-    assert!(p["provider_title"].as_str().unwrap().contains("(#100)"), "{p}");
+    assert!(
+        p["provider_title"].as_str().unwrap().contains("(#100)"),
+        "{p}"
+    );
     assert!(
         f.app
             .state
@@ -445,7 +553,10 @@ async fn channel_must_be_named_unless_there_is_one(backend: Backend) {
     let one = add_channel(&f.app, f.ws, &f.sandbox).await;
     add_channel(&f.app, f.ws, &f.sandbox).await;
     let p = assert_problem(f.create(template("first", BODY)).await, 422).await;
-    assert!(p["detail"].as_str().unwrap().contains("several channels"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("several channels"),
+        "{p}"
+    );
 
     let mut named = template("first", BODY);
     named["channel_id"] = json!(one.id);
@@ -482,9 +593,19 @@ async fn keys_need_template_scopes(backend: Backend) {
         .unwrap();
     let p = assert_problem(res, 403).await;
     assert_eq!(p["required_scope"], "templates:write");
-    assert_eq!(bearer_get(&f.app, &read_only, "/v1/templates").await.status(), 200);
+    assert_eq!(
+        bearer_get(&f.app, &read_only, "/v1/templates")
+            .await
+            .status(),
+        200
+    );
 
-    let (_, unrelated) = api_key(&f.app, &s, json!({"name": "scan", "scopes": ["shield:scan"]})).await;
+    let (_, unrelated) = api_key(
+        &f.app,
+        &s,
+        json!({"name": "scan", "scopes": ["shield:scan"]}),
+    )
+    .await;
     let p = assert_problem(bearer_get(&f.app, &unrelated, "/v1/templates").await, 403).await;
     assert_eq!(p["required_scope"], "templates:read");
 
@@ -492,7 +613,11 @@ async fn keys_need_template_scopes(backend: Backend) {
     let res = f
         .app
         .client
-        .delete(format!("{}/v1/templates/{}", f.app.address, created["id"].as_str().unwrap()))
+        .delete(format!(
+            "{}/v1/templates/{}",
+            f.app.address,
+            created["id"].as_str().unwrap()
+        ))
         .bearer_auth(&read_only)
         .send()
         .await
