@@ -1,6 +1,7 @@
 //! HTTP-level tests against the real application on 127.0.0.1:0, each on
 //! SQLite and on PostgreSQL.
 
+mod bearer;
 mod helpers;
 mod users;
 
@@ -13,6 +14,7 @@ mod keys;
 mod keys_api;
 mod login;
 mod members;
+mod messaging;
 mod mfa;
 mod operations;
 mod passkeys;
