@@ -19,6 +19,7 @@ pub mod messaging;
 mod model;
 pub mod passkeys;
 pub mod postgres;
+pub mod privacy;
 pub mod shield;
 pub mod sqlite;
 pub mod templates;
@@ -39,6 +40,7 @@ pub use members::MemberStore;
 pub use messaging::{ChannelStore, ContactStore, MessageStore};
 pub use model::*;
 pub use passkeys::PasskeyStore;
+pub use privacy::PrivacyStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
 pub use templates::TemplateStore;
 
@@ -62,6 +64,7 @@ pub trait Store:
     + ChannelStore
     + ContactStore
     + MessageStore
+    + PrivacyStore
     + TemplateStore
     + Send
     + Sync
@@ -85,6 +88,7 @@ impl<T> Store for T where
         + ChannelStore
         + ContactStore
         + MessageStore
+        + PrivacyStore
         + TemplateStore
         + Send
         + Sync

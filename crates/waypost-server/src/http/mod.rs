@@ -15,6 +15,7 @@ pub mod mfa;
 pub mod middleware;
 pub mod passkey_login;
 pub mod passkeys;
+pub mod privacy;
 pub mod problem;
 pub mod sessions;
 pub mod setup;
@@ -57,6 +58,7 @@ pub use problem::{ApiError, Problem};
         (name = "channels", description = "WhatsApp business numbers and their provider settings"),
         (name = "contacts", description = "Contacts, their consent and its history"),
         (name = "messages", description = "Sending messages and following their status"),
+        (name = "privacy", description = "Data-subject rights: export, rectify, restrict, erase"),
         (name = "templates", description = "Message templates and their review status"),
     ),
     modifiers(&SecuritySchemes),
@@ -129,6 +131,10 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(contacts::record_consent, contacts::consent_history))
         .routes(routes!(messages::send, messages::list))
         .routes(routes!(messages::get))
+        .routes(routes!(privacy::export, privacy::rectify, privacy::erase))
+        .routes(routes!(privacy::restrict))
+        .routes(routes!(privacy::unrestrict))
+        .routes(routes!(privacy::register))
         .routes(routes!(audit::list))
         .routes(routes!(audit::public_key))
         .routes(routes!(audit::export))

@@ -316,7 +316,44 @@ async fn send_policy_is_checked_before_acceptance(backend: Backend) {
     .await;
 }
 
+async fn workspace_messaging_settings_are_validated_and_audited(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let account = crate::users::owner(&app, "settings@example.com", "settings-ws").await;
+    let session = crate::users::login(&app, "settings@example.com", crate::users::PASSWORD).await;
+    let view: Value = session
+        .get(&app, "/v1/workspace")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["content_retention"], "none");
+    assert_eq!(view["shield_policy"], "flag");
+    for bad in [
+        json!({"content_retention": "forever"}),
+        json!({"content_retention": "days:0"}),
+        json!({"shield_policy": "maybe"}),
+    ] {
+        assert_problem(session.patch(&app, "/v1/workspace", bad).await, 422).await;
+    }
+    let res = session
+        .patch(
+            &app,
+            "/v1/workspace",
+            json!({"content_retention": "days:30", "shield_policy": "block"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let view: Value = res.json().await.unwrap();
+    assert_eq!(view["content_retention"], "days:30");
+    assert_eq!(view["shield_policy"], "block");
+    let actions = crate::users::audit_actions(&app, Some(account.workspace_id)).await;
+    assert!(actions.contains(&"workspace.settings_changed".to_owned()));
+}
+
 on_both_backends!(
+    workspace_messaging_settings_are_validated_and_audited,
     channels_keep_secrets_and_validate,
     contacts_normalise_dedupe_and_keep_consent_history,
     send_policy_is_checked_before_acceptance,

@@ -35,6 +35,8 @@ crate::passkeys::passkey_store_impl!(PgStore, append_audit);
 crate::shield::shield_store_impl!(PgStore);
 crate::events::insert_events_fn!(PgConnection);
 crate::events::customer_event_store_impl!(PgStore, insert_events);
+crate::privacy::insert_privacy_request_fn!(PgConnection);
+crate::privacy::privacy_store_impl!(PgStore, append_audit);
 crate::messaging::insert_message_fn!(PgConnection);
 crate::messaging::messaging_store_impl!(
     PgStore,
