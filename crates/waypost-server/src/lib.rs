@@ -15,6 +15,7 @@ pub mod shield;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod templates;
 pub mod workers;
 
 pub use config::{Config, Overrides};

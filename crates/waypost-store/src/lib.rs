@@ -22,6 +22,7 @@ pub mod postgres;
 pub mod privacy;
 pub mod shield;
 pub mod sqlite;
+pub mod templates;
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ pub use model::*;
 pub use passkeys::PasskeyStore;
 pub use privacy::PrivacyStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
+pub use templates::TemplateStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -63,6 +65,7 @@ pub trait Store:
     + ContactStore
     + MessageStore
     + PrivacyStore
+    + TemplateStore
     + Send
     + Sync
     + 'static
@@ -86,6 +89,7 @@ impl<T> Store for T where
         + ContactStore
         + MessageStore
         + PrivacyStore
+        + TemplateStore
         + Send
         + Sync
         + 'static

@@ -94,6 +94,13 @@ pub struct Config {
     pub shield_usage_retention_days: u32,
     /// How long the dispatcher keeps retrying a message before it fails (seconds).
     pub message_deadline_secs: u64,
+    /// Built-in prohibited-content categories checked on new templates
+    /// (`weapons`, `drugs`, `gambling`, `adult`, `tobacco`, `counterfeit`); empty: none.
+    pub template_prohibited_categories: Vec<String>,
+    /// Operator terms per category, added to the built-in lists (a new category name adds a category).
+    pub template_prohibited_terms: std::collections::BTreeMap<String, Vec<String>>,
+    /// How often template statuses are synced from the provider.
+    pub template_sync_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -148,6 +155,12 @@ impl Default for Config {
             shield_blocklist_file: None,
             shield_usage_retention_days: 90,
             message_deadline_secs: 24 * 3600,
+            template_prohibited_categories: waypost_core::template::BUILTIN_PROHIBITED
+                .iter()
+                .map(|(name, _)| (*name).to_owned())
+                .collect(),
+            template_prohibited_terms: Default::default(),
+            template_sync_interval_secs: 600,
         }
     }
 }
@@ -252,6 +265,7 @@ impl Config {
             return fail("WAYPOST_SHIELD_USAGE_RETENTION_DAYS: must be 1 to 3650");
         }
         self.validate_backups()?;
+        self.validate_templates()?;
         if self.reencryption_batch_size == 0 {
             return fail("WAYPOST_REENCRYPTION_BATCH_SIZE: must be greater than 0");
         }
@@ -259,6 +273,47 @@ impl Config {
             .map_err(|e| ConfigError(format!("WAYPOST_DATABASE_URL: {e}")))?;
         self.webauthn()?;
         Ok(())
+    }
+
+    fn validate_templates(&self) -> Result<(), ConfigError> {
+        for name in &self.template_prohibited_categories {
+            if !waypost_core::template::BUILTIN_PROHIBITED
+                .iter()
+                .any(|(builtin, _)| builtin == name)
+            {
+                return Err(ConfigError(format!(
+                    "WAYPOST_TEMPLATE_PROHIBITED_CATEGORIES: unknown category `{name}` (add its terms in template_prohibited_terms instead)"
+                )));
+            }
+        }
+        if self.template_sync_interval_secs == 0 {
+            return Err(ConfigError(
+                "WAYPOST_TEMPLATE_SYNC_INTERVAL_SECS: must be greater than 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The prohibited-content lists new templates are checked against.
+    pub fn template_prohibited(&self) -> waypost_core::template::ProhibitedContent {
+        let builtin = waypost_core::template::BUILTIN_PROHIBITED
+            .iter()
+            .filter(|(name, _)| {
+                self.template_prohibited_categories
+                    .iter()
+                    .any(|c| c == name)
+            })
+            .map(|(name, terms)| {
+                (
+                    (*name).to_owned(),
+                    terms.iter().map(|t| (*t).to_owned()).collect(),
+                )
+            });
+        let operator = self
+            .template_prohibited_terms
+            .iter()
+            .map(|(name, terms)| (name.clone(), terms.clone()));
+        waypost_core::template::ProhibitedContent::new(builtin.chain(operator))
     }
 
     fn validate_backups(&self) -> Result<(), ConfigError> {
@@ -471,6 +526,18 @@ impl Config {
             format!(
                 "shield_usage_retention_days = {}",
                 self.shield_usage_retention_days
+            ),
+            format!(
+                "template_prohibited_categories = {}",
+                self.template_prohibited_categories.join(",")
+            ),
+            format!(
+                "template_prohibited_terms = {} categor(ies) with operator terms",
+                self.template_prohibited_terms.len()
+            ),
+            format!(
+                "template_sync_interval_secs = {}",
+                self.template_sync_interval_secs
             ),
         ]
     }

@@ -21,6 +21,7 @@ pub mod sessions;
 pub mod setup;
 pub mod shield;
 pub mod shield_view;
+pub mod templates;
 pub mod workspace;
 
 use std::time::Duration;
@@ -58,6 +59,7 @@ pub use problem::{ApiError, Problem};
         (name = "contacts", description = "Contacts, their consent and its history"),
         (name = "messages", description = "Sending messages and following their status"),
         (name = "privacy", description = "Data-subject rights: export, rectify, restrict, erase"),
+        (name = "templates", description = "Message templates and their review status"),
     ),
     modifiers(&SecuritySchemes),
     security(("api_key" = []), ("session" = [])),
@@ -145,6 +147,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(members::change_role, members::remove))
         .routes(routes!(shield::scan))
         .routes(routes!(shield::scan_batch))
+        .routes(routes!(templates::create, templates::list))
+        .routes(routes!(templates::get, templates::delete))
         .split_for_parts()
 }
 

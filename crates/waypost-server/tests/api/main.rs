@@ -23,4 +23,5 @@ mod scheduled_backups;
 mod sending;
 mod setup;
 mod shield;
+mod templates;
 mod tls;

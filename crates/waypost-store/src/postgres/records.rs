@@ -45,6 +45,7 @@ crate::messaging::messaging_store_impl!(
     insert_message,
     insert_status
 );
+crate::templates::template_store_impl!(PgStore, append_audit, insert_events);
 
 /// Serialises appends to one chain across connections and nodes until commit.
 async fn lock_chain(conn: &mut PgConnection, chain: &str) -> Result<()> {
