@@ -14,6 +14,7 @@ pub mod shield;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;
 pub mod workers;
 
 pub use config::{Config, Overrides};

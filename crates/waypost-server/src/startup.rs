@@ -216,6 +216,10 @@ impl Application {
             state.clone(),
             shutdown.clone(),
         ));
+        let webhooks = tokio::spawn(crate::webhooks::deliver::run(
+            state.clone(),
+            shutdown.clone(),
+        ));
         let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(address = %local_addr, tls = state.config.tls_enabled(), backend = state.store.backend().as_str(), "listening");
 
@@ -247,7 +251,7 @@ impl Application {
         let outcome = server.await;
         shutdown.cancel();
         let _ = tokio::time::timeout(grace, async {
-            let _ = tokio::join!(worker, backups);
+            let _ = tokio::join!(worker, backups, webhooks);
         })
         .await;
         state.store.close().await;

@@ -20,6 +20,7 @@ pub mod passkeys;
 pub mod postgres;
 pub mod shield;
 pub mod sqlite;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ pub use members::MemberStore;
 pub use model::*;
 pub use passkeys::PasskeyStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
+pub use webhooks::WebhookStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -55,6 +57,7 @@ pub trait Store:
     + PasskeyStore
     + ShieldStore
     + CustomerEventStore
+    + WebhookStore
     + Send
     + Sync
     + 'static
@@ -74,6 +77,7 @@ impl<T> Store for T where
         + PasskeyStore
         + ShieldStore
         + CustomerEventStore
+        + WebhookStore
         + Send
         + Sync
         + 'static

@@ -17,6 +17,7 @@ pub mod sessions;
 pub mod setup;
 pub mod shield;
 pub mod shield_view;
+pub mod webhooks;
 pub mod workspace;
 
 use std::time::Duration;
@@ -50,6 +51,7 @@ pub use problem::{ApiError, Problem};
         (name = "members", description = "Members of a workspace and their roles"),
         (name = "audit", description = "The workspace's tamper-evident audit log"),
         (name = "shield", description = "Smishing and spam detection"),
+        (name = "webhooks", description = "Customer webhook endpoints, deliveries, replay and resend"),
     ),
     modifiers(&SecuritySchemes),
     security(("api_key" = []), ("session" = [])),
@@ -125,6 +127,13 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(members::change_role, members::remove))
         .routes(routes!(shield::scan))
         .routes(routes!(shield::scan_batch))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::send_test))
+        .routes(routes!(webhooks::attempts))
+        .routes(routes!(webhooks::replay))
+        .routes(routes!(webhooks::resend))
         .split_for_parts()
 }
 

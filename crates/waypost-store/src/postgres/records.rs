@@ -35,6 +35,13 @@ crate::passkeys::passkey_store_impl!(PgStore, append_audit);
 crate::shield::shield_store_impl!(PgStore);
 crate::events::insert_events_fn!(PgConnection);
 crate::events::customer_event_store_impl!(PgStore, insert_events);
+crate::webhooks::webhook_store_impl!(
+    PgStore,
+    append_audit,
+    insert_events,
+    "FOR UPDATE SKIP LOCKED",
+    "FOR UPDATE OF d SKIP LOCKED"
+);
 
 /// Serialises appends to one chain across connections and nodes until commit.
 async fn lock_chain(conn: &mut PgConnection, chain: &str) -> Result<()> {

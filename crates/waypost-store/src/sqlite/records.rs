@@ -34,6 +34,7 @@ crate::passkeys::passkey_store_impl!(SqliteStore, append_audit);
 crate::shield::shield_store_impl!(SqliteStore);
 crate::events::insert_events_fn!(SqliteConnection);
 crate::events::customer_event_store_impl!(SqliteStore, insert_events);
+crate::webhooks::webhook_store_impl!(SqliteStore, append_audit, insert_events, "", "");
 
 /// Chain appends need no extra lock here: `BEGIN IMMEDIATE` on the single
 /// writer connection already makes each transaction the only writer.
