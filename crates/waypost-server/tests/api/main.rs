@@ -20,3 +20,4 @@ mod scheduled_backups;
 mod setup;
 mod shield;
 mod tls;
+mod webhooks;
