@@ -184,13 +184,20 @@ async fn emit(app: &TestApp, ws: WorkspaceId, events: &[(EventType, &str)]) -> V
 /// package (an implementation that is not ours). The interpreter comes from
 /// `STANDARDWEBHOOKS_PYTHON`; without it the check is skipped, except under CI.
 fn verify_with_standardwebhooks(items: &[(String, Received)]) {
+    if let Some((ok, stdout)) = run_standardwebhooks(items) {
+        assert!(ok, "standardwebhooks refused a delivery: {stdout}");
+    }
+}
+
+/// Runs the Python verifier: `Some((all verified, its output))`, or `None` when skipped.
+fn run_standardwebhooks(items: &[(String, Received)]) -> Option<(bool, String)> {
     let Ok(python) = std::env::var("STANDARDWEBHOOKS_PYTHON") else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "CI=true but STANDARDWEBHOOKS_PYTHON is not set (.ci/run installs it)"
         );
         eprintln!("skipping standardwebhooks verification: STANDARDWEBHOOKS_PYTHON is not set");
-        return;
+        return None;
     };
     let docs: Vec<Value> = items
         .iter()
@@ -348,6 +355,12 @@ async fn webhook_deliveries_verify_with_standardwebhooks(backend: Backend) {
     items.push((secret.clone(), rotated.clone()));
     items.push((new_secret.clone(), rotated));
     verify_with_standardwebhooks(&items);
+    // Control: the verifier does refuse a changed body.
+    let mut forged = items[0].clone();
+    forged.1.body.push(' ');
+    if let Some((ok, _)) = run_standardwebhooks(&[forged]) {
+        assert!(!ok, "a forged delivery verified");
+    }
 
     let page: Value = call(
         &app,
