@@ -234,10 +234,7 @@ sys.exit(1 if bad or not items else 0)
         .expect("the Python interpreter runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(
-        out.status.success(),
-        "standardwebhooks refused a delivery: {stdout}"
-    );
+    Some((out.status.success(), stdout.into_owned()))
 }
 
 async fn webhook_deliveries_verify_with_standardwebhooks(backend: Backend) {
