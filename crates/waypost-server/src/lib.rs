@@ -16,6 +16,7 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod templates;
+pub mod webhooks;
 pub mod workers;
 
 pub use config::{Config, Overrides};

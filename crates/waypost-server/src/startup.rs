@@ -222,6 +222,10 @@ impl Application {
             state.clone(),
             shutdown.clone(),
         ));
+        let webhooks = tokio::spawn(crate::webhooks::deliver::run(
+            state.clone(),
+            shutdown.clone(),
+        ));
         let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(address = %local_addr, tls = state.config.tls_enabled(), backend = state.store.backend().as_str(), "listening");
 
@@ -253,7 +257,7 @@ impl Application {
         let outcome = server.await;
         shutdown.cancel();
         let _ = tokio::time::timeout(grace, async {
-            let _ = tokio::join!(worker, backups, template_sync);
+            let _ = tokio::join!(worker, backups, template_sync, webhooks);
         })
         .await;
         state.store.close().await;

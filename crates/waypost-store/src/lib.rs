@@ -23,6 +23,7 @@ pub mod privacy;
 pub mod shield;
 pub mod sqlite;
 pub mod templates;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -43,6 +44,7 @@ pub use passkeys::PasskeyStore;
 pub use privacy::PrivacyStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
 pub use templates::TemplateStore;
+pub use webhooks::WebhookStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -66,6 +68,7 @@ pub trait Store:
     + MessageStore
     + PrivacyStore
     + TemplateStore
+    + WebhookStore
     + Send
     + Sync
     + 'static
@@ -90,6 +93,7 @@ impl<T> Store for T where
         + MessageStore
         + PrivacyStore
         + TemplateStore
+        + WebhookStore
         + Send
         + Sync
         + 'static

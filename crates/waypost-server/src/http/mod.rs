@@ -22,6 +22,7 @@ pub mod setup;
 pub mod shield;
 pub mod shield_view;
 pub mod templates;
+pub mod webhooks;
 pub mod workspace;
 
 use std::time::Duration;
@@ -60,6 +61,7 @@ pub use problem::{ApiError, Problem};
         (name = "messages", description = "Sending messages and following their status"),
         (name = "privacy", description = "Data-subject rights: export, rectify, restrict, erase"),
         (name = "templates", description = "Message templates and their review status"),
+        (name = "webhooks", description = "Customer webhook endpoints, deliveries, replay and resend"),
     ),
     modifiers(&SecuritySchemes),
     security(("api_key" = []), ("session" = [])),
@@ -149,6 +151,13 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(shield::scan_batch))
         .routes(routes!(templates::create, templates::list))
         .routes(routes!(templates::get, templates::delete))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::send_test))
+        .routes(routes!(webhooks::attempts))
+        .routes(routes!(webhooks::replay))
+        .routes(routes!(webhooks::resend))
         .split_for_parts()
 }
 

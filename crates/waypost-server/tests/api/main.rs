@@ -25,3 +25,4 @@ mod setup;
 mod shield;
 mod templates;
 mod tls;
+mod webhooks;

@@ -46,6 +46,13 @@ crate::messaging::messaging_store_impl!(
     insert_status
 );
 crate::templates::template_store_impl!(PgStore, append_audit, insert_events);
+crate::webhooks::webhook_store_impl!(
+    PgStore,
+    append_audit,
+    insert_events,
+    "FOR UPDATE SKIP LOCKED",
+    "FOR UPDATE OF d SKIP LOCKED"
+);
 
 /// Serialises appends to one chain across connections and nodes until commit.
 async fn lock_chain(conn: &mut PgConnection, chain: &str) -> Result<()> {

@@ -45,6 +45,7 @@ crate::messaging::messaging_store_impl!(
     insert_status
 );
 crate::templates::template_store_impl!(SqliteStore, append_audit, insert_events);
+crate::webhooks::webhook_store_impl!(SqliteStore, append_audit, insert_events, "", "");
 
 /// Chain appends need no extra lock here: `BEGIN IMMEDIATE` on the single
 /// writer connection already makes each transaction the only writer.
