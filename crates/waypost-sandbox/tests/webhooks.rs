@@ -13,7 +13,8 @@ async fn setup(f: impl FnOnce(&mut SandboxConfig)) -> (waypost_sandbox::RunningS
     let mut c = SandboxConfig::default();
     let (rx, url) = Receiver::start(&c.numbers[0].app_secret, &c.numbers[0].verify_token).await;
     c.numbers[0].webhook_url = Some(url);
-    c.webhooks.status_step_ms = 5;
+    // Wide enough that a loaded machine does not reorder the spawned deliveries.
+    c.webhooks.status_step_ms = 50;
     c.webhooks.retry_base_ms = 10;
     f(&mut c);
     (start(c).await, rx)

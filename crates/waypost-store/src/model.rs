@@ -39,6 +39,11 @@ impl EncryptedColumn {
 /// Every encrypted column, for key rotation. Later schemas add theirs here.
 pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
     EncryptedColumn {
+        table: "idempotency_records",
+        id_column: "id",
+        column: "response_body",
+    },
+    EncryptedColumn {
         table: "channels",
         id_column: "id",
         column: "access_token",
@@ -82,11 +87,6 @@ pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
         table: "outbox",
         id_column: "message_id",
         column: "payload",
-    },
-    EncryptedColumn {
-        table: "idempotency_records",
-        id_column: "id",
-        column: "response_body",
     },
     EncryptedColumn {
         table: "passkeys",
