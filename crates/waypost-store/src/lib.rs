@@ -10,10 +10,12 @@
 pub mod audit_query;
 pub mod backup;
 pub mod checkpoints;
+pub mod dispatch;
 mod error;
 pub mod events;
 mod foundation;
 pub mod identity;
+pub mod inbound;
 pub mod members;
 pub mod messaging;
 mod model;
@@ -31,9 +33,11 @@ use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 pub use audit_query::{AuditFilter, AuditQueryStore};
 pub use backup::BackupStore;
 pub use checkpoints::CheckpointStore;
+pub use dispatch::DispatchStore;
 pub use error::{ConnectError, StoreError};
 pub use events::{CustomerEventRow, CustomerEventStore, NewCustomerEvent};
 pub use identity::{IdentityStore, LockoutPolicy};
+pub use inbound::InboundStore;
 pub use members::MemberStore;
 pub use messaging::{ChannelStore, ContactStore, MessageStore};
 pub use model::*;
@@ -60,6 +64,8 @@ pub trait Store:
     + ChannelStore
     + ContactStore
     + MessageStore
+    + DispatchStore
+    + InboundStore
     + Send
     + Sync
     + 'static
@@ -82,6 +88,8 @@ impl<T> Store for T where
         + ChannelStore
         + ContactStore
         + MessageStore
+        + DispatchStore
+        + InboundStore
         + Send
         + Sync
         + 'static

@@ -42,6 +42,22 @@ crate::messaging::messaging_store_impl!(
     insert_message,
     insert_status
 );
+crate::inbound::inbound_fns!(SqliteConnection, insert_status, insert_events);
+crate::dispatch::dispatch_store_impl!(
+    SqliteStore,
+    insert_status,
+    apply_status,
+    apply_unmatched,
+    ""
+);
+crate::inbound::inbound_store_impl!(
+    SqliteStore,
+    insert_message,
+    insert_status,
+    insert_events,
+    apply_status,
+    apply_unmatched
+);
 
 /// Chain appends need no extra lock here: `BEGIN IMMEDIATE` on the single
 /// writer connection already makes each transaction the only writer.
