@@ -216,6 +216,11 @@ impl Application {
             state.clone(),
             shutdown.clone(),
         ));
+        let dispatcher = tokio::spawn(crate::dispatch::run(state.clone(), shutdown.clone()));
+        let content_purger = tokio::spawn(crate::inbound::purge_expired_content(
+            state.clone(),
+            shutdown.clone(),
+        ));
         let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(address = %local_addr, tls = state.config.tls_enabled(), backend = state.store.backend().as_str(), "listening");
 
@@ -247,7 +252,7 @@ impl Application {
         let outcome = server.await;
         shutdown.cancel();
         let _ = tokio::time::timeout(grace, async {
-            let _ = tokio::join!(worker, backups);
+            let _ = tokio::join!(worker, backups, dispatcher, content_purger);
         })
         .await;
         state.store.close().await;
