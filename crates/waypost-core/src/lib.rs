@@ -9,6 +9,7 @@ pub mod auth;
 pub mod events;
 pub mod id;
 pub mod phone;
+pub mod policy;
 pub mod redact;
 
 pub use audit::{Actor, AuditChainError, AuditEvent, NewAuditEvent};

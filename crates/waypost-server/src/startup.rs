@@ -112,6 +112,7 @@ pub async fn build_state(
     .map_err(|e| StartupError(format!("WAYPOST_ARGON2_*: {e}")))?;
     let webauthn = build_webauthn(&config)?;
     let shield = crate::shield::build(&config)?;
+    let acceptor_store = store.clone();
     Ok(AppState {
         limits: Arc::new(RateLimits::from_config(&config)),
         config: Arc::new(config),
@@ -124,6 +125,7 @@ pub async fn build_state(
         webauthn: Arc::new(webauthn),
         shield: Arc::new(shield),
         backups: Default::default(),
+        acceptor: crate::messaging::accept::Acceptor::start(acceptor_store),
     })
 }
 

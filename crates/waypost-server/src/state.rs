@@ -32,6 +32,8 @@ pub struct AppState {
     pub shield: Arc<waypost_shield::Shield>,
     /// What the scheduled backups last did, for `/readyz`.
     pub backups: Arc<crate::backup_schedule::BackupTracker>,
+    /// The group-commit writer of accepted messages.
+    pub acceptor: crate::messaging::accept::Acceptor,
 }
 
 impl AppState {

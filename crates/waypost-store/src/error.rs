@@ -12,6 +12,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
 }

@@ -175,6 +175,29 @@ pub struct MessageFilter {
     pub after: Option<String>,
 }
 
+/// A stored idempotency record, as the send path reads it before accepting.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct IdempotencyRow {
+    pub id: String,
+    pub request_hash: Vec<u8>,
+    pub state: String,
+    pub response_status: Option<i64>,
+    pub response_body: Option<Vec<u8>>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What the send path needs of a template.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TemplateRef {
+    pub id: String,
+    pub channel_id: String,
+    pub category: String,
+    /// Meta's status name, e.g. `APPROVED`.
+    pub status: String,
+    /// The Meta-format components array, as JSON text.
+    pub components: String,
+}
+
 /// Workspace settings the messaging rules read.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MessagingSettings {
@@ -262,6 +285,17 @@ pub trait MessageStore {
         limit: u32,
     ) -> Result<Vec<MessageRow>>;
     async fn messaging_settings(&self, workspace_id: &str) -> Result<MessagingSettings>;
+    async fn find_idempotency(
+        &self,
+        workspace_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRow>>;
+    async fn find_template(
+        &self,
+        workspace_id: &str,
+        name: &str,
+        language: &str,
+    ) -> Result<Option<TemplateRef>>;
     async fn update_messaging_settings(
         &self,
         workspace_id: &str,
@@ -848,6 +882,38 @@ macro_rules! messaging_store_impl {
                     .fetch_optional(self.reads())
                     .await?
                     .ok_or($crate::StoreError::NotFound("workspace"))
+            }
+
+            async fn find_idempotency(
+                &self,
+                workspace_id: &str,
+                key: &str,
+            ) -> $crate::Result<Option<$crate::messaging::IdempotencyRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, request_hash, state, response_status, response_body, expires_at
+                     FROM idempotency_records WHERE workspace_id = $1 AND idempotency_key = $2",
+                )
+                .bind(workspace_id)
+                .bind(key)
+                .fetch_optional(self.reads())
+                .await?)
+            }
+
+            async fn find_template(
+                &self,
+                workspace_id: &str,
+                name: &str,
+                language: &str,
+            ) -> $crate::Result<Option<$crate::messaging::TemplateRef>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, channel_id, category, status, components FROM templates
+                     WHERE workspace_id = $1 AND name = $2 AND language = $3",
+                )
+                .bind(workspace_id)
+                .bind(name)
+                .bind(language)
+                .fetch_optional(self.reads())
+                .await?)
             }
 
             async fn update_messaging_settings(

@@ -94,8 +94,6 @@ pub struct Config {
     pub shield_usage_retention_days: u32,
     /// Whether this node runs the dispatcher (sends queued messages).
     pub dispatch_enabled: bool,
-    /// Seconds after acceptance a message may keep being retried before it fails.
-    pub dispatch_deadline_secs: u64,
     /// First retry delay; doubles per attempt, with jitter, up to `dispatch_retry_max_secs`.
     pub dispatch_retry_base_ms: u64,
     pub dispatch_retry_max_secs: u64,
@@ -127,6 +125,8 @@ pub struct Config {
     pub opt_in_keywords: Vec<String>,
     /// Largest provider webhook body.
     pub inbound_body_limit_bytes: usize,
+    /// How long the dispatcher keeps retrying a message before it fails (seconds).
+    pub message_deadline_secs: u64,
 }
 
 /// Default opt-out keywords: Meta's and carriers' usual English set and common translations.
@@ -211,7 +211,6 @@ impl Default for Config {
             shield_blocklist_file: None,
             shield_usage_retention_days: 90,
             dispatch_enabled: true,
-            dispatch_deadline_secs: 24 * 3600,
             dispatch_retry_base_ms: 1000,
             dispatch_retry_max_secs: 600,
             dispatch_batch_size: 200,
@@ -234,6 +233,7 @@ impl Default for Config {
                 .map(|s| s.to_string())
                 .collect(),
             inbound_body_limit_bytes: 1024 * 1024,
+            message_deadline_secs: 24 * 3600,
         }
     }
 }
@@ -571,7 +571,6 @@ impl Config {
                 self.shield_usage_retention_days
             ),
             format!("dispatch_enabled = {}", self.dispatch_enabled),
-            format!("dispatch_deadline_secs = {}", self.dispatch_deadline_secs),
             format!("dispatch_retry_base_ms = {}", self.dispatch_retry_base_ms),
             format!("dispatch_retry_max_secs = {}", self.dispatch_retry_max_secs),
             format!("dispatch_batch_size = {}", self.dispatch_batch_size),

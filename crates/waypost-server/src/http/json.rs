@@ -43,7 +43,7 @@ where
     }
 }
 
-fn is_json(value: Option<&axum::http::HeaderValue>) -> bool {
+pub(crate) fn is_json(value: Option<&axum::http::HeaderValue>) -> bool {
     let Some(mime) = value.and_then(|v| v.to_str().ok()) else {
         return false;
     };

@@ -4,10 +4,13 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod channels;
+pub mod contacts;
 pub mod health;
 pub mod invitations;
 pub mod json;
 pub mod members;
+pub mod messages;
 pub mod mfa;
 pub mod middleware;
 pub mod passkey_login;
@@ -50,6 +53,9 @@ pub use problem::{ApiError, Problem};
         (name = "members", description = "Members of a workspace and their roles"),
         (name = "audit", description = "The workspace's tamper-evident audit log"),
         (name = "shield", description = "Smishing and spam detection"),
+        (name = "channels", description = "WhatsApp business numbers and their provider settings"),
+        (name = "contacts", description = "Contacts, their consent and its history"),
+        (name = "messages", description = "Sending messages and following their status"),
     ),
     modifiers(&SecuritySchemes),
     security(("api_key" = []), ("session" = [])),
@@ -113,6 +119,14 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::get, api_keys::revoke))
         .routes(routes!(members::list))
+        .routes(routes!(channels::create, channels::list))
+        .routes(routes!(channels::get, channels::update, channels::delete))
+        .routes(routes!(channels::check))
+        .routes(routes!(contacts::create, contacts::list))
+        .routes(routes!(contacts::get, contacts::update, contacts::delete))
+        .routes(routes!(contacts::record_consent, contacts::consent_history))
+        .routes(routes!(messages::send, messages::list))
+        .routes(routes!(messages::get))
         .routes(routes!(audit::list))
         .routes(routes!(audit::public_key))
         .routes(routes!(audit::export))

@@ -1,6 +1,8 @@
 //! Messaging: channels, contacts and consent, acceptance of outbound messages.
 //! Shared helpers for the secrets of a channel and the provider client built from them.
 
+pub mod accept;
+
 use secrecy::SecretString;
 use waypost_cloudapi::{ClientConfig, CloudApiClient};
 use waypost_crypto::Aad;
