@@ -98,6 +98,16 @@ pub trait InboundStore {
     ) -> Result<Option<MessageRow>>;
     /// Statuses still waiting for their message, for a channel.
     async fn unmatched_status_count(&self, channel_id: &str) -> Result<i64>;
+    /// Applies kept statuses whose message is now known (a webhook and the
+    /// dispatcher's `sent` can commit concurrently on PostgreSQL, each unseen by
+    /// the other), and forgets those older than `forget_before`. Returns how many applied.
+    async fn reconcile_unmatched(
+        &self,
+        now: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+        limit: u32,
+        seal: EventSealer<'_>,
+    ) -> Result<usize>;
     /// Drops retained content whose time is up; returns how many messages lost it.
     async fn purge_expired_content(&self, now: DateTime<Utc>, limit: u32) -> Result<u64>;
 }
@@ -398,6 +408,40 @@ macro_rules! inbound_store_impl {
                     .bind(channel_id)
                     .fetch_one(self.reads())
                     .await?)
+            }
+
+            async fn reconcile_unmatched(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                forget_before: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+                seal: $crate::dispatch::EventSealer<'_>,
+            ) -> $crate::Result<usize> {
+                let mut tx = self.write_tx().await?;
+                let known: Vec<($crate::inbound::MessageRef, String)> = sqlx::query_as(
+                    "SELECT DISTINCT m.id, m.workspace_id, m.channel_id, m.contact_id, m.provider_message_id
+                     FROM unmatched_statuses u
+                     JOIN messages m ON m.channel_id = u.channel_id AND m.provider_message_id = u.provider_message_id
+                     LIMIT $1",
+                )
+                .bind(limit as i64)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|(id, workspace_id, channel_id, contact_id, wamid): (String, String, String, String, String)| {
+                    ($crate::inbound::MessageRef { id, workspace_id, channel_id, contact_id }, wamid)
+                })
+                .collect();
+                let mut applied = 0;
+                for (target, wamid) in &known {
+                    applied += $apply_unmatched(&mut *tx, target, wamid, now, seal).await?;
+                }
+                sqlx::query("DELETE FROM unmatched_statuses WHERE received_at < $1")
+                    .bind(forget_before)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(applied)
             }
 
             async fn purge_expired_content(

@@ -50,6 +50,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         {
             tracing::warn!(error = %e, "dispatcher: cannot refresh channel leases; retrying");
         }
+        reconcile_unmatched(&state).await;
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(renew_every) => {}
@@ -62,6 +63,31 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     while set.join_next().await.is_some() {}
     for id in tasks.keys() {
         let _ = state.store.release_channel_lease(id, &owner).await;
+    }
+}
+
+/// Statuses kept for unknown ids are forgotten after this long.
+const UNMATCHED_RETENTION_DAYS: i64 = 7;
+
+/// Applies kept statuses whose message has become known since.
+async fn reconcile_unmatched(state: &AppState) {
+    let now = state.clock.now();
+    let ring = state.keys.current();
+    let seal = move |c: &StatusChange| outcome::status_event(&ring, c, now);
+    let forget = now - chrono::Duration::days(UNMATCHED_RETENTION_DAYS);
+    match state
+        .store
+        .reconcile_unmatched(now, forget, 500, &seal)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            statuses = n,
+            "dispatcher: applied statuses that arrived before their message id was known"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "dispatcher: cannot reconcile kept statuses; retrying")
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use waypost_store::messaging::{ChannelRow, MessageRow};
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::users::*;
 
-pub const USER: &str = "15551234567";
+pub const USER: &str = "4915112345678";
 
 pub struct Fixture {
     pub app: TestApp,
