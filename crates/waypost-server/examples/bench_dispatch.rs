@@ -25,7 +25,10 @@ use waypost_server::{Application, Config};
 use waypost_store::messaging::{ChannelRow, MessageRow, NewOutboundMessage, OutboxRow};
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Recipients per number; 45 is the sandbox's pair burst.
@@ -71,7 +74,9 @@ fn hello(to: &str) -> OutboundMessage {
 
 /// The ceiling: 64 keep-alive tasks sending as fast as the sandbox answers, for `secs`.
 async fn baseline(numbers: usize, limit: u32, secs: f64) -> f64 {
-    let sb = Sandbox::start(sandbox_config(numbers, limit, 1000)).await.expect("sandbox");
+    let sb = Sandbox::start(sandbox_config(numbers, limit, 1000))
+        .await
+        .expect("sandbox");
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let mut tasks = Vec::new();
@@ -118,11 +123,17 @@ async fn waypost_run(numbers: usize, limit: u32, per_number: usize) -> anyhow::R
         listen: "127.0.0.1:0".parse()?,
         data_dir: dir.path().to_path_buf(),
         database_url: Some(format!("sqlite://{}", dir.path().join("bench.db").display()).into()),
-        master_key: Some(secrecy::ExposeSecret::expose_secret(&master.to_base64()).to_owned().into()),
+        master_key: Some(
+            secrecy::ExposeSecret::expose_secret(&master.to_base64())
+                .to_owned()
+                .into(),
+        ),
         log_level: "warn".into(),
         ..Config::default()
     };
-    let app = Application::build(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = Application::build(config)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let state = app.state().clone();
     let store = &state.store;
     let keys = &state.keys;
@@ -130,7 +141,12 @@ async fn waypost_run(numbers: usize, limit: u32, per_number: usize) -> anyhow::R
     let ws = WorkspaceId::new();
     store
         .create_workspace(
-            &waypost_store::Workspace { id: ws, name: "Bench".into(), created_at: now, updated_at: now },
+            &waypost_store::Workspace {
+                id: ws,
+                name: "Bench".into(),
+                created_at: now,
+                updated_at: now,
+            },
             NewAuditEvent::new(Some(ws), Actor::System, "workspace.created"),
         )
         .await?;
@@ -156,14 +172,20 @@ async fn waypost_run(numbers: usize, limit: u32, per_number: usize) -> anyhow::R
             id: id.clone(),
         };
         store
-            .create_channel(&channel, NewAuditEvent::new(Some(ws), Actor::System, "channel.created"))
+            .create_channel(
+                &channel,
+                NewAuditEvent::new(Some(ws), Actor::System, "channel.created"),
+            )
             .await?;
         let mut contacts = Vec::new();
         for r in 0..per_number.div_ceil(PER_RECIPIENT) {
             let phone = E164::parse(&format!("+49151{:08}", 10_000_000 + k * 100_000 + r))?;
             let row = new_contact_row(keys, &ws.to_string(), &phone, None, None, now);
             store
-                .create_contact(&row, NewAuditEvent::new(Some(ws), Actor::System, "contact.created"))
+                .create_contact(
+                    &row,
+                    NewAuditEvent::new(Some(ws), Actor::System, "contact.created"),
+                )
                 .await?;
             contacts.push((row.id, phone));
         }
@@ -172,7 +194,10 @@ async fn waypost_run(numbers: usize, limit: u32, per_number: usize) -> anyhow::R
             let mid = MessageId::new().to_string();
             let mut m = hello(phone.as_str());
             m.biz_opaque_callback_data = Some(mid.clone());
-            let payload = ring.encrypt(Aad::new("outbox", "payload", &mid), &serde_json::to_vec(&m)?);
+            let payload = ring.encrypt(
+                Aad::new("outbox", "payload", &mid),
+                &serde_json::to_vec(&m)?,
+            );
             batch.push(NewOutboundMessage {
                 message: MessageRow {
                     id: mid.clone(),
@@ -210,7 +235,8 @@ async fn waypost_run(numbers: usize, limit: u32, per_number: usize) -> anyhow::R
                     last_error_title: None,
                 },
                 idempotency: None,
-                audit: NewAuditEvent::new(Some(ws), Actor::System, "message.queued").target("message", mid),
+                audit: NewAuditEvent::new(Some(ws), Actor::System, "message.queued")
+                    .target("message", mid),
                 events: vec![],
             });
             if batch.len() == 500 {
@@ -278,9 +304,14 @@ async fn main() -> anyhow::Result<()> {
     let per_number: usize = env("BENCH_MESSAGES", 5000);
     let scenarios: String = env("BENCH_NUMBERS", "1,10".to_owned());
     let baseline_secs: f64 = env("BENCH_BASELINE_SECS", 3.0);
-    println!("| numbers | limit msgs/s (total) | measured ceiling msgs/s (bare client) | Waypost msgs/s (10–90 %) | ratio to ceiling | ratio to limit | sent | seconds | max sends in any 1 s window per number | 130429 answers | other rejections |");
+    println!(
+        "| numbers | limit msgs/s (total) | measured ceiling msgs/s (bare client) | Waypost msgs/s (10–90 %) | ratio to ceiling | ratio to limit | sent | seconds | max sends in any 1 s window per number | 130429 answers | other rejections |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|");
-    for numbers in scenarios.split(',').filter_map(|s| s.trim().parse::<usize>().ok()) {
+    for numbers in scenarios
+        .split(',')
+        .filter_map(|s| s.trim().parse::<usize>().ok())
+    {
         let ceiling = baseline(numbers, limit, baseline_secs).await;
         let o = waypost_run(numbers, limit, per_number).await?;
         let total_limit = limit as f64 * numbers as f64;

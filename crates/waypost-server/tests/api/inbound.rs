@@ -204,7 +204,7 @@ async fn unknown_ids_are_kept_and_applied_when_known(backend: Backend) {
         .unwrap();
     assert_eq!(rows.len(), 1);
     store
-        .mark_attempts_started(&[id.clone()], "node_t", now)
+        .mark_attempts_started(std::slice::from_ref(&id), "node_t", now)
         .await
         .unwrap();
     let ring = f.app.state.keys.current();
