@@ -103,18 +103,24 @@ pub enum Refusal {
     OutsideWindow,
 }
 
-/// Checks a send against the rules; the first refusal wins.
-pub fn check_send(
-    recipient: &Recipient,
-    kind: SendKind,
-    now: DateTime<Utc>,
-) -> Result<(), Refusal> {
+/// The checks that refuse any message to this recipient, whatever it is.
+pub fn check_recipient(recipient: &Recipient) -> Result<(), Refusal> {
     if recipient.restricted {
         return Err(Refusal::Restricted);
     }
     if recipient.opted_out_of_all() {
         return Err(Refusal::OptedOut("all messages"));
     }
+    Ok(())
+}
+
+/// Checks a send against the rules; the first refusal wins.
+pub fn check_send(
+    recipient: &Recipient,
+    kind: SendKind,
+    now: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    check_recipient(recipient)?;
     match kind {
         SendKind::Template(Category::Marketing) => match recipient.marketing {
             Some(Consent::OptedIn) => Ok(()),

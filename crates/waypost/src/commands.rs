@@ -52,6 +52,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init_logging(log_format, &config.log_level);
     match cli.command {
         Command::Serve {
+            demo: true,
+            sandbox_listen,
+            ..
+        } => crate::demo::serve(config, sandbox_listen).await,
+        Command::Serve {
             sandbox,
             sandbox_listen,
             ..

@@ -3,6 +3,7 @@
 
 mod admin;
 mod commands;
+mod demo;
 mod sandbox_cmd;
 mod shield_cmd;
 
@@ -46,8 +47,12 @@ enum Command {
         #[arg(long)]
         sandbox: bool,
         /// Where the in-process sandbox listens (default 127.0.0.1:9090).
-        #[arg(long, value_name = "ADDR", requires = "sandbox")]
+        #[arg(long, value_name = "ADDR")]
         sandbox_listen: Option<SocketAddr>,
+        /// Demo mode: the sandbox in process plus a demo workspace, owner, channel and API key,
+        /// and the commands of a first tour.
+        #[arg(long, conflicts_with = "sandbox")]
+        demo: bool,
     },
     /// Apply pending database migrations, or show their state.
     Migrate {

@@ -377,6 +377,8 @@ pub async fn send(
             format!("`type` {:?} cannot be sent", u.kind),
         ));
     }
+    let recipient = recipient_of(&contact);
+    policy::check_recipient(&recipient).map_err(refusal_problem)?;
     let mut template_fields = None;
     let kind = match &req.content {
         OutboundContent::Template(t) => {
@@ -411,7 +413,7 @@ pub async fn send(
         }
         _ => SendKind::Session,
     };
-    policy::check_send(&recipient_of(&contact), kind, now).map_err(refusal_problem)?;
+    policy::check_send(&recipient, kind, now).map_err(refusal_problem)?;
 
     let id = MessageId::new().to_string();
     let context = match &req.context {

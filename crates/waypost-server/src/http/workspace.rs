@@ -20,11 +20,31 @@ pub struct WorkspaceView {
     pub name: String,
     /// Members without a second factor can only enrol one.
     pub require_mfa: bool,
+    /// `none` (message content is sent and not kept) or `days:N`.
+    pub content_retention: String,
+    /// What the shield does with suspicious messages: `off`, `flag` or `block`.
+    pub shield_policy: String,
 }
 
+/// Settings to change; absent ones stay as they are.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WorkspaceSettings {
-    pub require_mfa: bool,
+    pub require_mfa: Option<bool>,
+    /// `none` or `days:N` (1 to 3650).
+    pub content_retention: Option<String>,
+    /// `off`, `flag` (default) or `block`.
+    pub shield_policy: Option<String>,
+}
+
+fn invalid(detail: &str) -> ApiError {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        "Invalid request",
+        detail,
+    )
+    .into()
 }
 
 async fn view(
@@ -41,10 +61,13 @@ async fn view(
             .is_some_and(|m| m.require_mfa),
         Caller::ApiKey(_) => false,
     };
+    let settings = state.store.messaging_settings(&ws.id.to_string()).await?;
     Ok(WorkspaceView {
         id: ws.id.to_string(),
         name: ws.name,
         require_mfa,
+        content_retention: settings.content_retention,
+        shield_policy: settings.shield_policy,
     })
 }
 
@@ -68,30 +91,70 @@ pub async fn update(
     ApiJson(req): ApiJson<WorkspaceSettings>,
 ) -> Result<Json<WorkspaceView>, ApiError> {
     require_recent_auth(&state, &auth.caller)?;
-    let user = &auth.caller.session()?.user;
-    if req.require_mfa && !user.totp_enabled && state.store.count_passkeys(&user.id).await? == 0 {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            "Conflict",
-            "Enable a second factor on your own account before requiring one from everybody.",
-        )
-        .into());
+    let ws = auth.workspace_id.to_string();
+    if let Some(retention) = &req.content_retention {
+        let ok = retention == "none"
+            || retention
+                .strip_prefix("days:")
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| (1..=3650).contains(&n));
+        if !ok {
+            return Err(invalid(
+                "`content_retention` must be `none` or `days:N` with N from 1 to 3650",
+            ));
+        }
     }
-    let event = NewAuditEvent::new(
-        Some(auth.workspace_id),
-        auth.caller.actor(),
-        "workspace.settings_changed",
-    )
-    .target("workspace", auth.workspace_id.to_string())
-    .details(serde_json::json!({ "require_mfa": req.require_mfa }));
-    state
-        .store
-        .set_require_mfa(
-            &auth.workspace_id.to_string(),
-            req.require_mfa,
-            origin.stamp(event),
+    if let Some(policy) = &req.shield_policy
+        && !["off", "flag", "block"].contains(&policy.as_str())
+    {
+        return Err(invalid("`shield_policy` must be `off`, `flag` or `block`"));
+    }
+    if req.content_retention.is_some() || req.shield_policy.is_some() {
+        let current = state.store.messaging_settings(&ws).await?;
+        let settings = waypost_store::messaging::MessagingSettings {
+            content_retention: req
+                .content_retention
+                .clone()
+                .unwrap_or(current.content_retention),
+            shield_policy: req.shield_policy.clone().unwrap_or(current.shield_policy),
+        };
+        let event = NewAuditEvent::new(
+            Some(auth.workspace_id),
+            auth.caller.actor(),
+            "workspace.settings_changed",
         )
-        .await?;
+        .target("workspace", ws.clone())
+        .details(serde_json::json!({
+            "content_retention": settings.content_retention,
+            "shield_policy": settings.shield_policy,
+        }));
+        state
+            .store
+            .update_messaging_settings(&ws, &settings, origin.stamp(event))
+            .await?;
+    }
+    if let Some(require_mfa) = req.require_mfa {
+        let user = &auth.caller.session()?.user;
+        if require_mfa && !user.totp_enabled && state.store.count_passkeys(&user.id).await? == 0 {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                "Enable a second factor on your own account before requiring one from everybody.",
+            )
+            .into());
+        }
+        let event = NewAuditEvent::new(
+            Some(auth.workspace_id),
+            auth.caller.actor(),
+            "workspace.settings_changed",
+        )
+        .target("workspace", ws.clone())
+        .details(serde_json::json!({ "require_mfa": require_mfa }));
+        state
+            .store
+            .set_require_mfa(&ws, require_mfa, origin.stamp(event))
+            .await?;
+    }
     Ok(Json(view(&state, auth.workspace_id, &auth.caller).await?))
 }

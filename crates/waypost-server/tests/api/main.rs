@@ -1,6 +1,7 @@
 //! HTTP-level tests against the real application on 127.0.0.1:0, each on
 //! SQLite and on PostgreSQL.
 
+mod bearer;
 mod helpers;
 mod users;
 
@@ -15,11 +16,13 @@ mod keys;
 mod keys_api;
 mod login;
 mod members;
+mod messaging;
 mod messaging_fixture;
 mod mfa;
 mod operations;
 mod passkeys;
 mod scheduled_backups;
+mod sending;
 mod setup;
 mod shield;
 mod tls;
