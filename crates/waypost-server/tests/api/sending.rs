@@ -3,7 +3,7 @@
 //! database holding no plaintext.
 
 use serde_json::{Value, json};
-use waypost_sandbox::{Sandbox, SandboxConfig};
+use waypost_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
 use waypost_store::Backend;
 
 use crate::bearer::{ALL_SCOPES, Api, workspace_api};
@@ -45,7 +45,7 @@ pub async fn inbound_text(
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 }
 
-async fn setup(app: &TestApp, email: &str) -> (Api, Value, Sandbox) {
+async fn setup(app: &TestApp, email: &str) -> (Api, Value, RunningSandbox) {
     let mut config = SandboxConfig::default();
     config.webhooks.enabled = false;
     let sandbox = Sandbox::start(config).await.unwrap();
