@@ -11,6 +11,7 @@ pub mod id;
 pub mod phone;
 pub mod policy;
 pub mod redact;
+pub mod template;
 
 pub use audit::{Actor, AuditChainError, AuditEvent, NewAuditEvent};
 pub use auth::{

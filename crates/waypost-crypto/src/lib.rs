@@ -2,7 +2,8 @@
 //! encrypt values with AES-256-GCM bound to where they are stored; a derived
 //! key computes blind indexes for equality lookups of encrypted values.
 //! Alongside it: password hashing (`password`), API keys, session, recovery
-//! and CSRF tokens (`token`), and TOTP second factors (`totp`).
+//! and CSRF tokens (`token`), TOTP second factors (`totp`), and Standard
+//! Webhooks signatures for customer webhooks (`webhook`).
 //!
 //! No storage here: callers load wrapped keys from the database and hand them
 //! in. Key material lives in `secrecy` boxes that zeroize on drop.
@@ -14,6 +15,7 @@ mod master;
 pub mod password;
 pub mod token;
 pub mod totp;
+pub mod webhook;
 
 pub use content::ContentKey;
 pub use envelope::{Aad, KeyRing, ciphertext_key_version};

@@ -140,21 +140,12 @@ fn internal(e: &anyhow::Error) -> Response {
 }
 
 /// Template status changes belong to the templates module.
-///
-/// WIRING POINT for the lead: once `crate::templates::on_status_webhook` is on
-/// main, replace the body with `crate::templates::on_status_webhook(state, channel, value).await`.
 pub async fn route_template_status(
-    _state: &AppState,
+    state: &AppState,
     channel: &ChannelRow,
     value: &serde_json::Value,
 ) -> anyhow::Result<()> {
-    metrics::counter!("waypost_inbound_template_status_unrouted_total").increment(1);
-    tracing::warn!(
-        channel_id = %channel.id,
-        template = %value["message_template_name"].as_str().unwrap_or(""),
-        "template status webhook received; templates::on_status_webhook is not wired yet"
-    );
-    Ok(())
+    crate::templates::on_status_webhook(state, channel, value).await
 }
 
 /// One `messages` change: its inbound messages and statuses, in one transaction.

@@ -17,6 +17,8 @@ pub mod shield;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod templates;
+pub mod webhooks;
 pub mod workers;
 
 pub use config::{Config, Overrides};

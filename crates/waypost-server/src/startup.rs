@@ -223,6 +223,14 @@ impl Application {
             state.clone(),
             shutdown.clone(),
         ));
+        let template_sync = tokio::spawn(crate::templates::sync_worker(
+            state.clone(),
+            shutdown.clone(),
+        ));
+        let webhooks = tokio::spawn(crate::webhooks::deliver::run(
+            state.clone(),
+            shutdown.clone(),
+        ));
         let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(address = %local_addr, tls = state.config.tls_enabled(), backend = state.store.backend().as_str(), "listening");
 
@@ -254,7 +262,14 @@ impl Application {
         let outcome = server.await;
         shutdown.cancel();
         let _ = tokio::time::timeout(grace, async {
-            let _ = tokio::join!(worker, backups, dispatcher, content_purger);
+            let _ = tokio::join!(
+                worker,
+                backups,
+                dispatcher,
+                content_purger,
+                template_sync,
+                webhooks
+            );
         })
         .await;
         state.store.close().await;

@@ -106,7 +106,14 @@ impl Value {
 
 /// Every table to back up: parents first, so foreign keys hold while restoring.
 pub(crate) fn order_tables(mut tables: Vec<TableSpec>) -> Vec<TableSpec> {
-    const PARENTS: [&str; 2] = ["workspaces", "users"];
+    // Tables others reference, in dependency order; the rest follow by name.
+    const PARENTS: [&str; 5] = [
+        "workspaces",
+        "users",
+        "customer_events",
+        "webhook_endpoints",
+        "webhook_deliveries",
+    ];
     tables.retain(|t| !t.name.starts_with("_sqlx") && !t.name.starts_with("sqlite_"));
     tables.sort_by_key(|t| {
         (

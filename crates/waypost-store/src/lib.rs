@@ -21,8 +21,11 @@ pub mod messaging;
 mod model;
 pub mod passkeys;
 pub mod postgres;
+pub mod privacy;
 pub mod shield;
 pub mod sqlite;
+pub mod templates;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -42,7 +45,10 @@ pub use members::MemberStore;
 pub use messaging::{ChannelStore, ContactStore, MessageStore};
 pub use model::*;
 pub use passkeys::PasskeyStore;
+pub use privacy::PrivacyStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
+pub use templates::TemplateStore;
+pub use webhooks::WebhookStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -66,6 +72,9 @@ pub trait Store:
     + MessageStore
     + DispatchStore
     + InboundStore
+    + PrivacyStore
+    + TemplateStore
+    + WebhookStore
     + Send
     + Sync
     + 'static
@@ -90,6 +99,9 @@ impl<T> Store for T where
         + MessageStore
         + DispatchStore
         + InboundStore
+        + PrivacyStore
+        + TemplateStore
+        + WebhookStore
         + Send
         + Sync
         + 'static

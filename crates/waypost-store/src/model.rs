@@ -99,6 +99,16 @@ pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
         column: "payload",
     },
     EncryptedColumn {
+        table: "webhook_endpoints",
+        id_column: "id",
+        column: "secret",
+    },
+    EncryptedColumn {
+        table: "webhook_endpoints",
+        id_column: "id",
+        column: "previous_secret",
+    },
+    EncryptedColumn {
         table: "webauthn_challenges",
         id_column: "id",
         column: "state",

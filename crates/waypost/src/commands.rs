@@ -41,6 +41,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Shield(cmd) => {
             return tokio::task::spawn_blocking(move || crate::shield_cmd::run(cmd)).await?;
         }
+        Command::Webhooks(cmd) => return crate::webhooks_cmd::run(cmd),
         _ => {}
     }
     let config = Config::load(&overrides)?;
@@ -72,7 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(cmd) => crate::admin::run(config, cmd).await,
         Command::Audit(cmd) => audit_command(config, cmd).await,
         Command::Backup(cmd) => backup_command(config, cmd).await,
-        Command::Openapi | Command::Shield(_) | Command::Sandbox { .. } => {
+        Command::Openapi | Command::Shield(_) | Command::Sandbox { .. } | Command::Webhooks(_) => {
             unreachable!("handled above")
         }
     }

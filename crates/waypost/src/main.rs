@@ -6,6 +6,7 @@ mod commands;
 mod demo;
 mod sandbox_cmd;
 mod shield_cmd;
+mod webhooks_cmd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -78,6 +79,9 @@ enum Command {
     /// The smishing shield: train, evaluate, scan.
     #[command(subcommand)]
     Shield(shield_cmd::ShieldCommand),
+    /// Customer webhook tools: verify a delivery's signature.
+    #[command(subcommand)]
+    Webhooks(webhooks_cmd::WebhooksCommand),
     /// Print the OpenAPI 3.1 description of the API.
     Openapi,
     /// Run the WhatsApp Cloud API emulator (in memory) for tests and demos.

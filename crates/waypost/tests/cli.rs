@@ -492,3 +492,45 @@ fn serve_can_run_the_sandbox_in_process() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// `waypost webhooks verify` accepts the Standard Webhooks reference vector and
+/// refuses a changed body, with exit status 1 and one line saying why.
+#[test]
+fn webhooks_verify_checks_a_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let verify = |body: &str| {
+        let mut child = waypost(dir.path())
+            .args([
+                "webhooks",
+                "verify",
+                "--secret",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                "--id",
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                "--timestamp",
+                "1614265330",
+                "--signature",
+                "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+                "--ignore-time",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out, stderr)
+    };
+    let (out, stderr) = verify(r#"{"test": 2432232314}"#);
+    assert!(out.status.success(), "{stderr}");
+    let (out, stderr) = verify(r#"{"test": 2432232315}"#);
+    assert_one_line_error(&out, &stderr, "does not verify");
+}

@@ -127,6 +127,36 @@ pub struct Config {
     pub inbound_body_limit_bytes: usize,
     /// How long the dispatcher keeps retrying a message before it fails (seconds).
     pub message_deadline_secs: u64,
+    /// Built-in prohibited-content categories checked on new templates
+    /// (`weapons`, `drugs`, `gambling`, `adult`, `tobacco`, `counterfeit`); empty: none.
+    pub template_prohibited_categories: Vec<String>,
+    /// Operator terms per category, added to the built-in lists (a new category name adds a category).
+    pub template_prohibited_terms: std::collections::BTreeMap<String, Vec<String>>,
+    /// How often template statuses are synced from the provider.
+    pub template_sync_interval_secs: u64,
+    /// Allow customer webhook endpoints with plain `http://` URLs.
+    pub webhook_allow_http: bool,
+    /// Allow webhook targets on loopback, private, link-local and other internal
+    /// addresses (self-hosted setups, tests). Cloud metadata addresses stay refused.
+    pub webhook_allow_private_targets: bool,
+    /// A delivery attempt that has no 2xx answer within this long has failed.
+    pub webhook_timeout_secs: u64,
+    /// Delays before each retry of a failed delivery, in seconds.
+    pub webhook_retry_schedule_secs: Vec<u64>,
+    /// Up to this percentage is added at random to each retry delay.
+    pub webhook_retry_jitter_percent: u32,
+    /// An endpoint whose attempts all fail for this long is disabled.
+    pub webhook_disable_after_secs: u64,
+    /// Deliveries in flight to one endpoint at a time (across nodes).
+    pub webhook_endpoint_concurrency: u32,
+    /// Deliveries leased per pass of the deliverer.
+    pub webhook_batch_size: u32,
+    /// How often an idle deliverer looks for new events and due retries.
+    pub webhook_poll_interval_ms: u64,
+    /// Least time between two replays of one endpoint.
+    pub webhook_replay_interval_secs: u64,
+    /// Days delivery attempts are kept.
+    pub webhook_history_retention_days: u32,
 }
 
 /// Default opt-out keywords: Meta's and carriers' usual English set and common translations.
@@ -234,6 +264,23 @@ impl Default for Config {
                 .collect(),
             inbound_body_limit_bytes: 1024 * 1024,
             message_deadline_secs: 24 * 3600,
+            template_prohibited_categories: waypost_core::template::BUILTIN_PROHIBITED
+                .iter()
+                .map(|(name, _)| (*name).to_owned())
+                .collect(),
+            template_prohibited_terms: Default::default(),
+            template_sync_interval_secs: 600,
+            webhook_allow_http: false,
+            webhook_allow_private_targets: false,
+            webhook_timeout_secs: 15,
+            webhook_retry_schedule_secs: vec![5, 300, 1800, 7200, 18000, 36000, 36000],
+            webhook_retry_jitter_percent: 10,
+            webhook_disable_after_secs: 5 * 86400,
+            webhook_endpoint_concurrency: 64,
+            webhook_batch_size: 256,
+            webhook_poll_interval_ms: 250,
+            webhook_replay_interval_secs: 60,
+            webhook_history_retention_days: 90,
         }
     }
 }
@@ -350,6 +397,8 @@ impl Config {
         if self.inbound_body_limit_bytes == 0 {
             return fail("WAYPOST_INBOUND_BODY_LIMIT_BYTES: must be greater than 0");
         }
+        self.validate_templates()?;
+        self.validate_webhooks()?;
         if self.reencryption_batch_size == 0 {
             return fail("WAYPOST_REENCRYPTION_BATCH_SIZE: must be greater than 0");
         }
@@ -357,6 +406,80 @@ impl Config {
             .map_err(|e| ConfigError(format!("WAYPOST_DATABASE_URL: {e}")))?;
         self.webauthn()?;
         Ok(())
+    }
+
+    fn validate_templates(&self) -> Result<(), ConfigError> {
+        for name in &self.template_prohibited_categories {
+            if !waypost_core::template::BUILTIN_PROHIBITED
+                .iter()
+                .any(|(builtin, _)| builtin == name)
+            {
+                return Err(ConfigError(format!(
+                    "WAYPOST_TEMPLATE_PROHIBITED_CATEGORIES: unknown category `{name}` (add its terms in template_prohibited_terms instead)"
+                )));
+            }
+        }
+        if self.template_sync_interval_secs == 0 {
+            return Err(ConfigError(
+                "WAYPOST_TEMPLATE_SYNC_INTERVAL_SECS: must be greater than 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_webhooks(&self) -> Result<(), ConfigError> {
+        let fail = |s: &str| Err(ConfigError(s.to_owned()));
+        if !(1..=300).contains(&self.webhook_timeout_secs) {
+            return fail("WAYPOST_WEBHOOK_TIMEOUT_SECS: must be 1 to 300");
+        }
+        if self.webhook_retry_schedule_secs.len() > 20 {
+            return fail("WAYPOST_WEBHOOK_RETRY_SCHEDULE_SECS: at most 20 retries");
+        }
+        if self
+            .webhook_retry_schedule_secs
+            .iter()
+            .any(|s| *s > 7 * 86400)
+        {
+            return fail("WAYPOST_WEBHOOK_RETRY_SCHEDULE_SECS: each delay must be at most 7 days");
+        }
+        if self.webhook_retry_jitter_percent > 100 {
+            return fail("WAYPOST_WEBHOOK_RETRY_JITTER_PERCENT: must be 0 to 100");
+        }
+        if self.webhook_disable_after_secs == 0 {
+            return fail("WAYPOST_WEBHOOK_DISABLE_AFTER_SECS: must be greater than 0");
+        }
+        if !(1..=1000).contains(&self.webhook_endpoint_concurrency) {
+            return fail("WAYPOST_WEBHOOK_ENDPOINT_CONCURRENCY: must be 1 to 1000");
+        }
+        if !(1..=5000).contains(&self.webhook_batch_size) {
+            return fail("WAYPOST_WEBHOOK_BATCH_SIZE: must be 1 to 5000");
+        }
+        if !(1..=3650).contains(&self.webhook_history_retention_days) {
+            return fail("WAYPOST_WEBHOOK_HISTORY_RETENTION_DAYS: must be 1 to 3650");
+        }
+        Ok(())
+    }
+
+    /// The prohibited-content lists new templates are checked against.
+    pub fn template_prohibited(&self) -> waypost_core::template::ProhibitedContent {
+        let builtin = waypost_core::template::BUILTIN_PROHIBITED
+            .iter()
+            .filter(|(name, _)| {
+                self.template_prohibited_categories
+                    .iter()
+                    .any(|c| c == name)
+            })
+            .map(|(name, terms)| {
+                (
+                    (*name).to_owned(),
+                    terms.iter().map(|t| (*t).to_owned()).collect(),
+                )
+            });
+        let operator = self
+            .template_prohibited_terms
+            .iter()
+            .map(|(name, terms)| (name.clone(), terms.clone()));
+        waypost_core::template::ProhibitedContent::new(builtin.chain(operator))
     }
 
     fn validate_backups(&self) -> Result<(), ConfigError> {
@@ -601,6 +724,53 @@ impl Config {
             format!(
                 "inbound_body_limit_bytes = {}",
                 self.inbound_body_limit_bytes
+            ),
+            format!(
+                "template_prohibited_categories = {}",
+                self.template_prohibited_categories.join(",")
+            ),
+            format!(
+                "template_prohibited_terms = {} categor(ies) with operator terms",
+                self.template_prohibited_terms.len()
+            ),
+            format!(
+                "template_sync_interval_secs = {}",
+                self.template_sync_interval_secs
+            ),
+            format!("webhook_allow_http = {}", self.webhook_allow_http),
+            format!(
+                "webhook_allow_private_targets = {}",
+                self.webhook_allow_private_targets
+            ),
+            format!("webhook_timeout_secs = {}", self.webhook_timeout_secs),
+            format!(
+                "webhook_retry_schedule_secs = {:?}",
+                self.webhook_retry_schedule_secs
+            ),
+            format!(
+                "webhook_retry_jitter_percent = {}",
+                self.webhook_retry_jitter_percent
+            ),
+            format!(
+                "webhook_disable_after_secs = {}",
+                self.webhook_disable_after_secs
+            ),
+            format!(
+                "webhook_endpoint_concurrency = {}",
+                self.webhook_endpoint_concurrency
+            ),
+            format!("webhook_batch_size = {}", self.webhook_batch_size),
+            format!(
+                "webhook_poll_interval_ms = {}",
+                self.webhook_poll_interval_ms
+            ),
+            format!(
+                "webhook_replay_interval_secs = {}",
+                self.webhook_replay_interval_secs
+            ),
+            format!(
+                "webhook_history_retention_days = {}",
+                self.webhook_history_retention_days
             ),
         ]
     }

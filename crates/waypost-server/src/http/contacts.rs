@@ -264,28 +264,19 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateContact>,
 ) -> Result<Json<ContactView>, ApiError> {
-    let mut row = state
+    let row = state
         .store
         .get_contact(&auth.workspace_id.to_string(), &id)
         .await?;
-    let ring = state.keys.current();
-    let mut changed = Vec::new();
-    if let Some(name) = &req.name {
-        check_name(name)?;
-        row.name = Some(ring.encrypt(Aad::new("contacts", "name", &row.id), name.as_bytes()));
-        changed.push("name");
-    }
-    if let Some(a) = &req.attributes {
-        check_attributes(a)?;
-        let json = serde_json::to_vec(a).expect("JSON serialises");
-        row.attributes = Some(ring.encrypt(Aad::new("contacts", "attributes", &row.id), &json));
-        changed.push("attributes");
-    }
-    if let Some(r) = req.restricted {
-        row.restricted = r;
-        changed.push("restricted");
-    }
-    row.updated_at = state.clock.now();
+    let changed: Vec<&str> = [
+        req.name.as_ref().map(|_| "name"),
+        req.attributes.as_ref().map(|_| "attributes"),
+        req.restricted.map(|_| "restricted"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let row = apply_update(&state, row, &req)?;
     let event = NewAuditEvent::new(
         Some(auth.workspace_id),
         auth.caller.actor(),
@@ -298,6 +289,29 @@ pub async fn update(
         .update_contact(&row, origin.stamp(event))
         .await?;
     Ok(Json(view(&state, row)?))
+}
+
+/// Applies a validated update to a contact row (values encrypted).
+pub(crate) fn apply_update(
+    state: &AppState,
+    mut row: ContactRow,
+    req: &UpdateContact,
+) -> Result<ContactRow, ApiError> {
+    let ring = state.keys.current();
+    if let Some(name) = &req.name {
+        check_name(name)?;
+        row.name = Some(ring.encrypt(Aad::new("contacts", "name", &row.id), name.as_bytes()));
+    }
+    if let Some(a) = &req.attributes {
+        check_attributes(a)?;
+        let json = serde_json::to_vec(a).expect("JSON serialises");
+        row.attributes = Some(ring.encrypt(Aad::new("contacts", "attributes", &row.id), &json));
+    }
+    if let Some(r) = req.restricted {
+        row.restricted = r;
+    }
+    row.updated_at = state.clock.now();
+    Ok(row)
 }
 
 /// Deletes a contact with its messages and consent history.
@@ -527,10 +541,18 @@ pub async fn consent_history(
 ) -> Result<Json<Vec<ConsentEntry>>, ApiError> {
     let ws = auth.workspace_id.to_string();
     state.store.get_contact(&ws, &id).await?;
-    let rows = state.store.consent_history(&ws, &id).await?;
+    Ok(Json(consent_entries(&state, &ws, &id).await?))
+}
+
+/// A contact's consent history with evidence decrypted.
+pub(crate) async fn consent_entries(
+    state: &AppState,
+    ws: &str,
+    id: &str,
+) -> Result<Vec<ConsentEntry>, ApiError> {
+    let rows = state.store.consent_history(ws, id).await?;
     let ring = state.keys.current();
-    let entries = rows
-        .into_iter()
+    rows.into_iter()
         .map(|r| {
             let evidence = r
                 .evidence
@@ -549,6 +571,5 @@ pub async fn consent_history(
                 recorded_at: r.recorded_at,
             })
         })
-        .collect::<Result<_, ApiError>>()?;
-    Ok(Json(entries))
+        .collect()
 }

@@ -15,11 +15,14 @@ pub mod mfa;
 pub mod middleware;
 pub mod passkey_login;
 pub mod passkeys;
+pub mod privacy;
 pub mod problem;
 pub mod sessions;
 pub mod setup;
 pub mod shield;
 pub mod shield_view;
+pub mod templates;
+pub mod webhooks;
 pub mod workspace;
 
 use std::time::Duration;
@@ -56,6 +59,9 @@ pub use problem::{ApiError, Problem};
         (name = "channels", description = "WhatsApp business numbers and their provider settings"),
         (name = "contacts", description = "Contacts, their consent and its history"),
         (name = "messages", description = "Sending messages and following their status"),
+        (name = "privacy", description = "Data-subject rights: export, rectify, restrict, erase"),
+        (name = "templates", description = "Message templates and their review status"),
+        (name = "webhooks", description = "Customer webhook endpoints, deliveries, replay and resend"),
     ),
     modifiers(&SecuritySchemes),
     security(("api_key" = []), ("session" = [])),
@@ -127,6 +133,10 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(contacts::record_consent, contacts::consent_history))
         .routes(routes!(messages::send, messages::list))
         .routes(routes!(messages::get))
+        .routes(routes!(privacy::export, privacy::rectify, privacy::erase))
+        .routes(routes!(privacy::restrict))
+        .routes(routes!(privacy::unrestrict))
+        .routes(routes!(privacy::register))
         .routes(routes!(audit::list))
         .routes(routes!(audit::public_key))
         .routes(routes!(audit::export))
@@ -139,6 +149,15 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(members::change_role, members::remove))
         .routes(routes!(shield::scan))
         .routes(routes!(shield::scan_batch))
+        .routes(routes!(templates::create, templates::list))
+        .routes(routes!(templates::get, templates::delete))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::send_test))
+        .routes(routes!(webhooks::attempts))
+        .routes(routes!(webhooks::replay))
+        .routes(routes!(webhooks::resend))
         .split_for_parts()
 }
 

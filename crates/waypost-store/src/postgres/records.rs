@@ -35,6 +35,8 @@ crate::passkeys::passkey_store_impl!(PgStore, append_audit);
 crate::shield::shield_store_impl!(PgStore);
 crate::events::insert_events_fn!(PgConnection);
 crate::events::customer_event_store_impl!(PgStore, insert_events);
+crate::privacy::insert_privacy_request_fn!(PgConnection);
+crate::privacy::privacy_store_impl!(PgStore, append_audit);
 crate::messaging::insert_message_fn!(PgConnection);
 crate::messaging::messaging_store_impl!(
     PgStore,
@@ -58,6 +60,14 @@ crate::inbound::inbound_store_impl!(
     insert_events,
     apply_status,
     apply_unmatched
+);
+crate::templates::template_store_impl!(PgStore, append_audit, insert_events);
+crate::webhooks::webhook_store_impl!(
+    PgStore,
+    append_audit,
+    insert_events,
+    "FOR UPDATE SKIP LOCKED",
+    "FOR UPDATE OF d SKIP LOCKED"
 );
 
 /// Serialises appends to one chain across connections and nodes until commit.

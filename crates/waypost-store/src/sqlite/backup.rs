@@ -12,7 +12,14 @@ use crate::backup::{BackupStore, Kind, TableSpec, Value, order_tables};
 use crate::{Result, StoreError};
 
 /// INTEGER columns that hold booleans (SQLite has no boolean type).
-const BOOL_COLUMNS: &[&str] = &["totp_enabled", "require_mfa", "batch", "restricted"];
+const BOOL_COLUMNS: &[&str] = &[
+    "totp_enabled",
+    "require_mfa",
+    "batch",
+    "restricted",
+    "enabled",
+    "succeeded",
+];
 
 fn kind_of(column: &str, declared: &str) -> Kind {
     match declared.to_ascii_uppercase().as_str() {

@@ -34,6 +34,8 @@ crate::passkeys::passkey_store_impl!(SqliteStore, append_audit);
 crate::shield::shield_store_impl!(SqliteStore);
 crate::events::insert_events_fn!(SqliteConnection);
 crate::events::customer_event_store_impl!(SqliteStore, insert_events);
+crate::privacy::insert_privacy_request_fn!(SqliteConnection);
+crate::privacy::privacy_store_impl!(SqliteStore, append_audit);
 crate::messaging::insert_message_fn!(SqliteConnection);
 crate::messaging::messaging_store_impl!(
     SqliteStore,
@@ -58,6 +60,8 @@ crate::inbound::inbound_store_impl!(
     apply_status,
     apply_unmatched
 );
+crate::templates::template_store_impl!(SqliteStore, append_audit, insert_events);
+crate::webhooks::webhook_store_impl!(SqliteStore, append_audit, insert_events, "", "");
 
 /// Chain appends need no extra lock here: `BEGIN IMMEDIATE` on the single
 /// writer connection already makes each transaction the only writer.

@@ -1,0 +1,488 @@
+//! Data-subject rights, addressed by phone number: export, rectify, restrict,
+//! unrestrict and erase. Sessions need a recent re-authentication; every
+//! request lands in the register and the audit log with a keyed hash of the
+//! number instead of the number.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use waypost_core::NewAuditEvent;
+use waypost_core::phone::E164;
+use waypost_crypto::Aad;
+use waypost_store::messaging::{ContactRow, MessageFilter};
+use waypost_store::privacy::PrivacyRequestRow;
+
+use super::contacts::{ContactView, UpdateContact, parse_phone, view as contact_view};
+use super::json::ApiJson;
+use super::{ApiError, Problem};
+use crate::auth::caller::require_recent_auth;
+use crate::auth::permission::act;
+use crate::auth::{Authorized, Caller};
+use crate::messaging::{content_key, phone_index};
+use crate::state::{AppState, RequestOrigin};
+
+/// The keyed hash that stands for a number in the register and the audit log.
+fn subject_hash(state: &AppState, workspace: &str, phone: &E164) -> String {
+    hex::encode(
+        state
+            .keys
+            .current()
+            .blind_index("privacy.subject", format!("{workspace}:{phone}").as_bytes()),
+    )
+}
+
+fn step_up(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    match caller {
+        Caller::Session(_) => require_recent_auth(state, caller),
+        Caller::ApiKey(_) => Ok(()),
+    }
+}
+
+struct Subject {
+    workspace: String,
+    phone: E164,
+    hash: String,
+    contact: Option<ContactRow>,
+}
+
+async fn subject(
+    state: &AppState,
+    auth: &Authorized<act::PrivacyManage>,
+    phone: &str,
+) -> Result<Subject, ApiError> {
+    step_up(state, &auth.caller)?;
+    let phone = parse_phone("phone", phone)?;
+    let workspace = auth.workspace_id.to_string();
+    let contact = state
+        .store
+        .contact_by_phone_index(&workspace, &phone_index(&state.keys, &workspace, &phone))
+        .await?;
+    Ok(Subject {
+        hash: subject_hash(state, &workspace, &phone),
+        workspace,
+        phone,
+        contact,
+    })
+}
+
+fn request_row(
+    state: &AppState,
+    auth: &Authorized<act::PrivacyManage>,
+    s: &Subject,
+    kind: &str,
+    details: serde_json::Value,
+) -> PrivacyRequestRow {
+    let actor = auth.caller.actor();
+    PrivacyRequestRow {
+        id: format!("dsr_{}", ulid::Ulid::new()),
+        workspace_id: s.workspace.clone(),
+        kind: kind.to_owned(),
+        subject_hash: s.hash.clone(),
+        actor_type: actor.kind().to_owned(),
+        actor_id: actor.id().map(str::to_owned),
+        outcome: if s.contact.is_some() {
+            "completed"
+        } else {
+            "not_found"
+        }
+        .to_owned(),
+        details: details.to_string(),
+        created_at: state.clock.now(),
+    }
+}
+
+fn audit_for(
+    auth: &Authorized<act::PrivacyManage>,
+    origin: &RequestOrigin,
+    r: &PrivacyRequestRow,
+) -> NewAuditEvent {
+    origin.stamp(
+        NewAuditEvent::new(
+            Some(auth.workspace_id),
+            auth.caller.actor(),
+            format!("privacy.{}", r.kind),
+        )
+        .target("privacy_request", r.id.clone())
+        .details(serde_json::json!({
+            "subject_hash": r.subject_hash,
+            "outcome": r.outcome,
+            "result": serde_json::from_str::<serde_json::Value>(&r.details).unwrap_or_default(),
+        })),
+    )
+}
+
+fn not_found() -> ApiError {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "subject-not-found",
+        "No data about this number",
+        "The workspace holds no contact with this phone number.",
+    )
+    .into()
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SubjectMessage {
+    pub id: String,
+    pub direction: String,
+    pub r#type: String,
+    pub status: String,
+    pub channel_id: String,
+    pub created_at: DateTime<Utc>,
+    /// The message as kept under the workspace's retention policy; absent when not kept.
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SubjectEvent {
+    pub id: String,
+    pub r#type: String,
+    pub created_at: DateTime<Utc>,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// Everything the workspace holds about one person.
+#[derive(Serialize, ToSchema)]
+pub struct SubjectExport {
+    pub phone: String,
+    pub exported_at: DateTime<Utc>,
+    pub contact: ContactView,
+    pub consent_history: Vec<super::contacts::ConsentEntry>,
+    pub messages: Vec<SubjectMessage>,
+    pub events: Vec<SubjectEvent>,
+}
+
+/// Export: every record about the person with this number, as one JSON document.
+#[utoipa::path(operation_id = "export_subject", get, path = "/v1/privacy/subjects/{phone}", tag = "privacy",
+    params(("phone" = String, Path, description = "E.164 number, URL-encoded")),
+    responses((status = 200, body = SubjectExport), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn export(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    auth: Authorized<act::PrivacyManage>,
+    Path(phone): Path<String>,
+) -> Result<Json<SubjectExport>, ApiError> {
+    let s = subject(&state, &auth, &phone).await?;
+    let Some(contact) = s.contact.clone() else {
+        let r = request_row(&state, &auth, &s, "export", serde_json::json!({}));
+        state
+            .store
+            .record_privacy_request(&r, audit_for(&auth, &origin, &r))
+            .await?;
+        return Err(not_found());
+    };
+    let key = content_key(&state.keys, &contact).map_err(ApiError::Internal)?;
+    let mut messages = Vec::new();
+    let mut filter = MessageFilter {
+        contact_id: Some(contact.id.clone()),
+        ..MessageFilter::default()
+    };
+    loop {
+        let page = state
+            .store
+            .list_messages(&s.workspace, &filter, 500)
+            .await?;
+        let done = page.len() < 500;
+        filter.after = page.last().map(|m| m.id.clone());
+        for m in page {
+            let content = match (&key, &m.content) {
+                (Some(k), Some(c)) => k
+                    .decrypt(Aad::new("messages", "content", &m.id), c)
+                    .ok()
+                    .and_then(|p| serde_json::from_slice(&p).ok()),
+                _ => None,
+            };
+            messages.push(SubjectMessage {
+                id: m.id,
+                direction: m.direction,
+                r#type: m.message_type,
+                status: m.status,
+                channel_id: m.channel_id,
+                created_at: m.created_at,
+                content,
+            });
+        }
+        if done {
+            break;
+        }
+    }
+    let subjects: std::collections::HashSet<String> = messages
+        .iter()
+        .map(|m| m.id.clone())
+        .chain([contact.id.clone()])
+        .collect();
+    let mut events = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = state
+            .store
+            .customer_events_after(&s.workspace, after, 1000)
+            .await?;
+        let done = page.len() < 1000;
+        after = page.last().map_or(after, |e| e.seq);
+        for e in page {
+            if e.subject_id
+                .as_ref()
+                .is_some_and(|id| subjects.contains(id))
+            {
+                let body = crate::events::open(&state.keys, state.store.as_ref(), &e)
+                    .await
+                    .map_err(ApiError::Internal)?;
+                events.push(SubjectEvent {
+                    id: e.id,
+                    r#type: e.event_type,
+                    created_at: e.created_at,
+                    data: body["data"].clone(),
+                });
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    let consent_history =
+        super::contacts::consent_entries(&state, &s.workspace, &contact.id).await?;
+    let r = request_row(
+        &state,
+        &auth,
+        &s,
+        "export",
+        serde_json::json!({ "messages": messages.len(), "events": events.len() }),
+    );
+    state
+        .store
+        .record_privacy_request(&r, audit_for(&auth, &origin, &r))
+        .await?;
+    Ok(Json(SubjectExport {
+        phone: s.phone.to_string(),
+        exported_at: state.clock.now(),
+        contact: contact_view(&state, contact)?,
+        consent_history,
+        messages,
+        events,
+    }))
+}
+
+/// Rectify: corrects the person's name or attributes.
+#[utoipa::path(operation_id = "rectify_subject", patch, path = "/v1/privacy/subjects/{phone}", tag = "privacy",
+    params(("phone" = String, Path)), request_body = UpdateContact,
+    responses((status = 200, body = ContactView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn rectify(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    auth: Authorized<act::PrivacyManage>,
+    Path(phone): Path<String>,
+    ApiJson(req): ApiJson<UpdateContact>,
+) -> Result<Json<ContactView>, ApiError> {
+    let s = subject(&state, &auth, &phone).await?;
+    let Some(contact) = s.contact.clone() else {
+        let r = request_row(&state, &auth, &s, "rectify", serde_json::json!({}));
+        state
+            .store
+            .record_privacy_request(&r, audit_for(&auth, &origin, &r))
+            .await?;
+        return Err(not_found());
+    };
+    let fields: Vec<&str> = [
+        req.name.as_ref().map(|_| "name"),
+        req.attributes.as_ref().map(|_| "attributes"),
+        req.restricted.map(|_| "restricted"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let updated = super::contacts::apply_update(&state, contact, &req)?;
+    let r = request_row(
+        &state,
+        &auth,
+        &s,
+        "rectify",
+        serde_json::json!({ "fields": fields }),
+    );
+    state
+        .store
+        .update_contact(&updated, audit_for(&auth, &origin, &r))
+        .await?;
+    state
+        .store
+        .record_privacy_request(
+            &r,
+            NewAuditEvent::new(
+                Some(auth.workspace_id),
+                auth.caller.actor(),
+                "privacy.request_registered",
+            )
+            .target("privacy_request", r.id.clone()),
+        )
+        .await?;
+    Ok(Json(contact_view(&state, updated)?))
+}
+
+async fn set_restricted(
+    state: AppState,
+    origin: RequestOrigin,
+    auth: Authorized<act::PrivacyManage>,
+    phone: String,
+    restricted: bool,
+) -> Result<Json<ContactView>, ApiError> {
+    let kind = if restricted { "restrict" } else { "unrestrict" };
+    let s = subject(&state, &auth, &phone).await?;
+    let Some(mut contact) = s.contact.clone() else {
+        let r = request_row(&state, &auth, &s, kind, serde_json::json!({}));
+        state
+            .store
+            .record_privacy_request(&r, audit_for(&auth, &origin, &r))
+            .await?;
+        return Err(not_found());
+    };
+    contact.restricted = restricted;
+    contact.updated_at = state.clock.now();
+    let r = request_row(
+        &state,
+        &auth,
+        &s,
+        kind,
+        serde_json::json!({ "restricted": restricted }),
+    );
+    state
+        .store
+        .update_contact(&contact, audit_for(&auth, &origin, &r))
+        .await?;
+    state
+        .store
+        .record_privacy_request(
+            &r,
+            NewAuditEvent::new(
+                Some(auth.workspace_id),
+                auth.caller.actor(),
+                "privacy.request_registered",
+            )
+            .target("privacy_request", r.id.clone()),
+        )
+        .await?;
+    Ok(Json(contact_view(&state, contact)?))
+}
+
+/// Restrict processing: nothing is sent to this person until unrestricted.
+#[utoipa::path(operation_id = "restrict_subject", post, path = "/v1/privacy/subjects/{phone}/restrict", tag = "privacy",
+    params(("phone" = String, Path)),
+    responses((status = 200, body = ContactView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn restrict(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    auth: Authorized<act::PrivacyManage>,
+    Path(phone): Path<String>,
+) -> Result<Json<ContactView>, ApiError> {
+    set_restricted(state, origin, auth, phone, true).await
+}
+
+/// Lifts a restriction.
+#[utoipa::path(operation_id = "unrestrict_subject", post, path = "/v1/privacy/subjects/{phone}/unrestrict", tag = "privacy",
+    params(("phone" = String, Path)),
+    responses((status = 200, body = ContactView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn unrestrict(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    auth: Authorized<act::PrivacyManage>,
+    Path(phone): Path<String>,
+) -> Result<Json<ContactView>, ApiError> {
+    set_restricted(state, origin, auth, phone, false).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErasureView {
+    pub request_id: String,
+    pub messages_deleted: u64,
+    pub pending_sends_cancelled: u64,
+    pub events_deleted: u64,
+    pub consent_records_deleted: u64,
+}
+
+/// Erase: shreds the person's content key, cancels pending sends and deletes the contact,
+/// its consent history, messages and events. The audit log keeps a keyed hash, not the number.
+#[utoipa::path(operation_id = "erase_subject", delete, path = "/v1/privacy/subjects/{phone}", tag = "privacy",
+    params(("phone" = String, Path)),
+    responses((status = 200, body = ErasureView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn erase(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    auth: Authorized<act::PrivacyManage>,
+    Path(phone): Path<String>,
+) -> Result<Json<ErasureView>, ApiError> {
+    let s = subject(&state, &auth, &phone).await?;
+    let Some(contact) = s.contact.clone() else {
+        let r = request_row(&state, &auth, &s, "erase", serde_json::json!({}));
+        state
+            .store
+            .record_privacy_request(&r, audit_for(&auth, &origin, &r))
+            .await?;
+        return Err(not_found());
+    };
+    let r = request_row(&state, &auth, &s, "erase", serde_json::json!({}));
+    let report = state
+        .store
+        .erase_contact(&s.workspace, &contact.id, &r, audit_for(&auth, &origin, &r))
+        .await?;
+    Ok(Json(ErasureView {
+        request_id: r.id,
+        messages_deleted: report.messages,
+        pending_sends_cancelled: report.pending_cancelled,
+        events_deleted: report.events,
+        consent_records_deleted: report.consents,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct RegisterQuery {
+    /// At most this many, newest first (1 to 1000, default 100).
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RequestView {
+    pub id: String,
+    pub kind: String,
+    pub subject_hash: String,
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub outcome: String,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The register of data-subject requests, newest first.
+#[utoipa::path(operation_id = "list_privacy_requests", get, path = "/v1/privacy/requests", tag = "privacy",
+    params(RegisterQuery), responses((status = 200, body = Vec<RequestView>)))]
+pub async fn register(
+    State(state): State<AppState>,
+    auth: Authorized<act::PrivacyManage>,
+    Query(q): Query<RegisterQuery>,
+) -> Result<Json<Vec<RequestView>>, ApiError> {
+    let rows = state
+        .store
+        .privacy_requests(
+            &auth.workspace_id.to_string(),
+            q.limit.unwrap_or(100).clamp(1, 1000),
+        )
+        .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| RequestView {
+                details: serde_json::from_str(&r.details).unwrap_or_default(),
+                id: r.id,
+                kind: r.kind,
+                subject_hash: r.subject_hash,
+                actor_type: r.actor_type,
+                actor_id: r.actor_id,
+                outcome: r.outcome,
+                created_at: r.created_at,
+            })
+            .collect(),
+    ))
+}

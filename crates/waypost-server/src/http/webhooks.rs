@@ -1,0 +1,514 @@
+//! Customer webhook endpoints (scope `webhooks:manage`): create (the secret is
+//! shown once), list, read, update, delete, rotate the secret (the old one
+//! keeps signing for 24 hours), send a test event, read the attempt log,
+//! replay an endpoint from a point in time, and resend one event.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use waypost_core::events::EventType;
+use waypost_core::{NewAuditEvent, WebhookEndpointId};
+use waypost_crypto::webhook::generate_webhook_secret;
+use waypost_store::webhooks::{WebhookAttemptRecord, WebhookEndpointPatch, WebhookEndpointRecord};
+
+use super::json::ApiJson;
+use super::{ApiError, Problem};
+use crate::auth::Authorized;
+use crate::auth::permission::act;
+use crate::state::{AppState, RequestOrigin};
+use crate::webhooks::{self, PREVIOUS_SECRET, SECRET, ssrf};
+
+/// How long a rotated-out secret keeps signing.
+const ROTATION_OVERLAP_HOURS: i64 = 24;
+/// Events one replay queues at most.
+pub const REPLAY_LIMIT: u32 = 10_000;
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateEndpoint {
+    /// `https://…` (plain `http` only when the operator allows it).
+    pub url: String,
+    pub description: Option<String>,
+    /// Event types to deliver, e.g. `["message.delivered"]`; absent or empty: all.
+    pub event_types: Option<Vec<String>>,
+    /// Default `true`.
+    pub enabled: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateEndpoint {
+    pub url: Option<String>,
+    pub description: Option<String>,
+    /// Empty: all types.
+    pub event_types: Option<Vec<String>>,
+    /// `true` re-enables a disabled endpoint and clears its failure record.
+    pub enabled: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EndpointView {
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    /// Empty: every type.
+    pub event_types: Vec<String>,
+    pub enabled: bool,
+    /// Why Waypost disabled the endpoint, when it did.
+    pub disabled_reason: Option<String>,
+    /// Start of the current run of failed attempts.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Until when the previous secret also signs deliveries.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<WebhookEndpointRecord> for EndpointView {
+    fn from(e: WebhookEndpointRecord) -> Self {
+        Self {
+            id: e.id,
+            url: e.url,
+            description: e.description,
+            event_types: e
+                .event_types
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            enabled: e.enabled,
+            disabled_reason: e.disabled_reason,
+            failing_since: e.first_failure_at,
+            previous_secret_expires_at: e.previous_secret_expires_at,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedEndpoint {
+    #[serde(flatten)]
+    pub endpoint: EndpointView,
+    /// The signing secret (`whsec_…`). Shown only in this answer.
+    pub secret: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RotatedSecret {
+    /// The new signing secret. Shown only in this answer.
+    pub secret: String,
+    /// Until then the previous secret signs too (both in `webhook-signature`).
+    pub previous_secret_expires_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QueuedEvent {
+    pub event_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Queued {
+    /// Deliveries queued.
+    pub queued: u64,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReplayRequest {
+    /// Every event created at or after this time is delivered again, in order.
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct AttemptQuery {
+    /// The `next_cursor` of the previous page.
+    pub before: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ResendQuery {
+    /// Only this endpoint; default: every enabled endpoint that takes the event's type.
+    pub endpoint_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttemptView {
+    pub id: String,
+    pub event_id: String,
+    pub attempted_at: DateTime<Utc>,
+    pub status_code: Option<i32>,
+    pub latency_ms: i64,
+    /// The first bytes of the response body.
+    pub response_excerpt: Option<String>,
+    /// `http_status`, `timeout`, `connect`, `tls`, `dns`, `ssrf_blocked`, `internal` or `other`.
+    pub error_class: Option<String>,
+    pub succeeded: bool,
+}
+
+impl From<WebhookAttemptRecord> for AttemptView {
+    fn from(a: WebhookAttemptRecord) -> Self {
+        Self {
+            id: a.id,
+            event_id: a.event_id,
+            attempted_at: a.attempted_at,
+            status_code: a.status_code,
+            latency_ms: a.latency_ms,
+            response_excerpt: a.response_excerpt,
+            error_class: a.error_class,
+            succeeded: a.succeeded,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttemptPage {
+    pub data: Vec<AttemptView>,
+    pub next_cursor: Option<String>,
+}
+
+fn unprocessable(detail: impl Into<String>) -> ApiError {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        "Invalid request",
+        detail,
+    )
+    .into()
+}
+
+/// Checks the target URL against the operator's SSRF policy; the normalised URL.
+async fn checked_url(state: &AppState, raw: &str) -> Result<String, ApiError> {
+    ssrf::check_target(raw, webhooks::policy(&state.config), &ssrf::system_lookup())
+        .await
+        .map(|u| u.to_string())
+        .map_err(|r| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "webhook-target-refused",
+                "Webhook target refused",
+                format!("`url`: {r}"),
+            )
+            .into()
+        })
+}
+
+/// Space-separated, deduplicated event type names.
+fn event_types(types: &[String]) -> Result<String, ApiError> {
+    let mut parsed: Vec<&'static str> = Vec::new();
+    for t in types {
+        let ty: EventType = t
+            .parse()
+            .map_err(|e| unprocessable(format!("`event_types`: {e}")))?;
+        if !parsed.contains(&ty.as_str()) {
+            parsed.push(ty.as_str());
+        }
+    }
+    Ok(parsed.join(" "))
+}
+
+fn description(d: &str) -> Result<String, ApiError> {
+    let d = d.trim();
+    if d.chars().count() > 200 {
+        return Err(unprocessable("`description` is at most 200 characters"));
+    }
+    Ok(d.to_owned())
+}
+
+fn audit(auth: &Authorized<act::WebhooksManage>, action: &str, id: &str) -> NewAuditEvent {
+    NewAuditEvent::new(Some(auth.workspace_id), auth.caller.actor(), action)
+        .target("webhook_endpoint", id.to_owned())
+}
+
+/// Creates a webhook endpoint. Its signing secret is shown once.
+#[utoipa::path(operation_id = "create_webhook_endpoint", post, path = "/v1/webhook-endpoints", tag = "webhooks",
+    request_body = CreateEndpoint,
+    responses((status = 201, body = CreatedEndpoint), (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")))]
+pub async fn create(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    auth: Authorized<act::WebhooksManage>,
+    ApiJson(req): ApiJson<CreateEndpoint>,
+) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
+    let url = checked_url(&state, &req.url).await?;
+    let id = WebhookEndpointId::new().to_string();
+    let secret = generate_webhook_secret();
+    let now = state.clock.now();
+    let record = WebhookEndpointRecord {
+        id: id.clone(),
+        workspace_id: auth.workspace_id.to_string(),
+        url,
+        description: description(req.description.as_deref().unwrap_or(""))?,
+        event_types: event_types(req.event_types.as_deref().unwrap_or(&[]))?,
+        enabled: req.enabled.unwrap_or(true),
+        secret: webhooks::seal_secret(&state.keys.current(), &id, SECRET, &secret),
+        previous_secret: None,
+        previous_secret_expires_at: None,
+        first_failure_at: None,
+        disabled_reason: None,
+        last_replay_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let event = audit(&auth, "webhook_endpoint.created", &id)
+        .details(serde_json::json!({ "url": record.url, "event_types": record.event_types }));
+    state
+        .store
+        .create_webhook_endpoint(&record, origin.stamp(event))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedEndpoint {
+            endpoint: record.into(),
+            secret: secret.expose_secret().to_owned(),
+        }),
+    ))
+}
+
+/// The workspace's webhook endpoints (never their secrets).
+#[utoipa::path(operation_id = "list_webhook_endpoints", get, path = "/v1/webhook-endpoints", tag = "webhooks",
+    responses((status = 200, body = Vec<EndpointView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authorized<act::WebhooksManage>,
+) -> Result<Json<Vec<EndpointView>>, ApiError> {
+    let all = state
+        .store
+        .list_webhook_endpoints(&auth.workspace_id.to_string())
+        .await?;
+    Ok(Json(all.into_iter().map(EndpointView::from).collect()))
+}
+
+/// One webhook endpoint.
+#[utoipa::path(operation_id = "get_webhook_endpoint", get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    params(("id" = String, Path)),
+    responses((status = 200, body = EndpointView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn get(
+    State(state): State<AppState>,
+    auth: Authorized<act::WebhooksManage>,
+    Path(id): Path<String>,
+) -> Result<Json<EndpointView>, ApiError> {
+    let e = state
+        .store
+        .get_webhook_endpoint(&auth.workspace_id.to_string(), &id)
+        .await?;
+    Ok(Json(e.into()))
+}
+
+/// Changes a webhook endpoint; `enabled: true` re-enables a disabled one.
+#[utoipa::path(operation_id = "update_webhook_endpoint", patch, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    params(("id" = String, Path)), request_body = UpdateEndpoint,
+    responses((status = 200, body = EndpointView), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn update(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    auth: Authorized<act::WebhooksManage>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateEndpoint>,
+) -> Result<Json<EndpointView>, ApiError> {
+    let patch = WebhookEndpointPatch {
+        url: match &req.url {
+            Some(u) => Some(checked_url(&state, u).await?),
+            None => None,
+        },
+        description: req.description.as_deref().map(description).transpose()?,
+        event_types: req.event_types.as_deref().map(event_types).transpose()?,
+        enabled: req.enabled,
+    };
+    let event = audit(&auth, "webhook_endpoint.updated", &id).details(serde_json::json!({
+        "url": patch.url, "event_types": patch.event_types, "enabled": patch.enabled,
+    }));
+    let ws = auth.workspace_id.to_string();
+    let updated = state
+        .store
+        .update_webhook_endpoint(&ws, &id, &patch, state.clock.now(), origin.stamp(event))
+        .await?;
+    Ok(Json(updated.into()))
+}
+
+/// Deletes a webhook endpoint with its pending deliveries and attempt log.
+#[utoipa::path(operation_id = "delete_webhook_endpoint", delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn delete(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    auth: Authorized<act::WebhooksManage>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let event = audit(&auth, "webhook_endpoint.deleted", &id);
+    state
+        .store
+        .delete_webhook_endpoint(&auth.workspace_id.to_string(), &id, origin.stamp(event))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces the signing secret; the old one keeps signing alongside for 24 hours.
+#[utoipa::path(operation_id = "rotate_webhook_secret", post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks",
+    params(("id" = String, Path)),
+    responses((status = 200, body = RotatedSecret), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    auth: Authorized<act::WebhooksManage>,
+    Path(id): Path<String>,
+) -> Result<Json<RotatedSecret>, ApiError> {
+    let ws = auth.workspace_id.to_string();
+    let endpoint = state.store.get_webhook_endpoint(&ws, &id).await?;
+    let old: SecretString = webhooks::open_secret(
+        &state.keys,
+        state.store.as_ref(),
+        &id,
+        SECRET,
+        &endpoint.secret,
+    )
+    .await?;
+    let ring = state.keys.current();
+    let new = generate_webhook_secret();
+    let now = state.clock.now();
+    let until = now + chrono::Duration::hours(ROTATION_OVERLAP_HOURS);
+    let event = audit(&auth, "webhook_endpoint.secret_rotated", &id);
+    state
+        .store
+        .rotate_webhook_secret(
+            &ws,
+            &id,
+            &endpoint.secret,
+            &webhooks::seal_secret(&ring, &id, SECRET, &new),
+            &webhooks::seal_secret(&ring, &id, PREVIOUS_SECRET, &old),
+            until,
+            now,
+            origin.stamp(event),
+        )
+        .await?;
+    Ok(Json(RotatedSecret {
+        secret: new.expose_secret().to_owned(),
+        previous_secret_expires_at: until,
+    }))
+}
+
+/// Sends a `webhook.test` event to this endpoint only.
+#[utoipa::path(operation_id = "test_webhook_endpoint", post, path = "/v1/webhook-endpoints/{id}/test", tag = "webhooks",
+    params(("id" = String, Path)),
+    responses((status = 202, body = QueuedEvent), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn send_test(
+    State(state): State<AppState>,
+    auth: Authorized<act::WebhooksManage>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<QueuedEvent>), ApiError> {
+    let now = state.clock.now();
+    let event = crate::events::seal(
+        &state.keys.current(),
+        auth.workspace_id,
+        EventType::WebhookTest,
+        None,
+        &serde_json::json!({ "endpoint_id": id, "message": "This is a test event from Waypost." }),
+        now,
+    );
+    state.store.queue_webhook_test(&event, &id, now).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(QueuedEvent { event_id: event.id }),
+    ))
+}
+
+/// The endpoint's delivery attempts, newest first.
+#[utoipa::path(operation_id = "list_webhook_attempts", get, path = "/v1/webhook-endpoints/{id}/attempts", tag = "webhooks",
+    params(("id" = String, Path), AttemptQuery),
+    responses((status = 200, body = AttemptPage), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn attempts(
+    State(state): State<AppState>,
+    auth: Authorized<act::WebhooksManage>,
+    Path(id): Path<String>,
+    Query(q): Query<AttemptQuery>,
+) -> Result<Json<AttemptPage>, ApiError> {
+    let ws = auth.workspace_id.to_string();
+    state.store.get_webhook_endpoint(&ws, &id).await?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let data = state
+        .store
+        .list_webhook_attempts(&ws, &id, q.before.as_deref(), limit)
+        .await?;
+    let next_cursor = (data.len() == limit as usize)
+        .then(|| data.last().map(|a| a.id.clone()))
+        .flatten();
+    Ok(Json(AttemptPage {
+        data: data.into_iter().map(AttemptView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Delivers every event since a time to this endpoint again, in order (at most
+/// 10,000 per replay; one replay per endpoint per `webhook_replay_interval_secs`).
+#[utoipa::path(operation_id = "replay_webhook_endpoint", post, path = "/v1/webhook-endpoints/{id}/replay", tag = "webhooks",
+    params(("id" = String, Path)), request_body = ReplayRequest,
+    responses((status = 202, body = Queued), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json")))]
+pub async fn replay(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    auth: Authorized<act::WebhooksManage>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ReplayRequest>,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let interval = state.config.webhook_replay_interval_secs;
+    let event = audit(&auth, "webhook_endpoint.replayed", &id)
+        .details(serde_json::json!({ "since": req.since }));
+    let ws = auth.workspace_id.to_string();
+    let not_after = now - chrono::Duration::seconds(interval as i64);
+    let queued = state
+        .store
+        .replay_webhook_endpoint(
+            &ws,
+            &id,
+            req.since,
+            not_after,
+            now,
+            REPLAY_LIMIT,
+            origin.stamp(event),
+        )
+        .await?;
+    match queued {
+        Some(queued) => Ok((StatusCode::ACCEPTED, Json(Queued { queued })).into_response()),
+        None => {
+            let mut res = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                format!("This endpoint was replayed less than {interval} s ago; try again later."),
+            )
+            .into_response();
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(interval.max(1)));
+            Ok(res)
+        }
+    }
+}
+
+/// Delivers one event again to the workspace's endpoints that take its type (or one endpoint).
+#[utoipa::path(operation_id = "resend_event", post, path = "/v1/events/{id}/resend", tag = "webhooks",
+    params(("id" = String, Path), ResendQuery),
+    responses((status = 202, body = Queued), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn resend(
+    State(state): State<AppState>,
+    auth: Authorized<act::WebhooksManage>,
+    Path(id): Path<String>,
+    Query(q): Query<ResendQuery>,
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
+    let ws = auth.workspace_id.to_string();
+    if let Some(endpoint) = &q.endpoint_id {
+        state.store.get_webhook_endpoint(&ws, endpoint).await?;
+    }
+    let queued = state
+        .store
+        .resend_customer_event(&ws, &id, q.endpoint_id.as_deref(), state.clock.now())
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(Queued { queued })))
+}

@@ -1,0 +1,477 @@
+//! The webhook deliverer: each pass fans new customer events out to the
+//! endpoints that want them, leases a batch of due deliveries, makes the
+//! attempts concurrently, and records every result in one transaction.
+//!
+//! Scheduling uses the application clock (tests move it); the signed
+//! `webhook-timestamp` is wall-clock time, because receivers compare it with
+//! theirs. A lease outlives the attempt timeout, so a node killed mid-attempt
+//! leaves deliveries that another pass (or the restarted node) picks up:
+//! delivery is at least once, and `webhook-id` lets receivers deduplicate.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+use waypost_core::audit::Actor;
+use waypost_core::events::EventType;
+use waypost_core::{NewAuditEvent, WorkspaceId};
+use waypost_crypto::webhook::{WebhookKey, signature_header};
+use waypost_store::webhooks::{DeliveryNext, DueDelivery, WebhookAttemptOutcome};
+
+use super::ssrf::{self, DnsFailed, GuardedResolver, Refused};
+use crate::config::Config;
+use crate::state::AppState;
+
+/// Bytes of a response body read at most.
+pub const RESPONSE_READ_LIMIT: usize = 4096;
+/// Characters of the body kept in the attempt log.
+const EXCERPT_CHARS: usize = 1024;
+const FAN_OUT_BATCH: u32 = 1000;
+const FAILING_BATCH: u32 = 100;
+const HISTORY_PURGE_BATCH: u32 = 5000;
+
+/// The delivery HTTP client: no redirects, no proxies, the SSRF-guarded
+/// resolver, the configured timeout.
+pub fn client(config: &Config) -> reqwest::Result<reqwest::Client> {
+    client_with(config, ssrf::system_lookup())
+}
+
+pub fn client_with(config: &Config, lookup: ssrf::Lookup) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(GuardedResolver {
+            policy: super::policy(config),
+            lookup,
+        }))
+        .timeout(Duration::from_secs(config.webhook_timeout_secs.max(1)))
+        .connect_timeout(Duration::from_secs(
+            config.webhook_timeout_secs.clamp(1, 10),
+        ))
+        .user_agent(concat!("Waypost/", env!("CARGO_PKG_VERSION")))
+        .pool_max_idle_per_host(config.webhook_endpoint_concurrency as usize)
+        .build()
+}
+
+/// Runs until shutdown: delivers while there is work, polls when idle.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let client = match client(&state.config) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "webhook deliverer cannot build its HTTP client; webhooks are not delivered");
+            return;
+        }
+    };
+    let poll = Duration::from_millis(state.config.webhook_poll_interval_ms.max(10));
+    let mut last_housekeeping: Option<Instant> = None;
+    while !shutdown.is_cancelled() {
+        let busy = match deliver_pass(&state, &client).await {
+            Ok(n) => n > 0,
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "webhook delivery pass failed; retrying"
+                );
+                false
+            }
+        };
+        if last_housekeeping.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            last_housekeeping = Some(Instant::now());
+            if let Err(e) = housekeeping(&state).await {
+                tracing::warn!(error = format!("{e:#}"), "webhook housekeeping failed");
+            }
+        }
+        if !busy {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+}
+
+/// One pass: fan out, claim, attempt, record, disable what must be. Returns
+/// how much work it found.
+pub async fn deliver_pass(state: &AppState, client: &reqwest::Client) -> anyhow::Result<usize> {
+    let config = &state.config;
+    let now = state.clock.now();
+    let fanned = state
+        .store
+        .fan_out_customer_events(now, FAN_OUT_BATCH)
+        .await?;
+    let lease = chrono::Duration::seconds(config.webhook_timeout_secs as i64 * 2 + 30);
+    let due = state
+        .store
+        .claim_webhook_deliveries(
+            now,
+            now + lease,
+            config.webhook_batch_size.max(1),
+            config.webhook_endpoint_concurrency.max(1),
+        )
+        .await?;
+    if due.is_empty() {
+        return Ok(fanned as usize);
+    }
+    let attempts =
+        futures_util::future::join_all(due.iter().map(|d| attempt(state, client, d))).await;
+    let gone: Vec<(String, String)> = attempts
+        .iter()
+        .filter(|a| a.status_code == Some(410))
+        .map(|a| (a.endpoint_id.clone(), a.workspace_id.clone()))
+        .collect();
+    state.store.record_webhook_attempts(&attempts).await?;
+    for (endpoint_id, workspace_id) in gone {
+        disable(
+            state,
+            &endpoint_id,
+            &workspace_id,
+            "the endpoint answered 410 Gone",
+        )
+        .await?;
+    }
+    if attempts.iter().any(|a| a.next != DeliveryNext::Succeeded) {
+        disable_failing(state).await?;
+    }
+    Ok(fanned as usize + due.len())
+}
+
+/// Disables endpoints that have failed without a success for the whole window.
+pub async fn disable_failing(state: &AppState) -> anyhow::Result<()> {
+    let window = chrono::Duration::seconds(state.config.webhook_disable_after_secs as i64);
+    let failing = state
+        .store
+        .webhook_endpoints_failing_since(state.clock.now() - window, FAILING_BATCH)
+        .await?;
+    for (endpoint_id, workspace_id) in failing {
+        let days = state.config.webhook_disable_after_secs as f64 / 86400.0;
+        let reason = format!("every delivery attempt failed for {days:.1} days");
+        disable(state, &endpoint_id, &workspace_id, &reason).await?;
+    }
+    Ok(())
+}
+
+/// Disables an endpoint: audited, and an `endpoint.disabled` event for the
+/// workspace's other endpoints, in one transaction.
+async fn disable(
+    state: &AppState,
+    endpoint_id: &str,
+    workspace_id: &str,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let ws = WorkspaceId::parse(workspace_id).map_err(|_| anyhow::anyhow!("bad workspace id"))?;
+    let now = state.clock.now();
+    let event = crate::events::seal(
+        &state.keys.current(),
+        ws,
+        EventType::EndpointDisabled,
+        Some(endpoint_id.to_owned()),
+        &serde_json::json!({ "endpoint_id": endpoint_id, "reason": reason }),
+        now,
+    );
+    let audit = NewAuditEvent::new(Some(ws), Actor::System, "webhook_endpoint.disabled")
+        .target("webhook_endpoint", endpoint_id.to_owned())
+        .details(serde_json::json!({ "reason": reason }));
+    if state
+        .store
+        .disable_webhook_endpoint(endpoint_id, reason, now, &[event], audit)
+        .await?
+    {
+        metrics::counter!("waypost_webhook_endpoints_disabled_total").increment(1);
+        tracing::warn!(endpoint = endpoint_id, reason, "webhook endpoint disabled");
+    }
+    Ok(())
+}
+
+/// Queue metrics and old history, every few seconds.
+async fn housekeeping(state: &AppState) -> anyhow::Result<()> {
+    let now = state.clock.now();
+    let stats = state.store.webhook_queue_stats().await?;
+    metrics::gauge!("waypost_webhook_queue_depth_total")
+        .set(stats.iter().map(|s| s.depth).sum::<i64>() as f64);
+    for s in stats {
+        let age = s
+            .oldest_created_at
+            .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        metrics::gauge!("waypost_webhook_queue_depth", "endpoint" => s.endpoint_id.clone())
+            .set(s.depth as f64);
+        metrics::gauge!("waypost_webhook_oldest_pending_age_seconds", "endpoint" => s.endpoint_id)
+            .set(age);
+    }
+    let cutoff = now - chrono::Duration::days(state.config.webhook_history_retention_days.into());
+    state
+        .store
+        .purge_webhook_history(cutoff, HISTORY_PURGE_BATCH)
+        .await?;
+    Ok(())
+}
+
+/// What one HTTP attempt produced.
+struct Response {
+    status: Option<u16>,
+    excerpt: Option<String>,
+    error_class: Option<&'static str>,
+}
+
+/// Makes one attempt and decides what comes next.
+async fn attempt(
+    state: &AppState,
+    client: &reqwest::Client,
+    d: &DueDelivery,
+) -> WebhookAttemptOutcome {
+    let attempted_at = state.clock.now();
+    let started = Instant::now();
+    let response = match prepare(state, d, attempted_at).await {
+        Ok((body, signature, timestamp)) => {
+            send(state, client, d, body, signature, timestamp).await
+        }
+        Err(e) => {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                delivery = d.delivery_id,
+                "cannot prepare webhook delivery"
+            );
+            Response {
+                status: None,
+                excerpt: None,
+                error_class: Some("internal"),
+            }
+        }
+    };
+    let latency = started.elapsed();
+    let succeeded = response.status.is_some_and(|s| (200..300).contains(&s));
+    let outcome = if succeeded {
+        "success"
+    } else {
+        response.error_class.unwrap_or("http_status")
+    };
+    metrics::counter!("waypost_webhook_deliveries_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("waypost_webhook_attempt_duration_seconds").record(latency.as_secs_f64());
+    let next = if succeeded {
+        DeliveryNext::Succeeded
+    } else if response.status == Some(410) {
+        DeliveryNext::Exhausted
+    } else {
+        next_attempt(&state.config, d.attempts as usize + 1, attempted_at)
+    };
+    WebhookAttemptOutcome {
+        id: format!("wha_{}", ulid::Ulid::new()),
+        delivery_id: d.delivery_id,
+        endpoint_id: d.endpoint_id.clone(),
+        workspace_id: d.workspace_id.clone(),
+        event_id: d.event_id.clone(),
+        attempted_at,
+        status_code: response.status.map(i32::from),
+        latency_ms: latency.as_millis() as i64,
+        response_excerpt: response.excerpt,
+        error_class: if succeeded {
+            None
+        } else {
+            Some(response.error_class.unwrap_or("http_status").to_owned())
+        },
+        next,
+    }
+}
+
+/// After `attempts_made` failed attempts: the next time, with jitter (never
+/// earlier than the schedule), or exhausted when the schedule is used up.
+pub fn next_attempt(config: &Config, attempts_made: usize, now: DateTime<Utc>) -> DeliveryNext {
+    match config.webhook_retry_schedule_secs.get(attempts_made - 1) {
+        None => DeliveryNext::Exhausted,
+        Some(&delay) => {
+            let delay_ms = delay.saturating_mul(1000);
+            let jitter_max = delay_ms * u64::from(config.webhook_retry_jitter_percent) / 100;
+            let jitter = if jitter_max > 0 {
+                rand::rng().random_range(0..=jitter_max)
+            } else {
+                0
+            };
+            DeliveryNext::RetryAt(now + chrono::Duration::milliseconds((delay_ms + jitter) as i64))
+        }
+    }
+}
+
+/// The body, signature header and timestamp of a delivery.
+async fn prepare(
+    state: &AppState,
+    d: &DueDelivery,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Vec<u8>, String, i64)> {
+    let row = waypost_store::CustomerEventRow {
+        seq: 0,
+        id: d.event_id.clone(),
+        workspace_id: d.workspace_id.clone(),
+        event_type: d.event_type.clone(),
+        subject_id: None,
+        payload: d.payload.clone(),
+        created_at: d.event_created_at,
+        fanned_out_at: None,
+    };
+    let body =
+        serde_json::to_vec(&crate::events::open(&state.keys, state.store.as_ref(), &row).await?)?;
+    let store = state.store.as_ref();
+    let secret =
+        super::open_secret(&state.keys, store, &d.endpoint_id, super::SECRET, &d.secret).await?;
+    let mut keys = vec![WebhookKey::parse(secret.expose_secret())?];
+    if let (Some(prev), Some(until)) = (&d.previous_secret, d.previous_secret_expires_at)
+        && until > now
+    {
+        let prev = super::open_secret(
+            &state.keys,
+            store,
+            &d.endpoint_id,
+            super::PREVIOUS_SECRET,
+            prev,
+        )
+        .await?;
+        keys.push(WebhookKey::parse(prev.expose_secret())?);
+    }
+    let timestamp = Utc::now().timestamp();
+    let refs: Vec<&WebhookKey> = keys.iter().collect();
+    Ok((
+        body.clone(),
+        signature_header(&refs, &d.event_id, timestamp, &body),
+        timestamp,
+    ))
+}
+
+async fn send(
+    state: &AppState,
+    client: &reqwest::Client,
+    d: &DueDelivery,
+    body: Vec<u8>,
+    signature: String,
+    timestamp: i64,
+) -> Response {
+    let failed = |class: &'static str| Response {
+        status: None,
+        excerpt: None,
+        error_class: Some(class),
+    };
+    // The resolver guards names; literal addresses are checked here, and the
+    // whole URL again in case the operator's policy changed since it was saved.
+    let policy = super::policy(&state.config);
+    let url = match ssrf::check_url_syntax(&d.url, policy) {
+        Ok(url) => url,
+        Err(_) => return failed("ssrf_blocked"),
+    };
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
+    };
+    if literal.is_some_and(|ip| ssrf::check_ip(ip, policy).is_err()) {
+        return failed("ssrf_blocked");
+    }
+    let result = client
+        .post(url)
+        .header("webhook-id", &d.event_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await;
+    let mut res = match result {
+        Ok(res) => res,
+        Err(e) => return failed(classify(&e)),
+    };
+    let status = res.status().as_u16();
+    let mut read = Vec::new();
+    let mut error_class = None;
+    while read.len() < RESPONSE_READ_LIMIT {
+        match res.chunk().await {
+            Ok(Some(chunk)) => read.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => {
+                error_class = Some(classify(&e));
+                break;
+            }
+        }
+    }
+    read.truncate(RESPONSE_READ_LIMIT);
+    let excerpt: String = String::from_utf8_lossy(&read)
+        .chars()
+        .take(EXCERPT_CHARS)
+        .collect();
+    let ok = (200..300).contains(&status);
+    Response {
+        status: Some(status),
+        excerpt: (!excerpt.is_empty()).then_some(excerpt),
+        error_class: if ok {
+            None
+        } else {
+            Some(error_class.unwrap_or("http_status"))
+        },
+    }
+}
+
+/// The error class of a failed request: timeout, ssrf_blocked, dns, tls, connect or other.
+pub fn classify(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        return "timeout";
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut tls = false;
+    while let Some(s) = source {
+        if s.downcast_ref::<Refused>().is_some() {
+            return "ssrf_blocked";
+        }
+        if s.downcast_ref::<DnsFailed>().is_some() {
+            return "dns";
+        }
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            tls = true;
+        }
+        let text = s.to_string().to_ascii_lowercase();
+        if text.contains("certificate") || text.contains("tls handshake") {
+            tls = true;
+        }
+        source = s.source();
+    }
+    if tls {
+        "tls"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "other"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_follow_the_schedule_then_stop() {
+        let config = Config {
+            webhook_retry_jitter_percent: 0,
+            ..Config::default()
+        };
+        let now = Utc::now();
+        let expected = [5, 300, 1800, 7200, 18000, 36000, 36000];
+        for (i, secs) in expected.iter().enumerate() {
+            assert_eq!(
+                next_attempt(&config, i + 1, now),
+                DeliveryNext::RetryAt(now + chrono::Duration::seconds(*secs))
+            );
+        }
+        assert_eq!(next_attempt(&config, 8, now), DeliveryNext::Exhausted);
+    }
+
+    #[test]
+    fn jitter_only_delays() {
+        let config = Config::default();
+        let now = Utc::now();
+        for _ in 0..100 {
+            let DeliveryNext::RetryAt(at) = next_attempt(&config, 2, now) else {
+                panic!()
+            };
+            let secs = (at - now).num_milliseconds();
+            assert!((300_000..=330_000).contains(&secs), "{secs}");
+        }
+    }
+}
