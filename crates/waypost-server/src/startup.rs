@@ -218,6 +218,11 @@ impl Application {
             state.clone(),
             shutdown.clone(),
         ));
+        let dispatcher = tokio::spawn(crate::dispatch::run(state.clone(), shutdown.clone()));
+        let content_purger = tokio::spawn(crate::inbound::purge_expired_content(
+            state.clone(),
+            shutdown.clone(),
+        ));
         let template_sync = tokio::spawn(crate::templates::sync_worker(
             state.clone(),
             shutdown.clone(),
@@ -257,7 +262,14 @@ impl Application {
         let outcome = server.await;
         shutdown.cancel();
         let _ = tokio::time::timeout(grace, async {
-            let _ = tokio::join!(worker, backups, template_sync, webhooks);
+            let _ = tokio::join!(
+                worker,
+                backups,
+                dispatcher,
+                content_purger,
+                template_sync,
+                webhooks
+            );
         })
         .await;
         state.store.close().await;

@@ -10,10 +10,12 @@
 pub mod audit_query;
 pub mod backup;
 pub mod checkpoints;
+pub mod dispatch;
 mod error;
 pub mod events;
 mod foundation;
 pub mod identity;
+pub mod inbound;
 pub mod members;
 pub mod messaging;
 mod model;
@@ -34,9 +36,11 @@ use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 pub use audit_query::{AuditFilter, AuditQueryStore};
 pub use backup::BackupStore;
 pub use checkpoints::CheckpointStore;
+pub use dispatch::DispatchStore;
 pub use error::{ConnectError, StoreError};
 pub use events::{CustomerEventRow, CustomerEventStore, NewCustomerEvent};
 pub use identity::{IdentityStore, LockoutPolicy};
+pub use inbound::InboundStore;
 pub use members::MemberStore;
 pub use messaging::{ChannelStore, ContactStore, MessageStore};
 pub use model::*;
@@ -66,6 +70,8 @@ pub trait Store:
     + ChannelStore
     + ContactStore
     + MessageStore
+    + DispatchStore
+    + InboundStore
     + PrivacyStore
     + TemplateStore
     + WebhookStore
@@ -91,6 +97,8 @@ impl<T> Store for T where
         + ChannelStore
         + ContactStore
         + MessageStore
+        + DispatchStore
+        + InboundStore
         + PrivacyStore
         + TemplateStore
         + WebhookStore

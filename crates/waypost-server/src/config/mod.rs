@@ -92,6 +92,39 @@ pub struct Config {
     pub shield_blocklist_file: Option<PathBuf>,
     /// Days scan usage records are kept.
     pub shield_usage_retention_days: u32,
+    /// Whether this node runs the dispatcher (sends queued messages).
+    pub dispatch_enabled: bool,
+    /// First retry delay; doubles per attempt, with jitter, up to `dispatch_retry_max_secs`.
+    pub dispatch_retry_base_ms: u64,
+    pub dispatch_retry_max_secs: u64,
+    /// Outbox rows claimed per batch (also capped by half a second of the channel's throughput).
+    pub dispatch_batch_size: u32,
+    /// How often an idle dispatcher looks for due rows.
+    pub dispatch_poll_ms: u64,
+    /// Lease on claimed outbox rows and on channel rate limiters.
+    pub dispatch_lease_secs: u64,
+    /// How long an in-doubt send (timeout, lost response, crash) waits for a
+    /// status webhook naming it before it is sent again.
+    pub dispatch_reconcile_secs: u64,
+    /// Timeout of one provider call.
+    pub dispatch_request_timeout_secs: u64,
+    /// Sends in flight per channel.
+    pub dispatch_max_in_flight: u32,
+    /// Consecutive transient failures that open a channel's circuit breaker,
+    /// and how long it stays open before a probe.
+    pub dispatch_breaker_failures: u32,
+    pub dispatch_breaker_cooldown_secs: u64,
+    /// Per-recipient pair limit: burst and one more per interval.
+    pub dispatch_pair_burst: u32,
+    pub dispatch_pair_interval_ms: u64,
+    /// Safety margin added to the 1 s throughput window, absorbing network jitter.
+    pub dispatch_rate_margin_ms: u64,
+    /// Inbound texts (case-insensitive, whole message) that opt a contact out
+    /// of every category, and back in.
+    pub opt_out_keywords: Vec<String>,
+    pub opt_in_keywords: Vec<String>,
+    /// Largest provider webhook body.
+    pub inbound_body_limit_bytes: usize,
     /// How long the dispatcher keeps retrying a message before it fails (seconds).
     pub message_deadline_secs: u64,
     /// Built-in prohibited-content categories checked on new templates
@@ -125,6 +158,36 @@ pub struct Config {
     /// Days delivery attempts are kept.
     pub webhook_history_retention_days: u32,
 }
+
+/// Default opt-out keywords: Meta's and carriers' usual English set and common translations.
+pub const DEFAULT_OPT_OUT_KEYWORDS: &[&str] = &[
+    "STOP",
+    "STOPALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "OPTOUT",
+    "OPT OUT",
+    "ALTO",
+    "BAJA",
+    "PARAR",
+    "PARE",
+    "SAIR",
+    "CANCELAR",
+    "ARRET",
+    "ARRÊT",
+    "DESABONNER",
+    "STOPP",
+    "ABMELDEN",
+    "ANNULLA",
+    "FERMA",
+    "DISISCRIVITI",
+    "STOPPEN",
+    "AFMELDEN",
+];
+/// Default opt-in keywords.
+pub const DEFAULT_OPT_IN_KEYWORDS: &[&str] = &["START", "UNSTOP", "SUBSCRIBE"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -177,6 +240,29 @@ impl Default for Config {
             shield_allowlist_file: None,
             shield_blocklist_file: None,
             shield_usage_retention_days: 90,
+            dispatch_enabled: true,
+            dispatch_retry_base_ms: 1000,
+            dispatch_retry_max_secs: 600,
+            dispatch_batch_size: 200,
+            dispatch_poll_ms: 100,
+            dispatch_lease_secs: 30,
+            dispatch_reconcile_secs: 300,
+            dispatch_request_timeout_secs: 30,
+            dispatch_max_in_flight: 128,
+            dispatch_breaker_failures: 10,
+            dispatch_breaker_cooldown_secs: 30,
+            dispatch_pair_burst: 45,
+            dispatch_pair_interval_ms: 6000,
+            dispatch_rate_margin_ms: 25,
+            opt_out_keywords: DEFAULT_OPT_OUT_KEYWORDS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            opt_in_keywords: DEFAULT_OPT_IN_KEYWORDS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            inbound_body_limit_bytes: 1024 * 1024,
             message_deadline_secs: 24 * 3600,
             template_prohibited_categories: waypost_core::template::BUILTIN_PROHIBITED
                 .iter()
@@ -299,6 +385,18 @@ impl Config {
             return fail("WAYPOST_SHIELD_USAGE_RETENTION_DAYS: must be 1 to 3650");
         }
         self.validate_backups()?;
+        if self.dispatch_batch_size == 0
+            || self.dispatch_max_in_flight == 0
+            || self.dispatch_pair_burst == 0
+            || self.dispatch_lease_secs == 0
+        {
+            return fail(
+                "WAYPOST_DISPATCH_BATCH_SIZE / _MAX_IN_FLIGHT / _PAIR_BURST / _LEASE_SECS: must be greater than 0",
+            );
+        }
+        if self.inbound_body_limit_bytes == 0 {
+            return fail("WAYPOST_INBOUND_BODY_LIMIT_BYTES: must be greater than 0");
+        }
         self.validate_templates()?;
         self.validate_webhooks()?;
         if self.reencryption_batch_size == 0 {
@@ -594,6 +692,38 @@ impl Config {
             format!(
                 "shield_usage_retention_days = {}",
                 self.shield_usage_retention_days
+            ),
+            format!("dispatch_enabled = {}", self.dispatch_enabled),
+            format!("dispatch_retry_base_ms = {}", self.dispatch_retry_base_ms),
+            format!("dispatch_retry_max_secs = {}", self.dispatch_retry_max_secs),
+            format!("dispatch_batch_size = {}", self.dispatch_batch_size),
+            format!("dispatch_poll_ms = {}", self.dispatch_poll_ms),
+            format!("dispatch_lease_secs = {}", self.dispatch_lease_secs),
+            format!("dispatch_reconcile_secs = {}", self.dispatch_reconcile_secs),
+            format!(
+                "dispatch_request_timeout_secs = {}",
+                self.dispatch_request_timeout_secs
+            ),
+            format!("dispatch_max_in_flight = {}", self.dispatch_max_in_flight),
+            format!(
+                "dispatch_breaker_failures = {}",
+                self.dispatch_breaker_failures
+            ),
+            format!(
+                "dispatch_breaker_cooldown_secs = {}",
+                self.dispatch_breaker_cooldown_secs
+            ),
+            format!("dispatch_pair_burst = {}", self.dispatch_pair_burst),
+            format!(
+                "dispatch_pair_interval_ms = {}",
+                self.dispatch_pair_interval_ms
+            ),
+            format!("dispatch_rate_margin_ms = {}", self.dispatch_rate_margin_ms),
+            format!("opt_out_keywords = {}", self.opt_out_keywords.join(",")),
+            format!("opt_in_keywords = {}", self.opt_in_keywords.join(",")),
+            format!(
+                "inbound_body_limit_bytes = {}",
+                self.inbound_body_limit_bytes
             ),
             format!(
                 "template_prohibited_categories = {}",

@@ -195,6 +195,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::rate_limit::limit_requests,
+        ))
+        // Provider webhooks come from few addresses at high rates: no per-address limit.
+        .merge(crate::inbound::routes(
+            state.config.inbound_body_limit_bytes,
         ));
     with_edge_layers(routes, settings).with_state(state)
 }

@@ -7,14 +7,17 @@ mod users;
 
 mod audit_chain;
 mod backup;
+mod dispatch;
 mod encryption;
 mod errors;
+mod inbound;
 mod isolation;
 mod keys;
 mod keys_api;
 mod login;
 mod members;
 mod messaging;
+mod messaging_fixture;
 mod mfa;
 mod operations;
 mod passkeys;

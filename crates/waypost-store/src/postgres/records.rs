@@ -45,6 +45,22 @@ crate::messaging::messaging_store_impl!(
     insert_message,
     insert_status
 );
+crate::inbound::inbound_fns!(PgConnection, insert_status, insert_events);
+crate::dispatch::dispatch_store_impl!(
+    PgStore,
+    insert_status,
+    apply_status,
+    apply_unmatched,
+    "FOR UPDATE SKIP LOCKED"
+);
+crate::inbound::inbound_store_impl!(
+    PgStore,
+    insert_message,
+    insert_status,
+    insert_events,
+    apply_status,
+    apply_unmatched
+);
 crate::templates::template_store_impl!(PgStore, append_audit, insert_events);
 crate::webhooks::webhook_store_impl!(
     PgStore,

@@ -1,0 +1,559 @@
+//! The dispatcher: hands queued messages to the provider, exactly once.
+//!
+//! A supervisor holds a lease on each channel's rate limiter (table
+//! `channel_leases`), so with several nodes on PostgreSQL one node at a time
+//! sends for a number and the number's limit holds across the cluster; a dead
+//! node's leases expire and move. For each owned channel a task claims due
+//! outbox rows in batches under a row lease, marks each chunk's provider calls
+//! as started *before* making them (so a crash leaves them in doubt, not
+//! silently resendable), waits for the throughput window, the recipient's pair
+//! bucket and the circuit breaker, sends with `biz_opaque_callback_data` = the
+//! message id, and records the outcomes of the batch in one transaction.
+//!
+//! In-doubt sends (timeout, lost response, crash) are not resent until the
+//! reconciliation period has passed without a status webhook carrying their
+//! id; the inbound handler reconciles them when one arrives.
+
+pub mod limits;
+pub mod outcome;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use waypost_cloudapi::{ClientConfig, CloudApiClient, OutboundMessage};
+use waypost_crypto::Aad;
+use waypost_store::dispatch::{SendOutcome, SendResult, StatusChange};
+use waypost_store::messaging::{ChannelRow, OutboxRow};
+
+use crate::messaging::{ChannelSecret, GRAPH_BASE_URL, open_secret};
+use crate::state::AppState;
+use limits::{Admit, Breaker, PairLimits, RateWindow};
+use outcome::CallResult;
+
+/// Runs until `shutdown`: keeps channel leases and one sending task per owned channel.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    if !state.config.dispatch_enabled {
+        return;
+    }
+    let owner = format!("node_{}", ulid::Ulid::new());
+    let lease = Duration::from_secs(state.config.dispatch_lease_secs);
+    let renew_every = (lease / 3).max(Duration::from_millis(200));
+    let mut tasks: HashMap<String, (watch::Sender<ChannelRow>, CancellationToken)> = HashMap::new();
+    let mut set = JoinSet::new();
+    loop {
+        if let Err(e) = refresh_leases(&state, &owner, lease, &mut tasks, &mut set, &shutdown).await
+        {
+            tracing::warn!(error = %e, "dispatcher: cannot refresh channel leases; retrying");
+        }
+        reconcile_unmatched(&state).await;
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(renew_every) => {}
+        }
+        while set.try_join_next().is_some() {}
+    }
+    for (_, (_, cancel)) in tasks.iter() {
+        cancel.cancel();
+    }
+    while set.join_next().await.is_some() {}
+    for id in tasks.keys() {
+        let _ = state.store.release_channel_lease(id, &owner).await;
+    }
+}
+
+/// Statuses kept for unknown ids are forgotten after this long.
+const UNMATCHED_RETENTION_DAYS: i64 = 7;
+
+/// Applies kept statuses whose message has become known since.
+async fn reconcile_unmatched(state: &AppState) {
+    let now = state.clock.now();
+    let ring = state.keys.current();
+    let seal = move |c: &StatusChange| outcome::status_event(&ring, c, now);
+    let forget = now - chrono::Duration::days(UNMATCHED_RETENTION_DAYS);
+    match state
+        .store
+        .reconcile_unmatched(now, forget, 500, &seal)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            statuses = n,
+            "dispatcher: applied statuses that arrived before their message id was known"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "dispatcher: cannot reconcile kept statuses; retrying")
+        }
+    }
+}
+
+async fn refresh_leases(
+    state: &AppState,
+    owner: &str,
+    lease: Duration,
+    tasks: &mut HashMap<String, (watch::Sender<ChannelRow>, CancellationToken)>,
+    set: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let channels = state.store.all_channels().await?;
+    let live: std::collections::HashSet<&str> = channels.iter().map(|c| c.id.as_str()).collect();
+    tasks.retain(|id, (_, cancel)| {
+        let keep = live.contains(id.as_str()) && !cancel.is_cancelled();
+        if !keep {
+            cancel.cancel();
+        }
+        keep
+    });
+    for channel in channels {
+        let now = state.clock.now();
+        let until = now + chrono::Duration::from_std(lease)?;
+        let held = state
+            .store
+            .acquire_channel_lease(&channel.id, owner, now, until)
+            .await?;
+        match (held, tasks.get(&channel.id)) {
+            (true, Some((tx, _))) => {
+                if *tx.borrow() != channel {
+                    let _ = tx.send(channel);
+                }
+            }
+            (true, None) => {
+                let id = channel.id.clone();
+                let (tx, rx) = watch::channel(channel);
+                let cancel = shutdown.child_token();
+                tracing::info!(channel_id = %id, "dispatcher: took the channel's sending lease");
+                set.spawn(run_channel(
+                    state.clone(),
+                    owner.to_owned(),
+                    rx,
+                    cancel.clone(),
+                ));
+                tasks.insert(id, (tx, cancel));
+            }
+            (false, Some(_)) => {
+                if let Some((_, cancel)) = tasks.remove(&channel.id) {
+                    tracing::info!(channel_id = %channel.id, "dispatcher: lost the channel's sending lease");
+                    cancel.cancel();
+                }
+            }
+            (false, None) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Everything one channel's task keeps between batches.
+struct ChannelSender {
+    state: AppState,
+    owner: String,
+    channel: ChannelRow,
+    client: Option<CloudApiClient>,
+    window: RateWindow,
+    pairs: PairLimits,
+    breaker: Breaker,
+}
+
+async fn run_channel(
+    state: AppState,
+    owner: String,
+    mut rx: watch::Receiver<ChannelRow>,
+    cancel: CancellationToken,
+) {
+    let c = &state.config;
+    let channel = rx.borrow_and_update().clone();
+    let mut sender = ChannelSender {
+        window: RateWindow::new(
+            channel.throughput_mps.clamp(1, u32::MAX as i64) as u32,
+            Duration::from_millis(c.dispatch_rate_margin_ms),
+        ),
+        pairs: PairLimits::new(
+            c.dispatch_pair_burst,
+            Duration::from_millis(c.dispatch_pair_interval_ms),
+        ),
+        breaker: Breaker::new(
+            c.dispatch_breaker_failures,
+            Duration::from_secs(c.dispatch_breaker_cooldown_secs),
+        ),
+        client: None,
+        channel,
+        owner,
+        state: state.clone(),
+    };
+    // Another node may have sent for this number within the last window.
+    if state.store.backend() == waypost_store::Backend::Postgres {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(sender.window_len()) => {}
+        }
+    }
+    let poll = Duration::from_millis(state.config.dispatch_poll_ms.max(1));
+    while !cancel.is_cancelled() {
+        if rx.has_changed().unwrap_or(false) {
+            sender.channel = rx.borrow_and_update().clone();
+            sender.client = None;
+            sender
+                .window
+                .set_limit(sender.channel.throughput_mps.clamp(1, u32::MAX as i64) as u32);
+        }
+        let worked = match sender.step(&cancel).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(channel_id = %sender.channel.id, error = %e, "dispatcher step failed; retrying");
+                0
+            }
+        };
+        if worked == 0 {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+}
+
+impl ChannelSender {
+    fn window_len(&self) -> Duration {
+        Duration::from_secs(1) + Duration::from_millis(self.state.config.dispatch_rate_margin_ms)
+    }
+
+    fn client(&mut self) -> anyhow::Result<CloudApiClient> {
+        if let Some(c) = &self.client {
+            return Ok(c.clone());
+        }
+        let token = open_secret(&self.state.keys, &self.channel, ChannelSecret::AccessToken)?;
+        let base = self.channel.base_url.as_deref().unwrap_or(GRAPH_BASE_URL);
+        let mut config = ClientConfig::new(base, self.channel.api_version.as_deref(), token)?;
+        config.request_timeout =
+            Duration::from_secs(self.state.config.dispatch_request_timeout_secs.max(1));
+        let client = CloudApiClient::new(config)?;
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+
+    /// One batch: claim, send what may be sent, record. Returns rows handled.
+    async fn step(&mut self, cancel: &CancellationToken) -> anyhow::Result<usize> {
+        let probe = match self.breaker.admit(Instant::now()) {
+            Admit::All => false,
+            Admit::Probe => true,
+            Admit::WaitUntil(t) => {
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = tokio::time::sleep_until(t) => {}
+                }
+                return Ok(0);
+            }
+        };
+        let cfg = self.state.config.clone();
+        let mps = self.window.effective_limit() as u32;
+        let limit = if probe {
+            1
+        } else {
+            cfg.dispatch_batch_size.min((mps / 2).max(1))
+        };
+        let now = self.state.clock.now();
+        let lease = chrono::Duration::seconds(cfg.dispatch_lease_secs as i64);
+        let rows = self
+            .state
+            .store
+            .claim_outbox_batch(&self.channel.id, &self.owner, now, now + lease, limit)
+            .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let handled = rows.len();
+        let reconcile = chrono::Duration::seconds(cfg.dispatch_reconcile_secs as i64);
+        let mut results = Vec::with_capacity(rows.len());
+        let mut ready = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(started) = row.attempt_started_at {
+                if now < started + reconcile {
+                    // In doubt: a status webhook naming it may still come.
+                    results.push(result(
+                        row,
+                        SendOutcome::Defer {
+                            next_attempt_at: started + reconcile,
+                        },
+                        now,
+                    ));
+                    continue;
+                }
+                tracing::info!(message_id = %row.message_id, "dispatcher: in-doubt send unconfirmed after the reconciliation period; sending again");
+            }
+            if now >= row.deadline_at {
+                let title = row
+                    .last_error_title
+                    .clone()
+                    .unwrap_or_else(|| "delivery deadline passed".into());
+                let code = row.last_error_code;
+                results.push(result(row, SendOutcome::Failed { code, title }, now));
+                continue;
+            }
+            match self.pairs.take(&row.contact_id, Instant::now()) {
+                Ok(()) => ready.push(row),
+                Err(wait) => {
+                    let next = now
+                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(6));
+                    results.push(result(
+                        row,
+                        SendOutcome::Defer {
+                            next_attempt_at: next,
+                        },
+                        now,
+                    ));
+                }
+            }
+        }
+        self.send_all(ready, &mut results, cancel).await;
+        let ring = self.state.keys.current();
+        let seal = move |c: &StatusChange| outcome::status_event(&ring, c, c.occurred_at.max(now));
+        self.state
+            .store
+            .record_send_results(&results, &self.owner, &seal)
+            .await?;
+        Ok(handled)
+    }
+
+    /// Sends in chunks of about 50 ms of throughput: each chunk is marked
+    /// started in one transaction, then its calls start as the window allows.
+    async fn send_all(
+        &mut self,
+        rows: Vec<OutboxRow>,
+        results: &mut Vec<SendResult>,
+        cancel: &CancellationToken,
+    ) {
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(channel_id = %self.channel.id, error = %e, "dispatcher: cannot build the provider client");
+                let now = self.state.clock.now();
+                for row in rows {
+                    let next = now + chrono::Duration::seconds(30);
+                    results.push(result(
+                        row,
+                        SendOutcome::Retry {
+                            next_attempt_at: next,
+                            code: None,
+                            title: Some("channel configuration invalid".into()),
+                        },
+                        now,
+                    ));
+                }
+                return;
+            }
+        };
+        let chunk_len = (self.window.effective_limit() / 20).max(1);
+        let max_in_flight = self.state.config.dispatch_max_in_flight as usize;
+        let mut calls: JoinSet<(OutboxRow, CallResult)> = JoinSet::new();
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<OutboxRow> = rows.by_ref().take(chunk_len).collect();
+            if cancel.is_cancelled() {
+                let now = self.state.clock.now();
+                for row in chunk.into_iter().chain(rows.by_ref()) {
+                    results.push(result(
+                        row,
+                        SendOutcome::Defer {
+                            next_attempt_at: now,
+                        },
+                        now,
+                    ));
+                }
+                break;
+            }
+            let ids: Vec<String> = chunk.iter().map(|r| r.message_id.clone()).collect();
+            let started = self.state.clock.now();
+            if let Err(e) = self
+                .state
+                .store
+                .mark_attempts_started(&ids, &self.owner, started)
+                .await
+            {
+                tracing::warn!(error = %e, "dispatcher: cannot mark attempts started; retrying later");
+                for row in chunk.into_iter().chain(rows.by_ref()) {
+                    results.push(result(
+                        row,
+                        SendOutcome::Defer {
+                            next_attempt_at: started,
+                        },
+                        started,
+                    ));
+                }
+                break;
+            }
+            for mut row in chunk {
+                row.attempt_started_at = Some(started);
+                row.attempts += 1;
+                // Wait for room in the throughput window; collect finished calls meanwhile.
+                loop {
+                    while let Some(done) = calls.try_join_next() {
+                        self.absorb(done, results);
+                    }
+                    let now = Instant::now();
+                    match self.window.next_slot(now) {
+                        None if calls.len() < max_in_flight => break,
+                        None => {
+                            if let Some(done) = calls.join_next().await {
+                                self.absorb(done, results);
+                            }
+                        }
+                        Some(t) => tokio::time::sleep_until(t).await,
+                    }
+                }
+                self.window.record(Instant::now());
+                let payload = match self.open_payload(&row).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!(message_id = %row.message_id, error = %e, "dispatcher: cannot read the outbox payload");
+                        let now = self.state.clock.now();
+                        results.push(result(
+                            row,
+                            SendOutcome::Failed {
+                                code: None,
+                                title: "payload unreadable".into(),
+                            },
+                            now,
+                        ));
+                        continue;
+                    }
+                };
+                let client = client.clone();
+                let number = self.channel.phone_number_id.clone();
+                calls.spawn(async move {
+                    let answer = client.send_message(&number, &payload).await;
+                    (row, outcome::classify(answer))
+                });
+            }
+        }
+        while let Some(done) = calls.join_next().await {
+            self.absorb(done, results);
+        }
+    }
+
+    async fn open_payload(&self, row: &OutboxRow) -> anyhow::Result<OutboundMessage> {
+        let plain = self
+            .state
+            .keys
+            .decrypt(
+                self.state.store.as_ref(),
+                Aad::new("outbox", "payload", &row.message_id),
+                &row.payload,
+            )
+            .await?;
+        let mut message: OutboundMessage = serde_json::from_slice(&plain)?;
+        message.biz_opaque_callback_data = Some(row.message_id.clone());
+        Ok(message)
+    }
+
+    /// Turns a finished call into the row's outcome and feeds the channel's guards.
+    fn absorb(
+        &mut self,
+        done: Result<(OutboxRow, CallResult), tokio::task::JoinError>,
+        results: &mut Vec<SendResult>,
+    ) {
+        let Ok((row, call)) = done else {
+            // A panicking call leaves its row leased and in doubt; it is retried after the reconciliation period.
+            tracing::error!("dispatcher: a provider call panicked");
+            return;
+        };
+        let cfg = &self.state.config;
+        let now = self.state.clock.now();
+        let instant = Instant::now();
+        let channel_id = self.channel.id.as_str();
+        let retry_at = |row: &OutboxRow, wait: Option<Duration>| -> DateTime<Utc> {
+            let delay = match wait {
+                Some(w) => chrono::Duration::from_std(w).unwrap_or(chrono::Duration::seconds(60)),
+                None => outcome::backoff(
+                    row.attempts,
+                    Duration::from_millis(cfg.dispatch_retry_base_ms),
+                    Duration::from_secs(cfg.dispatch_retry_max_secs),
+                ),
+            };
+            now + delay
+        };
+        let give_up_or =
+            |row: &OutboxRow, next: DateTime<Utc>, code: Option<i64>, title: String| {
+                if next > row.deadline_at {
+                    SendOutcome::Failed { code, title }
+                } else {
+                    SendOutcome::Retry {
+                        next_attempt_at: next,
+                        code,
+                        title: Some(title),
+                    }
+                }
+            };
+        let outcome = match call {
+            CallResult::Sent(wamid) => {
+                self.breaker.on_success();
+                self.window.on_success();
+                metrics::counter!("waypost_dispatch_sends_total", "outcome" => "sent").increment(1);
+                SendOutcome::Sent { wamid }
+            }
+            CallResult::Permanent { code, title } => {
+                // The provider answered: the channel works.
+                self.breaker.on_success();
+                metrics::counter!("waypost_dispatch_sends_total", "outcome" => "failed")
+                    .increment(1);
+                SendOutcome::Failed { code, title }
+            }
+            CallResult::Transient { code, title } => {
+                self.breaker.on_failure(instant);
+                metrics::counter!("waypost_dispatch_sends_total", "outcome" => "retry")
+                    .increment(1);
+                tracing::info!(channel_id, message_id = %row.message_id, code, "dispatcher: transient provider error; retrying later");
+                let next = retry_at(&row, None);
+                give_up_or(&row, next, code, title)
+            }
+            CallResult::RateLimited {
+                code,
+                title,
+                retry_after,
+                pair,
+            } => {
+                metrics::counter!("waypost_dispatch_sends_total", "outcome" => "rate_limited")
+                    .increment(1);
+                let next = if pair {
+                    self.pairs.drain(&row.contact_id, instant);
+                    retry_at(
+                        &row,
+                        Some(
+                            retry_after
+                                .unwrap_or(Duration::from_millis(cfg.dispatch_pair_interval_ms)),
+                        ),
+                    )
+                } else {
+                    let pause = retry_after.unwrap_or(Duration::from_secs(1));
+                    self.window.on_rate_limited(instant, pause);
+                    tracing::warn!(
+                        channel_id,
+                        code,
+                        "dispatcher: provider throughput limit hit; slowing this channel down"
+                    );
+                    retry_at(&row, Some(pause))
+                };
+                give_up_or(&row, next, code, title)
+            }
+            CallResult::InDoubt(title) => {
+                self.breaker.on_failure(instant);
+                metrics::counter!("waypost_dispatch_sends_total", "outcome" => "in_doubt")
+                    .increment(1);
+                tracing::info!(channel_id, message_id = %row.message_id, reason = %title, "dispatcher: send in doubt; waiting for a status webhook");
+                let next = row.attempt_started_at.unwrap_or(now)
+                    + chrono::Duration::seconds(cfg.dispatch_reconcile_secs as i64);
+                SendOutcome::InDoubt {
+                    next_attempt_at: next,
+                    title,
+                }
+            }
+        };
+        results.push(result(row, outcome, now));
+    }
+}
+
+fn result(row: OutboxRow, outcome: SendOutcome, at: DateTime<Utc>) -> SendResult {
+    SendResult { row, outcome, at }
+}

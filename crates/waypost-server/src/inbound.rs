@@ -1,0 +1,446 @@
+//! Provider webhooks at `/webhooks/whatsapp/{channel_id}`: the verify
+//! handshake (`GET`) and deliveries (`POST`). A delivery is trusted only when
+//! `X-Hub-Signature-256` matches the raw body under the channel's app secret;
+//! otherwise it is answered 401 and nothing is stored. A trusted delivery is
+//! parsed and written in one transaction (inbound messages deduplicated by
+//! provider id, statuses applied monotonically, opt-out/opt-in keywords
+//! applied to consent), then answered 200. Meta calls these routes, so they
+//! sit outside the per-address rate limit and the OpenAPI document.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use waypost_cloudapi::webhook::MessagesValue;
+use waypost_cloudapi::{Change, InboundContent, InboundMessage, SIGNATURE_HEADER, WebhookPayload};
+use waypost_core::events::EventType;
+use waypost_core::phone::E164;
+use waypost_core::redact::mask_phone;
+use waypost_crypto::Aad;
+use waypost_store::StoreError;
+use waypost_store::dispatch::StatusChange;
+use waypost_store::inbound::{IncomingStatus, KeywordConsent, NewInboundMessage};
+use waypost_store::messaging::{ChannelRow, ConsentRow, ConsentState, ContactRow, MessageRow};
+
+use crate::dispatch::outcome::{sealed, status_event};
+use crate::http::Problem;
+use crate::messaging::{ChannelSecret, content_key, find_or_create_contact, open_secret};
+use crate::state::AppState;
+
+/// The inbound webhook routes, with their own body limit.
+pub fn routes(body_limit: usize) -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/whatsapp/{channel_id}", get(verify).post(receive))
+        .layer(DefaultBodyLimit::max(body_limit))
+}
+
+/// Longest `hub.challenge` echoed.
+const MAX_CHALLENGE: usize = 256;
+
+/// `GET`: echo `hub.challenge` when `hub.verify_token` is the channel's; 403 otherwise
+/// (also for unknown channels, so ids cannot be probed).
+pub async fn verify(
+    State(state): State<AppState>,
+    Path(channel_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let forbidden = || Problem::for_status(StatusCode::FORBIDDEN).into_response();
+    let (Some(mode), Some(token), Some(challenge)) = (
+        q.get("hub.mode"),
+        q.get("hub.verify_token"),
+        q.get("hub.challenge"),
+    ) else {
+        return forbidden();
+    };
+    if mode != "subscribe" || challenge.is_empty() || challenge.len() > MAX_CHALLENGE {
+        return forbidden();
+    }
+    let Ok(channel) = state.store.channel_by_id(&channel_id).await else {
+        return forbidden();
+    };
+    let Ok(expected) = open_secret(&state.keys, &channel, ChannelSecret::VerifyToken) else {
+        return forbidden();
+    };
+    if !constant_time_eq(expected.expose_secret().as_bytes(), token.as_bytes()) {
+        metrics::counter!("waypost_inbound_verify_failures_total").increment(1);
+        return forbidden();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        challenge.clone(),
+    )
+        .into_response()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `POST`: a signed delivery of messages, statuses or other account changes.
+pub async fn receive(
+    State(state): State<AppState>,
+    Path(channel_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let channel = match state.store.channel_by_id(&channel_id).await {
+        Ok(c) => c,
+        Err(StoreError::NotFound(_)) => {
+            return Problem::for_status(StatusCode::NOT_FOUND).into_response();
+        }
+        Err(e) => return internal(&e.into()),
+    };
+    let secret = match open_secret(&state.keys, &channel, ChannelSecret::AppSecret) {
+        Ok(s) => s,
+        Err(e) => return internal(&e),
+    };
+    let signature = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !waypost_cloudapi::verify_signature(secret.expose_secret().as_bytes(), &body, signature) {
+        metrics::counter!("waypost_inbound_signature_failures_total").increment(1);
+        tracing::warn!(channel_id = %channel.id, "inbound webhook with a bad signature refused");
+        return Problem::for_status(StatusCode::UNAUTHORIZED).into_response();
+    }
+    let payload: WebhookPayload = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(_) => return Problem::for_status(StatusCode::BAD_REQUEST).into_response(),
+    };
+    for change in payload.entry.iter().flat_map(|e| &e.changes) {
+        let outcome = match change {
+            Change::Messages(value) => record_messages(&state, &channel, value).await,
+            Change::TemplateStatus(_) => {
+                let value = serde_json::to_value(change).unwrap_or_default();
+                route_template_status(&state, &channel, &value["value"]).await
+            }
+            Change::Other { field, .. } => {
+                tracing::debug!(channel_id = %channel.id, field = %field, "inbound webhook field not handled");
+                Ok(())
+            }
+        };
+        if let Err(e) = outcome {
+            // Not 200: the provider retries, and deduplication makes the retry safe.
+            return internal(&e);
+        }
+    }
+    metrics::counter!("waypost_inbound_webhooks_total").increment(1);
+    StatusCode::OK.into_response()
+}
+
+fn internal(e: &anyhow::Error) -> Response {
+    tracing::error!(error = %e, "inbound webhook failed");
+    Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+}
+
+/// Template status changes belong to the templates module.
+pub async fn route_template_status(
+    state: &AppState,
+    channel: &ChannelRow,
+    value: &serde_json::Value,
+) -> anyhow::Result<()> {
+    crate::templates::on_status_webhook(state, channel, value).await
+}
+
+/// One `messages` change: its inbound messages and statuses, in one transaction.
+async fn record_messages(
+    state: &AppState,
+    channel: &ChannelRow,
+    value: &MessagesValue,
+) -> anyhow::Result<()> {
+    if value.metadata.phone_number_id != channel.phone_number_id {
+        tracing::warn!(channel_id = %channel.id, "inbound webhook for another phone number id ignored");
+        return Ok(());
+    }
+    for e in &value.errors {
+        tracing::warn!(channel_id = %channel.id, code = e.code, "provider reported an error in a webhook");
+    }
+    let now = state.clock.now();
+    let mut messages = Vec::with_capacity(value.messages.len());
+    if !value.messages.is_empty() {
+        let settings = state
+            .store
+            .messaging_settings(&channel.workspace_id)
+            .await?;
+        let retain_days = retention_days(&settings.content_retention);
+        let mut contacts: HashMap<String, ContactRow> = HashMap::new();
+        for m in &value.messages {
+            let Ok(phone) = E164::parse(&format!("+{}", m.from)) else {
+                tracing::warn!(channel_id = %channel.id, from = %mask_phone(&m.from), "inbound message from an unusable number skipped");
+                continue;
+            };
+            let contact = match contacts.get(&m.from) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = find_or_create_contact(state, &channel.workspace_id, &phone).await?;
+                    contacts.insert(m.from.clone(), c.clone());
+                    c
+                }
+            };
+            messages.push(inbound_message(
+                state,
+                channel,
+                &contact,
+                m,
+                retain_days,
+                now,
+            )?);
+        }
+    }
+    let statuses: Vec<IncomingStatus> = value
+        .statuses
+        .iter()
+        .filter(|s| matches!(s.status.as_str(), "sent" | "delivered" | "read" | "failed"))
+        .map(|s| {
+            let error = s.errors.first();
+            IncomingStatus {
+                wamid: s.id.clone(),
+                callback_data: s.biz_opaque_callback_data.clone(),
+                status: s.status.as_str().to_owned(),
+                error_code: error.map(|e| e.code),
+                error_title: error.map(|e| {
+                    e.title
+                        .clone()
+                        .or_else(|| e.message.clone())
+                        .unwrap_or_else(|| "provider error".into())
+                }),
+                occurred_at: unix_time(&s.timestamp).unwrap_or(now),
+            }
+        })
+        .collect();
+    if messages.is_empty() && statuses.is_empty() {
+        return Ok(());
+    }
+    let ring = state.keys.current();
+    let seal = move |c: &StatusChange| status_event(&ring, c, now);
+    let outcome = state
+        .store
+        .record_webhook(&channel.id, &messages, &statuses, now, &seal)
+        .await?;
+    metrics::counter!("waypost_inbound_messages_total").increment(outcome.messages_recorded as u64);
+    metrics::counter!("waypost_inbound_duplicates_total")
+        .increment(outcome.messages_duplicate as u64);
+    metrics::counter!("waypost_inbound_statuses_unmatched_total")
+        .increment(outcome.statuses_unmatched as u64);
+    Ok(())
+}
+
+/// Drops retained message content once its `content_expires_at` has passed,
+/// a batch a minute, until `shutdown`.
+pub async fn purge_expired_content(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
+    const BATCH: u32 = 1000;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+        }
+        loop {
+            match state
+                .store
+                .purge_expired_content(state.clock.now(), BATCH)
+                .await
+            {
+                Ok(n) if n == u64::from(BATCH) && !shutdown.is_cancelled() => continue,
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(messages = n, "expired message content purged");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot purge expired message content; retrying later");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// `days:N` → N; anything else keeps no content.
+fn retention_days(policy: &str) -> Option<i64> {
+    policy
+        .strip_prefix("days:")
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+}
+
+fn unix_time(secs: &str) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(secs.trim().parse().ok()?, 0)
+}
+
+/// The row, event and keyword consent change of one inbound message.
+fn inbound_message(
+    state: &AppState,
+    channel: &ChannelRow,
+    contact: &ContactRow,
+    m: &InboundMessage,
+    retain_days: Option<i64>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<NewInboundMessage> {
+    let id = waypost_core::MessageId::new().to_string();
+    let (content, content_expires_at) = match (retain_days, content_key(&state.keys, contact)?) {
+        (Some(days), Some(key)) => (
+            Some(key.encrypt(
+                Aad::new("messages", "content", &id),
+                &serde_json::to_vec(m)?,
+            )),
+            Some(now + chrono::Duration::days(days)),
+        ),
+        _ => (None, None),
+    };
+    let message = MessageRow {
+        id: id.clone(),
+        workspace_id: channel.workspace_id.clone(),
+        channel_id: channel.id.clone(),
+        contact_id: contact.id.clone(),
+        direction: "inbound".into(),
+        message_type: m.content.kind().to_owned(),
+        template_name: None,
+        template_language: None,
+        category: None,
+        status: "received".into(),
+        provider_message_id: Some(m.id.clone()),
+        error_code: None,
+        error_title: None,
+        content,
+        content_expires_at,
+        shield_label: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let ring = state.keys.current();
+    let data = serde_json::json!({
+        "message_id": id,
+        "channel_id": channel.id,
+        "contact_id": contact.id,
+        "type": message.message_type,
+        "wamid": m.id,
+        "sent_at": unix_time(&m.timestamp).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    });
+    let event = sealed(
+        &ring,
+        &channel.workspace_id,
+        EventType::MessageReceived,
+        Some(id.clone()),
+        &data,
+        now,
+    );
+    let consent = keyword_of(&state.config, m).map(|opt_in| {
+        let status = if opt_in { "opted_in" } else { "opted_out" };
+        let consent_id = format!("cns_{}", ulid::Ulid::new());
+        let evidence = serde_json::json!({"message_id": id, "wamid": m.id});
+        let consent = ConsentRow {
+            evidence: Some(ring.encrypt(
+                Aad::new("contact_consents", "evidence", &consent_id),
+                evidence.to_string().as_bytes(),
+            )),
+            id: consent_id,
+            workspace_id: channel.workspace_id.clone(),
+            contact_id: contact.id.clone(),
+            status: status.into(),
+            categories: "marketing,utility,authentication".into(),
+            source: "inbound_keyword".into(),
+            captured_at: now,
+            recorded_at: now,
+        };
+        let all = Some(status.to_owned());
+        let event_type = if opt_in {
+            EventType::ContactOptedIn
+        } else {
+            EventType::ContactOptedOut
+        };
+        let data = serde_json::json!({
+            "contact_id": contact.id,
+            "status": status,
+            "categories": ["marketing", "utility", "authentication"],
+            "source": "inbound_keyword",
+            "message_id": id,
+        });
+        KeywordConsent {
+            event: sealed(
+                &ring,
+                &channel.workspace_id,
+                event_type,
+                Some(contact.id.clone()),
+                &data,
+                now,
+            ),
+            consent,
+            state: ConsentState {
+                marketing: all.clone(),
+                utility: all.clone(),
+                authentication: all,
+            },
+        }
+    });
+    Ok(NewInboundMessage {
+        message,
+        event,
+        consent,
+    })
+}
+
+/// `Some(false)` for an opt-out keyword, `Some(true)` for an opt-in one: the
+/// whole text (or quick-reply button), ignoring case, spaces and end punctuation.
+fn keyword_of(config: &crate::config::Config, m: &InboundMessage) -> Option<bool> {
+    let text = match &m.content {
+        InboundContent::Text(t) => t.body.as_str(),
+        InboundContent::Button(b) => b.payload.as_deref().unwrap_or(&b.text),
+        _ => return None,
+    };
+    let word = text
+        .trim()
+        .trim_end_matches(['.', '!', '?'])
+        .trim()
+        .to_uppercase();
+    if word.is_empty() || word.len() > 32 {
+        return None;
+    }
+    let matches = |list: &[String]| list.iter().any(|k| k.to_uppercase() == word);
+    if matches(&config.opt_out_keywords) {
+        Some(false)
+    } else if matches(&config.opt_in_keywords) {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(body: &str) -> InboundMessage {
+        serde_json::from_value(serde_json::json!({
+            "from": "15551234567", "id": "wamid.x", "timestamp": "1", "type": "text", "text": {"body": body}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn keywords_match_whole_messages_in_any_case() {
+        let c = crate::config::Config::default();
+        assert_eq!(keyword_of(&c, &text("STOP")), Some(false));
+        assert_eq!(keyword_of(&c, &text("  stop! ")), Some(false));
+        assert_eq!(keyword_of(&c, &text("Baja")), Some(false));
+        assert_eq!(keyword_of(&c, &text("arrêt")), Some(false));
+        assert_eq!(keyword_of(&c, &text("start")), Some(true));
+        assert_eq!(keyword_of(&c, &text("UNSTOP")), Some(true));
+        assert_eq!(keyword_of(&c, &text("please stop sending")), None);
+        assert_eq!(keyword_of(&c, &text("hello")), None);
+    }
+
+    #[test]
+    fn retention_policy_parses() {
+        assert_eq!(retention_days("none"), None);
+        assert_eq!(retention_days("days:30"), Some(30));
+        assert_eq!(retention_days("days:0"), None);
+        assert_eq!(retention_days("days:x"), None);
+    }
+}
