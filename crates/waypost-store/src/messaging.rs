@@ -181,7 +181,7 @@ pub struct IdempotencyRow {
     pub id: String,
     pub request_hash: Vec<u8>,
     pub state: String,
-    pub response_status: Option<i64>,
+    pub response_status: Option<i32>,
     pub response_body: Option<Vec<u8>>,
     pub expires_at: DateTime<Utc>,
 }
