@@ -217,18 +217,89 @@ async fn record_messages(
     if messages.is_empty() && statuses.is_empty() {
         return Ok(());
     }
+    // Texts to scan once the webhook is committed: (message id, text).
+    let to_scan: Vec<(String, String)> = messages
+        .iter()
+        .zip(
+            value
+                .messages
+                .iter()
+                .filter(|m| E164::parse(&format!("+{}", m.from)).is_ok()),
+        )
+        .filter_map(|(row, m)| match &m.content {
+            InboundContent::Text(t) => Some((row.message.id.clone(), t.body.clone())),
+            _ => None,
+        })
+        .collect();
     let ring = state.keys.current();
     let seal = move |c: &StatusChange| status_event(&ring, c, now);
     let outcome = state
         .store
         .record_webhook(&channel.id, &messages, &statuses, now, &seal)
         .await?;
+    if !to_scan.is_empty() {
+        // After commit and off the request: the provider gets its 200 without waiting.
+        tokio::spawn(scan_inbound(
+            state.clone(),
+            channel.workspace_id.clone(),
+            to_scan,
+        ));
+    }
     metrics::counter!("waypost_inbound_messages_total").increment(outcome.messages_recorded as u64);
     metrics::counter!("waypost_inbound_duplicates_total")
         .increment(outcome.messages_duplicate as u64);
     metrics::counter!("waypost_inbound_statuses_unmatched_total")
         .increment(outcome.statuses_unmatched as u64);
     Ok(())
+}
+
+/// Scans newly received texts with the shield; a positive verdict marks the
+/// message and emits `message.flagged`. Duplicates were never inserted, so
+/// marking them changes nothing and emits nothing.
+async fn scan_inbound(state: AppState, workspace_id: String, texts: Vec<(String, String)>) {
+    let policy = match state.store.messaging_settings(&workspace_id).await {
+        Ok(s) => s.shield_policy,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the shield policy; inbound scan skipped");
+            return;
+        }
+    };
+    if policy == "off" {
+        return;
+    }
+    let Ok(workspace) = waypost_core::WorkspaceId::parse(&workspace_id) else {
+        return;
+    };
+    for (message_id, text) in texts {
+        let verdict = state.shield.scan(&waypost_shield::ScanInput::text(text));
+        metrics::counter!("waypost_shield_inbound_scans_total", "label" => verdict.label.as_str())
+            .increment(1);
+        if !verdict.label.is_positive() {
+            continue;
+        }
+        let reasons: Vec<&str> = verdict.reasons.iter().map(|r| r.code).collect();
+        let event = crate::events::seal(
+            &state.keys.current(),
+            workspace,
+            waypost_core::events::EventType::MessageFlagged,
+            Some(message_id.clone()),
+            &serde_json::json!({
+                "message_id": message_id,
+                "direction": "inbound",
+                "label": verdict.label.as_str(),
+                "score": verdict.score,
+                "reasons": reasons,
+            }),
+            state.clock.now(),
+        );
+        if let Err(e) = state
+            .store
+            .flag_message(&message_id, verdict.label.as_str(), &event)
+            .await
+        {
+            tracing::warn!(error = %e, message_id = %message_id, "cannot record a shield verdict");
+        }
+    }
 }
 
 /// Drops retained message content once its `content_expires_at` has passed,

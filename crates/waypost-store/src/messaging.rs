@@ -285,6 +285,14 @@ pub trait MessageStore {
         limit: u32,
     ) -> Result<Vec<MessageRow>>;
     async fn messaging_settings(&self, workspace_id: &str) -> Result<MessagingSettings>;
+    /// Marks a message with the shield's label and writes its `message.flagged`
+    /// event together; `false` (and nothing written) when the message does not exist.
+    async fn flag_message(
+        &self,
+        message_id: &str,
+        label: &str,
+        event: &NewCustomerEvent,
+    ) -> Result<bool>;
     async fn find_idempotency(
         &self,
         workspace_id: &str,
@@ -882,6 +890,26 @@ macro_rules! messaging_store_impl {
                     .fetch_optional(self.reads())
                     .await?
                     .ok_or($crate::StoreError::NotFound("workspace"))
+            }
+
+            async fn flag_message(
+                &self,
+                message_id: &str,
+                label: &str,
+                event: &$crate::events::NewCustomerEvent,
+            ) -> $crate::Result<bool> {
+                let mut tx = self.write_tx().await?;
+                let done = sqlx::query("UPDATE messages SET shield_label = $2 WHERE id = $1")
+                    .bind(message_id)
+                    .bind(label)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                $insert_events(&mut *tx, std::slice::from_ref(event)).await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn find_idempotency(

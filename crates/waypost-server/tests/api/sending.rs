@@ -153,7 +153,71 @@ async fn templates_go_outside_the_window_with_the_right_parameters(backend: Back
     assert_eq!(sent.category.as_deref(), Some("utility"));
 }
 
+const SMISHING: &str = "URGENT: your parcel is held at customs. Pay the 1.99 fee now at http://paypa1-secure-login.top/verify or it will be returned";
+
+async fn the_shield_flags_inbound_and_blocks_outbound_by_policy(backend: Backend) {
+    let Some(f) = fixture(backend, |_| {}, |_| {}).await else {
+        return;
+    };
+    let wamid = f.inject(CUSTOMER, SMISHING).await;
+    let row = f.wait_inbound(&wamid).await;
+    let mut label = None;
+    for _ in 0..100 {
+        label = f.message(&row.id).await.shield_label;
+        if label.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        label.as_deref(),
+        Some("smishing"),
+        "inbound smishing not flagged"
+    );
+    assert!(f.event_types().await.iter().any(|t| t == "message.flagged"));
+    // Outbound: `flag` accepts and marks, `block` refuses with the reason.
+    let body = json!({"channel_id": f.channel.id, "to": format!("+{CUSTOMER}"), "type": "text", "text": {"body": SMISHING}});
+    let res = f.post("/v1/messages", &body, &[]).await;
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        f.message(&id).await.shield_label.as_deref(),
+        Some("smishing")
+    );
+    let ws = f.ws.to_string();
+    f.app
+        .state
+        .store
+        .update_messaging_settings(
+            &ws,
+            &waypost_store::messaging::MessagingSettings {
+                content_retention: "none".into(),
+                shield_policy: "block".into(),
+            },
+            waypost_core::NewAuditEvent::new(
+                Some(f.ws),
+                waypost_core::Actor::System,
+                "workspace.settings_changed",
+            ),
+        )
+        .await
+        .unwrap();
+    let p = assert_problem(f.post("/v1/messages", &body, &[]).await, 422).await;
+    assert_eq!(p["type"], "https://waypost.dev/problems/shield-blocked");
+    assert!(
+        !p["detail"].as_str().unwrap().contains("paypa1"),
+        "the detail must not echo content"
+    );
+    // Ordinary text still goes through.
+    let ok = json!({"channel_id": f.channel.id, "to": format!("+{CUSTOMER}"), "type": "text", "text": {"body": "Your order 1042 ships tomorrow."}});
+    assert_eq!(f.post("/v1/messages", &ok, &[]).await.status(), 202);
+}
+
 on_both_backends!(
+    the_shield_flags_inbound_and_blocks_outbound_by_policy,
     idempotent_retries_return_the_first_answer,
     templates_go_outside_the_window_with_the_right_parameters,
 );
