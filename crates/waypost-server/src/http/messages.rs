@@ -452,7 +452,10 @@ pub async fn send(
             {
                 metrics::counter!("waypost_shield_blocked_total", "direction" => "outbound")
                     .increment(1);
-                return Err(refuse(
+                // Reason codes only: their details may quote the message.
+                let reasons: Vec<&str> = verdict.reasons.iter().map(|r| r.code).collect();
+                return Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
                     "shield-blocked",
                     "Blocked by the shield",
                     format!(
@@ -460,7 +463,9 @@ pub async fn send(
                         verdict.label.as_str(),
                         verdict.score
                     ),
-                ));
+                )
+                .with("reasons", reasons.into())
+                .into());
             }
             shield_label = Some(verdict.label.as_str().to_owned());
         }

@@ -207,6 +207,7 @@ async fn the_shield_flags_inbound_and_blocks_outbound_by_policy(backend: Backend
         .unwrap();
     let p = assert_problem(f.post("/v1/messages", &body, &[]).await, 422).await;
     assert_eq!(p["type"], "https://waypost.dev/problems/shield-blocked");
+    assert!(!p["reasons"].as_array().unwrap().is_empty(), "{p}");
     assert!(
         !p["detail"].as_str().unwrap().contains("paypa1"),
         "the detail must not echo content"
