@@ -191,6 +191,24 @@ fn format_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
+/// What the retention purge signs when it cuts a chain: where the kept part
+/// begins and the hash its first event links back to.
+pub fn chain_start_message(
+    chain: &str,
+    seq: i64,
+    prev_hash: &[u8],
+    signed_at: DateTime<Utc>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(b"waypost-audit-chain-start-v1\0");
+    out.extend_from_slice(&(chain.len() as u64).to_be_bytes());
+    out.extend_from_slice(chain.as_bytes());
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(prev_hash);
+    out.extend_from_slice(format_time(signed_at.trunc_subsecs(6)).as_bytes());
+    out
+}
+
 /// The bytes an audit checkpoint signs: the chain, its head position and hash, and when.
 pub fn checkpoint_message(
     chain: &str,

@@ -7,8 +7,9 @@
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use waypost_core::audit::{GENESIS_HASH, checkpoint_message, verify_chain};
+use waypost_core::audit::{GENESIS_HASH, chain_start_message, checkpoint_message, verify_chain};
 use waypost_store::checkpoints::CheckpointRecord;
+use waypost_store::retention::AuditChainStart;
 use waypost_store::{Store, StoreError};
 
 const PAGE: u32 = 1000;
@@ -32,11 +33,28 @@ pub async fn verify_chain_in_store(
     let mut report = ChainReport {
         chain: chain.to_owned(),
         events: 0,
-        checkpoints: checkpoints.len() as u64,
+        checkpoints: 0,
         problem: None,
     };
     let mut hashes_at_checkpoints = std::collections::HashMap::new();
-    let (mut next_seq, mut prev) = (1i64, GENESIS_HASH);
+    // A purged chain is walked from its signed start; anything older is ignored.
+    let start = store.audit_chain_start(chain).await?;
+    let started_at = start.as_ref().map(|s| s.seq);
+    let (mut next_seq, mut prev) = match start {
+        None => (1i64, GENESIS_HASH),
+        Some(start) => match check_start(&start, trusted) {
+            Ok(from) => from,
+            Err(problem) => {
+                report.problem = Some(problem);
+                return Ok(report);
+            }
+        },
+    };
+    let checkpoints: Vec<_> = checkpoints
+        .into_iter()
+        .filter(|c| c.seq >= next_seq)
+        .collect();
+    report.checkpoints = checkpoints.len() as u64;
     loop {
         let page = store.audit_chain(chain, next_seq - 1, PAGE).await?;
         if let Err(e) = verify_chain(&page, (next_seq, prev)) {
@@ -57,6 +75,12 @@ pub async fn verify_chain_in_store(
             break;
         }
     }
+    if let Some(seq) = started_at.filter(|_| report.events == 0) {
+        report.problem = Some(format!(
+            "chain start at seq {seq}: the kept events are missing"
+        ));
+        return Ok(report);
+    }
     for c in &checkpoints {
         if let Some(problem) = check_checkpoint(c, trusted, hashes_at_checkpoints.get(&c.seq)) {
             report.problem = Some(problem);
@@ -64,6 +88,52 @@ pub async fn verify_chain_in_store(
         }
     }
     Ok(report)
+}
+
+/// The position and link a verified start record lets the walk begin from.
+fn check_start(start: &AuditChainStart, trusted: &VerifyingKey) -> Result<(i64, [u8; 32]), String> {
+    let at = format!(
+        "chain start at seq {} (signed {})",
+        start.seq,
+        start.signed_at.to_rfc3339()
+    );
+    if start.public_key.as_slice() != trusted.as_bytes() {
+        return Err(format!("{at}: signed by a key other than this server's"));
+    }
+    let (Ok(prev), Ok(signature)) = (
+        <[u8; 32]>::try_from(start.prev_hash.as_slice()),
+        Signature::from_slice(&start.signature),
+    ) else {
+        return Err(format!("{at}: malformed hash or signature"));
+    };
+    let message = chain_start_message(&start.chain, start.seq, &prev, start.signed_at);
+    if trusted.verify(&message, &signature).is_err() {
+        return Err(format!(
+            "{at}: signature does not verify (the start record was altered)"
+        ));
+    }
+    Ok((start.seq, prev))
+}
+
+/// Signs where a chain's kept part begins: event `seq`, linking back to `prev_hash`.
+pub fn sign_chain_start(
+    key: &SigningKey,
+    chain: &str,
+    seq: i64,
+    prev_hash: &[u8],
+    now: DateTime<Utc>,
+) -> AuditChainStart {
+    use chrono::SubsecRound;
+    let signed_at = now.trunc_subsecs(6);
+    let signature = key.sign(&chain_start_message(chain, seq, prev_hash, signed_at));
+    AuditChainStart {
+        chain: chain.to_owned(),
+        seq,
+        prev_hash: prev_hash.to_vec(),
+        signed_at,
+        public_key: key.verifying_key().as_bytes().to_vec(),
+        signature: signature.to_bytes().to_vec(),
+    }
 }
 
 fn check_checkpoint(

@@ -302,37 +302,6 @@ async fn scan_inbound(state: AppState, workspace_id: String, texts: Vec<(String,
     }
 }
 
-/// Drops retained message content once its `content_expires_at` has passed,
-/// a batch a minute, until `shutdown`.
-pub async fn purge_expired_content(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
-    const BATCH: u32 = 1000;
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
-        }
-        loop {
-            match state
-                .store
-                .purge_expired_content(state.clock.now(), BATCH)
-                .await
-            {
-                Ok(n) if n == u64::from(BATCH) && !shutdown.is_cancelled() => continue,
-                Ok(n) => {
-                    if n > 0 {
-                        tracing::info!(messages = n, "expired message content purged");
-                    }
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot purge expired message content; retrying later");
-                    break;
-                }
-            }
-        }
-    }
-}
-
 /// `days:N` → N; anything else keeps no content.
 fn retention_days(policy: &str) -> Option<i64> {
     policy

@@ -13,6 +13,7 @@ pub mod http;
 pub mod inbound;
 pub mod keys;
 pub mod messaging;
+pub mod retention;
 pub mod shield;
 pub mod startup;
 pub mod state;

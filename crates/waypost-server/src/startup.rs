@@ -219,10 +219,7 @@ impl Application {
             shutdown.clone(),
         ));
         let dispatcher = tokio::spawn(crate::dispatch::run(state.clone(), shutdown.clone()));
-        let content_purger = tokio::spawn(crate::inbound::purge_expired_content(
-            state.clone(),
-            shutdown.clone(),
-        ));
+        let retention = tokio::spawn(crate::retention::worker(state.clone(), shutdown.clone()));
         let template_sync = tokio::spawn(crate::templates::sync_worker(
             state.clone(),
             shutdown.clone(),
@@ -266,7 +263,7 @@ impl Application {
                 worker,
                 backups,
                 dispatcher,
-                content_purger,
+                retention,
                 template_sync,
                 webhooks
             );

@@ -1,8 +1,8 @@
 //! Background work of every node: picking up new data keys, re-encrypting old
-//! ciphertexts in batches, purging expired idempotency records, WebAuthn
-//! challenges and old shield usage records, lapsing elevations, signing audit
-//! checkpoints, and reloading the shield's operator lists when their files
-//! change. Each step is short and checks the shutdown token between batches.
+//! ciphertexts in batches, purging expired WebAuthn challenges, lapsing
+//! elevations, signing audit checkpoints, and reloading the shield's operator
+//! lists when their files change (retention has its own worker). Each step
+//! is short and checks the shutdown token between batches.
 
 use std::time::Duration;
 
@@ -11,9 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::keys;
 use crate::state::AppState;
 
-const IDEMPOTENCY_PURGE_BATCH: u32 = 1000;
 const CHALLENGE_PURGE_BATCH: u32 = 1000;
-const SHIELD_USAGE_PURGE_BATCH: u32 = 1000;
 
 pub async fn maintenance(state: AppState, shutdown: CancellationToken) {
     let interval = Duration::from_secs(state.config.key_rotation_interval_secs.max(1));
@@ -77,15 +75,6 @@ async fn maintenance_step(state: &AppState, shutdown: &CancellationToken) -> any
     while !shutdown.is_cancelled() {
         let purged = state
             .store
-            .purge_expired_idempotency_records(chrono::Utc::now(), IDEMPOTENCY_PURGE_BATCH)
-            .await?;
-        if purged < IDEMPOTENCY_PURGE_BATCH as u64 {
-            break;
-        }
-    }
-    while !shutdown.is_cancelled() {
-        let purged = state
-            .store
             .purge_expired_webauthn_challenges(state.clock.now(), CHALLENGE_PURGE_BATCH)
             .await?;
         if purged < CHALLENGE_PURGE_BATCH as u64 {
@@ -93,28 +82,6 @@ async fn maintenance_step(state: &AppState, shutdown: &CancellationToken) -> any
         }
     }
     crate::shield::reload_operator_lists(&state.config, &state.shield);
-    purge_shield_usage(state, shutdown).await?;
-    Ok(())
-}
-
-/// Deletes shield usage records older than the retention period, in bounded batches.
-async fn purge_shield_usage(state: &AppState, shutdown: &CancellationToken) -> anyhow::Result<()> {
-    let retention = chrono::Duration::days(state.config.shield_usage_retention_days.into());
-    let cutoff = state.clock.now() - retention;
-    let mut total = 0;
-    while !shutdown.is_cancelled() {
-        let purged = state
-            .store
-            .purge_shield_scans(cutoff, SHIELD_USAGE_PURGE_BATCH)
-            .await?;
-        total += purged;
-        if purged < SHIELD_USAGE_PURGE_BATCH as u64 {
-            break;
-        }
-    }
-    if total > 0 {
-        tracing::info!(purged = total, "purged expired shield usage records");
-    }
     Ok(())
 }
 

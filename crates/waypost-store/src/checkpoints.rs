@@ -37,7 +37,8 @@ macro_rules! checkpoint_store_impl {
         impl $crate::checkpoints::CheckpointStore for $store {
             async fn audit_chains(&self) -> $crate::Result<Vec<String>> {
                 Ok(sqlx::query_scalar(
-                    "SELECT chain FROM audit_events UNION SELECT chain FROM audit_checkpoints ORDER BY chain",
+                    "SELECT chain FROM audit_events UNION SELECT chain FROM audit_checkpoints
+                     UNION SELECT chain FROM audit_chain_starts ORDER BY chain",
                 )
                 .fetch_all(self.reads())
                 .await?)

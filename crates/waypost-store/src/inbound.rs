@@ -100,11 +100,10 @@ pub trait InboundStore {
     async fn unmatched_status_count(&self, channel_id: &str) -> Result<i64>;
     /// Applies kept statuses whose message is now known (a webhook and the
     /// dispatcher's `sent` can commit concurrently on PostgreSQL, each unseen by
-    /// the other), and forgets those older than `forget_before`. Returns how many applied.
+    /// the other); old ones go with the retention purge. Returns how many applied.
     async fn reconcile_unmatched(
         &self,
         now: DateTime<Utc>,
-        forget_before: DateTime<Utc>,
         limit: u32,
         seal: EventSealer<'_>,
     ) -> Result<usize>;
@@ -413,7 +412,6 @@ macro_rules! inbound_store_impl {
             async fn reconcile_unmatched(
                 &self,
                 now: chrono::DateTime<chrono::Utc>,
-                forget_before: chrono::DateTime<chrono::Utc>,
                 limit: u32,
                 seal: $crate::dispatch::EventSealer<'_>,
             ) -> $crate::Result<usize> {
@@ -436,10 +434,6 @@ macro_rules! inbound_store_impl {
                 for (target, wamid) in &known {
                     applied += $apply_unmatched(&mut *tx, target, wamid, now, seal).await?;
                 }
-                sqlx::query("DELETE FROM unmatched_statuses WHERE received_at < $1")
-                    .bind(forget_before)
-                    .execute(&mut *tx)
-                    .await?;
                 tx.commit().await?;
                 Ok(applied)
             }

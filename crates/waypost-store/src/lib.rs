@@ -22,6 +22,7 @@ mod model;
 pub mod passkeys;
 pub mod postgres;
 pub mod privacy;
+pub mod retention;
 pub mod shield;
 pub mod sqlite;
 pub mod templates;
@@ -46,6 +47,7 @@ pub use messaging::{ChannelStore, ContactStore, MessageStore};
 pub use model::*;
 pub use passkeys::PasskeyStore;
 pub use privacy::PrivacyStore;
+pub use retention::RetentionStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
 pub use templates::TemplateStore;
 pub use webhooks::WebhookStore;
@@ -73,6 +75,7 @@ pub trait Store:
     + DispatchStore
     + InboundStore
     + PrivacyStore
+    + RetentionStore
     + TemplateStore
     + WebhookStore
     + Send
@@ -100,6 +103,7 @@ impl<T> Store for T where
         + DispatchStore
         + InboundStore
         + PrivacyStore
+        + RetentionStore
         + TemplateStore
         + WebhookStore
         + Send

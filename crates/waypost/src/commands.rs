@@ -6,7 +6,9 @@ use waypost_server::config::LogFormat;
 use waypost_server::{Application, Config, Overrides, keys, startup, telemetry};
 use waypost_store::migrations_current;
 
-use crate::{AuditCommand, BackupCommand, Cli, Command, ConfigCommand, KeysCommand};
+use crate::{
+    AuditCommand, BackupCommand, Cli, Command, ConfigCommand, KeysCommand, RetentionCommand,
+};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut overrides = Overrides {
@@ -72,6 +74,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys_command(config, cmd).await,
         Command::Admin(cmd) => crate::admin::run(config, cmd).await,
         Command::Audit(cmd) => audit_command(config, cmd).await,
+        Command::Retention(RetentionCommand::Run { dry_run }) => retention(config, dry_run).await,
         Command::Backup(cmd) => backup_command(config, cmd).await,
         Command::Openapi | Command::Shield(_) | Command::Sandbox { .. } | Command::Webhooks(_) => {
             unreachable!("handled above")
@@ -200,6 +203,35 @@ async fn keys_command(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
         }
     }
     store.close().await;
+    Ok(())
+}
+
+async fn retention(config: Config, dry_run: bool) -> anyhow::Result<()> {
+    use waypost_server::retention;
+    let policy = retention::Policy::from_config(&config);
+    let state = startup::operator_state(config).await?;
+    let reports = retention::run(
+        state.store.as_ref(),
+        &state.keys.audit_signing_key(),
+        &policy,
+        state.clock.now(),
+        dry_run,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .context("retention purge failed")?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    println!("{:<22}  {:<25}  {verb}", "kind", "older than");
+    for r in &reports {
+        println!(
+            "{:<22}  {:<25}  {}",
+            r.kind,
+            r.cutoff.format("%Y-%m-%dT%H:%M:%SZ"),
+            r.rows
+        );
+    }
+    let total: u64 = reports.iter().map(|r| r.rows).sum();
+    println!("{verb} {total} record(s) in all");
     Ok(())
 }
 

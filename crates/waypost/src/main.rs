@@ -73,6 +73,9 @@ enum Command {
     /// Check the audit log's hash chains and signed checkpoints.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Remove what has outlived its retention period.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Operator commands: first workspace and owner, API keys.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -148,6 +151,16 @@ enum AuditCommand {
     },
     /// Sign the head of every chain that grew since its last checkpoint, now.
     Checkpoint,
+}
+
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Purge every kind of record past its period now; print what went per kind.
+    Run {
+        /// Only count what would go.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

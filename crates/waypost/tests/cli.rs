@@ -534,3 +534,32 @@ fn webhooks_verify_checks_a_delivery() {
     let (out, stderr) = verify(r#"{"test": 2432232315}"#);
     assert_one_line_error(&out, &stderr, "does not verify");
 }
+
+#[test]
+fn retention_run_reports_every_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, stdout, stderr) = run(waypost(dir.path()).args(["retention", "run", "--dry-run"]));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("would remove"), "{stdout}");
+    for kind in [
+        "message_content",
+        "message_metadata",
+        "inbound_records",
+        "delivery_attempts",
+        "customer_events",
+        "shield_scans",
+        "sessions",
+        "idempotency_records",
+        "audit_events",
+    ] {
+        assert!(stdout.contains(kind), "{kind} missing: {stdout}");
+    }
+    let (out, stdout, stderr) = run(waypost(dir.path()).args(["retention", "run"]));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("removed 0 record(s) in all"), "{stdout}");
+    // A period shorter than the audit promise is refused with one line.
+    let (out, _, stderr) = run(waypost(dir.path())
+        .args(["retention", "run"])
+        .env("WAYPOST_AUDIT_RETENTION_DAYS", "30"));
+    assert_one_line_error(&out, &stderr, "WAYPOST_AUDIT_RETENTION_DAYS");
+}

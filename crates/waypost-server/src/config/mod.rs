@@ -157,6 +157,16 @@ pub struct Config {
     pub webhook_replay_interval_secs: u64,
     /// Days delivery attempts are kept.
     pub webhook_history_retention_days: u32,
+    /// Seconds between retention purges.
+    pub retention_interval_secs: u64,
+    /// Days message metadata (and status history) is kept.
+    pub message_metadata_retention_days: u32,
+    /// Days inbound status records for unknown messages are kept.
+    pub inbound_record_retention_days: u32,
+    /// Days operational records (delivered customer events, old sessions) are kept.
+    pub operational_retention_days: u32,
+    /// Days audit events are kept (at least 365).
+    pub audit_retention_days: u32,
 }
 
 /// Default opt-out keywords: Meta's and carriers' usual English set and common translations.
@@ -281,6 +291,11 @@ impl Default for Config {
             webhook_poll_interval_ms: 250,
             webhook_replay_interval_secs: 60,
             webhook_history_retention_days: 90,
+            retention_interval_secs: 3600,
+            message_metadata_retention_days: 90,
+            inbound_record_retention_days: 90,
+            operational_retention_days: 90,
+            audit_retention_days: 365,
         }
     }
 }
@@ -457,6 +472,7 @@ impl Config {
         if !(1..=3650).contains(&self.webhook_history_retention_days) {
             return fail("WAYPOST_WEBHOOK_HISTORY_RETENTION_DAYS: must be 1 to 3650");
         }
+        self.validate_retention()?;
         Ok(())
     }
 
@@ -480,6 +496,36 @@ impl Config {
             .iter()
             .map(|(name, terms)| (name.clone(), terms.clone()));
         waypost_core::template::ProhibitedContent::new(builtin.chain(operator))
+    }
+
+    fn validate_retention(&self) -> Result<(), ConfigError> {
+        let fail = |s: &str| Err(ConfigError(s.to_owned()));
+        if !(1..=86_400).contains(&self.retention_interval_secs) {
+            return fail("WAYPOST_RETENTION_INTERVAL_SECS: must be 1 to 86400");
+        }
+        for (days, name) in [
+            (
+                self.message_metadata_retention_days,
+                "WAYPOST_MESSAGE_METADATA_RETENTION_DAYS",
+            ),
+            (
+                self.inbound_record_retention_days,
+                "WAYPOST_INBOUND_RECORD_RETENTION_DAYS",
+            ),
+            (
+                self.operational_retention_days,
+                "WAYPOST_OPERATIONAL_RETENTION_DAYS",
+            ),
+        ] {
+            if !(1..=3650).contains(&days) {
+                return Err(ConfigError(format!("{name}: must be 1 to 3650")));
+            }
+        }
+        // The audit log is a promise of one year; it may be kept longer, not shorter.
+        if !(365..=3650).contains(&self.audit_retention_days) {
+            return fail("WAYPOST_AUDIT_RETENTION_DAYS: must be 365 to 3650");
+        }
+        Ok(())
     }
 
     fn validate_backups(&self) -> Result<(), ConfigError> {
@@ -772,6 +818,20 @@ impl Config {
                 "webhook_history_retention_days = {}",
                 self.webhook_history_retention_days
             ),
+            format!("retention_interval_secs = {}", self.retention_interval_secs),
+            format!(
+                "message_metadata_retention_days = {}",
+                self.message_metadata_retention_days
+            ),
+            format!(
+                "inbound_record_retention_days = {}",
+                self.inbound_record_retention_days
+            ),
+            format!(
+                "operational_retention_days = {}",
+                self.operational_retention_days
+            ),
+            format!("audit_retention_days = {}", self.audit_retention_days),
         ]
     }
 }

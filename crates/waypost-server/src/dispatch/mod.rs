@@ -67,19 +67,12 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 }
 
 /// Statuses kept for unknown ids are forgotten after this long.
-const UNMATCHED_RETENTION_DAYS: i64 = 7;
-
 /// Applies kept statuses whose message has become known since.
 async fn reconcile_unmatched(state: &AppState) {
     let now = state.clock.now();
     let ring = state.keys.current();
     let seal = move |c: &StatusChange| outcome::status_event(&ring, c, now);
-    let forget = now - chrono::Duration::days(UNMATCHED_RETENTION_DAYS);
-    match state
-        .store
-        .reconcile_unmatched(now, forget, 500, &seal)
-        .await
-    {
+    match state.store.reconcile_unmatched(now, 500, &seal).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(
             statuses = n,

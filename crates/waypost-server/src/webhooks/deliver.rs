@@ -31,7 +31,6 @@ pub const RESPONSE_READ_LIMIT: usize = 4096;
 const EXCERPT_CHARS: usize = 1024;
 const FAN_OUT_BATCH: u32 = 1000;
 const FAILING_BATCH: u32 = 100;
-const HISTORY_PURGE_BATCH: u32 = 5000;
 
 /// The delivery HTTP client: no redirects, no proxies, the SSRF-guarded
 /// resolver, the configured timeout.
@@ -185,7 +184,7 @@ async fn disable(
     Ok(())
 }
 
-/// Queue metrics and old history, every few seconds.
+/// Queue metrics, every few seconds (old history goes with the retention purge).
 async fn housekeeping(state: &AppState) -> anyhow::Result<()> {
     let now = state.clock.now();
     let stats = state.store.webhook_queue_stats().await?;
@@ -201,11 +200,6 @@ async fn housekeeping(state: &AppState) -> anyhow::Result<()> {
         metrics::gauge!("waypost_webhook_oldest_pending_age_seconds", "endpoint" => s.endpoint_id)
             .set(age);
     }
-    let cutoff = now - chrono::Duration::days(state.config.webhook_history_retention_days.into());
-    state
-        .store
-        .purge_webhook_history(cutoff, HISTORY_PURGE_BATCH)
-        .await?;
     Ok(())
 }
 

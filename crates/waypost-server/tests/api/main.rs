@@ -22,6 +22,7 @@ mod mfa;
 mod operations;
 mod passkeys;
 mod privacy;
+mod retention;
 mod scheduled_backups;
 mod sending;
 mod setup;

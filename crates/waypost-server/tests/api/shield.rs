@@ -396,7 +396,7 @@ fn record(ws: &str, age_days: i64, now: chrono::DateTime<chrono::Utc>) -> Shield
 }
 
 async fn old_usage_records_are_purged(backend: Backend) {
-    let Some(app) = spawn_app_with(backend, |c| c.key_rotation_interval_secs = 1).await else {
+    let Some(app) = spawn_app_with(backend, |c| c.retention_interval_secs = 1).await else {
         return;
     };
     let key = key_with(&app, &["shield:scan"]).await;
@@ -424,7 +424,7 @@ async fn old_usage_records_are_purged(backend: Backend) {
     assert_eq!(store.purge_shield_scans(cutoff, 2).await.unwrap(), 0);
     assert_eq!(store.recent_shield_scans(&ws, 10).await.unwrap().len(), 1);
 
-    // The maintenance worker purges what is older than 90 days by the application clock.
+    // The retention worker purges what is older than 90 days by the application clock.
     scan_ok(&app, &key, json!({ "text": HAM })).await;
     assert_eq!(store.recent_shield_scans(&ws, 10).await.unwrap().len(), 2);
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -36,7 +36,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Deleted rows are overwritten, so an erased contact's wrapped key
+            // does not linger in free pages.
+            .pragma("secure_delete", "on");
         if let Some(dir) = base.get_filename().parent()
             && !dir.as_os_str().is_empty()
             && !dir.exists()

@@ -1,0 +1,18 @@
+-- Retention: where each purged audit chain's kept part begins (signed, so
+-- cutting the head of a chain stays verifiable), and the indexes the purges
+-- walk in time order.
+
+CREATE TABLE audit_chain_starts (
+    chain       TEXT PRIMARY KEY NOT NULL,
+    seq         INTEGER NOT NULL CHECK (seq > 1),
+    prev_hash   BLOB NOT NULL,
+    signed_at   TEXT NOT NULL,
+    public_key  BLOB NOT NULL,
+    signature   BLOB NOT NULL
+) STRICT;
+
+CREATE INDEX messages_created ON messages (created_at);
+CREATE INDEX unmatched_statuses_received ON unmatched_statuses (received_at);
+CREATE INDEX customer_events_created ON customer_events (created_at);
+CREATE INDEX sessions_last_seen ON sessions (last_seen_at);
+CREATE INDEX audit_events_chain_time ON audit_events (chain, occurred_at);
