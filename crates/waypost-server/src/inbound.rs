@@ -168,7 +168,7 @@ async fn record_messages(
             .store
             .messaging_settings(&channel.workspace_id)
             .await?;
-        let retain_days = retention_days(&settings.content_retention);
+        let retain_days = crate::messaging::retention_days(&settings.content_retention);
         let mut contacts: HashMap<String, ContactRow> = HashMap::new();
         for m in &value.messages {
             let Ok(phone) = E164::parse(&format!("+{}", m.from)) else {
@@ -300,14 +300,6 @@ async fn scan_inbound(state: AppState, workspace_id: String, texts: Vec<(String,
             tracing::warn!(error = %e, message_id = %message_id, "cannot record a shield verdict");
         }
     }
-}
-
-/// `days:N` → N; anything else keeps no content.
-fn retention_days(policy: &str) -> Option<i64> {
-    policy
-        .strip_prefix("days:")
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n > 0)
 }
 
 fn unix_time(secs: &str) -> Option<DateTime<Utc>> {
@@ -474,13 +466,5 @@ mod tests {
         assert_eq!(keyword_of(&c, &text("UNSTOP")), Some(true));
         assert_eq!(keyword_of(&c, &text("please stop sending")), None);
         assert_eq!(keyword_of(&c, &text("hello")), None);
-    }
-
-    #[test]
-    fn retention_policy_parses() {
-        assert_eq!(retention_days("none"), None);
-        assert_eq!(retention_days("days:30"), Some(30));
-        assert_eq!(retention_days("days:0"), None);
-        assert_eq!(retention_days("days:x"), None);
     }
 }

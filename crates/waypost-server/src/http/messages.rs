@@ -197,57 +197,13 @@ fn content_type(content: &OutboundContent) -> &'static str {
     }
 }
 
-/// Distinct `{{…}}` placeholders in a template text.
-fn placeholders(text: &str) -> usize {
-    let mut seen = std::collections::BTreeSet::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else { break };
-        seen.insert(after[..end].trim().to_owned());
-        rest = &after[end + 2..];
-    }
-    seen.len()
-}
-
-/// Parameters a stored template definition expects: header, body, and URL buttons by index.
-fn expected_parameters(components: &serde_json::Value) -> (usize, usize, Vec<(usize, usize)>) {
-    let (mut header, mut body, mut buttons) = (0, 0, Vec::new());
-    for c in components.as_array().into_iter().flatten() {
-        let kind = c["type"].as_str().unwrap_or("").to_ascii_uppercase();
-        let text = c["text"].as_str().unwrap_or("");
-        match kind.as_str() {
-            "HEADER" => {
-                let format = c["format"].as_str().unwrap_or("TEXT").to_ascii_uppercase();
-                header = if format == "TEXT" {
-                    placeholders(text)
-                } else if matches!(format.as_str(), "IMAGE" | "VIDEO" | "DOCUMENT") {
-                    1
-                } else {
-                    0
-                };
-            }
-            "BODY" => body = placeholders(text),
-            "BUTTONS" => {
-                for (i, b) in c["buttons"].as_array().into_iter().flatten().enumerate() {
-                    let n = placeholders(b["url"].as_str().unwrap_or(""));
-                    if n > 0 {
-                        buttons.push((i, n));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    (header, body, buttons)
-}
-
 fn check_template_parameters(
     definition: &serde_json::Value,
     sent: &waypost_cloudapi::template::TemplateMessage,
 ) -> Result<(), ApiError> {
     use waypost_cloudapi::template::ComponentKind;
-    let (header, body, buttons) = expected_parameters(definition);
+    let expected = waypost_core::template::parameter_counts(definition);
+    let (header, body) = (expected.header, expected.body);
     let count = |kind: ComponentKind| -> usize {
         sent.components
             .iter()
@@ -269,7 +225,8 @@ fn check_template_parameters(
     if got_body != body {
         return Err(mismatch("body", body, got_body));
     }
-    for (index, want) in buttons {
+    for button in expected.buttons {
+        let (index, want) = (button.index, button.count);
         let got: usize = sent
             .components
             .iter()
@@ -294,14 +251,6 @@ fn recipient_of(c: &ContactRow) -> Recipient {
         authentication: Consent::parse(c.consent_authentication.as_deref()),
         last_inbound_at: c.last_inbound_at,
     }
-}
-
-/// Days content is kept under a `days:N` policy; `None` for `none`.
-pub fn retention_days(policy: &str) -> Option<i64> {
-    policy
-        .strip_prefix("days:")
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n > 0)
 }
 
 fn text_of(content: &OutboundContent) -> Option<String> {
@@ -473,16 +422,17 @@ pub async fn send(
 
     let ring = state.keys.current();
     let payload_json = serde_json::to_vec(&outbound).expect("messages serialise");
-    let (content, content_expires_at) = match retention_days(&settings.content_retention) {
-        Some(days) => match content_key(&state.keys, &contact).map_err(ApiError::Internal)? {
-            Some(k) => (
-                Some(k.encrypt(Aad::new("messages", "content", &id), &payload_json)),
-                Some(now + Duration::days(days)),
-            ),
+    let (content, content_expires_at) =
+        match crate::messaging::retention_days(&settings.content_retention) {
+            Some(days) => match content_key(&state.keys, &contact).map_err(ApiError::Internal)? {
+                Some(k) => (
+                    Some(k.encrypt(Aad::new("messages", "content", &id), &payload_json)),
+                    Some(now + Duration::days(days)),
+                ),
+                None => (None, None),
+            },
             None => (None, None),
-        },
-        None => (None, None),
-    };
+        };
     let type_name = content_type(&outbound.content).to_owned();
     let (template_name, template_language, category) = match template_fields {
         Some((n, l, c)) => (Some(n), Some(l), Some(c.as_str().to_owned())),
@@ -770,32 +720,4 @@ pub async fn list(
         data: rows.into_iter().map(message_view).collect(),
         next_cursor,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_distinct_placeholders_per_component() {
-        let def = serde_json::json!([
-            {"type": "HEADER", "format": "TEXT", "text": "Order {{1}}"},
-            {"type": "BODY", "text": "Hi {{1}}, your order {{2}} ships {{3}}. Again: {{1}}"},
-            {"type": "BUTTONS", "buttons": [
-                {"type": "QUICK_REPLY", "text": "Stop"},
-                {"type": "URL", "text": "Track", "url": "https://x.example/{{1}}"}
-            ]}
-        ]);
-        assert_eq!(expected_parameters(&def), (1, 3, vec![(1, 1)]));
-        let media = serde_json::json!([{"type": "HEADER", "format": "IMAGE"}, {"type": "BODY", "text": "Hello"}]);
-        assert_eq!(expected_parameters(&media), (1, 0, vec![]));
-    }
-
-    #[test]
-    fn retention_policy_parses() {
-        assert_eq!(retention_days("none"), None);
-        assert_eq!(retention_days("days:30"), Some(30));
-        assert_eq!(retention_days("days:0"), None);
-        assert_eq!(retention_days("days:x"), None);
-    }
 }

@@ -114,6 +114,25 @@ fn audit_for(
     )
 }
 
+/// The subject's contact; without one, the request is registered as `not_found` and answered 404.
+async fn known_contact(
+    state: &AppState,
+    auth: &Authorized<act::PrivacyManage>,
+    origin: &RequestOrigin,
+    s: &Subject,
+    kind: &str,
+) -> Result<ContactRow, ApiError> {
+    if let Some(contact) = &s.contact {
+        return Ok(contact.clone());
+    }
+    let r = request_row(state, auth, s, kind, serde_json::json!({}));
+    state
+        .store
+        .record_privacy_request(&r, audit_for(auth, origin, &r))
+        .await?;
+    Err(not_found())
+}
+
 fn not_found() -> ApiError {
     Problem::new(
         StatusCode::NOT_FOUND,
@@ -168,14 +187,7 @@ pub async fn export(
     Path(phone): Path<String>,
 ) -> Result<Json<SubjectExport>, ApiError> {
     let s = subject(&state, &auth, &phone).await?;
-    let Some(contact) = s.contact.clone() else {
-        let r = request_row(&state, &auth, &s, "export", serde_json::json!({}));
-        state
-            .store
-            .record_privacy_request(&r, audit_for(&auth, &origin, &r))
-            .await?;
-        return Err(not_found());
-    };
+    let contact = known_contact(&state, &auth, &origin, &s, "export").await?;
     let key = content_key(&state.keys, &contact).map_err(ApiError::Internal)?;
     let mut messages = Vec::new();
     let mut filter = MessageFilter {
@@ -280,14 +292,7 @@ pub async fn rectify(
     ApiJson(req): ApiJson<UpdateContact>,
 ) -> Result<Json<ContactView>, ApiError> {
     let s = subject(&state, &auth, &phone).await?;
-    let Some(contact) = s.contact.clone() else {
-        let r = request_row(&state, &auth, &s, "rectify", serde_json::json!({}));
-        state
-            .store
-            .record_privacy_request(&r, audit_for(&auth, &origin, &r))
-            .await?;
-        return Err(not_found());
-    };
+    let contact = known_contact(&state, &auth, &origin, &s, "rectify").await?;
     let fields: Vec<&str> = [
         req.name.as_ref().map(|_| "name"),
         req.attributes.as_ref().map(|_| "attributes"),
@@ -332,14 +337,7 @@ async fn set_restricted(
 ) -> Result<Json<ContactView>, ApiError> {
     let kind = if restricted { "restrict" } else { "unrestrict" };
     let s = subject(&state, &auth, &phone).await?;
-    let Some(mut contact) = s.contact.clone() else {
-        let r = request_row(&state, &auth, &s, kind, serde_json::json!({}));
-        state
-            .store
-            .record_privacy_request(&r, audit_for(&auth, &origin, &r))
-            .await?;
-        return Err(not_found());
-    };
+    let mut contact = known_contact(&state, &auth, &origin, &s, kind).await?;
     contact.restricted = restricted;
     contact.updated_at = state.clock.now();
     let r = request_row(
@@ -415,14 +413,7 @@ pub async fn erase(
     Path(phone): Path<String>,
 ) -> Result<Json<ErasureView>, ApiError> {
     let s = subject(&state, &auth, &phone).await?;
-    let Some(contact) = s.contact.clone() else {
-        let r = request_row(&state, &auth, &s, "erase", serde_json::json!({}));
-        state
-            .store
-            .record_privacy_request(&r, audit_for(&auth, &origin, &r))
-            .await?;
-        return Err(not_found());
-    };
+    let contact = known_contact(&state, &auth, &origin, &s, "erase").await?;
     let r = request_row(&state, &auth, &s, "erase", serde_json::json!({}));
     let report = state
         .store
