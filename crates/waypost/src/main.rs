@@ -73,7 +73,7 @@ enum Command {
     /// Check the audit log's hash chains and signed checkpoints.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Operator commands: first workspace and owner, API keys.
+    /// Operator commands: first workspace and owner, API keys, operator tokens.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
     /// The smishing shield: train, evaluate, scan.
