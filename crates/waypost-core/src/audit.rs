@@ -24,6 +24,8 @@ pub const GENESIS_HASH: [u8; 32] = [0; 32];
 pub enum Actor {
     User(String),
     ApiKey(String),
+    /// A platform operator, by operator token id.
+    Operator(String),
     System,
 }
 
@@ -32,13 +34,14 @@ impl Actor {
         match self {
             Actor::User(_) => "user",
             Actor::ApiKey(_) => "api_key",
+            Actor::Operator(_) => "operator",
             Actor::System => "system",
         }
     }
 
     pub fn id(&self) -> Option<&str> {
         match self {
-            Actor::User(id) | Actor::ApiKey(id) => Some(id),
+            Actor::User(id) | Actor::ApiKey(id) | Actor::Operator(id) => Some(id),
             Actor::System => None,
         }
     }
@@ -48,6 +51,7 @@ impl Actor {
         match (kind, id) {
             ("user", Some(id)) => Some(Actor::User(id)),
             ("api_key", Some(id)) => Some(Actor::ApiKey(id)),
+            ("operator", Some(id)) => Some(Actor::Operator(id)),
             ("system", None) => Some(Actor::System),
             _ => None,
         }
@@ -366,6 +370,7 @@ mod tests {
         for actor in [
             Actor::User("usr_1".into()),
             Actor::ApiKey("key_1".into()),
+            Actor::Operator("opt_1".into()),
             Actor::System,
         ] {
             let back = Actor::from_parts(actor.kind(), actor.id().map(str::to_owned));

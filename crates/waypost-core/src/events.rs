@@ -1,6 +1,7 @@
-//! Customer events: what happened to a workspace's messages, contacts and
-//! templates, written in the same transaction as the change itself and later
-//! delivered to the workspace's webhook endpoints.
+//! Customer events: what happened to a workspace's messages, contacts,
+//! templates and the security incidents affecting it, written in the same
+//! transaction as the change itself and later delivered to the workspace's
+//! webhook endpoints.
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,6 +23,9 @@ pub enum EventType {
     TemplateStatusChanged,
     EndpointDisabled,
     WebhookTest,
+    IncidentOpened,
+    IncidentUpdated,
+    IncidentClosed,
 }
 
 /// The input was not one of the event type names.
@@ -30,7 +34,7 @@ pub enum EventType {
 pub struct UnknownEventType(pub String);
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 15] = [
         EventType::MessageQueued,
         EventType::MessageSent,
         EventType::MessageDelivered,
@@ -43,6 +47,9 @@ impl EventType {
         EventType::TemplateStatusChanged,
         EventType::EndpointDisabled,
         EventType::WebhookTest,
+        EventType::IncidentOpened,
+        EventType::IncidentUpdated,
+        EventType::IncidentClosed,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -59,6 +66,9 @@ impl EventType {
             EventType::TemplateStatusChanged => "template.status_changed",
             EventType::EndpointDisabled => "endpoint.disabled",
             EventType::WebhookTest => "webhook.test",
+            EventType::IncidentOpened => "incident.opened",
+            EventType::IncidentUpdated => "incident.updated",
+            EventType::IncidentClosed => "incident.closed",
         }
     }
 }

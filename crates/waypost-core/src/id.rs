@@ -127,6 +127,16 @@ typed_id!(
     WebhookEndpointId,
     "whep"
 );
+typed_id!(
+    /// A platform operator's token (server-level, outside every workspace).
+    OperatorTokenId,
+    "opt"
+);
+typed_id!(
+    /// A security incident in the platform's register.
+    IncidentId,
+    "inc"
+);
 
 #[cfg(test)]
 mod tests {

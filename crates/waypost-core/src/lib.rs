@@ -19,6 +19,6 @@ pub use auth::{
     scope_for,
 };
 pub use id::{
-    AuditEventId, ChannelId, ContactId, EventId, IdError, MessageId, TemplateId, WebhookEndpointId,
-    WorkspaceId,
+    AuditEventId, ChannelId, ContactId, EventId, IdError, IncidentId, MessageId, OperatorTokenId,
+    TemplateId, WebhookEndpointId, WorkspaceId,
 };

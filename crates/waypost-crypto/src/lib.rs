@@ -12,6 +12,7 @@
 mod content;
 mod envelope;
 mod master;
+pub mod operator_token;
 pub mod password;
 pub mod token;
 pub mod totp;

@@ -99,7 +99,7 @@ impl ApiKeyToken {
     }
 }
 
-fn random_base62(len: usize) -> Zeroizing<String> {
+pub(crate) fn random_base62(len: usize) -> Zeroizing<String> {
     let mut rng = rand::rng();
     // `random_range` is unbiased, unlike taking a random byte modulo 62.
     Zeroizing::new(
@@ -111,7 +111,7 @@ fn random_base62(len: usize) -> Zeroizing<String> {
 
 /// CRC32 of the random part, base62, left-padded to six characters
 /// (62^6 > 2^32, so every CRC fits).
-fn checksum(random: &str) -> [u8; API_KEY_CHECKSUM_LEN] {
+pub(crate) fn checksum(random: &str) -> [u8; API_KEY_CHECKSUM_LEN] {
     let mut value = crc32fast::hash(random.as_bytes());
     let mut out = [b'0'; API_KEY_CHECKSUM_LEN];
     for slot in out.iter_mut().rev() {

@@ -198,6 +198,8 @@ async fn waypost(
         log_level: "error".into(),
         rate_limit_api_key_per_minute: u32::MAX / 2,
         rate_limit_ip_per_minute: u32::MAX / 2,
+        // BENCH_DISPATCH=0 isolates acceptance from the dispatcher's share of the machine.
+        dispatch_enabled: std::env::var("BENCH_DISPATCH").map_or(true, |v| v != "0"),
         ..Config::default()
     };
     let app = Application::build(config).await?;
@@ -334,7 +336,8 @@ async fn main() -> anyhow::Result<()> {
         println!("ratio waypost/baseline on {name}: {r:.2}");
     }
     println!(
-        "\nMedians of {ROUNDS} alternating rounds; {tasks} keep-alive tasks, {secs} s per round, client and servers in one process; every request has a unique Idempotency-Key; the dispatcher runs meanwhile."
+        "\nMedians of {ROUNDS} alternating rounds; {tasks} keep-alive tasks, {secs} s per round, client and servers in one process; every request has a unique Idempotency-Key; dispatcher on: {}.",
+        std::env::var("BENCH_DISPATCH").map_or(true, |v| v != "0")
     );
     Ok(())
 }

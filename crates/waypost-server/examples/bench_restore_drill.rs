@@ -71,7 +71,12 @@ fn fill_sql(backend: Backend) -> [&'static str; 5] {
 
 async fn fill(db: &TestDatabase, backend: Backend, messages: i64) -> anyhow::Result<()> {
     let now = chrono::Utc::now();
-    let [ws, channel, contacts, msgs, statuses] = fill_sql(backend);
+    // SQLite numbers `$N` by first appearance; `?N` keeps the position.
+    let sql = fill_sql(backend).map(|s| match backend {
+        Backend::Sqlite => s.replace('$', "?"),
+        Backend::Postgres => s.to_owned(),
+    });
+    let [ws, channel, contacts, msgs, statuses] = sql.each_ref().map(String::as_str);
     macro_rules! run_fill {
         ($conn:expr) => {{
             let conn = &mut $conn;

@@ -107,12 +107,16 @@ impl Value {
 /// Every table to back up: parents first, so foreign keys hold while restoring.
 pub(crate) fn order_tables(mut tables: Vec<TableSpec>) -> Vec<TableSpec> {
     // Tables others reference, in dependency order; the rest follow by name.
-    const PARENTS: [&str; 5] = [
+    const PARENTS: [&str; 9] = [
         "workspaces",
         "users",
+        "channels",
+        "contacts",
+        "messages",
         "customer_events",
         "webhook_endpoints",
         "webhook_deliveries",
+        "incidents",
     ];
     tables.retain(|t| !t.name.starts_with("_sqlx") && !t.name.starts_with("sqlite_"));
     tables.sort_by_key(|t| {

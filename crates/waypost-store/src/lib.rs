@@ -16,9 +16,11 @@ pub mod events;
 mod foundation;
 pub mod identity;
 pub mod inbound;
+pub mod incidents;
 pub mod members;
 pub mod messaging;
 mod model;
+pub mod operators;
 pub mod passkeys;
 pub mod postgres;
 pub mod privacy;
@@ -42,9 +44,11 @@ pub use error::{ConnectError, StoreError};
 pub use events::{CustomerEventRow, CustomerEventStore, NewCustomerEvent};
 pub use identity::{IdentityStore, LockoutPolicy};
 pub use inbound::InboundStore;
+pub use incidents::IncidentStore;
 pub use members::MemberStore;
 pub use messaging::{ChannelStore, ContactStore, MessageStore};
 pub use model::*;
+pub use operators::OperatorStore;
 pub use passkeys::PasskeyStore;
 pub use privacy::PrivacyStore;
 pub use retention::RetentionStore;
@@ -78,6 +82,8 @@ pub trait Store:
     + RetentionStore
     + TemplateStore
     + WebhookStore
+    + OperatorStore
+    + IncidentStore
     + Send
     + Sync
     + 'static
@@ -106,6 +112,8 @@ impl<T> Store for T where
         + RetentionStore
         + TemplateStore
         + WebhookStore
+        + OperatorStore
+        + IncidentStore
         + Send
         + Sync
         + 'static

@@ -113,6 +113,16 @@ pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
         id_column: "id",
         column: "state",
     },
+    EncryptedColumn {
+        table: "incidents",
+        id_column: "id",
+        column: "description",
+    },
+    EncryptedColumn {
+        table: "incidents",
+        id_column: "id",
+        column: "resolution",
+    },
 ];
 
 #[derive(Debug, Clone)]

@@ -1,4 +1,5 @@
-//! `waypost admin …`: operator commands that act directly on the database.
+//! `waypost admin …`: operator commands that act directly on the database:
+//! bootstrap, API keys, and platform operator tokens.
 
 use std::io::{IsTerminal, Read};
 
@@ -25,6 +26,25 @@ pub enum AdminCommand {
     /// Manage API keys.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Manage platform operator tokens (for /v1/operator routes, e.g. the incident register).
+    #[command(subcommand, name = "operator-token")]
+    OperatorToken(OperatorTokenCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum OperatorTokenCommand {
+    /// Create an operator token and print it once.
+    Create {
+        #[arg(long, value_name = "NAME")]
+        name: String,
+    },
+    /// List operator tokens (prefixes only, never the tokens).
+    List,
+    /// Revoke an operator token at once.
+    Revoke {
+        /// The token's id (`opt_…`), as `list` shows it.
+        id: String,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -93,8 +113,71 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
                 record.id
             );
         }
+        AdminCommand::OperatorToken(cmd) => operator_token(&state, cmd).await?,
     }
     state.store.close().await;
+    Ok(())
+}
+
+async fn operator_token(
+    state: &waypost_server::state::AppState,
+    cmd: OperatorTokenCommand,
+) -> anyhow::Result<()> {
+    use waypost_crypto::operator_token::generate_operator_token;
+    use waypost_store::operators::OperatorTokenRecord;
+    let now = state.clock.now();
+    match cmd {
+        OperatorTokenCommand::Create { name } => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 100 {
+                anyhow::bail!("--name: must be 1 to 100 characters");
+            }
+            let token = generate_operator_token();
+            let record = OperatorTokenRecord {
+                id: waypost_core::OperatorTokenId::new().to_string(),
+                name: name.to_owned(),
+                display_prefix: token.display_prefix.clone(),
+                token_hash: waypost_crypto::operator_token::operator_token_hash(
+                    &state.keys.current(),
+                    token.secret.expose_secret(),
+                )
+                .to_vec(),
+                created_at: now,
+                last_used_at: None,
+                revoked_at: None,
+            };
+            let event = NewAuditEvent::new(None, Actor::System, "operator_token.created")
+                .target("operator_token", record.id.clone())
+                .details(serde_json::json!({ "prefix": record.display_prefix, "name": record.name, "via": "cli" }));
+            state.store.create_operator_token(&record, event).await?;
+            println!("{}", token.secret.expose_secret());
+            eprintln!(
+                "operator token {} ({}): shown once, store it now",
+                record.id, record.name
+            );
+        }
+        OperatorTokenCommand::List => {
+            for t in state.store.list_operator_tokens().await? {
+                let state = match (t.revoked_at, t.last_used_at) {
+                    (Some(at), _) => format!("revoked {}", at.to_rfc3339()),
+                    (None, Some(at)) => format!("last used {}", at.to_rfc3339()),
+                    (None, None) => "never used".to_owned(),
+                };
+                println!("{}\t{}…\t{}\t{}", t.id, t.display_prefix, t.name, state);
+            }
+        }
+        OperatorTokenCommand::Revoke { id } => {
+            let event = NewAuditEvent::new(None, Actor::System, "operator_token.revoked")
+                .target("operator_token", id.clone())
+                .details(serde_json::json!({ "via": "cli" }));
+            state
+                .store
+                .revoke_operator_token(&id, now, event)
+                .await
+                .context("operator token")?;
+            println!("revoked operator token {id}");
+        }
+    }
     Ok(())
 }
 

@@ -76,7 +76,7 @@ enum Command {
     /// Remove what has outlived its retention period.
     #[command(subcommand)]
     Retention(RetentionCommand),
-    /// Operator commands: first workspace and owner, API keys.
+    /// Operator commands: first workspace and owner, API keys, operator tokens.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
     /// The smishing shield: train, evaluate, scan.

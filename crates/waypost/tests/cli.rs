@@ -133,6 +133,39 @@ fn config_show_redacts_secrets() {
 }
 
 #[test]
+fn operator_tokens_are_shown_once_listed_by_prefix_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run(waypost(dir.path()).arg("migrate")).0.status.success());
+    let (out, stdout, stderr) =
+        run(waypost(dir.path()).args(["admin", "operator-token", "create", "--name", "on-call"]));
+    assert!(out.status.success(), "{stderr}");
+    let token = stdout.trim();
+    assert!(token.starts_with("wpo_") && token.len() == 42, "{stdout}");
+    assert!(stderr.contains("shown once"), "{stderr}");
+
+    let (out, stdout, _) = run(waypost(dir.path()).args(["admin", "operator-token", "list"]));
+    assert!(out.status.success());
+    assert!(
+        stdout.contains(&token[..10]) && stdout.contains("on-call"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(&token[10..]),
+        "the list shows the token: {stdout}"
+    );
+    let id = stdout.split('\t').next().unwrap().to_owned();
+    assert!(id.starts_with("opt_"), "{stdout}");
+
+    let revoke = ["admin", "operator-token", "revoke", id.as_str()];
+    let (out, _, stderr) = run(waypost(dir.path()).args(revoke));
+    assert!(out.status.success(), "{stderr}");
+    let (_, stdout, _) = run(waypost(dir.path()).args(["admin", "operator-token", "list"]));
+    assert!(stdout.contains("revoked"), "{stdout}");
+    let (out, _, stderr) = run(waypost(dir.path()).args(revoke));
+    assert_one_line_error(&out, &stderr, "operator token");
+}
+
+#[test]
 fn migrate_status_then_migrate_then_keys() {
     let dir = tempfile::tempdir().unwrap();
     let (out, stdout, stderr) = run(waypost(dir.path()).args(["migrate", "--status"]));

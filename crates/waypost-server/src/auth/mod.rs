@@ -5,9 +5,11 @@
 pub mod caller;
 pub mod clock;
 pub mod cookies;
+pub mod operator;
 pub mod permission;
 pub mod rate_limit;
 
 pub use caller::{ApiKeyCaller, Caller, SessionCaller};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use operator::Operator;
 pub use permission::{Authorized, RequiredAction};

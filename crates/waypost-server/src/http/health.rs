@@ -82,7 +82,8 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, Ap
 }
 
 /// Prometheus text exposition: request counts and latencies by route and status,
-/// database pool sizes, build information.
+/// database pool sizes, build information, open security incidents and the
+/// hours left until each one's notification deadline.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -94,8 +95,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         metrics::gauge!("waypost_db_pool_max_connections", "pool" => pool.name)
             .set(pool.max as f64);
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let mut body = state.metrics.render();
+    match super::incidents::metrics_text(&state).await {
+        Ok(text) => body.push_str(&text),
+        // A scrape still answers; the missing series show the gap.
+        Err(e) => tracing::warn!(error = %e, "cannot read open incidents for metrics"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -189,7 +189,9 @@ pub async fn elevate(
         .ok_or(waypost_store::StoreError::NotFound("member"))?;
     may_grant(auth.role, req.role)?;
     let by = match auth.caller.actor() {
-        waypost_core::audit::Actor::User(id) | waypost_core::audit::Actor::ApiKey(id) => id,
+        waypost_core::audit::Actor::User(id)
+        | waypost_core::audit::Actor::ApiKey(id)
+        | waypost_core::audit::Actor::Operator(id) => id,
         waypost_core::audit::Actor::System => "system".to_owned(),
     };
     let event = NewAuditEvent::new(

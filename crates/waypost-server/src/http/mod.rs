@@ -7,6 +7,8 @@ pub mod auth;
 pub mod channels;
 pub mod contacts;
 pub mod health;
+pub mod incident_view;
+pub mod incidents;
 pub mod invitations;
 pub mod json;
 pub mod members;
@@ -62,6 +64,7 @@ pub use problem::{ApiError, Problem};
         (name = "privacy", description = "Data-subject rights: export, rectify, restrict, erase"),
         (name = "templates", description = "Message templates and their review status"),
         (name = "webhooks", description = "Customer webhook endpoints, deliveries, replay and resend"),
+        (name = "incidents", description = "The security incident register: operators record, affected workspaces read"),
     ),
     modifiers(&SecuritySchemes),
     security(("api_key" = []), ("session" = [])),
@@ -69,7 +72,7 @@ pub use problem::{ApiError, Problem};
 )]
 struct ApiDoc;
 
-/// Bearer API keys and the session cookie, as OpenAPI security schemes.
+/// Bearer API keys, operator tokens and the session cookie, as OpenAPI security schemes.
 struct SecuritySchemes;
 
 impl utoipa::Modify for SecuritySchemes {
@@ -84,6 +87,15 @@ impl utoipa::Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("wp_live_…")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "operator_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("wpo_…")
                     .build(),
             ),
         );
@@ -158,6 +170,11 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::attempts))
         .routes(routes!(webhooks::replay))
         .routes(routes!(webhooks::resend))
+        .routes(routes!(incidents::create, incidents::list))
+        .routes(routes!(incidents::get, incidents::update))
+        .routes(routes!(incidents::close))
+        .routes(routes!(incident_view::list))
+        .routes(routes!(incident_view::get))
         .split_for_parts()
 }
 

@@ -11,6 +11,7 @@ mod dispatch;
 mod encryption;
 mod errors;
 mod inbound;
+mod incidents;
 mod isolation;
 mod keys;
 mod keys_api;

@@ -38,6 +38,8 @@ crate::events::customer_event_store_impl!(PgStore, insert_events);
 crate::privacy::insert_privacy_request_fn!(PgConnection);
 crate::privacy::privacy_store_impl!(PgStore, append_audit);
 crate::retention::retention_store_impl!(PgStore);
+crate::operators::operator_store_impl!(PgStore, append_audit);
+crate::incidents::incident_store_impl!(PgStore, PgConnection, append_audit, insert_events);
 crate::messaging::insert_message_fn!(PgConnection);
 crate::messaging::messaging_store_impl!(
     PgStore,

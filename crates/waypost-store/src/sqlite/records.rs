@@ -37,6 +37,8 @@ crate::events::customer_event_store_impl!(SqliteStore, insert_events);
 crate::privacy::insert_privacy_request_fn!(SqliteConnection);
 crate::privacy::privacy_store_impl!(SqliteStore, append_audit);
 crate::retention::retention_store_impl!(SqliteStore);
+crate::operators::operator_store_impl!(SqliteStore, append_audit);
+crate::incidents::incident_store_impl!(SqliteStore, SqliteConnection, append_audit, insert_events);
 crate::messaging::insert_message_fn!(SqliteConnection);
 crate::messaging::messaging_store_impl!(
     SqliteStore,
