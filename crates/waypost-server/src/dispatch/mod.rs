@@ -3,7 +3,8 @@
 //! A supervisor holds a lease on each channel's rate limiter (table
 //! `channel_leases`), so with several nodes on PostgreSQL one node at a time
 //! sends for a number and the number's limit holds across the cluster; a dead
-//! node's leases expire and move. For each owned channel a task claims due
+//! node's leases expire and move, and a node whose lease ran out (a renewal
+//! stalled) stops calling the provider before another can take it. For each owned channel a task claims due
 //! outbox rows in batches under a row lease, marks each chunk's provider calls
 //! as started *before* making them (so a crash leaves them in doubt, not
 //! silently resendable), waits for the throughput window, the recipient's pair
