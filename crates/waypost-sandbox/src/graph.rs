@@ -181,6 +181,7 @@ async fn send(state: AppState, number: NumberConfig, message: OutboundMessage) -
         code: None,
         wamid: None,
         biz_opaque_callback_data: message.biz_opaque_callback_data.clone(),
+        received_at_ms: webhooks::now_millis(),
     };
     let (faults, decision) = {
         let mut inner = state.lock();

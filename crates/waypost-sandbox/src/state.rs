@@ -91,6 +91,8 @@ pub struct SendRecord {
     pub code: Option<i64>,
     pub wamid: Option<String>,
     pub biz_opaque_callback_data: Option<String>,
+    /// When the request arrived, in Unix milliseconds (for checking rates from the outside).
+    pub received_at_ms: u64,
 }
 
 /// Per-number sliding window of accepted sends in the last second.

@@ -3,7 +3,8 @@
 //! A supervisor holds a lease on each channel's rate limiter (table
 //! `channel_leases`), so with several nodes on PostgreSQL one node at a time
 //! sends for a number and the number's limit holds across the cluster; a dead
-//! node's leases expire and move. For each owned channel a task claims due
+//! node's leases expire and move, and a node whose lease ran out (a renewal
+//! stalled) stops calling the provider before another can take it. For each owned channel a task claims due
 //! outbox rows in batches under a row lease, marks each chunk's provider calls
 //! as started *before* making them (so a crash leaves them in doubt, not
 //! silently resendable), waits for the throughput window, the recipient's pair
@@ -18,6 +19,7 @@ pub mod limits;
 pub mod outcome;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -43,7 +45,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     let owner = format!("node_{}", ulid::Ulid::new());
     let lease = Duration::from_secs(state.config.dispatch_lease_secs);
     let renew_every = (lease / 3).max(Duration::from_millis(200));
-    let mut tasks: HashMap<String, (watch::Sender<ChannelRow>, CancellationToken)> = HashMap::new();
+    let mut tasks: HashMap<String, ChannelTask> = HashMap::new();
     let mut set = JoinSet::new();
     loop {
         if let Err(e) = refresh_leases(&state, &owner, lease, &mut tasks, &mut set, &shutdown).await
@@ -57,8 +59,8 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         }
         while set.try_join_next().is_some() {}
     }
-    for (_, (_, cancel)) in tasks.iter() {
-        cancel.cancel();
+    for task in tasks.values() {
+        task.cancel.cancel();
     }
     while set.join_next().await.is_some() {}
     for id in tasks.keys() {
@@ -84,24 +86,38 @@ async fn reconcile_unmatched(state: &AppState) {
     }
 }
 
+/// The supervisor's handle on one owned channel's sending task.
+struct ChannelTask {
+    channel: watch::Sender<ChannelRow>,
+    /// The lease's end as last renewed: the task sends nothing after it,
+    /// even before the supervisor learns that another node took over.
+    lease_until: LeaseEnd,
+    cancel: CancellationToken,
+}
+
+/// When this node's lease on a channel ends, on the monotonic clock (the
+/// lease's length counted from just before its last renewal).
+type LeaseEnd = Arc<Mutex<Instant>>;
+
 async fn refresh_leases(
     state: &AppState,
     owner: &str,
     lease: Duration,
-    tasks: &mut HashMap<String, (watch::Sender<ChannelRow>, CancellationToken)>,
+    tasks: &mut HashMap<String, ChannelTask>,
     set: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let channels = state.store.all_channels().await?;
     let live: std::collections::HashSet<&str> = channels.iter().map(|c| c.id.as_str()).collect();
-    tasks.retain(|id, (_, cancel)| {
-        let keep = live.contains(id.as_str()) && !cancel.is_cancelled();
+    tasks.retain(|id, task| {
+        let keep = live.contains(id.as_str()) && !task.cancel.is_cancelled();
         if !keep {
-            cancel.cancel();
+            task.cancel.cancel();
         }
         keep
     });
     for channel in channels {
+        let renewing = Instant::now();
         let now = state.clock.now();
         let until = now + chrono::Duration::from_std(lease)?;
         let held = state
@@ -109,28 +125,38 @@ async fn refresh_leases(
             .acquire_channel_lease(&channel.id, owner, now, until)
             .await?;
         match (held, tasks.get(&channel.id)) {
-            (true, Some((tx, _))) => {
-                if *tx.borrow() != channel {
-                    let _ = tx.send(channel);
+            (true, Some(task)) => {
+                *task.lease_until.lock().unwrap_or_else(|p| p.into_inner()) = renewing + lease;
+                if *task.channel.borrow() != channel {
+                    let _ = task.channel.send(channel);
                 }
             }
             (true, None) => {
                 let id = channel.id.clone();
                 let (tx, rx) = watch::channel(channel);
                 let cancel = shutdown.child_token();
+                let lease_until = Arc::new(Mutex::new(renewing + lease));
                 tracing::info!(channel_id = %id, "dispatcher: took the channel's sending lease");
                 set.spawn(run_channel(
                     state.clone(),
                     owner.to_owned(),
                     rx,
+                    lease_until.clone(),
                     cancel.clone(),
                 ));
-                tasks.insert(id, (tx, cancel));
+                tasks.insert(
+                    id,
+                    ChannelTask {
+                        channel: tx,
+                        lease_until,
+                        cancel,
+                    },
+                );
             }
             (false, Some(_)) => {
-                if let Some((_, cancel)) = tasks.remove(&channel.id) {
+                if let Some(task) = tasks.remove(&channel.id) {
                     tracing::info!(channel_id = %channel.id, "dispatcher: lost the channel's sending lease");
-                    cancel.cancel();
+                    task.cancel.cancel();
                 }
             }
             (false, None) => {}
@@ -144,6 +170,7 @@ struct ChannelSender {
     state: AppState,
     owner: String,
     channel: ChannelRow,
+    lease_until: LeaseEnd,
     client: Option<CloudApiClient>,
     window: RateWindow,
     pairs: PairLimits,
@@ -154,6 +181,7 @@ async fn run_channel(
     state: AppState,
     owner: String,
     mut rx: watch::Receiver<ChannelRow>,
+    lease_until: LeaseEnd,
     cancel: CancellationToken,
 ) {
     let c = &state.config;
@@ -173,6 +201,7 @@ async fn run_channel(
         ),
         client: None,
         channel,
+        lease_until,
         owner,
         state: state.clone(),
     };
@@ -209,6 +238,11 @@ async fn run_channel(
 }
 
 impl ChannelSender {
+    /// Whether this node's lease on the channel still runs.
+    fn lease_valid(&self) -> bool {
+        Instant::now() < *self.lease_until.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn window_len(&self) -> Duration {
         Duration::from_secs(1) + Duration::from_millis(self.state.config.dispatch_rate_margin_ms)
     }
@@ -344,7 +378,7 @@ impl ChannelSender {
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let chunk: Vec<OutboxRow> = rows.by_ref().take(chunk_len).collect();
-            if cancel.is_cancelled() {
+            if cancel.is_cancelled() || !self.lease_valid() {
                 let now = self.state.clock.now();
                 for row in chunk.into_iter().chain(rows.by_ref()) {
                     results.push(result(
@@ -395,6 +429,19 @@ impl ChannelSender {
                         }
                         Some(t) => tokio::time::sleep_until(t).await,
                     }
+                }
+                if !self.lease_valid() {
+                    // Marked started but never called: it waits out the
+                    // reconciliation period like any in-doubt send.
+                    let now = self.state.clock.now();
+                    results.push(result(
+                        row,
+                        SendOutcome::Defer {
+                            next_attempt_at: now,
+                        },
+                        now,
+                    ));
+                    continue;
                 }
                 self.window.record(Instant::now());
                 let payload = match self.open_payload(&row).await {
