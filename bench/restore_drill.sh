@@ -3,7 +3,7 @@
 # (default 1,000,000) on SQLite and PostgreSQL, both directions, against the
 # RPO 1 h / RTO 4 h promise. Not part of CI. See bench/README.md.
 #
-# Environment: BENCH_MESSAGES, WAYPOST_TEST_POSTGRES_URL (default the local test
+# Environment: BENCH_MESSAGES, BENCH_FROM (sqlite|postgres: only that source), WAYPOST_TEST_POSTGRES_URL (default the local test
 # database), CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
 cd "$(dirname "$0")/.."

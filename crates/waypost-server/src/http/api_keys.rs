@@ -13,6 +13,7 @@ use waypost_crypto::token;
 use waypost_store::identity::ApiKeyRecord;
 
 use super::json::ApiJson;
+use super::problem::unprocessable;
 use super::{ApiError, Problem};
 use crate::auth::caller::{parse_cidr, require_recent_auth};
 use crate::auth::permission::act;
@@ -72,16 +73,6 @@ impl From<ApiKeyRecord> for ApiKeyView {
             revoked_at: k.revoked_at,
         }
     }
-}
-
-fn unprocessable(detail: String) -> ApiError {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation",
-        "Invalid request",
-        detail,
-    )
-    .into()
 }
 
 /// Validated key settings, shared by the API and `waypost admin api-key create`.

@@ -11,6 +11,7 @@ use waypost_core::{ChannelId, NewAuditEvent};
 use waypost_store::messaging::ChannelRow;
 
 use super::json::ApiJson;
+use super::problem::unprocessable as invalid;
 use super::{ApiError, Problem};
 use crate::auth::Authorized;
 use crate::auth::permission::act;
@@ -112,16 +113,6 @@ fn view(state: &AppState, c: ChannelRow) -> ChannelView {
         created_at: c.created_at,
         updated_at: c.updated_at,
     }
-}
-
-fn invalid(detail: impl Into<String>) -> ApiError {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation",
-        "Invalid request",
-        detail,
-    )
-    .into()
 }
 
 fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {

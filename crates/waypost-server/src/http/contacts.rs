@@ -15,6 +15,7 @@ use waypost_crypto::Aad;
 use waypost_store::messaging::{ConsentRow, ConsentState, ContactRow};
 
 use super::json::ApiJson;
+use super::problem::unprocessable as invalid;
 use super::{ApiError, Problem};
 use crate::auth::Authorized;
 use crate::auth::permission::act;
@@ -78,16 +79,6 @@ pub struct PageQuery {
     pub after: Option<String>,
     /// Page size, 1 to 500 (default 100).
     pub limit: Option<u32>,
-}
-
-fn invalid(detail: impl Into<String>) -> ApiError {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation",
-        "Invalid request",
-        detail,
-    )
-    .into()
 }
 
 pub(crate) fn parse_phone(field: &str, input: &str) -> Result<E164, ApiError> {

@@ -18,6 +18,7 @@ use waypost_store::members::InvitationRecord;
 
 use super::auth::hash_new_password;
 use super::json::ApiJson;
+use super::problem::unprocessable;
 use super::{ApiError, Problem};
 use crate::auth::caller::require_recent_auth;
 use crate::auth::permission::act;
@@ -65,16 +66,6 @@ impl From<InvitationRecord> for InvitationView {
             revoked_at: i.revoked_at,
         }
     }
-}
-
-fn unprocessable(detail: impl Into<String>) -> ApiError {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation",
-        "Invalid request",
-        detail,
-    )
-    .into()
 }
 
 /// Invites someone by email (step-up required); nobody invites above their own role.

@@ -116,6 +116,17 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+/// A 422 `validation` problem: the request is well-formed but a value is not acceptable.
+pub fn unprocessable(detail: impl Into<String>) -> ApiError {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        "Invalid request",
+        detail,
+    )
+    .into()
+}
+
 impl From<Problem> for ApiError {
     fn from(p: Problem) -> Self {
         ApiError::Problem(Box::new(p))

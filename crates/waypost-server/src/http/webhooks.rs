@@ -17,6 +17,7 @@ use waypost_crypto::webhook::generate_webhook_secret;
 use waypost_store::webhooks::{WebhookAttemptRecord, WebhookEndpointPatch, WebhookEndpointRecord};
 
 use super::json::ApiJson;
+use super::problem::unprocessable;
 use super::{ApiError, Problem};
 use crate::auth::Authorized;
 use crate::auth::permission::act;
@@ -168,16 +169,6 @@ impl From<WebhookAttemptRecord> for AttemptView {
 pub struct AttemptPage {
     pub data: Vec<AttemptView>,
     pub next_cursor: Option<String>,
-}
-
-fn unprocessable(detail: impl Into<String>) -> ApiError {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation",
-        "Invalid request",
-        detail,
-    )
-    .into()
 }
 
 /// Checks the target URL against the operator's SSRF policy; the normalised URL.

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use waypost_core::NewAuditEvent;
 
 use super::json::ApiJson;
+use super::problem::unprocessable as invalid;
 use super::{ApiError, Problem};
 use crate::auth::caller::require_recent_auth;
 use crate::auth::permission::act;
@@ -35,16 +36,6 @@ pub struct WorkspaceSettings {
     pub content_retention: Option<String>,
     /// `off`, `flag` (default) or `block`.
     pub shield_policy: Option<String>,
-}
-
-fn invalid(detail: &str) -> ApiError {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation",
-        "Invalid request",
-        detail,
-    )
-    .into()
 }
 
 async fn view(

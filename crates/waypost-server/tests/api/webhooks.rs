@@ -466,6 +466,28 @@ async fn webhook_retries_stop_when_the_schedule_is_used_up(backend: Backend) {
     receiver.assert_stays_at(3).await;
 }
 
+/// Waits until the endpoint's attempt log holds `n` attempts.
+async fn recorded_attempts(app: &TestApp, key: &str, endpoint: &str, n: usize) {
+    for _ in 0..200 {
+        let page: Value = call(
+            app,
+            key,
+            "GET",
+            &format!("/v1/webhook-endpoints/{endpoint}/attempts"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        if page["data"].as_array().is_some_and(|a| a.len() >= n) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("fewer than {n} attempts recorded for {endpoint}");
+}
+
 async fn webhook_endpoints_are_disabled_after_the_failure_window_and_on_410(backend: Backend) {
     let Some(app) = spawn_app_with(backend, local_targets).await else {
         return;
@@ -479,6 +501,9 @@ async fn webhook_endpoints_are_disabled_after_the_failure_window_and_on_410(back
     emit(&app, ws, &[(EventType::MessageSent, "msg_1")]).await;
     failing.wait_for(1).await;
     healthy.wait_for(1).await;
+    // The clock moves only once the first failure is recorded: moved between the
+    // attempt and its record, the failure would look 5 days old already.
+    recorded_attempts(&app, &key, &failing_id, 1).await;
 
     app.clock
         .advance(chrono::Duration::days(5) + chrono::Duration::seconds(1));
