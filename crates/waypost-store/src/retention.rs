@@ -12,7 +12,8 @@ use crate::Result;
 pub enum RetentionKind {
     /// Retained message content past its `content_expires_at` (the cutoff is now).
     MessageContent,
-    /// Messages (with their status history) created before the cutoff and no longer in the outbox.
+    /// Messages (with their status history) created before the cutoff, no longer in the
+    /// outbox, and without content the workspace still retains (a longer `days:N` wins).
     MessageMetadata,
     /// Status webhooks for unknown messages received before the cutoff.
     InboundRecords,
@@ -59,7 +60,7 @@ impl RetentionKind {
                 "SELECT count(*) FROM messages WHERE content IS NOT NULL AND content_expires_at < $1"
             }
             RetentionKind::MessageMetadata => {
-                "SELECT count(*) FROM messages m WHERE m.created_at < $1
+                "SELECT count(*) FROM messages m WHERE m.created_at < $1 AND m.content IS NULL
                    AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.id)"
             }
             RetentionKind::InboundRecords => {
@@ -88,7 +89,7 @@ impl RetentionKind {
         match self {
             RetentionKind::MessageMetadata => Some(
                 "DELETE FROM messages WHERE id IN
-                    (SELECT m.id FROM messages m WHERE m.created_at < $1
+                    (SELECT m.id FROM messages m WHERE m.created_at < $1 AND m.content IS NULL
                        AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.id)
                      ORDER BY m.created_at LIMIT $2)",
             ),

@@ -13,6 +13,7 @@ use waypost_core::{NewAuditEvent, WorkspaceId};
 use waypost_server::audit_chain::{checkpoint_chains, verify_chain_in_store};
 use waypost_server::retention::{Policy, run};
 use waypost_store::Backend;
+use waypost_store::messaging::MessagingSettings;
 
 use crate::helpers::{TestApp, spawn_app};
 use crate::messaging_fixture::{Fixture, USER, fixture};
@@ -138,6 +139,35 @@ async fn records_go_at_their_boundaries(backend: Backend) {
         again.values().all(|n| *n == 0),
         "a second pass finds nothing: {again:?}"
     );
+
+    // Content the workspace keeps longer than the metadata period keeps its message.
+    let settings = MessagingSettings {
+        content_retention: "days:365".into(),
+        shield_policy: "flag".into(),
+    };
+    let audit = NewAuditEvent::new(Some(f.ws), Actor::System, "workspace.updated");
+    store
+        .update_messaging_settings(&f.ws.to_string(), &settings, audit)
+        .await
+        .unwrap();
+    let (kept_in, kept_out) = conversation(&f, "wamid.UNKNOWN.KEPT").await;
+    f.app.clock.advance(Days::days(91));
+    let due = pass(&f.app, true).await;
+    assert_eq!(
+        due["message_metadata"], 2,
+        "only the content-less pair: {due:?}"
+    );
+    assert_eq!(pass(&f.app, false).await["message_metadata"], 2);
+    for id in [&new_in, &new_out] {
+        assert_eq!(message_status(&f, id).await, 404, "{id} purged");
+    }
+    for id in [&kept_in, &kept_out] {
+        assert_eq!(
+            message_status(&f, id).await,
+            200,
+            "{id} kept with its content"
+        );
+    }
 }
 
 async fn raw(app: &TestApp, sql: &str) {
