@@ -66,8 +66,8 @@ pub struct KindReport {
 }
 
 /// Counts (`dry_run`) or removes everything past its retention period.
-/// Order matters: messages go before the customer events about them would
-/// be orphaned in a delivery, and content goes first of all.
+/// Content goes first: a message whose retained content has expired is then
+/// no longer held back from the metadata purge.
 pub async fn run(
     store: &dyn Store,
     audit_key: &SigningKey,
