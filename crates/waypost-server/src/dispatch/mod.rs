@@ -4,12 +4,13 @@
 //! `channel_leases`), so with several nodes on PostgreSQL one node at a time
 //! sends for a number and the number's limit holds across the cluster; a dead
 //! node's leases expire and move, and a node whose lease ran out (a renewal
-//! stalled) stops calling the provider before another can take it. For each owned channel a task claims due
-//! outbox rows in batches under a row lease, marks each chunk's provider calls
-//! as started *before* making them (so a crash leaves them in doubt, not
-//! silently resendable), waits for the throughput window, the recipient's pair
-//! bucket and the circuit breaker, sends with `biz_opaque_callback_data` = the
-//! message id, and records the outcomes of the batch in one transaction.
+//! stalled) stops calling the provider before another can take it. For each
+//! owned channel a task claims due outbox rows in batches under a row lease,
+//! marks each chunk's provider calls as started *before* making them (so a
+//! crash leaves them in doubt, not silently resendable), waits for the
+//! throughput window, the recipient's pair bucket and the circuit breaker,
+//! sends with `biz_opaque_callback_data` = the message id, and records the
+//! outcomes of the batch in one transaction.
 //!
 //! In-doubt sends (timeout, lost response, crash) are not resent until the
 //! reconciliation period has passed without a status webhook carrying their
@@ -68,8 +69,8 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     }
 }
 
-/// Statuses kept for unknown ids are forgotten after this long.
-/// Applies kept statuses whose message has become known since.
+/// Applies kept statuses whose message has become known since (old ones go
+/// with the retention purge).
 async fn reconcile_unmatched(state: &AppState) {
     let now = state.clock.now();
     let ring = state.keys.current();
