@@ -66,10 +66,13 @@ fn unknown_database_scheme_fails_with_one_line() {
 #[test]
 fn unreachable_database_fails_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let (out, _, stderr) = run(waypost(dir.path()).arg("serve").env(
-        "WAYPOST_DATABASE_URL",
-        "postgres://waypost:pw-9d1@127.0.0.1:1/none",
-    ));
+    // A free port, so only the database can be what fails.
+    let (out, _, stderr) = run(waypost(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env(
+            "WAYPOST_DATABASE_URL",
+            "postgres://waypost:pw-9d1@127.0.0.1:1/none",
+        ));
     assert_one_line_error(&out, &stderr, "WAYPOST_DATABASE_URL");
     assert!(!stderr.contains("pw-9d1"), "password leaked: {stderr}");
 }
