@@ -102,14 +102,6 @@ pub(crate) fn one_sql(join: &str, filter: &str) -> String {
     format!("SELECT {COLUMNS} FROM incidents i {join} WHERE {filter}")
 }
 
-/// `$1, $2, …, $n`.
-pub(crate) fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 macro_rules! incident_store_impl {
     ($store:ty, $conn:ty, $append_audit:path, $insert_events:path) => {
         async fn replace_incident_workspaces(
@@ -235,7 +227,7 @@ macro_rules! incident_store_impl {
                 let sql = format!(
                     "SELECT incident_id, workspace_id FROM incident_workspaces WHERE incident_id IN ({})
                      ORDER BY incident_id, workspace_id",
-                    $crate::incidents::placeholders(ids.len())
+                    $crate::placeholders(1, ids.len())
                 );
                 let mut q = sqlx::query_as(&sql);
                 for id in ids {
@@ -317,7 +309,7 @@ macro_rules! incident_store_impl {
                 }
                 let sql = format!(
                     "SELECT id FROM workspaces WHERE id IN ({})",
-                    $crate::incidents::placeholders(ids.len())
+                    $crate::placeholders(1, ids.len())
                 );
                 let mut q = sqlx::query_scalar(&sql);
                 for id in ids {

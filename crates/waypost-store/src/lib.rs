@@ -259,6 +259,14 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Stor
     }
 }
 
+/// `$first, …, $(first + n - 1)`: the placeholders of an `IN` list or a `VALUES` row.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -267,21 +267,73 @@ pub(crate) fn with_type_param(sql: &str, n: usize) -> String {
     sql.replace("$TYPE", &format!("${n}"))
 }
 
-pub(crate) const CLAIM_SQL: &str =
+/// Matches each endpoint's type list against the joined event `e`'s type.
+pub(crate) const EVENT_TYPE_FILTER: &str = "(w.event_types = '' OR (' ' || w.event_types || ' ') LIKE \
+     ('% ' || replace(replace(replace(e.event_type, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || ' %') ESCAPE '\\')";
+
+/// Due deliveries a worker may lease, oldest first: those of enabled
+/// endpoints with no earlier pending delivery under the same ordering key,
+/// leaving out `full` endpoints (bound from `$3`) that have no room.
+pub(crate) fn claim_sql(full: usize, lock: &str) -> String {
+    let skip = if full == 0 {
+        String::new()
+    } else {
+        format!(
+            "AND d.endpoint_id NOT IN ({})",
+            crate::placeholders(3, full)
+        )
+    };
+    format!(
+        "SELECT d.id, d.endpoint_id
+         FROM webhook_deliveries d
+         JOIN webhook_endpoints w ON w.id = d.endpoint_id
+         WHERE d.state = 'pending' AND d.next_attempt_at <= $1
+           AND (d.locked_until IS NULL OR d.locked_until <= $1)
+           AND w.enabled {skip}
+           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
+                           WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
+                             AND p.state = 'pending' AND p.event_seq < d.event_seq)
+         ORDER BY d.next_attempt_at, d.event_seq
+         LIMIT $2 {lock}"
+    )
+}
+
+/// What a leased delivery's attempt needs; the `IN` list follows.
+pub(crate) const DUE_SQL: &str =
     "SELECT d.id AS delivery_id, d.endpoint_id, d.workspace_id, d.event_id, \
         e.event_type, e.created_at AS event_created_at, e.payload, d.attempts, w.url, w.secret, \
         w.previous_secret, w.previous_secret_expires_at
      FROM webhook_deliveries d
      JOIN webhook_endpoints w ON w.id = d.endpoint_id
      JOIN customer_events e ON e.id = d.event_id
-     WHERE d.state = 'pending' AND d.next_attempt_at <= $1
-       AND (d.locked_until IS NULL OR d.locked_until <= $1)
-       AND w.enabled
-       AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
-                       WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
-                         AND p.state = 'pending' AND p.event_seq < d.event_seq)
-     ORDER BY d.next_attempt_at, d.event_seq
-     LIMIT $2";
+     WHERE d.id IN";
+
+/// Rows per multi-row `INSERT` of attempts (11 parameters each).
+const ATTEMPT_ROWS_PER_INSERT: usize = 100;
+/// Ids per `IN` list.
+const IDS_PER_STATEMENT: usize = 500;
+
+/// `INSERT INTO webhook_attempts … VALUES` for `rows` attempts.
+pub(crate) fn insert_attempts_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|r| format!("({})", crate::placeholders(r * 11 + 1, 11)))
+        .collect();
+    format!(
+        "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, workspace_id, event_id, attempted_at,
+            status_code, latency_ms, response_excerpt, error_class, succeeded) VALUES {}",
+        values.join(", ")
+    )
+}
+
+pub(crate) fn attempt_chunks(
+    outcomes: &[WebhookAttemptOutcome],
+) -> std::slice::Chunks<'_, WebhookAttemptOutcome> {
+    outcomes.chunks(ATTEMPT_ROWS_PER_INSERT)
+}
+
+pub(crate) fn id_chunks(ids: &[i64]) -> std::slice::Chunks<'_, i64> {
+    ids.chunks(IDS_PER_STATEMENT)
+}
 
 /// Implements [`WebhookStore`] for a backend with `reads()`, `writes()`,
 /// `write_tx()`, given its `append_audit`, `insert_events` and the row-lock
@@ -512,42 +564,38 @@ macro_rules! webhook_store_impl {
             ) -> $crate::Result<u64> {
                 let mut tx = self.write_tx().await?;
                 let claim = concat!(
-                    "SELECT seq, id, workspace_id, event_type, subject_id FROM customer_events
-                     WHERE fanned_out_at IS NULL ORDER BY seq LIMIT $1 ",
+                    "SELECT seq FROM customer_events WHERE fanned_out_at IS NULL ORDER BY seq LIMIT $1 ",
                     $claim_lock
                 );
-                let events: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(claim)
+                let seqs: Vec<i64> = sqlx::query_scalar(claim)
                     .bind(limit as i64)
                     .fetch_all(&mut *tx)
                     .await?;
-                let insert = $crate::webhooks::with_type_param(
-                    &format!(
-                        "INSERT INTO webhook_deliveries (endpoint_id, workspace_id, event_id, event_seq, ordering_key,
-                            state, attempts, next_attempt_at, created_at, updated_at)
-                         SELECT w.id, $1, $2, $3, $4, 'pending', 0, $5, $5, $5 FROM webhook_endpoints w
-                         WHERE w.workspace_id = $1 AND w.enabled AND {}",
-                        $crate::webhooks::TYPE_FILTER
-                    ),
-                    6,
-                );
-                for (seq, id, workspace_id, event_type, subject_id) in &events {
-                    sqlx::query(&insert)
-                        .bind(workspace_id)
-                        .bind(id)
-                        .bind(seq)
-                        .bind(subject_id)
-                        .bind(now)
-                        .bind($crate::webhooks::type_pattern(event_type))
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("UPDATE customer_events SET fanned_out_at = $1 WHERE seq = $2")
-                        .bind(now)
-                        .bind(seq)
-                        .execute(&mut *tx)
-                        .await?;
+                if seqs.is_empty() {
+                    return Ok(0);
                 }
+                let list = $crate::placeholders(2, seqs.len());
+                let insert = format!(
+                    "INSERT INTO webhook_deliveries (endpoint_id, workspace_id, event_id, event_seq, ordering_key,
+                        state, attempts, next_attempt_at, created_at, updated_at)
+                     SELECT w.id, e.workspace_id, e.id, e.seq, e.subject_id, 'pending', 0, $1, $1, $1
+                     FROM customer_events e JOIN webhook_endpoints w ON w.workspace_id = e.workspace_id
+                     WHERE e.seq IN ({list}) AND w.enabled AND {}",
+                    $crate::webhooks::EVENT_TYPE_FILTER
+                );
+                let mut q = sqlx::query(&insert).bind(now);
+                for seq in &seqs {
+                    q = q.bind(seq);
+                }
+                q.execute(&mut *tx).await?;
+                let mark = format!("UPDATE customer_events SET fanned_out_at = $1 WHERE seq IN ({list})");
+                let mut q = sqlx::query(&mark).bind(now);
+                for seq in &seqs {
+                    q = q.bind(seq);
+                }
+                q.execute(&mut *tx).await?;
                 tx.commit().await?;
-                Ok(events.len() as u64)
+                Ok(seqs.len() as u64)
             }
 
             async fn queue_webhook_test(
@@ -667,15 +715,17 @@ macro_rules! webhook_store_impl {
                     "replay:{endpoint_id}:{}",
                     now.timestamp_nanos_opt().unwrap_or_default()
                 );
-                let queued = sqlx::query(
+                let sql = format!(
                     "INSERT INTO webhook_deliveries (endpoint_id, workspace_id, event_id, event_seq, ordering_key,
                         state, attempts, next_attempt_at, created_at, updated_at)
                      SELECT w.id, e.workspace_id, e.id, e.seq, $3, 'pending', 0, $4, $4, $4
                      FROM customer_events e JOIN webhook_endpoints w ON w.id = $2
                      WHERE e.workspace_id = $1 AND e.created_at >= $5 AND e.event_type <> 'webhook.test'
-                       AND (w.event_types = '' OR (' ' || w.event_types || ' ') LIKE ('% ' || e.event_type || ' %'))
+                       AND {}
                      ORDER BY e.seq LIMIT $6",
-                )
+                    $crate::webhooks::EVENT_TYPE_FILTER
+                );
+                let queued = sqlx::query(&sql)
                 .bind(workspace_id)
                 .bind(endpoint_id)
                 .bind(&key)
@@ -700,34 +750,58 @@ macro_rules! webhook_store_impl {
                 let mut tx = self.write_tx().await?;
                 let in_flight: Vec<(String, i64)> = sqlx::query_as(
                     "SELECT endpoint_id, count(*) FROM webhook_deliveries
-                     WHERE state = 'pending' AND locked_until > $1 GROUP BY endpoint_id",
+                     WHERE state = 'pending' AND locked_until IS NOT NULL AND locked_until > $1
+                     GROUP BY endpoint_id",
                 )
                 .bind(now)
                 .fetch_all(&mut *tx)
                 .await?;
+                let full: Vec<&String> = in_flight
+                    .iter()
+                    .filter(|(_, n)| *n >= per_endpoint as i64)
+                    .map(|(id, _)| id)
+                    .collect();
+                // More candidates than wanted: some endpoints fill up on the way.
+                let sql = $crate::webhooks::claim_sql(full.len(), $claim_lock_d);
+                let mut q = sqlx::query_as(&sql).bind(now).bind((limit as i64) * 2);
+                for id in &full {
+                    q = q.bind(*id);
+                }
+                let candidates: Vec<(i64, String)> = q.fetch_all(&mut *tx).await?;
                 let mut room: std::collections::HashMap<String, i64> = in_flight.into_iter().collect();
-                let sql = format!("{} {}", $crate::webhooks::CLAIM_SQL, $claim_lock_d);
-                let candidates: Vec<$crate::webhooks::DueDelivery> = sqlx::query_as(&sql)
-                    .bind(now)
-                    .bind((limit as i64) * 4)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let mut claimed = Vec::new();
-                for d in candidates {
-                    if claimed.len() >= limit as usize {
+                let mut ids = Vec::new();
+                for (id, endpoint_id) in candidates {
+                    if ids.len() >= limit as usize {
                         break;
                     }
-                    let used = room.entry(d.endpoint_id.clone()).or_insert(0);
-                    if *used >= per_endpoint as i64 {
-                        continue;
+                    let used = room.entry(endpoint_id).or_insert(0);
+                    if *used < per_endpoint as i64 {
+                        *used += 1;
+                        ids.push(id);
                     }
-                    *used += 1;
-                    sqlx::query("UPDATE webhook_deliveries SET locked_until = $2 WHERE id = $1")
-                        .bind(d.delivery_id)
-                        .bind(lease_until)
-                        .execute(&mut *tx)
-                        .await?;
-                    claimed.push(d);
+                }
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut claimed = Vec::with_capacity(ids.len());
+                for chunk in $crate::webhooks::id_chunks(&ids) {
+                    let list = $crate::placeholders(2, chunk.len());
+                    let lease = format!("UPDATE webhook_deliveries SET locked_until = $1 WHERE id IN ({list})");
+                    let mut q = sqlx::query(&lease).bind(lease_until);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    q.execute(&mut *tx).await?;
+                    let read = format!(
+                        "{} ({}) ORDER BY d.next_attempt_at, d.event_seq",
+                        $crate::webhooks::DUE_SQL,
+                        $crate::placeholders(1, chunk.len())
+                    );
+                    let mut q = sqlx::query_as::<_, $crate::webhooks::DueDelivery>(&read);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    claimed.extend(q.fetch_all(&mut *tx).await?);
                 }
                 tx.commit().await?;
                 Ok(claimed)
@@ -738,35 +812,64 @@ macro_rules! webhook_store_impl {
                 outcomes: &[$crate::webhooks::WebhookAttemptOutcome],
             ) -> $crate::Result<()> {
                 use $crate::webhooks::DeliveryNext;
+                if outcomes.is_empty() {
+                    return Ok(());
+                }
                 let mut tx = self.write_tx().await?;
+                for chunk in $crate::webhooks::attempt_chunks(outcomes) {
+                    let sql = $crate::webhooks::insert_attempts_sql(chunk.len());
+                    let mut q = sqlx::query(&sql);
+                    for o in chunk {
+                        q = q
+                            .bind(&o.id)
+                            .bind(o.delivery_id)
+                            .bind(&o.endpoint_id)
+                            .bind(&o.workspace_id)
+                            .bind(&o.event_id)
+                            .bind(o.attempted_at)
+                            .bind(o.status_code)
+                            .bind(o.latency_ms)
+                            .bind(&o.response_excerpt)
+                            .bind(&o.error_class)
+                            .bind(o.next == DeliveryNext::Succeeded);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                // Successes, the common case, move on together, stamped with the latest attempt.
+                let succeeded: Vec<i64> = outcomes
+                    .iter()
+                    .filter(|o| o.next == DeliveryNext::Succeeded)
+                    .map(|o| o.delivery_id)
+                    .collect();
+                let latest = outcomes.iter().map(|o| o.attempted_at).max();
+                for chunk in $crate::webhooks::id_chunks(&succeeded) {
+                    let sql = format!(
+                        "UPDATE webhook_deliveries SET state = 'succeeded', attempts = attempts + 1,
+                            next_attempt_at = $1, locked_until = NULL, updated_at = $1 WHERE id IN ({})",
+                        $crate::placeholders(2, chunk.len())
+                    );
+                    let mut q = sqlx::query(&sql).bind(latest);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
                 // Per endpoint: did any attempt succeed, and when did the first one fail.
                 let mut health: std::collections::HashMap<&str, (bool, Option<chrono::DateTime<chrono::Utc>>)> =
                     Default::default();
                 for o in outcomes {
-                    let succeeded = o.next == DeliveryNext::Succeeded;
-                    sqlx::query(
-                        "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, workspace_id, event_id, attempted_at,
-                            status_code, latency_ms, response_excerpt, error_class, succeeded)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    )
-                    .bind(&o.id)
-                    .bind(o.delivery_id)
-                    .bind(&o.endpoint_id)
-                    .bind(&o.workspace_id)
-                    .bind(&o.event_id)
-                    .bind(o.attempted_at)
-                    .bind(o.status_code)
-                    .bind(o.latency_ms)
-                    .bind(&o.response_excerpt)
-                    .bind(&o.error_class)
-                    .bind(succeeded)
-                    .execute(&mut *tx)
-                    .await?;
+                    let h = health.entry(o.endpoint_id.as_str()).or_insert((false, None));
                     let (state, next_at) = match o.next {
-                        DeliveryNext::Succeeded => ("succeeded", o.attempted_at),
+                        DeliveryNext::Succeeded => {
+                            h.0 = true;
+                            continue;
+                        }
                         DeliveryNext::RetryAt(at) => ("pending", at),
                         DeliveryNext::Exhausted => ("exhausted", o.attempted_at),
                     };
+                    if h.1.is_none_or(|t| o.attempted_at < t) {
+                        h.1 = Some(o.attempted_at);
+                    }
                     sqlx::query(
                         "UPDATE webhook_deliveries SET state = $2, attempts = attempts + 1, next_attempt_at = $3,
                             locked_until = NULL, updated_at = $4 WHERE id = $1",
@@ -777,12 +880,6 @@ macro_rules! webhook_store_impl {
                     .bind(o.attempted_at)
                     .execute(&mut *tx)
                     .await?;
-                    let h = health.entry(o.endpoint_id.as_str()).or_insert((false, None));
-                    if succeeded {
-                        h.0 = true;
-                    } else if h.1.is_none_or(|t| o.attempted_at < t) {
-                        h.1 = Some(o.attempted_at);
-                    }
                 }
                 for (endpoint_id, (any_success, first_failure)) in health {
                     if any_success {

@@ -149,7 +149,7 @@ pub struct Config {
     pub webhook_disable_after_secs: u64,
     /// Deliveries in flight to one endpoint at a time (across nodes).
     pub webhook_endpoint_concurrency: u32,
-    /// Deliveries leased per pass of the deliverer.
+    /// Deliveries one node has in flight at most, across endpoints.
     pub webhook_batch_size: u32,
     /// How often an idle deliverer looks for new events and due retries.
     pub webhook_poll_interval_ms: u64,

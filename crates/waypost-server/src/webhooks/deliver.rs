@@ -1,11 +1,14 @@
-//! The webhook deliverer: each pass fans new customer events out to the
-//! endpoints that want them, leases a batch of due deliveries, makes the
-//! attempts concurrently, and records every result in one transaction.
+//! The webhook deliverer, a continuous pipeline: fan new customer events out
+//! to the endpoints that want them, lease due deliveries whenever this node
+//! has room, make each attempt as its own task, and record finished attempts
+//! in group commits (one transaction for whatever finished meanwhile). Room
+//! is given back only once an attempt is recorded, because the lease it held
+//! counts against its endpoint's concurrency until then.
 //!
 //! Scheduling uses the application clock (tests move it); the signed
 //! `webhook-timestamp` is wall-clock time, because receivers compare it with
 //! theirs. A lease outlives the attempt timeout, so a node killed mid-attempt
-//! leaves deliveries that another pass (or the restarted node) picks up:
+//! leaves deliveries that another node (or the restarted one) picks up:
 //! delivery is at least once, and `webhook-id` lets receivers deduplicate.
 
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use secrecy::ExposeSecret;
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use waypost_core::audit::Actor;
 use waypost_core::events::EventType;
@@ -31,6 +35,10 @@ pub const RESPONSE_READ_LIMIT: usize = 4096;
 const EXCERPT_CHARS: usize = 1024;
 const FAN_OUT_BATCH: u32 = 1000;
 const FAILING_BATCH: u32 = 100;
+/// Attempts recorded in one transaction at most.
+const RECORD_BATCH: usize = 512;
+/// Tries to record a batch of attempts before leaving them to their leases.
+const RECORD_TRIES: u32 = 3;
 
 /// The delivery HTTP client: no redirects, no proxies, the SSRF-guarded
 /// resolver, the configured timeout.
@@ -55,7 +63,7 @@ pub fn client_with(config: &Config, lookup: ssrf::Lookup) -> reqwest::Result<req
         .build()
 }
 
-/// Runs until shutdown: delivers while there is work, polls when idle.
+/// Runs until shutdown, then lets the attempts in flight finish and records them.
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     let client = match client(&state.config) {
         Ok(c) => c,
@@ -64,77 +72,148 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             return;
         }
     };
+    let capacity = state.config.webhook_batch_size.max(1) as usize;
+    let room = Arc::new(Semaphore::new(capacity));
+    let recorded = Arc::new(Notify::new());
+    let (outcomes, finished) = mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record_loop(
+        state.clone(),
+        finished,
+        room.clone(),
+        recorded.clone(),
+    ));
     let poll = Duration::from_millis(state.config.webhook_poll_interval_ms.max(10));
+    let mut last_fan_out: Option<Instant> = None;
+    let mut fan_out_busy = true;
     let mut last_housekeeping: Option<Instant> = None;
     while !shutdown.is_cancelled() {
-        let busy = match deliver_pass(&state, &client).await {
-            Ok(n) => n > 0,
-            Err(e) => {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "webhook delivery pass failed; retrying"
-                );
-                false
+        if fan_out_busy || last_fan_out.is_none_or(|t| t.elapsed() >= poll) {
+            last_fan_out = Some(Instant::now());
+            fan_out_busy = match state
+                .store
+                .fan_out_customer_events(state.clock.now(), FAN_OUT_BATCH)
+                .await
+            {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "webhook fan-out failed; retrying");
+                    false
+                }
+            };
+        }
+        match claim(&state, &room).await {
+            Ok(due) => {
+                for d in due {
+                    let (state, client, outcomes) =
+                        (state.clone(), client.clone(), outcomes.clone());
+                    tokio::spawn(async move {
+                        let _ = outcomes.send(attempt(&state, &client, &d).await);
+                    });
+                }
             }
-        };
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "webhook claim failed; retrying");
+            }
+        }
         if last_housekeeping.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
             last_housekeeping = Some(Instant::now());
             if let Err(e) = housekeeping(&state).await {
                 tracing::warn!(error = format!("{e:#}"), "webhook housekeeping failed");
             }
         }
-        if !busy {
+        // The claim took all it could: wait for room, new work, or shutdown.
+        if !fan_out_busy {
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => {}
+                _ = recorded.notified() => {}
                 _ = tokio::time::sleep(poll) => {}
             }
         }
     }
+    drop(outcomes);
+    let _ = recorder.await;
 }
 
-/// One pass: fan out, claim, attempt, record, disable what must be. Returns
-/// how much work it found.
-pub async fn deliver_pass(state: &AppState, client: &reqwest::Client) -> anyhow::Result<usize> {
+/// Leases as many due deliveries as this node has room for.
+async fn claim(state: &AppState, room: &Semaphore) -> anyhow::Result<Vec<DueDelivery>> {
+    let want = room.available_permits();
+    if want == 0 {
+        return Ok(Vec::new());
+    }
+    // Only this loop takes room, so it is all there.
+    room.try_acquire_many(want as u32)?.forget();
     let config = &state.config;
     let now = state.clock.now();
-    let fanned = state
-        .store
-        .fan_out_customer_events(now, FAN_OUT_BATCH)
-        .await?;
     let lease = chrono::Duration::seconds(config.webhook_timeout_secs as i64 * 2 + 30);
     let due = state
         .store
         .claim_webhook_deliveries(
             now,
             now + lease,
-            config.webhook_batch_size.max(1),
+            want as u32,
             config.webhook_endpoint_concurrency.max(1),
         )
-        .await?;
-    if due.is_empty() {
-        return Ok(fanned as usize);
+        .await;
+    room.add_permits(want - due.as_ref().map_or(0, Vec::len));
+    Ok(due?)
+}
+
+/// Records finished attempts in group commits, then gives their room back.
+async fn record_loop(
+    state: AppState,
+    mut finished: mpsc::UnboundedReceiver<WebhookAttemptOutcome>,
+    room: Arc<Semaphore>,
+    recorded: Arc<Notify>,
+) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        record(&state, &batch).await;
+        room.add_permits(batch.len());
+        batch.clear();
+        recorded.notify_one();
     }
-    let attempts =
-        futures_util::future::join_all(due.iter().map(|d| attempt(state, client, d))).await;
-    let gone: Vec<(String, String)> = attempts
+}
+
+/// Records attempts; on failure their leases run out and they are attempted again.
+async fn record(state: &AppState, attempts: &[WebhookAttemptOutcome]) {
+    let mut tries = 0;
+    while let Err(e) = state.store.record_webhook_attempts(attempts).await {
+        tries += 1;
+        if tries == RECORD_TRIES {
+            tracing::warn!(
+                error = %e,
+                attempts = attempts.len(),
+                "cannot record webhook attempts; they are made again when their leases end"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200 * u64::from(tries))).await;
+    }
+    let mut gone: Vec<(&str, &str)> = attempts
         .iter()
         .filter(|a| a.status_code == Some(410))
-        .map(|a| (a.endpoint_id.clone(), a.workspace_id.clone()))
+        .map(|a| (a.endpoint_id.as_str(), a.workspace_id.as_str()))
         .collect();
-    state.store.record_webhook_attempts(&attempts).await?;
+    gone.sort_unstable();
+    gone.dedup();
     for (endpoint_id, workspace_id) in gone {
-        disable(
-            state,
-            &endpoint_id,
-            &workspace_id,
-            "the endpoint answered 410 Gone",
-        )
-        .await?;
+        let reason = "the endpoint answered 410 Gone";
+        if let Err(e) = disable(state, endpoint_id, workspace_id, reason).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                endpoint = endpoint_id,
+                "cannot disable webhook endpoint"
+            );
+        }
     }
-    if attempts.iter().any(|a| a.next != DeliveryNext::Succeeded) {
-        disable_failing(state).await?;
+    if attempts.iter().any(|a| a.next != DeliveryNext::Succeeded)
+        && let Err(e) = disable_failing(state).await
+    {
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "cannot disable failing webhook endpoints"
+        );
     }
-    Ok(fanned as usize + due.len())
 }
 
 /// Disables endpoints that have failed without a success for the whole window.

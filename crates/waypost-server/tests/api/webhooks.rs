@@ -4,6 +4,7 @@
 //! refusals at save and at delivery time.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +44,11 @@ pub struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<u16>>>,
     fallback: Arc<Mutex<u16>>,
+    /// How long each answer takes.
+    delay: Arc<Mutex<Duration>>,
+    in_flight: Arc<AtomicUsize>,
+    /// Most requests ever open at once.
+    peak: Arc<AtomicUsize>,
 }
 
 async fn receive(
@@ -50,6 +56,11 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
+    let open = r.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    r.peak.fetch_max(open, Ordering::SeqCst);
+    let delay = *r.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
+    r.in_flight.fetch_sub(1, Ordering::SeqCst);
     r.got.lock().unwrap().push(Received {
         headers,
         body: String::from_utf8(body.to_vec()).unwrap(),
@@ -73,6 +84,9 @@ impl Receiver {
             got: Default::default(),
             script: Default::default(),
             fallback: Arc::new(Mutex::new(fallback)),
+            delay: Default::default(),
+            in_flight: Default::default(),
+            peak: Default::default(),
         };
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
@@ -83,6 +97,14 @@ impl Receiver {
 
     pub fn script(&self, statuses: &[u16]) {
         self.script.lock().unwrap().extend(statuses);
+    }
+
+    pub fn answer_after(&self, delay: Duration) {
+        *self.delay.lock().unwrap() = delay;
+    }
+
+    pub fn peak_in_flight(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -442,6 +464,56 @@ async fn webhook_retries_follow_the_schedule_survive_restart_and_stop(backend: B
         .collect();
     assert_eq!(statuses, [200, 503, 500, 500]);
     assert_eq!(page["data"][1]["error_class"], "http_status");
+}
+
+async fn webhook_deliveries_keep_type_filters_order_and_endpoint_concurrency(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| {
+        local_targets(c);
+        c.webhook_endpoint_concurrency = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    let (ws, key) = workspace(&app).await;
+    let all = Receiver::start(200).await;
+    all.answer_after(Duration::from_millis(80));
+    let reads = Receiver::start(200).await;
+    endpoint(&app, &key, json!({"url": all.url})).await;
+    endpoint(
+        &app,
+        &key,
+        json!({"url": reads.url, "event_types": ["message.read"]}),
+    )
+    .await;
+    let messages: Vec<String> = (0..6).map(|i| format!("msg_{i}")).collect();
+    let events: Vec<(EventType, &str)> = messages
+        .iter()
+        .flat_map(|m| {
+            [
+                (EventType::MessageDelivered, m.as_str()),
+                (EventType::MessageRead, m.as_str()),
+            ]
+        })
+        .collect();
+    emit(&app, ws, &events).await;
+
+    let got = all.wait_for(12).await;
+    // Six messages could go at once; the endpoint's limit lets two.
+    assert_eq!(all.peak_in_flight(), 2);
+    for m in &messages {
+        let types: Vec<Value> = got
+            .iter()
+            .map(Received::json)
+            .filter(|b| b["data"]["message_id"] == m.as_str())
+            .map(|b| b["type"].clone())
+            .collect();
+        assert_eq!(types, ["message.delivered", "message.read"], "{m}");
+    }
+    let got = reads.wait_for(6).await;
+    assert!(got.iter().all(|r| r.json()["type"] == "message.read"));
+    reads.assert_stays_at(6).await;
+    all.assert_stays_at(12).await;
 }
 
 async fn webhook_retries_stop_when_the_schedule_is_used_up(backend: Backend) {
@@ -813,6 +885,7 @@ crate::on_both_backends!(
     webhook_deliveries_verify_with_standardwebhooks,
     webhook_retries_follow_the_schedule_survive_restart_and_stop,
     webhook_retries_stop_when_the_schedule_is_used_up,
+    webhook_deliveries_keep_type_filters_order_and_endpoint_concurrency,
     webhook_endpoints_are_disabled_after_the_failure_window_and_on_410,
     webhook_replay_redelivers_in_order_and_resend_repeats_one,
     webhook_targets_are_checked_and_endpoints_managed,
