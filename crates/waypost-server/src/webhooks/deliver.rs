@@ -12,6 +12,7 @@
 //! delivery is at least once, and `webhook-id` lets receivers deduplicate.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -39,6 +40,15 @@ const FAILING_BATCH: u32 = 100;
 const RECORD_BATCH: usize = 512;
 /// Tries to record a batch of attempts before leaving them to their leases.
 const RECORD_TRIES: u32 = 3;
+/// How long a busy claimer waits for room to gather, so it leases in batches.
+const CLAIM_GATHER: Duration = Duration::from_millis(5);
+
+/// Attempts recorded so far, and a wake-up for the claimer.
+#[derive(Default)]
+struct Recorded {
+    count: AtomicUsize,
+    notify: Notify,
+}
 
 /// The delivery HTTP client: no redirects, no proxies, the SSRF-guarded
 /// resolver, the configured timeout.
@@ -74,7 +84,9 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     };
     let capacity = state.config.webhook_batch_size.max(1) as usize;
     let room = Arc::new(Semaphore::new(capacity));
-    let recorded = Arc::new(Notify::new());
+    let recorded = Arc::new(Recorded::default());
+    // Room a claim waits for (briefly) before it leases again.
+    let gather = (state.config.webhook_endpoint_concurrency as usize / 4).clamp(1, 32);
     let (outcomes, finished) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_loop(
         state.clone(),
@@ -123,10 +135,21 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         }
         // The claim took all it could: wait for room, new work, or shutdown.
         if !fan_out_busy {
+            let seen = recorded.count.load(Ordering::Acquire);
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = recorded.notified() => {}
+                _ = recorded.notify.notified() => {}
                 _ = tokio::time::sleep(poll) => {}
+            }
+            let until = tokio::time::Instant::now() + CLAIM_GATHER;
+            while recorded.count.load(Ordering::Acquire) - seen < gather
+                && tokio::time::Instant::now() < until
+            {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = recorded.notify.notified() => {}
+                    _ = tokio::time::sleep_until(until) => {}
+                }
             }
         }
     }
@@ -163,14 +186,15 @@ async fn record_loop(
     state: AppState,
     mut finished: mpsc::UnboundedReceiver<WebhookAttemptOutcome>,
     room: Arc<Semaphore>,
-    recorded: Arc<Notify>,
+    recorded: Arc<Recorded>,
 ) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         record(&state, &batch).await;
         room.add_permits(batch.len());
+        recorded.count.fetch_add(batch.len(), Ordering::Release);
         batch.clear();
-        recorded.notify_one();
+        recorded.notify.notify_one();
     }
 }
 
