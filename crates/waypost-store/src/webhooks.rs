@@ -241,6 +241,9 @@ pub trait WebhookStore {
     async fn webhook_queue_stats(&self) -> Result<Vec<WebhookQueueStat>>;
     /// Deletes up to `limit` attempts, and finished deliveries, older than `before`.
     async fn purge_webhook_history(&self, before: DateTime<Utc>, limit: u32) -> Result<u64>;
+    /// Refreshes the planner's view of a queue that grew fast (PostgreSQL
+    /// would otherwise plan claims for the near-empty table it last sampled).
+    async fn refresh_webhook_queue_statistics(&self) -> Result<()>;
 }
 
 pub(crate) const ENDPOINT_COLUMNS: &str = "id, workspace_id, url, description, event_types, enabled, secret, \
@@ -935,6 +938,15 @@ macro_rules! webhook_store_impl {
                 )
                 .fetch_all(self.reads())
                 .await?)
+            }
+
+            async fn refresh_webhook_queue_statistics(&self) -> $crate::Result<()> {
+                if self.backend() == $crate::Backend::Postgres {
+                    sqlx::query("ANALYZE webhook_deliveries")
+                        .execute(self.writes())
+                        .await?;
+                }
+                Ok(())
             }
 
             async fn purge_webhook_history(

@@ -40,6 +40,8 @@ const FAILING_BATCH: u32 = 100;
 const RECORD_BATCH: usize = 512;
 /// Tries to record a batch of attempts before leaving them to their leases.
 const RECORD_TRIES: u32 = 3;
+/// Events fanned out between two refreshes of the queue's planner statistics.
+const ANALYZE_AFTER: u64 = 5000;
 /// How long a busy claimer waits for room to gather, so it leases in batches.
 const CLAIM_GATHER: Duration = Duration::from_millis(5);
 
@@ -97,6 +99,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     let poll = Duration::from_millis(state.config.webhook_poll_interval_ms.max(10));
     let mut last_fan_out: Option<Instant> = None;
     let mut fan_out_busy = true;
+    let mut fanned_since_analyze = 0;
     let mut last_housekeeping: Option<Instant> = None;
     while !shutdown.is_cancelled() {
         if fan_out_busy || last_fan_out.is_none_or(|t| t.elapsed() >= poll) {
@@ -106,12 +109,21 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
                 .fan_out_customer_events(state.clock.now(), FAN_OUT_BATCH)
                 .await
             {
-                Ok(n) => n > 0,
+                Ok(n) => {
+                    fanned_since_analyze += n;
+                    n > 0
+                }
                 Err(e) => {
                     tracing::warn!(error = format!("{e:#}"), "webhook fan-out failed; retrying");
                     false
                 }
             };
+        }
+        if fanned_since_analyze >= ANALYZE_AFTER {
+            fanned_since_analyze = 0;
+            if let Err(e) = state.store.refresh_webhook_queue_statistics().await {
+                tracing::warn!(error = %e, "cannot refresh webhook queue statistics");
+            }
         }
         match claim(&state, &room).await {
             Ok(due) => {
