@@ -218,14 +218,19 @@ pub trait WebhookStore {
         audit: NewAuditEvent,
     ) -> Result<Option<u64>>;
 
-    /// Leases up to `limit` due deliveries (at most `per_endpoint` in flight per
-    /// endpoint, counting leases held elsewhere) until `lease_until`.
+    /// Leases up to `limit` due deliveries to `worker` until `lease_until`,
+    /// keeping each endpoint at most `per_endpoint` in flight: the leases of
+    /// other workers count, and for `worker` itself its `open` attempts by
+    /// endpoint (its finished attempts keep their leases until recorded, but
+    /// no longer load the endpoint).
     async fn claim_webhook_deliveries(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
         per_endpoint: u32,
+        worker: &str,
+        open: &std::collections::HashMap<String, u32>,
     ) -> Result<Vec<DueDelivery>>;
     /// Records attempts and moves their deliveries on, in one transaction.
     async fn record_webhook_attempts(&self, outcomes: &[WebhookAttemptOutcome]) -> Result<()>;
@@ -749,19 +754,28 @@ macro_rules! webhook_store_impl {
                 lease_until: chrono::DateTime<chrono::Utc>,
                 limit: u32,
                 per_endpoint: u32,
+                worker: &str,
+                open: &std::collections::HashMap<String, u32>,
             ) -> $crate::Result<Vec<$crate::webhooks::DueDelivery>> {
                 let mut tx = self.write_tx().await?;
-                let in_flight: Vec<(String, i64)> = sqlx::query_as(
+                let mut in_flight: std::collections::HashMap<String, i64> = sqlx::query_as(
                     "SELECT endpoint_id, count(*) FROM webhook_deliveries
                      WHERE state = 'pending' AND locked_until IS NOT NULL AND locked_until > $1
+                       AND (locked_by IS NULL OR locked_by <> $2)
                      GROUP BY endpoint_id",
                 )
                 .bind(now)
+                .bind(worker)
                 .fetch_all(&mut *tx)
-                .await?;
+                .await?
+                .into_iter()
+                .collect();
+                for (endpoint_id, n) in open {
+                    *in_flight.entry(endpoint_id.clone()).or_insert(0) += i64::from(*n);
+                }
                 let full: Vec<&String> = in_flight
                     .iter()
-                    .filter(|(_, n)| *n >= per_endpoint as i64)
+                    .filter(|(_, n)| **n >= per_endpoint as i64)
                     .map(|(id, _)| id)
                     .collect();
                 // More candidates than wanted: some endpoints fill up on the way.
@@ -771,7 +785,7 @@ macro_rules! webhook_store_impl {
                     q = q.bind(*id);
                 }
                 let candidates: Vec<(i64, String)> = q.fetch_all(&mut *tx).await?;
-                let mut room: std::collections::HashMap<String, i64> = in_flight.into_iter().collect();
+                let mut room = in_flight;
                 let mut ids = Vec::new();
                 for (id, endpoint_id) in candidates {
                     if ids.len() >= limit as usize {
@@ -788,9 +802,11 @@ macro_rules! webhook_store_impl {
                 }
                 let mut claimed = Vec::with_capacity(ids.len());
                 for chunk in $crate::webhooks::id_chunks(&ids) {
-                    let list = $crate::placeholders(2, chunk.len());
-                    let lease = format!("UPDATE webhook_deliveries SET locked_until = $1 WHERE id IN ({list})");
-                    let mut q = sqlx::query(&lease).bind(lease_until);
+                    let list = $crate::placeholders(3, chunk.len());
+                    let lease = format!(
+                        "UPDATE webhook_deliveries SET locked_until = $1, locked_by = $2 WHERE id IN ({list})"
+                    );
+                    let mut q = sqlx::query(&lease).bind(lease_until).bind(worker);
                     for id in chunk {
                         q = q.bind(id);
                     }
@@ -848,7 +864,7 @@ macro_rules! webhook_store_impl {
                 for chunk in $crate::webhooks::id_chunks(&succeeded) {
                     let sql = format!(
                         "UPDATE webhook_deliveries SET state = 'succeeded', attempts = attempts + 1,
-                            next_attempt_at = $1, locked_until = NULL, updated_at = $1 WHERE id IN ({})",
+                            next_attempt_at = $1, locked_until = NULL, locked_by = NULL, updated_at = $1 WHERE id IN ({})",
                         $crate::placeholders(2, chunk.len())
                     );
                     let mut q = sqlx::query(&sql).bind(latest);
@@ -875,7 +891,7 @@ macro_rules! webhook_store_impl {
                     }
                     sqlx::query(
                         "UPDATE webhook_deliveries SET state = $2, attempts = attempts + 1, next_attempt_at = $3,
-                            locked_until = NULL, updated_at = $4 WHERE id = $1",
+                            locked_until = NULL, locked_by = NULL, updated_at = $4 WHERE id = $1",
                     )
                     .bind(o.delivery_id)
                     .bind(state)

@@ -1,9 +1,11 @@
 //! The webhook deliverer, a continuous pipeline: fan new customer events out
 //! to the endpoints that want them, lease due deliveries whenever this node
 //! has room, make each attempt as its own task, and record finished attempts
-//! in group commits (one transaction for whatever finished meanwhile). Room
-//! is given back only once an attempt is recorded, because the lease it held
-//! counts against its endpoint's concurrency until then.
+//! in group commits (one transaction for whatever finished meanwhile). An
+//! endpoint's concurrency counts this worker's open attempts (kept here) and
+//! other workers' leases (in the database), so a slot is free again as soon
+//! as its attempt ends; the node's own room, which bounds what waits to be
+//! recorded, comes back once the attempt is recorded.
 //!
 //! Scheduling uses the application clock (tests move it); the signed
 //! `webhook-timestamp` is wall-clock time, because receivers compare it with
@@ -11,7 +13,8 @@
 //! leaves deliveries that another node (or the restarted one) picks up:
 //! delivery is at least once, and `webhook-id` lets receivers deduplicate.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -45,11 +48,41 @@ const ANALYZE_AFTER: u64 = 5000;
 /// How long a busy claimer waits for room to gather, so it leases in batches.
 const CLAIM_GATHER: Duration = Duration::from_millis(5);
 
-/// Attempts recorded so far, and a wake-up for the claimer.
-#[derive(Default)]
-struct Recorded {
-    count: AtomicUsize,
-    notify: Notify,
+/// What the claimer, the attempts and the recorder share.
+struct Pipeline {
+    /// Names this worker's leases.
+    worker: String,
+    /// Attempts this node may have unrecorded.
+    room: Semaphore,
+    /// This worker's attempts in flight, by endpoint.
+    open: Mutex<HashMap<String, u32>>,
+    /// Attempts finished so far, and a wake-up for the claimer.
+    finished: AtomicUsize,
+    wake: Notify,
+}
+
+impl Pipeline {
+    fn opened(&self, endpoint_id: &str) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        *open.entry(endpoint_id.to_owned()).or_insert(0) += 1;
+    }
+
+    fn closed(&self, endpoint_id: &str) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(endpoint_id) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(endpoint_id);
+            }
+        }
+        drop(open);
+        self.finished.fetch_add(1, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    fn open_now(&self) -> HashMap<String, u32> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// The delivery HTTP client: no redirects, no proxies, the SSRF-guarded
@@ -84,18 +117,17 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             return;
         }
     };
-    let capacity = state.config.webhook_batch_size.max(1) as usize;
-    let room = Arc::new(Semaphore::new(capacity));
-    let recorded = Arc::new(Recorded::default());
-    // Room a claim waits for (briefly) before it leases again.
+    let pipeline = Arc::new(Pipeline {
+        worker: format!("wdl_{}", ulid::Ulid::new()),
+        room: Semaphore::new(state.config.webhook_batch_size.max(1) as usize),
+        open: Mutex::default(),
+        finished: AtomicUsize::new(0),
+        wake: Notify::new(),
+    });
+    // Attempts a busy claimer waits (briefly) to see finish before it leases again.
     let gather = (state.config.webhook_endpoint_concurrency as usize / 4).clamp(1, 32);
     let (outcomes, finished) = mpsc::unbounded_channel();
-    let recorder = tokio::spawn(record_loop(
-        state.clone(),
-        finished,
-        room.clone(),
-        recorded.clone(),
-    ));
+    let recorder = tokio::spawn(record_loop(state.clone(), finished, pipeline.clone()));
     let poll = Duration::from_millis(state.config.webhook_poll_interval_ms.max(10));
     let mut last_fan_out: Option<Instant> = None;
     let mut fan_out_busy = true;
@@ -125,13 +157,20 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
                 tracing::warn!(error = %e, "cannot refresh webhook queue statistics");
             }
         }
-        match claim(&state, &room).await {
+        match claim(&state, &pipeline).await {
             Ok(due) => {
                 for d in due {
-                    let (state, client, outcomes) =
-                        (state.clone(), client.clone(), outcomes.clone());
+                    pipeline.opened(&d.endpoint_id);
+                    let (state, client, outcomes, pipeline) = (
+                        state.clone(),
+                        client.clone(),
+                        outcomes.clone(),
+                        pipeline.clone(),
+                    );
                     tokio::spawn(async move {
-                        let _ = outcomes.send(attempt(&state, &client, &d).await);
+                        let outcome = attempt(&state, &client, &d).await;
+                        pipeline.closed(&d.endpoint_id);
+                        let _ = outcomes.send(outcome);
                     });
                 }
             }
@@ -147,19 +186,19 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         }
         // The claim took all it could: wait for room, new work, or shutdown.
         if !fan_out_busy {
-            let seen = recorded.count.load(Ordering::Acquire);
+            let seen = pipeline.finished.load(Ordering::Acquire);
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = recorded.notify.notified() => {}
+                _ = pipeline.wake.notified() => {}
                 _ = tokio::time::sleep(poll) => {}
             }
             let until = tokio::time::Instant::now() + CLAIM_GATHER;
-            while recorded.count.load(Ordering::Acquire) - seen < gather
+            while pipeline.finished.load(Ordering::Acquire) - seen < gather
                 && tokio::time::Instant::now() < until
             {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    _ = recorded.notify.notified() => {}
+                    _ = pipeline.wake.notified() => {}
                     _ = tokio::time::sleep_until(until) => {}
                 }
             }
@@ -170,13 +209,13 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 }
 
 /// Leases as many due deliveries as this node has room for.
-async fn claim(state: &AppState, room: &Semaphore) -> anyhow::Result<Vec<DueDelivery>> {
-    let want = room.available_permits();
+async fn claim(state: &AppState, pipeline: &Pipeline) -> anyhow::Result<Vec<DueDelivery>> {
+    let want = pipeline.room.available_permits();
     if want == 0 {
         return Ok(Vec::new());
     }
     // Only this loop takes room, so it is all there.
-    room.try_acquire_many(want as u32)?.forget();
+    pipeline.room.try_acquire_many(want as u32)?.forget();
     let config = &state.config;
     let now = state.clock.now();
     let lease = chrono::Duration::seconds(config.webhook_timeout_secs as i64 * 2 + 30);
@@ -187,9 +226,13 @@ async fn claim(state: &AppState, room: &Semaphore) -> anyhow::Result<Vec<DueDeli
             now + lease,
             want as u32,
             config.webhook_endpoint_concurrency.max(1),
+            &pipeline.worker,
+            &pipeline.open_now(),
         )
         .await;
-    room.add_permits(want - due.as_ref().map_or(0, Vec::len));
+    pipeline
+        .room
+        .add_permits(want - due.as_ref().map_or(0, Vec::len));
     Ok(due?)
 }
 
@@ -197,16 +240,14 @@ async fn claim(state: &AppState, room: &Semaphore) -> anyhow::Result<Vec<DueDeli
 async fn record_loop(
     state: AppState,
     mut finished: mpsc::UnboundedReceiver<WebhookAttemptOutcome>,
-    room: Arc<Semaphore>,
-    recorded: Arc<Recorded>,
+    pipeline: Arc<Pipeline>,
 ) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         record(&state, &batch).await;
-        room.add_permits(batch.len());
-        recorded.count.fetch_add(batch.len(), Ordering::Release);
+        pipeline.room.add_permits(batch.len());
         batch.clear();
-        recorded.notify.notify_one();
+        pipeline.wake.notify_one();
     }
 }
 
