@@ -4,7 +4,8 @@
 //! The fan-out turns each customer event into one delivery row per matching
 //! enabled endpoint and marks the event, in one transaction (PostgreSQL claims
 //! events with `FOR UPDATE SKIP LOCKED`, so several nodes can fan out). A
-//! delivery is claimed with a lease; deliveries sharing an ordering key (the
+//! delivery is claimed with a lease naming its worker, taken only if the row
+//! is still free when the lease is written; deliveries sharing an ordering key (the
 //! event's subject, or one key per replay) wait for every earlier pending one
 //! of the same endpoint, so a message's events reach an endpoint in order.
 //! Endpoint secrets arrive encrypted by the caller. As elsewhere, the SQL is
@@ -281,8 +282,10 @@ pub(crate) const EVENT_TYPE_FILTER: &str = "(w.event_types = '' OR (' ' || w.eve
 
 /// Due deliveries a worker may lease, oldest first: those of enabled
 /// endpoints with no earlier pending delivery under the same ordering key,
-/// leaving out `full` endpoints (bound from `$3`) that have no room.
-pub(crate) fn claim_sql(full: usize, lock: &str) -> String {
+/// leaving out `full` endpoints (bound from `$3`) that have no room. Read
+/// without row locks: a claim then leases only rows still free (so two
+/// workers reading the same rows lease each at most once).
+pub(crate) fn claim_sql(full: usize) -> String {
     let skip = if full == 0 {
         String::new()
     } else {
@@ -302,7 +305,7 @@ pub(crate) fn claim_sql(full: usize, lock: &str) -> String {
                            WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
                              AND p.state = 'pending' AND p.event_seq < d.event_seq)
          ORDER BY d.next_attempt_at, d.event_seq
-         LIMIT $2 {lock}"
+         LIMIT $2"
     )
 }
 
@@ -345,9 +348,9 @@ pub(crate) fn id_chunks(ids: &[i64]) -> std::slice::Chunks<'_, i64> {
 
 /// Implements [`WebhookStore`] for a backend with `reads()`, `writes()`,
 /// `write_tx()`, given its `append_audit`, `insert_events` and the row-lock
-/// clause for claims (`FOR UPDATE SKIP LOCKED` or nothing).
+/// clause for claiming events to fan out (`FOR UPDATE SKIP LOCKED` or nothing).
 macro_rules! webhook_store_impl {
-    ($store:ty, $append:path, $insert:path, $claim_lock:literal, $claim_lock_d:literal) => {
+    ($store:ty, $append:path, $insert:path, $claim_lock:literal) => {
         #[async_trait::async_trait]
         impl $crate::webhooks::WebhookStore for $store {
             async fn create_webhook_endpoint(
@@ -778,9 +781,9 @@ macro_rules! webhook_store_impl {
                     .filter(|(_, n)| **n >= per_endpoint as i64)
                     .map(|(id, _)| id)
                     .collect();
-                // More candidates than wanted: some endpoints fill up on the way.
-                let sql = $crate::webhooks::claim_sql(full.len(), $claim_lock_d);
-                let mut q = sqlx::query_as(&sql).bind(now).bind((limit as i64) * 2);
+                // Read without locks; the lease below takes only rows still free.
+                let sql = $crate::webhooks::claim_sql(full.len());
+                let mut q = sqlx::query_as(&sql).bind(now).bind(limit as i64);
                 for id in &full {
                     q = q.bind(*id);
                 }
@@ -802,22 +805,27 @@ macro_rules! webhook_store_impl {
                 }
                 let mut claimed = Vec::with_capacity(ids.len());
                 for chunk in $crate::webhooks::id_chunks(&ids) {
-                    let list = $crate::placeholders(3, chunk.len());
                     let lease = format!(
-                        "UPDATE webhook_deliveries SET locked_until = $1, locked_by = $2 WHERE id IN ({list})"
+                        "UPDATE webhook_deliveries SET locked_until = $1, locked_by = $2
+                         WHERE state = 'pending' AND (locked_until IS NULL OR locked_until <= $3)
+                           AND id IN ({}) RETURNING id",
+                        $crate::placeholders(4, chunk.len())
                     );
-                    let mut q = sqlx::query(&lease).bind(lease_until).bind(worker);
+                    let mut q = sqlx::query_scalar(&lease).bind(lease_until).bind(worker).bind(now);
                     for id in chunk {
                         q = q.bind(id);
                     }
-                    q.execute(&mut *tx).await?;
+                    let leased: Vec<i64> = q.fetch_all(&mut *tx).await?;
+                    if leased.is_empty() {
+                        continue;
+                    }
                     let read = format!(
                         "{} ({}) ORDER BY d.next_attempt_at, d.event_seq",
                         $crate::webhooks::DUE_SQL,
-                        $crate::placeholders(1, chunk.len())
+                        $crate::placeholders(1, leased.len())
                     );
                     let mut q = sqlx::query_as::<_, $crate::webhooks::DueDelivery>(&read);
-                    for id in chunk {
+                    for id in leased {
                         q = q.bind(id);
                     }
                     claimed.extend(q.fetch_all(&mut *tx).await?);

@@ -14,8 +14,8 @@
 //! delivery is at least once, and `webhook-id` lets receivers deduplicate.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -129,36 +129,16 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     let (outcomes, finished) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_loop(state.clone(), finished, pipeline.clone()));
     let poll = Duration::from_millis(state.config.webhook_poll_interval_ms.max(10));
-    let mut last_fan_out: Option<Instant> = None;
-    let mut fan_out_busy = true;
-    let mut fanned_since_analyze = 0;
+    let fan_out = tokio::spawn(fan_out_loop(
+        state.clone(),
+        pipeline.clone(),
+        shutdown.clone(),
+    ));
     let mut last_housekeeping: Option<Instant> = None;
     while !shutdown.is_cancelled() {
-        if fan_out_busy || last_fan_out.is_none_or(|t| t.elapsed() >= poll) {
-            last_fan_out = Some(Instant::now());
-            fan_out_busy = match state
-                .store
-                .fan_out_customer_events(state.clock.now(), FAN_OUT_BATCH)
-                .await
-            {
-                Ok(n) => {
-                    fanned_since_analyze += n;
-                    n > 0
-                }
-                Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "webhook fan-out failed; retrying");
-                    false
-                }
-            };
-        }
-        if fanned_since_analyze >= ANALYZE_AFTER {
-            fanned_since_analyze = 0;
-            if let Err(e) = state.store.refresh_webhook_queue_statistics().await {
-                tracing::warn!(error = %e, "cannot refresh webhook queue statistics");
-            }
-        }
-        match claim(&state, &pipeline).await {
-            Ok(due) => {
+        let seen = pipeline.finished.load(Ordering::Acquire);
+        let more = match claim(&state, &pipeline).await {
+            Ok((due, more)) => {
                 for d in due {
                     pipeline.opened(&d.endpoint_id);
                     let (state, client, outcomes, pipeline) = (
@@ -173,50 +153,95 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
                         let _ = outcomes.send(outcome);
                     });
                 }
+                more
             }
             Err(e) => {
                 tracing::warn!(error = format!("{e:#}"), "webhook claim failed; retrying");
+                false
             }
-        }
+        };
         if last_housekeeping.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
             last_housekeeping = Some(Instant::now());
             if let Err(e) = housekeeping(&state).await {
                 tracing::warn!(error = format!("{e:#}"), "webhook housekeeping failed");
             }
         }
-        // The claim took all it could: wait for room, new work, or shutdown.
-        if !fan_out_busy {
-            let seen = pipeline.finished.load(Ordering::Acquire);
+        if more {
+            continue;
+        }
+        // Nothing more to lease now: wait for new work or room, gathering a
+        // little so the next claim is a batch.
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = pipeline.wake.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+        }
+        let until = tokio::time::Instant::now() + CLAIM_GATHER;
+        while pipeline.finished.load(Ordering::Acquire) - seen < gather
+            && tokio::time::Instant::now() < until
+        {
             tokio::select! {
-                _ = shutdown.cancelled() => {}
+                _ = shutdown.cancelled() => break,
                 _ = pipeline.wake.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
-            }
-            let until = tokio::time::Instant::now() + CLAIM_GATHER;
-            while pipeline.finished.load(Ordering::Acquire) - seen < gather
-                && tokio::time::Instant::now() < until
-            {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = pipeline.wake.notified() => {}
-                    _ = tokio::time::sleep_until(until) => {}
-                }
+                _ = tokio::time::sleep_until(until) => {}
             }
         }
     }
+    let _ = fan_out.await;
     drop(outcomes);
     let _ = recorder.await;
 }
 
-/// Leases as many due deliveries as this node has room for.
-async fn claim(state: &AppState, pipeline: &Pipeline) -> anyhow::Result<Vec<DueDelivery>> {
-    let want = pipeline.room.available_permits();
+/// Fans new customer events out to deliveries while there are any, then
+/// polls; wakes the claimer when there is new work.
+async fn fan_out_loop(state: AppState, pipeline: Arc<Pipeline>, shutdown: CancellationToken) {
+    let poll = Duration::from_millis(state.config.webhook_poll_interval_ms.max(10));
+    let mut since_analyze = 0;
+    while !shutdown.is_cancelled() {
+        let fanned = match state
+            .store
+            .fan_out_customer_events(state.clock.now(), FAN_OUT_BATCH)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "webhook fan-out failed; retrying");
+                0
+            }
+        };
+        since_analyze += fanned;
+        if since_analyze >= ANALYZE_AFTER {
+            since_analyze = 0;
+            if let Err(e) = state.store.refresh_webhook_queue_statistics().await {
+                tracing::warn!(error = %e, "cannot refresh webhook queue statistics");
+            }
+        }
+        if fanned > 0 {
+            pipeline.wake.notify_one();
+        } else {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+}
+
+/// Leases as many due deliveries as this node has room for, at most two
+/// endpoints' worth at a time; `true` with the deliveries when the claim was
+/// full, so there may be more to lease at once.
+async fn claim(state: &AppState, pipeline: &Pipeline) -> anyhow::Result<(Vec<DueDelivery>, bool)> {
+    let config = &state.config;
+    let per_endpoint = config.webhook_endpoint_concurrency.max(1);
+    let want = pipeline
+        .room
+        .available_permits()
+        .min(2 * per_endpoint as usize);
     if want == 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     }
     // Only this loop takes room, so it is all there.
     pipeline.room.try_acquire_many(want as u32)?.forget();
-    let config = &state.config;
     let now = state.clock.now();
     let lease = chrono::Duration::seconds(config.webhook_timeout_secs as i64 * 2 + 30);
     let due = state
@@ -225,15 +250,14 @@ async fn claim(state: &AppState, pipeline: &Pipeline) -> anyhow::Result<Vec<DueD
             now,
             now + lease,
             want as u32,
-            config.webhook_endpoint_concurrency.max(1),
+            per_endpoint,
             &pipeline.worker,
             &pipeline.open_now(),
         )
         .await;
-    pipeline
-        .room
-        .add_permits(want - due.as_ref().map_or(0, Vec::len));
-    Ok(due?)
+    let got = due.as_ref().map_or(0, Vec::len);
+    pipeline.room.add_permits(want - got);
+    Ok((due?, got == want))
 }
 
 /// Records finished attempts in group commits, then gives their room back.

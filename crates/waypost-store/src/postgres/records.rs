@@ -69,8 +69,7 @@ crate::webhooks::webhook_store_impl!(
     PgStore,
     append_audit,
     insert_events,
-    "FOR UPDATE SKIP LOCKED",
-    "FOR UPDATE OF d SKIP LOCKED"
+    "FOR UPDATE SKIP LOCKED"
 );
 
 /// Serialises appends to one chain across connections and nodes until commit.

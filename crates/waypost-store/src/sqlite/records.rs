@@ -64,7 +64,7 @@ crate::inbound::inbound_store_impl!(
     apply_unmatched
 );
 crate::templates::template_store_impl!(SqliteStore, append_audit, insert_events);
-crate::webhooks::webhook_store_impl!(SqliteStore, append_audit, insert_events, "", "");
+crate::webhooks::webhook_store_impl!(SqliteStore, append_audit, insert_events, "");
 
 /// Chain appends need no extra lock here: `BEGIN IMMEDIATE` on the single
 /// writer connection already makes each transaction the only writer.
