@@ -43,6 +43,7 @@ on_both_backends!(
     reencryption_swaps_only_unchanged_values,
     webauthn_challenges_are_taken_once_and_expire,
     passkeys_belong_to_their_user,
+    webhook_leases_count_other_workers_and_are_taken_once,
 );
 
 fn workspace(name: &str) -> Workspace {
@@ -492,4 +493,128 @@ async fn backup_column_kinds_agree_between_backends() {
             );
         }
     }
+}
+
+fn attempt_succeeded(d: &webhooks::DueDelivery) -> webhooks::WebhookAttemptOutcome {
+    webhooks::WebhookAttemptOutcome {
+        id: format!("wha_{}", d.delivery_id),
+        delivery_id: d.delivery_id,
+        endpoint_id: d.endpoint_id.clone(),
+        workspace_id: d.workspace_id.clone(),
+        event_id: d.event_id.clone(),
+        attempted_at: Utc::now(),
+        status_code: Some(200),
+        latency_ms: 1,
+        response_excerpt: None,
+        error_class: None,
+        next: webhooks::DeliveryNext::Succeeded,
+    }
+}
+
+/// An endpoint's limit counts other workers' leases and the claiming
+/// worker's own open attempts (not its finished, unrecorded ones); a leased
+/// delivery goes to no one else until its lease ends; only matching types fan out.
+async fn webhook_leases_count_other_workers_and_are_taken_once(
+    store: Arc<dyn Store>,
+    _url: String,
+) {
+    use std::collections::HashMap;
+    let ws = workspace("hooks");
+    store.create_workspace(&ws, created(&ws)).await.unwrap();
+    let now = Utc::now();
+    let endpoint = |id: &str, types: &str| webhooks::WebhookEndpointRecord {
+        id: id.into(),
+        workspace_id: ws.id.to_string(),
+        url: "https://hooks.example/in".into(),
+        description: String::new(),
+        event_types: types.into(),
+        enabled: true,
+        secret: vec![1, 2, 3],
+        previous_secret: None,
+        previous_secret_expires_at: None,
+        first_failure_at: None,
+        disabled_reason: None,
+        last_replay_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let audit = || NewAuditEvent::new(Some(ws.id), Actor::System, "webhook_endpoint.created");
+    store
+        .create_webhook_endpoint(&endpoint("whep_all", ""), audit())
+        .await
+        .unwrap();
+    // `_` is a LIKE wildcard: an event of type `message_read` must not match `message.read`.
+    store
+        .create_webhook_endpoint(&endpoint("whep_reads", "message.read"), audit())
+        .await
+        .unwrap();
+    let events: Vec<events::NewCustomerEvent> = (0..6)
+        .map(|i| events::NewCustomerEvent {
+            id: format!("evt_{i}"),
+            workspace_id: ws.id.to_string(),
+            event_type: if i == 5 {
+                "message_read"
+            } else {
+                "message.sent"
+            }
+            .into(),
+            subject_id: Some(format!("msg_{i}")),
+            payload: vec![0],
+            created_at: now,
+        })
+        .collect();
+    store.append_customer_events(&events).await.unwrap();
+    assert_eq!(store.fan_out_customer_events(now, 100).await.unwrap(), 6);
+    assert_eq!(store.fan_out_customer_events(now, 100).await.unwrap(), 0);
+
+    let lease = now + Duration::seconds(60);
+    let none = HashMap::new();
+    let a = store
+        .claim_webhook_deliveries(now, lease, 10, 4, "wdl_a", &none)
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 4);
+    assert!(a.iter().all(|d| d.endpoint_id == "whep_all"));
+    // Another worker sees A's four leases: the endpoint is full.
+    let b = store
+        .claim_webhook_deliveries(now, lease, 10, 4, "wdl_b", &none)
+        .await
+        .unwrap();
+    assert!(b.is_empty(), "{b:?}");
+    // A itself counts only what it says is open.
+    let open = HashMap::from([("whep_all".to_owned(), 4)]);
+    let again = store
+        .claim_webhook_deliveries(now, lease, 10, 4, "wdl_a", &open)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    let rest = store
+        .claim_webhook_deliveries(now, lease, 10, 4, "wdl_a", &none)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 2);
+    assert!(rest.iter().all(|d| d.endpoint_id == "whep_all"), "{rest:?}");
+    let mut ids: Vec<i64> = a.iter().chain(&rest).map(|d| d.delivery_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 6, "a delivery was leased twice");
+
+    // Recorded successes leave the queue; B takes over the rest when A's leases end.
+    let done: Vec<_> = a.iter().map(attempt_succeeded).collect();
+    store.record_webhook_attempts(&done).await.unwrap();
+    let b = store
+        .claim_webhook_deliveries(now, lease, 10, 4, "wdl_b", &none)
+        .await
+        .unwrap();
+    assert!(b.is_empty(), "{b:?}");
+    let later = lease + Duration::seconds(1);
+    let b = store
+        .claim_webhook_deliveries(later, later + Duration::seconds(60), 10, 4, "wdl_b", &none)
+        .await
+        .unwrap();
+    let mut taken: Vec<i64> = b.iter().map(|d| d.delivery_id).collect();
+    let mut expected: Vec<i64> = rest.iter().map(|d| d.delivery_id).collect();
+    taken.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(taken, expected);
 }
