@@ -46,7 +46,7 @@ const RECORD_TRIES: u32 = 3;
 /// Events fanned out between two refreshes of the queue's planner statistics.
 const ANALYZE_AFTER: u64 = 5000;
 /// How long a busy claimer waits for room to gather, so it leases in batches.
-const CLAIM_GATHER: Duration = Duration::from_millis(5);
+const CLAIM_GATHER: Duration = Duration::from_millis(10);
 
 /// What the claimer, the attempts and the recorder share.
 struct Pipeline {
@@ -125,7 +125,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         wake: Notify::new(),
     });
     // Attempts a busy claimer waits (briefly) to see finish before it leases again.
-    let gather = (state.config.webhook_endpoint_concurrency as usize / 4).clamp(1, 32);
+    let gather = (state.config.webhook_endpoint_concurrency as usize / 2).clamp(1, 64);
     let (outcomes, finished) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_loop(state.clone(), finished, pipeline.clone()));
     let poll = Duration::from_millis(state.config.webhook_poll_interval_ms.max(10));
