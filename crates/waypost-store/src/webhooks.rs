@@ -348,7 +348,7 @@ pub(crate) fn id_chunks(ids: &[i64]) -> std::slice::Chunks<'_, i64> {
 
 /// Implements [`WebhookStore`] for a backend with `reads()`, `writes()`,
 /// `write_tx()`, given its `append_audit`, `insert_events` and the row-lock
-/// clause for claiming events to fan out (`FOR UPDATE SKIP LOCKED` or nothing).
+/// clause for claiming events and deliveries (`FOR UPDATE SKIP LOCKED` or nothing).
 macro_rules! webhook_store_impl {
     ($store:ty, $append:path, $insert:path, $claim_lock:literal) => {
         #[async_trait::async_trait]
@@ -805,11 +805,15 @@ macro_rules! webhook_store_impl {
                 }
                 let mut claimed = Vec::with_capacity(ids.len());
                 for chunk in $crate::webhooks::id_chunks(&ids) {
+                    // Skips rows another worker is leasing right now instead of waiting for them.
                     let lease = format!(
                         "UPDATE webhook_deliveries SET locked_until = $1, locked_by = $2
-                         WHERE state = 'pending' AND (locked_until IS NULL OR locked_until <= $3)
-                           AND id IN ({}) RETURNING id",
-                        $crate::placeholders(4, chunk.len())
+                         WHERE id IN (SELECT id FROM webhook_deliveries
+                                      WHERE state = 'pending' AND (locked_until IS NULL OR locked_until <= $3)
+                                        AND id IN ({}) {})
+                         RETURNING id",
+                        $crate::placeholders(4, chunk.len()),
+                        $claim_lock
                     );
                     let mut q = sqlx::query_scalar(&lease).bind(lease_until).bind(worker).bind(now);
                     for id in chunk {

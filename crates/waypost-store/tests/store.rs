@@ -617,4 +617,35 @@ async fn webhook_leases_count_other_workers_and_are_taken_once(
     taken.sort_unstable();
     expected.sort_unstable();
     assert_eq!(taken, expected);
+
+    // Two workers claiming at once share the queue without overlap.
+    let more: Vec<events::NewCustomerEvent> = (6..56)
+        .map(|i| events::NewCustomerEvent {
+            id: format!("evt_{i}"),
+            workspace_id: ws.id.to_string(),
+            event_type: "message.sent".into(),
+            subject_id: Some(format!("msg_{i}")),
+            payload: vec![0],
+            created_at: now,
+        })
+        .collect();
+    store.append_customer_events(&more).await.unwrap();
+    assert_eq!(store.fan_out_customer_events(now, 100).await.unwrap(), 50);
+    let t = later + Duration::seconds(120);
+    let (c, d) = tokio::join!(
+        store.claim_webhook_deliveries(t, t + Duration::seconds(60), 100, 200, "wdl_c", &none),
+        store.claim_webhook_deliveries(t, t + Duration::seconds(60), 100, 200, "wdl_d", &none),
+    );
+    let mut both: Vec<i64> = c
+        .unwrap()
+        .iter()
+        .chain(&d.unwrap())
+        .map(|d| d.delivery_id)
+        .collect();
+    let total = both.len();
+    both.sort_unstable();
+    both.dedup();
+    assert_eq!(both.len(), total, "a delivery was leased by both workers");
+    // The 50 new ones and B's two expired leases.
+    assert_eq!(total, 52);
 }
