@@ -267,9 +267,29 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// `items` padded to the next power of two by repeating the last one: an `IN`
+/// list then takes one of a few shapes, so its prepared statement (and
+/// PostgreSQL's plan for it) is reused rather than made anew for each length.
+pub(crate) fn padded<T>(items: &[T]) -> Vec<&T> {
+    let mut all: Vec<&T> = items.iter().collect();
+    if let Some(last) = items.last() {
+        all.resize(items.len().next_power_of_two(), last);
+    }
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padding_repeats_the_last_item_to_a_power_of_two() {
+        assert!(padded::<i64>(&[]).is_empty());
+        assert_eq!(padded(&[7]), [&7]);
+        assert_eq!(padded(&[1, 2, 3]), [&1, &2, &3, &3]);
+        assert_eq!(padded(&[1, 2, 3, 4]).len(), 4);
+        assert_eq!(padded(&(0..33).collect::<Vec<i64>>()).len(), 64);
+    }
 
     #[test]
     fn backend_follows_the_scheme() {

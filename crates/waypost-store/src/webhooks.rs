@@ -805,6 +805,7 @@ macro_rules! webhook_store_impl {
                 }
                 let mut claimed = Vec::with_capacity(ids.len());
                 for chunk in $crate::webhooks::id_chunks(&ids) {
+                    let chunk = $crate::padded(chunk);
                     // Skips rows another worker is leasing right now instead of waiting for them.
                     let lease = format!(
                         "UPDATE webhook_deliveries SET locked_until = $1, locked_by = $2
@@ -823,6 +824,7 @@ macro_rules! webhook_store_impl {
                     if leased.is_empty() {
                         continue;
                     }
+                    let leased = $crate::padded(&leased);
                     let read = format!(
                         "{} ({}) ORDER BY d.next_attempt_at, d.event_seq",
                         $crate::webhooks::DUE_SQL,
@@ -830,7 +832,7 @@ macro_rules! webhook_store_impl {
                     );
                     let mut q = sqlx::query_as::<_, $crate::webhooks::DueDelivery>(&read);
                     for id in leased {
-                        q = q.bind(id);
+                        q = q.bind(*id);
                     }
                     claimed.extend(q.fetch_all(&mut *tx).await?);
                 }
@@ -874,6 +876,7 @@ macro_rules! webhook_store_impl {
                     .collect();
                 let latest = outcomes.iter().map(|o| o.attempted_at).max();
                 for chunk in $crate::webhooks::id_chunks(&succeeded) {
+                    let chunk = $crate::padded(chunk);
                     let sql = format!(
                         "UPDATE webhook_deliveries SET state = 'succeeded', attempts = attempts + 1,
                             next_attempt_at = $1, locked_until = NULL, locked_by = NULL, updated_at = $1 WHERE id IN ({})",
