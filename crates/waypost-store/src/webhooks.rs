@@ -760,7 +760,8 @@ macro_rules! webhook_store_impl {
                 worker: &str,
                 open: &std::collections::HashMap<String, u32>,
             ) -> $crate::Result<Vec<$crate::webhooks::DueDelivery>> {
-                let mut tx = self.write_tx().await?;
+                // No transaction: the reads may go stale, and the lease takes only rows
+                // still free when it is written, so a claim never waits on the writer.
                 let mut in_flight: std::collections::HashMap<String, i64> = sqlx::query_as(
                     "SELECT endpoint_id, count(*) FROM webhook_deliveries
                      WHERE state = 'pending' AND locked_until IS NOT NULL AND locked_until > $1
@@ -769,7 +770,7 @@ macro_rules! webhook_store_impl {
                 )
                 .bind(now)
                 .bind(worker)
-                .fetch_all(&mut *tx)
+                .fetch_all(self.reads())
                 .await?
                 .into_iter()
                 .collect();
@@ -781,13 +782,12 @@ macro_rules! webhook_store_impl {
                     .filter(|(_, n)| **n >= per_endpoint as i64)
                     .map(|(id, _)| id)
                     .collect();
-                // Read without locks; the lease below takes only rows still free.
                 let sql = $crate::webhooks::claim_sql(full.len());
                 let mut q = sqlx::query_as(&sql).bind(now).bind(limit as i64);
                 for id in &full {
                     q = q.bind(*id);
                 }
-                let candidates: Vec<(i64, String)> = q.fetch_all(&mut *tx).await?;
+                let candidates: Vec<(i64, String)> = q.fetch_all(self.reads()).await?;
                 let mut room = in_flight;
                 let mut ids = Vec::new();
                 for (id, endpoint_id) in candidates {
@@ -820,7 +820,7 @@ macro_rules! webhook_store_impl {
                     for id in chunk {
                         q = q.bind(id);
                     }
-                    let leased: Vec<i64> = q.fetch_all(&mut *tx).await?;
+                    let leased: Vec<i64> = q.fetch_all(self.writes()).await?;
                     if leased.is_empty() {
                         continue;
                     }
@@ -834,9 +834,8 @@ macro_rules! webhook_store_impl {
                     for id in leased {
                         q = q.bind(*id);
                     }
-                    claimed.extend(q.fetch_all(&mut *tx).await?);
+                    claimed.extend(q.fetch_all(self.reads()).await?);
                 }
-                tx.commit().await?;
                 Ok(claimed)
             }
 
