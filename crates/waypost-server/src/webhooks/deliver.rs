@@ -43,7 +43,9 @@ const FAILING_BATCH: u32 = 100;
 const RECORD_BATCH: usize = 512;
 /// Tries to record a batch of attempts before leaving them to their leases.
 const RECORD_TRIES: u32 = 3;
-/// Events fanned out between two refreshes of the queue's planner statistics.
+/// Events fanned out before the first refresh of the queue's planner
+/// statistics; each later one waits until this node's total has doubled
+/// (past that, the database's own statistics upkeep keeps pace).
 const ANALYZE_AFTER: u64 = 5000;
 /// How long a busy claimer waits for room to gather, so it leases in batches.
 const CLAIM_GATHER: Duration = Duration::from_millis(10);
@@ -196,7 +198,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 /// polls; wakes the claimer when there is new work.
 async fn fan_out_loop(state: AppState, pipeline: Arc<Pipeline>, shutdown: CancellationToken) {
     let poll = Duration::from_millis(state.config.webhook_poll_interval_ms.max(10));
-    let mut since_analyze = 0;
+    let (mut fanned_total, mut analyze_at) = (0, ANALYZE_AFTER);
     while !shutdown.is_cancelled() {
         let fanned = match state
             .store
@@ -209,9 +211,9 @@ async fn fan_out_loop(state: AppState, pipeline: Arc<Pipeline>, shutdown: Cancel
                 0
             }
         };
-        since_analyze += fanned;
-        if since_analyze >= ANALYZE_AFTER {
-            since_analyze = 0;
+        fanned_total += fanned;
+        if fanned_total >= analyze_at {
+            analyze_at = fanned_total * 2;
             if let Err(e) = state.store.refresh_webhook_queue_statistics().await {
                 tracing::warn!(error = %e, "cannot refresh webhook queue statistics");
             }
