@@ -130,27 +130,13 @@ async fn waypost_run(
         .unwrap();
     let id = WebhookEndpointId::new().to_string();
     let secret = waypost_crypto::webhook::generate_webhook_secret();
-    let record = WebhookEndpointRecord {
-        id: id.clone(),
-        workspace_id: ws.to_string(),
-        url: url.to_owned(),
-        description: String::new(),
-        event_types: String::new(),
-        enabled: true,
-        secret: waypost_server::webhooks::seal_secret(
-            &state.keys.current(),
-            &id,
-            "secret",
-            &secret,
-        ),
-        previous_secret: None,
-        previous_secret_expires_at: None,
-        first_failure_at: None,
-        disabled_reason: None,
-        last_replay_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let record = WebhookEndpointRecord::new(
+        id.clone(),
+        ws.to_string(),
+        url.to_owned(),
+        waypost_server::webhooks::seal_secret(&state.keys.current(), &id, "secret", &secret),
+        now,
+    );
     state
         .store
         .create_webhook_endpoint(

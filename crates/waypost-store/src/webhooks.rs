@@ -44,6 +44,34 @@ pub struct WebhookEndpointRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+impl WebhookEndpointRecord {
+    /// A new enabled endpoint for every event type, with no history.
+    pub fn new(
+        id: String,
+        workspace_id: String,
+        url: String,
+        secret: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        WebhookEndpointRecord {
+            id,
+            workspace_id,
+            url,
+            description: String::new(),
+            event_types: String::new(),
+            enabled: true,
+            secret,
+            previous_secret: None,
+            previous_secret_expires_at: None,
+            first_failure_at: None,
+            disabled_reason: None,
+            last_replay_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// Changes to an endpoint; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct WebhookEndpointPatch {

@@ -523,20 +523,32 @@ async fn webhook_leases_count_other_workers_and_are_taken_once(
     store.create_workspace(&ws, created(&ws)).await.unwrap();
     let now = Utc::now();
     let endpoint = |id: &str, types: &str| webhooks::WebhookEndpointRecord {
-        id: id.into(),
-        workspace_id: ws.id.to_string(),
-        url: "https://hooks.example/in".into(),
-        description: String::new(),
         event_types: types.into(),
-        enabled: true,
-        secret: vec![1, 2, 3],
-        previous_secret: None,
-        previous_secret_expires_at: None,
-        first_failure_at: None,
-        disabled_reason: None,
-        last_replay_at: None,
-        created_at: now,
-        updated_at: now,
+        ..webhooks::WebhookEndpointRecord::new(
+            id.into(),
+            ws.id.to_string(),
+            "https://hooks.example/in".into(),
+            vec![1, 2, 3],
+            now,
+        )
+    };
+    // Events about one message each; the one numbered `odd` has type `message_read`.
+    let events = |range: std::ops::Range<usize>, odd: usize| -> Vec<events::NewCustomerEvent> {
+        range
+            .map(|i| events::NewCustomerEvent {
+                id: format!("evt_{i}"),
+                workspace_id: ws.id.to_string(),
+                event_type: if i == odd {
+                    "message_read"
+                } else {
+                    "message.sent"
+                }
+                .into(),
+                subject_id: Some(format!("msg_{i}")),
+                payload: vec![0],
+                created_at: now,
+            })
+            .collect()
     };
     let audit = || NewAuditEvent::new(Some(ws.id), Actor::System, "webhook_endpoint.created");
     store
@@ -548,22 +560,10 @@ async fn webhook_leases_count_other_workers_and_are_taken_once(
         .create_webhook_endpoint(&endpoint("whep_reads", "message.read"), audit())
         .await
         .unwrap();
-    let events: Vec<events::NewCustomerEvent> = (0..6)
-        .map(|i| events::NewCustomerEvent {
-            id: format!("evt_{i}"),
-            workspace_id: ws.id.to_string(),
-            event_type: if i == 5 {
-                "message_read"
-            } else {
-                "message.sent"
-            }
-            .into(),
-            subject_id: Some(format!("msg_{i}")),
-            payload: vec![0],
-            created_at: now,
-        })
-        .collect();
-    store.append_customer_events(&events).await.unwrap();
+    store
+        .append_customer_events(&events(0..6, 5))
+        .await
+        .unwrap();
     assert_eq!(store.fan_out_customer_events(now, 100).await.unwrap(), 6);
     assert_eq!(store.fan_out_customer_events(now, 100).await.unwrap(), 0);
 
@@ -619,17 +619,10 @@ async fn webhook_leases_count_other_workers_and_are_taken_once(
     assert_eq!(taken, expected);
 
     // Two workers claiming at once share the queue without overlap.
-    let more: Vec<events::NewCustomerEvent> = (6..56)
-        .map(|i| events::NewCustomerEvent {
-            id: format!("evt_{i}"),
-            workspace_id: ws.id.to_string(),
-            event_type: "message.sent".into(),
-            subject_id: Some(format!("msg_{i}")),
-            payload: vec![0],
-            created_at: now,
-        })
-        .collect();
-    store.append_customer_events(&more).await.unwrap();
+    store
+        .append_customer_events(&events(6..56, usize::MAX))
+        .await
+        .unwrap();
     assert_eq!(store.fan_out_customer_events(now, 100).await.unwrap(), 50);
     let t = later + Duration::seconds(120);
     let (c, d) = tokio::join!(

@@ -229,21 +229,12 @@ pub async fn create(
     let id = WebhookEndpointId::new().to_string();
     let secret = generate_webhook_secret();
     let now = state.clock.now();
+    let sealed = webhooks::seal_secret(&state.keys.current(), &id, SECRET, &secret);
     let record = WebhookEndpointRecord {
-        id: id.clone(),
-        workspace_id: auth.workspace_id.to_string(),
-        url,
         description: description(req.description.as_deref().unwrap_or(""))?,
         event_types: event_types(req.event_types.as_deref().unwrap_or(&[]))?,
         enabled: req.enabled.unwrap_or(true),
-        secret: webhooks::seal_secret(&state.keys.current(), &id, SECRET, &secret),
-        previous_secret: None,
-        previous_secret_expires_at: None,
-        first_failure_at: None,
-        disabled_reason: None,
-        last_replay_at: None,
-        created_at: now,
-        updated_at: now,
+        ..WebhookEndpointRecord::new(id.clone(), auth.workspace_id.to_string(), url, sealed, now)
     };
     let event = audit(&auth, "webhook_endpoint.created", &id)
         .details(serde_json::json!({ "url": record.url, "event_types": record.event_types }));
