@@ -87,6 +87,23 @@ impl Pipeline {
     }
 }
 
+/// An attempt in flight; closing it frees its endpoint slot. If the attempt
+/// panicked, nothing will be recorded, so its node room comes back here (the
+/// delivery is attempted again when its lease ends).
+struct Open<'a> {
+    pipeline: &'a Pipeline,
+    endpoint_id: &'a str,
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.pipeline.room.add_permits(1);
+        }
+        self.pipeline.closed(self.endpoint_id);
+    }
+}
+
 /// The delivery HTTP client: no redirects, no proxies, the SSRF-guarded
 /// resolver, the configured timeout.
 pub fn client(config: &Config) -> reqwest::Result<reqwest::Client> {
@@ -150,8 +167,13 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
                         pipeline.clone(),
                     );
                     tokio::spawn(async move {
-                        let outcome = attempt(&state, &client, &d).await;
-                        pipeline.closed(&d.endpoint_id);
+                        let outcome = {
+                            let _open = Open {
+                                pipeline: &pipeline,
+                                endpoint_id: &d.endpoint_id,
+                            };
+                            attempt(&state, &client, &d).await
+                        };
                         let _ = outcomes.send(outcome);
                     });
                 }
