@@ -22,7 +22,6 @@ use utoipa::{IntoParams, ToSchema};
 use waypost_core::events::EventType;
 use waypost_core::{IncidentId, NewAuditEvent, WorkspaceId};
 use waypost_crypto::Aad;
-use waypost_store::NewCustomerEvent;
 use waypost_store::incidents::{IncidentFilter, IncidentRow, IncidentWrite};
 
 use super::json::ApiJson;
@@ -303,11 +302,12 @@ fn tell_workspace(
     state: &AppState,
     origin: &RequestOrigin,
     operator: &Operator,
-    row: &IncidentRow,
+    write: &mut IncidentWrite,
     ws: &str,
     kind: EventType,
     affected: bool,
-) -> Result<(NewCustomerEvent, NewAuditEvent), ApiError> {
+) -> Result<(), ApiError> {
+    let row = &write.incident;
     let workspace = WorkspaceId::parse(ws)
         .map_err(|_| ApiError::Internal(anyhow::anyhow!("malformed workspace id in incident")))?;
     let facts = customer_facts(row, affected);
@@ -324,7 +324,9 @@ fn tell_workspace(
             .target("incident", row.id.clone())
             .details(facts),
     );
-    Ok((event, audit))
+    write.events.push(event);
+    write.audits.push(audit);
+    Ok(())
 }
 
 fn platform_audit(
@@ -388,17 +390,15 @@ pub async fn create(
         )],
     };
     for ws in &workspaces {
-        let (e, a) = tell_workspace(
+        tell_workspace(
             &state,
             &origin,
             &operator,
-            &row,
+            &mut write,
             ws,
             EventType::IncidentOpened,
             true,
         )?;
-        write.events.push(e);
-        write.audits.push(a);
     }
     state.store.create_incident(&write).await?;
     Ok((
@@ -511,21 +511,22 @@ pub async fn update(
     row.version += 1;
     let added: Vec<&String> = new_ws.difference(&old_ws).collect();
     let removed: Vec<&String> = old_ws.difference(&new_ws).collect();
-    let mut audits = vec![platform_audit(
-        &origin,
-        &operator,
-        "incident.updated",
-        &id,
-        json!({ "severity": [old.severity, row.severity], "status": [old.status, row.status],
-            "description_changed": description_changed,
-            "workspaces_added": added, "workspaces_removed": removed }),
-    )];
-    let mut events = Vec::new();
-    let mut tell = |ws: &str, kind: EventType, affected: bool| -> Result<(), ApiError> {
-        let (e, a) = tell_workspace(&state, &origin, &operator, &row, ws, kind, affected)?;
-        events.push(e);
-        audits.push(a);
-        Ok(())
+    let mut write = IncidentWrite {
+        incident: row.clone(),
+        workspaces: new_ws.iter().cloned().collect(),
+        events: Vec::new(),
+        audits: vec![platform_audit(
+            &origin,
+            &operator,
+            "incident.updated",
+            &id,
+            json!({ "severity": [old.severity, row.severity], "status": [old.status, row.status],
+                "description_changed": description_changed,
+                "workspaces_added": added, "workspaces_removed": removed }),
+        )],
+    };
+    let mut tell = |ws: &str, kind: EventType, affected: bool| {
+        tell_workspace(&state, &origin, &operator, &mut write, ws, kind, affected)
     };
     for ws in &new_ws {
         if !old_ws.contains(ws) {
@@ -537,12 +538,6 @@ pub async fn update(
     for ws in &removed {
         tell(ws, EventType::IncidentUpdated, false)?;
     }
-    let write = IncidentWrite {
-        incident: row.clone(),
-        workspaces: new_ws.iter().cloned().collect(),
-        events,
-        audits,
-    };
     state.store.update_incident(&write).await?;
     Ok(Json(view(&state, row, write.workspaces).await?))
 }
@@ -628,17 +623,15 @@ pub async fn close(
         )],
     };
     for ws in &workspaces {
-        let (e, a) = tell_workspace(
+        tell_workspace(
             &state,
             &origin,
             &operator,
-            &row,
+            &mut write,
             ws,
             EventType::IncidentClosed,
             true,
         )?;
-        write.events.push(e);
-        write.audits.push(a);
     }
     state.store.update_incident(&write).await?;
     Ok(Json(view(&state, row, workspaces).await?))
