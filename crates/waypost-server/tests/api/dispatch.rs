@@ -116,11 +116,17 @@ async fn statuses_arrive_in_order_and_end_read(backend: Backend) {
     for id in &ids {
         f.wait_status(id, &["delivered", "read"]).await;
     }
-    // The sandbox holds a reordered webhook until the next one; later traffic releases it.
-    for _ in 0..3 {
-        f.inject(USER, "flush").await;
-    }
+    // The sandbox holds a reordered webhook until the next one, so later traffic
+    // releases it; keep some coming until each read status is in (a read sent
+    // after the last flush could otherwise wait forever).
     for id in &ids {
+        for _ in 0..20 {
+            if f.message(id).await.status == "read" {
+                break;
+            }
+            f.inject(USER, "flush").await;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         f.wait_status(id, &["read"]).await;
         // Late deliveries settle, then nothing moved back and nothing doubled.
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
