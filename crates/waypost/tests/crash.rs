@@ -788,6 +788,9 @@ async fn webhook_deliveries_survive_kill_9_at_least_once(backend: Backend) {
             ("WAYPOST_WEBHOOK_TIMEOUT_SECS", "1"),
             ("WAYPOST_WEBHOOK_POLL_INTERVAL_MS", "50"),
             ("WAYPOST_DISPATCH_LEASE_SECS", "2"),
+            // A send still in flight at the kill is in doubt; it is settled well
+            // inside the wait below, not after the 300 s default.
+            ("WAYPOST_DISPATCH_RECONCILE_SECS", "6"),
         ],
     )
     .await
