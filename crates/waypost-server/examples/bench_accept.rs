@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use waypost_core::NewAuditEvent;
 use waypost_core::audit::Actor;
 use waypost_core::auth::Scope;
-use waypost_server::http::api_keys::KeySpec;
+use waypost_server::ops::api_keys::KeySpec;
 use waypost_server::{Application, Config};
 use waypost_store::Backend;
 use waypost_store::testing::TestDatabase;
@@ -209,7 +209,7 @@ async fn waypost(
         let _keep = sandbox;
         app.run_until_stopped().await
     });
-    let (ws, _) = waypost_server::http::setup::create_owner(
+    let (ws, _) = waypost_server::ops::setup::create_owner(
         &state,
         "bench",
         "bench@example.com",

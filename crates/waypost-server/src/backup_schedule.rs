@@ -9,7 +9,7 @@
 //! `/readyz`; they never stop the server.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,7 +18,10 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
-use crate::state::AppState;
+use waypost_store::Store;
+
+use crate::config::Config;
+use crate::guard::Clock;
 
 /// Hourly backups older than this are removed; the daily ones cover the rest.
 pub const HOURLY_RETENTION_HOURS: i64 = 48;
@@ -70,26 +73,32 @@ impl BackupTracker {
 }
 
 /// Runs until shutdown when `backup_dir` is set; returns at once otherwise.
-pub async fn scheduled_backups(state: AppState, shutdown: CancellationToken) {
-    let Some(dir) = state.config.backup_dir.clone() else {
+pub async fn scheduled_backups(
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    tracker: Arc<BackupTracker>,
+    shutdown: CancellationToken,
+) {
+    let Some(dir) = config.backup_dir.clone() else {
         return;
     };
-    let interval = Duration::from_secs(state.config.backup_interval_secs.max(1));
+    let interval = Duration::from_secs(config.backup_interval_secs.max(1));
     let tick = interval.min(MAX_TICK);
     loop {
-        let now = state.clock.now();
-        match backup_if_due(&state, &dir, now).await {
+        let now = clock.now();
+        match backup_if_due(&config, store.as_ref(), &dir, now).await {
             Ok(Some(path)) => {
-                state.backups.succeeded(now);
+                tracker.succeeded(now);
                 tracing::info!(file = %path.display(), "scheduled backup written");
             }
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "scheduled backup failed; retrying later");
-                state.backups.failed(now, format!("{e:#}"));
+                tracker.failed(now, format!("{e:#}"));
             }
         }
-        match remove_expired(&dir, now, state.config.backup_retention_days) {
+        match remove_expired(&dir, now, config.backup_retention_days) {
             Ok(removed) if !removed.is_empty() => {
                 tracing::info!(count = removed.len(), "removed expired backups")
             }
@@ -105,16 +114,16 @@ pub async fn scheduled_backups(state: AppState, shutdown: CancellationToken) {
 
 /// Writes a backup when the newest one is at least one interval old.
 async fn backup_if_due(
-    state: &AppState,
+    config: &Config,
+    store: &dyn Store,
     dir: &Path,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<PathBuf>> {
-    let recipient = state
-        .config
+    let recipient = config
         .backup_recipient
         .as_deref()
         .context("WAYPOST_BACKUP_RECIPIENT is not set")?;
-    let interval = chrono::Duration::seconds(state.config.backup_interval_secs.max(1) as i64);
+    let interval = chrono::Duration::seconds(config.backup_interval_secs.max(1) as i64);
     if let Some(newest) = newest_hourly(dir)
         && now - newest < interval
         && newest <= now
@@ -123,9 +132,7 @@ async fn backup_if_due(
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let file = dir.join(format!("hourly-{}.backup", now.format(HOURLY_FORMAT)));
-    if let Err(e) =
-        crate::backup::create_backup(state.store.as_ref(), recipient, &file, &|_| {}).await
-    {
+    if let Err(e) = crate::backup::create_backup(store, recipient, &file, &|_| {}).await {
         // Unfinished files are also aged out by name, should this removal fail.
         let _ = std::fs::remove_file(file.with_extension("partial"));
         return Err(e);

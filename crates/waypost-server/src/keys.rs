@@ -258,3 +258,9 @@ pub async fn reencrypt_batch(
     }
     Ok(report)
 }
+
+impl From<KeyError> for crate::error::StartupError {
+    fn from(e: KeyError) -> Self {
+        crate::error::StartupError(e.0)
+    }
+}

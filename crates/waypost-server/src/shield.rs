@@ -8,7 +8,7 @@ use std::time::Instant;
 use waypost_shield::{Lists, ScanInput, Shield, Verdict};
 
 use crate::config::Config;
-use crate::startup::StartupError;
+use crate::error::StartupError;
 
 /// Builds the shield the configuration describes; a bad list ends start-up naming the setting.
 pub fn build(config: &Config) -> Result<Shield, StartupError> {

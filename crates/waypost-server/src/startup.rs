@@ -19,16 +19,7 @@ use crate::keys::{self, Keys};
 use crate::state::AppState;
 use crate::{http, telemetry, workers};
 
-/// A startup failure: one line naming the setting or resource at fault.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StartupError(pub String);
-
-impl From<keys::KeyError> for StartupError {
-    fn from(e: keys::KeyError) -> Self {
-        StartupError(e.0)
-    }
-}
+pub use crate::error::StartupError;
 
 /// Opens (and optionally migrates) the configured database.
 pub async fn open_database(config: &Config, migrate: bool) -> Result<Arc<dyn Store>, StartupError> {
@@ -215,7 +206,10 @@ impl Application {
         let grace = state.config.shutdown_grace();
         let worker = tokio::spawn(workers::maintenance(state.clone(), shutdown.clone()));
         let backups = tokio::spawn(crate::backup_schedule::scheduled_backups(
-            state.clone(),
+            state.config.clone(),
+            state.store.clone(),
+            state.clock.clone(),
+            state.backups.clone(),
             shutdown.clone(),
         ));
         let dispatcher = tokio::spawn(crate::dispatch::run(state.clone(), shutdown.clone()));

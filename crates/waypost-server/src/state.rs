@@ -10,10 +10,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use waypost_core::{AuditEvent, NewAuditEvent};
 use waypost_store::Store;
 
-use crate::auth::Clock;
-use crate::auth::rate_limit::RateLimits;
 use crate::config::Config;
-use crate::http::auth::PhantomLockouts;
+use crate::guard::Clock;
+use crate::guard::lockout::PhantomLockouts;
+use crate::guard::rate_limit::RateLimits;
 use crate::keys::Keys;
 
 #[derive(Clone)]

@@ -9,8 +9,8 @@ use waypost_core::NewAuditEvent;
 use waypost_core::audit::Actor;
 use waypost_core::auth::Email;
 use waypost_server::Config;
-use waypost_server::http::api_keys::KeySpec;
-use waypost_server::http::{auth, setup};
+use waypost_server::ops::api_keys::KeySpec;
+use waypost_server::ops::{accounts, setup};
 use waypost_server::startup;
 
 #[derive(Debug, clap::Subcommand)]
@@ -72,9 +72,10 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
             let workspace = setup::validate_workspace_name(&workspace)
                 .map_err(|e| anyhow::anyhow!("--workspace: {e}"))?;
             let (password, generated) = read_or_generate_password()?;
-            let hash = auth::hash_new_password(&state, &password, &[email.as_str(), &workspace])
-                .await
-                .map_err(|e| anyhow::anyhow!("password: {}", describe(e)))?;
+            let hash =
+                accounts::hash_new_password(&state, &password, &[email.as_str(), &workspace])
+                    .await
+                    .map_err(|e| anyhow::anyhow!("password: {}", describe(e)))?;
             let (ws, user) =
                 setup::create_owner(&state, &workspace, email.as_str(), hash, Actor::System)
                     .await
@@ -181,10 +182,10 @@ async fn operator_token(
     Ok(())
 }
 
-fn describe(e: waypost_server::http::ApiError) -> String {
+fn describe(e: waypost_server::error::ApiError) -> String {
     match e {
-        waypost_server::http::ApiError::Problem(p) => p.detail,
-        waypost_server::http::ApiError::Internal(e) => format!("{e:#}"),
+        waypost_server::error::ApiError::Problem(p) => p.detail,
+        waypost_server::error::ApiError::Internal(e) => format!("{e:#}"),
     }
 }
 

@@ -29,7 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Openapi => {
-            println!("{}", waypost_server::http::openapi_json());
+            println!("{}", waypost_server::openapi_json());
             return Ok(());
         }
         // The emulator reads its own file, not the server configuration.
@@ -91,7 +91,7 @@ async fn serve(
         Some(listen) => Some(crate::sandbox_cmd::start(None, listen, None).await?),
         None => None,
     };
-    match waypost_server::http::setup::first_run_link(app.state()).await {
+    match waypost_server::ops::setup::first_run_link(app.state()).await {
         Ok(Some(link)) => {
             // On standard output, not in the logs: the link is a one-time credential.
             println!(

@@ -9,8 +9,8 @@ use waypost_core::auth::Scope;
 use waypost_core::{ChannelId, NewAuditEvent};
 use waypost_sandbox::{NumberConfig, Sandbox, SandboxConfig};
 use waypost_server::Application;
-use waypost_server::http::api_keys::KeySpec;
 use waypost_server::messaging::{ChannelSecret, seal_secret};
+use waypost_server::ops::api_keys::KeySpec;
 use waypost_server::state::AppState;
 use waypost_store::messaging::ChannelRow;
 
@@ -81,7 +81,7 @@ async fn demo_workspace(state: &AppState) -> anyhow::Result<waypost_core::Worksp
     }
     let password = waypost_crypto::token::generate_session_token();
     let hash = state.hasher.hash(password.expose_secret());
-    let (ws, _) = waypost_server::http::setup::create_owner(
+    let (ws, _) = waypost_server::ops::setup::create_owner(
         state,
         WORKSPACE,
         OWNER_EMAIL,

@@ -18,7 +18,7 @@ use waypost_store::identity::{ApiKeyRecord, SessionRecord, UserRecord};
 
 use super::cookies;
 use super::rate_limit::{RateLimitSlot, too_many_requests};
-use crate::http::{ApiError, Problem};
+use crate::error::{ApiError, Problem};
 use crate::state::{AppState, RequestOrigin};
 
 /// How stale `last_seen_at` / `last_used_at` may get before a request rewrites it.

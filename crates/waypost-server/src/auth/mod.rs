@@ -3,11 +3,10 @@
 //! re-authentication, CSRF protection for cookie sessions, and rate limits.
 
 pub mod caller;
-pub mod clock;
-pub mod cookies;
 pub mod operator;
 pub mod permission;
-pub mod rate_limit;
+
+pub use crate::guard::{clock, cookies, lockout, rate_limit};
 
 pub use caller::{ApiKeyCaller, Caller, SessionCaller};
 pub use clock::{Clock, ManualClock, SystemClock};

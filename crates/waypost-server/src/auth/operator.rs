@@ -17,7 +17,7 @@ use waypost_store::operators::OperatorTokenRecord;
 use super::caller::AuthRejection;
 use super::cookies;
 use super::rate_limit::{RateLimitSlot, too_many_requests};
-use crate::http::{ApiError, Problem};
+use crate::error::{ApiError, Problem};
 use crate::state::{AppState, RequestOrigin};
 
 /// An authenticated platform operator.

@@ -18,7 +18,7 @@ use waypost_core::WorkspaceId;
 use waypost_core::auth::{Action, Role, role_allows, scope_for};
 
 use super::caller::{AuthRejection, Caller};
-use crate::http::{ApiError, Problem};
+use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
 pub const WORKSPACE_HEADER: &str = "waypost-workspace";

@@ -2,9 +2,6 @@
 //! second factor), logout, password change, step-up re-authentication, the
 //! current user, and listing and revoking sessions.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -15,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use waypost_core::NewAuditEvent;
 use waypost_core::audit::Actor;
-use waypost_core::auth::{Email, check_password};
+use waypost_core::auth::Email;
 use waypost_crypto::password::PasswordCheck;
 use waypost_crypto::{Aad, token, totp};
 use waypost_store::identity::{SessionRecord, UserRecord};
@@ -25,6 +22,7 @@ use super::{ApiError, Problem};
 use crate::auth::caller::require_recent_auth;
 use crate::auth::rate_limit::too_many_requests;
 use crate::auth::{Caller, cookies};
+use crate::ops::accounts::hash_new_password;
 use crate::state::{AppState, RequestOrigin};
 
 #[derive(Deserialize, ToSchema)]
@@ -82,45 +80,6 @@ pub(crate) fn locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Response {
     .into_response();
     res.headers_mut().insert(header::RETRY_AFTER, secs.into());
     res
-}
-
-/// Failed-login counters for emails with no account, kept in memory so that
-/// unknown and existing accounts lock (and answer) alike.
-#[derive(Default)]
-pub struct PhantomLockouts(Mutex<HashMap<[u8; 32], PhantomState>>);
-
-/// (consecutive failures, lockouts so far, locked until)
-type PhantomState = (i64, i64, Option<DateTime<Utc>>);
-
-impl PhantomLockouts {
-    const MAX_ENTRIES: usize = 100_000;
-
-    fn locked_until(&self, key: &[u8; 32], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let map = self.0.lock().expect("lockout lock");
-        map.get(key)
-            .and_then(|(_, _, until)| *until)
-            .filter(|u| *u > now)
-    }
-
-    fn fail(
-        &self,
-        key: [u8; 32],
-        now: DateTime<Utc>,
-        policy: waypost_store::LockoutPolicy,
-    ) -> Option<DateTime<Utc>> {
-        let mut map = self.0.lock().expect("lockout lock");
-        if map.len() >= Self::MAX_ENTRIES {
-            map.retain(|_, (_, _, until)| until.is_some_and(|u| u > now));
-        }
-        let entry = map.entry(key).or_insert((0, 0, None));
-        entry.0 += 1;
-        if entry.0 >= policy.max_failures {
-            let until = now + policy.duration(entry.1);
-            *entry = (0, entry.1 + 1, Some(until));
-            return Some(until);
-        }
-        None
-    }
 }
 
 /// Signs in with email and password (and a TOTP or recovery code when MFA is on).
@@ -556,27 +515,6 @@ pub async fn change_password(
         .change_password(&s.user.id, &hash, &s.session.id, now, origin.stamp(event))
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Applies the password policy, then hashes with Argon2id.
-pub async fn hash_new_password(
-    state: &AppState,
-    password: &SecretString,
-    inputs: &[&str],
-) -> Result<String, ApiError> {
-    check_password(password.expose_secret(), inputs).map_err(|e| {
-        ApiError::from(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "weak-password",
-            "Password refused",
-            e.to_string(),
-        ))
-    })?;
-    let hasher = state.hasher.clone();
-    let password = password.expose_secret().to_owned();
-    Ok(tokio::task::spawn_blocking(move || hasher.hash(&password))
-        .await
-        .map_err(anyhow::Error::from)?)
 }
 
 /// Used by step-up-protected handlers.

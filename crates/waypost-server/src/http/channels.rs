@@ -11,10 +11,10 @@ use waypost_core::{ChannelId, NewAuditEvent};
 use waypost_store::messaging::ChannelRow;
 
 use super::json::ApiJson;
-use super::problem::unprocessable as invalid;
 use super::{ApiError, Problem};
 use crate::auth::Authorized;
 use crate::auth::permission::act;
+use crate::error::unprocessable as invalid;
 use crate::messaging::{ChannelSecret, client_for, seal_secret};
 use crate::state::{AppState, RequestOrigin};
 

@@ -9,17 +9,17 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use waypost_core::events::EventType;
-use waypost_core::phone::E164;
 use waypost_core::{NewAuditEvent, WorkspaceId};
 use waypost_crypto::Aad;
 use waypost_store::messaging::{ConsentRow, ConsentState, ContactRow};
 
 use super::json::ApiJson;
-use super::problem::unprocessable as invalid;
 use super::{ApiError, Problem};
 use crate::auth::Authorized;
 use crate::auth::permission::act;
+use crate::error::unprocessable as invalid;
 use crate::messaging::{contact_phone, new_contact_row};
+pub(crate) use crate::ops::contacts::parse_phone;
 use crate::state::{AppState, RequestOrigin};
 
 const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;
@@ -79,19 +79,6 @@ pub struct PageQuery {
     pub after: Option<String>,
     /// Page size, 1 to 500 (default 100).
     pub limit: Option<u32>,
-}
-
-pub(crate) fn parse_phone(field: &str, input: &str) -> Result<E164, ApiError> {
-    E164::parse(input).map_err(|e| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-phone",
-            "Invalid phone number",
-            format!("`{field}` {e}"),
-        )
-        .with("field", field.into())
-        .into()
-    })
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {

@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::problem::{ApiError, Problem};
 use crate::backup_schedule::BackupStatus;
+use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]

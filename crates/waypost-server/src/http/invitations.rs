@@ -16,13 +16,13 @@ use waypost_crypto::token;
 use waypost_store::identity::NewUser;
 use waypost_store::members::InvitationRecord;
 
-use super::auth::hash_new_password;
 use super::json::ApiJson;
-use super::problem::unprocessable;
 use super::{ApiError, Problem};
 use crate::auth::caller::require_recent_auth;
 use crate::auth::permission::act;
 use crate::auth::{Authorized, Caller};
+use crate::error::unprocessable;
+use crate::ops::accounts::hash_new_password;
 use crate::state::{AppState, RequestOrigin};
 
 const VALID_DAYS: i64 = 7;

@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::problem::{ApiError, Problem};
+use crate::error::{ApiError, Problem};
 
 /// A JSON request body, deserialised into `T`.
 #[derive(Debug, Clone)]

@@ -11,7 +11,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use super::problem::{PROBLEM_JSON, Problem};
+use crate::error::{PROBLEM_JSON, Problem};
+use crate::guard::rate_limit;
+use crate::state::AppState;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -171,4 +173,30 @@ mod tests {
         assert_eq!(sane_request_id(Some(&long)), None);
         assert_eq!(sane_request_id(None), None);
     }
+}
+
+/// Edge layer: limits each client address, gives each request a slot for the
+/// caller's own limit, and turns the strictest check into headers.
+pub async fn limit_requests(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let slot = rate_limit::RateLimitSlot::default();
+    if let Some(ip) = crate::state::client_ip(&state.config, req.headers(), req.extensions()) {
+        let info = state.limits.ip.check(&ip);
+        if info.retry_after_secs.is_some() {
+            return rate_limit::too_many_requests(info, "Too many requests from this address.");
+        }
+        slot.record(info);
+    }
+    req.extensions_mut().insert(slot.clone());
+    let mut res = next.run(req).await;
+    // A refusal further in (e.g. the login throttle) already carries its own numbers.
+    if let Some(info) = slot.take()
+        && !res.headers().contains_key("ratelimit-limit")
+    {
+        rate_limit::apply_headers(&mut res, info);
+    }
+    res
 }

@@ -7,6 +7,8 @@ pub mod auth;
 pub mod channels;
 pub mod contacts;
 pub mod health;
+pub mod idempotency;
+pub mod inbound;
 pub mod incident_view;
 pub mod incidents;
 pub mod invitations;
@@ -18,7 +20,6 @@ pub mod middleware;
 pub mod passkey_login;
 pub mod passkeys;
 pub mod privacy;
-pub mod problem;
 pub mod sessions;
 pub mod setup;
 pub mod shield;
@@ -41,8 +42,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use crate::error::{ApiError, Problem, unprocessable};
 use crate::state::AppState;
-pub use problem::{ApiError, Problem};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -211,12 +212,10 @@ pub fn router(state: AppState) -> Router {
         .route("/setup", get(setup::form).post(setup::submit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::auth::rate_limit::limit_requests,
+            middleware::limit_requests,
         ))
         // Provider webhooks come from few addresses at high rates: no per-address limit.
-        .merge(crate::inbound::routes(
-            state.config.inbound_body_limit_bytes,
-        ));
+        .merge(inbound::routes(state.config.inbound_body_limit_bytes));
     with_edge_layers(routes, settings).with_state(state)
 }
 

@@ -17,10 +17,10 @@ use waypost_crypto::webhook::generate_webhook_secret;
 use waypost_store::webhooks::{WebhookAttemptRecord, WebhookEndpointPatch, WebhookEndpointRecord};
 
 use super::json::ApiJson;
-use super::problem::unprocessable;
 use super::{ApiError, Problem};
 use crate::auth::Authorized;
 use crate::auth::permission::act;
+use crate::error::unprocessable;
 use crate::state::{AppState, RequestOrigin};
 use crate::webhooks::{self, PREVIOUS_SECRET, SECRET, ssrf};
 

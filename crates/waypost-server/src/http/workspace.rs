@@ -8,11 +8,11 @@ use utoipa::ToSchema;
 use waypost_core::NewAuditEvent;
 
 use super::json::ApiJson;
-use super::problem::unprocessable as invalid;
 use super::{ApiError, Problem};
 use crate::auth::caller::require_recent_auth;
 use crate::auth::permission::act;
 use crate::auth::{Authorized, Caller};
+use crate::error::unprocessable as invalid;
 use crate::state::{AppState, RequestOrigin};
 
 #[derive(Serialize, ToSchema)]

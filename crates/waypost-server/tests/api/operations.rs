@@ -114,7 +114,7 @@ async fn openapi_is_served_and_matches_the_committed_copy(backend: Backend) {
     let committed = std::fs::read_to_string(committed_path)
         .expect("openapi.json is committed at the repository root");
     assert!(
-        committed.trim_end() == waypost_server::http::openapi_json(),
+        committed.trim_end() == waypost_server::openapi_json(),
         "openapi.json is out of date: run `cargo run -- openapi > openapi.json`"
     );
     assert_eq!(

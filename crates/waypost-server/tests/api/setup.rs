@@ -1,7 +1,7 @@
 //! First run through the setup link, and secrets never stored in plaintext.
 
 use serde_json::json;
-use waypost_server::http::setup::first_run_link;
+use waypost_server::ops::setup::first_run_link;
 use waypost_store::Backend;
 
 use crate::helpers::{TestApp, spawn_app};

@@ -6,7 +6,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use waypost_core::audit::Actor;
 use waypost_core::{NewAuditEvent, WorkspaceId};
-use waypost_server::http::{auth, setup};
+use waypost_server::ops::{accounts, setup};
 use waypost_store::identity::NewUser;
 
 use crate::helpers::TestApp;
@@ -20,7 +20,7 @@ pub struct Account {
 }
 
 pub async fn hash(app: &TestApp, password: &str) -> String {
-    auth::hash_new_password(&app.state, &password.to_owned().into(), &[])
+    accounts::hash_new_password(&app.state, &password.to_owned().into(), &[])
         .await
         .unwrap()
 }

@@ -1,4 +1,6 @@
-//! RFC 9457 problem details, the only error format of the JSON API.
+//! The crate's error types, at the bottom of its module graph: RFC 9457
+//! problem details (the only error format of the JSON API), the error every
+//! operation and handler returns, and the one-line startup failure.
 //!
 //! Handlers return [`ApiError`]; its response carries a [`Problem`] in the
 //! response extensions, and the edge middleware (`finish_problem`) writes the
@@ -163,3 +165,8 @@ impl From<waypost_store::StoreError> for ApiError {
         }
     }
 }
+
+/// A startup failure: one line naming the setting or resource at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(pub String);

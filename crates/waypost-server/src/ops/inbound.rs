@@ -1,142 +1,46 @@
-//! Provider webhooks at `/webhooks/whatsapp/{channel_id}`: the verify
-//! handshake (`GET`) and deliveries (`POST`). A delivery is trusted only when
-//! `X-Hub-Signature-256` matches the raw body under the channel's app secret;
-//! otherwise it is answered 401 and nothing is stored. A trusted delivery is
-//! parsed and written in one transaction (inbound messages deduplicated by
-//! provider id, statuses applied monotonically, opt-out/opt-in keywords
-//! applied to consent), then answered 200. Meta calls these routes, so they
-//! sit outside the per-address rate limit and the OpenAPI document.
-
+//! `inbound::record`: what a verified provider delivery means. Each `messages`
+//! change is written in one transaction (inbound messages deduplicated by
+//! provider id, statuses applied monotonically, opt-out/opt-in keywords applied
+//! to consent, customer events); the shield scans inbound text after commit.
 use std::collections::HashMap;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
 use waypost_cloudapi::webhook::MessagesValue;
-use waypost_cloudapi::{Change, InboundContent, InboundMessage, SIGNATURE_HEADER, WebhookPayload};
+use waypost_cloudapi::{Change, InboundContent, InboundMessage, WebhookPayload};
 use waypost_core::events::EventType;
 use waypost_core::phone::E164;
 use waypost_core::redact::mask_phone;
 use waypost_crypto::Aad;
-use waypost_store::StoreError;
 use waypost_store::dispatch::StatusChange;
 use waypost_store::inbound::{IncomingStatus, KeywordConsent, NewInboundMessage};
 use waypost_store::messaging::{ChannelRow, ConsentRow, ConsentState, ContactRow, MessageRow};
 
 use crate::dispatch::outcome::{sealed, status_event};
-use crate::http::Problem;
-use crate::messaging::{ChannelSecret, content_key, find_or_create_contact, open_secret};
+use crate::messaging::content_key;
+use crate::ops::contacts::find_or_create_contact;
 use crate::state::AppState;
 
 /// The inbound webhook routes, with their own body limit.
-pub fn routes(body_limit: usize) -> Router<AppState> {
-    Router::new()
-        .route("/webhooks/whatsapp/{channel_id}", get(verify).post(receive))
-        .layer(DefaultBodyLimit::max(body_limit))
-}
-
-/// Longest `hub.challenge` echoed.
-const MAX_CHALLENGE: usize = 256;
-
-/// `GET`: echo `hub.challenge` when `hub.verify_token` is the channel's; 403 otherwise
-/// (also for unknown channels, so ids cannot be probed).
-pub async fn verify(
-    State(state): State<AppState>,
-    Path(channel_id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let forbidden = || Problem::for_status(StatusCode::FORBIDDEN).into_response();
-    let (Some(mode), Some(token), Some(challenge)) = (
-        q.get("hub.mode"),
-        q.get("hub.verify_token"),
-        q.get("hub.challenge"),
-    ) else {
-        return forbidden();
-    };
-    if mode != "subscribe" || challenge.is_empty() || challenge.len() > MAX_CHALLENGE {
-        return forbidden();
-    }
-    let Ok(channel) = state.store.channel_by_id(&channel_id).await else {
-        return forbidden();
-    };
-    let Ok(expected) = open_secret(&state.keys, &channel, ChannelSecret::VerifyToken) else {
-        return forbidden();
-    };
-    if !constant_time_eq(expected.expose_secret().as_bytes(), token.as_bytes()) {
-        metrics::counter!("waypost_inbound_verify_failures_total").increment(1);
-        return forbidden();
-    }
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        challenge.clone(),
-    )
-        .into_response()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// `POST`: a signed delivery of messages, statuses or other account changes.
-pub async fn receive(
-    State(state): State<AppState>,
-    Path(channel_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let channel = match state.store.channel_by_id(&channel_id).await {
-        Ok(c) => c,
-        Err(StoreError::NotFound(_)) => {
-            return Problem::for_status(StatusCode::NOT_FOUND).into_response();
-        }
-        Err(e) => return internal(&e.into()),
-    };
-    let secret = match open_secret(&state.keys, &channel, ChannelSecret::AppSecret) {
-        Ok(s) => s,
-        Err(e) => return internal(&e),
-    };
-    let signature = headers
-        .get(SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !waypost_cloudapi::verify_signature(secret.expose_secret().as_bytes(), &body, signature) {
-        metrics::counter!("waypost_inbound_signature_failures_total").increment(1);
-        tracing::warn!(channel_id = %channel.id, "inbound webhook with a bad signature refused");
-        return Problem::for_status(StatusCode::UNAUTHORIZED).into_response();
-    }
-    let payload: WebhookPayload = match serde_json::from_slice(&body) {
-        Ok(p) => p,
-        Err(_) => return Problem::for_status(StatusCode::BAD_REQUEST).into_response(),
-    };
+/// Records one verified delivery: each `messages` change in its own
+/// transaction, template status changes through the templates module.
+pub async fn record(
+    state: &AppState,
+    channel: &ChannelRow,
+    payload: &WebhookPayload,
+) -> anyhow::Result<()> {
     for change in payload.entry.iter().flat_map(|e| &e.changes) {
-        let outcome = match change {
-            Change::Messages(value) => record_messages(&state, &channel, value).await,
+        match change {
+            Change::Messages(value) => record_messages(state, channel, value).await?,
             Change::TemplateStatus(_) => {
                 let value = serde_json::to_value(change).unwrap_or_default();
-                route_template_status(&state, &channel, &value["value"]).await
+                route_template_status(state, channel, &value["value"]).await?
             }
             Change::Other { field, .. } => {
                 tracing::debug!(channel_id = %channel.id, field = %field, "inbound webhook field not handled");
-                Ok(())
             }
-        };
-        if let Err(e) = outcome {
-            // Not 200: the provider retries, and deduplication makes the retry safe.
-            return internal(&e);
         }
     }
-    metrics::counter!("waypost_inbound_webhooks_total").increment(1);
-    StatusCode::OK.into_response()
-}
-
-fn internal(e: &anyhow::Error) -> Response {
-    tracing::error!(error = %e, "inbound webhook failed");
-    Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+    Ok(())
 }
 
 /// Template status changes belong to the templates module.

@@ -11,16 +11,14 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-use crate::http::Problem;
+use crate::error::Problem;
 
 type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
 
@@ -92,7 +90,7 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
-    pub fn from_config(c: &crate::Config) -> Self {
+    pub fn from_config(c: &crate::config::Config) -> Self {
         Self {
             api_key: Limiter::per_minute(c.rate_limit_api_key_per_minute),
             user: Limiter::per_minute(c.rate_limit_user_per_minute),
@@ -122,7 +120,7 @@ impl RateLimitSlot {
         }
     }
 
-    fn take(&self) -> Option<RateLimitInfo> {
+    pub fn take(&self) -> Option<RateLimitInfo> {
         self.0.lock().expect("slot lock").take()
     }
 }
@@ -140,7 +138,7 @@ pub fn too_many_requests(info: RateLimitInfo, detail: &str) -> Response {
     res
 }
 
-fn apply_headers(res: &mut Response, info: RateLimitInfo) {
+pub fn apply_headers(res: &mut Response, info: RateLimitInfo) {
     let h = res.headers_mut();
     h.insert("ratelimit-limit", HeaderValue::from(info.limit));
     h.insert("ratelimit-remaining", HeaderValue::from(info.remaining));
@@ -148,32 +146,6 @@ fn apply_headers(res: &mut Response, info: RateLimitInfo) {
     if let Some(retry) = info.retry_after_secs {
         h.insert("retry-after", HeaderValue::from(retry));
     }
-}
-
-/// Edge layer: limits each client address, gives each request a slot for the
-/// caller's own limit, and turns the strictest check into headers.
-pub async fn limit_requests(
-    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let slot = RateLimitSlot::default();
-    if let Some(ip) = crate::state::client_ip(&state.config, req.headers(), req.extensions()) {
-        let info = state.limits.ip.check(&ip);
-        if info.retry_after_secs.is_some() {
-            return too_many_requests(info, "Too many requests from this address.");
-        }
-        slot.record(info);
-    }
-    req.extensions_mut().insert(slot.clone());
-    let mut res = next.run(req).await;
-    // A refusal further in (e.g. the login throttle) already carries its own numbers.
-    if let Some(info) = slot.take()
-        && !res.headers().contains_key("ratelimit-limit")
-    {
-        apply_headers(&mut res, info);
-    }
-    res
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
-use crate::Config;
+use crate::config::Config;
 
 pub const SESSION_COOKIE: &str = "waypost_session";
 

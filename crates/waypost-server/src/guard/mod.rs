@@ -1,0 +1,10 @@
+//! The security building blocks the shared state holds: the clock, request
+//! and sign-in rate limits, lockouts of unknown accounts, and the session cookie.
+//! Nothing here knows the state or a request's caller.
+
+pub mod clock;
+pub mod cookies;
+pub mod lockout;
+pub mod rate_limit;
+
+pub use clock::{Clock, ManualClock, SystemClock};

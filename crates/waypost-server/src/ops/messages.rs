@@ -1,0 +1,445 @@
+//! `messages::accept`: everything that can refuse a send (recipient, consent,
+//! the 24-hour window, templates, payload limits, the shield) is checked here
+//! before the message is accepted; acceptance means the message, its outbox
+//! row, idempotency record, audit event and customer events are committed together.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use waypost_cloudapi::send::OutboundContext;
+use waypost_cloudapi::{OutboundContent, OutboundMessage, check_limits};
+use waypost_core::events::EventType;
+use waypost_core::policy::{self, Category, Consent, Recipient, Refusal, SendKind};
+use waypost_core::{MessageId, NewAuditEvent};
+use waypost_crypto::Aad;
+use waypost_store::messaging::{
+    AcceptOutcome, ContactRow, MessageRow, NewOutboundMessage, OutboxRow,
+};
+
+use super::Ctx;
+use super::contacts::find_or_create_contact;
+use super::idempotency::{IdempotencyKey, StoredAnswer};
+use crate::error::{ApiError, Problem};
+use crate::messaging::{content_key, phone_index};
+use crate::state::AppState;
+
+/// The request: a recipient and a Cloud API message payload (`type` plus the
+/// object of that name).
+#[derive(Deserialize)]
+pub struct SendMessage {
+    pub channel_id: String,
+    pub to: Option<String>,
+    pub contact_id: Option<String>,
+    pub context: Option<SendContext>,
+    #[serde(flatten)]
+    pub content: OutboundContent,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub struct SendContext {
+    /// The message replied to: a Waypost `msg_…` id or the provider's `wamid`.
+    pub message_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    pub id: String,
+    pub status: String,
+}
+
+/// What `accept` answers: a new acceptance, or the answer an identical earlier
+/// request with the same idempotency key got.
+#[derive(Debug)]
+pub enum Answer {
+    Accepted(Accepted),
+    Replayed(StoredAnswer),
+}
+
+fn refuse(slug: &str, title: &str, detail: impl Into<String>) -> ApiError {
+    Problem::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        slug,
+        title,
+        detail,
+    )
+    .into()
+}
+
+fn refusal_problem(r: Refusal) -> ApiError {
+    let (slug, title) = match r {
+        Refusal::Restricted => ("recipient-restricted", "Recipient restricted"),
+        Refusal::OptedOut(_) => ("recipient-opted-out", "Recipient opted out"),
+        Refusal::MarketingConsentRequired => {
+            ("marketing-consent-required", "Marketing consent required")
+        }
+        Refusal::OutsideWindow => ("outside-window", "Outside the 24-hour window"),
+    };
+    refuse(slug, title, r.to_string())
+}
+
+fn content_type(content: &OutboundContent) -> &'static str {
+    match content {
+        OutboundContent::Text(_) => "text",
+        OutboundContent::Image(_) => "image",
+        OutboundContent::Document(_) => "document",
+        OutboundContent::Audio(_) => "audio",
+        OutboundContent::Video(_) => "video",
+        OutboundContent::Sticker(_) => "sticker",
+        OutboundContent::Location(_) => "location",
+        OutboundContent::Contacts(_) => "contacts",
+        OutboundContent::Interactive(_) => "interactive",
+        OutboundContent::Template(_) => "template",
+        OutboundContent::Reaction(_) => "reaction",
+        OutboundContent::Unsupported(_) => "unsupported",
+    }
+}
+
+fn check_template_parameters(
+    definition: &serde_json::Value,
+    sent: &waypost_cloudapi::template::TemplateMessage,
+) -> Result<(), ApiError> {
+    use waypost_cloudapi::template::ComponentKind;
+    let expected = waypost_core::template::parameter_counts(definition);
+    let (header, body) = (expected.header, expected.body);
+    let count = |kind: ComponentKind| -> usize {
+        sent.components
+            .iter()
+            .filter(|c| c.kind == kind)
+            .map(|c| c.parameters.len())
+            .sum()
+    };
+    let mismatch = |part: &str, want: usize, got: usize| {
+        refuse(
+            "template-parameters",
+            "Wrong template parameters",
+            format!("the template's {part} takes {want} parameter(s), the request gives {got}"),
+        )
+    };
+    let (got_header, got_body) = (count(ComponentKind::Header), count(ComponentKind::Body));
+    if got_header != header {
+        return Err(mismatch("header", header, got_header));
+    }
+    if got_body != body {
+        return Err(mismatch("body", body, got_body));
+    }
+    for button in expected.buttons {
+        let (index, want) = (button.index, button.count);
+        let got: usize = sent
+            .components
+            .iter()
+            .filter(|c| {
+                c.kind == ComponentKind::Button
+                    && c.index.as_ref().and_then(|i| i.position()) == Some(index as u32)
+            })
+            .map(|c| c.parameters.len())
+            .sum();
+        if got != want {
+            return Err(mismatch(&format!("button {index}"), want, got));
+        }
+    }
+    Ok(())
+}
+
+fn recipient_of(c: &ContactRow) -> Recipient {
+    Recipient {
+        restricted: c.restricted,
+        marketing: Consent::parse(c.consent_marketing.as_deref()),
+        utility: Consent::parse(c.consent_utility.as_deref()),
+        authentication: Consent::parse(c.consent_authentication.as_deref()),
+        last_inbound_at: c.last_inbound_at,
+    }
+}
+
+fn text_of(content: &OutboundContent) -> Option<String> {
+    match content {
+        OutboundContent::Text(t) => Some(t.body.clone()),
+        OutboundContent::Image(m) | OutboundContent::Video(m) | OutboundContent::Document(m) => {
+            m.caption.clone()
+        }
+        _ => None,
+    }
+}
+
+/// Accepts one outbound message for sending, or refuses it with the reason.
+/// With `key`, an identical earlier request's answer is given again instead.
+pub async fn accept(
+    state: &AppState,
+    ctx: &Ctx,
+    req: SendMessage,
+    key: Option<&IdempotencyKey>,
+) -> Result<Answer, ApiError> {
+    if let Some(key) = key
+        && let Some(stored) = super::idempotency::replay(state, &ctx.workspace, key).await?
+    {
+        return Ok(Answer::Replayed(stored));
+    }
+    let now = state.clock.now();
+
+    let channel = state
+        .store
+        .get_channel(&ctx.workspace, &req.channel_id)
+        .await?;
+    let contact = match (&req.contact_id, &req.to) {
+        (Some(id), None) => state.store.get_contact(&ctx.workspace, id).await?,
+        (None, Some(to)) => {
+            let phone = super::contacts::parse_phone("to", to)?;
+            match state
+                .store
+                .contact_by_phone_index(
+                    &ctx.workspace,
+                    &phone_index(&state.keys, &ctx.workspace, &phone),
+                )
+                .await?
+            {
+                Some(c) => c,
+                None => find_or_create_contact(state, &ctx.workspace, &phone)
+                    .await
+                    .map_err(ApiError::Internal)?,
+            }
+        }
+        _ => {
+            return Err(refuse(
+                "validation",
+                "Invalid request",
+                "give exactly one of `to` and `contact_id`",
+            ));
+        }
+    };
+    let phone =
+        crate::messaging::contact_phone(&state.keys, &contact).map_err(ApiError::Internal)?;
+
+    if let OutboundContent::Unsupported(u) = &req.content {
+        return Err(refuse(
+            "unsupported-type",
+            "Unsupported message type",
+            format!("`type` {:?} cannot be sent", u.kind),
+        ));
+    }
+    let recipient = recipient_of(&contact);
+    policy::check_recipient(&recipient).map_err(refusal_problem)?;
+    let mut template_fields = None;
+    let kind = match &req.content {
+        OutboundContent::Template(t) => {
+            let found = state
+                .store
+                .find_template(&ctx.workspace, &t.name, &t.language.code)
+                .await?
+                .ok_or_else(|| {
+                    refuse(
+                        "template-unknown",
+                        "Unknown template",
+                        format!(
+                            "no template `{}` in language `{}` in this workspace",
+                            t.name.chars().take(100).collect::<String>(),
+                            t.language.code.chars().take(20).collect::<String>()
+                        ),
+                    )
+                })?;
+            if found.status != "APPROVED" {
+                return Err(refuse(
+                    "template-not-approved",
+                    "Template not approved",
+                    format!("the template's status is {}", found.status),
+                ));
+            }
+            let definition: serde_json::Value =
+                serde_json::from_str(&found.components).unwrap_or_default();
+            check_template_parameters(&definition, t)?;
+            let category = Category::parse(&found.category).unwrap_or(Category::Marketing);
+            template_fields = Some((t.name.clone(), t.language.code.clone(), category));
+            SendKind::Template(category)
+        }
+        _ => SendKind::Session,
+    };
+    policy::check_send(&recipient, kind, now).map_err(refusal_problem)?;
+
+    let id = MessageId::new().to_string();
+    let context = match &req.context {
+        None => None,
+        Some(c) if c.message_id.starts_with("msg_") => {
+            let replied = state
+                .store
+                .get_message(&ctx.workspace, &c.message_id)
+                .await?;
+            let wamid = replied.provider_message_id.ok_or_else(|| {
+                refuse(
+                    "context-unknown",
+                    "Reply target not sent",
+                    "the message replied to has no provider id yet",
+                )
+            })?;
+            Some(OutboundContext { message_id: wamid })
+        }
+        Some(c) => Some(OutboundContext {
+            message_id: c.message_id.clone(),
+        }),
+    };
+    let mut outbound = OutboundMessage::new(phone.wa_id(), req.content);
+    outbound.context = context;
+    outbound.biz_opaque_callback_data = Some(id.clone());
+    check_limits(&outbound).map_err(|v| refuse("payload-limit", "Payload limit", v.to_string()))?;
+
+    let settings = state.store.messaging_settings(&ctx.workspace).await?;
+    let text = text_of(&outbound.content);
+    let mut shield_label = None;
+    if settings.shield_policy != "off"
+        && let Some(text) = &text
+    {
+        let verdict = state
+            .shield
+            .scan(&waypost_shield::ScanInput::text(text.clone()));
+        if verdict.label.is_positive() {
+            if settings.shield_policy == "block" && verdict.label == waypost_shield::Label::Smishing
+            {
+                metrics::counter!("waypost_shield_blocked_total", "direction" => "outbound")
+                    .increment(1);
+                // Reason codes only: their details may quote the message.
+                let reasons: Vec<&str> = verdict.reasons.iter().map(|r| r.code).collect();
+                return Err(Problem::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "shield-blocked",
+                    "Blocked by the shield",
+                    format!(
+                        "the shield classified the message as {} (score {:.2}); the workspace blocks such messages",
+                        verdict.label.as_str(),
+                        verdict.score
+                    ),
+                )
+                .with("reasons", reasons.into())
+                .into());
+            }
+            shield_label = Some(verdict.label.as_str().to_owned());
+        }
+    }
+
+    let ring = state.keys.current();
+    let payload_json = serde_json::to_vec(&outbound).expect("messages serialise");
+    let (content, content_expires_at) =
+        match crate::messaging::retention_days(&settings.content_retention) {
+            Some(days) => match content_key(&state.keys, &contact).map_err(ApiError::Internal)? {
+                Some(k) => (
+                    Some(k.encrypt(Aad::new("messages", "content", &id), &payload_json)),
+                    Some(now + Duration::days(days)),
+                ),
+                None => (None, None),
+            },
+            None => (None, None),
+        };
+    let type_name = content_type(&outbound.content).to_owned();
+    let (template_name, template_language, category) = match template_fields {
+        Some((n, l, c)) => (Some(n), Some(l), Some(c.as_str().to_owned())),
+        None => (None, None, None),
+    };
+    let message = MessageRow {
+        id: id.clone(),
+        workspace_id: ctx.workspace.clone(),
+        channel_id: channel.id.clone(),
+        contact_id: contact.id.clone(),
+        direction: "outbound".into(),
+        message_type: type_name.clone(),
+        template_name: template_name.clone(),
+        template_language,
+        category: category.clone(),
+        status: "queued".into(),
+        provider_message_id: None,
+        error_code: None,
+        error_title: None,
+        content,
+        content_expires_at,
+        shield_label: shield_label.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    let outbox = OutboxRow {
+        message_id: id.clone(),
+        workspace_id: ctx.workspace.clone(),
+        channel_id: channel.id.clone(),
+        contact_id: contact.id.clone(),
+        payload: ring.encrypt(Aad::new("outbox", "payload", &id), &payload_json),
+        attempts: 0,
+        next_attempt_at: now,
+        deadline_at: now + Duration::seconds(state.config.message_deadline_secs as i64),
+        lease_owner: None,
+        lease_until: None,
+        attempt_started_at: None,
+        last_error_code: None,
+        last_error_title: None,
+    };
+    let answer = Accepted {
+        id: id.clone(),
+        status: "queued".into(),
+    };
+    let answer_json = serde_json::to_vec(&answer).expect("answers serialise");
+    let idempotency = key.map(|k| k.record(&ring, 202, &answer_json, now));
+    let metadata = serde_json::json!({
+        "message_id": id,
+        "channel_id": channel.id,
+        "contact_id": contact.id,
+        "direction": "outbound",
+        "type": type_name,
+        "template": template_name,
+        "category": category,
+        "status": "queued",
+    });
+    let mut events = vec![crate::events::seal(
+        &ring,
+        ctx.workspace_id,
+        EventType::MessageQueued,
+        Some(id.clone()),
+        &metadata,
+        now,
+    )];
+    if let Some(label) = &shield_label {
+        events.push(crate::events::seal(
+            &ring,
+            ctx.workspace_id,
+            EventType::MessageFlagged,
+            Some(id.clone()),
+            &serde_json::json!({
+                "message_id": id,
+                "direction": "outbound",
+                "label": label,
+            }),
+            now,
+        ));
+    }
+    let audit = ctx.origin.stamp(
+        NewAuditEvent::new(
+            Some(ctx.workspace_id),
+            ctx.actor.clone(),
+            "message.accepted",
+        )
+        .target("message", id.clone())
+        .details(serde_json::json!({
+            "channel_id": channel.id,
+            "contact_id": contact.id,
+            "type": metadata["type"],
+        })),
+    );
+    let outcome = state
+        .acceptor
+        .accept(NewOutboundMessage {
+            message,
+            outbox,
+            idempotency,
+            audit,
+            events,
+        })
+        .await?;
+    metrics::counter!("waypost_messages_accepted_total").increment(1);
+    match outcome {
+        AcceptOutcome::Accepted => Ok(Answer::Accepted(answer)),
+        // A concurrent request with the same key committed first: answer as it did.
+        AcceptOutcome::DuplicateKey => {
+            let key = key.ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("duplicate key without an idempotency key"))
+            })?;
+            let stored = super::idempotency::replay(state, &ctx.workspace, key)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("idempotency record vanished"))
+                })?;
+            Ok(Answer::Replayed(stored))
+        }
+    }
+}

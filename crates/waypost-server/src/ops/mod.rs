@@ -1,0 +1,43 @@
+//! Business operations: one function per operation, taking the shared state,
+//! a typed caller context and typed input, and returning typed output or an
+//! [`ApiError`](crate::error::ApiError). HTTP handlers, pages, the CLI, the
+//! workers and the bench programs all call these; nothing here knows HTTP.
+
+pub mod accounts;
+pub mod api_keys;
+pub mod contacts;
+pub mod idempotency;
+pub mod inbound;
+pub mod messages;
+pub mod setup;
+
+use waypost_core::{Actor, WorkspaceId};
+
+use crate::auth::Authorized;
+use crate::state::RequestOrigin;
+
+/// Who performs an operation, in which workspace, and from where (for audit).
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub workspace_id: WorkspaceId,
+    /// `workspace_id` as text, as the store takes it.
+    pub workspace: String,
+    pub actor: Actor,
+    pub origin: RequestOrigin,
+}
+
+impl Ctx {
+    pub fn new(workspace_id: WorkspaceId, actor: Actor, origin: RequestOrigin) -> Self {
+        Self {
+            workspace: workspace_id.to_string(),
+            workspace_id,
+            actor,
+            origin,
+        }
+    }
+
+    /// The context of a caller the permission check let through.
+    pub fn of<A>(auth: &Authorized<A>, origin: RequestOrigin) -> Self {
+        Self::new(auth.workspace_id, auth.caller.actor(), origin)
+    }
+}
