@@ -11,6 +11,8 @@ pub mod id;
 pub mod phone;
 pub mod policy;
 pub mod redact;
+pub mod settings;
+pub mod status;
 pub mod template;
 
 pub use audit::{Actor, AuditChainError, AuditEvent, NewAuditEvent};
@@ -22,3 +24,5 @@ pub use id::{
     AuditEventId, ChannelId, ContactId, EventId, IdError, IncidentId, MessageId, OperatorTokenId,
     TemplateId, WebhookEndpointId, WorkspaceId,
 };
+pub use settings::{RetentionPolicy, ShieldPolicy};
+pub use status::MessageStatus;

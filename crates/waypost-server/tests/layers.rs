@@ -82,10 +82,19 @@ fn the_reader_sees_every_kind_of_path() {
     assert_eq!(names, want);
 
     let mut graph = Graph::new();
-    graph.entry("auth".into()).or_default().insert("state".into());
-    graph.entry("state".into()).or_default().insert("error".into());
+    graph
+        .entry("auth".into())
+        .or_default()
+        .insert("state".into());
+    graph
+        .entry("state".into())
+        .or_default()
+        .insert("error".into());
     assert_eq!(find_cycle(&graph), None);
-    graph.entry("state".into()).or_default().insert("auth".into());
+    graph
+        .entry("state".into())
+        .or_default()
+        .insert("auth".into());
     assert_eq!(
         find_cycle(&graph),
         Some(vec!["auth".into(), "state".into(), "auth".into()])

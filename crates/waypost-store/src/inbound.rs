@@ -26,17 +26,12 @@ pub struct MessageRef {
     pub contact_id: String,
 }
 
-/// The statuses a message may move to `to` from; empty when `to` is not a status we track.
-pub fn allowed_from(to: &str) -> &'static [&'static str] {
-    match to {
-        "sending" => &["queued"],
-        "sent" => &["queued", "sending"],
-        "delivered" => &["queued", "sending", "sent"],
-        "read" => &["queued", "sending", "sent", "delivered"],
-        // A failure after delivery is not believable; a late one never undoes it.
-        "failed" => &["queued", "sending", "sent"],
-        _ => &[],
-    }
+/// The stored statuses a message may move to `to` from (the state machine is
+/// [`waypost_core::MessageStatus`]); empty when `to` is unknown or nothing may.
+pub fn allowed_from(to: &str) -> &'static [waypost_core::MessageStatus] {
+    to.parse()
+        .map(waypost_core::MessageStatus::allowed_from)
+        .unwrap_or(&[])
 }
 
 /// One status from a webhook.
@@ -134,7 +129,7 @@ macro_rules! inbound_fns {
             if from.is_empty() {
                 return Ok(false);
             }
-            let list = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+            let list = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
             let sql = format!(
                 "UPDATE messages SET status = $2, error_code = COALESCE($3, error_code),
                     error_title = COALESCE($4, error_title), updated_at = $5
@@ -189,7 +184,7 @@ macro_rules! inbound_fns {
             }
             // Oldest state first, so history reads in the order things happened.
             let mut sorted = waiting.clone();
-            sorted.sort_by_key(|(_, s, ..)| $crate::inbound::rank(s));
+            sorted.sort_by_key(|(_, s, ..)| s.parse().map_or(u8::MAX, waypost_core::MessageStatus::rank));
             let mut applied = 0;
             for (_, status, code, title, at) in &sorted {
                 if apply_status(conn, m, Some(wamid), status, *code, title.as_deref(), *at, now, seal).await? {
@@ -212,19 +207,6 @@ macro_rules! inbound_fns {
     };
 }
 pub(crate) use inbound_fns;
-
-/// Orders statuses so that applying them in this order moves a message forward.
-pub fn rank(status: &str) -> u8 {
-    match status {
-        "queued" => 0,
-        "sending" => 1,
-        "sent" => 2,
-        "delivered" => 3,
-        "read" => 4,
-        "failed" => 5,
-        _ => 6,
-    }
-}
 
 /// Implements [`InboundStore`] for a backend with `write_tx()`, `reads()` and the
 /// helper functions in scope.

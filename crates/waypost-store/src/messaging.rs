@@ -199,12 +199,25 @@ pub struct TemplateRef {
 }
 
 /// Workspace settings the messaging rules read.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessagingSettings {
-    /// `none` or `days:N`.
-    pub content_retention: String,
-    /// `off`, `flag` or `block`.
-    pub shield_policy: String,
+    pub content_retention: waypost_core::RetentionPolicy,
+    pub shield_policy: waypost_core::ShieldPolicy,
+}
+
+impl MessagingSettings {
+    /// From the stored text forms; a value the rules do not know is corruption.
+    pub fn from_stored(retention: &str, shield: &str) -> crate::Result<Self> {
+        let corrupt = |what: &str| {
+            crate::StoreError::Corrupt(format!("workspaces.{what} holds an unknown value"))
+        };
+        Ok(Self {
+            content_retention: retention
+                .parse()
+                .map_err(|_| corrupt("content_retention"))?,
+            shield_policy: shield.parse().map_err(|_| corrupt("shield_policy"))?,
+        })
+    }
 }
 
 #[async_trait]
@@ -885,11 +898,14 @@ macro_rules! messaging_store_impl {
                 &self,
                 workspace_id: &str,
             ) -> $crate::Result<$crate::messaging::MessagingSettings> {
-                sqlx::query_as("SELECT content_retention, shield_policy FROM workspaces WHERE id = $1")
-                    .bind(workspace_id)
-                    .fetch_optional(self.reads())
-                    .await?
-                    .ok_or($crate::StoreError::NotFound("workspace"))
+                let (retention, shield): (String, String) = sqlx::query_as(
+                    "SELECT content_retention, shield_policy FROM workspaces WHERE id = $1",
+                )
+                .bind(workspace_id)
+                .fetch_optional(self.reads())
+                .await?
+                .ok_or($crate::StoreError::NotFound("workspace"))?;
+                $crate::messaging::MessagingSettings::from_stored(&retention, &shield)
             }
 
             async fn flag_message(
@@ -955,8 +971,8 @@ macro_rules! messaging_store_impl {
                     "UPDATE workspaces SET content_retention = $2, shield_policy = $3 WHERE id = $1",
                 )
                 .bind(workspace_id)
-                .bind(&s.content_retention)
-                .bind(&s.shield_policy)
+                .bind(s.content_retention.to_string())
+                .bind(s.shield_policy.as_str())
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 0 {

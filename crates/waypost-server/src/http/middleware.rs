@@ -156,25 +156,6 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response 
     Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_ids_must_be_plain() {
-        let ok = HeaderValue::from_static("abc-123_x.y:z");
-        assert_eq!(sane_request_id(Some(&ok)).as_deref(), Some("abc-123_x.y:z"));
-        assert_eq!(
-            sane_request_id(Some(&HeaderValue::from_static("has space"))),
-            None
-        );
-        assert_eq!(sane_request_id(Some(&HeaderValue::from_static(""))), None);
-        let long = HeaderValue::from_str(&"a".repeat(129)).unwrap();
-        assert_eq!(sane_request_id(Some(&long)), None);
-        assert_eq!(sane_request_id(None), None);
-    }
-}
-
 /// Edge layer: limits each client address, gives each request a slot for the
 /// caller's own limit, and turns the strictest check into headers.
 pub async fn limit_requests(
@@ -199,4 +180,23 @@ pub async fn limit_requests(
         rate_limit::apply_headers(&mut res, info);
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_must_be_plain() {
+        let ok = HeaderValue::from_static("abc-123_x.y:z");
+        assert_eq!(sane_request_id(Some(&ok)).as_deref(), Some("abc-123_x.y:z"));
+        assert_eq!(
+            sane_request_id(Some(&HeaderValue::from_static("has space"))),
+            None
+        );
+        assert_eq!(sane_request_id(Some(&HeaderValue::from_static(""))), None);
+        let long = HeaderValue::from_str(&"a".repeat(129)).unwrap();
+        assert_eq!(sane_request_id(Some(&long)), None);
+        assert_eq!(sane_request_id(None), None);
+    }
 }

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use waypost_core::NewAuditEvent;
+use waypost_core::{NewAuditEvent, RetentionPolicy, ShieldPolicy};
 
 use super::json::ApiJson;
 use super::{ApiError, Problem};
@@ -57,8 +57,8 @@ async fn view(
         id: ws.id.to_string(),
         name: ws.name,
         require_mfa,
-        content_retention: settings.content_retention,
-        shield_policy: settings.shield_policy,
+        content_retention: settings.content_retention.to_string(),
+        shield_policy: settings.shield_policy.to_string(),
     })
 }
 
@@ -83,31 +83,23 @@ pub async fn update(
 ) -> Result<Json<WorkspaceView>, ApiError> {
     require_recent_auth(&state, &auth.caller)?;
     let ws = auth.workspace_id.to_string();
-    if let Some(retention) = &req.content_retention {
-        let ok = retention == "none"
-            || retention
-                .strip_prefix("days:")
-                .and_then(|n| n.parse::<u32>().ok())
-                .is_some_and(|n| (1..=3650).contains(&n));
-        if !ok {
-            return Err(invalid(
-                "`content_retention` must be `none` or `days:N` with N from 1 to 3650",
-            ));
-        }
-    }
-    if let Some(policy) = &req.shield_policy
-        && !["off", "flag", "block"].contains(&policy.as_str())
-    {
-        return Err(invalid("`shield_policy` must be `off`, `flag` or `block`"));
-    }
-    if req.content_retention.is_some() || req.shield_policy.is_some() {
+    let retention = req
+        .content_retention
+        .as_deref()
+        .map(str::parse::<RetentionPolicy>)
+        .transpose()
+        .map_err(|e| invalid(format!("`content_retention` {e}")))?;
+    let shield = req
+        .shield_policy
+        .as_deref()
+        .map(str::parse::<ShieldPolicy>)
+        .transpose()
+        .map_err(|e| invalid(format!("`shield_policy` {e}")))?;
+    if retention.is_some() || shield.is_some() {
         let current = state.store.messaging_settings(&ws).await?;
         let settings = waypost_store::messaging::MessagingSettings {
-            content_retention: req
-                .content_retention
-                .clone()
-                .unwrap_or(current.content_retention),
-            shield_policy: req.shield_policy.clone().unwrap_or(current.shield_policy),
+            content_retention: retention.unwrap_or(current.content_retention),
+            shield_policy: shield.unwrap_or(current.shield_policy),
         };
         let event = NewAuditEvent::new(
             Some(auth.workspace_id),
@@ -116,8 +108,8 @@ pub async fn update(
         )
         .target("workspace", ws.clone())
         .details(serde_json::json!({
-            "content_retention": settings.content_retention,
-            "shield_policy": settings.shield_policy,
+            "content_retention": settings.content_retention.to_string(),
+            "shield_policy": settings.shield_policy.as_str(),
         }));
         state
             .store

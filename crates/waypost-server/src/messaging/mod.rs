@@ -143,24 +143,3 @@ pub fn content_key(
         .transpose()
         .map_err(Into::into)
 }
-
-/// Days content is kept under a `days:N` policy; `None` for `none`.
-pub fn retention_days(policy: &str) -> Option<i64> {
-    policy
-        .strip_prefix("days:")
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n > 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retention_policy_parses() {
-        assert_eq!(retention_days("none"), None);
-        assert_eq!(retention_days("days:30"), Some(30));
-        assert_eq!(retention_days("days:0"), None);
-        assert_eq!(retention_days("days:x"), None);
-    }
-}

@@ -72,7 +72,7 @@ async fn record_messages(
             .store
             .messaging_settings(&channel.workspace_id)
             .await?;
-        let retain_days = crate::messaging::retention_days(&settings.content_retention);
+        let retain_days = settings.content_retention.days();
         let mut contacts: HashMap<String, ContactRow> = HashMap::new();
         for m in &value.messages {
             let Ok(phone) = E164::parse(&format!("+{}", m.from)) else {
@@ -168,7 +168,7 @@ async fn scan_inbound(state: AppState, workspace_id: String, texts: Vec<(String,
             return;
         }
     };
-    if policy == "off" {
+    if !policy.scans() {
         return;
     }
     let Ok(workspace) = waypost_core::WorkspaceId::parse(&workspace_id) else {
@@ -240,7 +240,7 @@ fn inbound_message(
         template_name: None,
         template_language: None,
         category: None,
-        status: "received".into(),
+        status: waypost_core::MessageStatus::Received.as_str().into(),
         provider_message_id: Some(m.id.clone()),
         error_code: None,
         error_title: None,

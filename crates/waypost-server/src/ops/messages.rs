@@ -10,7 +10,7 @@ use waypost_cloudapi::send::OutboundContext;
 use waypost_cloudapi::{OutboundContent, OutboundMessage, check_limits};
 use waypost_core::events::EventType;
 use waypost_core::policy::{self, Category, Consent, Recipient, Refusal, SendKind};
-use waypost_core::{MessageId, NewAuditEvent};
+use waypost_core::{MessageId, MessageStatus, NewAuditEvent, ShieldPolicy};
 use waypost_crypto::Aad;
 use waypost_store::messaging::{
     AcceptOutcome, ContactRow, MessageRow, NewOutboundMessage, OutboxRow,
@@ -282,14 +282,15 @@ pub async fn accept(
     let settings = state.store.messaging_settings(&ctx.workspace).await?;
     let text = text_of(&outbound.content);
     let mut shield_label = None;
-    if settings.shield_policy != "off"
+    if settings.shield_policy.scans()
         && let Some(text) = &text
     {
         let verdict = state
             .shield
             .scan(&waypost_shield::ScanInput::text(text.clone()));
         if verdict.label.is_positive() {
-            if settings.shield_policy == "block" && verdict.label == waypost_shield::Label::Smishing
+            if settings.shield_policy == ShieldPolicy::Block
+                && verdict.label == waypost_shield::Label::Smishing
             {
                 metrics::counter!("waypost_shield_blocked_total", "direction" => "outbound")
                     .increment(1);
@@ -314,17 +315,16 @@ pub async fn accept(
 
     let ring = state.keys.current();
     let payload_json = serde_json::to_vec(&outbound).expect("messages serialise");
-    let (content, content_expires_at) =
-        match crate::messaging::retention_days(&settings.content_retention) {
-            Some(days) => match content_key(&state.keys, &contact).map_err(ApiError::Internal)? {
-                Some(k) => (
-                    Some(k.encrypt(Aad::new("messages", "content", &id), &payload_json)),
-                    Some(now + Duration::days(days)),
-                ),
-                None => (None, None),
-            },
+    let (content, content_expires_at) = match settings.content_retention.days() {
+        Some(days) => match content_key(&state.keys, &contact).map_err(ApiError::Internal)? {
+            Some(k) => (
+                Some(k.encrypt(Aad::new("messages", "content", &id), &payload_json)),
+                Some(now + Duration::days(days)),
+            ),
             None => (None, None),
-        };
+        },
+        None => (None, None),
+    };
     let type_name = content_type(&outbound.content).to_owned();
     let (template_name, template_language, category) = match template_fields {
         Some((n, l, c)) => (Some(n), Some(l), Some(c.as_str().to_owned())),
@@ -340,7 +340,7 @@ pub async fn accept(
         template_name: template_name.clone(),
         template_language,
         category: category.clone(),
-        status: "queued".into(),
+        status: MessageStatus::Queued.as_str().into(),
         provider_message_id: None,
         error_code: None,
         error_title: None,
@@ -367,7 +367,7 @@ pub async fn accept(
     };
     let answer = Accepted {
         id: id.clone(),
-        status: "queued".into(),
+        status: MessageStatus::Queued.as_str().into(),
     };
     let answer_json = serde_json::to_vec(&answer).expect("answers serialise");
     let idempotency = key.map(|k| k.record(&ring, 202, &answer_json, now));
@@ -379,7 +379,7 @@ pub async fn accept(
         "type": type_name,
         "template": template_name,
         "category": category,
-        "status": "queued",
+        "status": MessageStatus::Queued.as_str(),
     });
     let mut events = vec![crate::events::seal(
         &ring,

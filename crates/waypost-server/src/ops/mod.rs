@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod channels;
 pub mod contacts;
 pub mod idempotency;
 pub mod inbound;

@@ -302,8 +302,8 @@ async fn content_is_kept_encrypted_only_when_retained(backend: Backend) {
     };
     let store = &f.app.state.store;
     let settings = MessagingSettings {
-        content_retention: "days:7".into(),
-        shield_policy: "flag".into(),
+        content_retention: "days:7".parse().unwrap(),
+        shield_policy: "flag".parse().unwrap(),
     };
     let audit = NewAuditEvent::new(Some(f.ws), Actor::System, "workspace.updated");
     store

@@ -209,8 +209,8 @@ async fn erasure_shreds_retained_content_and_spares_the_rest(backend: Backend) {
     };
     let store = &f.app.state.store;
     let settings = MessagingSettings {
-        content_retention: "days:30".into(),
-        shield_policy: "flag".into(),
+        content_retention: "days:30".parse().unwrap(),
+        shield_policy: "flag".parse().unwrap(),
     };
     let audit = NewAuditEvent::new(Some(f.ws), Actor::System, "workspace.updated");
     store

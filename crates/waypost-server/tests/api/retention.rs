@@ -142,8 +142,8 @@ async fn records_go_at_their_boundaries(backend: Backend) {
 
     // Content the workspace keeps longer than the metadata period keeps its message.
     let settings = MessagingSettings {
-        content_retention: "days:365".into(),
-        shield_policy: "flag".into(),
+        content_retention: "days:365".parse().unwrap(),
+        shield_policy: "flag".parse().unwrap(),
     };
     let audit = NewAuditEvent::new(Some(f.ws), Actor::System, "workspace.updated");
     store

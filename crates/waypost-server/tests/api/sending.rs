@@ -194,8 +194,8 @@ async fn the_shield_flags_inbound_and_blocks_outbound_by_policy(backend: Backend
         .update_messaging_settings(
             &ws,
             &waypost_store::messaging::MessagingSettings {
-                content_retention: "none".into(),
-                shield_policy: "block".into(),
+                content_retention: "none".parse().unwrap(),
+                shield_policy: "block".parse().unwrap(),
             },
             waypost_core::NewAuditEvent::new(
                 Some(f.ws),
