@@ -13,12 +13,14 @@ pub mod error;
 pub mod eval;
 mod features;
 mod hash;
+mod lexicon;
 pub mod lists;
 pub mod model;
 pub mod operator;
 pub mod phone;
 pub mod reason;
 mod shield;
+pub mod split;
 pub mod train;
 pub mod urls;
 
