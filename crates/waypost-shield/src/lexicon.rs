@@ -22,8 +22,10 @@ pub(crate) const BRAND: u16 = 1 << 8;
 pub(crate) const DELIVERY: u16 = 1 << 9;
 pub(crate) const ADVANCE_FEE: u16 = 1 << 10;
 pub(crate) const GREETING: u16 = 1 << 11;
+/// "new number", "lost my phone": the family-emergency scam's opening.
+pub(crate) const NEW_NUMBER: u16 = 1 << 12;
 
-const CLASS_NAMES: [&str; 12] = [
+const CLASS_NAMES: [&str; 13] = [
     "threat",
     "verify",
     "urgent",
@@ -36,6 +38,7 @@ const CLASS_NAMES: [&str; 12] = [
     "delivery",
     "advance_fee",
     "generic_greeting",
+    "new_number",
 ];
 
 const WORDS: &[(u16, &str)] = &[
@@ -178,6 +181,9 @@ pub(crate) fn scan(text: &str) -> Lexicon {
         .map(|w| w.trim_matches(|c| c == '/' || c == '@' || c == '$'))
         .filter(|w| !w.is_empty())
         .collect();
+    if lower.contains(['£', '$', '€', '₹']) {
+        out.classes |= MONEY;
+    }
     let mut prev = "";
     let mut joined = String::new();
     for (i, w) in words.iter().enumerate() {
@@ -217,6 +223,7 @@ pub(crate) fn scan(text: &str) -> Lexicon {
             ("million" | "millions", "dollars" | "usd" | "pounds" | "euros") => c |= ADVANCE_FEE,
             ("re", "activate" | "activation") | ("log", "in") | ("sign", "in") => c |= VERIFY,
             ("on", "hold") => c |= THREAT,
+            ("new", "number" | "phone" | "no") | ("my", "phone") => c |= NEW_NUMBER,
             ("expires" | "expire" | "expiring" | "blocked" | "suspended", "today" | "tonight") => {
                 out.deadline = true
             }
@@ -263,6 +270,7 @@ pub(crate) fn signals(lex: &Lexicon, link: bool, phone: bool, out: &mut Vec<Stri
         "money_contact",
     );
     combo(lex.has(ADVANCE_FEE) && lex.has(MONEY), "advance_fee");
+    combo(lex.has(NEW_NUMBER) && lex.has(MONEY), "new_number_money");
     combo(lex.has(PROMO) && phone, "promo_phone");
     combo(lex.has(BRAND) && link, "brand_link");
     combo(lex.has(DELIVERY) && link, "delivery_link");
