@@ -14,7 +14,7 @@ use crate::hash::crc32;
 
 const MAGIC: &[u8; 8] = b"WPSHIELD";
 const FORMAT_VERSION: u16 = 2;
-/// Decision threshold of models that do not store one.
+/// Threshold of a freshly trained model, until training chooses one from the PR curve.
 pub const DEFAULT_THRESHOLD: f32 = 0.5;
 pub const CLASSES: usize = 3;
 

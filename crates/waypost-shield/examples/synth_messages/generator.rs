@@ -1,7 +1,7 @@
 //! Slot filling for the templates: `{slot}` names pick a filler (brand, hostile link, phone
 //! number, amount, ...) with a seeded SplitMix64, so output depends on the seed alone.
 
-use crate::templates::*;
+use crate::fillers::*;
 
 pub struct Gen {
     state: u64,

@@ -9,6 +9,7 @@
 
 use std::fmt::Write as _;
 
+mod fillers;
 mod generator;
 mod templates;
 
