@@ -74,7 +74,7 @@ const WORDS: &[(u16, &str)] = &[
     (
         PRIZE,
         "won win winner winners prize prizes lottery lotto jackpot award awarded selected \
-         congratulations congrats lucky draw claim gift voucher free premio ganador prêmio \
+         congratulations congrats lucky draw claim gift voucher premio ganador prêmio \
          gagnant gewinn hadiah",
     ),
     (
