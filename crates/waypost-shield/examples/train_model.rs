@@ -8,7 +8,7 @@
 //!
 //! Usage: cargo run --release --example train_model -- --data A.tsv --data B.tsv
 //!        [--extra C.tsv]… [--heldout D.tsv]… [--out data/model.bin] [--seed N]
-//!        [--floor 0.97] [--skip-eval] [--epochs N] [--lr X] [--l2 X] [--bits N]
+//!        [--floor 0.975] [--skip-eval] [--epochs N] [--lr X] [--l2 X] [--bits N]
 #![forbid(unsafe_code)]
 
 use waypost_shield::split::{choose_threshold, evaluate_scored, grouped_cross_validate, pr_curve};
@@ -56,7 +56,7 @@ fn trained(train_set: &[Example], cfg: &TrainConfig, threshold: f32) -> Shield {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut data, mut extra, mut heldout) = (Vec::new(), Vec::new(), Vec::new());
     let mut out = String::from("data/model.bin");
-    let mut floor = 0.97f64;
+    let mut floor = 0.975f64;
     let mut skip_eval = false;
     let mut cfg = TrainConfig::default();
     let mut args = std::env::args().skip(1);

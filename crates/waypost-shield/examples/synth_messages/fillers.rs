@@ -376,3 +376,24 @@ pub const OBFUSCATIONS: &[(&str, &[&str])] = &[
     ("SBI", &["S.B.I", "S B I"]),
     ("KYC", &["K.Y.C", "K-Y-C", "kyc"]),
 ];
+
+/// Words for ordinary small-site domains (bakeries, clubs, blogs, news).
+pub const PLAIN_WORDS: &[&str] = &[
+    "green", "river", "bakery", "garden", "city", "football", "club", "school", "daily", "news",
+    "kitchen", "studio", "photo", "travel", "family", "village", "north", "lake", "bike", "books",
+    "coffee", "yoga", "music", "theatre", "market", "recipes", "hiking", "local",
+];
+pub const PLAIN_PATHS: &[&str] = &[
+    "menu",
+    "events",
+    "2024/05/summer-fair",
+    "blog/our-trip",
+    "gallery",
+    "tickets",
+    "about",
+    "recipes/dal-makhani",
+    "news/match-report",
+    "",
+    "timetable",
+    "photos/album-12",
+];

@@ -147,6 +147,7 @@ impl Gen {
                 "n" => format!("{}", self.below(90) + 2),
                 "ref" => format!("{}{}", self.pick(&["", "A", "REF", "#"]), self.digits(7)),
                 "official" => self.official_link(),
+                "plain" => self.plain_link(),
                 "pct" => format!("{}%", (self.below(9) + 1) * 10),
                 other => format!("{{{other}}}"),
             };
@@ -155,6 +156,20 @@ impl Gen {
         }
         out.push_str(rest);
         out
+    }
+
+    /// An ordinary link friends and small businesses share: plain words, common TLDs.
+    fn plain_link(&mut self) -> String {
+        let a = self.pick(PLAIN_WORDS);
+        let b = self.pick(PLAIN_WORDS);
+        let tld = self.pick(&["com", "co.uk", "org", "in", "net", "org.uk", "de", "es"]);
+        let path = self.pick(PLAIN_PATHS);
+        let scheme = self.pick(&["https://", "https://www.", "www.", ""]);
+        if self.chance(0.5) {
+            format!("{scheme}{a}{b}.{tld}/{path}")
+        } else {
+            format!("{scheme}{a}-{b}.{tld}/{path}")
+        }
     }
 
     fn official_link(&mut self) -> String {
