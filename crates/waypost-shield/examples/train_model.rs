@@ -8,7 +8,8 @@
 //!
 //! Usage: cargo run --release --example train_model -- --data A.tsv --data B.tsv
 //!        [--extra C.tsv]… [--heldout D.tsv]… [--out data/model.bin] [--seed N]
-//!        [--floor 0.975] [--skip-eval] [--epochs N] [--lr X] [--l2 X] [--bits N]
+//!        [--floor 0.975] [--skip-eval --threshold T] [--epochs N] [--lr X] [--l2 X] [--bits N]
+//! Without the evaluation the threshold cannot be chosen: `--skip-eval` needs `--threshold`.
 #![forbid(unsafe_code)]
 
 use waypost_shield::split::{choose_threshold, evaluate_scored, grouped_cross_validate, pr_curve};
@@ -58,6 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = String::from("data/model.bin");
     let mut floor = 0.975f64;
     let mut skip_eval = false;
+    let mut fixed_threshold: Option<f32> = None;
     let mut cfg = TrainConfig::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -74,11 +76,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--l2" => cfg.l2 = val()?.parse()?,
             "--bits" => cfg.bits = val()?.parse()?,
             "--skip-eval" => skip_eval = true,
+            "--threshold" => fixed_threshold = Some(val()?.parse()?),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
     if data.is_empty() {
         return Err("at least one --data FILE.tsv is required".into());
+    }
+    if skip_eval && fixed_threshold.is_none() {
+        return Err(
+            "--skip-eval needs --threshold (it is otherwise chosen by the evaluation)".into(),
+        );
     }
     let sets = load_all(&data)?;
     let extra_sets = load_all(&extra)?;
@@ -164,6 +172,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut all = pool.clone();
     all.extend(extra_all.iter().cloned());
     let mut model = train(&all, &cfg, &|_, _| {});
+    let threshold = fixed_threshold.unwrap_or(threshold);
     model.threshold = threshold;
     let bytes = model.to_bytes();
     std::fs::write(&out, &bytes)?;
