@@ -10,7 +10,7 @@
 use crate::hash::Fnv;
 
 /// Bump whenever extraction changes; models record it and refuse a mismatch.
-pub const FEATURE_VERSION: u32 = 1;
+pub const FEATURE_VERSION: u32 = 2;
 
 /// Char n-grams outnumber words several times over; halving their block's norm keeps them
 /// from drowning out word and signal features (measured: better cross-validated F1).
@@ -152,7 +152,8 @@ pub(crate) fn featurize(
     }
 
     // Character n-grams over the lowercased text with digits folded and spaces collapsed:
-    // robust to misspellings, l33t-speak variants and unseen words.
+    // robust to misspellings, l33t-speak variants and unseen words. Punctuation is dropped, so
+    // a name split to dodge filters ("PAY-TM", "P.a.y.p.a.l") yields the same n-grams.
     let mut chars: Vec<char> = Vec::with_capacity(cleaned.len() + 2);
     chars.push(' ');
     for c in cleaned.chars() {
@@ -160,6 +161,8 @@ pub(crate) fn featurize(
             '0'
         } else if c.is_whitespace() {
             ' '
+        } else if !c.is_alphanumeric() && !is_symbol_token(c) {
+            continue;
         } else {
             c.to_lowercase().next().unwrap_or(c)
         };

@@ -4,8 +4,11 @@
 //! tricks, suspicious TLDs, free hosting, dynamic DNS, ...) and phone numbers (premium rate,
 //! shared cost, foreign region, call-back lures), feeds those findings with hashed word and
 //! character n-grams to a small linear model, and returns a `Verdict` whose every positive
-//! label carries named reasons. `train`, `evaluate`, `cross_validate` and `cross_dataset`
-//! support the `waypost shield train|eval` commands. Message text is never logged.
+//! label carries named reasons. A lure lexicon (account threats, verification demands,
+//! deadlines, money lures; `lexicon`) adds wording signals that generalise across campaigns.
+//! `train`, `evaluate`, `cross_validate` and `cross_dataset` support the `waypost shield
+//! train|eval` commands; `split` holds the campaign-grouped evaluation and the precision/recall
+//! curve the shipped threshold is chosen from. Message text is never logged.
 #![forbid(unsafe_code)]
 
 pub mod data;
@@ -13,12 +16,14 @@ pub mod error;
 pub mod eval;
 mod features;
 mod hash;
+mod lexicon;
 pub mod lists;
 pub mod model;
 pub mod operator;
 pub mod phone;
 pub mod reason;
 mod shield;
+pub mod split;
 pub mod train;
 pub mod urls;
 

@@ -5,14 +5,17 @@
 //! before it, so a truncated or corrupted file is refused rather than silently mis-scoring.
 //!
 //! Layout: `b"WPSHIELD"`, u16 format version, u8 hash bits, u8 classes, u32 feature version,
-//! u64 seed, u32 epochs, u32 training examples, u32 row count, rows..., u32 CRC-32.
+//! u64 seed, u32 epochs, u32 training examples, f32 decision threshold, u32 row count,
+//! rows..., u32 CRC-32.
 
 use crate::error::{Result, ShieldError};
 use crate::features::{FEATURE_VERSION, FeatureVec};
 use crate::hash::crc32;
 
 const MAGIC: &[u8; 8] = b"WPSHIELD";
-const FORMAT_VERSION: u16 = 1;
+const FORMAT_VERSION: u16 = 2;
+/// Threshold of a freshly trained model, until training chooses one from the PR curve.
+pub const DEFAULT_THRESHOLD: f32 = 0.5;
 pub const CLASSES: usize = 3;
 
 /// A trained (or empty) linear model.
@@ -24,6 +27,8 @@ pub struct Model {
     pub seed: u64,
     pub epochs: u32,
     pub examples: u32,
+    /// P(unwanted) at which `Shield` calls a message positive; chosen at training time.
+    pub threshold: f32,
 }
 
 impl Model {
@@ -36,6 +41,7 @@ impl Model {
             seed: 0,
             epochs: 0,
             examples: 0,
+            threshold: DEFAULT_THRESHOLD,
         }
     }
 
@@ -83,6 +89,7 @@ impl Model {
         out.extend_from_slice(&self.seed.to_le_bytes());
         out.extend_from_slice(&self.epochs.to_le_bytes());
         out.extend_from_slice(&self.examples.to_le_bytes());
+        out.extend_from_slice(&self.threshold.to_le_bytes());
         out.extend_from_slice(&(self.nonzero_rows() as u32).to_le_bytes());
         let mut last = 0u64;
         for (i, row) in self.weights.chunks_exact(CLASSES).enumerate() {
@@ -135,6 +142,10 @@ impl Model {
         model.seed = u64::from_le_bytes(r.array()?);
         model.epochs = u32::from_le_bytes(r.array()?);
         model.examples = u32::from_le_bytes(r.array()?);
+        model.threshold = f32::from_le_bytes(r.array()?);
+        if !(0.0..=1.0).contains(&model.threshold) {
+            return Err(bad("decision threshold outside 0..=1"));
+        }
         let rows = u32::from_le_bytes(r.array()?);
         let buckets = 1u64 << bits;
         let mut idx = 0u64;

@@ -152,6 +152,15 @@ fn parse_any(raw: &str, recipient: Option<Id>) -> Option<(PhoneNumber, bool)> {
         None => &FALLBACK_REGIONS,
     };
     for &region in regions {
+        // British numbers are written with their trunk `0`; without it a guessed GB parse
+        // turns Indian mobiles (98xxxxxxxx) into "premium rate" 098 numbers.
+        if recipient.is_none()
+            && region == Id::GB
+            && !international
+            && !raw.trim_start_matches('(').starts_with('0')
+        {
+            continue;
+        }
         let Ok(n) = phonenumber::parse(Some(region), raw) else {
             continue;
         };
@@ -215,9 +224,15 @@ pub fn analyze_phone(
         ));
     }
     if let Some(verb) = callback_verb(text, start) {
+        // "Call me on 07…" is everyday chat: on an ordinary number the verb alone stays below
+        // the suspicious level and only reaches the model as a feature.
+        let ordinary = matches!(
+            kind,
+            Type::Mobile | Type::FixedLine | Type::FixedLineOrMobile
+        );
         s.push(Signal::new(
             "callback_lure",
-            0.4,
+            if ordinary { 0.25 } else { 0.4 },
             format!("asks the recipient to '{verb}' the number"),
         ));
     }

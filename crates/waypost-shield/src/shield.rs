@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::features::{FeatureVec, NamedFeature, caps_signal, featurize};
+use crate::lexicon;
 use crate::lists::Brand;
 use crate::lists::Lists;
 use crate::model::Model;
@@ -71,6 +72,9 @@ pub(crate) struct Analysis {
     pub phones: Vec<PhoneVerdict>,
     pub cleaned: String,
     pub signals: Vec<String>,
+    /// Account-threat wording ("suspended", "expires"), or a demand to verify or update an
+    /// account, a brand's service or by a deadline ("update your KYC", "re-activate today").
+    pub lure: bool,
 }
 
 /// Number types that say nothing about intent: ordinary people share these all the time.
@@ -124,8 +128,25 @@ pub(crate) fn analyze(
         pos = b;
     }
     cleaned.push_str(&text[pos..]);
+    let lex = lexicon::scan(&cleaned);
+    for w in &lex.recovered {
+        cleaned.push(' ');
+        cleaned.push_str(w);
+    }
 
     let mut signals = Vec::new();
+    // Links to a domain no protected brand owns; an official brand link is everyday traffic.
+    let odd_link = urls.iter().any(|u| !u.allowlisted && !u.official);
+    let phone = phones
+        .iter()
+        .any(|p| p.number_type.as_deref() != Some("short_code"));
+    lexicon::signals(&lex, odd_link, phone, &mut signals);
+    if odd_link {
+        signals.push("link:unofficial".into());
+    }
+    if phone {
+        signals.push("phone:present".into());
+    }
     for u in urls.iter().filter(|u| !u.allowlisted) {
         signals.extend(u.reasons.iter().map(|r| format!("url:{}", r.code)));
         match u.verdict {
@@ -152,6 +173,12 @@ pub(crate) fn analyze(
         phones,
         cleaned,
         signals,
+        lure: lex.has(lexicon::THREAT)
+            || (lex.has(lexicon::VERIFY)
+                && (lex.has(lexicon::ACCOUNT)
+                    || lex.has(lexicon::BRAND)
+                    || lex.has(lexicon::URGENT)
+                    || lex.deadline)),
     }
 }
 
@@ -248,8 +275,8 @@ impl Shield {
             lists: Arc::new(lists),
             allow: Arc::new(SharedList::default()),
             block: Arc::new(SharedList::default()),
+            threshold: model.threshold,
             model: Arc::new(model),
-            threshold: 0.5,
         }
     }
 
@@ -262,7 +289,8 @@ impl Shield {
         Ok(Shield::new(Model::from_bytes(&bytes)?, Lists::embedded()))
     }
 
-    /// Sets the P(spam)+P(smishing) threshold for a positive verdict (default 0.5).
+    /// Sets the P(spam)+P(smishing) threshold for a positive verdict (default: the one stored
+    /// in the model, chosen at training time for recall at a precision floor).
     pub fn with_threshold(mut self, threshold: f32) -> Shield {
         self.threshold = threshold.clamp(0.0, 1.0);
         self
@@ -284,6 +312,10 @@ impl Shield {
 
     pub fn lists(&self) -> &Lists {
         &self.lists
+    }
+
+    pub fn threshold(&self) -> f32 {
+        self.threshold
     }
 
     /// Scans one message.
@@ -309,13 +341,22 @@ impl Shield {
             )
             .fold(0.0f32, f32::max)
             .min(0.99);
-        let p_pos = 1.0 - (1.0 - (p[1] + p[2])) * (1.0 - 0.5 * item_risk);
+        // Next to threat wording a risky link or number is the lure itself: full weight.
+        let share = if a.lure { 1.0 } else { 0.5 };
+        let p_pos = 1.0 - (1.0 - (p[1] + p[2])) * (1.0 - share * item_risk);
 
         let blocklisted = a
             .urls
             .iter()
             .any(|u| u.reasons.iter().any(|r| r.code == "blocklisted"));
-        let strong = a.urls.iter().any(|u| u.verdict == Risk::Malicious)
+        // Threat wording with a link that is both unofficial and risky (shortener, odd TLD,
+        // lure-word domain) is the shape of nearly every account-takeover campaign.
+        let lure_link = a.lure
+            && a.urls
+                .iter()
+                .any(|u| !u.allowlisted && !u.official && u.verdict >= Risk::Suspicious);
+        let strong = lure_link
+            || a.urls.iter().any(|u| u.verdict == Risk::Malicious)
             || a.phones.iter().any(|p| p.verdict == Risk::Malicious);
         let (label, score, by_model) = if blocklisted {
             (Label::Smishing, 1.0, false)

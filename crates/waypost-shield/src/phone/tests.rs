@@ -141,3 +141,12 @@ fn regions_parse_case_insensitively() {
     assert_eq!(parse_region("gb"), Some(Id::GB));
     assert_eq!(parse_region("zz"), None);
 }
+
+#[test]
+fn indian_mobile_without_country_code_is_not_british_premium_rate() {
+    let v = extract_phones("Pls call me on 9823412345 when free", &[], None);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].region.as_deref(), Some("IN"));
+    assert_eq!(v[0].number_type.as_deref(), Some("mobile"));
+    assert!(v[0].verdict < Risk::Malicious);
+}

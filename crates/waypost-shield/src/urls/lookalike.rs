@@ -210,6 +210,8 @@ mod tests {
         assert!(codes("xn--pple-43d.com").contains(&"brand_lookalike"));
         assert!(codes("mаil.google.com.evil.ru").contains(&"brand_in_subdomain"));
         assert!(codes("pаypal.com").contains(&"mixed_script"));
+        assert!(codes("sbi-kyc-update.top").contains(&"brand_in_domain"));
+        assert!(codes("paytm-kyc.co.in").contains(&"brand_in_domain"));
     }
 
     #[test]
@@ -228,6 +230,10 @@ mod tests {
             "bücher.de",
             "steamcommunity.com",
             "applied-science.org",
+            "cloud-backup.com",
+            "www.airtel.in",
+            "onlinesbi.sbi",
+            "www.hdfcbank.com",
         ] {
             assert!(codes(h).is_empty(), "{h}: {:?}", codes(h));
         }

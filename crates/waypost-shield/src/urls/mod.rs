@@ -26,6 +26,8 @@ pub struct UrlVerdict {
     /// Sum of signal weights (1.0 and above is malicious).
     pub risk_score: f32,
     pub allowlisted: bool,
+    /// Under an official domain of a protected brand (e.g. `www.amazon.co.uk`).
+    pub official: bool,
     pub reasons: Vec<Reason>,
 }
 
@@ -110,6 +112,11 @@ pub(crate) fn analyze_url_in(
     block: &DomainList,
     mentioned: &[&Brand],
 ) -> UrlVerdict {
+    let official = n.ip.is_none()
+        && lists
+            .brands
+            .iter()
+            .any(|b| b.domains().iter().any(|d| Lists::host_under(&n.host, d)));
     let verdict = |signals: Vec<Signal>, allowlisted: bool| {
         let (score, risk) = risk_of(&signals);
         UrlVerdict {
@@ -118,6 +125,7 @@ pub(crate) fn analyze_url_in(
             verdict: risk,
             risk_score: score,
             allowlisted,
+            official,
             reasons: signals.into_iter().map(|s| s.reason).collect(),
         }
     };
@@ -239,11 +247,10 @@ pub(crate) fn analyze_url_in(
             format!("uses the dynamic DNS / tunnel service '{hit}'"),
         ));
     }
-    let official_anywhere = lists
-        .brands
-        .iter()
-        .any(|b| b.domains().iter().any(|d| Lists::host_under(&n.host, d)));
-    if !official_anywhere && let Some(b) = mentioned.first() {
+    if !official {
+        host_words(registrable, &mut s);
+    }
+    if !official && let Some(b) = mentioned.first() {
         s.push(Signal::new(
             "brand_mention_mismatch",
             0.5,
@@ -257,6 +264,65 @@ pub(crate) fn analyze_url_in(
     }
     credential_path(n, &mut s);
     verdict(s, false)
+}
+
+/// Words that campaigns put in throw-away domain names to look like a service desk.
+const HOST_LURE_WORDS: [&str; 24] = [
+    "secure",
+    "security",
+    "verify",
+    "verification",
+    "login",
+    "signin",
+    "update",
+    "account",
+    "support",
+    "helpdesk",
+    "care",
+    "refund",
+    "kyc",
+    "billing",
+    "redeliver",
+    "redelivery",
+    "alert",
+    "reward",
+    "rewards",
+    "claim",
+    "prize",
+    "bonus",
+    "unlock",
+    "renew",
+];
+
+/// A registrable domain made of lure words (`secure-update-alert.com`), or of many hyphenated
+/// parts: official sites rarely look like that, throw-away phishing domains usually do.
+fn host_words(registrable: &str, s: &mut Vec<Signal>) {
+    let sld = registrable.split('.').next().unwrap_or("");
+    let parts: Vec<&str> = sld.split('-').filter(|p| !p.is_empty()).collect();
+    let hit = parts
+        .iter()
+        .find(|p| HOST_LURE_WORDS.contains(p))
+        .or_else(|| {
+            HOST_LURE_WORDS
+                .iter()
+                .find(|w| w.len() >= 5 && sld.len() > w.len() + 2 && sld.contains(*w))
+        });
+    if let Some(w) = hit {
+        s.push(Signal::new(
+            "lure_words_in_domain",
+            0.4,
+            format!("domain '{registrable}' is built around the word '{w}'"),
+        ));
+    } else if parts.len() >= 3 {
+        s.push(Signal::new(
+            "hyphenated_domain",
+            0.3,
+            format!(
+                "domain '{registrable}' strings {} words together",
+                parts.len()
+            ),
+        ));
+    }
 }
 
 fn credential_path(n: &NormalizedUrl, s: &mut Vec<Signal>) {
