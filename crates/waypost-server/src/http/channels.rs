@@ -18,7 +18,6 @@ use crate::ops::Ctx;
 use crate::ops::channels::{self, CreateChannel, Provider, UpdateChannel};
 use crate::state::{AppState, RequestOrigin};
 
-/// Meta's default per-number throughput.
 #[derive(Serialize, ToSchema)]
 pub struct ChannelView {
     pub id: String,

@@ -11,6 +11,7 @@ use crate::error::{ApiError, unprocessable as invalid};
 use crate::messaging::{ChannelSecret, seal_secret};
 use crate::state::AppState;
 
+/// Meta's default per-number throughput.
 const DEFAULT_THROUGHPUT_MPS: u32 = 80;
 const MAX_THROUGHPUT_MPS: u32 = 10_000;
 
