@@ -80,6 +80,8 @@ pub struct ScannedUrl {
     pub risk_score: f32,
     /// Whether the operator's allowlist names it.
     pub allowlisted: bool,
+    /// Under an official domain of a protected brand (e.g. `www.amazon.co.uk`).
+    pub official: bool,
     pub reasons: Vec<ScanReason>,
 }
 
@@ -91,6 +93,7 @@ impl From<UrlVerdict> for ScannedUrl {
             verdict: u.verdict.into(),
             risk_score: u.risk_score,
             allowlisted: u.allowlisted,
+            official: u.official,
             reasons: u.reasons.into_iter().map(Into::into).collect(),
         }
     }
