@@ -2,13 +2,12 @@
 //! `Idempotency-Key`. It reads the key and binds it to the route and the raw
 //! body; the operation looks the key up and commits its record with its effect.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, MatchedPath, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use super::json::{is_json, parse};
+use super::json::{is_json, parse, read_body};
 use crate::error::{ApiError, Problem};
 use crate::ops::idempotency::{IdempotencyKey, StoredAnswer};
 
@@ -40,9 +39,7 @@ where
                 .map_or_else(|| req.uri().path(), |p| p.as_str())
         );
         let raw_key = req.headers().get(IDEMPOTENCY_HEADER).cloned();
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::from(Problem::for_status(e.status())))?;
+        let bytes = read_body(req, state).await?;
         let key = IdempotencyKey::parse(raw_key.as_ref().map(|v| v.as_bytes()), &route, &bytes)?;
         Ok(Self {
             key,

@@ -25,22 +25,27 @@ where
         if !is_json(req.headers().get(header::CONTENT_TYPE)) {
             return Err(Problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE).into());
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
-            BytesRejection::FailedToBufferBody(inner)
-                if inner.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                ApiError::from(Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE))
-            }
-            other => Problem::new(
-                other.status(),
-                "bad-request",
-                "Bad request",
-                "The request body could not be read.",
-            )
-            .into(),
-        })?;
+        let bytes = read_body(req, state).await?;
         parse(&bytes).map(ApiJson)
     }
+}
+
+/// The whole body, or a problem: 413 past the limit, 400 when it cannot be read.
+pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(inner)
+            if inner.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            ApiError::from(Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE))
+        }
+        other => Problem::new(
+            other.status(),
+            "bad-request",
+            "Bad request",
+            "The request body could not be read.",
+        )
+        .into(),
+    })
 }
 
 pub(crate) fn is_json(value: Option<&axum::http::HeaderValue>) -> bool {

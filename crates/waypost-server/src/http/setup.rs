@@ -12,7 +12,7 @@ use waypost_core::audit::Actor;
 use waypost_core::auth::Email;
 use waypost_crypto::token;
 
-use super::{ApiError, Problem};
+use super::{ApiError, Problem, unprocessable};
 use crate::ops::accounts::hash_new_password;
 use crate::ops::setup::{create_owner, validate_workspace_name};
 use crate::state::AppState;
@@ -83,8 +83,8 @@ pub async fn submit(
     Form(form): Form<SetupForm>,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let email = Email::parse(&form.email).map_err(|e| unprocessable(&e.to_string()))?;
-    let workspace_name = validate_workspace_name(&form.workspace).map_err(|e| unprocessable(&e))?;
+    let email = Email::parse(&form.email).map_err(|e| unprocessable(e.to_string()))?;
+    let workspace_name = validate_workspace_name(&form.workspace).map_err(unprocessable)?;
     let hash =
         hash_new_password(&state, &form.password, &[email.as_str(), &workspace_name]).await?;
     if !state
@@ -102,14 +102,4 @@ pub async fn submit(
     }
     create_owner(&state, &workspace_name, email.as_str(), hash, Actor::System).await?;
     Ok(page(StatusCode::CREATED, "<h1>Done</h1><p>Your workspace exists. Sign in through the API at <code>POST /v1/auth/login</code>.</p>".into()))
-}
-
-fn unprocessable(detail: &str) -> ApiError {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation",
-        "Invalid request",
-        detail,
-    )
-    .into()
 }
