@@ -116,7 +116,8 @@ pub async fn build_state(
         webauthn: Arc::new(webauthn),
         shield: Arc::new(shield),
         backups: Default::default(),
-        acceptor: crate::messaging::accept::Acceptor::start(acceptor_store),
+        acceptor: crate::messaging::accept::Acceptor::start(acceptor_store.clone()),
+        lookups: Arc::new(crate::cache::Lookups::new(acceptor_store.clone())),
     })
 }
 
@@ -212,6 +213,7 @@ impl Application {
             state.backups.clone(),
             shutdown.clone(),
         ));
+        let lookups = tokio::spawn(state.lookups.clone().watch(shutdown.clone()));
         let dispatcher = tokio::spawn(crate::dispatch::run(state.clone(), shutdown.clone()));
         let retention = tokio::spawn(crate::retention::worker(state.clone(), shutdown.clone()));
         let template_sync = tokio::spawn(crate::templates::sync_worker(
@@ -259,7 +261,8 @@ impl Application {
                 dispatcher,
                 retention,
                 template_sync,
-                webhooks
+                webhooks,
+                lookups
             );
         })
         .await;

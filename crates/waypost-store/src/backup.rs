@@ -118,7 +118,9 @@ pub(crate) fn order_tables(mut tables: Vec<TableSpec>) -> Vec<TableSpec> {
         "webhook_deliveries",
         "incidents",
     ];
-    tables.retain(|t| !t.name.starts_with("_sqlx") && !t.name.starts_with("sqlite_"));
+    // `_`-prefixed tables are the database's own bookkeeping (migrations, the
+    // cache generation), which a fresh database already has.
+    tables.retain(|t| !t.name.starts_with('_') && !t.name.starts_with("sqlite_"));
     tables.sort_by_key(|t| {
         (
             PARENTS

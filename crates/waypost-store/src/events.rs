@@ -58,19 +58,23 @@ macro_rules! insert_events_fn {
             conn: &mut $conn,
             events: &[$crate::events::NewCustomerEvent],
         ) -> $crate::Result<()> {
-            for e in events {
-                sqlx::query(
+            for range in $crate::bulk::chunks(events.len()) {
+                let sql = format!(
                     "INSERT INTO customer_events (id, workspace_id, event_type, subject_id, payload, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(&e.id)
-                .bind(&e.workspace_id)
-                .bind(&e.event_type)
-                .bind(&e.subject_id)
-                .bind(&e.payload)
-                .bind(e.created_at)
-                .execute(&mut *conn)
-                .await?;
+                     VALUES {}",
+                    $crate::bulk::values(6, range.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for e in &events[range] {
+                    q = q
+                        .bind(&e.id)
+                        .bind(&e.workspace_id)
+                        .bind(&e.event_type)
+                        .bind(&e.subject_id)
+                        .bind(&e.payload)
+                        .bind(e.created_at);
+                }
+                q.execute(&mut *conn).await?;
             }
             Ok(())
         }

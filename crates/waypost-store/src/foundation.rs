@@ -337,6 +337,74 @@ macro_rules! append_audit_fn {
             .await?;
             Ok(sealed)
         }
+
+        /// Appends events to their chains inside the caller's transaction: one
+        /// head lookup per chain and multi-row inserts. Chains are locked in name
+        /// order so two batches never wait on each other in a cycle.
+        pub(crate) async fn append_audits(
+            conn: &mut $conn,
+            events: Vec<NewAuditEvent>,
+        ) -> Result<()> {
+            let mut chains: std::collections::BTreeMap<String, Vec<NewAuditEvent>> =
+                Default::default();
+            for e in events {
+                chains.entry(chain_name(e.workspace_id)).or_default().push(e);
+            }
+            for (chain, events) in chains {
+                $lock_chain(&mut *conn, &chain).await?;
+                let last: Option<(i64, Vec<u8>)> = sqlx::query_as(
+                    "SELECT seq, hash FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
+                )
+                .bind(&chain)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let (mut seq, mut prev) = match last {
+                    None => (1, GENESIS_HASH),
+                    Some((seq, hash)) => {
+                        let prev = hash.try_into().map_err(|_| {
+                            StoreError::Corrupt(format!("audit chain {chain} head hash"))
+                        })?;
+                        (seq + 1, prev)
+                    }
+                };
+                let mut sealed = Vec::with_capacity(events.len());
+                for e in events {
+                    let s = e.seal(seq, prev);
+                    seq += 1;
+                    prev = s.hash;
+                    sealed.push(s);
+                }
+                for range in $crate::bulk::chunks(sealed.len()) {
+                    let sql = format!(
+                        "INSERT INTO audit_events (id, chain, seq, workspace_id, actor_type, actor_id, action,
+                            target_type, target_id, ip, user_agent, occurred_at, details, prev_hash, hash)
+                         VALUES {}",
+                        $crate::bulk::values(15, range.len())
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for s in &sealed[range] {
+                        q = q
+                            .bind(s.id.to_string())
+                            .bind(&s.chain)
+                            .bind(s.seq)
+                            .bind(s.workspace_id.map(|w| w.to_string()))
+                            .bind(s.actor.kind())
+                            .bind(s.actor.id())
+                            .bind(&s.action)
+                            .bind(&s.target_type)
+                            .bind(&s.target_id)
+                            .bind(&s.ip)
+                            .bind(&s.user_agent)
+                            .bind(s.occurred_at)
+                            .bind(&s.details)
+                            .bind(s.prev_hash.as_slice())
+                            .bind(s.hash.as_slice());
+                    }
+                    q.execute(&mut *conn).await?;
+                }
+            }
+            Ok(())
+        }
     };
 }
 pub(crate) use append_audit_fn;

@@ -7,8 +7,10 @@
 //! change and writes it in the same transaction.
 #![forbid(unsafe_code)]
 
+mod accept;
 pub mod audit_query;
 pub mod backup;
+mod bulk;
 pub mod checkpoints;
 pub mod dispatch;
 mod error;
@@ -125,6 +127,9 @@ pub trait MigrationStore {
     fn backend(&self) -> Backend;
     /// Answers when the database can run a trivial query.
     async fn ping(&self) -> Result<()>;
+    /// The counter the database bumps with every change to a table whose rows
+    /// nodes cache (API keys, channels, workspaces, templates).
+    async fn cache_generation(&self) -> Result<i64>;
     /// Applies every pending embedded migration.
     async fn migrate(&self) -> Result<()>;
     /// Each embedded migration and its state, plus any applied migration this binary does not know.

@@ -773,62 +773,8 @@ macro_rules! messaging_store_impl {
                 &self,
                 batch: &[$crate::messaging::NewOutboundMessage],
             ) -> $crate::Result<Vec<$crate::messaging::AcceptOutcome>> {
-                let mut outcomes = Vec::with_capacity(batch.len());
                 let mut tx = self.write_tx().await?;
-                for m in batch {
-                    if let Some(idem) = &m.idempotency {
-                        let claimed = sqlx::query(
-                            "INSERT INTO idempotency_records (id, workspace_id, idempotency_key, request_hash,
-                                state, response_status, response_body, locked_until, created_at, expires_at)
-                             VALUES ($1, $2, $3, $4, 'completed', $5, $6, $7, $7, $8)
-                             ON CONFLICT (workspace_id, idempotency_key) DO NOTHING",
-                        )
-                        .bind(&idem.id)
-                        .bind(&m.message.workspace_id)
-                        .bind(&idem.key)
-                        .bind(&idem.request_hash)
-                        .bind(idem.response_status as i64)
-                        .bind(&idem.response_body)
-                        .bind(idem.created_at)
-                        .bind(idem.expires_at)
-                        .execute(&mut *tx)
-                        .await?;
-                        if claimed.rows_affected() == 0 {
-                            outcomes.push($crate::messaging::AcceptOutcome::DuplicateKey);
-                            continue;
-                        }
-                    }
-                    $insert_message(&mut *tx, &m.message).await?;
-                    $insert_status(
-                        &mut *tx,
-                        &m.message.id,
-                        &m.message.status,
-                        None,
-                        None,
-                        m.message.created_at,
-                        m.message.created_at,
-                    )
-                    .await?;
-                    let o = &m.outbox;
-                    sqlx::query(
-                        "INSERT INTO outbox (message_id, workspace_id, channel_id, contact_id, payload, attempts,
-                            next_attempt_at, deadline_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(&o.message_id)
-                    .bind(&o.workspace_id)
-                    .bind(&o.channel_id)
-                    .bind(&o.contact_id)
-                    .bind(&o.payload)
-                    .bind(o.attempts)
-                    .bind(o.next_attempt_at)
-                    .bind(o.deadline_at)
-                    .execute(&mut *tx)
-                    .await?;
-                    $append_audit(&mut *tx, m.audit.clone()).await?;
-                    $insert_events(&mut *tx, &m.events).await?;
-                    outcomes.push($crate::messaging::AcceptOutcome::Accepted);
-                }
+                let outcomes = accept_batch(&mut *tx, batch).await?;
                 tx.commit().await?;
                 Ok(outcomes)
             }

@@ -158,7 +158,7 @@ async fn authenticate_api_key(
         .current()
         .blind_index("api_key", parsed.as_str().as_bytes());
     let now = state.clock.now();
-    let found = state.store.find_api_key(&hash).await?;
+    let found = state.lookups.api_key(&hash).await?;
     // The lookup is by keyed hash; compare again in constant time so no code path
     // depends on a variable-time comparison of key material.
     let Some(key) = found.filter(|k| token::ct_eq(&k.key_hash, &hash)) else {
@@ -195,6 +195,7 @@ async fn authenticate_api_key(
             .store
             .touch_api_key(&key.id, now, ip.as_deref())
             .await?;
+        state.lookups.api_key_touched(&hash, now, ip.as_deref());
     }
     let workspace_id = WorkspaceId::parse(&key.workspace_id).map_err(|_| {
         ApiError::Internal(anyhow::anyhow!(

@@ -174,5 +174,6 @@ pub async fn revoke(
             origin.stamp(event),
         )
         .await?;
+    state.lookups.invalidate();
     Ok(StatusCode::NO_CONTENT)
 }

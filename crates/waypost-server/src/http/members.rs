@@ -144,6 +144,7 @@ pub async fn remove(
         .store
         .remove_member(&ws, &user_id, origin.stamp(event))
         .await?;
+    state.lookups.invalidate();
     Ok(StatusCode::NO_CONTENT)
 }
 

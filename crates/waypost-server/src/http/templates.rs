@@ -322,6 +322,7 @@ pub async fn create(
         }
         return Err(e.into());
     }
+    state.lookups.invalidate();
     Ok((StatusCode::CREATED, Json(view(row))))
 }
 
@@ -410,5 +411,6 @@ pub async fn delete(
         .store
         .delete_template(&ws, &row.id, origin.stamp(event))
         .await?;
+    state.lookups.invalidate();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -115,6 +115,7 @@ pub async fn update(
             .store
             .update_messaging_settings(&ws, &settings, origin.stamp(event))
             .await?;
+        state.lookups.invalidate();
     }
     if let Some(require_mfa) = req.require_mfa {
         let user = &auth.caller.session()?.user;

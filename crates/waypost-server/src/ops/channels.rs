@@ -254,6 +254,7 @@ pub async fn update(
         .store
         .update_channel(&row, ctx.origin.stamp(event))
         .await?;
+    state.lookups.invalidate();
     Ok(row)
 }
 
@@ -270,5 +271,6 @@ pub async fn delete(state: &AppState, ctx: &Ctx, id: &str) -> Result<(), ApiErro
             ctx.origin.stamp(event),
         )
         .await?;
+    state.lookups.invalidate();
     Ok(())
 }

@@ -162,100 +162,100 @@ fn text_of(content: &OutboundContent) -> Option<String> {
 
 /// Accepts one outbound message for sending, or refuses it with the reason.
 /// With `key`, an identical earlier request's answer is given again instead.
+/// The key is claimed in the batch that writes the message, so a first request
+/// costs no extra lookup; a refusal checks for an earlier answer, so a retry of
+/// an accepted request is answered as then even if it would now be refused.
 pub async fn accept(
     state: &AppState,
     ctx: &Ctx,
     req: SendMessage,
     key: Option<&IdempotencyKey>,
 ) -> Result<Answer, ApiError> {
-    if let Some(key) = key
-        && let Some(stored) = super::idempotency::replay(state, &ctx.workspace, key).await?
-    {
-        return Ok(Answer::Replayed(stored));
+    match accept_new(state, ctx, req, key).await {
+        Err(refused) => match key {
+            Some(key) => match super::idempotency::replay(state, &ctx.workspace, key).await? {
+                Some(stored) => Ok(Answer::Replayed(stored)),
+                None => Err(refused),
+            },
+            None => Err(refused),
+        },
+        answer => answer,
     }
-    let now = state.clock.now();
+}
 
-    let channel = state
-        .store
-        .get_channel(&ctx.workspace, &req.channel_id)
-        .await?;
-    let contact = match (&req.contact_id, &req.to) {
-        (Some(id), None) => state.store.get_contact(&ctx.workspace, id).await?,
+/// The contact a send names, by id or by number (created on first use).
+async fn recipient_contact(
+    state: &AppState,
+    ctx: &Ctx,
+    req: &SendMessage,
+) -> Result<ContactRow, ApiError> {
+    match (&req.contact_id, &req.to) {
+        (Some(id), None) => Ok(state.store.get_contact(&ctx.workspace, id).await?),
         (None, Some(to)) => {
             let phone = super::contacts::parse_phone("to", to)?;
+            let index = phone_index(&state.keys, &ctx.workspace, &phone);
             match state
                 .store
-                .contact_by_phone_index(
-                    &ctx.workspace,
-                    &phone_index(&state.keys, &ctx.workspace, &phone),
-                )
+                .contact_by_phone_index(&ctx.workspace, &index)
                 .await?
             {
-                Some(c) => c,
+                Some(c) => Ok(c),
                 None => find_or_create_contact(state, &ctx.workspace, &phone)
                     .await
-                    .map_err(ApiError::Internal)?,
+                    .map_err(ApiError::Internal),
             }
         }
-        _ => {
-            return Err(refuse(
-                "validation",
-                "Invalid request",
-                "give exactly one of `to` and `contact_id`",
-            ));
-        }
-    };
-    let phone =
-        crate::messaging::contact_phone(&state.keys, &contact).map_err(ApiError::Internal)?;
+        _ => Err(refuse(
+            "validation",
+            "Invalid request",
+            "give exactly one of `to` and `contact_id`",
+        )),
+    }
+}
 
-    if let OutboundContent::Unsupported(u) = &req.content {
+/// What a template send must satisfy: known, approved, the right parameters.
+/// Returns the template's name, language and category.
+async fn check_template(
+    state: &AppState,
+    ctx: &Ctx,
+    t: &waypost_cloudapi::template::TemplateMessage,
+) -> Result<(String, String, Category), ApiError> {
+    let found = state
+        .lookups
+        .template(&ctx.workspace, &t.name, &t.language.code)
+        .await?
+        .ok_or_else(|| {
+            refuse(
+                "template-unknown",
+                "Unknown template",
+                format!(
+                    "no template `{}` in language `{}` in this workspace",
+                    t.name.chars().take(100).collect::<String>(),
+                    t.language.code.chars().take(20).collect::<String>()
+                ),
+            )
+        })?;
+    if found.status != "APPROVED" {
         return Err(refuse(
-            "unsupported-type",
-            "Unsupported message type",
-            format!("`type` {:?} cannot be sent", u.kind),
+            "template-not-approved",
+            "Template not approved",
+            format!("the template's status is {}", found.status),
         ));
     }
-    let recipient = recipient_of(&contact);
-    policy::check_recipient(&recipient).map_err(refusal_problem)?;
-    let mut template_fields = None;
-    let kind = match &req.content {
-        OutboundContent::Template(t) => {
-            let found = state
-                .store
-                .find_template(&ctx.workspace, &t.name, &t.language.code)
-                .await?
-                .ok_or_else(|| {
-                    refuse(
-                        "template-unknown",
-                        "Unknown template",
-                        format!(
-                            "no template `{}` in language `{}` in this workspace",
-                            t.name.chars().take(100).collect::<String>(),
-                            t.language.code.chars().take(20).collect::<String>()
-                        ),
-                    )
-                })?;
-            if found.status != "APPROVED" {
-                return Err(refuse(
-                    "template-not-approved",
-                    "Template not approved",
-                    format!("the template's status is {}", found.status),
-                ));
-            }
-            let definition: serde_json::Value =
-                serde_json::from_str(&found.components).unwrap_or_default();
-            check_template_parameters(&definition, t)?;
-            let category = Category::parse(&found.category).unwrap_or(Category::Marketing);
-            template_fields = Some((t.name.clone(), t.language.code.clone(), category));
-            SendKind::Template(category)
-        }
-        _ => SendKind::Session,
-    };
-    policy::check_send(&recipient, kind, now).map_err(refusal_problem)?;
+    let definition: serde_json::Value = serde_json::from_str(&found.components).unwrap_or_default();
+    check_template_parameters(&definition, t)?;
+    let category = Category::parse(&found.category).unwrap_or(Category::Marketing);
+    Ok((t.name.clone(), t.language.code.clone(), category))
+}
 
-    let id = MessageId::new().to_string();
-    let context = match &req.context {
-        None => None,
+/// The provider id of the message replied to.
+async fn reply_context(
+    state: &AppState,
+    ctx: &Ctx,
+    context: Option<&SendContext>,
+) -> Result<Option<OutboundContext>, ApiError> {
+    match context {
+        None => Ok(None),
         Some(c) if c.message_id.starts_with("msg_") => {
             let replied = state
                 .store
@@ -268,50 +268,90 @@ pub async fn accept(
                     "the message replied to has no provider id yet",
                 )
             })?;
-            Some(OutboundContext { message_id: wamid })
+            Ok(Some(OutboundContext { message_id: wamid }))
         }
-        Some(c) => Some(OutboundContext {
+        Some(c) => Ok(Some(OutboundContext {
             message_id: c.message_id.clone(),
-        }),
+        })),
+    }
+}
+
+/// The shield's label for a flagged text, or the refusal when the workspace blocks it.
+fn scan_outbound(
+    state: &AppState,
+    policy: ShieldPolicy,
+    text: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let Some(text) = text.filter(|_| policy.scans()) else {
+        return Ok(None);
     };
+    let verdict = state.shield.scan(&waypost_shield::ScanInput::text(text));
+    if !verdict.label.is_positive() {
+        return Ok(None);
+    }
+    if policy == ShieldPolicy::Block && verdict.label == waypost_shield::Label::Smishing {
+        metrics::counter!("waypost_shield_blocked_total", "direction" => "outbound").increment(1);
+        // Reason codes only: their details may quote the message.
+        let reasons: Vec<&str> = verdict.reasons.iter().map(|r| r.code).collect();
+        return Err(Problem::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "shield-blocked",
+            "Blocked by the shield",
+            format!(
+                "the shield classified the message as {} (score {:.2}); the workspace blocks such messages",
+                verdict.label.as_str(),
+                verdict.score
+            ),
+        )
+        .with("reasons", reasons.into())
+        .into());
+    }
+    Ok(Some(verdict.label.as_str().to_owned()))
+}
+
+async fn accept_new(
+    state: &AppState,
+    ctx: &Ctx,
+    req: SendMessage,
+    key: Option<&IdempotencyKey>,
+) -> Result<Answer, ApiError> {
+    let now = state.clock.now();
+    let channel = state
+        .lookups
+        .channel(&ctx.workspace, &req.channel_id)
+        .await?;
+    let contact = recipient_contact(state, ctx, &req).await?;
+    let phone =
+        crate::messaging::contact_phone(&state.keys, &contact).map_err(ApiError::Internal)?;
+
+    if let OutboundContent::Unsupported(u) = &req.content {
+        return Err(refuse(
+            "unsupported-type",
+            "Unsupported message type",
+            format!("`type` {:?} cannot be sent", u.kind),
+        ));
+    }
+    let recipient = recipient_of(&contact);
+    policy::check_recipient(&recipient).map_err(refusal_problem)?;
+    let template_fields = match &req.content {
+        OutboundContent::Template(t) => Some(check_template(state, ctx, t).await?),
+        _ => None,
+    };
+    let kind = match &template_fields {
+        Some((_, _, category)) => SendKind::Template(*category),
+        None => SendKind::Session,
+    };
+    policy::check_send(&recipient, kind, now).map_err(refusal_problem)?;
+
+    let id = MessageId::new().to_string();
+    let context = reply_context(state, ctx, req.context.as_ref()).await?;
     let mut outbound = OutboundMessage::new(phone.wa_id(), req.content);
     outbound.context = context;
     outbound.biz_opaque_callback_data = Some(id.clone());
     check_limits(&outbound).map_err(|v| refuse("payload-limit", "Payload limit", v.to_string()))?;
 
-    let settings = state.store.messaging_settings(&ctx.workspace).await?;
-    let text = text_of(&outbound.content);
-    let mut shield_label = None;
-    if settings.shield_policy.scans()
-        && let Some(text) = &text
-    {
-        let verdict = state
-            .shield
-            .scan(&waypost_shield::ScanInput::text(text.clone()));
-        if verdict.label.is_positive() {
-            if settings.shield_policy == ShieldPolicy::Block
-                && verdict.label == waypost_shield::Label::Smishing
-            {
-                metrics::counter!("waypost_shield_blocked_total", "direction" => "outbound")
-                    .increment(1);
-                // Reason codes only: their details may quote the message.
-                let reasons: Vec<&str> = verdict.reasons.iter().map(|r| r.code).collect();
-                return Err(Problem::new(
-                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    "shield-blocked",
-                    "Blocked by the shield",
-                    format!(
-                        "the shield classified the message as {} (score {:.2}); the workspace blocks such messages",
-                        verdict.label.as_str(),
-                        verdict.score
-                    ),
-                )
-                .with("reasons", reasons.into())
-                .into());
-            }
-            shield_label = Some(verdict.label.as_str().to_owned());
-        }
-    }
+    let settings = state.lookups.messaging_settings(&ctx.workspace).await?;
+    let shield_label = scan_outbound(state, settings.shield_policy, text_of(&outbound.content))?;
 
     let ring = state.keys.current();
     let payload_json = serde_json::to_vec(&outbound).expect("messages serialise");

@@ -119,6 +119,7 @@ pub async fn apply_status(
             events: vec![event],
         };
         if state.store.update_template_status(&change).await? {
+            state.lookups.invalidate();
             tracing::info!(template = %row.id, from = %row.status, to, source = source.as_str(), "template status changed");
             return Ok(true);
         }

@@ -4,7 +4,7 @@ use chrono::Duration;
 use serde_json::json;
 use waypost_store::Backend;
 
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with, spawn_with};
 use crate::on_both_backends;
 use crate::users::*;
 
@@ -15,6 +15,7 @@ on_both_backends!(
     checksum_typos_are_refused_without_the_database,
     keys_are_rate_limited_with_headers,
     roles_limit_what_members_do,
+    a_revoked_key_stops_working_on_every_node_within_a_second,
 );
 
 async fn keys_are_shown_once_and_stored_hashed(backend: Backend) {
@@ -328,4 +329,52 @@ async fn roles_limit_what_members_do(backend: Backend) {
         actions.contains(&"member.role_changed".to_owned())
             && actions.contains(&"member.removed".to_owned())
     );
+}
+
+/// Two nodes on one database, each caching keys in memory: a key revoked
+/// through one is refused by the other within a second.
+async fn a_revoked_key_stops_working_on_every_node_within_a_second(backend: Backend) {
+    let Some(a) = spawn_app(backend).await else {
+        return;
+    };
+    let mut config = a.config.clone();
+    let dir = tempfile::tempdir().unwrap();
+    config.data_dir = dir.path().to_path_buf();
+    let b = spawn_with(config, a.db.clone(), std::sync::Arc::new(dir)).await;
+    owner(&a, "ana@example.com", "Acme").await;
+    let s = login(&a, "ana@example.com", PASSWORD).await;
+    let (id, key) = api_key(&a, &s, json!({"name": "ci", "scopes": ["audit:read"]})).await;
+
+    // Let node b's poller run once, so it serves keys from memory.
+    let ready = std::time::Instant::now();
+    while b.state.lookups.is_empty() {
+        assert_eq!(bearer_get(&b, &key, "/v1/audit-events").await.status(), 200);
+        assert!(
+            ready.elapsed() < std::time::Duration::from_secs(5),
+            "node b never cached the key"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(bearer_get(&b, &key, "/v1/audit-events").await.status(), 200);
+
+    assert_eq!(
+        s.delete(&a, &format!("/v1/api-keys/{id}")).await.status(),
+        204
+    );
+    let revoked = std::time::Instant::now();
+    assert_problem(bearer_get(&a, &key, "/v1/audit-events").await, 401).await;
+    loop {
+        let status = bearer_get(&b, &key, "/v1/audit-events").await.status();
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            revoked.elapsed() < std::time::Duration::from_secs(1),
+            "node b still accepted the revoked key after {:?}",
+            revoked.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(revoked.elapsed() < std::time::Duration::from_secs(1));
 }

@@ -150,6 +150,8 @@ async fn records_go_at_their_boundaries(backend: Backend) {
         .update_messaging_settings(&f.ws.to_string(), &settings, audit)
         .await
         .unwrap();
+    // Written behind the node's back: its next poll of the cache generation sees it.
+    f.app.state.lookups.refresh().await.unwrap();
     let (kept_in, kept_out) = conversation(&f, "wamid.UNKNOWN.KEPT").await;
     f.app.clock.advance(Days::days(91));
     let due = pass(&f.app, true).await;

@@ -85,6 +85,70 @@ async fn idempotent_retries_return_the_first_answer(backend: Backend) {
     for t in ["message.received", "message.queued", "message.sent"] {
         assert!(types.iter().any(|e| e == t), "{t} missing from {types:?}");
     }
+
+    // Concurrent first requests with one key (written in one batch or not):
+    // one message, one answer.
+    let burst = [("idempotency-key", "burst-7")];
+    let answers =
+        futures_util::future::join_all((0..8).map(|_| f.post("/v1/messages", &body, &burst))).await;
+    let mut ids = std::collections::HashSet::new();
+    for a in answers {
+        assert_eq!(a.status(), 202);
+        ids.insert(
+            a.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(ids.len(), 1, "one message for one key: {ids:?}");
+    let outbound = f.get_json("/v1/messages?direction=outbound").await;
+    assert_eq!(outbound["data"].as_array().unwrap().len(), 2);
+
+    // A retry of an accepted request is answered as then, even where the same
+    // request would now be refused (the contact was restricted since).
+    let contact = view["contact_id"].as_str().unwrap().to_owned();
+    let res = f
+        .app
+        .client
+        .patch(format!("{}/v1/contacts/{contact}", f.app.address))
+        .bearer_auth(&f.key)
+        .json(&json!({"restricted": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let again = f.post("/v1/messages", &body, &key).await;
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], id.as_str());
+    let p = assert_problem(
+        f.post("/v1/messages", &body, &[("idempotency-key", "fresh-1")])
+            .await,
+        422,
+    )
+    .await;
+    assert_eq!(
+        p["type"],
+        "https://waypost.dev/problems/recipient-restricted"
+    );
+
+    // After a day the key is forgotten: reusing it with another body is a new request.
+    f.app.clock.advance(chrono::Duration::hours(25));
+    let res = f
+        .app
+        .client
+        .patch(format!("{}/v1/contacts/{contact}", f.app.address))
+        .bearer_auth(&f.key)
+        .json(&json!({"restricted": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    f.open_window(CUSTOMER).await;
+    let reused = f.post("/v1/messages", &other, &key).await;
+    assert_eq!(reused.status(), 202);
+    assert!(reused.headers().get("idempotent-replayed").is_none());
+    assert_ne!(reused.json::<Value>().await.unwrap()["id"], id.as_str());
 }
 
 async fn templates_go_outside_the_window_with_the_right_parameters(backend: Backend) {
@@ -205,6 +269,9 @@ async fn the_shield_flags_inbound_and_blocks_outbound_by_policy(backend: Backend
         )
         .await
         .unwrap();
+    // Written behind the node's back (as another node would): its next poll
+    // of the cache generation sees the change.
+    f.app.state.lookups.refresh().await.unwrap();
     let p = assert_problem(f.post("/v1/messages", &body, &[]).await, 422).await;
     assert_eq!(p["type"], "https://waypost.dev/problems/shield-blocked");
     assert!(!p["reasons"].as_array().unwrap().is_empty(), "{p}");

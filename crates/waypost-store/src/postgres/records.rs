@@ -41,6 +41,7 @@ crate::retention::retention_store_impl!(PgStore);
 crate::operators::operator_store_impl!(PgStore, append_audit);
 crate::incidents::incident_store_impl!(PgStore, PgConnection, append_audit, insert_events);
 crate::messaging::insert_message_fn!(PgConnection);
+crate::accept::accept_batch_fn!(PgConnection);
 crate::messaging::messaging_store_impl!(
     PgStore,
     append_audit,

@@ -89,6 +89,14 @@ impl MigrationStore for SqliteStore {
         Ok(())
     }
 
+    async fn cache_generation(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT generation FROM _cache_generation WHERE id = 1")
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
+
     async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.writer).await?;
         Ok(())

@@ -40,6 +40,7 @@ crate::retention::retention_store_impl!(SqliteStore);
 crate::operators::operator_store_impl!(SqliteStore, append_audit);
 crate::incidents::incident_store_impl!(SqliteStore, SqliteConnection, append_audit, insert_events);
 crate::messaging::insert_message_fn!(SqliteConnection);
+crate::accept::accept_batch_fn!(SqliteConnection);
 crate::messaging::messaging_store_impl!(
     SqliteStore,
     append_audit,

@@ -1,0 +1,178 @@
+//! The batch write of accepted outbound messages: one statement per table per
+//! chunk of rows instead of several per message, the idempotency claims first
+//! so a message whose key another request already holds writes nothing.
+
+use std::collections::HashSet;
+
+use crate::messaging::{AcceptOutcome, NewOutboundMessage};
+
+/// Which messages of `batch` repeat an idempotency key an earlier message of
+/// the same batch already carries (their claim could only fail).
+pub(crate) fn repeated_keys(batch: &[NewOutboundMessage]) -> Vec<bool> {
+    let mut seen = HashSet::new();
+    batch
+        .iter()
+        .map(|m| {
+            m.idempotency
+                .as_ref()
+                .is_some_and(|i| !seen.insert((m.message.workspace_id.as_str(), i.key.as_str())))
+        })
+        .collect()
+}
+
+/// The outcome of each message, given which idempotency record ids were claimed.
+pub(crate) fn outcomes(
+    batch: &[NewOutboundMessage],
+    claimed: &HashSet<String>,
+) -> Vec<AcceptOutcome> {
+    batch
+        .iter()
+        .map(|m| match &m.idempotency {
+            Some(i) if !claimed.contains(&i.id) => AcceptOutcome::DuplicateKey,
+            _ => AcceptOutcome::Accepted,
+        })
+        .collect()
+}
+
+/// Defines `accept_batch(conn, batch)` for a backend, with `append_audits` and
+/// `insert_events` in scope.
+macro_rules! accept_batch_fn {
+    ($conn:ty) => {
+        pub(crate) async fn accept_batch(
+            conn: &mut $conn,
+            batch: &[$crate::messaging::NewOutboundMessage],
+        ) -> $crate::Result<Vec<$crate::messaging::AcceptOutcome>> {
+            use $crate::bulk::{chunks, values};
+            // Claim the keys. An expired record is taken over; a live one is not.
+            let repeated = $crate::accept::repeated_keys(batch);
+            let claims: Vec<_> = batch
+                .iter()
+                .zip(&repeated)
+                .filter(|(_, r)| !**r)
+                .filter_map(|(m, _)| m.idempotency.as_ref().map(|i| (m, i)))
+                .collect();
+            let mut claimed = std::collections::HashSet::new();
+            for range in chunks(claims.len()) {
+                let sql = format!(
+                    "INSERT INTO idempotency_records (id, workspace_id, idempotency_key, request_hash,
+                        state, response_status, response_body, locked_until, created_at, expires_at)
+                     VALUES {}
+                     ON CONFLICT (workspace_id, idempotency_key) DO UPDATE SET
+                        id = excluded.id, request_hash = excluded.request_hash, state = excluded.state,
+                        response_status = excluded.response_status, response_body = excluded.response_body,
+                        locked_until = excluded.locked_until, created_at = excluded.created_at,
+                        expires_at = excluded.expires_at
+                     WHERE idempotency_records.expires_at <= excluded.created_at
+                     RETURNING id",
+                    values(10, range.len())
+                );
+                let mut q = sqlx::query_scalar::<_, String>(&sql);
+                for (m, i) in &claims[range] {
+                    q = q
+                        .bind(&i.id)
+                        .bind(&m.message.workspace_id)
+                        .bind(&i.key)
+                        .bind(&i.request_hash)
+                        .bind("completed")
+                        .bind(i.response_status as i64)
+                        .bind(&i.response_body)
+                        .bind(i.created_at)
+                        .bind(i.created_at)
+                        .bind(i.expires_at);
+                }
+                claimed.extend(q.fetch_all(&mut *conn).await?);
+            }
+            let outcomes = $crate::accept::outcomes(batch, &claimed);
+            let accepted: Vec<&$crate::messaging::NewOutboundMessage> = batch
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, o)| **o == $crate::messaging::AcceptOutcome::Accepted)
+                .map(|(m, _)| m)
+                .collect();
+
+            for range in chunks(accepted.len()) {
+                let sql = format!(
+                    "INSERT INTO messages (id, workspace_id, channel_id, contact_id, direction, message_type,
+                        template_name, template_language, category, status, provider_message_id, error_code,
+                        error_title, content, content_expires_at, shield_label, created_at, updated_at)
+                     VALUES {}",
+                    values(18, range.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for a in &accepted[range] {
+                    let m = &a.message;
+                    q = q
+                        .bind(&m.id)
+                        .bind(&m.workspace_id)
+                        .bind(&m.channel_id)
+                        .bind(&m.contact_id)
+                        .bind(&m.direction)
+                        .bind(&m.message_type)
+                        .bind(&m.template_name)
+                        .bind(&m.template_language)
+                        .bind(&m.category)
+                        .bind(&m.status)
+                        .bind(&m.provider_message_id)
+                        .bind(m.error_code)
+                        .bind(&m.error_title)
+                        .bind(&m.content)
+                        .bind(m.content_expires_at)
+                        .bind(&m.shield_label)
+                        .bind(m.created_at)
+                        .bind(m.updated_at);
+                }
+                q.execute(&mut *conn).await?;
+            }
+            for range in chunks(accepted.len()) {
+                let sql = format!(
+                    "INSERT INTO message_statuses (message_id, status, provider_code, provider_title,
+                        occurred_at, recorded_at)
+                     VALUES {}",
+                    values(6, range.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for a in &accepted[range] {
+                    let m = &a.message;
+                    q = q
+                        .bind(&m.id)
+                        .bind(&m.status)
+                        .bind(None::<i64>)
+                        .bind(None::<String>)
+                        .bind(m.created_at)
+                        .bind(m.created_at);
+                }
+                q.execute(&mut *conn).await?;
+            }
+            for range in chunks(accepted.len()) {
+                let sql = format!(
+                    "INSERT INTO outbox (message_id, workspace_id, channel_id, contact_id, payload, attempts,
+                        next_attempt_at, deadline_at)
+                     VALUES {}",
+                    values(8, range.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for a in &accepted[range] {
+                    let o = &a.outbox;
+                    q = q
+                        .bind(&o.message_id)
+                        .bind(&o.workspace_id)
+                        .bind(&o.channel_id)
+                        .bind(&o.contact_id)
+                        .bind(&o.payload)
+                        .bind(o.attempts)
+                        .bind(o.next_attempt_at)
+                        .bind(o.deadline_at);
+                }
+                q.execute(&mut *conn).await?;
+            }
+            append_audits(&mut *conn, accepted.iter().map(|a| a.audit.clone()).collect()).await?;
+            let events: Vec<_> = accepted
+                .iter()
+                .flat_map(|a| a.events.iter().cloned())
+                .collect();
+            insert_events(&mut *conn, &events).await?;
+            Ok(outcomes)
+        }
+    };
+}
+pub(crate) use accept_batch_fn;
