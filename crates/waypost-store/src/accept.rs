@@ -34,8 +34,8 @@ pub(crate) fn outcomes(
         .collect()
 }
 
-/// Defines `accept_batch(conn, batch)` for a backend, with `append_audits` and
-/// `insert_events` in scope.
+/// Defines `accept_batch(conn, batch)` for a backend, with `seal_audits`,
+/// `insert_statuses` and `insert_events` in scope.
 macro_rules! accept_batch_fn {
     ($conn:ty) => {
         pub(crate) async fn accept_batch(
@@ -51,7 +51,10 @@ macro_rules! accept_batch_fn {
                 .filter(|(_, r)| !**r)
                 .filter_map(|(m, _)| m.idempotency.as_ref().map(|i| (m, i)))
                 .collect();
-            let mut claimed = std::collections::HashSet::new();
+            // Rows claimed are counted, not returned (each returned row is a hop
+            // to SQLite's worker thread); only when some key was taken are the
+            // records ids looked up, to tell which.
+            let mut claimed_count = 0;
             for range in chunks(claims.len()) {
                 let sql = format!(
                     "INSERT INTO idempotency_records (id, workspace_id, idempotency_key, request_hash,
@@ -62,11 +65,10 @@ macro_rules! accept_batch_fn {
                         response_status = excluded.response_status, response_body = excluded.response_body,
                         locked_until = excluded.locked_until, created_at = excluded.created_at,
                         expires_at = excluded.expires_at
-                     WHERE idempotency_records.expires_at <= excluded.created_at
-                     RETURNING id",
+                     WHERE idempotency_records.expires_at <= excluded.created_at",
                     values(10, range.len())
                 );
-                let mut q = sqlx::query_scalar::<_, String>(&sql);
+                let mut q = sqlx::query(&sql);
                 for (m, i) in &claims[range] {
                     q = q
                         .bind(&i.id)
@@ -80,7 +82,25 @@ macro_rules! accept_batch_fn {
                         .bind(i.created_at)
                         .bind(i.expires_at);
                 }
-                claimed.extend(q.fetch_all(&mut *conn).await?);
+                claimed_count += q.execute(&mut *conn).await?.rows_affected();
+            }
+            let mut claimed: std::collections::HashSet<String> = Default::default();
+            if claimed_count as usize == claims.len() {
+                claimed.extend(claims.iter().map(|(_, i)| i.id.clone()));
+            } else {
+                for chunk in claims.chunks(64) {
+                    let ids: Vec<&String> = chunk.iter().map(|(_, i)| &i.id).collect();
+                    let ids = $crate::padded(&ids);
+                    let sql = format!(
+                        "SELECT id FROM idempotency_records WHERE id IN ({})",
+                        $crate::placeholders(1, ids.len())
+                    );
+                    let mut q = sqlx::query_scalar::<_, String>(&sql);
+                    for id in ids {
+                        q = q.bind(*id);
+                    }
+                    claimed.extend(q.fetch_all(&mut *conn).await?);
+                }
             }
             let outcomes = $crate::accept::outcomes(batch, &claimed);
             let accepted: Vec<&$crate::messaging::NewOutboundMessage> = batch
@@ -90,6 +110,9 @@ macro_rules! accept_batch_fn {
                 .map(|(m, _)| m)
                 .collect();
 
+            if accepted.is_empty() {
+                return Ok(outcomes);
+            }
             for range in chunks(accepted.len()) {
                 let sql = format!(
                     "INSERT INTO messages (id, workspace_id, channel_id, contact_id, direction, message_type,
@@ -165,7 +188,37 @@ macro_rules! accept_batch_fn {
                 }
                 q.execute(&mut *conn).await?;
             }
-            append_audits(&mut *conn, accepted.iter().map(|a| a.audit.clone()).collect()).await?;
+            {
+                let audits = seal_audits(&mut *conn, accepted.iter().map(|a| a.audit.clone()).collect()).await?;
+                for range in chunks(audits.len()) {
+                    let sql = format!(
+                        "INSERT INTO audit_events (id, chain, seq, workspace_id, actor_type, actor_id, action,
+                            target_type, target_id, ip, user_agent, occurred_at, details, prev_hash, hash)
+                         VALUES {}",
+                        values(15, range.len())
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for s in &audits[range] {
+                        q = q
+                            .bind(s.id.to_string())
+                            .bind(&s.chain)
+                            .bind(s.seq)
+                            .bind(s.workspace_id.map(|w| w.to_string()))
+                            .bind(s.actor.kind())
+                            .bind(s.actor.id())
+                            .bind(&s.action)
+                            .bind(&s.target_type)
+                            .bind(&s.target_id)
+                            .bind(&s.ip)
+                            .bind(&s.user_agent)
+                            .bind(s.occurred_at)
+                            .bind(&s.details)
+                            .bind(s.prev_hash.as_slice())
+                            .bind(s.hash.as_slice());
+                    }
+                    q.execute(&mut *conn).await?;
+                }
+            }
             let events: Vec<_> = accepted
                 .iter()
                 .flat_map(|a| a.events.iter().cloned())

@@ -4,9 +4,10 @@
 
 use std::ops::Range;
 
-/// Rows per statement, largest first. 64 rows of the widest table (18 columns)
-/// stay far below SQLite's and PostgreSQL's parameter limits.
-pub(crate) const CHUNKS: [usize; 4] = [64, 16, 4, 1];
+/// Rows per statement, largest first: a batch of n rows takes at most
+/// log2(64) + n / 64 statements. 64 rows of the widest table (18 columns) stay
+/// far below SQLite's and PostgreSQL's parameter limits.
+pub(crate) const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
 /// Splits `0..n` into ranges whose lengths are all in [`CHUNKS`].
 pub(crate) fn chunks(n: usize) -> Vec<Range<usize>> {
@@ -58,6 +59,7 @@ mod tests {
             assert_eq!(next, n);
         }
         assert_eq!(chunks(85), vec![0..64, 64..80, 80..84, 84..85]);
+        assert_eq!(chunks(31).len(), 5);
     }
 
     #[test]

@@ -191,26 +191,40 @@ macro_rules! dispatch_store_impl {
                 at: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<()> {
                 let mut tx = self.write_tx().await?;
-                for id in message_ids {
-                    sqlx::query(
-                        "UPDATE outbox SET attempt_started_at = $2, attempts = attempts + 1
-                         WHERE message_id = $1 AND lease_owner = $3",
-                    )
-                    .bind(id)
-                    .bind(at)
-                    .bind(owner)
-                    .execute(&mut *tx)
-                    .await?;
-                    let moved = sqlx::query(
-                        "UPDATE messages SET status = 'sending', updated_at = $2 WHERE id = $1 AND status = 'queued'",
-                    )
-                    .bind(id)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
-                    if moved.rows_affected() > 0 {
-                        $insert_status(&mut *tx, id, "sending", None, None, at, at).await?;
+                for chunk in message_ids.chunks(64) {
+                    let ids = $crate::padded(chunk);
+                    let sql = format!(
+                        "UPDATE outbox SET attempt_started_at = $1, attempts = attempts + 1
+                         WHERE lease_owner = $2 AND message_id IN ({})",
+                        $crate::placeholders(3, ids.len())
+                    );
+                    let mut q = sqlx::query(&sql).bind(at).bind(owner);
+                    for id in &ids {
+                        q = q.bind(*id);
                     }
+                    q.execute(&mut *tx).await?;
+                    let sql = format!(
+                        "UPDATE messages SET status = 'sending', updated_at = $1
+                         WHERE status = 'queued' AND id IN ({}) RETURNING id",
+                        $crate::placeholders(2, ids.len())
+                    );
+                    let mut q = sqlx::query_scalar::<_, String>(&sql).bind(at);
+                    for id in &ids {
+                        q = q.bind(*id);
+                    }
+                    let moved = q.fetch_all(&mut *tx).await?;
+                    let rows: Vec<_> = moved
+                        .iter()
+                        .map(|id| $crate::messaging::NewStatusRow {
+                            message_id: id,
+                            status: "sending",
+                            code: None,
+                            title: None,
+                            occurred_at: at,
+                            recorded_at: at,
+                        })
+                        .collect();
+                    insert_statuses(&mut *tx, &rows).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -224,6 +238,14 @@ macro_rules! dispatch_store_impl {
             ) -> $crate::Result<()> {
                 use $crate::dispatch::SendOutcome;
                 let mut tx = self.write_tx().await?;
+                let sent: Vec<(&$crate::dispatch::SendResult, &String)> = results
+                    .iter()
+                    .filter_map(|r| match &r.outcome {
+                        SendOutcome::Sent { wamid } => Some((r, wamid)),
+                        _ => None,
+                    })
+                    .collect();
+                record_sent(&mut *tx, &sent, seal).await?;
                 for r in results {
                     let row = &r.row;
                     let target = $crate::inbound::MessageRef {
@@ -233,27 +255,7 @@ macro_rules! dispatch_store_impl {
                         contact_id: row.contact_id.clone(),
                     };
                     match &r.outcome {
-                        SendOutcome::Sent { wamid } => {
-                            // A status webhook may have reconciled it first; then only the outbox row goes.
-                            let set = sqlx::query(
-                                "UPDATE messages SET provider_message_id = $2, updated_at = $3
-                                 WHERE id = $1 AND provider_message_id IS NULL",
-                            )
-                            .bind(&row.message_id)
-                            .bind(wamid)
-                            .bind(r.at)
-                            .execute(&mut *tx)
-                            .await?;
-                            if set.rows_affected() > 0 {
-                                $apply_status(&mut *tx, &target, Some(wamid), "sent", None, None, r.at, r.at, seal)
-                                    .await?;
-                            }
-                            sqlx::query("DELETE FROM outbox WHERE message_id = $1")
-                                .bind(&row.message_id)
-                                .execute(&mut *tx)
-                                .await?;
-                            $apply_unmatched(&mut *tx, &target, wamid, r.at, seal).await?;
-                        }
+                        SendOutcome::Sent { .. } => {}
                         SendOutcome::Failed { code, title } => {
                             $apply_status(
                                 &mut *tx, &target, None, "failed", *code, Some(title.as_str()), r.at, r.at, seal,
@@ -322,3 +324,142 @@ macro_rules! dispatch_store_impl {
     };
 }
 pub(crate) use dispatch_store_impl;
+
+/// Defines `record_sent(conn, sent, seal)` for a backend, with `insert_statuses`,
+/// `insert_events` and `apply_unmatched` in scope: the accepted sends of a batch
+/// in a few set-based statements (provider ids, the `sent` step where the state
+/// machine allows it, history, events, outbox rows gone), then the statuses
+/// that arrived before their id was known, for the few that have any.
+macro_rules! record_sent_fn {
+    ($conn:ty) => {
+        pub(crate) async fn record_sent(
+            conn: &mut $conn,
+            sent: &[(&$crate::dispatch::SendResult, &String)],
+            seal: $crate::dispatch::EventSealer<'_>,
+        ) -> $crate::Result<()> {
+            use $crate::bulk::{chunks, values};
+            // A status webhook may have reconciled a message first; then only its outbox row goes.
+            let mut with_id = std::collections::HashSet::new();
+            for range in chunks(sent.len()) {
+                let sql = format!(
+                    "UPDATE messages SET provider_message_id = v.column2, updated_at = v.column3
+                     FROM (VALUES {}) AS v
+                     WHERE messages.id = v.column1 AND messages.provider_message_id IS NULL
+                     RETURNING messages.id",
+                    values(3, range.len())
+                );
+                let mut q = sqlx::query_scalar::<_, String>(&sql);
+                for (r, wamid) in &sent[range] {
+                    q = q.bind(&r.row.message_id).bind(*wamid).bind(r.at);
+                }
+                with_id.extend(q.fetch_all(&mut *conn).await?);
+            }
+            let fresh: Vec<_> = sent
+                .iter()
+                .filter(|(r, _)| with_id.contains(&r.row.message_id))
+                .collect();
+            let from = $crate::inbound::allowed_from("sent")
+                .iter()
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut moved = std::collections::HashSet::new();
+            for range in chunks(fresh.len()) {
+                let sql = format!(
+                    "UPDATE messages SET status = 'sent', updated_at = v.column2
+                     FROM (VALUES {}) AS v
+                     WHERE messages.id = v.column1 AND messages.status IN ({from})
+                     RETURNING messages.id",
+                    values(2, range.len())
+                );
+                let mut q = sqlx::query_scalar::<_, String>(&sql);
+                for (r, _) in &fresh[range] {
+                    q = q.bind(&r.row.message_id).bind(r.at);
+                }
+                moved.extend(q.fetch_all(&mut *conn).await?);
+            }
+            let moved: Vec<_> = fresh
+                .into_iter()
+                .filter(|(r, _)| moved.contains(&r.row.message_id))
+                .collect();
+            let history: Vec<_> = moved
+                .iter()
+                .map(|(r, _)| $crate::messaging::NewStatusRow {
+                    message_id: &r.row.message_id,
+                    status: "sent",
+                    code: None,
+                    title: None,
+                    occurred_at: r.at,
+                    recorded_at: r.at,
+                })
+                .collect();
+            insert_statuses(&mut *conn, &history).await?;
+            let events: Vec<_> = moved
+                .iter()
+                .map(|(r, wamid)| {
+                    seal(&$crate::dispatch::StatusChange {
+                        message_id: r.row.message_id.clone(),
+                        workspace_id: r.row.workspace_id.clone(),
+                        channel_id: r.row.channel_id.clone(),
+                        contact_id: r.row.contact_id.clone(),
+                        status: "sent".into(),
+                        wamid: Some((*wamid).clone()),
+                        error_code: None,
+                        error_title: None,
+                        occurred_at: r.at,
+                    })
+                })
+                .collect();
+            insert_events(&mut *conn, &events).await?;
+            for chunk in sent.chunks(64) {
+                let ids: Vec<&String> = chunk.iter().map(|(r, _)| &r.row.message_id).collect();
+                let ids = $crate::padded(&ids);
+                let sql = format!(
+                    "DELETE FROM outbox WHERE message_id IN ({})",
+                    $crate::placeholders(1, ids.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for id in ids {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut *conn).await?;
+            }
+            // Statuses that came before the id: look them up per channel, apply the few found.
+            let mut by_channel: std::collections::BTreeMap<&str, Vec<&String>> = Default::default();
+            for (r, wamid) in sent {
+                by_channel.entry(r.row.channel_id.as_str()).or_default().push(*wamid);
+            }
+            let mut waiting = std::collections::HashSet::new();
+            for (channel, wamids) in by_channel {
+                for chunk in wamids.chunks(64) {
+                    let list = $crate::padded(chunk);
+                    let sql = format!(
+                        "SELECT DISTINCT provider_message_id FROM unmatched_statuses
+                         WHERE channel_id = $1 AND provider_message_id IN ({})",
+                        $crate::placeholders(2, list.len())
+                    );
+                    let mut q = sqlx::query_scalar::<_, String>(&sql).bind(channel);
+                    for w in list {
+                        q = q.bind(*w);
+                    }
+                    for w in q.fetch_all(&mut *conn).await? {
+                        waiting.insert((channel.to_owned(), w));
+                    }
+                }
+            }
+            for (r, wamid) in sent {
+                if waiting.contains(&(r.row.channel_id.clone(), (*wamid).clone())) {
+                    let target = $crate::inbound::MessageRef {
+                        id: r.row.message_id.clone(),
+                        workspace_id: r.row.workspace_id.clone(),
+                        channel_id: r.row.channel_id.clone(),
+                        contact_id: r.row.contact_id.clone(),
+                    };
+                    apply_unmatched(&mut *conn, &target, wamid, r.at, seal).await?;
+                }
+            }
+            Ok(())
+        }
+    };
+}
+pub(crate) use record_sent_fn;

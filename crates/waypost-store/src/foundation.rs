@@ -338,18 +338,19 @@ macro_rules! append_audit_fn {
             Ok(sealed)
         }
 
-        /// Appends events to their chains inside the caller's transaction: one
-        /// head lookup per chain and multi-row inserts. Chains are locked in name
-        /// order so two batches never wait on each other in a cycle.
-        pub(crate) async fn append_audits(
+        /// Seals events onto their chains inside the caller's transaction, for
+        /// the caller to insert before commit: one head lookup per chain. Chains
+        /// are locked in name order so two batches never wait on each other in a cycle.
+        pub(crate) async fn seal_audits(
             conn: &mut $conn,
             events: Vec<NewAuditEvent>,
-        ) -> Result<()> {
+        ) -> Result<Vec<AuditEvent>> {
             let mut chains: std::collections::BTreeMap<String, Vec<NewAuditEvent>> =
                 Default::default();
             for e in events {
                 chains.entry(chain_name(e.workspace_id)).or_default().push(e);
             }
+            let mut sealed = Vec::new();
             for (chain, events) in chains {
                 $lock_chain(&mut *conn, &chain).await?;
                 let last: Option<(i64, Vec<u8>)> = sqlx::query_as(
@@ -367,43 +368,14 @@ macro_rules! append_audit_fn {
                         (seq + 1, prev)
                     }
                 };
-                let mut sealed = Vec::with_capacity(events.len());
                 for e in events {
                     let s = e.seal(seq, prev);
                     seq += 1;
                     prev = s.hash;
                     sealed.push(s);
                 }
-                for range in $crate::bulk::chunks(sealed.len()) {
-                    let sql = format!(
-                        "INSERT INTO audit_events (id, chain, seq, workspace_id, actor_type, actor_id, action,
-                            target_type, target_id, ip, user_agent, occurred_at, details, prev_hash, hash)
-                         VALUES {}",
-                        $crate::bulk::values(15, range.len())
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for s in &sealed[range] {
-                        q = q
-                            .bind(s.id.to_string())
-                            .bind(&s.chain)
-                            .bind(s.seq)
-                            .bind(s.workspace_id.map(|w| w.to_string()))
-                            .bind(s.actor.kind())
-                            .bind(s.actor.id())
-                            .bind(&s.action)
-                            .bind(&s.target_type)
-                            .bind(&s.target_id)
-                            .bind(&s.ip)
-                            .bind(&s.user_agent)
-                            .bind(s.occurred_at)
-                            .bind(&s.details)
-                            .bind(s.prev_hash.as_slice())
-                            .bind(s.hash.as_slice());
-                    }
-                    q.execute(&mut *conn).await?;
-                }
             }
-            Ok(())
+            Ok(sealed)
         }
     };
 }

@@ -403,9 +403,47 @@ macro_rules! insert_message_fn {
             .await?;
             Ok(())
         }
+
+        /// Inserts history rows, a multi-row statement per chunk.
+        pub(crate) async fn insert_statuses(
+            conn: &mut $conn,
+            rows: &[$crate::messaging::NewStatusRow<'_>],
+        ) -> $crate::Result<()> {
+            for range in $crate::bulk::chunks(rows.len()) {
+                let sql = format!(
+                    "INSERT INTO message_statuses (message_id, status, provider_code, provider_title,
+                        occurred_at, recorded_at)
+                     VALUES {}",
+                    $crate::bulk::values(6, range.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for r in &rows[range] {
+                    q = q
+                        .bind(r.message_id)
+                        .bind(r.status)
+                        .bind(r.code)
+                        .bind(r.title)
+                        .bind(r.occurred_at)
+                        .bind(r.recorded_at);
+                }
+                q.execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
     };
 }
 pub(crate) use insert_message_fn;
+
+/// One row of a message's status history, to insert.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewStatusRow<'a> {
+    pub message_id: &'a str,
+    pub status: &'a str,
+    pub code: Option<i64>,
+    pub title: Option<&'a str>,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+}
 
 /// Implements the messaging traits for a backend with `write_tx()`, `reads()`,
 /// and `append_audit`, `insert_events`, `insert_message`, `insert_status` in scope.

@@ -602,6 +602,25 @@ macro_rules! webhook_store_impl {
                 limit: u32,
             ) -> $crate::Result<u64> {
                 let mut tx = self.write_tx().await?;
+                if $crate::MigrationStore::backend(self) == $crate::Backend::Sqlite {
+                    // One writer holds the database from `BEGIN IMMEDIATE` to commit, so
+                    // both statements see the same oldest events; no row travels to
+                    // the application and back.
+                    let oldest = "SELECT seq FROM customer_events WHERE fanned_out_at IS NULL ORDER BY seq LIMIT $2";
+                    let insert = format!(
+                        "INSERT INTO webhook_deliveries (endpoint_id, workspace_id, event_id, event_seq, ordering_key,
+                            state, attempts, next_attempt_at, created_at, updated_at)
+                         SELECT w.id, e.workspace_id, e.id, e.seq, e.subject_id, 'pending', 0, $1, $1, $1
+                         FROM customer_events e JOIN webhook_endpoints w ON w.workspace_id = e.workspace_id
+                         WHERE e.seq IN ({oldest}) AND w.enabled AND {}",
+                        $crate::webhooks::EVENT_TYPE_FILTER
+                    );
+                    sqlx::query(&insert).bind(now).bind(limit as i64).execute(&mut *tx).await?;
+                    let mark = format!("UPDATE customer_events SET fanned_out_at = $1 WHERE seq IN ({oldest})");
+                    let done = sqlx::query(&mark).bind(now).bind(limit as i64).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    return Ok(done.rows_affected());
+                }
                 let claim = concat!(
                     "SELECT seq FROM customer_events WHERE fanned_out_at IS NULL ORDER BY seq LIMIT $1 ",
                     $claim_lock

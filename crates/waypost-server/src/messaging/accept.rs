@@ -9,8 +9,9 @@ use tokio::sync::{mpsc, oneshot};
 use waypost_store::messaging::{AcceptOutcome, NewOutboundMessage};
 use waypost_store::{Store, StoreError};
 
-/// Messages committed together at most.
-const MAX_BATCH: usize = 512;
+/// Messages committed together at most; keeps one batch's statement under
+/// SQLite's 32,766 placeholders (about 65 per message).
+const MAX_BATCH: usize = 256;
 /// Requests waiting for the writer at most; beyond it, senders wait (backpressure).
 const QUEUE: usize = 8192;
 

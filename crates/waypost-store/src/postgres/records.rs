@@ -50,6 +50,7 @@ crate::messaging::messaging_store_impl!(
     insert_status
 );
 crate::inbound::inbound_fns!(PgConnection, insert_status, insert_events);
+crate::dispatch::record_sent_fn!(PgConnection);
 crate::dispatch::dispatch_store_impl!(
     PgStore,
     insert_status,

@@ -49,6 +49,7 @@ crate::messaging::messaging_store_impl!(
     insert_status
 );
 crate::inbound::inbound_fns!(SqliteConnection, insert_status, insert_events);
+crate::dispatch::record_sent_fn!(SqliteConnection);
 crate::dispatch::dispatch_store_impl!(
     SqliteStore,
     insert_status,
