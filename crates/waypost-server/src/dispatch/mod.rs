@@ -176,6 +176,9 @@ struct ChannelSender {
     window: RateWindow,
     pairs: PairLimits,
     breaker: Breaker,
+    /// The previous batch's results being written while this one sends: its
+    /// rows stay leased until then, so no claim takes them again.
+    recording: Option<tokio::task::JoinHandle<Result<(), waypost_store::StoreError>>>,
 }
 
 async fn run_channel(
@@ -205,6 +208,7 @@ async fn run_channel(
         lease_until,
         owner,
         state: state.clone(),
+        recording: None,
     };
     // Another node may have sent for this number within the last window.
     if state.store.backend() == waypost_store::Backend::Postgres {
@@ -230,11 +234,17 @@ async fn run_channel(
             }
         };
         if worked == 0 {
+            if let Err(e) = sender.recorded().await {
+                tracing::warn!(channel_id = %sender.channel.id, error = %e, "dispatcher: cannot record send results; the rows are retried after their lease");
+            }
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep(poll) => {}
             }
         }
+    }
+    if let Err(e) = sender.recorded().await {
+        tracing::warn!(channel_id = %sender.channel.id, error = %e, "dispatcher: cannot record send results; the rows are retried after their lease");
     }
 }
 
@@ -336,13 +346,24 @@ impl ChannelSender {
             }
         }
         self.send_all(ready, &mut results, cancel).await;
+        self.recorded().await?;
         let ring = self.state.keys.current();
-        let seal = move |c: &StatusChange| outcome::status_event(&ring, c, c.occurred_at.max(now));
-        self.state
-            .store
-            .record_send_results(&results, &self.owner, &seal)
-            .await?;
+        let store = self.state.store.clone();
+        let owner = self.owner.clone();
+        self.recording = Some(tokio::spawn(async move {
+            let seal =
+                move |c: &StatusChange| outcome::status_event(&ring, c, c.occurred_at.max(now));
+            store.record_send_results(&results, &owner, &seal).await
+        }));
         Ok(handled)
+    }
+
+    /// Waits until the previous batch's results are written.
+    async fn recorded(&mut self) -> anyhow::Result<()> {
+        if let Some(task) = self.recording.take() {
+            task.await??;
+        }
+        Ok(())
     }
 
     /// Sends in chunks of about 50 ms of throughput: each chunk is marked
