@@ -75,15 +75,16 @@ async fn record_messages(
         let retain_days = settings.content_retention.days();
         let mut contacts: HashMap<String, ContactRow> = HashMap::new();
         for m in &value.messages {
-            let Ok(phone) = E164::parse(&format!("+{}", m.from)) else {
-                tracing::warn!(channel_id = %channel.id, from = %mask_phone(&m.from), "inbound message from an unusable number skipped");
+            let from = m.from.clone().unwrap_or_default();
+            let Ok(phone) = E164::parse(&format!("+{from}")) else {
+                tracing::warn!(channel_id = %channel.id, from = %mask_phone(&from), "inbound message from an unusable number skipped");
                 continue;
             };
-            let contact = match contacts.get(&m.from) {
+            let contact = match contacts.get(&from) {
                 Some(c) => c.clone(),
                 None => {
                     let c = find_or_create_contact(state, &channel.workspace_id, &phone).await?;
-                    contacts.insert(m.from.clone(), c.clone());
+                    contacts.insert(from.clone(), c.clone());
                     c
                 }
             };
@@ -124,12 +125,9 @@ async fn record_messages(
     // Texts to scan once the webhook is committed: (message id, text).
     let to_scan: Vec<(String, String)> = messages
         .iter()
-        .zip(
-            value
-                .messages
-                .iter()
-                .filter(|m| E164::parse(&format!("+{}", m.from)).is_ok()),
-        )
+        .zip(value.messages.iter().filter(|m| {
+            E164::parse(&format!("+{}", m.from.as_deref().unwrap_or_default())).is_ok()
+        }))
         .filter_map(|(row, m)| match &m.content {
             InboundContent::Text(t) => Some((row.message.id.clone(), t.body.clone())),
             _ => None,
