@@ -1,10 +1,18 @@
-//! Contact operations shared by sending and receiving.
+//! Contact operations shared by sending and receiving: finding a contact by
+//! any identifier it has (BSUID first, then phone, then parent BSUID),
+//! creating one, linking identifiers a later webhook adds, and the number
+//! and BSUID changes WhatsApp reports in system messages.
 
+use waypost_cloudapi::inbound::SystemMessage;
+use waypost_core::bsuid::Bsuid;
 use waypost_core::phone::E164;
+use waypost_core::{Actor, NewAuditEvent, WorkspaceId};
+use waypost_store::StoreError;
 use waypost_store::messaging::ContactRow;
 
 use crate::error::{ApiError, Problem};
-use crate::messaging::{new_contact_row, phone_index};
+use crate::messaging::identity::{Identity, apply_identity, user_id_index};
+use crate::messaging::{new_contact_row, new_identified_contact, phone_index};
 use crate::state::AppState;
 
 /// Finds the workspace's contact for a number, creating it when new (inbound
@@ -58,4 +66,202 @@ pub fn parse_phone(field: &str, input: &str) -> Result<E164, ApiError> {
         .with("field", field.into())
         .into()
     })
+}
+
+/// The contact any of `who`'s identifiers belongs to: BSUID first (it is
+/// always sent since 2026), then the phone, then the parent BSUID.
+pub async fn find_contact(
+    state: &AppState,
+    workspace_id: &str,
+    who: &Identity,
+) -> anyhow::Result<Option<ContactRow>> {
+    let store = &state.store;
+    if let Some(id) = &who.user_id
+        && let Some(c) = store
+            .contact_by_user_id_index(
+                workspace_id,
+                &user_id_index(&state.keys, workspace_id, id, false),
+            )
+            .await?
+    {
+        return Ok(Some(c));
+    }
+    if let Some(phone) = &who.phone
+        && let Some(c) = store
+            .contact_by_phone_index(workspace_id, &phone_index(&state.keys, workspace_id, phone))
+            .await?
+    {
+        return Ok(Some(c));
+    }
+    if let Some(parent) = &who.parent_user_id {
+        return Ok(store
+            .contact_by_parent_user_id_index(
+                workspace_id,
+                &user_id_index(&state.keys, workspace_id, parent, true),
+            )
+            .await?);
+    }
+    Ok(None)
+}
+
+/// Finds the contact of `who` and links the identifiers it lacks, or creates
+/// it. `None` when `who` carries no identifier at all.
+pub async fn resolve_contact(
+    state: &AppState,
+    workspace_id: &str,
+    who: &Identity,
+) -> anyhow::Result<Option<ContactRow>> {
+    if who.is_empty() {
+        return Ok(None);
+    }
+    if let Some(row) = find_contact(state, workspace_id, who).await? {
+        return link_identity(state, row, who, "contact.linked")
+            .await
+            .map(Some);
+    }
+    let row = new_identified_contact(
+        &state.keys,
+        workspace_id,
+        who,
+        None,
+        None,
+        state.clock.now(),
+    );
+    let audit = system_audit(workspace_id, "contact.created", &row.id)?
+        .details(serde_json::json!({ "source": "inbound", "identifiers": names(who) }));
+    match state.store.create_contact(&row, audit).await {
+        Ok(()) => Ok(Some(row)),
+        // Created meanwhile by a concurrent webhook: use that one.
+        Err(StoreError::Conflict(_)) => find_contact(state, workspace_id, who).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Adds `who`'s identifiers to `row` (audited as `action`). An identifier
+/// another contact already holds is left with that contact: the two are not
+/// merged here.
+pub async fn link_identity(
+    state: &AppState,
+    mut row: ContactRow,
+    who: &Identity,
+    action: &str,
+) -> anyhow::Result<ContactRow> {
+    let ws = row.workspace_id.clone();
+    let mut update = who.clone();
+    if let Some(phone) = &who.phone
+        && let Some(other) = state
+            .store
+            .contact_by_phone_index(&ws, &phone_index(&state.keys, &ws, phone))
+            .await?
+        && other.id != row.id
+    {
+        metrics::counter!("waypost_contact_link_conflicts_total").increment(1);
+        tracing::warn!(contact_id = %row.id, other_id = %other.id, "a phone number already belongs to another contact; not linked");
+        update.phone = None;
+    }
+    if let Some(id) = &who.user_id
+        && let Some(other) = state
+            .store
+            .contact_by_user_id_index(&ws, &user_id_index(&state.keys, &ws, id, false))
+            .await?
+        && other.id != row.id
+    {
+        metrics::counter!("waypost_contact_link_conflicts_total").increment(1);
+        tracing::warn!(contact_id = %row.id, other_id = %other.id, "a user id already belongs to another contact; not linked");
+        update.user_id = None;
+    }
+    let before = row.clone();
+    if !apply_identity(&state.keys, &mut row, &update) {
+        return Ok(row);
+    }
+    row.updated_at = state.clock.now();
+    let audit = system_audit(&ws, action, &row.id)?.details(
+        serde_json::json!({ "source": "provider", "identifiers": changed(&before, &row) }),
+    );
+    match state.store.update_contact_identity(&row, Some(audit)).await {
+        Ok(()) => Ok(row),
+        Err(StoreError::Conflict(_)) => Ok(before),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Applies a `user_changed_number` or `user_changed_user_id` system message
+/// to the contact it is about (found by the previous BSUID, or the old phone
+/// in `from`): the new BSUID, parent BSUID and, when shared, phone replace the
+/// old ones on the same contact, so its history, consent and opt-out stay.
+/// `None` when the contact is unknown or the message is of another type.
+pub async fn apply_identity_change(
+    state: &AppState,
+    workspace_id: &str,
+    system: &SystemMessage,
+    old_phone: Option<&E164>,
+) -> anyhow::Result<Option<ContactRow>> {
+    let action = match system.kind.as_deref() {
+        Some("user_changed_number") => "contact.number_changed",
+        Some("user_changed_user_id") => "contact.user_id_changed",
+        _ => return Ok(None),
+    };
+    let bsuid = |s: &Option<String>| s.as_deref().and_then(|s| Bsuid::parse(s).ok());
+    let previous = Identity {
+        phone: old_phone.cloned(),
+        user_id: bsuid(&system.previous_user_id),
+        parent_user_id: bsuid(&system.previous_parent_user_id),
+        username: None,
+    };
+    let Some(row) = find_contact(state, workspace_id, &previous).await? else {
+        return Ok(None);
+    };
+    let new_phone = system
+        .wa_id
+        .as_deref()
+        .or(system.new_wa_id.as_deref())
+        .and_then(|p| E164::parse(p).ok());
+    let next = Identity {
+        phone: new_phone,
+        user_id: bsuid(&system.user_id),
+        parent_user_id: bsuid(&system.parent_user_id),
+        username: None,
+    };
+    link_identity(state, row, &next, action).await.map(Some)
+}
+
+fn system_audit(
+    workspace_id: &str,
+    action: &str,
+    contact_id: &str,
+) -> anyhow::Result<NewAuditEvent> {
+    let ws = WorkspaceId::parse(workspace_id)?;
+    Ok(
+        NewAuditEvent::new(Some(ws), Actor::System, action)
+            .target("contact", contact_id.to_owned()),
+    )
+}
+
+/// The names (never the values) of the identifiers `who` has.
+fn names(who: &Identity) -> Vec<&'static str> {
+    [
+        ("phone", who.phone.is_some()),
+        ("user_id", who.user_id.is_some()),
+        ("parent_user_id", who.parent_user_id.is_some()),
+        ("username", who.username.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(n, has)| has.then_some(n))
+    .collect()
+}
+
+/// The names of the identifiers that differ between two versions of a row.
+fn changed(before: &ContactRow, after: &ContactRow) -> Vec<&'static str> {
+    [
+        ("phone", before.phone_index != after.phone_index),
+        ("user_id", before.user_id_index != after.user_id_index),
+        (
+            "parent_user_id",
+            before.parent_user_id_index != after.parent_user_id_index,
+        ),
+        ("username", before.username != after.username),
+    ]
+    .into_iter()
+    .filter_map(|(n, c)| c.then_some(n))
+    .collect()
 }

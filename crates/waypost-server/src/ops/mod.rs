@@ -9,6 +9,7 @@ pub mod channels;
 pub mod contacts;
 pub mod idempotency;
 pub mod inbound;
+pub mod inbound_identity;
 pub mod messages;
 pub mod setup;
 
