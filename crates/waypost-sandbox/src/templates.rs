@@ -89,6 +89,7 @@ fn node(t: &Template, fields: &[&str]) -> Result<Value, GraphError> {
             "sub_category",
             "message_send_ttl_seconds",
             "library_template_name",
+            "degrees_of_freedom_spec",
         ];
         match all.get(*f) {
             Some(v) => {
@@ -220,6 +221,7 @@ pub async fn list(
             "total_count": matching.len(),
             "message_template_count": total,
             "message_template_limit": 250,
+            "are_translations_complete": true,
         });
     }
     Ok(Json(body))
