@@ -176,7 +176,7 @@ fn status_value(
                     kind: category.clone(),
                 }),
             });
-            status.pricing = (!failed).then(|| Pricing {
+            status.pricing = (!failed).then_some(Pricing {
                 billable: Some(true),
                 pricing_model: PricingModel::Cbp,
                 category,
