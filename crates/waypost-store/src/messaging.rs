@@ -271,6 +271,18 @@ pub trait ContactStore {
         workspace_id: &str,
         parent_index: &[u8],
     ) -> Result<Option<ContactRow>>;
+    /// Folds contact `absorbed_id` into `kept` in one transaction: its
+    /// messages (with `contents`, their retained content re-sealed for
+    /// `kept`'s key), consent history, pending sends and events move over, it
+    /// is deleted, and `kept` is written as given (identifiers, name,
+    /// attributes, consent, restriction, window).
+    async fn merge_contacts(
+        &self,
+        kept: &ContactRow,
+        absorbed_id: &str,
+        contents: &[(String, Option<Vec<u8>>)],
+        audit: NewAuditEvent,
+    ) -> Result<()>;
     /// Replaces the identifiers (phone, BSUID, parent BSUID, username) with
     /// their indexes; `Conflict` when another contact holds the phone or BSUID.
     async fn update_contact_identity(
@@ -702,6 +714,85 @@ macro_rules! messaging_store_impl {
                     .bind(parent_index)
                     .fetch_optional(self.reads())
                     .await?)
+            }
+
+            async fn merge_contacts(
+                &self,
+                c: &$crate::messaging::ContactRow,
+                absorbed_id: &str,
+                contents: &[(String, Option<Vec<u8>>)],
+                audit: waypost_core::NewAuditEvent,
+            ) -> $crate::Result<()> {
+                let mut tx = self.write_tx().await?;
+                for table in ["messages", "contact_consents", "outbox"] {
+                    sqlx::query(&format!(
+                        "UPDATE {table} SET contact_id = $3 WHERE workspace_id = $1 AND contact_id = $2"
+                    ))
+                    .bind(&c.workspace_id)
+                    .bind(absorbed_id)
+                    .bind(&c.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "UPDATE customer_events SET subject_id = $3 WHERE workspace_id = $1 AND subject_id = $2",
+                )
+                .bind(&c.workspace_id)
+                .bind(absorbed_id)
+                .bind(&c.id)
+                .execute(&mut *tx)
+                .await?;
+                for (message_id, content) in contents {
+                    sqlx::query(
+                        "UPDATE messages SET content = $3, content_expires_at = CASE WHEN $3 IS NULL THEN NULL ELSE content_expires_at END
+                         WHERE workspace_id = $1 AND id = $2",
+                    )
+                    .bind(&c.workspace_id)
+                    .bind(message_id)
+                    .bind(content)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let gone = sqlx::query("DELETE FROM contacts WHERE workspace_id = $1 AND id = $2")
+                    .bind(&c.workspace_id)
+                    .bind(absorbed_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if gone.rows_affected() == 0 {
+                    return Err($crate::StoreError::NotFound("contact"));
+                }
+                let done = sqlx::query(
+                    "UPDATE contacts SET phone_index = $3, phone = $4, user_id_index = $5, user_id = $6,
+                        parent_user_id_index = $7, parent_user_id = $8, username = $9, name = $10,
+                        attributes = $11, consent_marketing = $12, consent_utility = $13,
+                        consent_authentication = $14, restricted = $15, last_inbound_at = $16, updated_at = $17
+                     WHERE workspace_id = $1 AND id = $2",
+                )
+                .bind(&c.workspace_id)
+                .bind(&c.id)
+                .bind(&c.phone_index)
+                .bind(&c.phone)
+                .bind(&c.user_id_index)
+                .bind(&c.user_id)
+                .bind(&c.parent_user_id_index)
+                .bind(&c.parent_user_id)
+                .bind(&c.username)
+                .bind(&c.name)
+                .bind(&c.attributes)
+                .bind(&c.consent_marketing)
+                .bind(&c.consent_utility)
+                .bind(&c.consent_authentication)
+                .bind(c.restricted)
+                .bind(c.last_inbound_at)
+                .bind(c.updated_at)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::StoreError::NotFound("contact"));
+                }
+                $append_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn update_contact_identity(

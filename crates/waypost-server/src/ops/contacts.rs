@@ -1,7 +1,8 @@
 //! Contact operations shared by sending and receiving: finding a contact by
 //! any identifier it has (BSUID first, then phone, then parent BSUID),
-//! creating one, linking identifiers a later webhook adds, and the number
-//! and BSUID changes WhatsApp reports in system messages.
+//! creating one, linking identifiers a later webhook adds (merging two
+//! contacts that turn out to be one person), and the number and BSUID
+//! changes WhatsApp reports in system messages.
 
 use waypost_cloudapi::inbound::SystemMessage;
 use waypost_core::bsuid::Bsuid;
@@ -13,6 +14,7 @@ use waypost_store::messaging::ContactRow;
 use crate::error::{ApiError, Problem};
 use crate::messaging::identity::{Identity, apply_identity, user_id_index};
 use crate::messaging::{new_contact_row, new_identified_contact, phone_index};
+use crate::ops::contact_merge::merge_contacts;
 use crate::state::AppState;
 
 /// Finds the workspace's contact for a number, creating it when new (inbound
@@ -137,9 +139,9 @@ pub async fn resolve_contact(
     }
 }
 
-/// Adds `who`'s identifiers to `row` (audited as `action`). An identifier
-/// another contact already holds is left with that contact: the two are not
-/// merged here.
+/// Adds `who`'s identifiers to `row` (audited as `action`). When another
+/// contact already holds `who`'s phone or BSUID, the two are one person seen
+/// twice: they are merged first.
 pub async fn link_identity(
     state: &AppState,
     mut row: ContactRow,
@@ -147,7 +149,6 @@ pub async fn link_identity(
     action: &str,
 ) -> anyhow::Result<ContactRow> {
     let ws = row.workspace_id.clone();
-    let mut update = who.clone();
     if let Some(phone) = &who.phone
         && let Some(other) = state
             .store
@@ -155,9 +156,7 @@ pub async fn link_identity(
             .await?
         && other.id != row.id
     {
-        metrics::counter!("waypost_contact_link_conflicts_total").increment(1);
-        tracing::warn!(contact_id = %row.id, other_id = %other.id, "a phone number already belongs to another contact; not linked");
-        update.phone = None;
+        row = merge_contacts(state, row, other).await?;
     }
     if let Some(id) = &who.user_id
         && let Some(other) = state
@@ -166,12 +165,10 @@ pub async fn link_identity(
             .await?
         && other.id != row.id
     {
-        metrics::counter!("waypost_contact_link_conflicts_total").increment(1);
-        tracing::warn!(contact_id = %row.id, other_id = %other.id, "a user id already belongs to another contact; not linked");
-        update.user_id = None;
+        row = merge_contacts(state, row, other).await?;
     }
     let before = row.clone();
-    if !apply_identity(&state.keys, &mut row, &update) {
+    if !apply_identity(&state.keys, &mut row, who) {
         return Ok(row);
     }
     row.updated_at = state.clock.now();

@@ -15,6 +15,7 @@ use crate::users::{PASSWORD, api_key, login};
 on_both_backends!(
     bsuid_only_customer_writes_is_answered_opts_out_is_exported_and_erased,
     first_seen_by_phone_then_by_bsuid_is_one_contact,
+    a_phone_contact_and_a_bsuid_contact_merge_when_one_webhook_names_both,
     number_change_keeps_the_conversation,
     async_failure_ends_failed_with_the_provider_code,
     pricing_is_stored_in_both_shapes,
@@ -185,6 +186,77 @@ async fn first_seen_by_phone_then_by_bsuid_is_one_contact(backend: Backend) {
     let actions = crate::users::audit_actions(&f.app, Some(f.ws)).await;
     assert!(
         actions.contains(&"contact.linked".to_owned()),
+        "{actions:?}"
+    );
+}
+
+async fn a_phone_contact_and_a_bsuid_contact_merge_when_one_webhook_names_both(backend: Backend) {
+    let Some(f) = fixture(backend, |_| {}, |_| {}).await else {
+        return;
+    };
+    let (status, ada) = post(
+        &f,
+        "/v1/contacts",
+        json!({"phone": format!("+{USER}"), "name": "Ada"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{ada}");
+    let ada_id = ada["id"].as_str().unwrap().to_owned();
+    let (status, _) = post(
+        &f,
+        &format!("/v1/contacts/{ada_id}/consent"),
+        json!({"status": "opted_in", "categories": ["marketing"], "source": "web",
+               "captured_at": "2026-11-01T10:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let bsuid = "DE.10000000000000000077";
+    let text = |id: &str, from: Option<&str>, body: &str| {
+        let mut contact = json!({"profile": {"name": "Ada L."}, "user_id": bsuid});
+        let mut message = json!({"id": id, "timestamp": "1764230000", "type": "text",
+            "from_user_id": bsuid, "text": {"body": body}});
+        if let Some(p) = from {
+            contact["wa_id"] = json!(p);
+            message["from"] = json!(p);
+        }
+        f.messages_body(json!({"contacts": [contact], "messages": [message]}))
+    };
+    // The phone withheld: a second contact, which opts out.
+    for (id, body) in [("wamid.m1", "hello"), ("wamid.m2", "STOP")] {
+        assert_eq!(
+            f.post_webhook(&text(id, None, body), None).await.status(),
+            200
+        );
+        f.wait_inbound(id).await;
+    }
+    assert_eq!(contacts(&f).await.len(), 2);
+    // Both identifiers in one webhook: one person, one contact.
+    assert_eq!(
+        f.post_webhook(&text("wamid.m3", Some(USER), "it's me"), None)
+            .await
+            .status(),
+        200
+    );
+    let m3 = f.wait_inbound("wamid.m3").await;
+    let all = contacts(&f).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    let c = &all[0];
+    assert_eq!(c["id"], ada_id.as_str(), "the older contact is kept");
+    assert_eq!(m3.contact_id, ada_id);
+    assert_eq!(
+        (c["phone"].as_str(), c["user_id"].as_str()),
+        (Some(&*format!("+{USER}")), Some(bsuid))
+    );
+    assert_eq!(c["name"], "Ada");
+    assert_eq!(c["consent"]["marketing"], "opted_out", "the opt-out wins");
+    for id in ["wamid.m1", "wamid.m2"] {
+        assert_eq!(f.wait_inbound(id).await.contact_id, ada_id);
+    }
+    let (_, history) = get(&f, &f.key, &format!("/v1/contacts/{ada_id}/consent")).await;
+    assert_eq!(history.as_array().map_or(0, Vec::len), 2, "{history}");
+    let actions = crate::users::audit_actions(&f.app, Some(f.ws)).await;
+    assert!(
+        actions.contains(&"contact.merged".to_owned()),
         "{actions:?}"
     );
 }
