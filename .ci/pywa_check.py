@@ -119,6 +119,18 @@ def control(port: int, method: str, path: str, body=None):
 
 
 def main(binary: str) -> int:
+    # The 2026 shape only: pywa 4.5 reads `contacts` on every status, which the
+    # older shape (like Meta's webhooks before 2026) does not have.
+    for shape in ("current",):
+        Hooks.received = []
+        print(f"== api.shape = {shape}")
+        code = check_shape(binary, shape)
+        if code:
+            return code
+    return 0
+
+
+def check_shape(binary: str, shape: str) -> int:
     hook_port, sandbox_port = free_port(), free_port()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", hook_port), Hooks)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -131,7 +143,7 @@ def main(binary: str) -> int:
         f'webhook_url = "http://127.0.0.1:{hook_port}/hook"\n'
         "[users.15550199001]\n"
         'name = "Ana Lima"\nusername = "ana.lima"\nphone_withheld = true\n'
-        "[api]\nparent_user_ids = true\n"
+        f'[api]\nparent_user_ids = true\nshape = "{shape}"\n'
         "[webhooks]\nstatus_step_ms = 20\n"
     )
     config.close()
@@ -146,14 +158,14 @@ def main(binary: str) -> int:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        return run(sandbox_port)
+        return run(sandbox_port, shape)
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
         server.shutdown()
 
 
-def run(port: int) -> int:
+def run(port: int, shape: str) -> int:
     wa = WhatsApp(
         phone_id=PHONE_ID,
         token=TOKEN,
@@ -227,14 +239,15 @@ def run(port: int) -> int:
             params=[types.templates.BodyText.params("Ana", "A-1042")],
         ),
     )
-    if sent is not None and getattr(sent, "status", None) is None:
+    if shape == "current" and sent is not None and getattr(sent, "status", None) is None:
         failures.append("send_template: no message_status in the answer")
-    # The BSUID-only customer is answered by BSUID (pywa's `recipient`).
-    bsuid = control(port, "PUT", f"/users/{HIDDEN}", {"name": "Ana Lima", "username": "ana.lima", "phone_withheld": True})["user_id"]
-    check("send_message to a BSUID", lambda: wa.send_message(to=bsuid, text="Hello Ana"))
-    check("mark_message_as_read (BSUID user)", lambda: wa.mark_message_as_read(message_id=hidden_in))
+    check("mark_message_as_read (username user)", lambda: wa.mark_message_as_read(message_id=hidden_in))
     control(port, "POST", f"/users/{USER}/change_number", {"new_wa_id": "15550100002"})
-    control(port, "POST", "/users/15550100002/change_user_id", {})
+    if shape == "current":
+        # The BSUID-only customer is answered by BSUID (pywa's `recipient`).
+        bsuid = control(port, "PUT", f"/users/{HIDDEN}", {"name": "Ana Lima", "username": "ana.lima", "phone_withheld": True})["user_id"]
+        check("send_message to a BSUID", lambda: wa.send_message(to=bsuid, text="Hello Ana"))
+        control(port, "POST", "/users/15550100002/change_user_id", {})
 
     time.sleep(2)  # statuses follow each send at 20 ms steps
     parsed = gaps = 0
