@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use waypost_cloudapi::webhook::MessagesValue;
 use waypost_cloudapi::{Change, InboundContent, InboundMessage, WebhookPayload};
 use waypost_core::events::EventType;
+use waypost_core::redact::mask_phone;
 use waypost_crypto::Aad;
 use waypost_store::dispatch::StatusChange;
 use waypost_store::inbound::{IncomingStatus, KeywordConsent, NewInboundMessage};
@@ -15,6 +16,7 @@ use waypost_store::messaging::{ChannelRow, ConsentRow, ConsentState, ContactRow,
 
 use crate::dispatch::outcome::{sealed, status_event};
 use crate::messaging::content_key;
+use crate::messaging::identity::contact_identity;
 use crate::ops::inbound_identity::{contact_of, link_status_recipients, pricing_of};
 use crate::state::AppState;
 
@@ -228,10 +230,16 @@ fn inbound_message(
         updated_at: now,
     };
     let ring = state.keys.current();
+    // The sender's identifiers: the BSUID, and the number masked as everywhere outside the contacts API.
+    let who = contact_identity(&state.keys, contact)?;
     let data = serde_json::json!({
         "message_id": id,
         "channel_id": channel.id,
         "contact_id": contact.id,
+        "from": {
+            "user_id": who.user_id.map(|u| u.to_string()),
+            "phone": who.phone.map(|p| mask_phone(p.as_str())),
+        },
         "type": message.message_type,
         "wamid": m.id,
         "sent_at": unix_time(&m.timestamp).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),

@@ -73,6 +73,22 @@ async fn send(f: &Fixture, to: Value, text: &str) -> String {
     v["id"].as_str().unwrap().to_owned()
 }
 
+/// The first `message.received` customer event, opened.
+async fn received_event(f: &Fixture) -> Value {
+    let store = f.app.state.store.as_ref();
+    let rows = store
+        .customer_events_after(&f.ws.to_string(), 0, 1000)
+        .await
+        .unwrap();
+    let row = rows
+        .iter()
+        .find(|e| e.event_type == "message.received")
+        .unwrap();
+    waypost_server::events::open(&f.app.state.keys, store, row)
+        .await
+        .unwrap()
+}
+
 async fn privacy_key(f: &Fixture) -> String {
     let session = login(&f.app, "ops@example.com", PASSWORD).await;
     api_key(
@@ -95,6 +111,11 @@ async fn bsuid_only_customer_writes_is_answered_opts_out_is_exported_and_erased(
     let bsuid = contact["user_id"].as_str().unwrap().to_owned();
     assert!(bsuid.starts_with("US."));
     let id = contact["id"].as_str().unwrap().to_owned();
+    let received = received_event(&f).await;
+    assert_eq!(
+        received["data"]["from"],
+        json!({"user_id": bsuid, "phone": null})
+    );
 
     // Answered by contact id and by BSUID: both go out as `recipient`, and their statuses match.
     let by_contact = send(&f, json!({"contact_id": id}), "yes, it ships today").await;
@@ -267,6 +288,9 @@ async fn number_change_keeps_the_conversation(backend: Backend) {
     };
     let first = f.inject(USER, "hello").await;
     let before = contact_of_message(&f, &first).await;
+    let received = received_event(&f).await;
+    assert_eq!(received["data"]["from"]["phone"], "+4915*******78", "masked");
+    assert_eq!(received["data"]["from"]["user_id"], before["user_id"]);
     let id = before["id"].as_str().unwrap().to_owned();
     assert_eq!(before["phone"], format!("+{USER}"));
     let new_phone = "4915112345699";
