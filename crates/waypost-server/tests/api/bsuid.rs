@@ -289,7 +289,10 @@ async fn number_change_keeps_the_conversation(backend: Backend) {
     let first = f.inject(USER, "hello").await;
     let before = contact_of_message(&f, &first).await;
     let received = received_event(&f).await;
-    assert_eq!(received["data"]["from"]["phone"], "+4915*******78", "masked");
+    assert_eq!(
+        received["data"]["from"]["phone"], "+4915*******78",
+        "masked"
+    );
     assert_eq!(received["data"]["from"]["user_id"], before["user_id"]);
     let id = before["id"].as_str().unwrap().to_owned();
     assert_eq!(before["phone"], format!("+{USER}"));
