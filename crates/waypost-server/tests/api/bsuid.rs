@@ -18,6 +18,7 @@ on_both_backends!(
     a_phone_contact_and_a_bsuid_contact_merge_when_one_webhook_names_both,
     number_change_keeps_the_conversation,
     async_failure_ends_failed_with_the_provider_code,
+    authentication_templates_need_a_phone_and_bad_user_ids_are_refused,
     pricing_is_stored_in_both_shapes,
 );
 
@@ -388,4 +389,66 @@ async fn pricing_is_stored_in_both_shapes(backend: Backend) {
     assert_eq!(p.pricing_type, None);
     assert_eq!(p.pricing_category.as_deref(), Some("utility"));
     assert_eq!(p.billable, Some(true));
+}
+
+async fn authentication_templates_need_a_phone_and_bad_user_ids_are_refused(backend: Backend) {
+    let Some(f) = fixture(backend, |_| {}, |_| {}).await else {
+        return;
+    };
+    let now = f.app.clock_now();
+    let template = waypost_store::templates::TemplateRow {
+        id: format!("tpl_{}", ulid::Ulid::new()),
+        workspace_id: f.ws.to_string(),
+        channel_id: f.channel.id.clone(),
+        name: "login_code".into(),
+        language: "en_US".into(),
+        category: "authentication".into(),
+        components: json!([{"type": "BODY", "text": "{{1}} is your code."}]).to_string(),
+        status: "APPROVED".into(),
+        rejection_reason: None,
+        provider_id: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let audit = waypost_core::NewAuditEvent::new(
+        Some(f.ws),
+        waypost_core::audit::Actor::System,
+        "template.created",
+    );
+    f.app
+        .state
+        .store
+        .create_template(&template, audit)
+        .await
+        .unwrap();
+    let code = json!({"name": "login_code", "language": {"code": "en_US"},
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": "123456"}]}]});
+    let body = json!({"channel_id": f.channel.id, "user_id": "US.10000000000000000099",
+        "type": "template", "template": code});
+    let (status, problem) = post(&f, "/v1/messages", body).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("phone-required"),
+        "{problem}"
+    );
+    // With a phone the same template is accepted.
+    let body = json!({"channel_id": f.channel.id, "to": format!("+{USER}"),
+        "type": "template", "template": code});
+    assert_eq!(post(&f, "/v1/messages", body).await.0, 202);
+    // A malformed user id is refused, and not echoed back.
+    let body = json!({"channel_id": f.channel.id, "user_id": "+4915112345678",
+        "type": "text", "text": {"body": "hi"}});
+    let (status, problem) = post(&f, "/v1/messages", body).await;
+    assert_eq!(status, 422);
+    assert_eq!(problem["field"], "user_id");
+    assert!(
+        !problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("4915112345678"),
+        "{problem}"
+    );
 }
