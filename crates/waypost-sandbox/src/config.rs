@@ -225,15 +225,29 @@ pub enum ApiShape {
     Legacy,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
     pub shape: ApiShape,
+    /// The Graph version the app's webhooks are set to (current shape):
+    /// below 24, statuses that carry pricing also carry a per-message `conversation`.
+    pub webhook_version: u32,
     /// Answer 131026, 131047, 131049, 131050 and 131053 synchronously with
     /// HTTP 400, as the sandbox used to, instead of a `failed` status webhook.
     pub sync_errors: bool,
     /// The business is enrolled in parent BSUIDs (`CC.ENT.…`).
     pub parent_user_ids: bool,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            shape: ApiShape::Current,
+            webhook_version: 26,
+            sync_errors: false,
+            parent_user_ids: false,
+        }
+    }
 }
 
 /// How a simulated user reacts to messages.

@@ -3,7 +3,8 @@
 //! delivered and read (the username not on `sent`), `recipient_id` only when
 //! the phone may be shown, `recipient_user_id` always except on the `failed`
 //! status of a send to a phone, PMP `pricing` with `type` on `sent` and the
-//! first of delivered/read, no `conversation`, and `failed` with no contacts
+//! first of delivered/read, no `conversation` (before v24: a per-message
+//! one on those statuses), and `failed` with no contacts
 //! or pricing and a relative `href`. Legacy: phones only, CBP pricing and a
 //! conversation on every status.
 
@@ -197,6 +198,17 @@ fn status_value(
                 let with_username = parts.kind != StatusKind::Sent;
                 contacts.push(user.contact(&record.to, visible, with_username));
             }
+            // v23 and older: a conversation per message, on the statuses that carry pricing.
+            if state.config.api.webhook_version < 24 && !failed && parts.billed {
+                status.conversation = Some(Conversation {
+                    id: per_message_conversation(&status.id),
+                    expiration_timestamp: (parts.kind == StatusKind::Sent)
+                        .then(|| (now + 24 * 3600).to_string()),
+                    origin: Some(ConversationOrigin {
+                        kind: category.clone(),
+                    }),
+                });
+            }
             status.pricing = (!failed && parts.billed).then(|| Pricing {
                 billable: Some(admission.pricing_type == "regular"),
                 pricing_model: PricingModel::Pmp,
@@ -216,6 +228,12 @@ fn status_value(
         statuses: vec![status],
         errors: vec![],
     }
+}
+
+/// A conversation id unique to one message, as v23 webhooks have had since PMP.
+fn per_message_conversation(wamid: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(wamid.as_bytes())[..16])
 }
 
 /// A `failed` status's error as Meta sends it today: `message == title`,

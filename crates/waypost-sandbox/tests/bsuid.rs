@@ -289,3 +289,33 @@ async fn legacy_shape_has_phones_only() {
     assert!(read["statuses"][0]["conversation"]["id"].is_string());
     assert!(read["statuses"][0].get("recipient_user_id").is_none());
 }
+
+#[tokio::test]
+async fn webhooks_before_v24_carry_a_conversation_per_message() {
+    let (sb, rx) = setup(|c| c.api.webhook_version = 23).await;
+    let (c, id) = (client(&sb), number_id(&sb));
+    let mut wamids = Vec::new();
+    for _ in 0..2 {
+        let r = c
+            .send_message(&id, &template("15550405", "hello_world", &[]))
+            .await
+            .unwrap();
+        wamids.push(r.wamid().unwrap().to_owned());
+    }
+    let posts = rx
+        .wait_for(|p| wamids.iter().all(|w| with_status(p, w, "read").is_some()))
+        .await;
+    let conv = |w: &str, s: &str| {
+        with_status(&posts, w, s).unwrap()["statuses"][0]["conversation"].clone()
+    };
+    let first = conv(&wamids[0], "sent");
+    assert!(first["expiration_timestamp"].is_string());
+    assert_eq!(first["origin"]["type"], "utility");
+    assert_eq!(conv(&wamids[0], "delivered")["id"], first["id"]);
+    assert!(conv(&wamids[0], "read").is_null(), "only where pricing is");
+    assert_ne!(
+        conv(&wamids[1], "sent")["id"],
+        first["id"],
+        "one per message"
+    );
+}
