@@ -4,6 +4,8 @@
 
 mod backup;
 mod records;
+#[cfg(test)]
+mod upgrade_tests;
 
 use std::str::FromStr;
 use std::time::Duration;
