@@ -77,15 +77,34 @@ pub async fn resolve_contact(
     if who.is_empty() {
         return Ok(None);
     }
-    if let Some(row) = find_contact(state, workspace_id, who).await? {
-        return link_identity(state, row, who, "contact.linked")
-            .await
-            .map(Some);
+    let wanted = who
+        .user_id
+        .as_ref()
+        .map(|id| user_id_index(&state.keys, workspace_id, id, false));
+    let found = find_contact(state, workspace_id, who).await?;
+    // Found by phone (or parent) but holding another BSUID: another person,
+    // whose number this user now has.
+    let another_person =
+        |c: &ContactRow| wanted.is_some() && c.user_id_index.is_some() && c.user_id_index != wanted;
+    let mut phone_taken = false;
+    match found {
+        Some(row) if !another_person(&row) => {
+            return link_identity(state, row, who, "contact.linked")
+                .await
+                .map(Some);
+        }
+        Some(_) => phone_taken = true,
+        None => {}
     }
+    // A taken number is added after creation, where `link_identity` releases it.
+    let first = Identity {
+        phone: who.phone.clone().filter(|_| !phone_taken),
+        ..who.clone()
+    };
     let row = new_identified_contact(
         &state.keys,
         workspace_id,
-        who,
+        &first,
         None,
         None,
         state.clock.now(),
@@ -93,6 +112,9 @@ pub async fn resolve_contact(
     let audit = system_audit(workspace_id, "contact.created", &row.id)?
         .details(serde_json::json!({ "source": "inbound", "identifiers": names(who) }));
     match state.store.create_contact(&row, audit).await {
+        Ok(()) if phone_taken => link_identity(state, row, who, "contact.linked")
+            .await
+            .map(Some),
         Ok(()) => Ok(Some(row)),
         // Created meanwhile by a concurrent webhook: use that one.
         Err(StoreError::Conflict(_)) => find_contact(state, workspace_id, who).await,
@@ -117,7 +139,17 @@ pub async fn link_identity(
             .await?
         && other.id != row.id
     {
-        row = merge_contacts(state, row, other).await?;
+        let theirs = other.user_id_index.clone();
+        let ours = who
+            .user_id
+            .as_ref()
+            .map(|id| user_id_index(&state.keys, &ws, id, false));
+        if theirs.is_some() && ours.is_some() && theirs != ours {
+            // Another person's BSUID: the number was recycled and is no longer theirs.
+            release_phone(state, other).await?;
+        } else {
+            row = merge_contacts(state, row, other).await?;
+        }
     }
     if let Some(id) = &who.user_id
         && let Some(other) = state
@@ -141,6 +173,21 @@ pub async fn link_identity(
         Err(StoreError::Conflict(_)) => Ok(before),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Takes the phone off a contact whose number now belongs to someone else.
+async fn release_phone(state: &AppState, mut row: ContactRow) -> anyhow::Result<()> {
+    row.phone = None;
+    row.phone_index = None;
+    row.updated_at = state.clock.now();
+    let audit = system_audit(&row.workspace_id, "contact.phone_released", &row.id)?.details(
+        serde_json::json!({ "source": "provider", "reason": "number now used by another user id" }),
+    );
+    state
+        .store
+        .update_contact_identity(&row, Some(audit))
+        .await?;
+    Ok(())
 }
 
 /// Applies a `user_changed_number` or `user_changed_user_id` system message

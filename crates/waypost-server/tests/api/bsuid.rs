@@ -16,6 +16,7 @@ on_both_backends!(
     bsuid_only_customer_writes_is_answered_opts_out_is_exported_and_erased,
     first_seen_by_phone_then_by_bsuid_is_one_contact,
     a_phone_contact_and_a_bsuid_contact_merge_when_one_webhook_names_both,
+    a_recycled_number_moves_to_its_new_user_without_a_merge,
     number_change_keeps_the_conversation,
     async_failure_ends_failed_with_the_provider_code,
     authentication_templates_need_a_phone_and_bad_user_ids_are_refused,
@@ -450,5 +451,47 @@ async fn authentication_templates_need_a_phone_and_bad_user_ids_are_refused(back
             .unwrap()
             .contains("4915112345678"),
         "{problem}"
+    );
+}
+
+async fn a_recycled_number_moves_to_its_new_user_without_a_merge(backend: Backend) {
+    let Some(f) = fixture(backend, |_| {}, |_| {}).await else {
+        return;
+    };
+    let text = |id: &str, user: &str| {
+        f.messages_body(json!({
+            "contacts": [{"profile": {"name": "N"}, "wa_id": USER, "user_id": user}],
+            "messages": [{"id": id, "from": USER, "from_user_id": user, "timestamp": "1764230000",
+                          "type": "text", "text": {"body": "hi"}}]}))
+    };
+    // The number's first owner, then (the number recycled) someone else.
+    assert_eq!(
+        f.post_webhook(&text("wamid.r1", "DE.10000000000000000001"), None)
+            .await
+            .status(),
+        200
+    );
+    let old = f.wait_inbound("wamid.r1").await.contact_id;
+    assert_eq!(
+        f.post_webhook(&text("wamid.r2", "DE.10000000000000000002"), None)
+            .await
+            .status(),
+        200
+    );
+    let new = f.wait_inbound("wamid.r2").await.contact_id;
+    assert_ne!(old, new, "two people, two contacts");
+    let (_, old_c) = get(&f, &f.key, &format!("/v1/contacts/{old}")).await;
+    let (_, new_c) = get(&f, &f.key, &format!("/v1/contacts/{new}")).await;
+    assert!(old_c["phone"].is_null(), "{old_c}");
+    assert_eq!(old_c["user_id"], "DE.10000000000000000001");
+    assert_eq!(new_c["phone"], format!("+{USER}"));
+    let actions = crate::users::audit_actions(&f.app, Some(f.ws)).await;
+    assert!(
+        actions.contains(&"contact.phone_released".to_owned()),
+        "{actions:?}"
+    );
+    assert!(
+        !actions.contains(&"contact.merged".to_owned()),
+        "{actions:?}"
     );
 }
