@@ -11,8 +11,16 @@ use crate::wire::type_tagged;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboundMessage {
-    /// The user's wa_id (digits only).
-    pub from: String,
+    /// The user's wa_id (digits only); withheld since 2026 for users with a
+    /// username and no recent contact with this number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The user's business-scoped user id (2026: on every message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_user_id: Option<String>,
+    /// Parent BSUID, only for businesses enrolled in parent accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_parent_user_id: Option<String>,
     /// `wamid.…`; deduplicate deliveries on it.
     pub id: String,
     /// Unix seconds as a string, as Meta sends it.
@@ -158,13 +166,23 @@ pub struct ProductItem {
     pub currency: String,
 }
 
-/// `user_changed_number` (with the new `wa_id`) or `customer_identity_changed`.
+/// `user_changed_number` (with the new `wa_id` when it may be shared),
+/// `user_changed_user_id` (BSUIDs only) or `customer_identity_changed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wa_id: Option<String>,
+    /// The new BSUID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_parent_user_id: Option<String>,
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// Older payloads name the new id `new_wa_id` ([uncertain]).
@@ -283,6 +301,29 @@ mod tests {
         );
         assert_eq!(m.errors[0].code, 131051);
         assert_eq!(m.content.kind(), "unsupported");
+    }
+
+    #[test]
+    fn bsuid_only_message_and_user_id_change() {
+        let v = json!({"from_user_id":"US.134","from_parent_user_id":"US.ENT.118","id":"wamid.A",
+            "timestamp":"1749416383","type":"text","text":{"body":"hi"}});
+        let m = parse(v.clone());
+        assert_eq!(
+            (m.from.as_deref(), m.from_user_id.as_deref()),
+            (None, Some("US.134"))
+        );
+        assert_eq!(serde_json::to_value(&m).unwrap(), v);
+        let m = parse(json!({"id":"w","timestamp":"1","type":"system","system":{
+            "body":"User A changed from US.1 to US.2","user_id":"US.2","previous_user_id":"US.1",
+            "type":"user_changed_user_id"}}));
+        let InboundContent::System(s) = &m.content else {
+            panic!("{m:?}")
+        };
+        assert_eq!(
+            (s.previous_user_id.as_deref(), s.user_id.as_deref()),
+            (Some("US.1"), Some("US.2"))
+        );
+        assert_eq!(s.wa_id, None);
     }
 
     #[test]

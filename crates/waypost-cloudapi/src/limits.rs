@@ -46,7 +46,11 @@ fn non_empty(field: &str, value: &str) -> Result<(), LimitViolation> {
 
 /// Checks every limit that applies to `message`.
 pub fn check_limits(message: &OutboundMessage) -> Result<(), LimitViolation> {
-    non_empty("to", &message.to)?;
+    match (&message.to, &message.recipient) {
+        (Some(to), _) => non_empty("to", to)?,
+        (None, Some(r)) => non_empty("recipient", r)?,
+        (None, None) => fail("to", "`to` or `recipient` is required")?,
+    }
     match &message.content {
         OutboundContent::Text(t) => {
             non_empty("text.body", &t.body)?;

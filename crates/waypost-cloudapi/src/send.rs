@@ -23,8 +23,13 @@ pub struct OutboundMessage {
     /// `"individual"` (Meta's default) or `"group"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient_type: Option<String>,
-    /// Phone number or wa_id; Meta accepts it with or without `+`.
-    pub to: String,
+    /// Phone number or wa_id; Meta accepts it with or without `+`. When both
+    /// `to` and `recipient` are given, Meta uses `to`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// A business-scoped user id (or parent BSUID) instead of a phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
     /// Makes the message a quoted reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<OutboundContext>,
@@ -41,11 +46,25 @@ impl OutboundMessage {
         Self {
             messaging_product: whatsapp_product(),
             recipient_type: Some("individual".to_owned()),
-            to: to.into(),
+            to: Some(to.into()),
+            recipient: None,
             context: None,
             biz_opaque_callback_data: None,
             content,
         }
+    }
+
+    /// A message to a business-scoped user id, without a phone number.
+    pub fn to_user_id(user_id: impl Into<String>, content: OutboundContent) -> Self {
+        let mut m = Self::new(String::new(), content);
+        m.to = None;
+        m.recipient = Some(user_id.into());
+        m
+    }
+
+    /// Who the message goes to as Meta reads it: `to` wins over `recipient`.
+    pub fn addressee(&self) -> Option<&str> {
+        self.to.as_deref().or(self.recipient.as_deref())
     }
 
     /// A plain text message.
@@ -334,11 +353,16 @@ impl SendResponse {
     }
 }
 
-/// `input` echoes `to` as sent; `wa_id` is the digits-only WhatsApp id.
+/// `input` echoes `to` (or `recipient`) as sent; `wa_id` is the digits-only
+/// WhatsApp id, present only for sends to a phone; `user_id` only for sends
+/// to a BSUID alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendContact {
     pub input: String,
-    pub wa_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,7 +15,21 @@ pub struct Status {
     pub status: StatusKind,
     /// Unix seconds as a string.
     pub timestamp: String,
-    pub recipient_id: String,
+    /// The phone (or group id); omitted since 2026 when the message went to a
+    /// BSUID and the phone may not be shared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_id: Option<String>,
+    /// The recipient's business-scoped user id (2026); absent on `failed`
+    /// statuses of messages sent to a phone, and on older webhooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_user_id: Option<String>,
+    /// Named `parent_recipient_user_id` until May 2026.
+    #[serde(
+        default,
+        alias = "parent_recipient_user_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub recipient_parent_user_id: Option<String>,
     /// Our tracker from the send request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub biz_opaque_callback_data: Option<String>,
@@ -32,6 +46,8 @@ pub struct Status {
     pub recipient_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient_participant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_participant_user_id: Option<String>,
 }
 
 open_enum! {
@@ -63,9 +79,12 @@ pub struct ConversationOrigin {
     pub kind: PricingCategory,
 }
 
+/// Both shapes parse: CBP (before July 2025: `billable` and a conversation)
+/// and PMP (`type` plus `category`; `billable` is being deprecated).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pricing {
-    pub billable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billable: Option<bool>,
     pub pricing_model: PricingModel,
     pub category: PricingCategory,
     /// Per-message pricing only: `regular`, `free_customer_service`,
@@ -117,6 +136,30 @@ mod tests {
             PricingCategory::Service
         );
         assert_eq!(serde_json::to_value(&s).unwrap(), v);
+    }
+
+    #[test]
+    fn bsuid_status_without_phone_in_pmp_shape() {
+        let v = json!({"id":"wamid.X","status":"delivered","timestamp":"1750030073",
+            "recipient_user_id":"US.13491208655302741918","recipient_parent_user_id":"US.ENT.1181",
+            "pricing":{"billable":false,"pricing_model":"PMP","type":"free_customer_service","category":"service"}});
+        let s: Status = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(s.recipient_id, None);
+        assert_eq!(
+            s.recipient_user_id.as_deref(),
+            Some("US.13491208655302741918")
+        );
+        let p = s.pricing.as_ref().unwrap();
+        assert_eq!(
+            (p.pricing_model.clone(), p.kind.as_deref()),
+            (PricingModel::Pmp, Some("free_customer_service"))
+        );
+        assert_eq!(serde_json::to_value(&s).unwrap(), v);
+        // The pre-May-2026 name of the parent field still parses.
+        let old: Status = serde_json::from_value(json!({"id":"w","status":"sent","timestamp":"1",
+            "recipient_user_id":"US.1","parent_recipient_user_id":"US.ENT.2"}))
+        .unwrap();
+        assert_eq!(old.recipient_parent_user_id.as_deref(), Some("US.ENT.2"));
     }
 
     #[test]

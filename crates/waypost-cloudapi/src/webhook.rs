@@ -131,7 +131,8 @@ pub struct WebhookContact {
     pub profile: Option<Profile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wa_id: Option<String>,
-    /// Business-scoped user id (`"US.1349…"`), a 2026 addition.
+    /// Business-scoped user id (`"US.1349…"`), a 2026 addition; `wa_id` is
+    /// optional since then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,6 +143,9 @@ pub struct WebhookContact {
 pub struct Profile {
     #[serde(default)]
     pub name: String,
+    /// The user's WhatsApp username (2026), personal data like the phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
 }
 
 /// `message_template_status_update`. `message_template_id` is a JSON

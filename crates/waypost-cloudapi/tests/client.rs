@@ -84,7 +84,7 @@ async fn send_success_parses_wamid_and_sends_the_exact_body() {
         .await
         .unwrap();
     assert_eq!(r.wamid(), Some(wamid));
-    assert_eq!(r.contacts[0].wa_id, "16505551234");
+    assert_eq!(r.contacts[0].wa_id.as_deref(), Some("16505551234"));
 }
 
 #[tokio::test]

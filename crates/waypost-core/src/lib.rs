@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod bsuid;
 pub mod events;
 pub mod id;
 pub mod phone;

@@ -25,6 +25,8 @@ pub struct SandboxConfig {
     pub limits: LimitsConfig,
     pub webhooks: WebhookConfig,
     pub faults: FaultConfig,
+    /// Which generation of the Cloud API to imitate.
+    pub api: ApiConfig,
 }
 
 impl Default for SandboxConfig {
@@ -35,10 +37,11 @@ impl Default for SandboxConfig {
             control_token: "sandbox-control-token".into(),
             numbers: vec![NumberConfig::default()],
             templates: default_templates(),
-            users: BTreeMap::new(),
+            users: default_users(),
             limits: LimitsConfig::default(),
             webhooks: WebhookConfig::default(),
             faults: FaultConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 }
@@ -127,9 +130,12 @@ pub struct TemplateConfig {
     /// APPROVED, PENDING, REJECTED, PAUSED or DISABLED.
     #[serde(default = "default_status")]
     pub status: String,
-    /// Body text with `{{1}}`-style variables.
+    /// Body text with `{{1}}` (positional) or `{{name}}` (named) variables.
     #[serde(default)]
     pub body: String,
+    /// Example values for the variables, in order; made up when missing.
+    #[serde(default)]
+    pub examples: Vec<String>,
 }
 
 fn default_language() -> String {
@@ -149,6 +155,11 @@ fn default_templates() -> Vec<TemplateConfig> {
         category: category.into(),
         status: status.into(),
         body: body.into(),
+        examples: ["Ana", "A-1042"]
+            .into_iter()
+            .take(crate::state::count_variables(body))
+            .map(String::from)
+            .collect(),
     };
     vec![
         t("hello_world", "UTILITY", "APPROVED", "Hello World"),
@@ -171,7 +182,72 @@ fn default_templates() -> Vec<TemplateConfig> {
             "DISABLED",
             "Deal of the year",
         ),
+        t(
+            "appointment_reminder",
+            "UTILITY",
+            "APPROVED",
+            "Hi {{first_name}}, see you on {{day}}.",
+        ),
+        t(
+            "login_code",
+            "AUTHENTICATION",
+            "APPROVED",
+            "{{1}} is your verification code.",
+        ),
     ]
+}
+
+/// Two seeded username users: one whose phone is withheld from webhooks,
+/// one whose phone is still shared.
+fn default_users() -> BTreeMap<String, UserConfig> {
+    let user = |name: &str, username: &str, phone_withheld: bool| UserConfig {
+        name: Some(name.into()),
+        username: Some(username.into()),
+        phone_withheld,
+        ..UserConfig::default()
+    };
+    BTreeMap::from([
+        ("15550199001".into(), user("Ana Lima", "ana.lima", true)),
+        ("15550199002".into(), user("Ben Ito", "benito", false)),
+    ])
+}
+
+/// The shape of the API the sandbox speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiShape {
+    /// 2026: BSUIDs on every contact and status, usernames, withheld phones,
+    /// per-message pricing with `type`, no `conversation` (v24+).
+    #[default]
+    Current,
+    /// Before BSUIDs and per-message pricing: phones only, CBP pricing and a
+    /// conversation on every status.
+    Legacy,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    pub shape: ApiShape,
+    /// The Graph version the app's webhooks are set to (current shape):
+    /// below 24, statuses that carry pricing also carry a per-message `conversation`.
+    pub webhook_version: u32,
+    /// Answer 131026, 131047, 131049, 131050 and 131053 synchronously with
+    /// HTTP 400, as the sandbox used to, instead of a `failed` status webhook.
+    pub sync_errors: bool,
+    /// The business is enrolled in parent BSUIDs (`CC.ENT.…`).
+    pub parent_user_ids: bool,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            shape: ApiShape::Current,
+            webhook_version: 26,
+            sync_errors: false,
+            parent_user_ids: false,
+        }
+    }
 }
 
 /// How a simulated user reacts to messages.
@@ -197,7 +273,16 @@ pub struct UserConfig {
     pub not_on_whatsapp: bool,
     /// Marketing templates to this user fail with 131050.
     pub stopped_marketing: bool,
+    /// Marketing templates to this user fail with 131049 (ecosystem limit).
+    pub marketing_limited: bool,
     pub name: Option<String>,
+    /// A WhatsApp username (3–35 of `a-z0-9._`), shown in `profile.username`.
+    pub username: Option<String>,
+    /// The user adopted a username and is not in the contact book: webhooks
+    /// omit the phone unless this number sent to it in the last 30 days.
+    pub phone_withheld: bool,
+    /// A fixed BSUID; by default one is derived from the seed and the phone.
+    pub user_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -332,6 +417,9 @@ mod tests {
         let c = SandboxConfig::from_toml(block).unwrap();
         assert_eq!(c.seed, 42);
         assert_eq!(c.users["15551234567"].behaviour, Behaviour::Replies);
+        assert_eq!(c.api.shape, ApiShape::Current);
+        assert!(c.api.parent_user_ids);
+        assert_eq!(c.users["15551234567"].username.as_deref(), Some("ana.lima"));
         assert_eq!(c.templates.len(), 1);
     }
 

@@ -1,6 +1,7 @@
 //! The control API under `/_sandbox/`, guarded by its own bearer token:
 //! inject inbound messages (which open the 24 h window), set user
-//! behaviour, set faults, set a template's status, read the log, reset.
+//! behaviour, change a user's number or BSUID (system messages), set
+//! faults, set a template's status, read the log, reset.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -14,10 +15,10 @@ use serde_json::{Value, json};
 use waypost_cloudapi::InboundMessage;
 use waypost_cloudapi::webhook::{MessagesValue, Profile, WebhookContact};
 
-use crate::config::{FaultConfig, NumberConfig, UserConfig};
+use crate::config::{ApiShape, FaultConfig, NumberConfig, UserConfig};
 use crate::error::GraphError;
 use crate::graph::wa_id;
-use crate::state::Inner;
+use crate::state::{Inner, UserState};
 use crate::{AppState, bearer, templates, webhooks};
 
 /// Proof that the request carries the control token.
@@ -44,8 +45,9 @@ impl FromRequestParts<AppState> for ControlAuth {
     }
 }
 
-/// Delivers an inbound message from `from` to `number` as a webhook and
-/// opens the service window. Returns the message's wamid.
+/// Delivers an inbound message from `from` (a phone or a known BSUID) to
+/// `number` as a webhook and opens the service window. Returns the
+/// message's wamid.
 pub fn inject(
     state: &AppState,
     number: &NumberConfig,
@@ -53,10 +55,6 @@ pub fn inject(
     name: Option<String>,
     mut message: Value,
 ) -> Result<String, GraphError> {
-    let from = wa_id(from);
-    if from.is_empty() {
-        return Err(GraphError::param("from", "must contain digits"));
-    }
     let Some(obj) = message.as_object_mut() else {
         return Err(GraphError::param("message", "must be an object"));
     };
@@ -64,32 +62,54 @@ pub fn inject(
         return Err(GraphError::param("message.type", "is required"));
     }
     let mut inner = state.lock();
+    let from = inner.resolve(from).ok_or_else(|| {
+        GraphError::param(
+            "from",
+            "must be a phone number or a known business-scoped user id",
+        )
+    })?;
     let id = inner.wamid(&from);
-    obj.insert("from".into(), json!(from));
     obj.insert("id".into(), json!(id));
     obj.insert("timestamp".into(), json!(webhooks::now_secs().to_string()));
+    let now = Instant::now();
+    let shape = state.config.api.shape;
+    let user = inner.user(&from);
+    user.last_inbound.insert(number.id.clone(), now);
+    let mut contact = match shape {
+        ApiShape::Legacy => {
+            obj.insert("from".into(), json!(from));
+            WebhookContact {
+                profile: Some(Profile {
+                    name: user.display_name(),
+                    username: None,
+                }),
+                wa_id: Some(from.clone()),
+                user_id: None,
+                parent_user_id: None,
+            }
+        }
+        ApiShape::Current => {
+            let visible = user.phone_visible(&number.id, now);
+            if visible {
+                obj.insert("from".into(), json!(from));
+            }
+            obj.insert("from_user_id".into(), json!(user.user_id));
+            if let Some(p) = &user.parent_user_id {
+                obj.insert("from_parent_user_id".into(), json!(p));
+            }
+            user.contact(&from, visible, true)
+        }
+    };
+    if let (Some(name), Some(profile)) = (name, contact.profile.as_mut()) {
+        profile.name = name;
+    }
     let parsed: InboundMessage = serde_json::from_value(message)
         .map_err(|e| GraphError::param("message", &e.to_string()))?;
-    let user = inner.user(&from);
-    user.last_inbound.insert(number.id.clone(), Instant::now());
-    let name = name
-        .or_else(|| user.config.name.clone())
-        .unwrap_or_else(|| "Sandbox User".into());
-    if inner.inbound_ids.len() >= state.config.limits.max_log {
-        // Bounded: forget old ids rather than grow without limit.
-        inner.inbound_ids.clear();
-    }
-    inner.inbound_ids.insert((number.id.clone(), id.clone()));
-    inner.counters.inbound_injected += 1;
+    remember_inbound(&mut inner, state, number, &id);
     let value = MessagesValue {
         messaging_product: "whatsapp".into(),
         metadata: webhooks::metadata(number),
-        contacts: vec![WebhookContact {
-            profile: Some(Profile { name }),
-            wa_id: Some(from.clone()),
-            user_id: None,
-            parent_user_id: None,
-        }],
+        contacts: vec![contact],
         messages: vec![parsed],
         statuses: vec![],
         errors: vec![],
@@ -99,6 +119,15 @@ pub fn inject(
         state.webhooks.enqueue(&mut inner, d);
     }
     Ok(id)
+}
+
+fn remember_inbound(inner: &mut Inner, state: &AppState, number: &NumberConfig, id: &str) {
+    if inner.inbound_ids.len() >= state.config.limits.max_log {
+        // Bounded: forget old ids rather than grow without limit.
+        inner.inbound_ids.clear();
+    }
+    inner.inbound_ids.insert((number.id.clone(), id.to_owned()));
+    inner.counters.inbound_injected += 1;
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,12 +146,7 @@ pub async fn inject_inbound(
     State(state): State<AppState>,
     Json(body): Json<InjectBody>,
 ) -> Result<Json<Value>, GraphError> {
-    let number = match &body.phone_number_id {
-        Some(id) => state.config.numbers.iter().find(|n| &n.id == id),
-        None => state.config.numbers.first(),
-    }
-    .cloned()
-    .ok_or_else(|| GraphError::param("phone_number_id", "unknown number"))?;
+    let number = pick_number(&state, body.phone_number_id.as_deref())?;
     let id = inject(&state, &number, &body.from, body.name, body.message)?;
     Ok(Json(json!({ "id": id })))
 }
@@ -132,9 +156,148 @@ pub async fn set_user(
     State(state): State<AppState>,
     Path(user): Path<String>,
     Json(config): Json<UserConfig>,
-) -> Json<Value> {
-    state.lock().user(&wa_id(&user)).config = config;
-    Json(json!({ "success": true }))
+) -> Result<Json<Value>, GraphError> {
+    let phone = wa_id(&user);
+    if phone.is_empty() {
+        return Err(GraphError::param("wa_id", "must contain digits"));
+    }
+    let mut inner = state.lock();
+    inner.configure_user(&phone, config);
+    let u = inner.user(&phone);
+    Ok(Json(json!({
+        "success": true,
+        "user_id": u.user_id,
+        "parent_user_id": u.parent_user_id,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChangeNumberBody {
+    pub new_wa_id: String,
+    pub phone_number_id: Option<String>,
+}
+
+/// The user moves to a new phone and gets a new BSUID; the number gets a
+/// `user_changed_number` system message when the new phone may be shared,
+/// else `user_changed_user_id`. Legacy shape: `user_changed_number` only.
+pub async fn change_number(
+    _: ControlAuth,
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    Json(body): Json<ChangeNumberBody>,
+) -> Result<Json<Value>, GraphError> {
+    let number = pick_number(&state, body.phone_number_id.as_deref())?;
+    let (old_phone, new_phone) = (wa_id(&user), wa_id(&body.new_wa_id));
+    if new_phone.is_empty() {
+        return Err(GraphError::param("new_wa_id", "must contain digits"));
+    }
+    let (old, new) = state
+        .lock()
+        .change_number(&old_phone, &new_phone)
+        .ok_or_else(|| GraphError::param("wa_id", "unknown user, or the new number is taken"))?;
+    let legacy = state.config.api.shape == ApiShape::Legacy;
+    let visible = legacy || new.phone_visible(&number.id, Instant::now());
+    let name = new.display_name();
+    let mut system = if visible {
+        json!({"type": "user_changed_number", "wa_id": new_phone,
+               "body": format!("User {name} changed from {old_phone} to {new_phone}")})
+    } else {
+        json!({"type": "user_changed_user_id",
+               "body": format!("User {name} changed from {} to {}", old.user_id, new.user_id)})
+    };
+    if !legacy {
+        ids_of_change(&mut system, &old, &new);
+    }
+    let from = visible.then_some(old_phone.as_str());
+    let id = inject_system(&state, &number, from, &new_phone, system)?;
+    Ok(Json(
+        json!({"id": id, "user_id": new.user_id, "parent_user_id": new.parent_user_id}),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChangeUserIdBody {
+    pub phone_number_id: Option<String>,
+}
+
+/// The user's BSUID (and parent) changes without a number change: a
+/// `user_changed_user_id` system message with no phone in it.
+pub async fn change_user_id(
+    _: ControlAuth,
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    Json(body): Json<ChangeUserIdBody>,
+) -> Result<Json<Value>, GraphError> {
+    let number = pick_number(&state, body.phone_number_id.as_deref())?;
+    if state.config.api.shape == ApiShape::Legacy {
+        return Err(GraphError::param(
+            "api.shape",
+            "legacy webhooks have no user ids",
+        ));
+    }
+    let phone = wa_id(&user);
+    let (old, new) = state
+        .lock()
+        .change_user_id(&phone)
+        .ok_or_else(|| GraphError::param("wa_id", "unknown user"))?;
+    let mut system = json!({"type": "user_changed_user_id",
+        "body": format!("User {} changed from {} to {}", new.display_name(), old.user_id, new.user_id)});
+    ids_of_change(&mut system, &old, &new);
+    let id = inject_system(&state, &number, None, &phone, system)?;
+    Ok(Json(
+        json!({"id": id, "user_id": new.user_id, "parent_user_id": new.parent_user_id}),
+    ))
+}
+
+fn ids_of_change(system: &mut Value, old: &UserState, new: &UserState) {
+    system["user_id"] = json!(new.user_id);
+    system["previous_user_id"] = json!(old.user_id);
+    if let (Some(p), Some(prev)) = (&new.parent_user_id, &old.parent_user_id) {
+        system["parent_user_id"] = json!(p);
+        system["previous_parent_user_id"] = json!(prev);
+    }
+}
+
+/// Sends one system message: no contacts array, `from` only when given.
+fn inject_system(
+    state: &AppState,
+    number: &NumberConfig,
+    from: Option<&str>,
+    phone: &str,
+    system: Value,
+) -> Result<String, GraphError> {
+    let mut inner = state.lock();
+    let id = inner.wamid(phone);
+    let mut message = json!({"id": id, "timestamp": webhooks::now_secs().to_string(),
+        "type": "system", "system": system});
+    if let Some(f) = from {
+        message["from"] = json!(f);
+    }
+    let parsed: InboundMessage =
+        serde_json::from_value(message).map_err(|e| GraphError::param("system", &e.to_string()))?;
+    remember_inbound(&mut inner, state, number, &id);
+    let value = MessagesValue {
+        messaging_product: "whatsapp".into(),
+        metadata: webhooks::metadata(number),
+        contacts: vec![],
+        messages: vec![parsed],
+        statuses: vec![],
+        errors: vec![],
+    };
+    let payload = webhooks::messages_payload(number, value);
+    if let Some(d) = webhooks::delivery(&state.config, number, &payload) {
+        state.webhooks.enqueue(&mut inner, d);
+    }
+    Ok(id)
+}
+
+fn pick_number(state: &AppState, id: Option<&str>) -> Result<NumberConfig, GraphError> {
+    match id {
+        Some(id) => state.config.numbers.iter().find(|n| n.id == id),
+        None => state.config.numbers.first(),
+    }
+    .cloned()
+    .ok_or_else(|| GraphError::param("phone_number_id", "unknown number"))
 }
 
 pub async fn set_faults(

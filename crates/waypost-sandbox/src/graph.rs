@@ -12,14 +12,15 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use waypost_cloudapi::send::{SendContact, SendResponse, SentMessage};
-use waypost_cloudapi::{OutboundMessage, check_limits};
+use waypost_cloudapi::send::{SendAcceptance, SendContact, SendResponse, SentMessage};
+use waypost_cloudapi::{OutboundContent, OutboundMessage, check_limits};
 
-use crate::config::NumberConfig;
+use crate::config::{ApiShape, NumberConfig};
 use crate::error::GraphError;
-use crate::rules::admit;
+use crate::rules::{Addressing, admit};
 use crate::state::{Inner, SendRecord};
-use crate::{AppState, authorize_number, bearer, webhooks};
+use crate::users::is_user_id;
+use crate::{AppState, authorize_number, bearer, statuses, webhooks};
 
 const KNOWN_TYPES: &[&str] = &[
     "text",
@@ -119,8 +120,12 @@ fn parse_message(value: &Value) -> Result<OutboundMessage, GraphError> {
             ));
         }
     }
-    if !value.get("to").is_some_and(Value::is_string) {
-        return Err(GraphError::param("to", "is required"));
+    let addressed = |k: &str| value.get(k).is_some_and(Value::is_string);
+    if !addressed("to") && !addressed("recipient") {
+        return Err(GraphError::param(
+            "to",
+            "is required (or `recipient` with a business-scoped user id)",
+        ));
     }
     let kind = value.get("type").and_then(Value::as_str).unwrap_or("text");
     if !KNOWN_TYPES.contains(&kind) {
@@ -167,21 +172,52 @@ pub fn wa_id(to: &str) -> String {
     to.chars().filter(char::is_ascii_digit).collect()
 }
 
+/// The recipient's phone, however the send names them: `to` wins over
+/// `recipient`; an unknown BSUID is refused.
+fn recipient_phone(inner: &mut Inner, message: &OutboundMessage) -> Result<String, GraphError> {
+    match (&message.to, &message.recipient) {
+        (Some(to), _) => {
+            let phone = wa_id(to);
+            if phone.is_empty() {
+                return Err(GraphError::param("to", "must contain digits"));
+            }
+            inner.user(&phone);
+            Ok(phone)
+        }
+        (None, Some(r)) if is_user_id(r) => inner.resolve(r).ok_or_else(|| {
+            GraphError::param(
+                "recipient",
+                "is not a business-scoped user id of this business",
+            )
+        }),
+        (None, _) => Err(GraphError::param(
+            "recipient",
+            "must be a business-scoped user id such as US.13491208655302741918",
+        )),
+    }
+}
+
 async fn send(state: AppState, number: NumberConfig, message: OutboundMessage) -> Response {
     let now = Instant::now();
-    let to = wa_id(&message.to);
     let limits = &state.config.limits;
     let kind = message.content.kind().to_owned();
+    let by_user_id = message.to.is_none();
     let mut record = SendRecord {
         seq: 0,
         phone_number_id: number.id.clone(),
-        to: to.clone(),
+        to: String::new(),
+        recipient: message.recipient.clone().filter(|_| by_user_id),
         kind: kind.clone(),
         outcome: String::new(),
         code: None,
         wamid: None,
         biz_opaque_callback_data: message.biz_opaque_callback_data.clone(),
+        fails_with: None,
         received_at_ms: webhooks::now_millis(),
+    };
+    let addressing = Addressing {
+        by_user_id,
+        sync_errors: state.config.api.sync_errors,
     };
     let (faults, decision) = {
         let mut inner = state.lock();
@@ -200,10 +236,16 @@ async fn send(state: AppState, number: NumberConfig, message: OutboundMessage) -
             inner.counters.fault_429 += 1;
             Err(Some(GraphError::throughput(429)))
         } else {
-            admit(&mut inner, &number, &message, &to, now, limits).map_err(Some)
+            recipient_phone(&mut inner, &message)
+                .and_then(|to| {
+                    record.to = to.clone();
+                    admit(&mut inner, &number, &message, &to, addressing, now, limits)
+                })
+                .map_err(Some)
         };
+        let to = record.to.clone();
         match &decision {
-            Ok(category) => {
+            Ok(admission) => {
                 let wamid = inner.wamid(&to);
                 inner
                     .rates
@@ -221,11 +263,14 @@ async fn send(state: AppState, number: NumberConfig, message: OutboundMessage) -
                 }
                 .into();
                 record.wamid = Some(wamid.clone());
+                record.fails_with = admission.fails_with.as_ref().map(GraphError::code);
+                if !by_user_id {
+                    // Sending to the phone lets webhooks show it for 30 days.
+                    let user = inner.user(&to);
+                    user.sent_to_phone.insert(number.id.clone(), now);
+                }
                 inner.record(record.clone(), limits.max_log);
-                let behaviour = inner.user(&to).config.behaviour;
-                webhooks::schedule_statuses(
-                    &state, &mut inner, &number, &record, category, behaviour,
-                );
+                statuses::schedule(&state, &mut inner, &number, &record, &message, admission);
             }
             Err(e) => {
                 record.outcome = match e {
@@ -260,18 +305,26 @@ async fn send(state: AppState, number: NumberConfig, message: OutboundMessage) -
         }
         Err(Some(e)) => e.into_response(),
         Ok(_) if faults.response_lost => lost_response(),
-        Ok(_) => Json(SendResponse {
-            messaging_product: "whatsapp".into(),
-            contacts: vec![SendContact {
-                input: message.to.clone(),
-                wa_id: to,
-            }],
-            messages: vec![SentMessage {
-                id: record.wamid.unwrap_or_default(),
-                message_status: None,
-            }],
-        })
-        .into_response(),
+        Ok(_) => {
+            let current = state.config.api.shape == ApiShape::Current;
+            let user_id = by_user_id.then(|| message.recipient.clone()).flatten();
+            Json(SendResponse {
+                messaging_product: "whatsapp".into(),
+                contacts: vec![SendContact {
+                    input: message.addressee().unwrap_or_default().to_owned(),
+                    wa_id: (!by_user_id).then(|| record.to.clone()),
+                    user_id,
+                }],
+                messages: vec![SentMessage {
+                    id: record.wamid.unwrap_or_default(),
+                    // Template sends report whether they were accepted or held.
+                    message_status: (current
+                        && matches!(message.content, OutboundContent::Template(_)))
+                    .then_some(SendAcceptance::Accepted),
+                }],
+            })
+            .into_response()
+        }
     }
 }
 

@@ -2,8 +2,9 @@
 //! API for tests, demos and load runs. It answers the Graph routes Waypost
 //! uses (send, mark read, media, phone number, templates) with Meta's error
 //! codes and HTTP statuses, enforces the service window and rate limits,
-//! sends signed status and inbound webhooks, injects faults at seeded
-//! rates, and exposes a control API under `/_sandbox/`. It reuses the wire
+//! sends signed status and inbound webhooks in the 2026 shape (BSUIDs,
+//! usernames, withheld phones, per-message pricing) or the older one,
+//! injects faults at seeded rates, and exposes a control API under `/_sandbox/`. It reuses the wire
 //! types of `waypost-cloudapi`; nothing here talks to Meta.
 #![forbid(unsafe_code)]
 
@@ -14,7 +15,9 @@ mod graph;
 mod media;
 mod rules;
 pub mod state;
+mod statuses;
 mod templates;
+mod users;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -26,8 +29,8 @@ use axum::routing::{get, post, put};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{
-    Behaviour, FaultConfig, LimitsConfig, NumberConfig, SandboxConfig, TemplateConfig, UserConfig,
-    WebhookConfig,
+    ApiConfig, ApiShape, Behaviour, FaultConfig, LimitsConfig, NumberConfig, SandboxConfig,
+    TemplateConfig, UserConfig, WebhookConfig,
 };
 pub use error::GraphError;
 pub use state::{Counters, SendRecord};
@@ -148,6 +151,11 @@ fn router(state: AppState) -> Router {
     let control = Router::new()
         .route("/inbound", post(control::inject_inbound))
         .route("/users/{wa_id}", put(control::set_user))
+        .route("/users/{wa_id}/change_number", post(control::change_number))
+        .route(
+            "/users/{wa_id}/change_user_id",
+            post(control::change_user_id),
+        )
         .route("/faults", put(control::set_faults).get(control::get_faults))
         .route("/log", get(control::log))
         .route("/reset", post(control::reset))

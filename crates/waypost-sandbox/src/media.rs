@@ -3,7 +3,7 @@
 //! the download URL lives on the sandbox and needs the owner's token.
 
 use axum::Json;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -14,7 +14,7 @@ use waypost_cloudapi::manage::{
 
 use crate::error::GraphError;
 use crate::state::Media;
-use crate::{AppState, authorize_number, bearer};
+use crate::{AppState, authorize_number, bearer, templates};
 
 const MB: usize = 1024 * 1024;
 
@@ -125,12 +125,17 @@ fn authorize_media(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Me
     Ok(media.clone())
 }
 
-/// `GET /{id}`: a phone number's info, or a media file's download URL.
+/// `GET /{id}`: a phone number's info, a template, or a media file's
+/// download URL.
 pub async fn get_object(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    Query(q): Query<templates::NodeQuery>,
 ) -> Result<Response, GraphError> {
+    if let Some(t) = templates::get_node(&state, &headers, &id, q.fields()) {
+        return Ok(Json(t?).into_response());
+    }
     let number = state.lock().number(&id).cloned();
     if let Some(n) = number {
         authorize_number(&state.lock(), bearer(&headers), &id)?;

@@ -3,11 +3,14 @@
 //! recipient not on WhatsApp (131026), template existence and approval
 //! (132001), paused/disabled (132015/132016), parameter count (132000),
 //! marketing opt-out (131050), the 24 h window (131047), the messaging
-//! tier (131048) and the pair rate (131056). These answer synchronously;
-//! Meta sometimes reports 131026/131047/131050 by webhook instead.
+//! tier (131048) and the pair rate (131056). Recipient failures Meta
+//! reports by webhook (131026, 131047, 131049, 131050, 131053 for a media
+//! id it cannot fetch) are accepted and fail later in a `failed` status,
+//! unless `api.sync_errors` asks for the old synchronous 400 answers.
 
 use std::time::Instant;
 
+use waypost_cloudapi::send::MediaSource;
 use waypost_cloudapi::template::{ComponentKind, TemplateMessage};
 use waypost_cloudapi::{OutboundContent, OutboundMessage};
 
@@ -15,15 +18,55 @@ use crate::config::{LimitsConfig, NumberConfig};
 use crate::error::GraphError;
 use crate::state::Inner;
 
-/// Checks a send; on success returns its pricing category (lower case).
+/// An accepted send: its pricing and, for an asynchronous failure, the
+/// error its `failed` status webhook will carry.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    /// Pricing category, lower case.
+    pub category: String,
+    /// `pricing.type`: `regular` or `free_customer_service`.
+    pub pricing_type: &'static str,
+    pub fails_with: Option<GraphError>,
+}
+
+impl Admission {
+    fn failing(category: String, e: GraphError) -> Self {
+        Self {
+            category,
+            pricing_type: "regular",
+            fails_with: Some(e),
+        }
+    }
+}
+
+/// How the send was addressed.
+#[derive(Debug, Clone, Copy)]
+pub struct Addressing {
+    /// `recipient` (a BSUID) without `to`.
+    pub by_user_id: bool,
+    /// Answer recipient failures with HTTP 400 instead of a webhook.
+    pub sync_errors: bool,
+}
+
+/// Checks a send; on success returns how it is priced and whether it will
+/// fail asynchronously.
 pub fn admit(
     inner: &mut Inner,
     number: &NumberConfig,
     message: &OutboundMessage,
     to: &str,
+    addressing: Addressing,
     now: Instant,
     limits: &LimitsConfig,
-) -> Result<String, GraphError> {
+) -> Result<Admission, GraphError> {
+    // A failure Meta reports later: accepted now unless the old answers are asked for.
+    let later = |category: &str, e: GraphError| {
+        if addressing.sync_errors {
+            Err(e)
+        } else {
+            Ok(Admission::failing(category.to_owned(), e))
+        }
+    };
     let throughput_ok = inner
         .rates
         .entry(number.id.clone())
@@ -33,39 +76,69 @@ pub fn admit(
         return Err(GraphError::throughput(limits.throttle_status));
     }
     let user = inner.user(to).config.clone();
-    if user.not_on_whatsapp {
+    let template_category = match &message.content {
+        OutboundContent::Template(t) => Some(check_template(inner, number, t)?),
+        _ => None,
+    };
+    let category = template_category
+        .clone()
+        .unwrap_or_else(|| "service".to_owned());
+    if addressing.by_user_id && category == "authentication" {
         return Err(GraphError::new(
             400,
-            131026,
-            "Message undeliverable",
-            "Unable to deliver message: the recipient is not a WhatsApp user.",
+            131062,
+            "Business-scoped User ID (BSUID) recipients are not supported for this message.",
+            "Authentication templates need the recipient's phone number.",
         ));
     }
-    let category = match &message.content {
-        OutboundContent::Template(t) => {
-            let category = check_template(inner, number, t)?;
-            if category == "marketing" && user.stopped_marketing {
-                return Err(GraphError::new(
-                    400,
-                    131050,
-                    "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.",
-                    "The user has stopped marketing messages from this business.",
-                ));
-            }
-            category
-        }
-        _ => {
-            if !inner.window_open(&number.id, to, now) {
-                return Err(GraphError::new(
-                    400,
-                    131047,
-                    "Re-engagement message",
-                    "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
-                ));
-            }
-            "service".to_owned()
-        }
-    };
+    if user.not_on_whatsapp {
+        return later(
+            &category,
+            GraphError::new(
+                400,
+                131026,
+                "Message undeliverable",
+                "Unable to deliver message: the recipient is not a WhatsApp user.",
+            ),
+        );
+    }
+    let window_open = inner.window_open(&number.id, to, now);
+    if category == "marketing" && user.stopped_marketing {
+        return later(
+            &category,
+            GraphError::new(
+                400,
+                131050,
+                "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.",
+                "The user has stopped marketing messages from this business.",
+            ),
+        );
+    }
+    if category == "marketing" && user.marketing_limited {
+        return later(
+            &category,
+            GraphError::new(
+                400,
+                131049,
+                "This message was not delivered to maintain healthy ecosystem engagement.",
+                "In order to maintain a healthy ecosystem engagement, the message failed to be delivered.",
+            ),
+        );
+    }
+    if template_category.is_none() && !window_open {
+        return later(
+            &category,
+            GraphError::new(
+                400,
+                131047,
+                "Re-engagement message",
+                "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+            ),
+        );
+    }
+    if let Some(e) = unknown_media(inner, number, message) {
+        return later(&category, e);
+    }
     if !inner.window_open(&number.id, to, now)
         && !inner.admit_tier(&number.id, to, now, number.messaging_tier)
     {
@@ -93,7 +166,50 @@ pub fn admit(
             "Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.",
         ));
     }
-    Ok(category)
+    // Service messages and utility templates in an open window are free.
+    let free = category == "service" || (category == "utility" && window_open);
+    Ok(Admission {
+        category,
+        pricing_type: if free {
+            "free_customer_service"
+        } else {
+            "regular"
+        },
+        fails_with: None,
+    })
+}
+
+/// 131053 for a media id that is not an upload of this number.
+fn unknown_media(
+    inner: &Inner,
+    number: &NumberConfig,
+    message: &OutboundMessage,
+) -> Option<GraphError> {
+    let media = match &message.content {
+        OutboundContent::Image(m)
+        | OutboundContent::Video(m)
+        | OutboundContent::Audio(m)
+        | OutboundContent::Document(m)
+        | OutboundContent::Sticker(m) => m,
+        _ => return None,
+    };
+    let MediaSource::Id(id) = &media.source else {
+        return None;
+    };
+    let known = inner
+        .media
+        .get(id)
+        .is_some_and(|m| m.phone_number_id == number.id);
+    (!known).then(|| {
+        media_error(&format!(
+            "Media id {id} was not found for this phone number."
+        ))
+    })
+}
+
+/// Meta's 131053, for a media id or link that cannot be fetched.
+pub fn media_error(details: &str) -> GraphError {
+    GraphError::new(400, 131053, "Media upload error", details)
 }
 
 fn check_template(

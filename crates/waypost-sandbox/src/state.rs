@@ -9,6 +9,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use waypost_cloudapi::manage::{
+    NamedExample, ParameterFormat, TemplateDefComponent, TemplateExample,
+};
+
 use crate::config::{FaultConfig, NumberConfig, SandboxConfig, TemplateConfig, UserConfig};
 
 pub const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -24,11 +28,41 @@ pub struct Template {
     pub status: String,
     pub body_params: usize,
     pub header_params: usize,
-    pub components: Vec<waypost_cloudapi::manage::TemplateDefComponent>,
+    pub parameter_format: ParameterFormat,
+    pub components: Vec<TemplateDefComponent>,
 }
 
 impl Template {
     pub fn from_config(waba_id: &str, id: u64, t: &TemplateConfig) -> Self {
+        let names = variable_names(&t.body);
+        let parameter_format = parameter_format_of(&names);
+        // Meta wants an example per variable; use the configured ones, else made-up values.
+        let sample = |i: usize| {
+            t.examples
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("example {}", i + 1))
+        };
+        let example = (!names.is_empty()).then(|| TemplateExample {
+            header_text: vec![],
+            body_text: match parameter_format {
+                ParameterFormat::Named => vec![],
+                _ => vec![(0..names.len()).map(sample).collect()],
+            },
+            header_handle: vec![],
+            header_text_named_params: vec![],
+            body_text_named_params: match parameter_format {
+                ParameterFormat::Named => names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| NamedExample {
+                        param_name: n.clone(),
+                        example: sample(i),
+                    })
+                    .collect(),
+                _ => vec![],
+            },
+        });
         Self {
             id,
             waba_id: waba_id.into(),
@@ -36,30 +70,48 @@ impl Template {
             language: t.language.clone(),
             category: t.category.to_ascii_uppercase(),
             status: t.status.to_ascii_uppercase(),
-            body_params: count_variables(&t.body),
+            body_params: names.len(),
             header_params: 0,
-            components: vec![waypost_cloudapi::manage::TemplateDefComponent {
+            parameter_format,
+            components: vec![TemplateDefComponent {
                 kind: "BODY".into(),
                 format: None,
                 text: Some(t.body.clone()),
-                example: None,
+                example,
                 buttons: vec![],
             }],
         }
     }
 }
 
-/// Number of distinct `{{…}}` variables in a template text.
-pub fn count_variables(text: &str) -> usize {
-    let mut seen = HashSet::new();
+/// `NAMED` when any variable is a name, else `POSITIONAL` (Meta's default).
+pub fn parameter_format_of(names: &[String]) -> ParameterFormat {
+    if names.iter().any(|n| !n.bytes().all(|b| b.is_ascii_digit())) {
+        ParameterFormat::Named
+    } else {
+        ParameterFormat::Positional
+    }
+}
+
+/// The distinct `{{…}}` variables of a template text, in order of first use.
+pub fn variable_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else { break };
-        seen.insert(after[..end].trim().to_owned());
+        let name = after[..end].trim().to_owned();
+        if !names.contains(&name) {
+            names.push(name);
+        }
         rest = &after[end + 2..];
     }
-    seen.len()
+    names
+}
+
+/// Number of distinct `{{…}}` variables in a template text.
+pub fn count_variables(text: &str) -> usize {
+    variable_names(text).len()
 }
 
 #[derive(Debug, Clone)]
@@ -70,12 +122,19 @@ pub struct Media {
     pub sha256: String,
 }
 
-/// What the sandbox knows about one user (per business number).
-#[derive(Debug, Clone, Default)]
+/// What the sandbox knows about one user (see `users`).
+#[derive(Debug, Clone)]
 pub struct UserState {
     pub config: UserConfig,
+    /// The business-scoped user id webhooks carry.
+    pub user_id: String,
+    pub parent_user_id: Option<String>,
+    /// BSUID changes so far (each regenerates the ids).
+    pub generation: u32,
     /// Last inbound message, per business number id.
     pub last_inbound: HashMap<String, Instant>,
+    /// Last send addressed to the phone, per business number id.
+    pub sent_to_phone: HashMap<String, Instant>,
 }
 
 /// One send as recorded in the log.
@@ -83,7 +142,10 @@ pub struct UserState {
 pub struct SendRecord {
     pub seq: u64,
     pub phone_number_id: String,
+    /// The recipient's phone, however the send addressed them.
     pub to: String,
+    /// The BSUID the send was addressed to, when it had no `to`.
+    pub recipient: Option<String>,
     #[serde(rename = "type")]
     pub kind: String,
     /// `accepted`, `response_lost`, or the fault/error that answered it.
@@ -91,6 +153,8 @@ pub struct SendRecord {
     pub code: Option<i64>,
     pub wamid: Option<String>,
     pub biz_opaque_callback_data: Option<String>,
+    /// The code the accepted send will fail with in a `failed` webhook.
+    pub fails_with: Option<i64>,
     /// When the request arrived, in Unix milliseconds (for checking rates from the outside).
     pub received_at_ms: u64,
 }
@@ -167,7 +231,12 @@ pub struct Inner {
     pub numbers: Vec<NumberConfig>,
     pub templates: Vec<Template>,
     pub media: HashMap<String, Media>,
+    /// Users by phone (digits).
     pub users: HashMap<String, UserState>,
+    /// Phone by BSUID and parent BSUID.
+    pub by_user_id: HashMap<String, String>,
+    pub seed: u64,
+    pub parent_user_ids: bool,
     pub buckets: HashMap<(String, String), Bucket>,
     pub rates: HashMap<String, RateWindow>,
     /// Unique users reached outside a window, per number.
@@ -194,6 +263,9 @@ impl Inner {
             templates: Vec::new(),
             media: HashMap::new(),
             users: HashMap::new(),
+            by_user_id: HashMap::new(),
+            seed: config.seed,
+            parent_user_ids: config.api.parent_user_ids,
             buckets: HashMap::new(),
             rates: HashMap::new(),
             tier_users: HashMap::new(),
@@ -219,13 +291,7 @@ impl Inner {
             }
         }
         for (wa_id, u) in &config.users {
-            inner.users.insert(
-                wa_id.clone(),
-                UserState {
-                    config: u.clone(),
-                    last_inbound: HashMap::new(),
-                },
-            );
+            inner.configure_user(wa_id, u.clone());
         }
         inner
     }
@@ -264,10 +330,6 @@ impl Inner {
 
     pub fn number(&self, id: &str) -> Option<&NumberConfig> {
         self.numbers.iter().find(|n| n.id == id)
-    }
-
-    pub fn user(&mut self, wa_id: &str) -> &mut UserState {
-        self.users.entry(wa_id.to_owned()).or_default()
     }
 
     pub fn window_open(&self, number_id: &str, wa_id: &str, now: Instant) -> bool {
@@ -363,6 +425,15 @@ mod tests {
         assert_eq!(count_variables("Hi {{1}}, order {{2}} for {{1}}"), 2);
         assert_eq!(count_variables("Hi {{name}}"), 1);
         assert_eq!(count_variables("none"), 0);
+        assert_eq!(variable_names("{{b}} {{a}} {{b}}"), ["b", "a"]);
+        assert_eq!(
+            parameter_format_of(&variable_names("Hi {{name}}")),
+            ParameterFormat::Named
+        );
+        assert_eq!(
+            parameter_format_of(&variable_names("Hi {{1}}")),
+            ParameterFormat::Positional
+        );
     }
 
     #[test]

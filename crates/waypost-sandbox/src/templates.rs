@@ -1,7 +1,7 @@
-//! Template management on a WABA: list (paginated), create (starts
-//! PENDING, reviewed to APPROVED or REJECTED after a configurable delay
-//! with a `message_template_status_update` webhook), delete by name or
-//! `hsm_id`.
+//! Template management on a WABA: list (paginated, with `fields=` and
+//! `summary=`), `GET /{template-id}`, create (starts PENDING, reviewed to
+//! APPROVED or REJECTED after a configurable delay with a
+//! `message_template_status_update` webhook), delete by name or `hsm_id`.
 
 use std::time::Duration;
 
@@ -10,15 +10,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use waypost_cloudapi::manage::{
-    Cursors, Paging, TemplateCreate, TemplateCreated, TemplateInfo, TemplateList,
-};
+use waypost_cloudapi::manage::{Cursors, Paging, TemplateCreate, TemplateCreated};
 use waypost_cloudapi::webhook::{Entry, TemplateCategory, TemplateStatus, TemplateStatusUpdate};
 use waypost_cloudapi::{Change, WebhookPayload};
 
 use crate::config::NumberConfig;
 use crate::error::GraphError;
-use crate::state::{Inner, Template, count_variables};
+use crate::state::{Inner, Template, count_variables, parameter_format_of, variable_names};
 use crate::{AppState, bearer, webhooks};
 
 /// Largest page of a template list.
@@ -43,15 +41,85 @@ fn authorize_waba(
         .ok_or_else(|| GraphError::unknown_object(waba_id))
 }
 
-fn info(t: &Template) -> TemplateInfo {
-    TemplateInfo {
-        id: t.id.to_string(),
-        name: Some(t.name.clone()),
-        language: Some(t.language.clone()),
-        status: Some(TemplateStatus::from(t.status.as_str())),
-        category: Some(TemplateCategory::from(t.category.as_str())),
-        parameter_format: None,
-        components: t.components.clone(),
+/// What Graph returns when `fields=` is not given.
+const DEFAULT_FIELDS: &[&str] = &[
+    "name",
+    "parameter_format",
+    "components",
+    "language",
+    "status",
+    "category",
+    "id",
+];
+
+/// Every field of a template node the sandbox knows.
+fn all_fields(t: &Template) -> serde_json::Map<String, Value> {
+    let v = json!({
+        "id": t.id.to_string(),
+        "name": t.name,
+        "language": t.language,
+        "status": t.status,
+        "category": t.category,
+        "parameter_format": t.parameter_format,
+        "components": t.components,
+        "previous_category": Value::Null,
+        "correct_category": t.category,
+        "rejected_reason": if t.status == "REJECTED" { "INVALID_FORMAT" } else { "NONE" },
+        "quality_score": {"score": "UNKNOWN", "date": webhooks::now_secs()},
+        "cta_url_link_tracking_opted_out": false,
+        "sub_category": if t.category == "UTILITY" { Value::from("CUSTOM") } else { Value::Null },
+        "message_send_ttl_seconds": if t.category == "AUTHENTICATION" { Value::from(600) } else { Value::Null },
+        "library_template_name": Value::Null,
+    });
+    let Value::Object(mut m) = v else {
+        unreachable!("json! of an object literal is an object")
+    };
+    m.retain(|_, v| !v.is_null());
+    m
+}
+
+/// `t` with the fields asked for (`id` always), or code 100 naming an
+/// unknown field as Graph does.
+fn node(t: &Template, fields: &[&str]) -> Result<Value, GraphError> {
+    let all = all_fields(t);
+    let mut out = serde_json::Map::new();
+    for f in fields {
+        const OPTIONAL: &[&str] = &[
+            "previous_category",
+            "sub_category",
+            "message_send_ttl_seconds",
+            "library_template_name",
+            "degrees_of_freedom_spec",
+        ];
+        match all.get(*f) {
+            Some(v) => {
+                out.insert((*f).to_owned(), v.clone());
+            }
+            None if OPTIONAL.contains(f) => {}
+            None => {
+                return Err(GraphError::new(
+                    400,
+                    100,
+                    &format!(
+                        "Tried accessing nonexisting field ({f}) on node type (WhatsAppBusinessHSM)"
+                    ),
+                    format!("Unknown field {f}."),
+                ));
+            }
+        }
+    }
+    out.insert("id".into(), json!(t.id.to_string()));
+    Ok(Value::Object(out))
+}
+
+fn field_list(fields: Option<&str>) -> Vec<&str> {
+    match fields {
+        Some(f) => f
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .collect(),
+        None => DEFAULT_FIELDS.to_vec(),
     }
 }
 
@@ -61,6 +129,40 @@ pub struct ListQuery {
     status: Option<String>,
     limit: Option<usize>,
     after: Option<String>,
+    fields: Option<String>,
+    /// `total_count` (or `true`) adds a `summary` object.
+    summary: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NodeQuery {
+    fields: Option<String>,
+}
+
+impl NodeQuery {
+    pub fn fields(&self) -> Option<&str> {
+        self.fields.as_deref()
+    }
+}
+
+/// `GET /{template-id}`: None when `id` is no template (the caller tries
+/// other node types).
+pub fn get_node(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    fields: Option<&str>,
+) -> Option<Result<Value, GraphError>> {
+    let inner = state.lock();
+    let t = inner
+        .templates
+        .iter()
+        .find(|t| t.id.to_string() == id)?
+        .clone();
+    Some(
+        authorize_waba(&inner, bearer(headers), &t.waba_id)
+            .and_then(|_| node(&t, &field_list(fields))),
+    )
 }
 
 pub async fn list(
@@ -68,7 +170,7 @@ pub async fn list(
     Path(waba_id): Path<String>,
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
-) -> Result<Json<TemplateList>, GraphError> {
+) -> Result<Json<Value>, GraphError> {
     let inner = state.lock();
     authorize_waba(&inner, bearer(&headers), &waba_id)?;
     let start: usize = q.after.as_deref().and_then(|a| a.parse().ok()).unwrap_or(0);
@@ -84,12 +186,13 @@ pub async fn list(
                 .is_none_or(|s| t.status.eq_ignore_ascii_case(s))
         })
         .collect();
-    let data: Vec<TemplateInfo> = matching
+    let fields = field_list(q.fields.as_deref());
+    let data = matching
         .iter()
         .skip(start)
         .take(limit)
-        .map(|t| info(t))
-        .collect();
+        .map(|t| node(t, &fields))
+        .collect::<Result<Vec<Value>, _>>()?;
     let end = start + data.len();
     let paging = Paging {
         cursors: Some(Cursors {
@@ -104,10 +207,24 @@ pub async fn list(
         }),
         previous: None,
     };
-    Ok(Json(TemplateList {
-        data,
-        paging: Some(paging),
-    }))
+    let mut body = json!({"data": data, "paging": paging});
+    if q.summary
+        .as_deref()
+        .is_some_and(|s| s.split(',').any(|s| s == "total_count" || s == "true"))
+    {
+        let total = inner
+            .templates
+            .iter()
+            .filter(|t| t.waba_id == waba_id)
+            .count();
+        body["summary"] = json!({
+            "total_count": matching.len(),
+            "message_template_count": total,
+            "message_template_limit": 250,
+            "are_translations_complete": true,
+        });
+    }
+    Ok(Json(body))
 }
 
 pub async fn create(
@@ -164,6 +281,10 @@ pub async fn create(
             status: "PENDING".into(),
             body_params: count_variables(&text_of("BODY")),
             header_params: count_variables(&text_of("HEADER")),
+            parameter_format: body
+                .parameter_format
+                .clone()
+                .unwrap_or_else(|| parameter_format_of(&variable_names(&text_of("BODY")))),
             components: body.components.clone(),
         });
         (id, reject)

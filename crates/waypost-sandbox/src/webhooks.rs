@@ -1,5 +1,5 @@
-//! Webhook delivery: status progressions after a send, inbound messages,
-//! template reviews. Events go through a bounded queue to one worker, which
+//! Webhook delivery (of status progressions built in `statuses`, inbound
+//! messages, template reviews). Events go through a bounded queue to one worker, which
 //! does the GET verify handshake once per URL, signs each POST with
 //! `X-Hub-Signature-256` over the exact bytes, retries failures with
 //! exponential backoff, and applies webhook faults (drop, duplicate, delay,
@@ -11,16 +11,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand::Rng;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
-use waypost_cloudapi::error::{ErrorData, WebhookError};
-use waypost_cloudapi::status::{
-    Conversation, ConversationOrigin, Pricing, PricingCategory, PricingModel,
-};
 use waypost_cloudapi::webhook::{Entry, MessagesValue, Metadata};
-use waypost_cloudapi::{Change, SIGNATURE_HEADER, Status, StatusKind, WebhookPayload, sign};
+use waypost_cloudapi::{Change, SIGNATURE_HEADER, WebhookPayload, sign};
 
-use crate::config::{Behaviour, NumberConfig, SandboxConfig};
-use crate::state::{Inner, SendRecord};
-use crate::{AppState, control};
+use crate::config::{NumberConfig, SandboxConfig};
+use crate::state::Inner;
 
 /// Concurrent deliveries in flight.
 const MAX_IN_FLIGHT: usize = 64;
@@ -99,106 +94,6 @@ pub fn delivery(
         app_secret: number.app_secret.clone(),
         body: body.into(),
     })
-}
-
-/// Schedules the status webhooks of an accepted send according to the
-/// recipient's behaviour.
-pub fn schedule_statuses(
-    state: &AppState,
-    inner: &mut Inner,
-    number: &NumberConfig,
-    record: &SendRecord,
-    category: &str,
-    behaviour: Behaviour,
-) {
-    if !state.config.webhooks.enabled || number.webhook_url.is_none() {
-        return;
-    }
-    let steps: &[StatusKind] = match behaviour {
-        Behaviour::Reads | Behaviour::Replies => {
-            &[StatusKind::Sent, StatusKind::Delivered, StatusKind::Read]
-        }
-        Behaviour::DeliversOnly => &[StatusKind::Sent, StatusKind::Delivered],
-        Behaviour::Unreachable => &[StatusKind::Sent, StatusKind::Failed],
-    };
-    let conversation_id = inner.conversation_id(&number.id, &record.to);
-    let category = PricingCategory::from(category);
-    let mut payloads = Vec::new();
-    for kind in steps {
-        let now = now_secs();
-        let failed = *kind == StatusKind::Failed;
-        let status = Status {
-            id: record.wamid.clone().unwrap_or_default(),
-            status: kind.clone(),
-            timestamp: now.to_string(),
-            recipient_id: record.to.clone(),
-            biz_opaque_callback_data: record.biz_opaque_callback_data.clone(),
-            conversation: (!failed).then(|| Conversation {
-                id: conversation_id.clone(),
-                expiration_timestamp: (*kind == StatusKind::Sent)
-                    .then(|| (now + 24 * 3600).to_string()),
-                origin: Some(ConversationOrigin {
-                    kind: category.clone(),
-                }),
-            }),
-            pricing: (!failed).then(|| Pricing {
-                billable: true,
-                pricing_model: PricingModel::Cbp,
-                category: category.clone(),
-                kind: None,
-            }),
-            errors: if failed {
-                vec![undeliverable()]
-            } else {
-                vec![]
-            },
-            recipient_type: None,
-            recipient_participant_id: None,
-        };
-        let value = MessagesValue {
-            messaging_product: "whatsapp".into(),
-            metadata: metadata(number),
-            contacts: vec![],
-            messages: vec![],
-            statuses: vec![status],
-            errors: vec![],
-        };
-        if let Some(d) = delivery(&state.config, number, &messages_payload(number, value)) {
-            payloads.push(d);
-        }
-    }
-    let step = Duration::from_millis(state.config.webhooks.status_step_ms);
-    let sender = state.webhooks.clone();
-    let state = state.clone();
-    let number = number.clone();
-    let to = record.to.clone();
-    let reply_text = format!("Reply to {}", record.wamid.as_deref().unwrap_or(""));
-    tokio::spawn(async move {
-        for d in payloads {
-            tokio::time::sleep(step).await;
-            sender.enqueue(&mut state.lock(), d);
-        }
-        if behaviour == Behaviour::Replies {
-            tokio::time::sleep(step).await;
-            let message = serde_json::json!({"type": "text", "text": {"body": reply_text}});
-            let _ = control::inject(&state, &number, &to, None, message);
-        }
-    });
-}
-
-fn undeliverable() -> WebhookError {
-    WebhookError {
-        code: 131026,
-        title: Some("Message undeliverable".into()),
-        message: Some("Message undeliverable".into()),
-        error_data: Some(ErrorData {
-            messaging_product: None,
-            details: Some("Message Undeliverable: the recipient could not be reached.".into()),
-        }),
-        href: Some(
-            "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/".into(),
-        ),
-    }
 }
 
 /// Starts the delivery worker; it stops with `cancel`.

@@ -34,7 +34,8 @@ fn statuses(posts: &[common::Received]) -> Vec<Value> {
 
 #[tokio::test]
 async fn signed_statuses_sent_delivered_read_with_tracker() {
-    let (sb, rx) = setup(|_| {}).await;
+    // The pre-2025 shape on request: CBP pricing and a conversation on every status.
+    let (sb, rx) = setup(|c| c.api.shape = waypost_sandbox::ApiShape::Legacy).await;
     let mut m = template("15550301", "hello_world", &[]);
     m.biz_opaque_callback_data = Some("order-7".into());
     let wamid = client(&sb)

@@ -44,6 +44,19 @@ pub struct IncomingStatus {
     pub error_code: Option<i64>,
     pub error_title: Option<String>,
     pub occurred_at: DateTime<Utc>,
+    /// What the provider says the message costs, when the status says it.
+    pub pricing: Option<MessagePricing>,
+}
+
+/// A message's pricing as the provider reported it, in either shape:
+/// conversation-based (`CBP`, `billable`) or per message (`PMP`, `type`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MessagePricing {
+    pub pricing_model: Option<String>,
+    /// `regular`, `free_customer_service`, `free_entry_point`; PMP only.
+    pub pricing_type: Option<String>,
+    pub pricing_category: Option<String>,
+    pub billable: Option<bool>,
 }
 
 /// A contact's consent change carried by an inbound keyword.
@@ -86,6 +99,8 @@ pub trait InboundStore {
         seal: EventSealer<'_>,
     ) -> Result<WebhookOutcome>;
     /// A message of a channel by provider id.
+    /// The pricing last reported for a message, if any.
+    async fn message_pricing(&self, message_id: &str) -> Result<Option<MessagePricing>>;
     async fn message_by_provider_id(
         &self,
         channel_id: &str,
@@ -352,6 +367,21 @@ macro_rules! inbound_store_impl {
                         seal,
                     )
                     .await?;
+                    if let Some(p) = &s.pricing {
+                        // Whatever the status order, the latest report of the price wins.
+                        sqlx::query(
+                            "UPDATE messages SET pricing_model = $2, pricing_type = $3,
+                                pricing_category = $4, billable = $5
+                             WHERE id = $1",
+                        )
+                        .bind(&target.id)
+                        .bind(&p.pricing_model)
+                        .bind(&p.pricing_type)
+                        .bind(&p.pricing_category)
+                        .bind(p.billable)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     if moved {
                         out.statuses_applied += 1;
                         if s.status == "failed" {
@@ -366,6 +396,20 @@ macro_rules! inbound_store_impl {
                 }
                 tx.commit().await?;
                 Ok(out)
+            }
+
+            async fn message_pricing(
+                &self,
+                message_id: &str,
+            ) -> $crate::Result<Option<$crate::inbound::MessagePricing>> {
+                let row: Option<$crate::inbound::MessagePricing> = sqlx::query_as(
+                    "SELECT pricing_model, pricing_type, pricing_category, billable
+                     FROM messages WHERE id = $1",
+                )
+                .bind(message_id)
+                .fetch_optional(self.reads())
+                .await?;
+                Ok(row.filter(|p| p.pricing_model.is_some() || p.pricing_category.is_some()))
             }
 
             async fn message_by_provider_id(

@@ -33,14 +33,21 @@ pub struct ChannelRow {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-/// A contact. `phone`, `name`, `attributes` and `content_key` are ciphertexts
-/// (table `contacts`); `phone_index` is the blind index of the E.164 number.
+/// A contact, identified by its phone number and/or its business-scoped user
+/// id (BSUID). `phone`, `user_id`, `parent_user_id`, `username`, `name`,
+/// `attributes` and `content_key` are ciphertexts (table `contacts`); the
+/// `*_index` columns are blind indexes of the number and the ids.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ContactRow {
     pub id: String,
     pub workspace_id: String,
-    pub phone_index: Vec<u8>,
-    pub phone: Vec<u8>,
+    pub phone_index: Option<Vec<u8>>,
+    pub phone: Option<Vec<u8>>,
+    pub user_id_index: Option<Vec<u8>>,
+    pub user_id: Option<Vec<u8>>,
+    pub parent_user_id_index: Option<Vec<u8>>,
+    pub parent_user_id: Option<Vec<u8>>,
+    pub username: Option<Vec<u8>>,
     pub name: Option<Vec<u8>>,
     pub attributes: Option<Vec<u8>>,
     pub content_key: Option<Vec<u8>>,
@@ -253,6 +260,36 @@ pub trait ContactStore {
         workspace_id: &str,
         phone_index: &[u8],
     ) -> Result<Option<ContactRow>>;
+    async fn contact_by_user_id_index(
+        &self,
+        workspace_id: &str,
+        user_id_index: &[u8],
+    ) -> Result<Option<ContactRow>>;
+    /// The most recently updated contact with this parent BSUID.
+    async fn contact_by_parent_user_id_index(
+        &self,
+        workspace_id: &str,
+        parent_index: &[u8],
+    ) -> Result<Option<ContactRow>>;
+    /// Folds contact `absorbed_id` into `kept` in one transaction: its
+    /// messages (with `contents`, their retained content re-sealed for
+    /// `kept`'s key), consent history, pending sends and events move over, it
+    /// is deleted, and `kept` is written as given (identifiers, name,
+    /// attributes, consent, restriction, window).
+    async fn merge_contacts(
+        &self,
+        kept: &ContactRow,
+        absorbed_id: &str,
+        contents: &[(String, Option<Vec<u8>>)],
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    /// Replaces the identifiers (phone, BSUID, parent BSUID, username) with
+    /// their indexes; `Conflict` when another contact holds the phone or BSUID.
+    async fn update_contact_identity(
+        &self,
+        contact: &ContactRow,
+        audit: Option<NewAuditEvent>,
+    ) -> Result<()>;
     /// Contacts after the cursor, in id order.
     async fn list_contacts(
         &self,
@@ -328,8 +365,8 @@ pub trait MessageStore {
 pub(crate) const CHANNEL_COLUMNS: &str = "id, workspace_id, name, provider, phone_number_id, waba_id, \
      access_token, app_secret, verify_token, base_url, api_version, throughput_mps, created_at, \
      updated_at, deleted_at";
-pub(crate) const CONTACT_COLUMNS: &str = "id, workspace_id, phone_index, phone, name, attributes, \
-     content_key, consent_marketing, consent_utility, consent_authentication, restricted, \
+pub(crate) const CONTACT_COLUMNS: &str = "id, workspace_id, phone_index, phone, user_id_index, \
+     user_id, parent_user_id_index, parent_user_id, username, name, attributes, content_key, consent_marketing, consent_utility, consent_authentication, restricted, \
      last_inbound_at, created_at, updated_at";
 pub(crate) const CONSENT_COLUMNS: &str = "id, workspace_id, contact_id, status, categories, source, \
      evidence, captured_at, recorded_at";
@@ -615,8 +652,9 @@ macro_rules! messaging_store_impl {
                 sqlx::query(
                     "INSERT INTO contacts (id, workspace_id, phone_index, phone, name, attributes, content_key,
                         consent_marketing, consent_utility, consent_authentication, restricted,
-                        last_inbound_at, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                        last_inbound_at, created_at, updated_at, user_id_index, user_id,
+                        parent_user_id_index, parent_user_id, username)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
                 )
                 .bind(&c.id)
                 .bind(&c.workspace_id)
@@ -632,10 +670,18 @@ macro_rules! messaging_store_impl {
                 .bind(c.last_inbound_at)
                 .bind(c.created_at)
                 .bind(c.updated_at)
+                .bind(&c.user_id_index)
+                .bind(&c.user_id)
+                .bind(&c.parent_user_id_index)
+                .bind(&c.parent_user_id)
+                .bind(&c.username)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| {
-                    $crate::StoreError::conflict_on_unique(e, "a contact with this phone number exists")
+                    $crate::StoreError::conflict_on_unique(
+                        e,
+                        "a contact with this phone number or user id exists",
+                    )
                 })?;
                 $append_audit(&mut *tx, audit).await?;
                 tx.commit().await?;
@@ -673,6 +719,157 @@ macro_rules! messaging_store_impl {
                     .bind(phone_index)
                     .fetch_optional(self.reads())
                     .await?)
+            }
+
+            async fn contact_by_user_id_index(
+                &self,
+                workspace_id: &str,
+                user_id_index: &[u8],
+            ) -> $crate::Result<Option<$crate::messaging::ContactRow>> {
+                let sql = format!(
+                    "SELECT {} FROM contacts WHERE workspace_id = $1 AND user_id_index = $2",
+                    $crate::messaging::CONTACT_COLUMNS
+                );
+                Ok(sqlx::query_as(&sql)
+                    .bind(workspace_id)
+                    .bind(user_id_index)
+                    .fetch_optional(self.reads())
+                    .await?)
+            }
+
+            async fn contact_by_parent_user_id_index(
+                &self,
+                workspace_id: &str,
+                parent_index: &[u8],
+            ) -> $crate::Result<Option<$crate::messaging::ContactRow>> {
+                let sql = format!(
+                    "SELECT {} FROM contacts WHERE workspace_id = $1 AND parent_user_id_index = $2
+                     ORDER BY updated_at DESC, id LIMIT 1",
+                    $crate::messaging::CONTACT_COLUMNS
+                );
+                Ok(sqlx::query_as(&sql)
+                    .bind(workspace_id)
+                    .bind(parent_index)
+                    .fetch_optional(self.reads())
+                    .await?)
+            }
+
+            async fn merge_contacts(
+                &self,
+                c: &$crate::messaging::ContactRow,
+                absorbed_id: &str,
+                contents: &[(String, Option<Vec<u8>>)],
+                audit: waypost_core::NewAuditEvent,
+            ) -> $crate::Result<()> {
+                let mut tx = self.write_tx().await?;
+                for table in ["messages", "contact_consents", "outbox"] {
+                    sqlx::query(&format!(
+                        "UPDATE {table} SET contact_id = $3 WHERE workspace_id = $1 AND contact_id = $2"
+                    ))
+                    .bind(&c.workspace_id)
+                    .bind(absorbed_id)
+                    .bind(&c.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "UPDATE customer_events SET subject_id = $3 WHERE workspace_id = $1 AND subject_id = $2",
+                )
+                .bind(&c.workspace_id)
+                .bind(absorbed_id)
+                .bind(&c.id)
+                .execute(&mut *tx)
+                .await?;
+                for (message_id, content) in contents {
+                    sqlx::query(
+                        "UPDATE messages SET content = $3, content_expires_at = CASE WHEN $3 IS NULL THEN NULL ELSE content_expires_at END
+                         WHERE workspace_id = $1 AND id = $2",
+                    )
+                    .bind(&c.workspace_id)
+                    .bind(message_id)
+                    .bind(content)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let gone = sqlx::query("DELETE FROM contacts WHERE workspace_id = $1 AND id = $2")
+                    .bind(&c.workspace_id)
+                    .bind(absorbed_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if gone.rows_affected() == 0 {
+                    return Err($crate::StoreError::NotFound("contact"));
+                }
+                let done = sqlx::query(
+                    "UPDATE contacts SET phone_index = $3, phone = $4, user_id_index = $5, user_id = $6,
+                        parent_user_id_index = $7, parent_user_id = $8, username = $9, name = $10,
+                        attributes = $11, consent_marketing = $12, consent_utility = $13,
+                        consent_authentication = $14, restricted = $15, last_inbound_at = $16, updated_at = $17
+                     WHERE workspace_id = $1 AND id = $2",
+                )
+                .bind(&c.workspace_id)
+                .bind(&c.id)
+                .bind(&c.phone_index)
+                .bind(&c.phone)
+                .bind(&c.user_id_index)
+                .bind(&c.user_id)
+                .bind(&c.parent_user_id_index)
+                .bind(&c.parent_user_id)
+                .bind(&c.username)
+                .bind(&c.name)
+                .bind(&c.attributes)
+                .bind(&c.consent_marketing)
+                .bind(&c.consent_utility)
+                .bind(&c.consent_authentication)
+                .bind(c.restricted)
+                .bind(c.last_inbound_at)
+                .bind(c.updated_at)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::StoreError::NotFound("contact"));
+                }
+                $append_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn update_contact_identity(
+                &self,
+                c: &$crate::messaging::ContactRow,
+                audit: Option<waypost_core::NewAuditEvent>,
+            ) -> $crate::Result<()> {
+                let mut tx = self.write_tx().await?;
+                let done = sqlx::query(
+                    "UPDATE contacts SET phone_index = $3, phone = $4, user_id_index = $5, user_id = $6,
+                        parent_user_id_index = $7, parent_user_id = $8, username = $9, updated_at = $10
+                     WHERE workspace_id = $1 AND id = $2",
+                )
+                .bind(&c.workspace_id)
+                .bind(&c.id)
+                .bind(&c.phone_index)
+                .bind(&c.phone)
+                .bind(&c.user_id_index)
+                .bind(&c.user_id)
+                .bind(&c.parent_user_id_index)
+                .bind(&c.parent_user_id)
+                .bind(&c.username)
+                .bind(c.updated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    $crate::StoreError::conflict_on_unique(
+                        e,
+                        "another contact has this phone number or user id",
+                    )
+                })?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::StoreError::NotFound("contact"));
+                }
+                if let Some(audit) = audit {
+                    $append_audit(&mut *tx, audit).await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn list_contacts(

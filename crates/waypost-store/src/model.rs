@@ -66,6 +66,21 @@ pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
     EncryptedColumn {
         table: "contacts",
         id_column: "id",
+        column: "user_id",
+    },
+    EncryptedColumn {
+        table: "contacts",
+        id_column: "id",
+        column: "parent_user_id",
+    },
+    EncryptedColumn {
+        table: "contacts",
+        id_column: "id",
+        column: "username",
+    },
+    EncryptedColumn {
+        table: "contacts",
+        id_column: "id",
         column: "name",
     },
     EncryptedColumn {

@@ -101,16 +101,24 @@ pub fn inbound() -> impl Strategy<Value = InboundMessage> {
                 product_items,
             })
         }),
-        (ostr(), ostr(), ostr(), ostr()).prop_map(|(body, wa_id, kind, new_wa_id)| {
-            InboundContent::System(SystemMessage {
-                body,
-                wa_id,
-                kind,
-                new_wa_id,
-            })
-        }),
+        (ostr(), ostr(), ostr(), ostr(), ostr(), ostr()).prop_map(
+            |(body, wa_id, kind, new_wa_id, user_id, previous_user_id)| {
+                InboundContent::System(SystemMessage {
+                    body,
+                    wa_id,
+                    user_id,
+                    parent_user_id: None,
+                    previous_user_id,
+                    previous_parent_user_id: None,
+                    kind,
+                    new_wa_id,
+                })
+            }
+        ),
         unsupported(&[
             "from",
+            "from_user_id",
+            "from_parent_user_id",
             "id",
             "timestamp",
             "context",
@@ -151,7 +159,7 @@ pub fn inbound() -> impl Strategy<Value = InboundMessage> {
             }
         });
     (
-        text(),
+        (ostr(), ostr()),
         text(),
         "[0-9]{1,10}",
         of(context),
@@ -161,8 +169,19 @@ pub fn inbound() -> impl Strategy<Value = InboundMessage> {
         content,
     )
         .prop_map(
-            |(from, id, timestamp, context, referral, errors, identity, content)| InboundMessage {
+            |(
+                (from, from_user_id),
+                id,
+                timestamp,
+                context,
+                referral,
+                errors,
+                identity,
+                content,
+            )| InboundMessage {
                 from,
+                from_user_id,
+                from_parent_user_id: None,
                 id,
                 timestamp,
                 context,
@@ -204,7 +223,7 @@ pub fn status() -> impl Strategy<Value = Status> {
         Just(PricingModel::Pmp),
         unknown_name().prop_map(PricingModel::Other)
     ];
-    let pricing = (any::<bool>(), model, category(), ostr()).prop_map(
+    let pricing = (of(any::<bool>()), model, category(), ostr()).prop_map(
         |(billable, pricing_model, category, kind)| Pricing {
             billable,
             pricing_model,
@@ -216,7 +235,7 @@ pub fn status() -> impl Strategy<Value = Status> {
         text(),
         kind,
         "[0-9]{1,10}",
-        text(),
+        (ostr(), ostr(), ostr()),
         ostr(),
         of(conversation),
         of(pricing),
@@ -228,7 +247,7 @@ pub fn status() -> impl Strategy<Value = Status> {
                 id,
                 status,
                 timestamp,
-                recipient_id,
+                (recipient_id, recipient_user_id, recipient_parent_user_id),
                 biz,
                 conversation,
                 pricing,
@@ -239,12 +258,15 @@ pub fn status() -> impl Strategy<Value = Status> {
                 status,
                 timestamp,
                 recipient_id,
+                recipient_user_id,
+                recipient_parent_user_id,
                 biz_opaque_callback_data: biz,
                 conversation,
                 pricing,
                 errors,
                 recipient_type,
                 recipient_participant_id: None,
+                recipient_participant_user_id: None,
             },
         )
 }
@@ -285,11 +307,13 @@ pub fn meta_error() -> impl Strategy<Value = MetaError> {
 }
 
 pub fn webhook() -> impl Strategy<Value = WebhookPayload> {
-    let contact = (ostr(), ostr(), ostr()).prop_map(|(name, wa_id, user_id)| WebhookContact {
-        profile: name.map(|name| Profile { name }),
-        wa_id,
-        user_id,
-        parent_user_id: None,
+    let contact = (ostr(), ostr(), ostr(), ostr()).prop_map(|(name, username, wa_id, user_id)| {
+        WebhookContact {
+            profile: name.map(|name| Profile { name, username }),
+            wa_id,
+            user_id,
+            parent_user_id: None,
+        }
     });
     let messages = (
         text(),
@@ -366,7 +390,11 @@ pub fn send_response() -> impl Strategy<Value = SendResponse> {
         Just(SendAcceptance::Paused),
         unknown_name().prop_map(SendAcceptance::Other)
     ];
-    let contact = (text(), text()).prop_map(|(input, wa_id)| SendContact { input, wa_id });
+    let contact = (text(), ostr(), ostr()).prop_map(|(input, wa_id, user_id)| SendContact {
+        input,
+        wa_id,
+        user_id,
+    });
     let msg =
         (text(), of(accept)).prop_map(|(id, message_status)| SentMessage { id, message_status });
     (text(), vec(contact, 0..2), vec(msg, 0..2)).prop_map(

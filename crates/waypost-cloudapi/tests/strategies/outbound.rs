@@ -124,17 +124,26 @@ pub fn outbound() -> impl Strategy<Value = OutboundMessage> {
             "messaging_product",
             "recipient_type",
             "to",
+            "recipient",
             "context",
             "biz_opaque_callback_data"
         ])
         .prop_map(OutboundContent::Unsupported),
     ];
-    (text(), ostr(), text(), ostr(), ostr(), content).prop_map(
-        |(messaging_product, recipient_type, to, ctx, biz_opaque_callback_data, content)| {
+    (text(), ostr(), (ostr(), ostr()), ostr(), ostr(), content).prop_map(
+        |(
+            messaging_product,
+            recipient_type,
+            (to, recipient),
+            ctx,
+            biz_opaque_callback_data,
+            content,
+        )| {
             OutboundMessage {
                 messaging_product,
                 recipient_type,
                 to,
+                recipient,
                 context: ctx.map(|message_id| OutboundContext { message_id }),
                 biz_opaque_callback_data,
                 content,

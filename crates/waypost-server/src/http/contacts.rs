@@ -18,7 +18,8 @@ use super::{ApiError, Problem};
 use crate::auth::Authorized;
 use crate::auth::permission::act;
 use crate::error::unprocessable as invalid;
-use crate::messaging::{contact_phone, new_contact_row};
+use crate::messaging::identity::contact_identity;
+use crate::messaging::new_contact_row;
 pub(crate) use crate::ops::contacts::parse_phone;
 use crate::state::{AppState, RequestOrigin};
 
@@ -54,8 +55,14 @@ pub struct ConsentView {
 #[derive(Serialize, ToSchema)]
 pub struct ContactView {
     pub id: String,
-    /// E.164.
-    pub phone: String,
+    /// E.164; absent for a customer known only by business-scoped user id.
+    pub phone: Option<String>,
+    /// The business-scoped user id WhatsApp gives this customer (`US.1349…`).
+    pub user_id: Option<String>,
+    /// The parent BSUID (`US.ENT.…`), for businesses enrolled in parent accounts.
+    pub parent_user_id: Option<String>,
+    /// The customer's WhatsApp username, when they have one.
+    pub username: Option<String>,
     pub name: Option<String>,
     pub attributes: Option<serde_json::Value>,
     pub consent: ConsentView,
@@ -119,7 +126,7 @@ fn open_text(
 }
 
 pub(crate) fn view(state: &AppState, c: ContactRow) -> Result<ContactView, ApiError> {
-    let phone = contact_phone(&state.keys, &c).map_err(ApiError::Internal)?;
+    let who = contact_identity(&state.keys, &c).map_err(ApiError::Internal)?;
     let name = open_text(state, &c.id, "name", c.name.as_deref())?
         .map(|b| String::from_utf8_lossy(&b).into_owned());
     let attributes = open_text(state, &c.id, "attributes", c.attributes.as_deref())?
@@ -128,7 +135,10 @@ pub(crate) fn view(state: &AppState, c: ContactRow) -> Result<ContactView, ApiEr
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(ContactView {
         id: c.id,
-        phone: phone.to_string(),
+        phone: who.phone.map(|p| p.to_string()),
+        user_id: who.user_id.map(|u| u.to_string()),
+        parent_user_id: who.parent_user_id.map(|u| u.to_string()),
+        username: who.username,
         name,
         attributes,
         consent: ConsentView {

@@ -26,8 +26,11 @@ use crate::state::{AppState, RequestOrigin};
 #[allow(dead_code)]
 pub struct SendMessageDoc {
     channel_id: String,
-    /// E.164 number; give this or `contact_id`.
+    /// E.164 number; give this, `user_id` or `contact_id`.
     to: Option<String>,
+    /// A business-scoped user id (`US.1349…`) or parent BSUID, for customers
+    /// whose phone number WhatsApp withholds. Authentication templates need a phone.
+    user_id: Option<String>,
     contact_id: Option<String>,
     /// `text`, `template`, `image`, `document`, `audio`, `video`, `interactive`, `reaction`, `location`, …
     r#type: String,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use waypost_core::NewAuditEvent;
-use waypost_core::phone::E164;
+use waypost_core::bsuid::Bsuid;
 use waypost_crypto::Aad;
 use waypost_store::messaging::{ContactRow, MessageFilter};
 use waypost_store::privacy::PrivacyRequestRow;
@@ -21,17 +21,18 @@ use super::{ApiError, Problem};
 use crate::auth::caller::require_recent_auth;
 use crate::auth::permission::act;
 use crate::auth::{Authorized, Caller};
-use crate::messaging::{content_key, phone_index};
+use crate::messaging::content_key;
+use crate::messaging::identity::Identity;
+use crate::ops::contacts::find_contact;
 use crate::state::{AppState, RequestOrigin};
 
-/// The keyed hash that stands for a number in the register and the audit log.
-fn subject_hash(state: &AppState, workspace: &str, phone: &E164) -> String {
-    hex::encode(
-        state
-            .keys
-            .current()
-            .blind_index("privacy.subject", format!("{workspace}:{phone}").as_bytes()),
-    )
+/// The keyed hash that stands for a person (their number or BSUID) in the
+/// register and the audit log.
+fn subject_hash(state: &AppState, workspace: &str, subject: &dyn std::fmt::Display) -> String {
+    hex::encode(state.keys.current().blind_index(
+        "privacy.subject",
+        format!("{workspace}:{subject}").as_bytes(),
+    ))
 }
 
 fn step_up(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
@@ -43,27 +44,47 @@ fn step_up(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
 
 struct Subject {
     workspace: String,
-    phone: E164,
+    /// What the request named the person by.
+    who: Identity,
     hash: String,
     contact: Option<ContactRow>,
 }
 
+/// The person a request names: a business-scoped user id (`US.1349…`, also a
+/// parent) or else a phone number.
 async fn subject(
     state: &AppState,
     auth: &Authorized<act::PrivacyManage>,
-    phone: &str,
+    id: &str,
 ) -> Result<Subject, ApiError> {
     step_up(state, &auth.caller)?;
-    let phone = parse_phone("phone", phone)?;
+    let who = match Bsuid::parse(id) {
+        Ok(b) if b.is_parent() => Identity {
+            parent_user_id: Some(b),
+            ..Identity::default()
+        },
+        Ok(b) => Identity {
+            user_id: Some(b),
+            ..Identity::default()
+        },
+        Err(_) => Identity {
+            phone: Some(parse_phone("phone", id)?),
+            ..Identity::default()
+        },
+    };
     let workspace = auth.workspace_id.to_string();
-    let contact = state
-        .store
-        .contact_by_phone_index(&workspace, &phone_index(&state.keys, &workspace, &phone))
-        .await?;
+    let contact = find_contact(state, &workspace, &who)
+        .await
+        .map_err(ApiError::Internal)?;
+    let named: &dyn std::fmt::Display = match (&who.phone, &who.user_id, &who.parent_user_id) {
+        (Some(p), _, _) => p,
+        (_, Some(u), _) | (_, _, Some(u)) => u,
+        _ => &"",
+    };
     Ok(Subject {
-        hash: subject_hash(state, &workspace, &phone),
+        hash: subject_hash(state, &workspace, named),
         workspace,
-        phone,
+        who,
         contact,
     })
 }
@@ -138,7 +159,7 @@ fn not_found() -> ApiError {
         StatusCode::NOT_FOUND,
         "subject-not-found",
         "No data about this number",
-        "The workspace holds no contact with this phone number.",
+        "The workspace holds no contact with this phone number or user id.",
     )
     .into()
 }
@@ -168,7 +189,10 @@ pub struct SubjectEvent {
 /// Everything the workspace holds about one person.
 #[derive(Serialize, ToSchema)]
 pub struct SubjectExport {
-    pub phone: String,
+    /// The number the request named, when it named one.
+    pub phone: Option<String>,
+    /// The business-scoped user id the request named, when it named one.
+    pub user_id: Option<String>,
     pub exported_at: DateTime<Utc>,
     pub contact: ContactView,
     pub consent_history: Vec<super::contacts::ConsentEntry>,
@@ -178,7 +202,7 @@ pub struct SubjectExport {
 
 /// Export: every record about the person with this number, as one JSON document.
 #[utoipa::path(operation_id = "export_subject", get, path = "/v1/privacy/subjects/{phone}", tag = "privacy",
-    params(("phone" = String, Path, description = "E.164 number, URL-encoded")),
+    params(("phone" = String, Path, description = "E.164 number (URL-encoded) or business-scoped user id")),
     responses((status = 200, body = SubjectExport), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn export(
     State(state): State<AppState>,
@@ -271,7 +295,13 @@ pub async fn export(
         .record_privacy_request(&r, audit_for(&auth, &origin, &r))
         .await?;
     Ok(Json(SubjectExport {
-        phone: s.phone.to_string(),
+        phone: s.who.phone.as_ref().map(ToString::to_string),
+        user_id: s
+            .who
+            .user_id
+            .as_ref()
+            .or(s.who.parent_user_id.as_ref())
+            .map(ToString::to_string),
         exported_at: state.clock.now(),
         contact: contact_view(&state, contact)?,
         consent_history,

@@ -2,6 +2,7 @@
 //! Shared helpers for the secrets of a channel and the provider client built from them.
 
 pub mod accept;
+pub mod identity;
 
 use secrecy::SecretString;
 use waypost_cloudapi::{ClientConfig, CloudApiClient};
@@ -83,12 +84,33 @@ pub fn new_contact_row(
     attributes: Option<&serde_json::Value>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> ContactRow {
+    let identity = identity::Identity {
+        phone: Some(phone.clone()),
+        ..identity::Identity::default()
+    };
+    new_identified_contact(keys, workspace_id, &identity, name, attributes, now)
+}
+
+/// A new contact row for whatever identifies the person (a phone, a BSUID, or both).
+pub fn new_identified_contact(
+    keys: &Keys,
+    workspace_id: &str,
+    who: &identity::Identity,
+    name: Option<&str>,
+    attributes: Option<&serde_json::Value>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ContactRow {
     let id = waypost_core::ContactId::new().to_string();
     let ring = keys.current();
     let seal = |column: &str, bytes: &[u8]| ring.encrypt(Aad::new("contacts", column, &id), bytes);
-    ContactRow {
-        phone_index: phone_index(keys, workspace_id, phone),
-        phone: seal("phone", phone.as_str().as_bytes()),
+    let mut row = ContactRow {
+        phone_index: None,
+        phone: None,
+        user_id_index: None,
+        user_id: None,
+        parent_user_id_index: None,
+        parent_user_id: None,
+        username: None,
         name: name.map(|n| seal("name", n.as_bytes())),
         attributes: attributes.map(|a| {
             seal(
@@ -109,20 +131,25 @@ pub fn new_contact_row(
         updated_at: now,
         workspace_id: workspace_id.to_owned(),
         id,
-    }
+    };
+    identity::apply_identity(keys, &mut row, who);
+    row
 }
 
-/// A contact's number, decrypted.
+/// A contact's number, decrypted; `None` for a contact known only by BSUID.
 pub fn contact_phone(
     keys: &Keys,
     contact: &ContactRow,
-) -> anyhow::Result<waypost_core::phone::E164> {
+) -> anyhow::Result<Option<waypost_core::phone::E164>> {
+    let Some(sealed) = &contact.phone else {
+        return Ok(None);
+    };
     let plain = keys
         .current()
-        .decrypt(Aad::new("contacts", "phone", &contact.id), &contact.phone)?;
-    Ok(waypost_core::phone::E164::parse(std::str::from_utf8(
-        &plain,
-    )?)?)
+        .decrypt(Aad::new("contacts", "phone", &contact.id), sealed)?;
+    Ok(Some(waypost_core::phone::E164::parse(
+        std::str::from_utf8(&plain)?,
+    )?))
 }
 
 /// A contact's content key; `None` once shredded.

@@ -1,50 +1,21 @@
-//! Contact operations shared by sending and receiving.
+//! Contact operations shared by sending and receiving: finding a contact by
+//! any identifier it has (BSUID first, then phone, then parent BSUID),
+//! creating one, linking identifiers a later webhook adds (merging two
+//! contacts that turn out to be one person), and the number and BSUID
+//! changes WhatsApp reports in system messages.
 
+use waypost_cloudapi::inbound::SystemMessage;
+use waypost_core::bsuid::Bsuid;
 use waypost_core::phone::E164;
+use waypost_core::{Actor, NewAuditEvent, WorkspaceId};
+use waypost_store::StoreError;
 use waypost_store::messaging::ContactRow;
 
 use crate::error::{ApiError, Problem};
-use crate::messaging::{new_contact_row, phone_index};
+use crate::messaging::identity::{Identity, apply_identity, user_id_index};
+use crate::messaging::{new_identified_contact, phone_index};
+use crate::ops::contact_merge::merge_contacts;
 use crate::state::AppState;
-
-/// Finds the workspace's contact for a number, creating it when new (inbound
-/// messages from unknown numbers). A concurrent creation is resolved by re-reading.
-pub async fn find_or_create_contact(
-    state: &AppState,
-    workspace_id: &str,
-    phone: &E164,
-) -> anyhow::Result<ContactRow> {
-    let index = phone_index(&state.keys, workspace_id, phone);
-    if let Some(found) = state
-        .store
-        .contact_by_phone_index(workspace_id, &index)
-        .await?
-    {
-        return Ok(found);
-    }
-    let row = new_contact_row(
-        &state.keys,
-        workspace_id,
-        phone,
-        None,
-        None,
-        state.clock.now(),
-    );
-    let ws = waypost_core::WorkspaceId::parse(workspace_id)?;
-    let audit =
-        waypost_core::NewAuditEvent::new(Some(ws), waypost_core::Actor::System, "contact.created")
-            .target("contact", row.id.clone())
-            .details(serde_json::json!({ "source": "inbound" }));
-    match state.store.create_contact(&row, audit).await {
-        Ok(()) => Ok(row),
-        Err(waypost_store::StoreError::Conflict(_)) => state
-            .store
-            .contact_by_phone_index(workspace_id, &index)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("contact vanished after a conflicting insert")),
-        Err(e) => Err(e.into()),
-    }
-}
 
 /// A phone number from field `field` of a request, or a 422 naming the field.
 pub fn parse_phone(field: &str, input: &str) -> Result<E164, ApiError> {
@@ -58,4 +29,244 @@ pub fn parse_phone(field: &str, input: &str) -> Result<E164, ApiError> {
         .with("field", field.into())
         .into()
     })
+}
+
+/// The contact any of `who`'s identifiers belongs to: BSUID first (it is
+/// always sent since 2026), then the phone, then the parent BSUID.
+pub async fn find_contact(
+    state: &AppState,
+    workspace_id: &str,
+    who: &Identity,
+) -> anyhow::Result<Option<ContactRow>> {
+    let store = &state.store;
+    if let Some(id) = &who.user_id
+        && let Some(c) = store
+            .contact_by_user_id_index(
+                workspace_id,
+                &user_id_index(&state.keys, workspace_id, id, false),
+            )
+            .await?
+    {
+        return Ok(Some(c));
+    }
+    if let Some(phone) = &who.phone
+        && let Some(c) = store
+            .contact_by_phone_index(workspace_id, &phone_index(&state.keys, workspace_id, phone))
+            .await?
+    {
+        return Ok(Some(c));
+    }
+    if let Some(parent) = &who.parent_user_id {
+        return Ok(store
+            .contact_by_parent_user_id_index(
+                workspace_id,
+                &user_id_index(&state.keys, workspace_id, parent, true),
+            )
+            .await?);
+    }
+    Ok(None)
+}
+
+/// Finds the contact of `who` and links the identifiers it lacks, or creates
+/// it. `None` when `who` carries no identifier at all.
+pub async fn resolve_contact(
+    state: &AppState,
+    workspace_id: &str,
+    who: &Identity,
+) -> anyhow::Result<Option<ContactRow>> {
+    if who.is_empty() {
+        return Ok(None);
+    }
+    let wanted = who
+        .user_id
+        .as_ref()
+        .map(|id| user_id_index(&state.keys, workspace_id, id, false));
+    let found = find_contact(state, workspace_id, who).await?;
+    // Found by phone (or parent) but holding another BSUID: another person,
+    // whose number this user now has.
+    let another_person =
+        |c: &ContactRow| wanted.is_some() && c.user_id_index.is_some() && c.user_id_index != wanted;
+    let mut phone_taken = false;
+    match found {
+        Some(row) if !another_person(&row) => {
+            return link_identity(state, row, who, "contact.linked")
+                .await
+                .map(Some);
+        }
+        Some(_) => phone_taken = true,
+        None => {}
+    }
+    // A taken number is added after creation, where `link_identity` releases it.
+    let first = Identity {
+        phone: who.phone.clone().filter(|_| !phone_taken),
+        ..who.clone()
+    };
+    let row = new_identified_contact(
+        &state.keys,
+        workspace_id,
+        &first,
+        None,
+        None,
+        state.clock.now(),
+    );
+    let audit = system_audit(workspace_id, "contact.created", &row.id)?
+        .details(serde_json::json!({ "source": "inbound", "identifiers": names(who) }));
+    match state.store.create_contact(&row, audit).await {
+        Ok(()) if phone_taken => link_identity(state, row, who, "contact.linked")
+            .await
+            .map(Some),
+        Ok(()) => Ok(Some(row)),
+        // Created meanwhile by a concurrent webhook: use that one.
+        Err(StoreError::Conflict(_)) => find_contact(state, workspace_id, who).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Adds `who`'s identifiers to `row` (audited as `action`). When another
+/// contact already holds `who`'s phone or BSUID, the two are one person seen
+/// twice: they are merged first.
+pub async fn link_identity(
+    state: &AppState,
+    mut row: ContactRow,
+    who: &Identity,
+    action: &str,
+) -> anyhow::Result<ContactRow> {
+    let ws = row.workspace_id.clone();
+    if let Some(phone) = &who.phone
+        && let Some(other) = state
+            .store
+            .contact_by_phone_index(&ws, &phone_index(&state.keys, &ws, phone))
+            .await?
+        && other.id != row.id
+    {
+        let theirs = other.user_id_index.clone();
+        let ours = who
+            .user_id
+            .as_ref()
+            .map(|id| user_id_index(&state.keys, &ws, id, false));
+        if theirs.is_some() && ours.is_some() && theirs != ours {
+            // Another person's BSUID: the number was recycled and is no longer theirs.
+            release_phone(state, other).await?;
+        } else {
+            row = merge_contacts(state, row, other).await?;
+        }
+    }
+    if let Some(id) = &who.user_id
+        && let Some(other) = state
+            .store
+            .contact_by_user_id_index(&ws, &user_id_index(&state.keys, &ws, id, false))
+            .await?
+        && other.id != row.id
+    {
+        row = merge_contacts(state, row, other).await?;
+    }
+    let before = row.clone();
+    if !apply_identity(&state.keys, &mut row, who) {
+        return Ok(row);
+    }
+    row.updated_at = state.clock.now();
+    let audit = system_audit(&ws, action, &row.id)?.details(
+        serde_json::json!({ "source": "provider", "identifiers": changed(&before, &row) }),
+    );
+    match state.store.update_contact_identity(&row, Some(audit)).await {
+        Ok(()) => Ok(row),
+        Err(StoreError::Conflict(_)) => Ok(before),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Takes the phone off a contact whose number now belongs to someone else.
+async fn release_phone(state: &AppState, mut row: ContactRow) -> anyhow::Result<()> {
+    row.phone = None;
+    row.phone_index = None;
+    row.updated_at = state.clock.now();
+    let audit = system_audit(&row.workspace_id, "contact.phone_released", &row.id)?.details(
+        serde_json::json!({ "source": "provider", "reason": "number now used by another user id" }),
+    );
+    state
+        .store
+        .update_contact_identity(&row, Some(audit))
+        .await?;
+    Ok(())
+}
+
+/// Applies a `user_changed_number` or `user_changed_user_id` system message
+/// to the contact it is about (found by the previous BSUID, or the old phone
+/// in `from`): the new BSUID, parent BSUID and, when shared, phone replace the
+/// old ones on the same contact, so its history, consent and opt-out stay.
+/// `None` when the contact is unknown or the message is of another type.
+pub async fn apply_identity_change(
+    state: &AppState,
+    workspace_id: &str,
+    system: &SystemMessage,
+    old_phone: Option<&E164>,
+) -> anyhow::Result<Option<ContactRow>> {
+    let action = match system.kind.as_deref() {
+        Some("user_changed_number") => "contact.number_changed",
+        Some("user_changed_user_id") => "contact.user_id_changed",
+        _ => return Ok(None),
+    };
+    let bsuid = |s: &Option<String>| s.as_deref().and_then(|s| Bsuid::parse(s).ok());
+    let previous = Identity {
+        phone: old_phone.cloned(),
+        user_id: bsuid(&system.previous_user_id),
+        parent_user_id: bsuid(&system.previous_parent_user_id),
+        username: None,
+    };
+    let Some(row) = find_contact(state, workspace_id, &previous).await? else {
+        return Ok(None);
+    };
+    let new_phone = system
+        .wa_id
+        .as_deref()
+        .or(system.new_wa_id.as_deref())
+        .and_then(|p| E164::parse(p).ok());
+    let next = Identity {
+        phone: new_phone,
+        user_id: bsuid(&system.user_id),
+        parent_user_id: bsuid(&system.parent_user_id),
+        username: None,
+    };
+    link_identity(state, row, &next, action).await.map(Some)
+}
+
+fn system_audit(
+    workspace_id: &str,
+    action: &str,
+    contact_id: &str,
+) -> anyhow::Result<NewAuditEvent> {
+    let ws = WorkspaceId::parse(workspace_id)?;
+    Ok(
+        NewAuditEvent::new(Some(ws), Actor::System, action)
+            .target("contact", contact_id.to_owned()),
+    )
+}
+
+/// The names (never the values) of the identifiers `who` has.
+fn names(who: &Identity) -> Vec<&'static str> {
+    [
+        ("phone", who.phone.is_some()),
+        ("user_id", who.user_id.is_some()),
+        ("parent_user_id", who.parent_user_id.is_some()),
+        ("username", who.username.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(n, has)| has.then_some(n))
+    .collect()
+}
+
+/// The names of the identifiers that differ between two versions of a row.
+fn changed(before: &ContactRow, after: &ContactRow) -> Vec<&'static str> {
+    [
+        ("phone", before.phone_index != after.phone_index),
+        ("user_id", before.user_id_index != after.user_id_index),
+        (
+            "parent_user_id",
+            before.parent_user_id_index != after.parent_user_id_index,
+        ),
+        ("username", before.username != after.username),
+    ]
+    .into_iter()
+    .filter_map(|(n, c)| c.then_some(n))
+    .collect()
 }

@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use waypost_cloudapi::webhook::MessagesValue;
 use waypost_cloudapi::{Change, InboundContent, InboundMessage, WebhookPayload};
 use waypost_core::events::EventType;
-use waypost_core::phone::E164;
 use waypost_core::redact::mask_phone;
 use waypost_crypto::Aad;
 use waypost_store::dispatch::StatusChange;
@@ -17,7 +16,8 @@ use waypost_store::messaging::{ChannelRow, ConsentRow, ConsentState, ContactRow,
 
 use crate::dispatch::outcome::{sealed, status_event};
 use crate::messaging::content_key;
-use crate::ops::contacts::find_or_create_contact;
+use crate::messaging::identity::contact_identity;
+use crate::ops::inbound_identity::{contact_of, link_status_recipients, pricing_of};
 use crate::state::AppState;
 
 /// The inbound webhook routes, with their own body limit.
@@ -67,6 +67,8 @@ async fn record_messages(
     }
     let now = state.clock.now();
     let mut messages = Vec::with_capacity(value.messages.len());
+    // Texts to scan once the webhook is committed: (message id, text).
+    let mut to_scan: Vec<(String, String)> = Vec::new();
     if !value.messages.is_empty() {
         let settings = state
             .store
@@ -75,26 +77,15 @@ async fn record_messages(
         let retain_days = settings.content_retention.days();
         let mut contacts: HashMap<String, ContactRow> = HashMap::new();
         for m in &value.messages {
-            let Ok(phone) = E164::parse(&format!("+{}", m.from)) else {
-                tracing::warn!(channel_id = %channel.id, from = %mask_phone(&m.from), "inbound message from an unusable number skipped");
+            let Some(contact) = contact_of(state, channel, value, m, &mut contacts).await? else {
+                tracing::warn!(channel_id = %channel.id, "inbound message without a usable phone number or user id skipped");
                 continue;
             };
-            let contact = match contacts.get(&m.from) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = find_or_create_contact(state, &channel.workspace_id, &phone).await?;
-                    contacts.insert(m.from.clone(), c.clone());
-                    c
-                }
-            };
-            messages.push(inbound_message(
-                state,
-                channel,
-                &contact,
-                m,
-                retain_days,
-                now,
-            )?);
+            let row = inbound_message(state, channel, &contact, m, retain_days, now)?;
+            if let InboundContent::Text(t) = &m.content {
+                to_scan.push((row.message.id.clone(), t.body.clone()));
+            }
+            messages.push(row);
         }
     }
     let statuses: Vec<IncomingStatus> = value
@@ -115,26 +106,13 @@ async fn record_messages(
                         .unwrap_or_else(|| "provider error".into())
                 }),
                 occurred_at: unix_time(&s.timestamp).unwrap_or(now),
+                pricing: s.pricing.as_ref().map(pricing_of),
             }
         })
         .collect();
     if messages.is_empty() && statuses.is_empty() {
         return Ok(());
     }
-    // Texts to scan once the webhook is committed: (message id, text).
-    let to_scan: Vec<(String, String)> = messages
-        .iter()
-        .zip(
-            value
-                .messages
-                .iter()
-                .filter(|m| E164::parse(&format!("+{}", m.from)).is_ok()),
-        )
-        .filter_map(|(row, m)| match &m.content {
-            InboundContent::Text(t) => Some((row.message.id.clone(), t.body.clone())),
-            _ => None,
-        })
-        .collect();
     let ring = state.keys.current();
     let seal = move |c: &StatusChange| status_event(&ring, c, now);
     let outcome = state
@@ -149,6 +127,7 @@ async fn record_messages(
             to_scan,
         ));
     }
+    link_status_recipients(state, channel, value).await?;
     metrics::counter!("waypost_inbound_messages_total").increment(outcome.messages_recorded as u64);
     metrics::counter!("waypost_inbound_duplicates_total")
         .increment(outcome.messages_duplicate as u64);
@@ -251,10 +230,16 @@ fn inbound_message(
         updated_at: now,
     };
     let ring = state.keys.current();
+    // The sender's identifiers: the BSUID, and the number masked as everywhere outside the contacts API.
+    let who = contact_identity(&state.keys, contact)?;
     let data = serde_json::json!({
         "message_id": id,
         "channel_id": channel.id,
         "contact_id": contact.id,
+        "from": {
+            "user_id": who.user_id.map(|u| u.to_string()),
+            "phone": who.phone.map(|p| mask_phone(p.as_str())),
+        },
         "type": message.message_type,
         "wamid": m.id,
         "sent_at": unix_time(&m.timestamp).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),

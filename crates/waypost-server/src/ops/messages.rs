@@ -17,11 +17,12 @@ use waypost_store::messaging::{
 };
 
 use super::Ctx;
-use super::contacts::find_or_create_contact;
 use super::idempotency::{IdempotencyKey, StoredAnswer};
 use crate::error::{ApiError, Problem};
-use crate::messaging::{content_key, phone_index};
+use crate::messaging::content_key;
+use crate::messaging::identity::Identity;
 use crate::state::AppState;
+use waypost_core::bsuid::Bsuid;
 
 /// The request: a recipient and a Cloud API message payload (`type` plus the
 /// object of that name).
@@ -29,6 +30,8 @@ use crate::state::AppState;
 pub struct SendMessage {
     pub channel_id: String,
     pub to: Option<String>,
+    /// A business-scoped user id (or parent BSUID), for customers without a known phone.
+    pub user_id: Option<String>,
     pub contact_id: Option<String>,
     pub context: Option<SendContext>,
     #[serde(flatten)]
@@ -140,6 +143,55 @@ fn check_template_parameters(
     Ok(())
 }
 
+/// The contact a send names: by id, by phone or by BSUID (exactly one);
+/// an unknown phone or BSUID becomes a new contact.
+async fn recipient_contact(
+    state: &AppState,
+    ctx: &Ctx,
+    req: &SendMessage,
+) -> Result<ContactRow, ApiError> {
+    let who = match (&req.contact_id, &req.to, &req.user_id) {
+        (Some(id), None, None) => return Ok(state.store.get_contact(&ctx.workspace, id).await?),
+        (None, Some(to), None) => Identity {
+            phone: Some(super::contacts::parse_phone("to", to)?),
+            ..Identity::default()
+        },
+        (None, None, Some(id)) => {
+            let id = Bsuid::parse(id).map_err(|e| {
+                Problem::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-user-id",
+                    "Invalid user id",
+                    format!("`user_id` {e}"),
+                )
+                .with("field", "user_id".into())
+            })?;
+            if id.is_parent() {
+                Identity {
+                    parent_user_id: Some(id),
+                    ..Identity::default()
+                }
+            } else {
+                Identity {
+                    user_id: Some(id),
+                    ..Identity::default()
+                }
+            }
+        }
+        _ => {
+            return Err(refuse(
+                "validation",
+                "Invalid request",
+                "give exactly one of `to`, `user_id` and `contact_id`",
+            ));
+        }
+    };
+    super::contacts::resolve_contact(state, &ctx.workspace, &who)
+        .await
+        .map_err(ApiError::Internal)?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no contact for a send")))
+}
+
 fn recipient_of(c: &ContactRow) -> Recipient {
     Recipient {
         restricted: c.restricted,
@@ -180,36 +232,6 @@ pub async fn accept(
             None => Err(refused),
         },
         answer => answer,
-    }
-}
-
-/// The contact a send names, by id or by number (created on first use).
-async fn recipient_contact(
-    state: &AppState,
-    ctx: &Ctx,
-    req: &SendMessage,
-) -> Result<ContactRow, ApiError> {
-    match (&req.contact_id, &req.to) {
-        (Some(id), None) => Ok(state.store.get_contact(&ctx.workspace, id).await?),
-        (None, Some(to)) => {
-            let phone = super::contacts::parse_phone("to", to)?;
-            let index = phone_index(&state.keys, &ctx.workspace, &phone);
-            match state
-                .store
-                .contact_by_phone_index(&ctx.workspace, &index)
-                .await?
-            {
-                Some(c) => Ok(c),
-                None => find_or_create_contact(state, &ctx.workspace, &phone)
-                    .await
-                    .map_err(ApiError::Internal),
-            }
-        }
-        _ => Err(refuse(
-            "validation",
-            "Invalid request",
-            "give exactly one of `to` and `contact_id`",
-        )),
     }
 }
 
@@ -321,8 +343,8 @@ async fn accept_new(
         .channel(&ctx.workspace, &req.channel_id)
         .await?;
     let contact = recipient_contact(state, ctx, &req).await?;
-    let phone =
-        crate::messaging::contact_phone(&state.keys, &contact).map_err(ApiError::Internal)?;
+    let who = crate::messaging::identity::contact_identity(&state.keys, &contact)
+        .map_err(ApiError::Internal)?;
 
     if let OutboundContent::Unsupported(u) = &req.content {
         return Err(refuse(
@@ -345,7 +367,29 @@ async fn accept_new(
 
     let id = MessageId::new().to_string();
     let context = reply_context(state, ctx, req.context.as_ref()).await?;
-    let mut outbound = OutboundMessage::new(phone.wa_id(), req.content);
+    // A phone when known (Meta's advice), else the BSUID: `recipient` alone.
+    let mut outbound = match (
+        &who.phone,
+        who.user_id.as_ref().or(who.parent_user_id.as_ref()),
+    ) {
+        (Some(phone), _) => OutboundMessage::new(phone.wa_id(), req.content),
+        (None, Some(id)) => {
+            if matches!(kind, SendKind::Template(Category::Authentication)) {
+                return Err(refuse(
+                    "phone-required",
+                    "Phone number required",
+                    "authentication templates cannot be sent to a business-scoped user id; this contact has no known phone number",
+                ));
+            }
+            OutboundMessage::to_user_id(id.as_str(), req.content)
+        }
+        (None, None) => {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "contact {} has no identifier",
+                contact.id
+            )));
+        }
+    };
     outbound.context = context;
     outbound.biz_opaque_callback_data = Some(id.clone());
     check_limits(&outbound).map_err(|v| refuse("payload-limit", "Payload limit", v.to_string()))?;

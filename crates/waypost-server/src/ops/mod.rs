@@ -6,9 +6,11 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod channels;
+pub mod contact_merge;
 pub mod contacts;
 pub mod idempotency;
 pub mod inbound;
+pub mod inbound_identity;
 pub mod messages;
 pub mod setup;
 

@@ -61,7 +61,8 @@ async fn injected_5xx_and_timeouts_end_sent_once(backend: Backend) {
 }
 
 async fn permanent_error_fails_at_once_with_code(backend: Backend) {
-    let Some(f) = fixture(backend, |_| {}, |_| {}).await else {
+    // The synchronous answer (the sandbox's `sync_errors`); bsuid.rs covers the webhook.
+    let Some(f) = fixture(backend, |_| {}, |s| s.api.sync_errors = true).await else {
         return;
     };
     f.open_window(USER).await;

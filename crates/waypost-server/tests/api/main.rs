@@ -7,6 +7,7 @@ mod users;
 
 mod audit_chain;
 mod backup;
+mod bsuid;
 mod dispatch;
 mod encryption;
 mod errors;

@@ -19,6 +19,7 @@ const BOOL_COLUMNS: &[&str] = &[
     "restricted",
     "enabled",
     "succeeded",
+    "billable",
 ];
 
 fn kind_of(column: &str, declared: &str) -> Kind {

@@ -4,6 +4,8 @@
 
 mod backup;
 mod records;
+#[cfg(test)]
+mod upgrade_tests;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -98,7 +100,28 @@ impl MigrationStore for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.writer).await?;
+        // SQLite alters a column by rebuilding its table; with foreign keys on,
+        // dropping the old table would cascade deletes to the rows that point at
+        // it. Migrations therefore run on their own connection with foreign keys
+        // off (the pragma is ignored inside their transactions), and the keys
+        // are checked once afterwards.
+        let options = (*self.writer.connect_options()).clone().foreign_keys(false);
+        let migrator_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        let ran = MIGRATOR.run(&migrator_pool).await;
+        migrator_pool.close().await;
+        ran?;
+        let broken: Vec<(String,)> =
+            sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+                .fetch_all(&self.writer)
+                .await?;
+        if let Some((table,)) = broken.first() {
+            return Err(crate::StoreError::Corrupt(format!(
+                "after migrating, table {table} has rows whose foreign keys point nowhere"
+            )));
+        }
         Ok(())
     }
 
