@@ -51,14 +51,18 @@ impl SqliteStore {
                 dir.display()
             )));
         }
+        // A file connection does not go stale: no ping before each transaction
+        // (one more trip to the connection's thread on every write).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout.max(BUSY_TIMEOUT * 3))
             .connect_with(base.clone().create_if_missing(true))
             .await
             .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(base.read_only(true))
             .await
