@@ -310,6 +310,8 @@ async fn content_is_kept_encrypted_only_when_retained(backend: Backend) {
         .update_messaging_settings(&f.ws.to_string(), &settings, audit)
         .await
         .unwrap();
+    // Written behind the node's back: its next poll of the cache generation sees it.
+    f.app.state.lookups.refresh().await.unwrap();
     let wamid = f.inject(USER, "my secret plaintext body 4242").await;
     let m = f.wait_inbound(&wamid).await;
     assert!(m.content.is_some() && m.content_expires_at.is_some());

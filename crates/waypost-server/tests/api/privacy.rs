@@ -217,6 +217,8 @@ async fn erasure_shreds_retained_content_and_spares_the_rest(backend: Backend) {
         .update_messaging_settings(&f.ws.to_string(), &settings, audit)
         .await
         .unwrap();
+    // Written behind the node's back: its next poll of the cache generation sees it.
+    f.app.state.lookups.refresh().await.unwrap();
     let mine = f
         .wait_inbound(&f.inject(USER, "erase-me body 5150").await)
         .await;
