@@ -23,6 +23,7 @@ mod messaging_fixture;
 mod mfa;
 mod operations;
 mod passkeys;
+mod pricing;
 mod privacy;
 mod retention;
 mod scheduled_backups;
