@@ -275,20 +275,23 @@ pub trait ContactStore {
     /// messages (with `contents`, their retained content re-sealed for
     /// `kept`'s key), consent history, pending sends and events move over, it
     /// is deleted, and `kept` is written as given (identifiers, name,
-    /// attributes, consent, restriction, window).
+    /// attributes, consent, restriction, window), with `audit` and `events`.
     async fn merge_contacts(
         &self,
         kept: &ContactRow,
         absorbed_id: &str,
         contents: &[(String, Option<Vec<u8>>)],
         audit: NewAuditEvent,
+        events: &[crate::events::NewCustomerEvent],
     ) -> Result<()>;
     /// Replaces the identifiers (phone, BSUID, parent BSUID, username) with
-    /// their indexes; `Conflict` when another contact holds the phone or BSUID.
+    /// their indexes, with `audit` and `events` in the same transaction;
+    /// `Conflict` when another contact holds the phone or BSUID.
     async fn update_contact_identity(
         &self,
         contact: &ContactRow,
         audit: Option<NewAuditEvent>,
+        events: &[crate::events::NewCustomerEvent],
     ) -> Result<()>;
     /// Contacts after the cursor, in id order.
     async fn list_contacts(
@@ -760,6 +763,7 @@ macro_rules! messaging_store_impl {
                 absorbed_id: &str,
                 contents: &[(String, Option<Vec<u8>>)],
                 audit: waypost_core::NewAuditEvent,
+                events: &[$crate::events::NewCustomerEvent],
             ) -> $crate::Result<()> {
                 let mut tx = self.write_tx().await?;
                 for table in ["messages", "contact_consents", "outbox"] {
@@ -829,6 +833,7 @@ macro_rules! messaging_store_impl {
                     return Err($crate::StoreError::NotFound("contact"));
                 }
                 $append_audit(&mut *tx, audit).await?;
+                $insert_events(&mut *tx, events).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -837,6 +842,7 @@ macro_rules! messaging_store_impl {
                 &self,
                 c: &$crate::messaging::ContactRow,
                 audit: Option<waypost_core::NewAuditEvent>,
+                events: &[$crate::events::NewCustomerEvent],
             ) -> $crate::Result<()> {
                 let mut tx = self.write_tx().await?;
                 let done = sqlx::query(
@@ -868,6 +874,7 @@ macro_rules! messaging_store_impl {
                 if let Some(audit) = audit {
                     $append_audit(&mut *tx, audit).await?;
                 }
+                $insert_events(&mut *tx, events).await?;
                 tx.commit().await?;
                 Ok(())
             }

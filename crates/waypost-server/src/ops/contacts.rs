@@ -14,6 +14,7 @@ use waypost_store::messaging::ContactRow;
 use crate::error::{ApiError, Problem};
 use crate::messaging::identity::{Identity, apply_identity, user_id_index};
 use crate::messaging::{new_identified_contact, phone_index};
+use crate::ops::contact_events::{IdentityChange, changed, identifiers_changed};
 use crate::ops::contact_merge::merge_contacts;
 use crate::state::AppState;
 
@@ -89,7 +90,7 @@ pub async fn resolve_contact(
     let mut phone_taken = false;
     match found {
         Some(row) if !another_person(&row) => {
-            return link_identity(state, row, who, "contact.linked")
+            return link_identity(state, row, who, IdentityChange::Linked)
                 .await
                 .map(Some);
         }
@@ -112,7 +113,7 @@ pub async fn resolve_contact(
     let audit = system_audit(workspace_id, "contact.created", &row.id)?
         .details(serde_json::json!({ "source": "inbound", "identifiers": names(who) }));
     match state.store.create_contact(&row, audit).await {
-        Ok(()) if phone_taken => link_identity(state, row, who, "contact.linked")
+        Ok(()) if phone_taken => link_identity(state, row, who, IdentityChange::Linked)
             .await
             .map(Some),
         Ok(()) => Ok(Some(row)),
@@ -122,14 +123,14 @@ pub async fn resolve_contact(
     }
 }
 
-/// Adds `who`'s identifiers to `row` (audited as `action`). When another
-/// contact already holds `who`'s phone or BSUID, the two are one person seen
-/// twice: they are merged first.
+/// Adds `who`'s identifiers to `row` (audited, and told as a customer event,
+/// as `change`). When another contact already holds `who`'s phone or BSUID,
+/// the two are one person seen twice: they are merged first.
 pub async fn link_identity(
     state: &AppState,
     mut row: ContactRow,
     who: &Identity,
-    action: &str,
+    change: IdentityChange,
 ) -> anyhow::Result<ContactRow> {
     let ws = row.workspace_id.clone();
     if let Some(phone) = &who.phone
@@ -165,10 +166,15 @@ pub async fn link_identity(
         return Ok(row);
     }
     row.updated_at = state.clock.now();
-    let audit = system_audit(&ws, action, &row.id)?.details(
+    let audit = system_audit(&ws, change.audit_action(), &row.id)?.details(
         serde_json::json!({ "source": "provider", "identifiers": changed(&before, &row) }),
     );
-    match state.store.update_contact_identity(&row, Some(audit)).await {
+    let event = identifiers_changed(state, &before, &row, change, None)?;
+    match state
+        .store
+        .update_contact_identity(&row, Some(audit), &[event])
+        .await
+    {
         Ok(()) => Ok(row),
         Err(StoreError::Conflict(_)) => Ok(before),
         Err(e) => Err(e.into()),
@@ -177,15 +183,18 @@ pub async fn link_identity(
 
 /// Takes the phone off a contact whose number now belongs to someone else.
 async fn release_phone(state: &AppState, mut row: ContactRow) -> anyhow::Result<()> {
+    let before = row.clone();
     row.phone = None;
     row.phone_index = None;
     row.updated_at = state.clock.now();
-    let audit = system_audit(&row.workspace_id, "contact.phone_released", &row.id)?.details(
+    let change = IdentityChange::PhoneReleased;
+    let audit = system_audit(&row.workspace_id, change.audit_action(), &row.id)?.details(
         serde_json::json!({ "source": "provider", "reason": "number now used by another user id" }),
     );
+    let event = identifiers_changed(state, &before, &row, change, None)?;
     state
         .store
-        .update_contact_identity(&row, Some(audit))
+        .update_contact_identity(&row, Some(audit), &[event])
         .await?;
     Ok(())
 }
@@ -201,9 +210,9 @@ pub async fn apply_identity_change(
     system: &SystemMessage,
     old_phone: Option<&E164>,
 ) -> anyhow::Result<Option<ContactRow>> {
-    let action = match system.kind.as_deref() {
-        Some("user_changed_number") => "contact.number_changed",
-        Some("user_changed_user_id") => "contact.user_id_changed",
+    let change = match system.kind.as_deref() {
+        Some("user_changed_number") => IdentityChange::NumberChanged,
+        Some("user_changed_user_id") => IdentityChange::UserIdChanged,
         _ => return Ok(None),
     };
     let bsuid = |s: &Option<String>| s.as_deref().and_then(|s| Bsuid::parse(s).ok());
@@ -227,7 +236,7 @@ pub async fn apply_identity_change(
         parent_user_id: bsuid(&system.parent_user_id),
         username: None,
     };
-    link_identity(state, row, &next, action).await.map(Some)
+    link_identity(state, row, &next, change).await.map(Some)
 }
 
 fn system_audit(
@@ -252,21 +261,5 @@ fn names(who: &Identity) -> Vec<&'static str> {
     ]
     .into_iter()
     .filter_map(|(n, has)| has.then_some(n))
-    .collect()
-}
-
-/// The names of the identifiers that differ between two versions of a row.
-fn changed(before: &ContactRow, after: &ContactRow) -> Vec<&'static str> {
-    [
-        ("phone", before.phone_index != after.phone_index),
-        ("user_id", before.user_id_index != after.user_id_index),
-        (
-            "parent_user_id",
-            before.parent_user_id_index != after.parent_user_id_index,
-        ),
-        ("username", before.username != after.username),
-    ]
-    .into_iter()
-    .filter_map(|(n, c)| c.then_some(n))
     .collect()
 }

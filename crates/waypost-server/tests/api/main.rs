@@ -11,6 +11,7 @@ mod bsuid;
 mod dispatch;
 mod encryption;
 mod errors;
+mod identity_events;
 mod inbound;
 mod incidents;
 mod isolation;

@@ -14,7 +14,10 @@ on_both_backends!(pricing_is_stored_in_both_shapes_and_shown_by_the_api);
 async fn pricing_through_the_api(f: &Fixture, id: &str) -> Value {
     let (status, m) = get(f, &f.key, &format!("/v1/messages/{id}")).await;
     assert_eq!(status, 200, "{m}");
-    assert!(m.get("pricing").is_some(), "GET shows pricing, even null: {m}");
+    assert!(
+        m.get("pricing").is_some(),
+        "GET shows pricing, even null: {m}"
+    );
     m["pricing"].clone()
 }
 
