@@ -14,6 +14,7 @@ use waypost_store::messaging::ContactRow;
 use crate::error::{ApiError, Problem};
 use crate::messaging::identity::{Identity, apply_identity, user_id_index};
 use crate::messaging::{new_identified_contact, phone_index};
+use crate::ops::Ctx;
 use crate::ops::contact_events::{IdentityChange, changed, identifiers_changed};
 use crate::ops::contact_merge::merge_contacts;
 use crate::state::AppState;
@@ -30,6 +31,98 @@ pub fn parse_phone(field: &str, input: &str) -> Result<E164, ApiError> {
         .with("field", field.into())
         .into()
     })
+}
+
+/// A business-scoped user id from field `field` of a request, or a 422 naming
+/// the field (the input is never echoed: it identifies a person).
+pub fn parse_user_id(field: &str, input: &str) -> Result<Bsuid, ApiError> {
+    Bsuid::parse(input).map_err(|e| {
+        Problem::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-user-id",
+            "Invalid user id",
+            format!("`{field}` {e}"),
+        )
+        .with("field", field.into())
+        .into()
+    })
+}
+
+/// A contact the API adds, known by phone, BSUID or both.
+pub struct NewContact<'a> {
+    pub who: Identity,
+    pub name: Option<&'a str>,
+    pub attributes: Option<&'a serde_json::Value>,
+}
+
+/// Adds a contact (audited). `409 contact-exists`, naming the contact that
+/// holds it, when the phone or BSUID already belongs to one.
+pub async fn create_contact(
+    state: &AppState,
+    ctx: &Ctx,
+    input: NewContact<'_>,
+) -> Result<ContactRow, ApiError> {
+    if input.who.user_id.is_none() && input.who.phone.is_none() {
+        return Err(crate::error::unprocessable(
+            "give `phone`, `user_id` or both",
+        ));
+    }
+    let row = new_identified_contact(
+        &state.keys,
+        &ctx.workspace,
+        &input.who,
+        input.name,
+        input.attributes,
+        state.clock.now(),
+    );
+    let audit = NewAuditEvent::new(Some(ctx.workspace_id), ctx.actor.clone(), "contact.created")
+        .target("contact", row.id.clone())
+        .details(serde_json::json!({ "source": "api", "identifiers": names(&input.who) }));
+    match state
+        .store
+        .create_contact(&row, ctx.origin.stamp(audit))
+        .await
+    {
+        Ok(()) => Ok(row),
+        Err(StoreError::Conflict(_)) => Err(exists(state, &ctx.workspace, &input.who).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The `409` for a phone or BSUID another contact holds, naming which and whose.
+async fn exists(state: &AppState, workspace_id: &str, who: &Identity) -> ApiError {
+    let by_user_id = Identity {
+        user_id: who.user_id.clone(),
+        ..Identity::default()
+    };
+    let (what, holder) = match find_contact(state, workspace_id, &by_user_id).await {
+        Ok(Some(c)) => ("user id", Some(c)),
+        Ok(None) => (
+            "phone number",
+            find_contact(
+                state,
+                workspace_id,
+                &Identity {
+                    phone: who.phone.clone(),
+                    ..Identity::default()
+                },
+            )
+            .await
+            .ok()
+            .flatten(),
+        ),
+        Err(e) => return ApiError::Internal(e),
+    };
+    let problem = Problem::new(
+        axum::http::StatusCode::CONFLICT,
+        "contact-exists",
+        "Contact exists",
+        format!("The workspace already has a contact with this {what}."),
+    );
+    match holder {
+        Some(c) => problem.with("contact_id", c.id.into()).into(),
+        None => problem.into(),
+    }
 }
 
 /// The contact any of `who`'s identifiers belongs to: BSUID first (it is

@@ -8,6 +8,7 @@ mod users;
 mod audit_chain;
 mod backup;
 mod bsuid;
+mod contacts_by_user_id;
 mod dispatch;
 mod encryption;
 mod errors;
