@@ -103,6 +103,9 @@ pub struct MessageRow {
     pub content: Option<Vec<u8>>,
     pub content_expires_at: Option<DateTime<Utc>>,
     pub shield_label: Option<String>,
+    /// How the provider accepted the send (`accepted`, `held_for_quality_assessment`,
+    /// `paused`), when its answer said; set by the dispatcher, never on insert.
+    pub provider_acceptance: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -375,7 +378,7 @@ pub(crate) const CONSENT_COLUMNS: &str = "id, workspace_id, contact_id, status, 
      evidence, captured_at, recorded_at";
 pub(crate) const MESSAGE_COLUMNS: &str = "id, workspace_id, channel_id, contact_id, direction, \
      message_type, template_name, template_language, category, status, provider_message_id, \
-     error_code, error_title, content, content_expires_at, shield_label, created_at, updated_at";
+     error_code, error_title, content, content_expires_at, shield_label, provider_acceptance, created_at, updated_at";
 pub(crate) const STATUS_COLUMNS: &str =
     "id, message_id, status, provider_code, provider_title, occurred_at, recorded_at";
 #[allow(dead_code)] // used by the dispatcher

@@ -88,6 +88,9 @@ pub struct MessageView {
     pub status: String,
     /// The provider's id (`wamid…`) once sent or received.
     pub provider_message_id: Option<String>,
+    /// The `message_status` of the provider's send answer (`accepted`,
+    /// `held_for_quality_assessment`, `paused`), when it gave one (template sends).
+    pub provider_acceptance: Option<String>,
     pub error_code: Option<i64>,
     pub error_title: Option<String>,
     /// Set when the shield flagged the message (`spam` or `smishing`).
@@ -140,6 +143,7 @@ fn message_view(m: MessageRow) -> MessageView {
         category: m.category,
         status: m.status,
         provider_message_id: m.provider_message_id,
+        provider_acceptance: m.provider_acceptance,
         error_code: m.error_code,
         error_title: m.error_title,
         shield_label: m.shield_label,

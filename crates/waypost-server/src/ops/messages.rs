@@ -422,6 +422,7 @@ async fn accept_new(
         content,
         content_expires_at,
         shield_label: shield_label.clone(),
+        provider_acceptance: None,
         created_at: now,
         updated_at: now,
     };
