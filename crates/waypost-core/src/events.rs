@@ -20,6 +20,9 @@ pub enum EventType {
     MessageFlagged,
     ContactOptedOut,
     ContactOptedIn,
+    /// A contact's phone, BSUID, parent BSUID or username changed: linked by a
+    /// webhook, merged with another contact, or a number or BSUID change.
+    ContactIdentifiersChanged,
     TemplateStatusChanged,
     EndpointDisabled,
     WebhookTest,
@@ -34,7 +37,7 @@ pub enum EventType {
 pub struct UnknownEventType(pub String);
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 16] = [
         EventType::MessageQueued,
         EventType::MessageSent,
         EventType::MessageDelivered,
@@ -44,6 +47,7 @@ impl EventType {
         EventType::MessageFlagged,
         EventType::ContactOptedOut,
         EventType::ContactOptedIn,
+        EventType::ContactIdentifiersChanged,
         EventType::TemplateStatusChanged,
         EventType::EndpointDisabled,
         EventType::WebhookTest,
@@ -63,6 +67,7 @@ impl EventType {
             EventType::MessageFlagged => "message.flagged",
             EventType::ContactOptedOut => "contact.opted_out",
             EventType::ContactOptedIn => "contact.opted_in",
+            EventType::ContactIdentifiersChanged => "contact.identifiers_changed",
             EventType::TemplateStatusChanged => "template.status_changed",
             EventType::EndpointDisabled => "endpoint.disabled",
             EventType::WebhookTest => "webhook.test",

@@ -216,6 +216,7 @@ async fn waypost_run(numbers: usize, limit: u32, per_number: usize) -> anyhow::R
                     content: None,
                     content_expires_at: None,
                     shield_label: None,
+                    provider_acceptance: None,
                     created_at: now,
                     updated_at: now,
                 },

@@ -37,8 +37,12 @@ pub type EventSealer<'a> = &'a (dyn Fn(&StatusChange) -> NewCustomerEvent + Send
 /// What one provider call (or the decision not to make it) led to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendOutcome {
-    /// The provider accepted the message under this id.
-    Sent { wamid: String },
+    /// The provider accepted the message under this id, saying how when it did
+    /// (`messages[].message_status`).
+    Sent {
+        wamid: String,
+        acceptance: Option<String>,
+    },
     /// Not accepted; try again at `next_attempt_at`.
     Retry {
         next_attempt_at: DateTime<Utc>,
@@ -241,7 +245,7 @@ macro_rules! dispatch_store_impl {
                 let sent: Vec<(&$crate::dispatch::SendResult, &String)> = results
                     .iter()
                     .filter_map(|r| match &r.outcome {
-                        SendOutcome::Sent { wamid } => Some((r, wamid)),
+                        SendOutcome::Sent { wamid, .. } => Some((r, wamid)),
                         _ => None,
                     })
                     .collect();
@@ -342,15 +346,20 @@ macro_rules! record_sent_fn {
             let mut with_id = std::collections::HashSet::new();
             for range in chunks(sent.len()) {
                 let sql = format!(
-                    "UPDATE messages SET provider_message_id = v.column2, updated_at = v.column3
+                    "UPDATE messages SET provider_message_id = v.column2, updated_at = v.column3,
+                        provider_acceptance = v.column4
                      FROM (VALUES {}) AS v
                      WHERE messages.id = v.column1 AND messages.provider_message_id IS NULL
                      RETURNING messages.id",
-                    values(3, range.len())
+                    values(4, range.len())
                 );
                 let mut q = sqlx::query_scalar::<_, String>(&sql);
                 for (r, wamid) in &sent[range] {
-                    q = q.bind(&r.row.message_id).bind(*wamid).bind(r.at);
+                    let acceptance = match &r.outcome {
+                        $crate::dispatch::SendOutcome::Sent { acceptance, .. } => acceptance.as_deref(),
+                        _ => None,
+                    };
+                    q = q.bind(&r.row.message_id).bind(*wamid).bind(r.at).bind(acceptance);
                 }
                 with_id.extend(q.fetch_all(&mut *conn).await?);
             }

@@ -103,6 +103,9 @@ pub struct MessageRow {
     pub content: Option<Vec<u8>>,
     pub content_expires_at: Option<DateTime<Utc>>,
     pub shield_label: Option<String>,
+    /// How the provider accepted the send (`accepted`, `held_for_quality_assessment`,
+    /// `paused`), when its answer said; set by the dispatcher, never on insert.
+    pub provider_acceptance: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -275,20 +278,23 @@ pub trait ContactStore {
     /// messages (with `contents`, their retained content re-sealed for
     /// `kept`'s key), consent history, pending sends and events move over, it
     /// is deleted, and `kept` is written as given (identifiers, name,
-    /// attributes, consent, restriction, window).
+    /// attributes, consent, restriction, window), with `audit` and `events`.
     async fn merge_contacts(
         &self,
         kept: &ContactRow,
         absorbed_id: &str,
         contents: &[(String, Option<Vec<u8>>)],
         audit: NewAuditEvent,
+        events: &[crate::events::NewCustomerEvent],
     ) -> Result<()>;
     /// Replaces the identifiers (phone, BSUID, parent BSUID, username) with
-    /// their indexes; `Conflict` when another contact holds the phone or BSUID.
+    /// their indexes, with `audit` and `events` in the same transaction;
+    /// `Conflict` when another contact holds the phone or BSUID.
     async fn update_contact_identity(
         &self,
         contact: &ContactRow,
         audit: Option<NewAuditEvent>,
+        events: &[crate::events::NewCustomerEvent],
     ) -> Result<()>;
     /// Contacts after the cursor, in id order.
     async fn list_contacts(
@@ -372,7 +378,7 @@ pub(crate) const CONSENT_COLUMNS: &str = "id, workspace_id, contact_id, status, 
      evidence, captured_at, recorded_at";
 pub(crate) const MESSAGE_COLUMNS: &str = "id, workspace_id, channel_id, contact_id, direction, \
      message_type, template_name, template_language, category, status, provider_message_id, \
-     error_code, error_title, content, content_expires_at, shield_label, created_at, updated_at";
+     error_code, error_title, content, content_expires_at, shield_label, provider_acceptance, created_at, updated_at";
 pub(crate) const STATUS_COLUMNS: &str =
     "id, message_id, status, provider_code, provider_title, occurred_at, recorded_at";
 #[allow(dead_code)] // used by the dispatcher
@@ -760,6 +766,7 @@ macro_rules! messaging_store_impl {
                 absorbed_id: &str,
                 contents: &[(String, Option<Vec<u8>>)],
                 audit: waypost_core::NewAuditEvent,
+                events: &[$crate::events::NewCustomerEvent],
             ) -> $crate::Result<()> {
                 let mut tx = self.write_tx().await?;
                 for table in ["messages", "contact_consents", "outbox"] {
@@ -829,6 +836,7 @@ macro_rules! messaging_store_impl {
                     return Err($crate::StoreError::NotFound("contact"));
                 }
                 $append_audit(&mut *tx, audit).await?;
+                $insert_events(&mut *tx, events).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -837,6 +845,7 @@ macro_rules! messaging_store_impl {
                 &self,
                 c: &$crate::messaging::ContactRow,
                 audit: Option<waypost_core::NewAuditEvent>,
+                events: &[$crate::events::NewCustomerEvent],
             ) -> $crate::Result<()> {
                 let mut tx = self.write_tx().await?;
                 let done = sqlx::query(
@@ -868,6 +877,7 @@ macro_rules! messaging_store_impl {
                 if let Some(audit) = audit {
                     $append_audit(&mut *tx, audit).await?;
                 }
+                $insert_events(&mut *tx, events).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -549,11 +549,11 @@ impl ChannelSender {
                 }
             };
         let outcome = match call {
-            CallResult::Sent(wamid) => {
+            CallResult::Sent { wamid, acceptance } => {
                 self.breaker.on_success();
                 self.window.on_success();
                 metrics::counter!("waypost_dispatch_sends_total", "outcome" => "sent").increment(1);
-                SendOutcome::Sent { wamid }
+                SendOutcome::Sent { wamid, acceptance }
             }
             CallResult::Permanent { code, title } => {
                 // The provider answered: the channel works.

@@ -13,7 +13,11 @@ use waypost_store::dispatch::StatusChange;
 /// What one call means for the message and the channel.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallResult {
-    Sent(String),
+    /// Accepted under this wamid; `acceptance` is the answer's `message_status`.
+    Sent {
+        wamid: String,
+        acceptance: Option<String>,
+    },
     /// Not accepted, try again (5xx, connection refused, auth trouble).
     Transient {
         code: Option<i64>,
@@ -41,7 +45,15 @@ pub fn classify(result: Result<SendResponse, ClientError>) -> CallResult {
     let err = match result {
         Ok(resp) => {
             return match resp.wamid() {
-                Some(id) if !id.is_empty() => CallResult::Sent(id.to_owned()),
+                Some(id) if !id.is_empty() => CallResult::Sent {
+                    wamid: id.to_owned(),
+                    // Bounded: an unknown value is the provider's free text.
+                    acceptance: resp
+                        .messages
+                        .first()
+                        .and_then(|m| m.message_status.as_ref())
+                        .map(|s| s.as_str().chars().take(64).collect()),
+                },
                 _ => CallResult::InDoubt("accepted without a message id".into()),
             };
         }

@@ -18,9 +18,10 @@ use super::{ApiError, Problem};
 use crate::auth::Authorized;
 use crate::auth::permission::act;
 use crate::error::unprocessable as invalid;
-use crate::messaging::identity::contact_identity;
-use crate::messaging::new_contact_row;
+use crate::messaging::identity::{Identity, contact_identity};
+use crate::ops::Ctx;
 pub(crate) use crate::ops::contacts::parse_phone;
+use crate::ops::contacts::{NewContact, create_contact, parse_user_id};
 use crate::state::{AppState, RequestOrigin};
 
 const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;
@@ -28,8 +29,11 @@ const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateContact {
-    /// In international form, e.g. `+4915112345678`.
-    pub phone: String,
+    /// In international form, e.g. `+4915112345678`. Give this, `user_id` or both.
+    pub phone: Option<String>,
+    /// The customer's business-scoped user id (`US.1349…`, not a parent `US.ENT.…`),
+    /// for customers whose number WhatsApp withholds.
+    pub user_id: Option<String>,
     pub name: Option<String>,
     /// Free-form JSON object.
     pub attributes: Option<serde_json::Value>,
@@ -153,52 +157,50 @@ pub(crate) fn view(state: &AppState, c: ContactRow) -> Result<ContactView, ApiEr
     })
 }
 
-/// Adds a contact. The number is normalised to E.164; a workspace holds each number once.
+/// Adds a contact by phone, BSUID or both; a workspace holds each number and BSUID once.
 #[utoipa::path(operation_id = "create_contact", post, path = "/v1/contacts", tag = "contacts", request_body = CreateContact,
-    responses((status = 201, body = ContactView), (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = ContactView),
+        (status = 409, body = Problem, content_type = "application/problem+json",
+            description = "contact-exists: another contact has this phone or user id (named by `contact_id`)"),
+        (status = 422, body = Problem, content_type = "application/problem+json",
+            description = "invalid-phone, invalid-user-id, or neither given")))]
 pub async fn create(
     State(state): State<AppState>,
     origin: RequestOrigin,
     auth: Authorized<act::ContactsWrite>,
     ApiJson(req): ApiJson<CreateContact>,
 ) -> Result<(StatusCode, Json<ContactView>), ApiError> {
-    let phone = parse_phone("phone", &req.phone)?;
+    let phone = req
+        .phone
+        .as_deref()
+        .map(|p| parse_phone("phone", p))
+        .transpose()?;
+    let user_id = req
+        .user_id
+        .as_deref()
+        .map(|u| parse_user_id("user_id", u))
+        .transpose()?;
+    if user_id.as_ref().is_some_and(|u| u.is_parent()) {
+        return Err(invalid(
+            "`user_id` is a parent business-scoped user id; give the customer's own (`US.1349…`)",
+        ));
+    }
     if let Some(n) = &req.name {
         check_name(n)?;
     }
     if let Some(a) = &req.attributes {
         check_attributes(a)?;
     }
-    let ws = auth.workspace_id.to_string();
-    let row = new_contact_row(
-        &state.keys,
-        &ws,
-        &phone,
-        req.name.as_deref(),
-        req.attributes.as_ref(),
-        state.clock.now(),
-    );
-    let event = NewAuditEvent::new(
-        Some(auth.workspace_id),
-        auth.caller.actor(),
-        "contact.created",
-    )
-    .target("contact", row.id.clone());
-    state
-        .store
-        .create_contact(&row, origin.stamp(event))
-        .await
-        .map_err(|e| match e {
-            waypost_store::StoreError::Conflict(_) => Problem::new(
-                StatusCode::CONFLICT,
-                "contact-exists",
-                "Contact exists",
-                "The workspace already has a contact with this phone number.",
-            )
-            .into(),
-            other => ApiError::from(other),
-        })?;
+    let input = NewContact {
+        who: Identity {
+            phone,
+            user_id,
+            ..Identity::default()
+        },
+        name: req.name.as_deref(),
+        attributes: req.attributes.as_ref(),
+    };
+    let row = create_contact(&state, &Ctx::of(&auth, origin), input).await?;
     Ok((StatusCode::CREATED, Json(view(&state, row)?)))
 }
 

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use waypost_store::inbound::MessagePricing;
 use waypost_store::messaging::{MessageFilter, MessageRow};
 
 use super::idempotency::{Idempotent, replayed};
@@ -87,6 +88,9 @@ pub struct MessageView {
     pub status: String,
     /// The provider's id (`wamid…`) once sent or received.
     pub provider_message_id: Option<String>,
+    /// The `message_status` of the provider's send answer (`accepted`,
+    /// `held_for_quality_assessment`, `paused`), when it gave one (template sends).
+    pub provider_acceptance: Option<String>,
     pub error_code: Option<i64>,
     pub error_title: Option<String>,
     /// Set when the shield flagged the message (`spam` or `smishing`).
@@ -96,6 +100,36 @@ pub struct MessageView {
     /// Status history, oldest first (only on `GET /v1/messages/{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<StatusView>>,
+    /// What the provider's latest status said the message costs, `null` until a
+    /// status carried pricing (only on `GET /v1/messages/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<PricingView>)]
+    pub pricing: Option<Option<PricingView>>,
+}
+
+/// A message's pricing in either of the provider's shapes: conversation-based
+/// (`CBP`, no `type`) or per message (`PMP` with `type`).
+#[derive(Serialize, ToSchema)]
+pub struct PricingView {
+    /// Whether the provider charges for it; older `CBP` statuses say `true` even for free service messages.
+    pub billable: Option<bool>,
+    /// `PMP` (per message) or `CBP` (conversation-based).
+    pub pricing_model: Option<String>,
+    /// `marketing`, `utility`, `authentication`, `service`, …
+    pub category: Option<String>,
+    /// `regular`, `free_customer_service` or `free_entry_point`; `PMP` only.
+    pub r#type: Option<String>,
+}
+
+impl From<MessagePricing> for PricingView {
+    fn from(p: MessagePricing) -> Self {
+        Self {
+            billable: p.billable,
+            pricing_model: p.pricing_model,
+            category: p.pricing_category,
+            r#type: p.pricing_type,
+        }
+    }
 }
 
 fn message_view(m: MessageRow) -> MessageView {
@@ -109,12 +143,14 @@ fn message_view(m: MessageRow) -> MessageView {
         category: m.category,
         status: m.status,
         provider_message_id: m.provider_message_id,
+        provider_acceptance: m.provider_acceptance,
         error_code: m.error_code,
         error_title: m.error_title,
         shield_label: m.shield_label,
         created_at: m.created_at,
         updated_at: m.updated_at,
         history: None,
+        pricing: None,
     }
 }
 
@@ -131,6 +167,7 @@ pub async fn get(
         .get_message(&auth.workspace_id.to_string(), &id)
         .await?;
     let history = state.store.message_statuses(&row.id).await?;
+    let pricing = state.store.message_pricing(&row.id).await?;
     let mut view = message_view(row);
     view.history = Some(
         history
@@ -143,6 +180,7 @@ pub async fn get(
             })
             .collect(),
     );
+    view.pricing = Some(pricing.map(PricingView::from));
     Ok(Json(view))
 }
 

@@ -11,6 +11,7 @@ use waypost_store::messaging::{ContactRow, MessageFilter};
 
 use crate::messaging::content_key;
 use crate::messaging::identity::{Identity, apply_identity, contact_identity};
+use crate::ops::contact_events::{IdentityChange, identifiers_changed};
 use crate::state::AppState;
 
 /// Messages re-sealed per page.
@@ -27,6 +28,7 @@ pub async fn merge_contacts(
     } else {
         (b, a)
     };
+    let before = kept.clone();
     let keys = &state.keys;
     // Identifiers are sealed to their row id, so they are re-sealed, not copied.
     let theirs = contact_identity(keys, &gone)?;
@@ -73,7 +75,7 @@ pub async fn merge_contacts(
     let audit = NewAuditEvent::new(
         Some(WorkspaceId::parse(&kept.workspace_id)?),
         Actor::System,
-        "contact.merged",
+        IdentityChange::Merged.audit_action(),
     )
     .target("contact", kept.id.clone())
     .details(serde_json::json!({
@@ -81,9 +83,16 @@ pub async fn merge_contacts(
         "merged_contact_id": gone.id,
         "messages_resealed": contents.len(),
     }));
+    let event = identifiers_changed(
+        state,
+        &before,
+        &kept,
+        IdentityChange::Merged,
+        Some(&gone.id),
+    )?;
     state
         .store
-        .merge_contacts(&kept, &gone.id, &contents, audit)
+        .merge_contacts(&kept, &gone.id, &contents, audit, &[event])
         .await?;
     metrics::counter!("waypost_contacts_merged_total").increment(1);
     Ok(kept)

@@ -14,6 +14,8 @@ use waypost_store::messaging::ContactRow;
 use crate::error::{ApiError, Problem};
 use crate::messaging::identity::{Identity, apply_identity, user_id_index};
 use crate::messaging::{new_identified_contact, phone_index};
+use crate::ops::Ctx;
+use crate::ops::contact_events::{IdentityChange, changed, identifiers_changed};
 use crate::ops::contact_merge::merge_contacts;
 use crate::state::AppState;
 
@@ -29,6 +31,98 @@ pub fn parse_phone(field: &str, input: &str) -> Result<E164, ApiError> {
         .with("field", field.into())
         .into()
     })
+}
+
+/// A business-scoped user id from field `field` of a request, or a 422 naming
+/// the field (the input is never echoed: it identifies a person).
+pub fn parse_user_id(field: &str, input: &str) -> Result<Bsuid, ApiError> {
+    Bsuid::parse(input).map_err(|e| {
+        Problem::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-user-id",
+            "Invalid user id",
+            format!("`{field}` {e}"),
+        )
+        .with("field", field.into())
+        .into()
+    })
+}
+
+/// A contact the API adds, known by phone, BSUID or both.
+pub struct NewContact<'a> {
+    pub who: Identity,
+    pub name: Option<&'a str>,
+    pub attributes: Option<&'a serde_json::Value>,
+}
+
+/// Adds a contact (audited). `409 contact-exists`, naming the contact that
+/// holds it, when the phone or BSUID already belongs to one.
+pub async fn create_contact(
+    state: &AppState,
+    ctx: &Ctx,
+    input: NewContact<'_>,
+) -> Result<ContactRow, ApiError> {
+    if input.who.user_id.is_none() && input.who.phone.is_none() {
+        return Err(crate::error::unprocessable(
+            "give `phone`, `user_id` or both",
+        ));
+    }
+    let row = new_identified_contact(
+        &state.keys,
+        &ctx.workspace,
+        &input.who,
+        input.name,
+        input.attributes,
+        state.clock.now(),
+    );
+    let audit = NewAuditEvent::new(Some(ctx.workspace_id), ctx.actor.clone(), "contact.created")
+        .target("contact", row.id.clone())
+        .details(serde_json::json!({ "source": "api", "identifiers": names(&input.who) }));
+    match state
+        .store
+        .create_contact(&row, ctx.origin.stamp(audit))
+        .await
+    {
+        Ok(()) => Ok(row),
+        Err(StoreError::Conflict(_)) => Err(exists(state, &ctx.workspace, &input.who).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The `409` for a phone or BSUID another contact holds, naming which and whose.
+async fn exists(state: &AppState, workspace_id: &str, who: &Identity) -> ApiError {
+    let by_user_id = Identity {
+        user_id: who.user_id.clone(),
+        ..Identity::default()
+    };
+    let (what, holder) = match find_contact(state, workspace_id, &by_user_id).await {
+        Ok(Some(c)) => ("user id", Some(c)),
+        Ok(None) => (
+            "phone number",
+            find_contact(
+                state,
+                workspace_id,
+                &Identity {
+                    phone: who.phone.clone(),
+                    ..Identity::default()
+                },
+            )
+            .await
+            .ok()
+            .flatten(),
+        ),
+        Err(e) => return ApiError::Internal(e),
+    };
+    let problem = Problem::new(
+        axum::http::StatusCode::CONFLICT,
+        "contact-exists",
+        "Contact exists",
+        format!("The workspace already has a contact with this {what}."),
+    );
+    match holder {
+        Some(c) => problem.with("contact_id", c.id.into()).into(),
+        None => problem.into(),
+    }
 }
 
 /// The contact any of `who`'s identifiers belongs to: BSUID first (it is
@@ -89,7 +183,7 @@ pub async fn resolve_contact(
     let mut phone_taken = false;
     match found {
         Some(row) if !another_person(&row) => {
-            return link_identity(state, row, who, "contact.linked")
+            return link_identity(state, row, who, IdentityChange::Linked)
                 .await
                 .map(Some);
         }
@@ -112,7 +206,7 @@ pub async fn resolve_contact(
     let audit = system_audit(workspace_id, "contact.created", &row.id)?
         .details(serde_json::json!({ "source": "inbound", "identifiers": names(who) }));
     match state.store.create_contact(&row, audit).await {
-        Ok(()) if phone_taken => link_identity(state, row, who, "contact.linked")
+        Ok(()) if phone_taken => link_identity(state, row, who, IdentityChange::Linked)
             .await
             .map(Some),
         Ok(()) => Ok(Some(row)),
@@ -122,14 +216,14 @@ pub async fn resolve_contact(
     }
 }
 
-/// Adds `who`'s identifiers to `row` (audited as `action`). When another
-/// contact already holds `who`'s phone or BSUID, the two are one person seen
-/// twice: they are merged first.
+/// Adds `who`'s identifiers to `row` (audited, and told as a customer event,
+/// as `change`). When another contact already holds `who`'s phone or BSUID,
+/// the two are one person seen twice: they are merged first.
 pub async fn link_identity(
     state: &AppState,
     mut row: ContactRow,
     who: &Identity,
-    action: &str,
+    change: IdentityChange,
 ) -> anyhow::Result<ContactRow> {
     let ws = row.workspace_id.clone();
     if let Some(phone) = &who.phone
@@ -165,10 +259,15 @@ pub async fn link_identity(
         return Ok(row);
     }
     row.updated_at = state.clock.now();
-    let audit = system_audit(&ws, action, &row.id)?.details(
+    let audit = system_audit(&ws, change.audit_action(), &row.id)?.details(
         serde_json::json!({ "source": "provider", "identifiers": changed(&before, &row) }),
     );
-    match state.store.update_contact_identity(&row, Some(audit)).await {
+    let event = identifiers_changed(state, &before, &row, change, None)?;
+    match state
+        .store
+        .update_contact_identity(&row, Some(audit), &[event])
+        .await
+    {
         Ok(()) => Ok(row),
         Err(StoreError::Conflict(_)) => Ok(before),
         Err(e) => Err(e.into()),
@@ -177,15 +276,18 @@ pub async fn link_identity(
 
 /// Takes the phone off a contact whose number now belongs to someone else.
 async fn release_phone(state: &AppState, mut row: ContactRow) -> anyhow::Result<()> {
+    let before = row.clone();
     row.phone = None;
     row.phone_index = None;
     row.updated_at = state.clock.now();
-    let audit = system_audit(&row.workspace_id, "contact.phone_released", &row.id)?.details(
+    let change = IdentityChange::PhoneReleased;
+    let audit = system_audit(&row.workspace_id, change.audit_action(), &row.id)?.details(
         serde_json::json!({ "source": "provider", "reason": "number now used by another user id" }),
     );
+    let event = identifiers_changed(state, &before, &row, change, None)?;
     state
         .store
-        .update_contact_identity(&row, Some(audit))
+        .update_contact_identity(&row, Some(audit), &[event])
         .await?;
     Ok(())
 }
@@ -201,9 +303,9 @@ pub async fn apply_identity_change(
     system: &SystemMessage,
     old_phone: Option<&E164>,
 ) -> anyhow::Result<Option<ContactRow>> {
-    let action = match system.kind.as_deref() {
-        Some("user_changed_number") => "contact.number_changed",
-        Some("user_changed_user_id") => "contact.user_id_changed",
+    let change = match system.kind.as_deref() {
+        Some("user_changed_number") => IdentityChange::NumberChanged,
+        Some("user_changed_user_id") => IdentityChange::UserIdChanged,
         _ => return Ok(None),
     };
     let bsuid = |s: &Option<String>| s.as_deref().and_then(|s| Bsuid::parse(s).ok());
@@ -227,7 +329,7 @@ pub async fn apply_identity_change(
         parent_user_id: bsuid(&system.parent_user_id),
         username: None,
     };
-    link_identity(state, row, &next, action).await.map(Some)
+    link_identity(state, row, &next, change).await.map(Some)
 }
 
 fn system_audit(
@@ -252,21 +354,5 @@ fn names(who: &Identity) -> Vec<&'static str> {
     ]
     .into_iter()
     .filter_map(|(n, has)| has.then_some(n))
-    .collect()
-}
-
-/// The names of the identifiers that differ between two versions of a row.
-fn changed(before: &ContactRow, after: &ContactRow) -> Vec<&'static str> {
-    [
-        ("phone", before.phone_index != after.phone_index),
-        ("user_id", before.user_id_index != after.user_id_index),
-        (
-            "parent_user_id",
-            before.parent_user_id_index != after.parent_user_id_index,
-        ),
-        ("username", before.username != after.username),
-    ]
-    .into_iter()
-    .filter_map(|(n, c)| c.then_some(n))
     .collect()
 }

@@ -226,6 +226,7 @@ fn inbound_message(
         content,
         content_expires_at,
         shield_label: None,
+        provider_acceptance: None,
         created_at: now,
         updated_at: now,
     };

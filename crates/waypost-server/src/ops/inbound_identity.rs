@@ -17,6 +17,7 @@ use waypost_store::inbound::MessagePricing;
 use waypost_store::messaging::{ChannelRow, ContactRow};
 
 use crate::messaging::identity::{Identity, user_id_index};
+use crate::ops::contact_events::IdentityChange;
 use crate::ops::contacts::{apply_identity_change, link_identity, resolve_contact};
 use crate::state::AppState;
 
@@ -158,7 +159,7 @@ pub async fn link_status_recipients(
             && (who.phone.is_none() || contact.phone_index.is_some())
             && who.username.is_none();
         if !complete {
-            link_identity(state, contact, &who, "contact.linked").await?;
+            link_identity(state, contact, &who, IdentityChange::Linked).await?;
         }
     }
     Ok(())

@@ -22,7 +22,6 @@ use crate::error::{ApiError, Problem};
 use crate::messaging::content_key;
 use crate::messaging::identity::Identity;
 use crate::state::AppState;
-use waypost_core::bsuid::Bsuid;
 
 /// The request: a recipient and a Cloud API message payload (`type` plus the
 /// object of that name).
@@ -157,15 +156,7 @@ async fn recipient_contact(
             ..Identity::default()
         },
         (None, None, Some(id)) => {
-            let id = Bsuid::parse(id).map_err(|e| {
-                Problem::new(
-                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid-user-id",
-                    "Invalid user id",
-                    format!("`user_id` {e}"),
-                )
-                .with("field", "user_id".into())
-            })?;
+            let id = super::contacts::parse_user_id("user_id", id)?;
             if id.is_parent() {
                 Identity {
                     parent_user_id: Some(id),
@@ -431,6 +422,7 @@ async fn accept_new(
         content,
         content_expires_at,
         shield_label: shield_label.clone(),
+        provider_acceptance: None,
         created_at: now,
         updated_at: now,
     };

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod channels;
+pub mod contact_events;
 pub mod contact_merge;
 pub mod contacts;
 pub mod idempotency;

@@ -2,8 +2,8 @@
 //! with the sandbox speaking the 2026 API: a BSUID-only customer writes, is
 //! answered, opts out, is exported and erased; a customer first seen by phone
 //! and later by BSUID is one contact; a number change keeps the conversation;
-//! asynchronous failures end `failed` with the provider's code; pricing is
-//! stored in both shapes.
+//! asynchronous failures end `failed` with the provider's code. Pricing is in
+//! `pricing.rs`.
 
 use serde_json::{Value, json};
 use waypost_store::Backend;
@@ -20,13 +20,12 @@ on_both_backends!(
     number_change_keeps_the_conversation,
     async_failure_ends_failed_with_the_provider_code,
     authentication_templates_need_a_phone_and_bad_user_ids_are_refused,
-    pricing_is_stored_in_both_shapes,
 );
 
 /// The sandbox's seeded username user whose phone is withheld.
 const HIDDEN: &str = "15550199001";
 
-async fn get(f: &Fixture, key: &str, path: &str) -> (u16, Value) {
+pub(crate) async fn get(f: &Fixture, key: &str, path: &str) -> (u16, Value) {
     let r = f
         .app
         .client
@@ -38,7 +37,7 @@ async fn get(f: &Fixture, key: &str, path: &str) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
-async fn post(f: &Fixture, path: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn post(f: &Fixture, path: &str, body: Value) -> (u16, Value) {
     let r = f
         .app
         .client
@@ -355,41 +354,6 @@ async fn async_failure_ends_failed_with_the_provider_code(backend: Backend) {
         "accepted by the provider, failed by webhook"
     );
     assert!(m.provider_message_id.is_some());
-}
-
-async fn pricing_is_stored_in_both_shapes(backend: Backend) {
-    let Some(f) = fixture(backend, |_| {}, |_| {}).await else {
-        return;
-    };
-    f.open_window(USER).await;
-    let pmp = f.send_ok(USER, "per message").await;
-    f.wait_status(&pmp, &["read"]).await;
-    let store = &f.app.state.store;
-    let p = store.message_pricing(&pmp).await.unwrap().unwrap();
-    assert_eq!(p.pricing_model.as_deref(), Some("PMP"));
-    assert_eq!(p.pricing_type.as_deref(), Some("free_customer_service"));
-    assert_eq!(p.pricing_category.as_deref(), Some("service"));
-    assert_eq!(p.billable, Some(false));
-
-    // The conversation-based shape of older webhooks.
-    let cbp = f.send_ok(USER, "per conversation").await;
-    let wamid = f
-        .wait_status(&cbp, &["sent", "delivered", "read"])
-        .await
-        .provider_message_id
-        .unwrap();
-    let body = f.messages_body(json!({"statuses": [{"id": wamid, "status": "read",
-        "timestamp": "1764230100", "recipient_id": USER,
-        "conversation": {"id": "c1", "origin": {"type": "utility"}},
-        "pricing": {"billable": true, "pricing_model": "CBP", "category": "utility"}}]}));
-    // Let the sandbox's own statuses land first; this one is the latest report.
-    f.wait_status(&cbp, &["read"]).await;
-    assert_eq!(f.post_webhook(&body, None).await.status(), 200);
-    let p = store.message_pricing(&cbp).await.unwrap().unwrap();
-    assert_eq!(p.pricing_model.as_deref(), Some("CBP"));
-    assert_eq!(p.pricing_type, None);
-    assert_eq!(p.pricing_category.as_deref(), Some("utility"));
-    assert_eq!(p.billable, Some(true));
 }
 
 async fn authentication_templates_need_a_phone_and_bad_user_ids_are_refused(backend: Backend) {

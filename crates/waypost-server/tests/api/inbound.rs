@@ -215,6 +215,7 @@ async fn unknown_ids_are_kept_and_applied_when_known(backend: Backend) {
         row: rows[0].clone(),
         outcome: SendOutcome::Sent {
             wamid: "wamid.EARLY1".into(),
+            acceptance: None,
         },
         at: now,
     }];

@@ -215,6 +215,10 @@ async fn templates_go_outside_the_window_with_the_right_parameters(backend: Back
     let sent = f.wait_status(&id, &["sent", "delivered", "read"]).await;
     assert_eq!(sent.template_name.as_deref(), Some("order_shipped"));
     assert_eq!(sent.category.as_deref(), Some("utility"));
+    // The send answer's `message_status` is kept and shown.
+    assert_eq!(sent.provider_acceptance.as_deref(), Some("accepted"));
+    let shown = f.get_json(&format!("/v1/messages/{id}")).await;
+    assert_eq!(shown["provider_acceptance"], "accepted", "{shown}");
 }
 
 const SMISHING: &str = "URGENT: your parcel is held at customs. Pay the 1.99 fee now at http://paypa1-secure-login.top/verify or it will be returned";
