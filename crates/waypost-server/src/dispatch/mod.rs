@@ -176,9 +176,15 @@ struct ChannelSender {
     window: RateWindow,
     pairs: PairLimits,
     breaker: Breaker,
-    /// The previous batch's results being written while this one sends: its
-    /// rows stay leased until then, so no claim takes them again.
-    recording: Option<tokio::task::JoinHandle<Result<(), waypost_store::StoreError>>>,
+    /// The previous batch's results being written while this one sends, and
+    /// their message ids: a claim that takes one of them again (its row lease
+    /// ran out first) leaves it to that write.
+    recording: Option<Recording>,
+}
+
+struct Recording {
+    task: tokio::task::JoinHandle<Result<(), waypost_store::StoreError>>,
+    ids: std::collections::HashSet<String>,
 }
 
 async fn run_channel(
@@ -299,6 +305,13 @@ impl ChannelSender {
             .store
             .claim_outbox_batch(&self.channel.id, &self.owner, now, now + lease, limit)
             .await?;
+        let rows: Vec<OutboxRow> = match &self.recording {
+            Some(r) => rows
+                .into_iter()
+                .filter(|row| !r.ids.contains(&row.message_id))
+                .collect(),
+            None => rows,
+        };
         if rows.is_empty() {
             return Ok(0);
         }
@@ -350,18 +363,20 @@ impl ChannelSender {
         let ring = self.state.keys.current();
         let store = self.state.store.clone();
         let owner = self.owner.clone();
-        self.recording = Some(tokio::spawn(async move {
+        let ids = results.iter().map(|r| r.row.message_id.clone()).collect();
+        let task = tokio::spawn(async move {
             let seal =
                 move |c: &StatusChange| outcome::status_event(&ring, c, c.occurred_at.max(now));
             store.record_send_results(&results, &owner, &seal).await
-        }));
+        });
+        self.recording = Some(Recording { task, ids });
         Ok(handled)
     }
 
     /// Waits until the previous batch's results are written.
     async fn recorded(&mut self) -> anyhow::Result<()> {
-        if let Some(task) = self.recording.take() {
-            task.await??;
+        if let Some(r) = self.recording.take() {
+            r.task.await??;
         }
         Ok(())
     }
