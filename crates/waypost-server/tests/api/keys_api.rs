@@ -363,18 +363,19 @@ async fn a_revoked_key_stops_working_on_every_node_within_a_second(backend: Back
     );
     let revoked = std::time::Instant::now();
     assert_problem(bearer_get(&a, &key, "/v1/audit-events").await, 401).await;
+    // Judged by when each request was sent, so a slow answer on a busy machine
+    // does not count against the node.
     loop {
+        let sent = revoked.elapsed();
         let status = bearer_get(&b, &key, "/v1/audit-events").await.status();
         if status == 401 {
             break;
         }
         assert_eq!(status, 200);
         assert!(
-            revoked.elapsed() < std::time::Duration::from_secs(1),
-            "node b still accepted the revoked key after {:?}",
-            revoked.elapsed()
+            sent < std::time::Duration::from_secs(1),
+            "node b still accepted the revoked key {sent:?} after revocation"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(revoked.elapsed() < std::time::Duration::from_secs(1));
 }
