@@ -34,7 +34,7 @@ pub(crate) fn outcomes(
         .collect()
 }
 
-/// Defines `accept_batch(conn, batch)` for a backend, with `seal_audits`,
+/// Defines `accept_batch(conn, batch)` for a backend, with `seal_audits`, `insert_audits`,
 /// `insert_statuses` and `insert_events` in scope.
 macro_rules! accept_batch_fn {
     ($conn:ty) => {
@@ -188,37 +188,9 @@ macro_rules! accept_batch_fn {
                 }
                 q.execute(&mut *conn).await?;
             }
-            {
-                let audits = seal_audits(&mut *conn, accepted.iter().map(|a| a.audit.clone()).collect()).await?;
-                for range in chunks(audits.len()) {
-                    let sql = format!(
-                        "INSERT INTO audit_events (id, chain, seq, workspace_id, actor_type, actor_id, action,
-                            target_type, target_id, ip, user_agent, occurred_at, details, prev_hash, hash)
-                         VALUES {}",
-                        values(15, range.len())
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for s in &audits[range] {
-                        q = q
-                            .bind(s.id.to_string())
-                            .bind(&s.chain)
-                            .bind(s.seq)
-                            .bind(s.workspace_id.map(|w| w.to_string()))
-                            .bind(s.actor.kind())
-                            .bind(s.actor.id())
-                            .bind(&s.action)
-                            .bind(&s.target_type)
-                            .bind(&s.target_id)
-                            .bind(&s.ip)
-                            .bind(&s.user_agent)
-                            .bind(s.occurred_at)
-                            .bind(&s.details)
-                            .bind(s.prev_hash.as_slice())
-                            .bind(s.hash.as_slice());
-                    }
-                    q.execute(&mut *conn).await?;
-                }
-            }
+            let audits =
+                seal_audits(&mut *conn, accepted.iter().map(|a| a.audit.clone()).collect()).await?;
+            insert_audits(&mut *conn, &audits).await?;
             let events: Vec<_> = accepted
                 .iter()
                 .flat_map(|a| a.events.iter().cloned())

@@ -295,47 +295,45 @@ macro_rules! append_audit_fn {
             conn: &mut $conn,
             event: NewAuditEvent,
         ) -> Result<AuditEvent> {
-            let chain = chain_name(event.workspace_id);
-            $lock_chain(&mut *conn, &chain).await?;
-            let last: Option<(i64, Vec<u8>)> = sqlx::query_as(
-                "SELECT seq, hash FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
-            )
-            .bind(&chain)
-            .fetch_optional(&mut *conn)
-            .await?;
-            let (seq, prev) = match last {
-                None => (1, GENESIS_HASH),
-                Some((seq, hash)) => {
-                    let prev = hash
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt(format!("audit chain {chain} head hash")))?;
-                    (seq + 1, prev)
+            let sealed = seal_audits(&mut *conn, vec![event]).await?;
+            insert_audits(&mut *conn, &sealed).await?;
+            sealed
+                .into_iter()
+                .next()
+                .ok_or_else(|| StoreError::Corrupt("an audit event was not sealed".into()))
+        }
+
+        /// Inserts sealed events, a multi-row statement per chunk.
+        pub(crate) async fn insert_audits(conn: &mut $conn, sealed: &[AuditEvent]) -> Result<()> {
+            for range in $crate::bulk::chunks(sealed.len()) {
+                let sql = format!(
+                    "INSERT INTO audit_events (id, chain, seq, workspace_id, actor_type, actor_id, action,
+                        target_type, target_id, ip, user_agent, occurred_at, details, prev_hash, hash)
+                     VALUES {}",
+                    $crate::bulk::values(15, range.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for s in &sealed[range] {
+                    q = q
+                        .bind(s.id.to_string())
+                        .bind(&s.chain)
+                        .bind(s.seq)
+                        .bind(s.workspace_id.map(|w| w.to_string()))
+                        .bind(s.actor.kind())
+                        .bind(s.actor.id())
+                        .bind(&s.action)
+                        .bind(&s.target_type)
+                        .bind(&s.target_id)
+                        .bind(&s.ip)
+                        .bind(&s.user_agent)
+                        .bind(s.occurred_at)
+                        .bind(&s.details)
+                        .bind(s.prev_hash.as_slice())
+                        .bind(s.hash.as_slice());
                 }
-            };
-            let sealed = event.seal(seq, prev);
-            sqlx::query(
-                "INSERT INTO audit_events (id, chain, seq, workspace_id, actor_type, actor_id, action, target_type,
-                    target_id, ip, user_agent, occurred_at, details, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
-            .bind(sealed.id.to_string())
-            .bind(&sealed.chain)
-            .bind(sealed.seq)
-            .bind(sealed.workspace_id.map(|w| w.to_string()))
-            .bind(sealed.actor.kind())
-            .bind(sealed.actor.id())
-            .bind(&sealed.action)
-            .bind(&sealed.target_type)
-            .bind(&sealed.target_id)
-            .bind(&sealed.ip)
-            .bind(&sealed.user_agent)
-            .bind(sealed.occurred_at)
-            .bind(&sealed.details)
-            .bind(sealed.prev_hash.as_slice())
-            .bind(sealed.hash.as_slice())
-            .execute(&mut *conn)
-            .await?;
-            Ok(sealed)
+                q.execute(&mut *conn).await?;
+            }
+            Ok(())
         }
 
         /// Seals events onto their chains inside the caller's transaction, for

@@ -432,19 +432,15 @@ macro_rules! insert_message_fn {
             occurred_at: chrono::DateTime<chrono::Utc>,
             recorded_at: chrono::DateTime<chrono::Utc>,
         ) -> $crate::Result<()> {
-            sqlx::query(
-                "INSERT INTO message_statuses (message_id, status, provider_code, provider_title, occurred_at, recorded_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(message_id)
-            .bind(status)
-            .bind(code)
-            .bind(title)
-            .bind(occurred_at)
-            .bind(recorded_at)
-            .execute(&mut *conn)
-            .await?;
-            Ok(())
+            let row = $crate::messaging::NewStatusRow {
+                message_id,
+                status,
+                code,
+                title,
+                occurred_at,
+                recorded_at,
+            };
+            insert_statuses(conn, std::slice::from_ref(&row)).await
         }
 
         /// Inserts history rows, a multi-row statement per chunk.
