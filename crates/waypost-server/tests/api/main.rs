@@ -14,6 +14,7 @@ mod encryption;
 mod errors;
 mod identity_events;
 mod inbound;
+mod inbound_content;
 mod incidents;
 mod isolation;
 mod keys;
