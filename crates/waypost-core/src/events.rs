@@ -29,6 +29,13 @@ pub enum EventType {
     IncidentOpened,
     IncidentUpdated,
     IncidentClosed,
+    ConversationAssigned,
+    ConversationUnassigned,
+    ConversationClosed,
+    ConversationReopened,
+    ConversationLabelled,
+    ConversationNoteAdded,
+    ConversationRead,
 }
 
 /// The input was not one of the event type names.
@@ -37,7 +44,7 @@ pub enum EventType {
 pub struct UnknownEventType(pub String);
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 23] = [
         EventType::MessageQueued,
         EventType::MessageSent,
         EventType::MessageDelivered,
@@ -54,6 +61,13 @@ impl EventType {
         EventType::IncidentOpened,
         EventType::IncidentUpdated,
         EventType::IncidentClosed,
+        EventType::ConversationAssigned,
+        EventType::ConversationUnassigned,
+        EventType::ConversationClosed,
+        EventType::ConversationReopened,
+        EventType::ConversationLabelled,
+        EventType::ConversationNoteAdded,
+        EventType::ConversationRead,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -74,6 +88,13 @@ impl EventType {
             EventType::IncidentOpened => "incident.opened",
             EventType::IncidentUpdated => "incident.updated",
             EventType::IncidentClosed => "incident.closed",
+            EventType::ConversationAssigned => "conversation.assigned",
+            EventType::ConversationUnassigned => "conversation.unassigned",
+            EventType::ConversationClosed => "conversation.closed",
+            EventType::ConversationReopened => "conversation.reopened",
+            EventType::ConversationLabelled => "conversation.labelled",
+            EventType::ConversationNoteAdded => "conversation.note_added",
+            EventType::ConversationRead => "conversation.read",
         }
     }
 }

@@ -248,6 +248,18 @@ macro_rules! inbound_store_impl {
                     }
                     out.messages_recorded += 1;
                     $insert_status(&mut *tx, &m.id, "received", None, None, m.created_at, now).await?;
+                    touch_conversations(
+                        &mut *tx,
+                        &[$crate::conversations::ConversationTouch {
+                            message_id: m.id.clone(),
+                            workspace_id: m.workspace_id.clone(),
+                            channel_id: m.channel_id.clone(),
+                            contact_id: m.contact_id.clone(),
+                            at: m.created_at,
+                            inbound_wamid: m.provider_message_id.clone(),
+                        }],
+                    )
+                    .await?;
                     sqlx::query(
                         "UPDATE contacts SET last_inbound_at = $2
                          WHERE id = $1 AND (last_inbound_at IS NULL OR last_inbound_at < $2)",

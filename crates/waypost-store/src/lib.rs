@@ -12,6 +12,7 @@ pub mod audit_query;
 pub mod backup;
 mod bulk;
 pub mod checkpoints;
+pub mod conversations;
 pub mod dispatch;
 mod error;
 pub mod events;
@@ -41,6 +42,7 @@ use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 pub use audit_query::{AuditFilter, AuditQueryStore};
 pub use backup::BackupStore;
 pub use checkpoints::CheckpointStore;
+pub use conversations::ConversationStore;
 pub use dispatch::DispatchStore;
 pub use error::{ConnectError, StoreError};
 pub use events::{CustomerEventRow, CustomerEventStore, NewCustomerEvent};
@@ -86,6 +88,7 @@ pub trait Store:
     + WebhookStore
     + OperatorStore
     + IncidentStore
+    + ConversationStore
     + Send
     + Sync
     + 'static
@@ -116,6 +119,7 @@ impl<T> Store for T where
         + WebhookStore
         + OperatorStore
         + IncidentStore
+        + ConversationStore
         + Send
         + Sync
         + 'static

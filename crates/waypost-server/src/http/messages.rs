@@ -139,7 +139,7 @@ impl From<MessagePricing> for PricingView {
     }
 }
 
-fn message_view(m: MessageRow, said: Said) -> MessageView {
+pub(crate) fn message_view(m: MessageRow, said: Said) -> MessageView {
     MessageView {
         content: said.content,
         content_state: said.state,

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod channels;
 pub mod contacts;
+pub mod conversations;
 pub mod health;
 pub mod idempotency;
 pub mod inbound;
@@ -62,6 +63,7 @@ use crate::state::AppState;
         (name = "channels", description = "WhatsApp business numbers and their provider settings"),
         (name = "contacts", description = "Contacts, their consent and its history"),
         (name = "messages", description = "Sending messages and following their status"),
+        (name = "conversations", description = "The inbox: conversations with customers, their assignment, labels, notes and read state"),
         (name = "privacy", description = "Data-subject rights: export, rectify, restrict, erase"),
         (name = "templates", description = "Message templates and their review status"),
         (name = "webhooks", description = "Customer webhook endpoints, deliveries, replay and resend"),
@@ -160,6 +162,15 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(contacts::record_consent, contacts::consent_history))
         .routes(routes!(messages::send, messages::list))
         .routes(routes!(messages::get))
+        .routes(routes!(conversations::list))
+        .routes(routes!(conversations::get))
+        .routes(routes!(conversations::messages))
+        .routes(routes!(conversations::assign))
+        .routes(routes!(conversations::close))
+        .routes(routes!(conversations::reopen))
+        .routes(routes!(conversations::labels))
+        .routes(routes!(conversations::read))
+        .routes(routes!(conversations::add_note, conversations::notes))
         .routes(routes!(privacy::export, privacy::rectify, privacy::erase))
         .routes(routes!(privacy::restrict))
         .routes(routes!(privacy::unrestrict))

@@ -413,24 +413,6 @@ fn masked(wa_id: &str) -> String {
     mask_phone(&format!("+{}", wa_id.trim_start_matches('+')))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_in_provider_text_are_masked() {
-        let body = mask_numbers_in("User A changed from 4915112345678 to 15550002222 at 12:30");
-        assert!(
-            !body.contains("4915112345678") && !body.contains("15550002222"),
-            "{body}"
-        );
-        assert!(
-            body.starts_with("User A changed from +") && body.ends_with(" at 12:30"),
-            "{body}"
-        );
-    }
-}
-
 fn context(x: &InboundContext, known: &KnownMessages) -> ContextContent {
     ContextContent {
         message_id: x.id.as_ref().and_then(|id| known.get(id).cloned()),
@@ -503,5 +485,23 @@ fn order(o: &Order) -> OrderContent {
                 currency: p.currency.clone(),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_provider_text_are_masked() {
+        let body = mask_numbers_in("User A changed from 4915112345678 to 15550002222 at 12:30");
+        assert!(
+            !body.contains("4915112345678") && !body.contains("15550002222"),
+            "{body}"
+        );
+        assert!(
+            body.starts_with("User A changed from +") && body.ends_with(" at 12:30"),
+            "{body}"
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod channels;
 pub mod contact_events;
 pub mod contact_merge;
 pub mod contacts;
+pub mod conversations;
 pub mod idempotency;
 pub mod inbound;
 pub mod inbound_identity;

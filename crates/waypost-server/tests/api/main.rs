@@ -9,6 +9,7 @@ mod audit_chain;
 mod backup;
 mod bsuid;
 mod contacts_by_user_id;
+mod conversations;
 mod dispatch;
 mod encryption;
 mod errors;
