@@ -9,6 +9,8 @@ pub mod channels;
 pub mod contact_events;
 pub mod contact_merge;
 pub mod contacts;
+pub mod event_access;
+pub mod event_stream;
 pub mod idempotency;
 pub mod inbound;
 pub mod inbound_identity;
