@@ -139,13 +139,15 @@ impl Pump {
     }
 
     async fn serve(&mut self, after: Option<i64>) -> Stop {
-        if let Err(stop) = self.send(Frame::Retry(RETRY)).await {
-            return stop;
-        }
         let Some(watermark) = self.sub.watermark_at_least(0, START_WAIT).await else {
             tracing::warn!("event stream ended: the event feed did not start");
             return Stop::Shutdown;
         };
+        // Sent after the start point is fixed: whatever a client does once it
+        // sees the first frame happens "from now on".
+        if let Err(stop) = self.send(Frame::Retry(RETRY)).await {
+            return stop;
+        }
         let started = match after {
             Some(n) => self.resume(n, watermark).await,
             None => {

@@ -12,6 +12,7 @@ mod contacts_by_user_id;
 mod dispatch;
 mod encryption;
 mod errors;
+mod events_stream;
 mod identity_events;
 mod inbound;
 mod incidents;
