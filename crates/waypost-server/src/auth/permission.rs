@@ -169,8 +169,7 @@ impl FromRequestParts<AppState> for WorkspaceCaller {
                         .map(str::to_owned)
                 });
                 let named = header_workspace(parts).or(query);
-                let (id, role) =
-                    workspace_and_role(state, named.as_deref(), &session.user).await?;
+                let (id, role) = workspace_and_role(state, named.as_deref(), &session.user).await?;
                 (id, Some(role))
             }
         };

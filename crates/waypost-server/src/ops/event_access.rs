@@ -71,8 +71,13 @@ pub fn parse_after(
 /// How an open stream proves it may still read.
 #[derive(Debug, Clone)]
 enum Credential {
-    ApiKey { hash: Vec<u8> },
-    Session { token_hash: [u8; 32], user_id: String },
+    ApiKey {
+        hash: Vec<u8>,
+    },
+    Session {
+        token_hash: [u8; 32],
+        user_id: String,
+    },
 }
 
 /// A caller cleared to read `types` in `workspace_id`.
@@ -185,9 +190,11 @@ impl StreamAccess {
     async fn check(&self, state: &AppState) -> Result<bool, waypost_store::StoreError> {
         let now = state.clock.now();
         match &self.credential {
-            Credential::ApiKey { hash } => Ok(state.lookups.api_key(hash).await?.is_some_and(|k| {
-                k.revoked_at.is_none() && k.expires_at.is_none_or(|t| t > now)
-            })),
+            Credential::ApiKey { hash } => {
+                Ok(state.lookups.api_key(hash).await?.is_some_and(|k| {
+                    k.revoked_at.is_none() && k.expires_at.is_none_or(|t| t > now)
+                }))
+            }
             Credential::Session {
                 token_hash,
                 user_id,

@@ -55,14 +55,11 @@ pub fn open(
     after: Option<i64>,
 ) -> Result<mpsc::Receiver<Frame>, ApiError> {
     let workspace = access.workspace_id.to_string();
-    let sub = state
-        .event_feed
-        .subscribe(&workspace)
-        .map_err(too_many)?;
+    let sub = state.event_feed.subscribe(&workspace).map_err(too_many)?;
     let (tx, rx) = mpsc::channel(FRAME_BUFFER);
     let recheck = Duration::from_millis(state.config.event_stream_recheck_ms);
-    let catch_up = Duration::from_millis(state.config.event_stream_gap_grace_ms)
-        + Duration::from_secs(1);
+    let catch_up =
+        Duration::from_millis(state.config.event_stream_gap_grace_ms) + Duration::from_secs(1);
     let pump = Pump {
         state: state.clone(),
         access,
@@ -133,7 +130,9 @@ impl Pump {
             Stop::Failed(e) => {
                 tracing::warn!(error = %e, "event stream ended: the store failed; the client will resume");
             }
-            Stop::Revoked => tracing::info!("event stream ended: its key or session is no longer valid"),
+            Stop::Revoked => {
+                tracing::info!("event stream ended: its key or session is no longer valid")
+            }
             Stop::ClientGone | Stop::Shutdown => {}
         }
     }
@@ -175,11 +174,12 @@ impl Pump {
             }
         }
         let mut from = requested;
-        if let Some((oldest, _)) = self.state.store.customer_event_seq_bounds().await? {
-            if requested < oldest - 1 {
-                self.gap(requested, oldest - 1).await?;
-                from = oldest - 1;
-            }
+        let bounds = self.state.store.customer_event_seq_bounds().await?;
+        if let Some((oldest, _)) = bounds
+            && requested < oldest - 1
+        {
+            self.gap(requested, oldest - 1).await?;
+            from = oldest - 1;
         }
         (self.cursor, self.origin) = (from, from);
         self.replay(watermark).await

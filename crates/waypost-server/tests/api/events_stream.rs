@@ -229,7 +229,10 @@ async fn types_filter_events_and_workspaces_are_isolated(backend: Backend) {
 
     f.open_window(USER).await;
     let queued = f.send_ok(USER, "a reply").await;
-    let first = received_only.event(WAIT).await.expect("the inbound message");
+    let first = received_only
+        .event(WAIT)
+        .await
+        .expect("the inbound message");
     assert_eq!(first.event.as_deref(), Some("message.received"));
     let rest = received_only.events_until_quiet(QUIET).await;
     assert!(rest.is_empty(), "only message.received: {rest:?}");
@@ -242,7 +245,10 @@ async fn types_filter_events_and_workspaces_are_isolated(backend: Backend) {
         .find(|e| e.event.as_deref() == Some("message.queued"))
         .expect("message.queued on the unfiltered stream");
     assert_eq!(queued_frame.json()["data"]["message_id"], queued.as_str());
-    let ids: Vec<i64> = all.iter().map(|e| e.id.as_ref().unwrap().parse().unwrap()).collect();
+    let ids: Vec<i64> = all
+        .iter()
+        .map(|e| e.id.as_ref().unwrap().parse().unwrap())
+        .collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
 
     let leaked = other_ws.events_until_quiet(QUIET).await;
@@ -272,12 +278,18 @@ async fn scopes_roles_and_bad_requests_are_refused(backend: Backend) {
     let res = stream_request(&app, &reader, "?types=message.received,contact.opted_out").await;
     let p = assert_problem(res, 403).await;
     assert_eq!(p["event_type"], "contact.opted_out");
-    assert!(p["detail"].as_str().unwrap().contains("contacts:read"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("contacts:read"),
+        "{p}"
+    );
 
     let res = stream_request(&app, &reader, "?types=message.received,message.lost").await;
     let p = assert_problem(res, 422).await;
     assert_eq!(p["unknown_types"], json!(["message.lost"]));
-    assert!(p["detail"].as_str().unwrap().contains("message.lost"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("message.lost"),
+        "{p}"
+    );
     let res = stream_request(&app, &reader, "?since=evt_123").await;
     assert_problem(res, 422).await;
     let res = app
@@ -370,7 +382,10 @@ async fn resumption_replays_exactly_the_missed_events_then_continues(backend: Ba
         json!({"requested_after": last_seen.parse::<i64>().unwrap(), "resumed_after": oldest_kept - 1})
     );
     let after_gap = gapped.events_until_quiet(QUIET).await;
-    assert_eq!(ids(&after_gap), [replay_ids[1], replay_ids[2], ids(&live)[0]]);
+    assert_eq!(
+        ids(&after_gap),
+        [replay_ids[1], replay_ids[2], ids(&live)[0]]
+    );
 }
 
 async fn purge_events_up_to(app: &TestApp, seq: i64) {
@@ -398,13 +413,21 @@ async fn heartbeats_keep_an_idle_stream_open_past_the_request_timeout(backend: B
     };
     let acme = owner(&app, "owner@example.com", "Acme").await;
     let session = login(&app, &acme.email, PASSWORD).await;
-    let (_, key) = api_key(&app, &session, json!({"name": "k", "scopes": ["messages:read"]})).await;
+    let (_, key) = api_key(
+        &app,
+        &session,
+        json!({"name": "k", "scopes": ["messages:read"]}),
+    )
+    .await;
     let mut sse = open(&app, &key, "", None).await;
     let started = Instant::now();
     let mut pings = 0;
     // Generous waits: two cores shared by parallel tests delay timers.
     while started.elapsed() < Duration::from_millis(1600) {
-        let f = sse.frame(Duration::from_secs(1)).await.expect("a heartbeat");
+        let f = sse
+            .frame(Duration::from_secs(1))
+            .await
+            .expect("a heartbeat");
         assert!(f.event.is_none(), "{f:?}");
         pings += f.comments.iter().filter(|c| *c == "ping").count();
     }
@@ -418,7 +441,12 @@ async fn revoked_keys_and_ended_sessions_end_their_streams(backend: Backend) {
     };
     let acme = owner(&app, "owner@example.com", "Acme").await;
     let session = login(&app, &acme.email, PASSWORD).await;
-    let (id, key) = api_key(&app, &session, json!({"name": "k", "scopes": ["messages:read"]})).await;
+    let (id, key) = api_key(
+        &app,
+        &session,
+        json!({"name": "k", "scopes": ["messages:read"]}),
+    )
+    .await;
     let mut keyed = open(&app, &key, "", None).await;
     let other = login(&app, &acme.email, PASSWORD).await;
     let mut signed_in = Sse::new(session_stream(&app, &other, "").await);
@@ -426,11 +454,17 @@ async fn revoked_keys_and_ended_sessions_end_their_streams(backend: Backend) {
 
     let res = session.delete(&app, &format!("/v1/api-keys/{id}")).await;
     assert!(res.status().is_success(), "{}", res.status());
-    assert!(keyed.ends_within(Duration::from_secs(2)).await, "revoked key's stream ended");
+    assert!(
+        keyed.ends_within(Duration::from_secs(2)).await,
+        "revoked key's stream ended"
+    );
     assert_problem(stream_request(&app, &key, "").await, 401).await;
 
     assert!(!signed_in.ends_within(Duration::from_millis(200)).await);
     let res = other.post(&app, "/v1/auth/logout", json!({})).await;
     assert!(res.status().is_success(), "{}", res.status());
-    assert!(signed_in.ends_within(Duration::from_secs(2)).await, "ended session's stream ended");
+    assert!(
+        signed_in.ends_within(Duration::from_secs(2)).await,
+        "ended session's stream ended"
+    );
 }
