@@ -228,7 +228,7 @@ mod tests {
         let mut q = Sequencer::new(10, [], t, GRACE, WATCH);
         q.ingest(rows(&[11]), t);
         assert!(q.ingest(rows(&[11]), t).is_empty());
-        let far = 12 + MAX_GAP;
+        let far = 13 + MAX_GAP;
         assert_eq!(seqs(&q.ingest(rows(&[far]), t)), [far.to_string()]);
         assert!(q.missing().is_empty());
     }
