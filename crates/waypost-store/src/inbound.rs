@@ -117,7 +117,8 @@ pub trait InboundStore {
         limit: u32,
         seal: EventSealer<'_>,
     ) -> Result<usize>;
-    /// Drops retained content whose time is up; returns how many messages lost it.
+    /// Drops retained content whose time is up (keeping when it expired, so readers
+    /// can say why it is gone); returns how many messages lost it.
     async fn purge_expired_content(&self, now: DateTime<Utc>, limit: u32) -> Result<u64>;
 }
 
@@ -471,7 +472,7 @@ macro_rules! inbound_store_impl {
             ) -> $crate::Result<u64> {
                 let mut tx = self.write_tx().await?;
                 let done = sqlx::query(
-                    "UPDATE messages SET content = NULL, content_expires_at = NULL
+                    "UPDATE messages SET content = NULL
                      WHERE id IN (SELECT id FROM messages WHERE content IS NOT NULL AND content_expires_at < $1
                                   ORDER BY content_expires_at LIMIT $2)",
                 )

@@ -546,6 +546,8 @@ async fn webhook_leases_count_other_workers_and_are_taken_once(
                 .into(),
                 subject_id: Some(format!("msg_{i}")),
                 payload: vec![0],
+                content: None,
+                content_contact_id: None,
                 created_at: now,
             })
             .collect()

@@ -155,6 +155,9 @@ pub struct Config {
     pub webhook_poll_interval_ms: u64,
     /// Least time between two replays of one endpoint.
     pub webhook_replay_interval_secs: u64,
+    /// Seconds inbound content stays on its event after every endpoint has it,
+    /// so a live stream that reconnects within this time still gets it.
+    pub event_content_hold_secs: u64,
     /// Days delivery attempts are kept.
     pub webhook_history_retention_days: u32,
     /// Seconds between retention purges.
@@ -300,6 +303,7 @@ impl Default for Config {
             webhook_batch_size: 256,
             webhook_poll_interval_ms: 250,
             webhook_replay_interval_secs: 60,
+            event_content_hold_secs: 60,
             webhook_history_retention_days: 90,
             retention_interval_secs: 3600,
             message_metadata_retention_days: 90,
@@ -844,6 +848,7 @@ impl Config {
                 "webhook_replay_interval_secs = {}",
                 self.webhook_replay_interval_secs
             ),
+            format!("event_content_hold_secs = {}", self.event_content_hold_secs),
             format!(
                 "webhook_history_retention_days = {}",
                 self.webhook_history_retention_days

@@ -71,9 +71,23 @@ use crate::state::AppState;
     ),
     modifiers(&SecuritySchemes),
     security(("api_key" = []), ("session" = [])),
-    components(schemas(Problem)),
+    components(schemas(Problem, crate::messaging::inbound_content::MessageReceivedEvent)),
 )]
 struct ApiDoc;
+
+/// Customer events described as OpenAPI 3.1 `webhooks`: what Waypost posts to
+/// endpoints (and sends on the event stream).
+fn webhooks_section() -> serde_json::Value {
+    serde_json::json!({
+        "message.received": {"post": {
+            "summary": "A customer wrote to one of the workspace's numbers",
+            "description": "Carries the normalised content (field names follow the Cloud API's) while the event is in transit. With content retention `none` the content is removed once every endpoint has the event (or gave up) and the stream's reconnect hold has passed; later replays carry `content_state: not_retained` instead.",
+            "requestBody": {"required": true, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/MessageReceivedEvent"}}}},
+            "responses": {"2XX": {"description": "Received; any other answer is retried."}}
+        }}
+    })
+}
 
 /// Bearer API keys, operator tokens and the session cookie, as OpenAPI security schemes.
 struct SecuritySchemes;
@@ -186,8 +200,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn openapi_json() -> String {
     let (_, mut doc) = api();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    doc.to_pretty_json()
-        .expect("the OpenAPI document serialises")
+    let mut value = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
+    value["webhooks"] = webhooks_section();
+    serde_json::to_string_pretty(&value).expect("the OpenAPI document serialises")
 }
 
 /// Settings the edge layers need.

@@ -14,6 +14,7 @@ pub mod event_stream;
 pub mod idempotency;
 pub mod inbound;
 pub mod inbound_identity;
+pub mod message_content;
 pub mod messages;
 pub mod setup;
 

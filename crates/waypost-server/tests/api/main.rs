@@ -15,6 +15,7 @@ mod errors;
 mod events_stream;
 mod identity_events;
 mod inbound;
+mod inbound_content;
 mod incidents;
 mod isolation;
 mod keys;
