@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::auth::Action;
+
 /// Every kind of customer event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventType {
@@ -99,6 +101,40 @@ impl EventType {
     }
 }
 
+impl EventType {
+    /// The action whose permission lets a caller read events of this type, on
+    /// the live stream as through the API: an event is as sensitive as the
+    /// thing it is about. Webhook endpoint events belong to whoever manages
+    /// webhooks; incidents to those who read the audit log, as the incident
+    /// pages require.
+    pub const fn read_action(self) -> Action {
+        match self {
+            EventType::MessageQueued
+            | EventType::MessageSent
+            | EventType::MessageDelivered
+            | EventType::MessageRead
+            | EventType::MessageFailed
+            | EventType::MessageReceived
+            | EventType::MessageFlagged
+            | EventType::ConversationAssigned
+            | EventType::ConversationUnassigned
+            | EventType::ConversationClosed
+            | EventType::ConversationReopened
+            | EventType::ConversationLabelled
+            | EventType::ConversationNoteAdded
+            | EventType::ConversationRead => Action::MessagesRead,
+            EventType::ContactOptedOut
+            | EventType::ContactOptedIn
+            | EventType::ContactIdentifiersChanged => Action::ContactsRead,
+            EventType::TemplateStatusChanged => Action::TemplatesRead,
+            EventType::EndpointDisabled | EventType::WebhookTest => Action::WebhooksManage,
+            EventType::IncidentOpened | EventType::IncidentUpdated | EventType::IncidentClosed => {
+                Action::AuditRead
+            }
+        }
+    }
+}
+
 impl fmt::Display for EventType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -143,5 +179,20 @@ mod tests {
             "message.lost".parse::<EventType>(),
             Err(UnknownEventType("message.lost".into()))
         );
+    }
+
+    #[test]
+    fn each_type_is_read_by_the_action_of_its_subject() {
+        for t in EventType::ALL {
+            let want = match t.as_str().split('.').next().unwrap() {
+                "message" | "conversation" => Action::MessagesRead,
+                "contact" => Action::ContactsRead,
+                "template" => Action::TemplatesRead,
+                "endpoint" | "webhook" => Action::WebhooksManage,
+                "incident" => Action::AuditRead,
+                other => panic!("no read action decided for `{other}` events"),
+            };
+            assert_eq!(t.read_action(), want, "{t}");
+        }
     }
 }

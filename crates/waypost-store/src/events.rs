@@ -40,6 +40,9 @@ pub struct CustomerEventRow {
     pub fanned_out_at: Option<DateTime<Utc>>,
 }
 
+/// Most missing sequence numbers one [`CustomerEventStore::customer_events_tail`] read looks for.
+pub const TAIL_MAX_ALSO: usize = 256;
+
 pub(crate) const EVENT_COLUMNS: &str = "seq, id, workspace_id, event_type, subject_id, payload, content, content_contact_id, created_at, fanned_out_at";
 
 #[async_trait]
@@ -56,6 +59,17 @@ pub trait CustomerEventStore {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<CustomerEventRow>>;
+    /// Every workspace's events after `after_seq`, plus those among `also`
+    /// (sequence numbers an earlier read found missing), oldest first, at most
+    /// `limit`. One primary-key range scan: the live event stream's tail.
+    async fn customer_events_tail(
+        &self,
+        after_seq: i64,
+        also: &[i64],
+        limit: u32,
+    ) -> Result<Vec<CustomerEventRow>>;
+    /// The lowest and highest `seq` still kept (any workspace); `None` when empty.
+    async fn customer_event_seq_bounds(&self) -> Result<Option<(i64, i64)>>;
     /// Drops the held content of events created at or before `held_until` that
     /// every endpoint has (or gave up on); returns how many events lost it.
     async fn strip_delivered_content(&self, held_until: DateTime<Utc>, limit: u32) -> Result<u64>;
@@ -143,6 +157,40 @@ macro_rules! customer_event_store_impl {
                     .bind(limit as i64)
                     .fetch_all(self.reads())
                     .await?)
+            }
+
+            async fn customer_events_tail(
+                &self,
+                after_seq: i64,
+                also: &[i64],
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::events::CustomerEventRow>> {
+                let also = &also[..also.len().min($crate::events::TAIL_MAX_ALSO)];
+                let extra = if also.is_empty() {
+                    String::new()
+                } else {
+                    let list: Vec<String> = (0..also.len()).map(|i| format!("${}", i + 3)).collect();
+                    format!(" OR seq IN ({})", list.join(", "))
+                };
+                let sql = format!(
+                    "SELECT {} FROM customer_events WHERE seq > $1{extra} ORDER BY seq LIMIT $2",
+                    $crate::events::EVENT_COLUMNS
+                );
+                let mut q = sqlx::query_as(&sql).bind(after_seq).bind(limit as i64);
+                for seq in also {
+                    q = q.bind(*seq);
+                }
+                Ok(q.fetch_all(self.reads()).await?)
+            }
+
+            async fn customer_event_seq_bounds(&self) -> $crate::Result<Option<(i64, i64)>> {
+                // Two subqueries: SQLite uses the index for min/max only one aggregate at a time.
+                let (min, max): (Option<i64>, Option<i64>) = sqlx::query_as(
+                    "SELECT (SELECT min(seq) FROM customer_events), (SELECT max(seq) FROM customer_events)",
+                )
+                        .fetch_one(self.reads())
+                        .await?;
+                Ok(min.zip(max))
             }
 
             async fn strip_delivered_content(

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod channels;
 pub mod contacts;
 pub mod conversations;
+pub mod events;
 pub mod health;
 pub mod idempotency;
 pub mod inbound;
@@ -67,6 +68,7 @@ use crate::state::AppState;
         (name = "privacy", description = "Data-subject rights: export, rectify, restrict, erase"),
         (name = "templates", description = "Message templates and their review status"),
         (name = "webhooks", description = "Customer webhook endpoints, deliveries, replay and resend"),
+        (name = "events", description = "The live stream of customer events (Server-Sent Events)"),
         (name = "incidents", description = "The security incident register: operators record, affected workspaces read"),
     ),
     modifiers(&SecuritySchemes),
@@ -196,6 +198,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::attempts))
         .routes(routes!(webhooks::replay))
         .routes(routes!(webhooks::resend))
+        .routes(routes!(events::stream))
         .routes(routes!(incidents::create, incidents::list))
         .routes(routes!(incidents::get, incidents::update))
         .routes(routes!(incidents::close))

@@ -10,6 +10,8 @@ pub mod contact_events;
 pub mod contact_merge;
 pub mod contacts;
 pub mod conversations;
+pub mod event_access;
+pub mod event_stream;
 pub mod idempotency;
 pub mod inbound;
 pub mod inbound_identity;

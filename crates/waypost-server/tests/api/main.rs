@@ -13,6 +13,7 @@ mod conversations;
 mod dispatch;
 mod encryption;
 mod errors;
+mod events_stream;
 mod identity_events;
 mod inbound;
 mod inbound_content;
