@@ -124,6 +124,10 @@ async fn record_messages(
         .store
         .record_webhook(&channel.id, &messages, &statuses, now, &seal)
         .await?;
+    // Open event streams see what this webhook committed without waiting for the next tick.
+    if outcome.messages_recorded > 0 || outcome.statuses_applied > 0 {
+        state.event_feed.wake();
+    }
     if !to_scan.is_empty() {
         // After commit and off the request: the provider gets its 200 without waiting.
         tokio::spawn(scan_inbound(
