@@ -56,6 +56,10 @@ pub async fn serve(
     // The demo's credentials are printed on purpose: it is a local tour.
     println!("Waypost demo: API on {server}, sandbox provider on {base_url}");
     println!("API key (new on every start): {key}");
+    if let Some(owner) = state.store.find_user_by_email(OWNER_EMAIL).await? {
+        // For assigning conversations through the API.
+        println!("Owner's member id: {}", owner.id);
+    }
     println!();
     println!("1. A customer writes to your number (this opens the 24-hour window):");
     println!(

@@ -620,7 +620,7 @@ fn demo_tour_reads_the_customers_question() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut api, mut sandbox, mut key, mut control) = (None, None, None, None);
+    let (mut api, mut sandbox, mut key, mut control, mut owner) = (None, None, None, None, None);
     while control.is_none() {
         let line = lines.next().expect("the tour on stdout").unwrap();
         if let Some(rest) = line.strip_prefix("Waypost demo: API on http://") {
@@ -629,6 +629,8 @@ fn demo_tour_reads_the_customers_question() {
             sandbox = Some(s.trim_end_matches('/').to_owned());
         } else if let Some(rest) = line.strip_prefix("API key (new on every start): ") {
             key = Some(rest.trim().to_owned());
+        } else if let Some(rest) = line.strip_prefix("Owner's member id: ") {
+            owner = Some(rest.trim().to_owned());
         } else if line.contains("/_sandbox/inbound") {
             let after = line.split("Bearer ").nth(1).unwrap();
             control = Some(after.split('\'').next().unwrap().to_owned());
@@ -663,6 +665,42 @@ fn demo_tour_reads_the_customers_question() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The inbox: the conversation shows the question, is assigned to the owner and closed.
+    let call = |method: &str, path: &str| -> serde_json::Value {
+        let answer = http(
+            &api,
+            &format!(
+                "{method} {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            ),
+        );
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "{method} {path}: {answer}"
+        );
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+    };
+    let inbox = call("GET", "/v1/conversations");
+    let conversation = inbox["data"][0]["id"].as_str().unwrap().to_owned();
+    let history = call("GET", &format!("/v1/conversations/{conversation}/messages"));
+    assert_eq!(
+        history["data"][0]["content"]["text"]["body"],
+        "Hi, is my order on its way?"
+    );
+    let owner = owner.expect("the owner's member id is printed");
+    let body = format!(r#"{{"member_id":"{owner}"}}"#);
+    let answer = http(
+        &api,
+        &format!(
+            "POST /v1/conversations/{conversation}/assign HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(
+        answer.contains(&format!(r#""assignee_id":"{owner}""#)),
+        "{answer}"
+    );
+    let closed = call("POST", &format!("/v1/conversations/{conversation}/close"));
+    assert_eq!(closed["status"], "closed");
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
