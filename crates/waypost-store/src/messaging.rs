@@ -783,6 +783,34 @@ macro_rules! messaging_store_impl {
                 .bind(&c.id)
                 .execute(&mut *tx)
                 .await?;
+                // Conversations follow the messages: moved where the survivor has none on that
+                // channel, else folded into the survivor's (notes, sealed by the absorbed
+                // contact's key, go with the folded one).
+                sqlx::query(
+                    "UPDATE conversations SET contact_id = $3
+                     WHERE workspace_id = $1 AND contact_id = $2
+                       AND channel_id NOT IN (SELECT channel_id FROM conversations WHERE contact_id = $3)",
+                )
+                .bind(&c.workspace_id)
+                .bind(absorbed_id)
+                .bind(&c.id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE conversations SET unread_count = unread_count + COALESCE((SELECT a.unread_count
+                        FROM conversations a WHERE a.contact_id = $2 AND a.channel_id = conversations.channel_id), 0)
+                     WHERE workspace_id = $1 AND contact_id = $3",
+                )
+                .bind(&c.workspace_id)
+                .bind(absorbed_id)
+                .bind(&c.id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM conversations WHERE workspace_id = $1 AND contact_id = $2")
+                    .bind(&c.workspace_id)
+                    .bind(absorbed_id)
+                    .execute(&mut *tx)
+                    .await?;
                 for (message_id, content) in contents {
                     sqlx::query(
                         "UPDATE messages SET content = $3, content_expires_at = CASE WHEN $3 IS NULL THEN NULL ELSE content_expires_at END

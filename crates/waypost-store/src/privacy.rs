@@ -119,13 +119,20 @@ macro_rules! privacy_store_impl {
                     .rows_affected();
                 let events = sqlx::query(
                     "DELETE FROM customer_events WHERE workspace_id = $1 AND (subject_id = $2
-                        OR subject_id IN (SELECT id FROM messages WHERE workspace_id = $1 AND contact_id = $2))",
+                        OR subject_id IN (SELECT id FROM messages WHERE workspace_id = $1 AND contact_id = $2)
+                        OR subject_id IN (SELECT id FROM conversations WHERE workspace_id = $1 AND contact_id = $2))",
                 )
                 .bind(workspace_id)
                 .bind(contact_id)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                // Labels and notes go with their conversations.
+                sqlx::query("DELETE FROM conversations WHERE workspace_id = $1 AND contact_id = $2")
+                    .bind(workspace_id)
+                    .bind(contact_id)
+                    .execute(&mut *tx)
+                    .await?;
                 let messages = sqlx::query("DELETE FROM messages WHERE workspace_id = $1 AND contact_id = $2")
                     .bind(workspace_id)
                     .bind(contact_id)

@@ -18,6 +18,7 @@ on_both_backends!(
     agents_work_the_inbox_and_every_change_is_audited_and_announced,
     agents_see_only_their_conversations_when_the_workspace_says_so,
     without_retention_history_has_no_content_and_notes_are_refused,
+    erasing_the_customer_removes_the_conversation_and_its_notes,
 );
 
 const OTHER: &str = "4915199988877";
@@ -446,4 +447,43 @@ async fn without_retention_history_has_no_content_and_notes_are_refused(backend:
         .await;
     assert_eq!(status, 409, "{v}");
     assert!(v["detail"].as_str().unwrap().contains("days:N"));
+}
+
+async fn erasing_the_customer_removes_the_conversation_and_its_notes(backend: Backend) {
+    let Some(f) = fixture(backend, |_| {}, |_| {}).await else {
+        return;
+    };
+    f.keep_content().await;
+    let c = f.conversation_of(USER, "please forget me").await;
+    let id = c["id"].as_str().unwrap().to_owned();
+    let (status, _) = f
+        .call("POST", &format!("/v1/conversations/{id}/notes"), Some(json!({"body": "asked to be forgotten"})))
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = f
+        .call("PUT", &format!("/v1/conversations/{id}/labels"), Some(json!({"labels": ["gdpr"]})))
+        .await;
+    assert_eq!(status, 200);
+    let owner = login(&f.app, "ops@example.com", PASSWORD).await;
+    let res = owner
+        .delete(&f.app, &format!("/v1/privacy/subjects/%2B{USER}"))
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let (status, _) = f.call("GET", &format!("/v1/conversations/{id}"), None).await;
+    assert_eq!(status, 404);
+    assert!(f.inbox("").await.is_empty());
+    let store = &f.app.state.store;
+    let notes = store
+        .conversation_notes(&f.ws.to_string(), &id, f.app.clock_now())
+        .await
+        .unwrap();
+    assert!(notes.is_empty());
+    let events = store
+        .customer_events_after(&f.ws.to_string(), 0, 10_000)
+        .await
+        .unwrap();
+    assert!(
+        events.iter().all(|e| e.subject_id.as_deref() != Some(id.as_str())),
+        "the conversation's events went with it"
+    );
 }
