@@ -19,6 +19,7 @@ mod foundation;
 pub mod identity;
 pub mod inbound;
 pub mod incidents;
+pub mod media;
 pub mod members;
 pub mod messaging;
 mod model;
@@ -47,6 +48,7 @@ pub use events::{CustomerEventRow, CustomerEventStore, NewCustomerEvent};
 pub use identity::{IdentityStore, LockoutPolicy};
 pub use inbound::InboundStore;
 pub use incidents::IncidentStore;
+pub use media::MediaStore;
 pub use members::MemberStore;
 pub use messaging::{ChannelStore, ContactStore, MessageStore};
 pub use model::*;
@@ -86,6 +88,7 @@ pub trait Store:
     + WebhookStore
     + OperatorStore
     + IncidentStore
+    + MediaStore
     + Send
     + Sync
     + 'static
@@ -116,6 +119,7 @@ impl<T> Store for T where
         + WebhookStore
         + OperatorStore
         + IncidentStore
+        + MediaStore
         + Send
         + Sync
         + 'static

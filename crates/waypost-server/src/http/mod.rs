@@ -13,6 +13,7 @@ pub mod incident_view;
 pub mod incidents;
 pub mod invitations;
 pub mod json;
+pub mod media;
 pub mod members;
 pub mod messages;
 pub mod mfa;
@@ -36,7 +37,6 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -62,6 +62,7 @@ use crate::state::AppState;
         (name = "channels", description = "WhatsApp business numbers and their provider settings"),
         (name = "contacts", description = "Contacts, their consent and its history"),
         (name = "messages", description = "Sending messages and following their status"),
+        (name = "media", description = "Media files: upload for sending, fetch what customers sent"),
         (name = "privacy", description = "Data-subject rights: export, rectify, restrict, erase"),
         (name = "templates", description = "Message templates and their review status"),
         (name = "webhooks", description = "Customer webhook endpoints, deliveries, replay and resend"),
@@ -146,6 +147,13 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(contacts::record_consent, contacts::consent_history))
         .routes(routes!(messages::send, messages::list))
         .routes(routes!(messages::get))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(media::upload))
+                .layer(DefaultBodyLimit::max(media::UPLOAD_BODY_LIMIT)),
+        )
+        .routes(routes!(media::download))
+        .routes(routes!(media::info))
         .routes(routes!(privacy::export, privacy::rectify, privacy::erase))
         .routes(routes!(privacy::restrict))
         .routes(routes!(privacy::unrestrict))
@@ -191,6 +199,8 @@ pub fn openapi_json() -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct EdgeSettings {
     pub body_limit: usize,
+    /// The body limit of media uploads (`POST /v1/media`).
+    pub upload_limit: usize,
     pub request_timeout: Duration,
     pub tls: bool,
 }
@@ -199,6 +209,7 @@ pub struct EdgeSettings {
 pub fn router(state: AppState) -> Router {
     let settings = EdgeSettings {
         body_limit: state.config.body_limit_bytes,
+        upload_limit: media::UPLOAD_BODY_LIMIT,
         request_timeout: Duration::from_secs(state.config.request_timeout_secs),
         tls: state.config.tls_enabled(),
     };
@@ -234,7 +245,9 @@ pub fn with_edge_layers<S: Clone + Send + Sync + 'static>(
             Problem::for_status(StatusCode::METHOD_NOT_ALLOWED).into_response()
         })
         .layer(DefaultBodyLimit::max(s.body_limit))
-        .layer(RequestBodyLimitLayer::new(s.body_limit))
+        .layer(from_fn(move |req, next| {
+            middleware::limit_body(s.body_limit, s.upload_limit, req, next)
+        }))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             s.request_timeout,
@@ -284,6 +297,7 @@ mod tests {
             );
         let settings = EdgeSettings {
             body_limit: 64,
+            upload_limit: 64,
             request_timeout: Duration::from_millis(200),
             tls: false,
         };

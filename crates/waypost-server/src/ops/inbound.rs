@@ -230,6 +230,8 @@ fn inbound_message(
         created_at: now,
         updated_at: now,
     };
+    // The file an image/video/audio/document/sticker carries, as a `med_…` row (its id: `media.media.id`).
+    let media = crate::ops::media::inbound_media(state, channel, contact, &id, m, now);
     let ring = state.keys.current();
     // The sender's identifiers: the BSUID, and the number masked as everywhere outside the contacts API.
     let who = contact_identity(&state.keys, contact)?;
@@ -305,6 +307,7 @@ fn inbound_message(
         message,
         event,
         consent,
+        media,
     })
 }
 

@@ -12,6 +12,7 @@ pub mod contacts;
 pub mod idempotency;
 pub mod inbound;
 pub mod inbound_identity;
+pub mod media;
 pub mod messages;
 pub mod setup;
 
