@@ -133,13 +133,8 @@ pub enum MediaRefusal {
 }
 
 fn for_kind(kind: Option<MediaKind>) -> String {
-    kind.map(|k| {
-        format!(
-            " as {k}; {k} takes {}",
-            k.mime_types().join(", ")
-        )
-    })
-    .unwrap_or_default()
+    kind.map(|k| format!(" as {k}; {k} takes {}", k.mime_types().join(", ")))
+        .unwrap_or_default()
 }
 
 /// The kind of a file, checked against Meta's table: the type is supported
@@ -316,7 +311,10 @@ mod tests {
                 mime: "image/png".into()
             })
         );
-        assert_eq!(check_file("text/plain", None, b""), Err(MediaRefusal::Empty));
+        assert_eq!(
+            check_file("text/plain", None, b""),
+            Err(MediaRefusal::Empty)
+        );
     }
 
     #[test]
@@ -342,10 +340,7 @@ mod tests {
             safe_filename("invoice 12.pdf").as_deref(),
             Some("invoice 12.pdf")
         );
-        assert_eq!(
-            safe_filename("../../etc/passwd").as_deref(),
-            Some("passwd")
-        );
+        assert_eq!(safe_filename("../../etc/passwd").as_deref(), Some("passwd"));
         assert_eq!(
             safe_filename("C:\\x\\a\"b\r\n.pdf").as_deref(),
             Some("a_b__.pdf")

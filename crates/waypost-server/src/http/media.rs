@@ -98,7 +98,13 @@ fn multipart_problem(e: MultipartError) -> ApiError {
         )
         .into();
     }
-    Problem::new(status, "bad-request", "Bad request", format!("the multipart body could not be read: {}", e.body_text())).into()
+    Problem::new(
+        status,
+        "bad-request",
+        "Bad request",
+        format!("the multipart body could not be read: {}", e.body_text()),
+    )
+    .into()
 }
 
 async fn text_field(field: Field<'_>, name: &str) -> Result<String, ApiError> {
@@ -106,26 +112,41 @@ async fn text_field(field: Field<'_>, name: &str) -> Result<String, ApiError> {
     if bytes.len() > MAX_FIELD_BYTES {
         return Err(unprocessable(format!("`{name}` is too long")));
     }
-    String::from_utf8(bytes.to_vec()).map_err(|_| unprocessable(format!("`{name}` must be UTF-8 text")))
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| unprocessable(format!("`{name}` must be UTF-8 text")))
 }
 
-/// Reads the file part, refusing as soon as it passes the largest size its type may have.
-async fn file_field(mut field: Field<'_>, mime: &str, kind: Option<MediaKind>) -> Result<Vec<u8>, ApiError> {
+/// Reads the file part, keeping no more than the largest size its type may
+/// have. The rest of a larger file is read and dropped, so the client gets
+/// the 413 instead of a connection closed while it still sends.
+async fn file_field(
+    mut field: Field<'_>,
+    mime: &str,
+    kind: Option<MediaKind>,
+) -> Result<Vec<u8>, ApiError> {
     let kind = kind.or_else(|| MediaKind::of_mime(mime)).ok_or_else(|| {
-        refusal_problem(media::MediaRefusal::UnsupportedType { mime: media::essence(mime), kind: None })
+        refusal_problem(media::MediaRefusal::UnsupportedType {
+            mime: media::essence(mime),
+            kind: None,
+        })
     })?;
     let limit = kind.upper_bound();
-    let mut bytes = Vec::new();
+    let (mut bytes, mut size) = (Vec::new(), 0usize);
     while let Some(chunk) = field.chunk().await.map_err(multipart_problem)? {
-        if bytes.len() + chunk.len() > limit {
-            return Err(refusal_problem(media::MediaRefusal::TooLarge {
-                kind,
-                animated: kind == MediaKind::Sticker,
-                size: bytes.len() + chunk.len(),
-                limit,
-            }));
+        size += chunk.len();
+        if size <= limit {
+            bytes.extend_from_slice(&chunk);
+        } else {
+            bytes = Vec::new();
         }
-        bytes.extend_from_slice(&chunk);
+    }
+    if size > limit {
+        return Err(refusal_problem(media::MediaRefusal::TooLarge {
+            kind,
+            animated: kind == MediaKind::Sticker,
+            size,
+            limit,
+        }));
     }
     Ok(bytes)
 }
@@ -149,8 +170,12 @@ pub async fn upload(
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let mut form = form.map_err(|_| {
-        Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type",
-            "send the file as multipart/form-data with a `file` part and a `channel_id` field")
+        Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the file as multipart/form-data with a `file` part and a `channel_id` field",
+        )
     })?;
     let (mut channel_id, mut kind, mut filename, mut file) = (None, None, None, None);
     while let Some(field) = form.next_field().await.map_err(multipart_problem)? {
@@ -164,7 +189,10 @@ pub async fn upload(
                 })?);
             }
             "file" => {
-                let mime = field.content_type().unwrap_or("application/octet-stream").to_owned();
+                let mime = field
+                    .content_type()
+                    .unwrap_or("application/octet-stream")
+                    .to_owned();
                 filename = filename.or_else(|| field.file_name().map(str::to_owned));
                 let bytes = file_field(field, &mime, kind).await?;
                 file = Some((mime, bytes));
@@ -172,10 +200,17 @@ pub async fn upload(
             _ => {}
         }
     }
-    let channel_id = channel_id.ok_or_else(|| unprocessable("the `channel_id` field is required"))?;
+    let channel_id =
+        channel_id.ok_or_else(|| unprocessable("the `channel_id` field is required"))?;
     let (mime_type, bytes) = file.ok_or_else(|| unprocessable("the `file` part is required"))?;
     let ctx = Ctx::of(&auth, origin);
-    let input = Upload { channel_id, kind, mime_type, filename, bytes };
+    let input = Upload {
+        channel_id,
+        kind,
+        mime_type,
+        filename,
+        bytes,
+    };
     let row = op::upload(&state, &ctx, input).await?;
     let (row, name) = op::info(&state, &ctx, &row.id).await?;
     Ok((StatusCode::CREATED, Json(view(row, name))).into_response())
@@ -218,13 +253,17 @@ pub async fn download(
         .filter(|m| MediaKind::of_mime(m).is_some())
         .and_then(|m| HeaderValue::from_str(m).ok())
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let name = f.filename.clone().unwrap_or_else(|| {
-        format!("{}.{}", f.media.id, media::extension(&f.media.mime_type))
-    });
+    let name = f
+        .filename
+        .clone()
+        .unwrap_or_else(|| format!("{}.{}", f.media.id, media::extension(&f.media.mime_type)));
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
         .unwrap_or(HeaderValue::from_static("attachment"));
     let digest = hex::decode(&f.sha256).unwrap_or_default();
-    let digest = format!("sha-256=:{}:", base64::engine::general_purpose::STANDARD.encode(digest));
+    let digest = format!(
+        "sha-256=:{}:",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    );
     let len = f.bytes.len();
     // Moved, not copied: files may be 100 MiB.
     let mut res = Body::from(std::mem::take(&mut *f.bytes)).into_response();
@@ -232,8 +271,14 @@ pub async fn download(
     h.insert(header::CONTENT_TYPE, content_type);
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(header::CONTENT_DISPOSITION, disposition);
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if let Ok(v) = HeaderValue::from_str(&digest) {
         h.insert("repr-digest", v);
     }

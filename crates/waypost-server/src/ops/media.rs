@@ -11,7 +11,9 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use waypost_cloudapi::send::MediaSource;
-use waypost_cloudapi::{ClientError, CloudApiClient, InboundContent, InboundMessage, OutboundContent};
+use waypost_cloudapi::{
+    ClientError, CloudApiClient, InboundContent, InboundMessage, OutboundContent,
+};
 use waypost_core::NewAuditEvent;
 use waypost_core::id::MediaId;
 use waypost_core::media::{self, MediaKind, MediaRefusal};
@@ -86,8 +88,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// Sends the file to the channel's provider and records it; the copy is kept
 /// (encrypted) only when the workspace retains content.
 pub async fn upload(state: &AppState, ctx: &Ctx, input: Upload) -> Result<MediaRow, ApiError> {
-    let kind = media::check_file(&input.mime_type, input.kind, &input.bytes)
-        .map_err(refusal_problem)?;
+    let kind =
+        media::check_file(&input.mime_type, input.kind, &input.bytes).map_err(refusal_problem)?;
     let channel = state
         .lookups
         .channel(&ctx.workspace, &input.channel_id)
@@ -114,7 +116,12 @@ pub async fn upload(state: &AppState, ctx: &Ctx, input: Upload) -> Result<MediaR
         }
     });
     let uploaded = client
-        .upload_media(&channel.phone_number_id, input.bytes, &mime_type, &provider_name)
+        .upload_media(
+            &channel.phone_number_id,
+            input.bytes,
+            &mime_type,
+            &provider_name,
+        )
         .await
         .map_err(|e| provider_problem(&e, "upload"))?;
     let row = MediaRow {
@@ -218,7 +225,10 @@ pub fn take_media_id(
     payload: &mut serde_json::Map<String, serde_json::Value>,
 ) -> Result<Option<String>, String> {
     use serde_json::Value;
-    let kind = payload.get("type").and_then(Value::as_str).unwrap_or("text");
+    let kind = payload
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("text");
     if MediaKind::parse(kind).is_none() {
         return Ok(None);
     }
@@ -233,9 +243,7 @@ pub fn take_media_id(
         return Err(format!("`{kind}.media_id` must be a string"));
     };
     if obj.contains_key("id") || obj.contains_key("link") {
-        return Err(format!(
-            "`{kind}` takes one of `media_id`, `id` and `link`"
-        ));
+        return Err(format!("`{kind}` takes one of `media_id`, `id` and `link`"));
     }
     MediaId::parse(&id).map_err(|e| format!("`{kind}.media_id`: {e}"))?;
     obj.insert("id".into(), Value::String(id.clone()));
@@ -339,7 +347,10 @@ pub async fn fetch(state: &AppState, ctx: &Ctx, id: &str) -> Result<MediaFile, A
     if row.provider_expires_at <= now {
         return Err(gone());
     }
-    let channel = state.lookups.channel(&ctx.workspace, &row.channel_id).await?;
+    let channel = state
+        .lookups
+        .channel(&ctx.workspace, &row.channel_id)
+        .await?;
     let client = client_for(&state.keys, &channel).map_err(ApiError::Internal)?;
     let bytes = download_checked(&client, &channel, &row).await?;
     keep_copy(state, &row, contact.as_ref(), &bytes, now).await;
@@ -383,8 +394,12 @@ async fn kept_copy(
     }
     let key = match (&b.blob_key, contact) {
         (Some(wrapped), _) => Some(
-            ContentKey::unwrap(&state.keys.current(), media_aad("blob_key", &row.id), wrapped)
-                .map_err(|e| ApiError::Internal(e.into()))?,
+            ContentKey::unwrap(
+                &state.keys.current(),
+                media_aad("blob_key", &row.id),
+                wrapped,
+            )
+            .map_err(|e| ApiError::Internal(e.into()))?,
         ),
         (None, Some(c)) => content_key(&state.keys, c).map_err(ApiError::Internal)?,
         (None, None) => None,
