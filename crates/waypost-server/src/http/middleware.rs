@@ -154,7 +154,14 @@ pub async fn security_headers(tls: bool, req: Request, next: Next) -> Response {
             "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
         ),
     );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // A route may say more (media files add `private`), never less than `no-store`.
+    if !h
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("no-store"))
+    {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     if tls {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,

@@ -254,7 +254,7 @@ async fn uploads_are_checked_against_the_limits(backend: Backend) {
     );
 
     let form = Form::new()
-        .text("channel_id", "ch_01JUNKNOWNUNKNOWNUNKNOWN00")
+        .text("channel_id", waypost_core::ChannelId::new().to_string())
         .part(
             "file",
             Part::bytes(jpeg(100)).mime_str("image/jpeg").unwrap(),
@@ -348,7 +348,7 @@ async fn an_upload_is_sent_by_its_media_id(backend: Backend) {
     assert_problem(both, 400).await;
     let unknown = send(
         json!({"channel_id": f.channel.id, "to": to, "type": "image",
-        "image": {"media_id": "med_01JUNKNOWNUNKNOWNUNKNOWN00"}}),
+        "image": {"media_id": waypost_core::id::MediaId::new().to_string()}}),
     )
     .await;
     assert_problem(unknown, 404).await;
