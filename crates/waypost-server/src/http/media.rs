@@ -247,7 +247,7 @@ pub async fn download(
     auth: Authorized<act::MessagesRead>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let mut f = op::fetch(&state, &Ctx::of(&auth, origin), &id).await?;
+    let mut f = crate::ops::media_fetch::fetch(&state, &Ctx::of(&auth, origin), &id).await?;
     // A type outside WhatsApp's table (from a webhook) is served as opaque bytes.
     let content_type = Some(f.media.mime_type.as_str())
         .filter(|m| MediaKind::of_mime(m).is_some())

@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod inbound_identity;
 pub mod media;
+pub mod media_fetch;
 pub mod messages;
 pub mod setup;
 
