@@ -110,6 +110,13 @@ pub struct InboundMedia {
     /// Newer payloads carry a lookaside URL directly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Bytes, in payloads that say it.
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub file_size: Option<u64>,
 }
 
 type_tagged! {

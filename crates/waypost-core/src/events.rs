@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::auth::Action;
+
 /// Every kind of customer event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventType {
@@ -29,6 +31,13 @@ pub enum EventType {
     IncidentOpened,
     IncidentUpdated,
     IncidentClosed,
+    ConversationAssigned,
+    ConversationUnassigned,
+    ConversationClosed,
+    ConversationReopened,
+    ConversationLabelled,
+    ConversationNoteAdded,
+    ConversationRead,
 }
 
 /// The input was not one of the event type names.
@@ -37,7 +46,7 @@ pub enum EventType {
 pub struct UnknownEventType(pub String);
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 23] = [
         EventType::MessageQueued,
         EventType::MessageSent,
         EventType::MessageDelivered,
@@ -54,6 +63,13 @@ impl EventType {
         EventType::IncidentOpened,
         EventType::IncidentUpdated,
         EventType::IncidentClosed,
+        EventType::ConversationAssigned,
+        EventType::ConversationUnassigned,
+        EventType::ConversationClosed,
+        EventType::ConversationReopened,
+        EventType::ConversationLabelled,
+        EventType::ConversationNoteAdded,
+        EventType::ConversationRead,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -74,6 +90,47 @@ impl EventType {
             EventType::IncidentOpened => "incident.opened",
             EventType::IncidentUpdated => "incident.updated",
             EventType::IncidentClosed => "incident.closed",
+            EventType::ConversationAssigned => "conversation.assigned",
+            EventType::ConversationUnassigned => "conversation.unassigned",
+            EventType::ConversationClosed => "conversation.closed",
+            EventType::ConversationReopened => "conversation.reopened",
+            EventType::ConversationLabelled => "conversation.labelled",
+            EventType::ConversationNoteAdded => "conversation.note_added",
+            EventType::ConversationRead => "conversation.read",
+        }
+    }
+}
+
+impl EventType {
+    /// The action whose permission lets a caller read events of this type, on
+    /// the live stream as through the API: an event is as sensitive as the
+    /// thing it is about. Webhook endpoint events belong to whoever manages
+    /// webhooks; incidents to those who read the audit log, as the incident
+    /// pages require.
+    pub const fn read_action(self) -> Action {
+        match self {
+            EventType::MessageQueued
+            | EventType::MessageSent
+            | EventType::MessageDelivered
+            | EventType::MessageRead
+            | EventType::MessageFailed
+            | EventType::MessageReceived
+            | EventType::MessageFlagged
+            | EventType::ConversationAssigned
+            | EventType::ConversationUnassigned
+            | EventType::ConversationClosed
+            | EventType::ConversationReopened
+            | EventType::ConversationLabelled
+            | EventType::ConversationNoteAdded
+            | EventType::ConversationRead => Action::MessagesRead,
+            EventType::ContactOptedOut
+            | EventType::ContactOptedIn
+            | EventType::ContactIdentifiersChanged => Action::ContactsRead,
+            EventType::TemplateStatusChanged => Action::TemplatesRead,
+            EventType::EndpointDisabled | EventType::WebhookTest => Action::WebhooksManage,
+            EventType::IncidentOpened | EventType::IncidentUpdated | EventType::IncidentClosed => {
+                Action::AuditRead
+            }
         }
     }
 }
@@ -122,5 +179,20 @@ mod tests {
             "message.lost".parse::<EventType>(),
             Err(UnknownEventType("message.lost".into()))
         );
+    }
+
+    #[test]
+    fn each_type_is_read_by_the_action_of_its_subject() {
+        for t in EventType::ALL {
+            let want = match t.as_str().split('.').next().unwrap() {
+                "message" | "conversation" => Action::MessagesRead,
+                "contact" => Action::ContactsRead,
+                "template" => Action::TemplatesRead,
+                "endpoint" | "webhook" => Action::WebhooksManage,
+                "incident" => Action::AuditRead,
+                other => panic!("no read action decided for `{other}` events"),
+            };
+            assert_eq!(t.read_action(), want, "{t}");
+        }
     }
 }

@@ -379,6 +379,9 @@ pub async fn log(
         "per_recipient": inner.per_recipient,
         "max_rate_per_second": max_rate,
         "counters": inner.counters,
+        "reads": inner.reads.iter().map(|(number, wamid, typing)| json!({
+            "phone_number_id": number, "message_id": wamid, "typing_indicator": typing,
+        })).collect::<Vec<_>>(),
     }))
 }
 

@@ -154,7 +154,7 @@ fn mark_read(state: &AppState, number_id: &str, value: &Value) -> Result<Json<Va
         .get("message_id")
         .and_then(Value::as_str)
         .ok_or_else(|| GraphError::param("message_id", "is required"))?;
-    let inner = state.lock();
+    let mut inner = state.lock();
     if !inner
         .inbound_ids
         .contains(&(number_id.to_owned(), id.to_owned()))
@@ -164,6 +164,13 @@ fn mark_read(state: &AppState, number_id: &str, value: &Value) -> Result<Json<Va
             "is not an inbound message of this number",
         ));
     }
+    let typing = value
+        .pointer("/typing_indicator/type")
+        .and_then(Value::as_str)
+        == Some("text");
+    inner
+        .reads
+        .push((number_id.to_owned(), id.to_owned(), typing));
     Ok(Json(json!({"success": true})))
 }
 

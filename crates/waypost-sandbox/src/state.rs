@@ -255,6 +255,8 @@ pub struct Inner {
     pub conversations: HashMap<(String, String), String>,
     /// Inbound wamids per number, for mark-as-read.
     pub inbound_ids: HashSet<(String, String)>,
+    /// Read receipts received, oldest first: (number id, wamid, typing indicator).
+    pub reads: Vec<(String, String, bool)>,
 }
 
 impl Inner {
@@ -280,6 +282,7 @@ impl Inner {
             verified_urls: HashSet::new(),
             conversations: HashMap::new(),
             inbound_ids: HashSet::new(),
+            reads: Vec::new(),
         };
         let wabas: Vec<String> = {
             let mut w: Vec<String> = config.numbers.iter().map(|n| n.waba_id.clone()).collect();

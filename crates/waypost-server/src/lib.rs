@@ -10,6 +10,7 @@ pub mod cache;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod event_feed;
 pub mod events;
 pub mod guard;
 pub mod http;

@@ -104,6 +104,7 @@ pub async fn build_state(
     let webauthn = build_webauthn(&config)?;
     let shield = crate::shield::build(&config)?;
     let acceptor_store = store.clone();
+    let feed_settings = crate::event_feed::FeedSettings::from_config(&config);
     Ok(AppState {
         limits: Arc::new(RateLimits::from_config(&config)),
         config: Arc::new(config),
@@ -118,6 +119,7 @@ pub async fn build_state(
         backups: Default::default(),
         acceptor: crate::messaging::accept::Acceptor::start(acceptor_store.clone()),
         lookups: Arc::new(crate::cache::Lookups::new(acceptor_store.clone())),
+        event_feed: crate::event_feed::Feed::new(acceptor_store.clone(), feed_settings),
     })
 }
 
@@ -214,6 +216,12 @@ impl Application {
             shutdown.clone(),
         ));
         let lookups = tokio::spawn(state.lookups.clone().watch(shutdown.clone()));
+        // Open event streams never end by themselves: end them so the server can drain.
+        let (feed, token) = (state.event_feed.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            token.cancelled().await;
+            feed.close();
+        });
         let dispatcher = tokio::spawn(crate::dispatch::run(state.clone(), shutdown.clone()));
         let retention = tokio::spawn(crate::retention::worker(state.clone(), shutdown.clone()));
         let template_sync = tokio::spawn(crate::templates::sync_worker(

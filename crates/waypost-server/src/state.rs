@@ -36,6 +36,8 @@ pub struct AppState {
     pub acceptor: crate::messaging::accept::Acceptor,
     /// Cached API keys, channels, settings and templates.
     pub lookups: Arc<crate::cache::Lookups>,
+    /// The live tail of customer events that event streams read.
+    pub event_feed: Arc<crate::event_feed::Feed>,
 }
 
 impl AppState {

@@ -188,6 +188,18 @@ macro_rules! accept_batch_fn {
                 }
                 q.execute(&mut *conn).await?;
             }
+            let touches: Vec<$crate::conversations::ConversationTouch> = accepted
+                .iter()
+                .map(|a| $crate::conversations::ConversationTouch {
+                    message_id: a.message.id.clone(),
+                    workspace_id: a.message.workspace_id.clone(),
+                    channel_id: a.message.channel_id.clone(),
+                    contact_id: a.message.contact_id.clone(),
+                    at: a.message.created_at,
+                    inbound_wamid: None,
+                })
+                .collect();
+            touch_conversations(&mut *conn, &touches).await?;
             let audits =
                 seal_audits(&mut *conn, accepted.iter().map(|a| a.audit.clone()).collect()).await?;
             insert_audits(&mut *conn, &audits).await?;

@@ -119,7 +119,8 @@ pub trait InboundStore {
         limit: u32,
         seal: EventSealer<'_>,
     ) -> Result<usize>;
-    /// Drops retained content whose time is up; returns how many messages lost it.
+    /// Drops retained content whose time is up (keeping when it expired, so readers
+    /// can say why it is gone); returns how many messages lost it.
     async fn purge_expired_content(&self, now: DateTime<Utc>, limit: u32) -> Result<u64>;
 }
 
@@ -249,6 +250,18 @@ macro_rules! inbound_store_impl {
                     }
                     out.messages_recorded += 1;
                     $insert_status(&mut *tx, &m.id, "received", None, None, m.created_at, now).await?;
+                    touch_conversations(
+                        &mut *tx,
+                        &[$crate::conversations::ConversationTouch {
+                            message_id: m.id.clone(),
+                            workspace_id: m.workspace_id.clone(),
+                            channel_id: m.channel_id.clone(),
+                            contact_id: m.contact_id.clone(),
+                            at: m.created_at,
+                            inbound_wamid: m.provider_message_id.clone(),
+                        }],
+                    )
+                    .await?;
                     sqlx::query(
                         "UPDATE contacts SET last_inbound_at = $2
                          WHERE id = $1 AND (last_inbound_at IS NULL OR last_inbound_at < $2)",
@@ -476,7 +489,7 @@ macro_rules! inbound_store_impl {
             ) -> $crate::Result<u64> {
                 let mut tx = self.write_tx().await?;
                 let done = sqlx::query(
-                    "UPDATE messages SET content = NULL, content_expires_at = NULL
+                    "UPDATE messages SET content = NULL
                      WHERE id IN (SELECT id FROM messages WHERE content IS NOT NULL AND content_expires_at < $1
                                   ORDER BY content_expires_at LIMIT $2)",
                 )

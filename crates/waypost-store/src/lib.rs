@@ -12,6 +12,7 @@ pub mod audit_query;
 pub mod backup;
 mod bulk;
 pub mod checkpoints;
+pub mod conversations;
 pub mod dispatch;
 mod error;
 pub mod events;
@@ -42,6 +43,7 @@ use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 pub use audit_query::{AuditFilter, AuditQueryStore};
 pub use backup::BackupStore;
 pub use checkpoints::CheckpointStore;
+pub use conversations::ConversationStore;
 pub use dispatch::DispatchStore;
 pub use error::{ConnectError, StoreError};
 pub use events::{CustomerEventRow, CustomerEventStore, NewCustomerEvent};
@@ -89,6 +91,7 @@ pub trait Store:
     + OperatorStore
     + IncidentStore
     + MediaStore
+    + ConversationStore
     + Send
     + Sync
     + 'static
@@ -120,6 +123,7 @@ impl<T> Store for T where
         + OperatorStore
         + IncidentStore
         + MediaStore
+        + ConversationStore
         + Send
         + Sync
         + 'static

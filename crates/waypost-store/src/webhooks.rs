@@ -93,6 +93,9 @@ pub struct DueDelivery {
     pub event_created_at: DateTime<Utc>,
     /// The encrypted event `data`.
     pub payload: Vec<u8>,
+    /// Held inbound content (see [`crate::events::NewCustomerEvent::content`]).
+    pub content: Option<Vec<u8>>,
+    pub content_contact_id: Option<String>,
     /// Attempts made before this one.
     pub attempts: i32,
     pub url: String,
@@ -340,7 +343,7 @@ pub(crate) fn claim_sql(full: usize) -> String {
 /// What a leased delivery's attempt needs; the `IN` list follows.
 pub(crate) const DUE_SQL: &str =
     "SELECT d.id AS delivery_id, d.endpoint_id, d.workspace_id, d.event_id, \
-        e.event_type, e.created_at AS event_created_at, e.payload, d.attempts, w.url, w.secret, \
+        e.event_type, e.created_at AS event_created_at, e.payload, e.content, e.content_contact_id, d.attempts, w.url, w.secret, \
         w.previous_secret, w.previous_secret_expires_at
      FROM webhook_deliveries d
      JOIN webhook_endpoints w ON w.id = d.endpoint_id

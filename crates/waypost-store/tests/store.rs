@@ -44,6 +44,7 @@ on_both_backends!(
     webauthn_challenges_are_taken_once_and_expire,
     passkeys_belong_to_their_user,
     webhook_leases_count_other_workers_and_are_taken_once,
+    writes_abandoned_midway_leave_the_store_writable,
 );
 
 fn workspace(name: &str) -> Workspace {
@@ -125,6 +126,35 @@ async fn concurrent_audit_appends_form_one_valid_chain(store: Arc<dyn Store>, _u
     assert_eq!(events.len(), 65);
     verify_chain(&events, (1, GENESIS_HASH)).expect("chain verifies after reading back");
     assert_eq!(events[0].action, "workspace.created");
+}
+
+/// A caller dropped at any point of a write (a client that hung up) must not
+/// leave a connection inside a transaction: later writes still succeed.
+async fn writes_abandoned_midway_leave_the_store_writable(store: Arc<dyn Store>, _url: String) {
+    let ws = workspace("abandoned");
+    store.create_workspace(&ws, created(&ws)).await.unwrap();
+    for i in 0..400u64 {
+        let event = NewAuditEvent::new(Some(ws.id), Actor::System, "test.abandoned");
+        // From "dropped before anything ran" to "dropped after commit".
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_micros((i * 7) % 2000),
+            store.append_audit_event(event),
+        )
+        .await;
+    }
+    let event = NewAuditEvent::new(Some(ws.id), Actor::System, "test.after");
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        store.append_audit_event(event),
+    )
+    .await
+    .expect("the store answers")
+    .expect("a write after abandoned ones succeeds");
+    let events = store
+        .audit_chain(&chain_name(Some(ws.id)), 0, 1000)
+        .await
+        .unwrap();
+    verify_chain(&events, (1, GENESIS_HASH)).expect("the chain stays valid");
 }
 
 async fn audit_events_are_write_once(store: Arc<dyn Store>, url: String) {
@@ -546,6 +576,8 @@ async fn webhook_leases_count_other_workers_and_are_taken_once(
                 .into(),
                 subject_id: Some(format!("msg_{i}")),
                 payload: vec![0],
+                content: None,
+                content_contact_id: None,
                 created_at: now,
             })
             .collect()

@@ -61,14 +61,16 @@ pub async fn serve(
     println!(
         "  curl -s -X POST {sandbox_root}/_sandbox/inbound -H 'authorization: Bearer {control}' -H 'content-type: application/json' \\\n    -d '{{\"from\":\"{CUSTOMER}\",\"message\":{{\"type\":\"text\",\"text\":{{\"body\":\"Hi, is my order on its way?\"}}}}}}'"
     );
-    println!("2. Send a first message:");
+    println!("2. Read what they wrote (the demo workspace keeps content for 7 days):");
+    println!("  curl -s '{server}/v1/messages?direction=inbound' -H 'authorization: Bearer {key}'");
+    println!("3. Reply:");
     println!(
         "  curl -s -X POST {server}/v1/messages -H 'authorization: Bearer {key}' -H 'content-type: application/json' \\\n    -H 'idempotency-key: first-message' -d '{{\"channel_id\":\"{}\",\"to\":\"+{CUSTOMER}\",\"type\":\"text\",\"text\":{{\"body\":\"Yes! It ships today.\"}}}}'",
         channel.id
     );
-    println!("3. Watch its status move queued → sent → delivered → read:");
+    println!("4. Watch its status move queued → sent → delivered → read:");
     println!("  curl -s {server}/v1/messages?direction=outbound -H 'authorization: Bearer {key}'");
-    println!("4. The customer replies STOP; step 2 is then refused with recipient-opted-out.");
+    println!("5. The customer replies STOP; step 3 is then refused with recipient-opted-out.");
     let outcome = app.run_until_stopped().await;
     sandbox.shutdown();
     outcome
@@ -90,8 +92,21 @@ async fn demo_workspace(state: &AppState) -> anyhow::Result<waypost_core::Worksp
     )
     .await
     .map_err(|e| anyhow::anyhow!("cannot create the demo workspace: {e:?}"))?;
+    // The tour shows what the customer wrote, so the demo keeps content a week
+    // (the default for real workspaces stays `none`).
+    let settings = waypost_store::messaging::MessagingSettings {
+        content_retention: "days:7".parse().expect("a valid retention"),
+        ..state.store.messaging_settings(&ws.to_string()).await?
+    };
+    let audit = NewAuditEvent::new(Some(ws), Actor::System, "workspace.updated")
+        .details(serde_json::json!({"changed": ["content_retention"], "reason": "demo"}));
+    state
+        .store
+        .update_messaging_settings(&ws.to_string(), &settings, audit)
+        .await?;
+    state.lookups.invalidate();
     println!(
-        "Created the demo workspace. Owner: {OWNER_EMAIL} / {} (shown once)",
+        "Created the demo workspace (keeps message content for 7 days). Owner: {OWNER_EMAIL} / {} (shown once)",
         password.expose_secret()
     );
     Ok(ws)

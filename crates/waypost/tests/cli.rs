@@ -599,3 +599,73 @@ fn retention_run_reports_every_kind() {
         .env("WAYPOST_AUDIT_RETENTION_DAYS", "30"));
     assert_one_line_error(&out, &stderr, "WAYPOST_AUDIT_RETENTION_DAYS");
 }
+
+/// The README's tour on `serve --demo`: the customer's question, injected
+/// through the sandbox, is read back with its text through the messages API
+/// (the demo workspace keeps content for 7 days).
+#[test]
+fn demo_tour_reads_the_customers_question() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = waypost(dir.path())
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--sandbox-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut api, mut sandbox, mut key, mut control) = (None, None, None, None);
+    while control.is_none() {
+        let line = lines.next().expect("the tour on stdout").unwrap();
+        if let Some(rest) = line.strip_prefix("Waypost demo: API on http://") {
+            let (a, s) = rest.split_once(", sandbox provider on http://").unwrap();
+            api = Some(a.to_owned());
+            sandbox = Some(s.trim_end_matches('/').to_owned());
+        } else if let Some(rest) = line.strip_prefix("API key (new on every start): ") {
+            key = Some(rest.trim().to_owned());
+        } else if line.contains("/_sandbox/inbound") {
+            let after = line.split("Bearer ").nth(1).unwrap();
+            control = Some(after.split('\'').next().unwrap().to_owned());
+        }
+    }
+    let (api, sandbox, key) = (api.unwrap(), sandbox.unwrap(), key.unwrap());
+    let body = r#"{"from":"4915123456789","message":{"type":"text","text":{"body":"Hi, is my order on its way?"}}}"#;
+    let answer = http(
+        &sandbox,
+        &format!(
+            "POST /_sandbox/inbound HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            control.unwrap(),
+            body.len()
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = http(
+            &api,
+            &format!(
+                "GET /v1/messages?direction=inbound HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\nconnection: close\r\n\r\n"
+            ),
+        );
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        if answer.contains(r#""content":{"text":{"body":"Hi, is my order on its way?"}}"#) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the question never showed: {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}

@@ -34,17 +34,21 @@ pub fn inbound_media() -> impl Strategy<Value = InboundMedia> {
         of(any::<bool>()),
         of(any::<bool>()),
         ostr(),
+        of(any::<u64>()),
     )
         .prop_map(
-            |(id, mime_type, sha256, caption, filename, voice, animated, url)| InboundMedia {
-                id,
-                mime_type,
-                sha256,
-                caption,
-                filename,
-                voice,
-                animated,
-                url,
+            |(id, mime_type, sha256, caption, filename, voice, animated, url, file_size)| {
+                InboundMedia {
+                    id,
+                    mime_type,
+                    sha256,
+                    caption,
+                    filename,
+                    voice,
+                    animated,
+                    url,
+                    file_size,
+                }
             },
         )
 }

@@ -11,4 +11,4 @@ pub use crate::guard::{clock, cookies, lockout, rate_limit};
 pub use caller::{ApiKeyCaller, Caller, SessionCaller};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use operator::Operator;
-pub use permission::{Authorized, RequiredAction};
+pub use permission::{Authorized, RequiredAction, WorkspaceCaller};

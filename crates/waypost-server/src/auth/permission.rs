@@ -123,6 +123,72 @@ impl<A: RequiredAction> FromRequestParts<AppState> for Authorized<A> {
     }
 }
 
+/// An authenticated caller and the workspace it acts in, with no action
+/// checked yet: for routes whose permission depends on the request (the live
+/// event stream checks one action per event type with [`Self::allows`]).
+/// Sessions may also name the workspace in a `workspace` query parameter,
+/// since a browser's `EventSource` cannot send headers.
+#[derive(Debug)]
+pub struct WorkspaceCaller {
+    pub caller: Caller,
+    pub workspace_id: WorkspaceId,
+    /// The session user's role in the workspace; `None` for API keys.
+    pub role: Option<Role>,
+}
+
+impl WorkspaceCaller {
+    /// Whether the permission table lets this caller perform `action`: the
+    /// action's scope for API keys, the role for sessions.
+    pub fn allows(&self, action: Action) -> bool {
+        caller_allows(&self.caller, self.role, action)
+    }
+}
+
+/// The check [`Authorized`] makes, as a predicate.
+pub fn caller_allows(caller: &Caller, role: Option<Role>, action: Action) -> bool {
+    match caller {
+        Caller::ApiKey(key) => scope_for(action).is_some_and(|s| key.scopes.contains(&s)),
+        Caller::Session(_) => role.is_some_and(|r| role_allows(r, action)),
+    }
+}
+
+impl FromRequestParts<AppState> for WorkspaceCaller {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, AuthRejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let (workspace_id, role) = match &caller {
+            Caller::ApiKey(key) => (key.workspace_id, None),
+            Caller::Session(session) => {
+                let query = parts.uri.query().and_then(|q| {
+                    q.split('&')
+                        .find_map(|pair| pair.strip_prefix("workspace="))
+                        .map(str::to_owned)
+                });
+                let named = header_workspace(parts).or(query);
+                let (id, role) = workspace_and_role(state, named.as_deref(), &session.user).await?;
+                (id, Some(role))
+            }
+        };
+        Ok(Self {
+            caller,
+            workspace_id,
+            role,
+        })
+    }
+}
+
+fn header_workspace(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get(WORKSPACE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 fn workspace_not_found() -> ApiError {
     Problem::new(
         StatusCode::NOT_FOUND,
@@ -138,10 +204,16 @@ async fn session_workspace(
     parts: &Parts,
     user: &waypost_store::identity::UserRecord,
 ) -> Result<(WorkspaceId, Role), ApiError> {
-    let named = parts
-        .headers
-        .get(WORKSPACE_HEADER)
-        .and_then(|v| v.to_str().ok());
+    workspace_and_role(state, header_workspace(parts).as_deref(), user).await
+}
+
+/// The workspace a session user acts in (the one `named`, or their only one)
+/// and their effective role there.
+pub async fn workspace_and_role(
+    state: &AppState,
+    named: Option<&str>,
+    user: &waypost_store::identity::UserRecord,
+) -> Result<(WorkspaceId, Role), ApiError> {
     let membership = match named {
         Some(raw) => {
             let id = WorkspaceId::parse(raw).map_err(|_| workspace_not_found())?;

@@ -155,6 +155,9 @@ pub struct Config {
     pub webhook_poll_interval_ms: u64,
     /// Least time between two replays of one endpoint.
     pub webhook_replay_interval_secs: u64,
+    /// Seconds inbound content stays on its event after every endpoint has it,
+    /// so a live stream that reconnects within this time still gets it.
+    pub event_content_hold_secs: u64,
     /// Days delivery attempts are kept.
     pub webhook_history_retention_days: u32,
     /// Seconds between retention purges.
@@ -167,6 +170,16 @@ pub struct Config {
     pub operational_retention_days: u32,
     /// Days audit events are kept (at least 365).
     pub audit_retention_days: u32,
+    /// Open live event streams (`GET /v1/events/stream`) per workspace and node.
+    pub event_stream_max_per_workspace: u32,
+    /// Comment lines sent on an idle stream so proxies keep it open.
+    pub event_stream_heartbeat_ms: u64,
+    /// How often the stream tail reads new events (every node, all workspaces, one query).
+    pub event_stream_poll_ms: u64,
+    /// How often an open stream checks that its key or session is still valid.
+    pub event_stream_recheck_ms: u64,
+    /// How long newer events wait for an older one still being committed by another transaction.
+    pub event_stream_gap_grace_ms: u64,
 }
 
 /// Default opt-out keywords: Meta's and carriers' usual English set and common translations.
@@ -290,12 +303,18 @@ impl Default for Config {
             webhook_batch_size: 256,
             webhook_poll_interval_ms: 250,
             webhook_replay_interval_secs: 60,
+            event_content_hold_secs: 60,
             webhook_history_retention_days: 90,
             retention_interval_secs: 3600,
             message_metadata_retention_days: 90,
             inbound_record_retention_days: 90,
             operational_retention_days: 90,
             audit_retention_days: 365,
+            event_stream_max_per_workspace: 50,
+            event_stream_heartbeat_ms: 15_000,
+            event_stream_poll_ms: 25,
+            event_stream_recheck_ms: 5_000,
+            event_stream_gap_grace_ms: 500,
         }
     }
 }
@@ -444,6 +463,21 @@ impl Config {
 
     fn validate_webhooks(&self) -> Result<(), ConfigError> {
         let fail = |s: &str| Err(ConfigError(s.to_owned()));
+        if !(1..=10_000).contains(&self.event_stream_max_per_workspace) {
+            return fail("WAYPOST_EVENT_STREAM_MAX_PER_WORKSPACE: must be 1 to 10000");
+        }
+        if !(10..=3_600_000).contains(&self.event_stream_heartbeat_ms) {
+            return fail("WAYPOST_EVENT_STREAM_HEARTBEAT_MS: must be 10 to 3600000");
+        }
+        if !(5..=10_000).contains(&self.event_stream_poll_ms) {
+            return fail("WAYPOST_EVENT_STREAM_POLL_MS: must be 5 to 10000");
+        }
+        if !(10..=600_000).contains(&self.event_stream_recheck_ms) {
+            return fail("WAYPOST_EVENT_STREAM_RECHECK_MS: must be 10 to 600000");
+        }
+        if self.event_stream_gap_grace_ms > 60_000 {
+            return fail("WAYPOST_EVENT_STREAM_GAP_GRACE_MS: must be at most 60000");
+        }
         if !(1..=300).contains(&self.webhook_timeout_secs) {
             return fail("WAYPOST_WEBHOOK_TIMEOUT_SECS: must be 1 to 300");
         }
@@ -814,6 +848,7 @@ impl Config {
                 "webhook_replay_interval_secs = {}",
                 self.webhook_replay_interval_secs
             ),
+            format!("event_content_hold_secs = {}", self.event_content_hold_secs),
             format!(
                 "webhook_history_retention_days = {}",
                 self.webhook_history_retention_days
@@ -832,6 +867,20 @@ impl Config {
                 self.operational_retention_days
             ),
             format!("audit_retention_days = {}", self.audit_retention_days),
+            format!(
+                "event_stream_max_per_workspace = {}",
+                self.event_stream_max_per_workspace
+            ),
+            format!(
+                "event_stream_heartbeat_ms = {}",
+                self.event_stream_heartbeat_ms
+            ),
+            format!("event_stream_poll_ms = {}", self.event_stream_poll_ms),
+            format!("event_stream_recheck_ms = {}", self.event_stream_recheck_ms),
+            format!(
+                "event_stream_gap_grace_ms = {}",
+                self.event_stream_gap_grace_ms
+            ),
         ]
     }
 }

@@ -4,9 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use waypost_cloudapi::{ClientError, ErrorClass, SendResponse};
-use waypost_core::EventId;
 use waypost_core::events::EventType;
-use waypost_crypto::{Aad, KeyRing};
+use waypost_crypto::KeyRing;
 use waypost_store::NewCustomerEvent;
 use waypost_store::dispatch::StatusChange;
 
@@ -159,20 +158,7 @@ pub fn sealed(
     data: &serde_json::Value,
     at: DateTime<Utc>,
 ) -> NewCustomerEvent {
-    let id = EventId::new().to_string();
-    let plain = serde_json::to_vec(data).expect("JSON values serialise");
-    let payload = ring.encrypt(
-        Aad::new(crate::events::TABLE, crate::events::PAYLOAD, &id),
-        &plain,
-    );
-    NewCustomerEvent {
-        id,
-        workspace_id: workspace_id.to_owned(),
-        event_type: event_type.as_str().to_owned(),
-        subject_id,
-        payload,
-        created_at: at,
-    }
+    crate::events::seal_with_content(ring, workspace_id, event_type, subject_id, data, None, at)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use super::{ApiError, Problem, unprocessable};
 use crate::auth::Authorized;
 use crate::auth::permission::act;
 use crate::ops::Ctx;
+use crate::ops::message_content::{ContentState, Said, content_of};
 use crate::ops::messages::{self, Accepted, Answer, SendContext, SendMessage};
 use crate::state::{AppState, RequestOrigin};
 
@@ -98,6 +99,12 @@ pub struct MessageView {
     pub error_title: Option<String>,
     /// Set when the shield flagged the message (`spam` or `smishing`).
     pub shield_label: Option<String>,
+    /// What the message said, when the workspace retains content (inbound:
+    /// the normalised content of `message.received`; outbound: what was sent).
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<serde_json::Value>,
+    /// Why `content` is null: `not_retained`, `erased` or `expired`.
+    pub content_state: Option<ContentState>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Status history, oldest first (only on `GET /v1/messages/{id}`).
@@ -135,8 +142,10 @@ impl From<MessagePricing> for PricingView {
     }
 }
 
-fn message_view(m: MessageRow) -> MessageView {
+pub(crate) fn message_view(m: MessageRow, said: Said) -> MessageView {
     MessageView {
+        content: said.content,
+        content_state: said.state,
         id: m.id,
         channel_id: m.channel_id,
         contact_id: m.contact_id,
@@ -171,7 +180,14 @@ pub async fn get(
         .await?;
     let history = state.store.message_statuses(&row.id).await?;
     let pricing = state.store.message_pricing(&row.id).await?;
-    let mut view = message_view(row);
+    let said = content_of(
+        &state,
+        &auth.workspace_id.to_string(),
+        std::slice::from_ref(&row),
+        state.clock.now(),
+    )
+    .await?;
+    let mut view = message_view(row, said.into_iter().next().expect("one row, one content"));
     view.history = Some(
         history
             .into_iter()
@@ -255,8 +271,19 @@ pub async fn list(
     let next_cursor = (rows.len() as u32 == limit)
         .then(|| rows.last().map(|m| m.id.clone()))
         .flatten();
+    let said = content_of(
+        &state,
+        &auth.workspace_id.to_string(),
+        &rows,
+        state.clock.now(),
+    )
+    .await?;
     Ok(Json(MessagePage {
-        data: rows.into_iter().map(message_view).collect(),
+        data: rows
+            .into_iter()
+            .zip(said)
+            .map(|(m, s)| message_view(m, s))
+            .collect(),
         next_cursor,
     }))
 }

@@ -6,6 +6,8 @@ pub mod audit;
 pub mod auth;
 pub mod channels;
 pub mod contacts;
+pub mod conversations;
+pub mod events;
 pub mod health;
 pub mod idempotency;
 pub mod inbound;
@@ -63,16 +65,32 @@ use crate::state::AppState;
         (name = "contacts", description = "Contacts, their consent and its history"),
         (name = "messages", description = "Sending messages and following their status"),
         (name = "media", description = "Media files: upload for sending, fetch what customers sent"),
+        (name = "conversations", description = "The inbox: conversations with customers, their assignment, labels, notes and read state"),
         (name = "privacy", description = "Data-subject rights: export, rectify, restrict, erase"),
         (name = "templates", description = "Message templates and their review status"),
         (name = "webhooks", description = "Customer webhook endpoints, deliveries, replay and resend"),
+        (name = "events", description = "The live stream of customer events (Server-Sent Events)"),
         (name = "incidents", description = "The security incident register: operators record, affected workspaces read"),
     ),
     modifiers(&SecuritySchemes),
     security(("api_key" = []), ("session" = [])),
-    components(schemas(Problem)),
+    components(schemas(Problem, crate::messaging::inbound_content::MessageReceivedEvent)),
 )]
 struct ApiDoc;
+
+/// Customer events described as OpenAPI 3.1 `webhooks`: what Waypost posts to
+/// endpoints (and sends on the event stream).
+fn webhooks_section() -> serde_json::Value {
+    serde_json::json!({
+        "message.received": {"post": {
+            "summary": "A customer wrote to one of the workspace's numbers",
+            "description": "Carries the normalised content (field names follow the Cloud API's) while the event is in transit. With content retention `none` the content is removed once every endpoint has the event (or gave up) and the stream's reconnect hold has passed; later replays carry `content_state: not_retained` instead.",
+            "requestBody": {"required": true, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/MessageReceivedEvent"}}}},
+            "responses": {"2XX": {"description": "Received; any other answer is retried."}}
+        }}
+    })
+}
 
 /// Bearer API keys, operator tokens and the session cookie, as OpenAPI security schemes.
 struct SecuritySchemes;
@@ -154,6 +172,15 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         )
         .routes(routes!(media::download))
         .routes(routes!(media::info))
+        .routes(routes!(conversations::list))
+        .routes(routes!(conversations::get))
+        .routes(routes!(conversations::messages))
+        .routes(routes!(conversations::assign))
+        .routes(routes!(conversations::close))
+        .routes(routes!(conversations::reopen))
+        .routes(routes!(conversations::labels))
+        .routes(routes!(conversations::read))
+        .routes(routes!(conversations::add_note, conversations::notes))
         .routes(routes!(privacy::export, privacy::rectify, privacy::erase))
         .routes(routes!(privacy::restrict))
         .routes(routes!(privacy::unrestrict))
@@ -179,6 +206,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::attempts))
         .routes(routes!(webhooks::replay))
         .routes(routes!(webhooks::resend))
+        .routes(routes!(events::stream))
         .routes(routes!(incidents::create, incidents::list))
         .routes(routes!(incidents::get, incidents::update))
         .routes(routes!(incidents::close))
@@ -191,8 +219,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn openapi_json() -> String {
     let (_, mut doc) = api();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    doc.to_pretty_json()
-        .expect("the OpenAPI document serialises")
+    let mut value = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
+    value["webhooks"] = webhooks_section();
+    serde_json::to_string_pretty(&value).expect("the OpenAPI document serialises")
 }
 
 /// Settings the edge layers need.

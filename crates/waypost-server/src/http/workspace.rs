@@ -25,6 +25,8 @@ pub struct WorkspaceView {
     pub content_retention: String,
     /// What the shield does with suspicious messages: `off`, `flag` or `block`.
     pub shield_policy: String,
+    /// Which conversations agents see: `all`, or only those `assigned` to them.
+    pub conversation_visibility: String,
 }
 
 /// Settings to change; absent ones stay as they are.
@@ -36,6 +38,8 @@ pub struct WorkspaceSettings {
     pub content_retention: Option<String>,
     /// `off`, `flag` (default) or `block`.
     pub shield_policy: Option<String>,
+    /// `all` (default) or `assigned`.
+    pub conversation_visibility: Option<String>,
 }
 
 async fn view(
@@ -59,6 +63,10 @@ async fn view(
         require_mfa,
         content_retention: settings.content_retention.to_string(),
         shield_policy: settings.shield_policy.to_string(),
+        conversation_visibility: state
+            .store
+            .conversation_visibility(&ws.id.to_string())
+            .await?,
     })
 }
 
@@ -95,6 +103,24 @@ pub async fn update(
         .map(str::parse::<ShieldPolicy>)
         .transpose()
         .map_err(|e| invalid(format!("`shield_policy` {e}")))?;
+    let visibility = req
+        .conversation_visibility
+        .as_deref()
+        .map(crate::ops::conversations::Visibility::parse)
+        .transpose()?;
+    if let Some(v) = visibility {
+        let event = NewAuditEvent::new(
+            Some(auth.workspace_id),
+            auth.caller.actor(),
+            "workspace.settings_changed",
+        )
+        .target("workspace", ws.clone())
+        .details(serde_json::json!({"conversation_visibility": v.as_str()}));
+        state
+            .store
+            .set_conversation_visibility(&ws, v.as_str(), origin.stamp(event))
+            .await?;
+    }
     if retention.is_some() || shield.is_some() {
         let current = state.store.messaging_settings(&ws).await?;
         let settings = waypost_store::messaging::MessagingSettings {

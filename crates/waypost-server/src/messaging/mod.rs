@@ -3,6 +3,7 @@
 
 pub mod accept;
 pub mod identity;
+pub mod inbound_content;
 
 use secrecy::SecretString;
 use waypost_cloudapi::{ClientConfig, CloudApiClient};

@@ -15,8 +15,12 @@ use waypost_store::inbound::{IncomingStatus, KeywordConsent, NewInboundMessage};
 use waypost_store::messaging::{ChannelRow, ConsentRow, ConsentState, ContactRow, MessageRow};
 
 use crate::dispatch::outcome::{sealed, status_event};
+use crate::events::{HeldContent, seal_with_content};
 use crate::messaging::content_key;
 use crate::messaging::identity::contact_identity;
+use crate::messaging::inbound_content::{
+    KnownMessages, MessageReceivedData, Sender, normalise, referenced_wamids,
+};
 use crate::ops::inbound_identity::{contact_of, link_status_recipients, pricing_of};
 use crate::state::AppState;
 
@@ -75,13 +79,14 @@ async fn record_messages(
             .messaging_settings(&channel.workspace_id)
             .await?;
         let retain_days = settings.content_retention.days();
+        let known = known_messages(state, channel, value).await?;
         let mut contacts: HashMap<String, ContactRow> = HashMap::new();
         for m in &value.messages {
             let Some(contact) = contact_of(state, channel, value, m, &mut contacts).await? else {
                 tracing::warn!(channel_id = %channel.id, "inbound message without a usable phone number or user id skipped");
                 continue;
             };
-            let row = inbound_message(state, channel, &contact, m, retain_days, now)?;
+            let row = inbound_message(state, channel, &contact, m, &known, retain_days, now)?;
             if let InboundContent::Text(t) = &m.content {
                 to_scan.push((row.message.id.clone(), t.body.clone()));
             }
@@ -185,6 +190,28 @@ async fn scan_inbound(state: AppState, workspace_id: String, texts: Vec<(String,
     }
 }
 
+/// The Waypost ids of the messages this webhook's messages quote or react to.
+async fn known_messages(
+    state: &AppState,
+    channel: &ChannelRow,
+    value: &MessagesValue,
+) -> anyhow::Result<KnownMessages> {
+    let mut known = KnownMessages::new();
+    for wamid in value.messages.iter().flat_map(referenced_wamids) {
+        if known.contains_key(&wamid) {
+            continue;
+        }
+        if let Some(m) = state
+            .store
+            .message_by_provider_id(&channel.id, &wamid)
+            .await?
+        {
+            known.insert(wamid, m.id);
+        }
+    }
+    Ok(known)
+}
+
 fn unix_time(secs: &str) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs.trim().parse().ok()?, 0)
 }
@@ -195,15 +222,18 @@ fn inbound_message(
     channel: &ChannelRow,
     contact: &ContactRow,
     m: &InboundMessage,
+    known: &KnownMessages,
     retain_days: Option<i64>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<NewInboundMessage> {
     let id = waypost_core::MessageId::new().to_string();
-    let (content, content_expires_at) = match (retain_days, content_key(&state.keys, contact)?) {
+    let key = content_key(&state.keys, contact)?;
+    let said = serde_json::to_value(normalise(m, None, known))?;
+    let (content, content_expires_at) = match (retain_days, &key) {
         (Some(days), Some(key)) => (
             Some(key.encrypt(
                 Aad::new("messages", "content", &id),
-                &serde_json::to_vec(m)?,
+                &serde_json::to_vec(&said)?,
             )),
             Some(now + chrono::Duration::days(days)),
         ),
@@ -235,24 +265,34 @@ fn inbound_message(
     let ring = state.keys.current();
     // The sender's identifiers: the BSUID, and the number masked as everywhere outside the contacts API.
     let who = contact_identity(&state.keys, contact)?;
-    let data = serde_json::json!({
-        "message_id": id,
-        "channel_id": channel.id,
-        "contact_id": contact.id,
-        "from": {
-            "user_id": who.user_id.map(|u| u.to_string()),
-            "phone": who.phone.map(|p| mask_phone(p.as_str())),
+    // Metadata only: the content is sealed separately, under the contact's key.
+    let data = serde_json::to_value(MessageReceivedData {
+        message_id: id.clone(),
+        channel_id: channel.id.clone(),
+        contact_id: contact.id.clone(),
+        from: Sender {
+            user_id: who.user_id.map(|u| u.to_string()),
+            phone: who.phone.map(|p| mask_phone(p.as_str())),
         },
-        "type": message.message_type,
-        "wamid": m.id,
-        "sent_at": unix_time(&m.timestamp).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-    });
-    let event = sealed(
+        kind: message.message_type.clone(),
+        wamid: m.id.clone(),
+        sent_at: unix_time(&m.timestamp)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        content: Default::default(),
+        content_state: None,
+    })?;
+    // The content travels with the event, sealed by the contact's key, until delivered.
+    let event = seal_with_content(
         &ring,
         &channel.workspace_id,
         EventType::MessageReceived,
         Some(id.clone()),
         &data,
+        key.as_ref().map(|key| HeldContent {
+            key,
+            contact_id: &contact.id,
+            content: &said,
+        }),
         now,
     );
     let consent = keyword_of(&state.config, m).map(|opt_in| {

@@ -9,11 +9,15 @@ pub mod channels;
 pub mod contact_events;
 pub mod contact_merge;
 pub mod contacts;
+pub mod conversations;
+pub mod event_access;
+pub mod event_stream;
 pub mod idempotency;
 pub mod inbound;
 pub mod inbound_identity;
 pub mod media;
 pub mod media_fetch;
+pub mod message_content;
 pub mod messages;
 pub mod setup;
 

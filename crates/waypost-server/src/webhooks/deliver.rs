@@ -216,12 +216,44 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     let _ = recorder.await;
 }
 
+/// How often held inbound content is looked at for removal.
+const STRIP_EVERY: Duration = Duration::from_secs(1);
+
+/// Removes the inbound content of events every endpoint has (or gave up on)
+/// once the stream's reconnect hold has passed.
+async fn strip_delivered_content(state: &AppState) {
+    let hold = chrono::Duration::seconds(state.config.event_content_hold_secs as i64);
+    let held_until = state.clock.now() - hold;
+    loop {
+        match state.store.strip_delivered_content(held_until, 1000).await {
+            Ok(n) => {
+                metrics::counter!("waypost_event_content_removed_total").increment(n);
+                if n < 1000 {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "cannot remove delivered event content"
+                );
+                return;
+            }
+        }
+    }
+}
+
 /// Fans new customer events out to deliveries while there are any, then
 /// polls; wakes the claimer when there is new work.
 async fn fan_out_loop(state: AppState, pipeline: Arc<Pipeline>, shutdown: CancellationToken) {
     let poll = Duration::from_millis(state.config.webhook_poll_interval_ms.max(10));
     let (mut fanned_total, mut analyze_at) = (0, ANALYZE_AFTER);
+    let mut next_strip = tokio::time::Instant::now();
     while !shutdown.is_cancelled() {
+        if tokio::time::Instant::now() >= next_strip {
+            next_strip = tokio::time::Instant::now() + STRIP_EVERY;
+            strip_delivered_content(&state).await;
+        }
         let fanned = match state
             .store
             .fan_out_customer_events(state.clock.now(), FAN_OUT_BATCH)
@@ -505,6 +537,8 @@ async fn prepare(
         event_type: d.event_type.clone(),
         subject_id: None,
         payload: d.payload.clone(),
+        content: d.content.clone(),
+        content_contact_id: d.content_contact_id.clone(),
         created_at: d.event_created_at,
         fanned_out_at: None,
     };

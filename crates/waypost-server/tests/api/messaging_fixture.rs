@@ -55,7 +55,7 @@ pub async fn fixture(
     let (_, key) = api_key(
         &app,
         &session,
-        json!({"name": "sender", "scopes": ["messages:send", "messages:read", "contacts:read", "contacts:write", "templates:read", "templates:write"]}),
+        json!({"name": "sender", "scopes": ["messages:send", "messages:read", "contacts:read", "contacts:write", "templates:read", "templates:write", "webhooks:manage"]}),
     )
     .await;
     let channel_id = ChannelId::new().to_string();

@@ -42,6 +42,8 @@ crate::operators::operator_store_impl!(PgStore, append_audit);
 crate::incidents::incident_store_impl!(PgStore, PgConnection, append_audit, insert_events);
 crate::messaging::insert_message_fn!(PgConnection);
 crate::accept::accept_batch_fn!(PgConnection);
+crate::conversations::conversation_fns!(PgConnection);
+crate::conversations::conversation_store_impl!(PgStore, append_audit, insert_events);
 crate::messaging::messaging_store_impl!(
     PgStore,
     append_audit,

@@ -41,6 +41,8 @@ crate::operators::operator_store_impl!(SqliteStore, append_audit);
 crate::incidents::incident_store_impl!(SqliteStore, SqliteConnection, append_audit, insert_events);
 crate::messaging::insert_message_fn!(SqliteConnection);
 crate::accept::accept_batch_fn!(SqliteConnection);
+crate::conversations::conversation_fns!(SqliteConnection);
+crate::conversations::conversation_store_impl!(SqliteStore, append_audit, insert_events);
 crate::messaging::messaging_store_impl!(
     SqliteStore,
     append_audit,
