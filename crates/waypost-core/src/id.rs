@@ -117,6 +117,13 @@ typed_id!(
     MessageId,
     "msg"
 );
+
+typed_id!(
+    /// A media file uploaded for sending or received from a customer.
+    MediaId,
+    "med"
+);
+
 typed_id!(
     /// A message template.
     TemplateId,

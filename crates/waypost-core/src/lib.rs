@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bsuid;
 pub mod events;
 pub mod id;
+pub mod media;
 pub mod phone;
 pub mod policy;
 pub mod redact;

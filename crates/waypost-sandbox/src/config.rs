@@ -369,6 +369,12 @@ pub struct FaultConfig {
     pub webhook_delay: f64,
     pub webhook_delay_ms: u64,
     pub webhook_reorder: f64,
+    /// Media downloads answer as for a download URL past its 5 minutes.
+    pub media_url_expired: f64,
+    /// Media retrieval answers as for an id past its lifetime (unknown object).
+    pub media_gone: f64,
+    /// Downloads return bytes whose sha256 differs from what retrieval reported.
+    pub media_hash_mismatch: f64,
 }
 
 impl FaultConfig {
@@ -383,6 +389,9 @@ impl FaultConfig {
             ("webhook_duplicate", self.webhook_duplicate),
             ("webhook_delay", self.webhook_delay),
             ("webhook_reorder", self.webhook_reorder),
+            ("media_url_expired", self.media_url_expired),
+            ("media_gone", self.media_gone),
+            ("media_hash_mismatch", self.media_hash_mismatch),
         ] {
             anyhow::ensure!(
                 (0.0..=1.0).contains(&v),

@@ -1,7 +1,7 @@
 //! The control API under `/_sandbox/`, guarded by its own bearer token:
-//! inject inbound messages (which open the 24 h window), set user
-//! behaviour, change a user's number or BSUID (system messages), set
-//! faults, set a template's status, read the log, reset.
+//! inject inbound messages (which open the 24 h window) and the media they
+//! carry, set user behaviour, change a user's number or BSUID (system
+//! messages), set faults, set a template's status, read the log, reset.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -19,7 +19,7 @@ use crate::config::{ApiShape, FaultConfig, NumberConfig, UserConfig};
 use crate::error::GraphError;
 use crate::graph::wa_id;
 use crate::state::{Inner, UserState};
-use crate::{AppState, bearer, templates, webhooks};
+use crate::{AppState, bearer, media, templates, webhooks};
 
 /// Proof that the request carries the control token.
 pub struct ControlAuth;
@@ -149,6 +149,38 @@ pub async fn inject_inbound(
     let number = pick_number(&state, body.phone_number_id.as_deref())?;
     let id = inject(&state, &number, &body.from, body.name, body.message)?;
     Ok(Json(json!({ "id": id })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InboundMediaBody {
+    /// Defaults to the first configured number.
+    pub phone_number_id: Option<String>,
+    pub mime_type: String,
+    /// The file, base64.
+    pub data: String,
+}
+
+/// Stores a file a user sends, so an injected inbound media message can name
+/// its id; answers the id and its sha256 as hex (retrieval) and base64 (webhooks).
+pub async fn create_inbound_media(
+    _: ControlAuth,
+    State(state): State<AppState>,
+    Json(body): Json<InboundMediaBody>,
+) -> Result<Json<Value>, GraphError> {
+    use base64::Engine as _;
+    let number = pick_number(&state, body.phone_number_id.as_deref())?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body.data.as_bytes())
+        .map_err(|_| GraphError::param("data", "must be base64"))?;
+    let size = bytes.len();
+    let (id, sha256) = media::create_inbound(&state, &number.id, &body.mime_type, bytes)?;
+    let raw = hex::decode(&sha256).unwrap_or_default();
+    Ok(Json(json!({
+        "id": id,
+        "sha256": sha256,
+        "sha256_base64": base64::engine::general_purpose::STANDARD.encode(raw),
+        "file_size": size,
+    })))
 }
 
 pub async fn set_user(

@@ -66,6 +66,16 @@ impl GraphError {
         }
     }
 
+    /// A media download URL used after its 5 minutes.
+    pub fn url_expired() -> Self {
+        Self::new(
+            404,
+            100,
+            "URL signature expired",
+            "The media URL has expired; retrieve the media again for a new URL.",
+        )
+    }
+
     pub fn server() -> Self {
         Self::new(
             500,

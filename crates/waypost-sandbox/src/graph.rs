@@ -17,7 +17,7 @@ use waypost_cloudapi::{OutboundContent, OutboundMessage, check_limits};
 
 use crate::config::{ApiShape, NumberConfig};
 use crate::error::GraphError;
-use crate::rules::{Addressing, admit};
+use crate::rules::{self, Addressing, admit};
 use crate::state::{Inner, SendRecord};
 use crate::users::is_user_id;
 use crate::{AppState, authorize_number, bearer, statuses, webhooks};
@@ -219,6 +219,7 @@ async fn send(state: AppState, number: NumberConfig, message: OutboundMessage) -
         code: None,
         wamid: None,
         biz_opaque_callback_data: message.biz_opaque_callback_data.clone(),
+        media_id: rules::media_id(&message).map(str::to_owned),
         fails_with: None,
         received_at_ms: webhooks::now_millis(),
     };

@@ -150,6 +150,7 @@ impl Drop for RunningSandbox {
 fn router(state: AppState) -> Router {
     let control = Router::new()
         .route("/inbound", post(control::inject_inbound))
+        .route("/media", post(control::create_inbound_media))
         .route("/users/{wa_id}", put(control::set_user))
         .route("/users/{wa_id}/change_number", post(control::change_number))
         .route(

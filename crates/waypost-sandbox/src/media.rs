@@ -158,6 +158,9 @@ pub async fn get_object(
         return Ok(Json(info).into_response());
     }
     let media = authorize_media(&state, &headers, &id)?;
+    if fault(&state, |f| f.media_gone) {
+        return Err(GraphError::unknown_object(&id));
+    }
     Ok(Json(MediaInfo {
         messaging_product: Some("whatsapp".into()),
         url: format!("{}/_media/{id}", state.base_url),
@@ -174,8 +177,62 @@ pub async fn download(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, GraphError> {
-    let media = authorize_media(&state, &headers, &id)?;
+    let mut media = authorize_media(&state, &headers, &id)?;
+    if fault(&state, |f| f.media_url_expired) {
+        return Err(GraphError::url_expired());
+    }
+    if fault(&state, |f| f.media_hash_mismatch)
+        && let Some(last) = media.bytes.last_mut()
+    {
+        *last ^= 0xFF;
+    }
     Ok(([(header::CONTENT_TYPE, media.mime_type)], media.bytes).into_response())
+}
+
+/// Rolls a media fault. Draws only when the rate is set, so runs without
+/// media faults keep their seeded sequence of outcomes.
+fn fault(state: &AppState, rate: impl Fn(&crate::config::FaultConfig) -> f64) -> bool {
+    let mut inner = state.lock();
+    let r = rate(&inner.faults);
+    r > 0.0 && inner.roll(r)
+}
+
+/// Stores a file as if a user had sent it to `number_id`; returns its id and
+/// sha256 (hex, as retrieval reports it).
+pub fn create_inbound(
+    state: &AppState,
+    number_id: &str,
+    mime_type: &str,
+    bytes: Vec<u8>,
+) -> Result<(String, String), GraphError> {
+    let limit = max_size(mime_type).ok_or_else(|| {
+        GraphError::param("mime_type", &format!("unsupported media type {mime_type}"))
+    })?;
+    if bytes.len() > limit {
+        return Err(GraphError::param(
+            "data",
+            &format!("{} bytes; at most {limit} allowed", bytes.len()),
+        ));
+    }
+    let mut inner = state.lock();
+    if inner.media.len() >= state.config.limits.max_media {
+        return Err(GraphError::param(
+            "data",
+            "sandbox media store is full; delete media or reset",
+        ));
+    }
+    let id = inner.numeric_id().to_string();
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    inner.media.insert(
+        id.clone(),
+        Media {
+            phone_number_id: number_id.to_owned(),
+            mime_type: mime_type.to_owned(),
+            bytes,
+            sha256: sha256.clone(),
+        },
+    );
+    Ok((id, sha256))
 }
 
 pub async fn delete(

@@ -185,17 +185,7 @@ fn unknown_media(
     number: &NumberConfig,
     message: &OutboundMessage,
 ) -> Option<GraphError> {
-    let media = match &message.content {
-        OutboundContent::Image(m)
-        | OutboundContent::Video(m)
-        | OutboundContent::Audio(m)
-        | OutboundContent::Document(m)
-        | OutboundContent::Sticker(m) => m,
-        _ => return None,
-    };
-    let MediaSource::Id(id) = &media.source else {
-        return None;
-    };
+    let id = media_id(message)?;
     let known = inner
         .media
         .get(id)
@@ -205,6 +195,22 @@ fn unknown_media(
             "Media id {id} was not found for this phone number."
         ))
     })
+}
+
+/// The uploaded media id a media message names, if it names one (not a link).
+pub fn media_id(message: &OutboundMessage) -> Option<&str> {
+    let media = match &message.content {
+        OutboundContent::Image(m)
+        | OutboundContent::Video(m)
+        | OutboundContent::Audio(m)
+        | OutboundContent::Document(m)
+        | OutboundContent::Sticker(m) => m,
+        _ => return None,
+    };
+    match &media.source {
+        MediaSource::Id(id) => Some(id),
+        MediaSource::Link(_) => None,
+    }
 }
 
 /// Meta's 131053, for a media id or link that cannot be fetched.

@@ -153,6 +153,8 @@ pub struct SendRecord {
     pub code: Option<i64>,
     pub wamid: Option<String>,
     pub biz_opaque_callback_data: Option<String>,
+    /// The uploaded media id a media message named.
+    pub media_id: Option<String>,
     /// The code the accepted send will fail with in a `failed` webhook.
     pub fails_with: Option<i64>,
     /// When the request arrived, in Unix milliseconds (for checking rates from the outside).

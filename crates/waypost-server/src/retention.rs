@@ -45,8 +45,12 @@ impl Policy {
     fn cutoff(&self, kind: RetentionKind, now: DateTime<Utc>) -> DateTime<Utc> {
         let days = match kind {
             // These carry their own expiry time.
-            RetentionKind::MessageContent | RetentionKind::IdempotencyRecords => return now,
-            RetentionKind::MessageMetadata => self.message_metadata_days,
+            RetentionKind::MessageContent
+            | RetentionKind::IdempotencyRecords
+            | RetentionKind::MediaBlobs => return now,
+            RetentionKind::MessageMetadata | RetentionKind::MediaRecords => {
+                self.message_metadata_days
+            }
             RetentionKind::InboundRecords => self.inbound_record_days,
             RetentionKind::DeliveryAttempts => self.delivery_attempt_days,
             RetentionKind::CustomerEvents | RetentionKind::Sessions => self.operational_days,

@@ -74,6 +74,8 @@ pub struct NewInboundMessage {
     pub message: MessageRow,
     pub event: NewCustomerEvent,
     pub consent: Option<KeywordConsent>,
+    /// The media file the message carries (image, audio, video, document, sticker).
+    pub media: Option<crate::media::NewMedia>,
 }
 
 /// What a webhook changed.
@@ -227,7 +229,7 @@ pub(crate) use inbound_fns;
 /// Implements [`InboundStore`] for a backend with `write_tx()`, `reads()` and the
 /// helper functions in scope.
 macro_rules! inbound_store_impl {
-    ($store:ty, $insert_message:path, $insert_status:path, $insert_events:path, $apply_status:path, $apply_unmatched:path) => {
+    ($store:ty, $insert_message:path, $insert_status:path, $insert_events:path, $apply_status:path, $apply_unmatched:path, $insert_media:path) => {
         #[async_trait::async_trait]
         impl $crate::inbound::InboundStore for $store {
             async fn record_webhook(
@@ -269,6 +271,9 @@ macro_rules! inbound_store_impl {
                     .execute(&mut *tx)
                     .await?;
                     $insert_events(&mut *tx, std::slice::from_ref(&n.event)).await?;
+                    if let Some(media) = &n.media {
+                        $insert_media(&mut *tx, media).await?;
+                    }
                     if let Some(k) = &n.consent {
                         let c = &k.consent;
                         sqlx::query(

@@ -20,6 +20,7 @@ mod foundation;
 pub mod identity;
 pub mod inbound;
 pub mod incidents;
+pub mod media;
 pub mod members;
 pub mod messaging;
 mod model;
@@ -49,6 +50,7 @@ pub use events::{CustomerEventRow, CustomerEventStore, NewCustomerEvent};
 pub use identity::{IdentityStore, LockoutPolicy};
 pub use inbound::InboundStore;
 pub use incidents::IncidentStore;
+pub use media::MediaStore;
 pub use members::MemberStore;
 pub use messaging::{ChannelStore, ContactStore, MessageStore};
 pub use model::*;
@@ -88,6 +90,7 @@ pub trait Store:
     + WebhookStore
     + OperatorStore
     + IncidentStore
+    + MediaStore
     + ConversationStore
     + Send
     + Sync
@@ -119,6 +122,7 @@ impl<T> Store for T where
         + WebhookStore
         + OperatorStore
         + IncidentStore
+        + MediaStore
         + ConversationStore
         + Send
         + Sync

@@ -783,6 +783,18 @@ macro_rules! messaging_store_impl {
                 .bind(&c.id)
                 .execute(&mut *tx)
                 .await?;
+                // A kept media copy is sealed with the absorbed contact's key; re-sealing
+                // files of up to 100 MB inside this transaction is not worth it, so the
+                // copy goes (the provider keeps the file for its own lifetime).
+                sqlx::query(
+                    "UPDATE media SET contact_id = $3, blob = NULL, blob_expires_at = NULL
+                     WHERE workspace_id = $1 AND contact_id = $2",
+                )
+                .bind(&c.workspace_id)
+                .bind(absorbed_id)
+                .bind(&c.id)
+                .execute(&mut *tx)
+                .await?;
                 // Conversations follow the messages: moved where the survivor has none on that
                 // channel, else folded into the survivor's (notes, sealed by the absorbed
                 // contact's key, go with the folded one).

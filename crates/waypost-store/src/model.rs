@@ -138,6 +138,17 @@ pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
         id_column: "id",
         column: "resolution",
     },
+    EncryptedColumn {
+        table: "media",
+        id_column: "id",
+        column: "filename",
+    },
+    // Only the wrapped key moves on rotation; the (large) blob it seals stays as is.
+    EncryptedColumn {
+        table: "media",
+        id_column: "id",
+        column: "blob_key",
+    },
 ];
 
 #[derive(Debug, Clone)]

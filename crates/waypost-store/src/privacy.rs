@@ -32,6 +32,8 @@ pub struct ErasureReport {
     pub pending_cancelled: u64,
     pub events: u64,
     pub consents: u64,
+    /// Media files the person sent, with any kept copies.
+    pub media: u64,
 }
 
 #[async_trait]
@@ -49,8 +51,8 @@ pub trait PrivacyStore {
         limit: u32,
     ) -> Result<Vec<PrivacyRequestRow>>;
     /// Destroys the contact's content key, cancels its pending sends and deletes
-    /// the contact, its consent history, messages and the customer events about
-    /// them, recording the request, all in one transaction.
+    /// the contact, its consent history, messages, media files and the customer
+    /// events about them, recording the request, all in one transaction.
     async fn erase_contact(
         &self,
         workspace_id: &str,
@@ -133,6 +135,12 @@ macro_rules! privacy_store_impl {
                     .bind(contact_id)
                     .execute(&mut *tx)
                     .await?;
+                let media = sqlx::query("DELETE FROM media WHERE workspace_id = $1 AND contact_id = $2")
+                    .bind(workspace_id)
+                    .bind(contact_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
                 let messages = sqlx::query("DELETE FROM messages WHERE workspace_id = $1 AND contact_id = $2")
                     .bind(workspace_id)
                     .bind(contact_id)
@@ -159,6 +167,7 @@ macro_rules! privacy_store_impl {
                     pending_cancelled: pending,
                     events,
                     consents,
+                    media,
                 })
             }
         }

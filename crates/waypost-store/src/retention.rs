@@ -26,12 +26,18 @@ pub enum RetentionKind {
     Sessions,
     /// Idempotency records past their `expires_at` (the cutoff is now).
     IdempotencyRecords,
+    /// Kept media copies past their `blob_expires_at` (the cutoff is now).
+    MediaBlobs,
+    /// Media rows without a kept copy whose provider copy expired before the cutoff.
+    MediaRecords,
 }
 
 impl RetentionKind {
-    pub const ALL: [RetentionKind; 8] = [
+    pub const ALL: [RetentionKind; 10] = [
         RetentionKind::MessageContent,
+        RetentionKind::MediaBlobs,
         RetentionKind::MessageMetadata,
+        RetentionKind::MediaRecords,
         RetentionKind::InboundRecords,
         RetentionKind::DeliveryAttempts,
         RetentionKind::CustomerEvents,
@@ -50,6 +56,8 @@ impl RetentionKind {
             RetentionKind::ShieldScans => "shield_scans",
             RetentionKind::Sessions => "sessions",
             RetentionKind::IdempotencyRecords => "idempotency_records",
+            RetentionKind::MediaBlobs => "media_blobs",
+            RetentionKind::MediaRecords => "media_records",
         }
     }
 
@@ -81,6 +89,12 @@ impl RetentionKind {
             RetentionKind::IdempotencyRecords => {
                 "SELECT count(*) FROM idempotency_records WHERE expires_at < $1"
             }
+            RetentionKind::MediaBlobs => {
+                "SELECT count(*) FROM media WHERE blob IS NOT NULL AND blob_expires_at < $1"
+            }
+            RetentionKind::MediaRecords => {
+                "SELECT count(*) FROM media WHERE blob IS NULL AND provider_expires_at < $1"
+            }
         }
     }
 
@@ -106,6 +120,16 @@ impl RetentionKind {
             RetentionKind::Sessions => Some(
                 "DELETE FROM sessions WHERE id IN
                     (SELECT id FROM sessions WHERE last_seen_at < $1 ORDER BY last_seen_at LIMIT $2)",
+            ),
+            RetentionKind::MediaBlobs => Some(
+                "UPDATE media SET blob = NULL, blob_key = NULL, blob_expires_at = NULL WHERE id IN
+                    (SELECT id FROM media WHERE blob IS NOT NULL AND blob_expires_at < $1
+                     ORDER BY blob_expires_at LIMIT $2)",
+            ),
+            RetentionKind::MediaRecords => Some(
+                "DELETE FROM media WHERE id IN
+                    (SELECT id FROM media WHERE blob IS NULL AND provider_expires_at < $1
+                     ORDER BY provider_expires_at LIMIT $2)",
             ),
             RetentionKind::MessageContent
             | RetentionKind::DeliveryAttempts

@@ -41,6 +41,9 @@ pub struct SendMessageDoc {
     text: Option<serde_json::Value>,
     #[schema(value_type = Option<Object>)]
     template: Option<serde_json::Value>,
+    /// Media (`image`, `video`, `audio`, `document`, `sticker`): `{"media_id": "med_…"}` for a
+    /// file uploaded with `POST /v1/media` (through the same channel), else the Cloud API's
+    /// `link` or provider `id`; `caption` on image, video and document, `filename` on document.
     #[schema(value_type = Option<Object>)]
     image: Option<serde_json::Value>,
     context: Option<SendContext>,
@@ -53,7 +56,7 @@ pub struct SendMessageDoc {
     responses((status = 202, body = Accepted),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json",
-            description = "Refused by policy: recipient-opted-out, recipient-restricted, marketing-consent-required, outside-window, template-unknown, template-not-approved, template-parameters, payload-limit, shield-blocked, idempotency-key-reused")))]
+            description = "Refused by policy: recipient-opted-out, recipient-restricted, marketing-consent-required, outside-window, template-unknown, template-not-approved, template-parameters, payload-limit, shield-blocked, idempotency-key-reused, media-type-mismatch, media-channel-mismatch, media-expired, media-not-sendable")))]
 pub async fn send(
     State(state): State<AppState>,
     origin: RequestOrigin,

@@ -64,6 +64,25 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     res
 }
 
+/// Caps every request body at `limit`, or `upload_limit` for media uploads
+/// (the one route that takes large bodies): a declared length past it is
+/// refused at once, a streamed body fails when it passes it.
+pub async fn limit_body(limit: usize, upload_limit: usize, req: Request, next: Next) -> Response {
+    let upload = req.method() == axum::http::Method::POST && req.uri().path() == "/v1/media";
+    let limit = if upload { upload_limit } else { limit };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE).into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let body = Body::new(http_body_util::Limited::new(body, limit));
+    next.run(Request::from_parts(parts, body)).await
+}
+
 /// Innermost route layer: copies the matched route template to the response,
 /// where [`observe`] labels metrics and logs with it.
 pub async fn expose_matched_path(req: Request, next: Next) -> Response {
@@ -135,7 +154,14 @@ pub async fn security_headers(tls: bool, req: Request, next: Next) -> Response {
             "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
         ),
     );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // A route may say more (media files add `private`), never less than `no-store`.
+    if !h
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("no-store"))
+    {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     if tls {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,

@@ -15,6 +15,7 @@ pub mod incident_view;
 pub mod incidents;
 pub mod invitations;
 pub mod json;
+pub mod media;
 pub mod members;
 pub mod messages;
 pub mod mfa;
@@ -38,7 +39,6 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -64,6 +64,7 @@ use crate::state::AppState;
         (name = "channels", description = "WhatsApp business numbers and their provider settings"),
         (name = "contacts", description = "Contacts, their consent and its history"),
         (name = "messages", description = "Sending messages and following their status"),
+        (name = "media", description = "Media files: upload for sending, fetch what customers sent"),
         (name = "conversations", description = "The inbox: conversations with customers, their assignment, labels, notes and read state"),
         (name = "privacy", description = "Data-subject rights: export, rectify, restrict, erase"),
         (name = "templates", description = "Message templates and their review status"),
@@ -164,6 +165,13 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(contacts::record_consent, contacts::consent_history))
         .routes(routes!(messages::send, messages::list))
         .routes(routes!(messages::get))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(media::upload))
+                .layer(DefaultBodyLimit::max(media::UPLOAD_BODY_LIMIT)),
+        )
+        .routes(routes!(media::download))
+        .routes(routes!(media::info))
         .routes(routes!(conversations::list))
         .routes(routes!(conversations::get))
         .routes(routes!(conversations::messages))
@@ -220,6 +228,8 @@ pub fn openapi_json() -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct EdgeSettings {
     pub body_limit: usize,
+    /// The body limit of media uploads (`POST /v1/media`).
+    pub upload_limit: usize,
     pub request_timeout: Duration,
     pub tls: bool,
 }
@@ -228,6 +238,7 @@ pub struct EdgeSettings {
 pub fn router(state: AppState) -> Router {
     let settings = EdgeSettings {
         body_limit: state.config.body_limit_bytes,
+        upload_limit: media::UPLOAD_BODY_LIMIT,
         request_timeout: Duration::from_secs(state.config.request_timeout_secs),
         tls: state.config.tls_enabled(),
     };
@@ -263,7 +274,9 @@ pub fn with_edge_layers<S: Clone + Send + Sync + 'static>(
             Problem::for_status(StatusCode::METHOD_NOT_ALLOWED).into_response()
         })
         .layer(DefaultBodyLimit::max(s.body_limit))
-        .layer(RequestBodyLimitLayer::new(s.body_limit))
+        .layer(from_fn(move |req, next| {
+            middleware::limit_body(s.body_limit, s.upload_limit, req, next)
+        }))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             s.request_timeout,
@@ -313,6 +326,7 @@ mod tests {
             );
         let settings = EdgeSettings {
             body_limit: 64,
+            upload_limit: 64,
             request_timeout: Duration::from_millis(200),
             tls: false,
         };

@@ -197,6 +197,8 @@ pub struct SubjectExport {
     pub contact: ContactView,
     pub consent_history: Vec<super::contacts::ConsentEntry>,
     pub messages: Vec<SubjectMessage>,
+    /// The files the person sent (metadata; the bytes through `GET /v1/media/{id}`).
+    pub media: Vec<super::media::MediaView>,
     pub events: Vec<SubjectEvent>,
 }
 
@@ -281,6 +283,11 @@ pub async fn export(
             break;
         }
     }
+    let media = crate::ops::media::contact_media(&state, &s.workspace, &contact.id)
+        .await?
+        .into_iter()
+        .map(|(row, name)| super::media::view(row, name))
+        .collect::<Vec<_>>();
     let consent_history =
         super::contacts::consent_entries(&state, &s.workspace, &contact.id).await?;
     let r = request_row(
@@ -288,7 +295,7 @@ pub async fn export(
         &auth,
         &s,
         "export",
-        serde_json::json!({ "messages": messages.len(), "events": events.len() }),
+        serde_json::json!({ "messages": messages.len(), "media": media.len(), "events": events.len() }),
     );
     state
         .store
@@ -306,6 +313,7 @@ pub async fn export(
         contact: contact_view(&state, contact)?,
         consent_history,
         messages,
+        media,
         events,
     }))
 }
@@ -429,10 +437,11 @@ pub struct ErasureView {
     pub pending_sends_cancelled: u64,
     pub events_deleted: u64,
     pub consent_records_deleted: u64,
+    pub media_deleted: u64,
 }
 
 /// Erase: shreds the person's content key, cancels pending sends and deletes the contact,
-/// its consent history, messages and events. The audit log keeps a keyed hash, not the number.
+/// its consent history, messages, media files and events. The audit log keeps a keyed hash, not the number.
 #[utoipa::path(operation_id = "erase_subject", delete, path = "/v1/privacy/subjects/{phone}", tag = "privacy",
     params(("phone" = String, Path)),
     responses((status = 200, body = ErasureView), (status = 404, body = Problem, content_type = "application/problem+json")))]
@@ -455,6 +464,7 @@ pub async fn erase(
         pending_sends_cancelled: report.pending_cancelled,
         events_deleted: report.events,
         consent_records_deleted: report.consents,
+        media_deleted: report.media,
     }))
 }
 

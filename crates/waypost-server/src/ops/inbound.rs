@@ -232,7 +232,10 @@ fn inbound_message(
 ) -> anyhow::Result<NewInboundMessage> {
     let id = waypost_core::MessageId::new().to_string();
     let key = content_key(&state.keys, contact)?;
-    let said = serde_json::to_value(normalise(m, None, known))?;
+    // The file an image/video/audio/document/sticker carries, as a `med_…` row (its id: `media.media.id`).
+    let media = crate::ops::media::inbound_media(state, channel, contact, &id, m, now);
+    let media_id = media.as_ref().map(|n| n.media.id.as_str());
+    let said = serde_json::to_value(normalise(m, media_id, known))?;
     let (content, content_expires_at) = match (retain_days, &key) {
         (Some(days), Some(key)) => (
             Some(key.encrypt(
@@ -349,6 +352,7 @@ fn inbound_message(
         message,
         event,
         consent,
+        media,
     })
 }
 

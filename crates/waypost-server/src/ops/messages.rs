@@ -24,8 +24,10 @@ use crate::messaging::identity::Identity;
 use crate::state::AppState;
 
 /// The request: a recipient and a Cloud API message payload (`type` plus the
-/// object of that name).
+/// object of that name). A media payload may name an upload by its Waypost
+/// id (`{"media_id": "med_…"}`) instead of a provider `id` or a `link`.
 #[derive(Deserialize)]
+#[serde(try_from = "SendMessageWire")]
 pub struct SendMessage {
     pub channel_id: String,
     pub to: Option<String>,
@@ -33,8 +35,39 @@ pub struct SendMessage {
     pub user_id: Option<String>,
     pub contact_id: Option<String>,
     pub context: Option<SendContext>,
-    #[serde(flatten)]
     pub content: OutboundContent,
+    /// The `med_…` upload the media payload names; replaced by the provider's id on acceptance.
+    pub media_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SendMessageWire {
+    channel_id: String,
+    to: Option<String>,
+    user_id: Option<String>,
+    contact_id: Option<String>,
+    context: Option<SendContext>,
+    #[serde(flatten)]
+    payload: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TryFrom<SendMessageWire> for SendMessage {
+    type Error = String;
+
+    fn try_from(mut w: SendMessageWire) -> Result<Self, String> {
+        let media_id = super::media::take_media_id(&mut w.payload)?;
+        let content = serde_json::from_value(serde_json::Value::Object(w.payload))
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            channel_id: w.channel_id,
+            to: w.to,
+            user_id: w.user_id,
+            contact_id: w.contact_id,
+            context: w.context,
+            content,
+            media_id,
+        })
+    }
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -356,6 +389,10 @@ async fn accept_new(
     };
     policy::check_send(&recipient, kind, now).map_err(refusal_problem)?;
 
+    let mut content = req.content;
+    if let Some(media_id) = &req.media_id {
+        super::media::use_upload(state, ctx, &channel.id, media_id, &mut content).await?;
+    }
     let id = MessageId::new().to_string();
     let context = reply_context(state, ctx, req.context.as_ref()).await?;
     // A phone when known (Meta's advice), else the BSUID: `recipient` alone.
@@ -363,7 +400,7 @@ async fn accept_new(
         &who.phone,
         who.user_id.as_ref().or(who.parent_user_id.as_ref()),
     ) {
-        (Some(phone), _) => OutboundMessage::new(phone.wa_id(), req.content),
+        (Some(phone), _) => OutboundMessage::new(phone.wa_id(), content),
         (None, Some(id)) => {
             if matches!(kind, SendKind::Template(Category::Authentication)) {
                 return Err(refuse(
@@ -372,7 +409,7 @@ async fn accept_new(
                     "authentication templates cannot be sent to a business-scoped user id; this contact has no known phone number",
                 ));
             }
-            OutboundMessage::to_user_id(id.as_str(), req.content)
+            OutboundMessage::to_user_id(id.as_str(), content)
         }
         (None, None) => {
             return Err(ApiError::Internal(anyhow::anyhow!(

@@ -211,6 +211,10 @@ async fn every_inbound_kind_reaches_the_event_and_the_api(backend: Backend) {
     assert_eq!(image["image"]["caption"], "the parcel");
     assert_eq!(image["image"]["mime_type"], "image/jpeg");
     assert_eq!(image["image"]["sha256"], "IMG+sha=");
+    assert!(
+        image["image"]["id"].as_str().unwrap().starts_with("med_"),
+        "the Waypost media id to fetch it: {image}"
+    );
     assert_eq!(data("wamid.K.video")["video"]["mime_type"], "video/mp4");
     assert_eq!(data("wamid.K.audio")["audio"]["voice"], true);
     let document = data("wamid.K.document");

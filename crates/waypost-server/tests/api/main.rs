@@ -22,6 +22,7 @@ mod isolation;
 mod keys;
 mod keys_api;
 mod login;
+mod media;
 mod members;
 mod messaging;
 mod messaging_fixture;

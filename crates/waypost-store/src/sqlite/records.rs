@@ -50,6 +50,8 @@ crate::messaging::messaging_store_impl!(
     insert_message,
     insert_status
 );
+crate::media::insert_media_fn!(SqliteConnection);
+crate::media::media_store_impl!(SqliteStore, append_audit, insert_media);
 crate::inbound::inbound_fns!(SqliteConnection, insert_status, insert_events);
 crate::dispatch::record_sent_fn!(SqliteConnection);
 crate::dispatch::dispatch_store_impl!(
@@ -65,7 +67,8 @@ crate::inbound::inbound_store_impl!(
     insert_status,
     insert_events,
     apply_status,
-    apply_unmatched
+    apply_unmatched,
+    insert_media
 );
 crate::templates::template_store_impl!(SqliteStore, append_audit, insert_events);
 crate::webhooks::webhook_store_impl!(SqliteStore, append_audit, insert_events, "");
