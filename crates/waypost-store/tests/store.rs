@@ -133,11 +133,11 @@ async fn concurrent_audit_appends_form_one_valid_chain(store: Arc<dyn Store>, _u
 async fn writes_abandoned_midway_leave_the_store_writable(store: Arc<dyn Store>, _url: String) {
     let ws = workspace("abandoned");
     store.create_workspace(&ws, created(&ws)).await.unwrap();
-    for i in 0..400u64 {
+    for i in 0..1500u64 {
         let event = NewAuditEvent::new(Some(ws.id), Actor::System, "test.abandoned");
         // From "dropped before anything ran" to "dropped after commit".
         let _ = tokio::time::timeout(
-            std::time::Duration::from_micros((i * 7) % 2000),
+            std::time::Duration::from_micros((i * 13) % 3000),
             store.append_audit_event(event),
         )
         .await;

@@ -135,6 +135,29 @@ async fn the_customers_question_opens_a_conversation_with_its_history(backend: B
         .call("GET", &format!("/v1/conversations/{id}"), None)
         .await;
     assert_eq!(c["last_direction"], "outbound");
+    // Past the retention period the history stays, its content goes, and readers are told why.
+    let later = f.app.clock_now() + chrono::Duration::days(8);
+    assert!(
+        f.app
+            .state
+            .store
+            .purge_expired_content(later, 100)
+            .await
+            .unwrap()
+            >= 2
+    );
+    f.app.clock.advance(chrono::Duration::days(8));
+    let (_, page) = f
+        .call("GET", &format!("/v1/conversations/{id}/messages"), None)
+        .await;
+    let states: Vec<&Value> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["content_state"])
+        .collect();
+    assert_eq!(states, vec!["expired", "expired"], "{page}");
+    assert_eq!(page["data"][0]["content"], Value::Null);
     // Another customer: newest activity first, and the cursor pages on.
     f.conversation_of(OTHER, "Do you deliver on Sundays?").await;
     let first = f.inbox("?limit=1").await;
@@ -457,11 +480,19 @@ async fn erasing_the_customer_removes_the_conversation_and_its_notes(backend: Ba
     let c = f.conversation_of(USER, "please forget me").await;
     let id = c["id"].as_str().unwrap().to_owned();
     let (status, _) = f
-        .call("POST", &format!("/v1/conversations/{id}/notes"), Some(json!({"body": "asked to be forgotten"})))
+        .call(
+            "POST",
+            &format!("/v1/conversations/{id}/notes"),
+            Some(json!({"body": "asked to be forgotten"})),
+        )
         .await;
     assert_eq!(status, 201);
     let (status, _) = f
-        .call("PUT", &format!("/v1/conversations/{id}/labels"), Some(json!({"labels": ["gdpr"]})))
+        .call(
+            "PUT",
+            &format!("/v1/conversations/{id}/labels"),
+            Some(json!({"labels": ["gdpr"]})),
+        )
         .await;
     assert_eq!(status, 200);
     let owner = login(&f.app, "ops@example.com", PASSWORD).await;
@@ -469,7 +500,9 @@ async fn erasing_the_customer_removes_the_conversation_and_its_notes(backend: Ba
         .delete(&f.app, &format!("/v1/privacy/subjects/%2B{USER}"))
         .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    let (status, _) = f.call("GET", &format!("/v1/conversations/{id}"), None).await;
+    let (status, _) = f
+        .call("GET", &format!("/v1/conversations/{id}"), None)
+        .await;
     assert_eq!(status, 404);
     assert!(f.inbox("").await.is_empty());
     let store = &f.app.state.store;
@@ -483,7 +516,9 @@ async fn erasing_the_customer_removes_the_conversation_and_its_notes(backend: Ba
         .await
         .unwrap();
     assert!(
-        events.iter().all(|e| e.subject_id.as_deref() != Some(id.as_str())),
+        events
+            .iter()
+            .all(|e| e.subject_id.as_deref() != Some(id.as_str())),
         "the conversation's events went with it"
     );
 }

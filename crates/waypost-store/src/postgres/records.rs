@@ -13,7 +13,13 @@ use crate::*;
 
 impl PgStore {
     pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        Ok(self.pool.begin().await?)
+        // On its own task, so a caller dropped while `BEGIN` was answered cannot put a
+        // connection back in the pool inside a transaction nobody owns (see the SQLite store).
+        let pool = self.pool.clone();
+        tokio::spawn(async move { pool.begin().await })
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("beginning a transaction: {e}")))?
+            .map_err(Into::into)
     }
 }
 

@@ -14,7 +14,15 @@ use crate::*;
 
 impl SqliteStore {
     pub(crate) async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        // Begun on its own task: a caller dropped while `BEGIN` was answered (a client
+        // that hung up) would otherwise leave the one writer connection inside a
+        // transaction no `Transaction` owns, and every later write would fail with
+        // InvalidSavePointStatement. Dropped here instead, it is rolled back.
+        let writer = self.writer.clone();
+        tokio::spawn(async move { writer.begin_with("BEGIN IMMEDIATE").await })
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("beginning a transaction: {e}")))?
+            .map_err(Into::into)
     }
 }
 
