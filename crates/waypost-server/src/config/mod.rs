@@ -32,6 +32,8 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Longest a request may run before it is answered with 503.
     pub request_timeout_secs: u64,
+    /// The same for media uploads and downloads (files up to 100 MB).
+    pub media_timeout_secs: u64,
     /// How long SIGTERM waits for in-flight requests and worker steps.
     pub shutdown_grace_secs: u64,
     pub tls_cert: Option<PathBuf>,
@@ -230,6 +232,7 @@ impl Default for Config {
             master_key_file: None,
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            media_timeout_secs: 600,
             shutdown_grace_secs: 30,
             tls_cert: None,
             tls_key: None,
@@ -697,6 +700,7 @@ impl Config {
             format!("master_key_file = {}", self.master_key_path().display()),
             format!("body_limit_bytes = {}", self.body_limit_bytes),
             format!("request_timeout_secs = {}", self.request_timeout_secs),
+            format!("media_timeout_secs = {}", self.media_timeout_secs),
             format!("shutdown_grace_secs = {}", self.shutdown_grace_secs),
             format!("tls_cert = {}", opt_path(&self.tls_cert)),
             format!("tls_key = {}", opt_path(&self.tls_key)),

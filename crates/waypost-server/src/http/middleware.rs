@@ -2,7 +2,7 @@
 //! metrics per request, security headers, and turning every error response
 //! into a problem document.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
@@ -81,6 +81,21 @@ pub async fn limit_body(limit: usize, upload_limit: usize, req: Request, next: N
     let (parts, body) = req.into_parts();
     let body = Body::new(http_body_util::Limited::new(body, limit));
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// Answers 503 when a request runs longer than its limit: `media` for the media
+/// routes (100 MB files move slowly), `default` for everything else. Covers
+/// reading the body and producing the response head (a stream's body is not limited).
+pub async fn time_limit(default: Duration, media: Duration, req: Request, next: Next) -> Response {
+    let limit = if req.uri().path().starts_with("/v1/media") {
+        media
+    } else {
+        default
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => Problem::for_status(StatusCode::SERVICE_UNAVAILABLE).into_response(),
+    }
 }
 
 /// Innermost route layer: copies the matched route template to the response,

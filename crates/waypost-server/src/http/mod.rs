@@ -39,7 +39,6 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -231,6 +230,8 @@ pub struct EdgeSettings {
     /// The body limit of media uploads (`POST /v1/media`).
     pub upload_limit: usize,
     pub request_timeout: Duration,
+    /// The timeout of media routes (`/v1/media…`), whose bodies may be 100 MB.
+    pub media_timeout: Duration,
     pub tls: bool,
 }
 
@@ -240,6 +241,7 @@ pub fn router(state: AppState) -> Router {
         body_limit: state.config.body_limit_bytes,
         upload_limit: media::UPLOAD_BODY_LIMIT,
         request_timeout: Duration::from_secs(state.config.request_timeout_secs),
+        media_timeout: Duration::from_secs(state.config.media_timeout_secs),
         tls: state.config.tls_enabled(),
     };
     let (routes, _) = api();
@@ -277,10 +279,9 @@ pub fn with_edge_layers<S: Clone + Send + Sync + 'static>(
         .layer(from_fn(move |req, next| {
             middleware::limit_body(s.body_limit, s.upload_limit, req, next)
         }))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            s.request_timeout,
-        ))
+        .layer(from_fn(move |req, next| {
+            middleware::time_limit(s.request_timeout, s.media_timeout, req, next)
+        }))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(from_fn(middleware::finish_problem))
         .layer(from_fn(move |req, next| {
@@ -323,11 +324,16 @@ mod tests {
             .route(
                 "/slow",
                 get(|| async { tokio::time::sleep(Duration::from_secs(5)).await }),
+            )
+            .route(
+                "/v1/media/slow",
+                get(|| async { tokio::time::sleep(Duration::from_millis(400)).await }),
             );
         let settings = EdgeSettings {
             body_limit: 64,
             upload_limit: 64,
             request_timeout: Duration::from_millis(200),
+            media_timeout: Duration::from_secs(3),
             tls: false,
         };
         with_edge_layers(routes, settings)
@@ -464,5 +470,9 @@ mod tests {
             (status.as_u16(), ct.as_str()),
             (503, "application/problem+json")
         );
+        // Media routes move files of up to 100 MB: they get their own, longer limit.
+        let (status, _, _) =
+            call(Request::get("/v1/media/slow").body(Body::empty()).unwrap()).await;
+        assert_eq!(status, 200);
     }
 }
