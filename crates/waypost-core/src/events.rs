@@ -35,6 +35,7 @@ pub enum EventType {
     ConversationUnassigned,
     ConversationClosed,
     ConversationReopened,
+    ConversationPending,
     ConversationLabelled,
     ConversationNoteAdded,
     ConversationRead,
@@ -46,7 +47,7 @@ pub enum EventType {
 pub struct UnknownEventType(pub String);
 
 impl EventType {
-    pub const ALL: [EventType; 23] = [
+    pub const ALL: [EventType; 24] = [
         EventType::MessageQueued,
         EventType::MessageSent,
         EventType::MessageDelivered,
@@ -67,6 +68,7 @@ impl EventType {
         EventType::ConversationUnassigned,
         EventType::ConversationClosed,
         EventType::ConversationReopened,
+        EventType::ConversationPending,
         EventType::ConversationLabelled,
         EventType::ConversationNoteAdded,
         EventType::ConversationRead,
@@ -94,6 +96,7 @@ impl EventType {
             EventType::ConversationUnassigned => "conversation.unassigned",
             EventType::ConversationClosed => "conversation.closed",
             EventType::ConversationReopened => "conversation.reopened",
+            EventType::ConversationPending => "conversation.pending",
             EventType::ConversationLabelled => "conversation.labelled",
             EventType::ConversationNoteAdded => "conversation.note_added",
             EventType::ConversationRead => "conversation.read",
@@ -120,6 +123,7 @@ impl EventType {
             | EventType::ConversationUnassigned
             | EventType::ConversationClosed
             | EventType::ConversationReopened
+            | EventType::ConversationPending
             | EventType::ConversationLabelled
             | EventType::ConversationNoteAdded
             | EventType::ConversationRead => Action::MessagesRead,

@@ -39,7 +39,7 @@ pub(crate) const COLUMNS: &str = "c.id, c.workspace_id, c.channel_id, c.contact_
      c.unread_count, c.version, c.created_at, c.updated_at";
 
 /// A message that moves its conversation: inbound ones count as unread and
-/// reopen a closed conversation.
+/// make a closed or pending conversation open again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationTouch {
     /// The message's id; a new conversation takes its id from it.
@@ -168,7 +168,7 @@ macro_rules! conversation_fns {
                         last_inbound_at = COALESCE(excluded.last_inbound_at, conversations.last_inbound_at),
                         last_inbound_wamid = COALESCE(excluded.last_inbound_wamid, conversations.last_inbound_wamid),
                         unread_count = conversations.unread_count + excluded.unread_count,
-                        status = CASE WHEN $10 AND conversations.status = 'closed' THEN 'open'
+                        status = CASE WHEN $10 AND conversations.status IN ('closed', 'pending') THEN 'open'
                                       ELSE conversations.status END,
                         version = conversations.version + 1,
                         updated_at = excluded.updated_at",

@@ -307,6 +307,18 @@ pub async fn reopen(
     apply(state, origin, auth, id, Change::Reopen).await
 }
 
+/// Marks the conversation pending (waiting on someone); the customer's next message makes it open.
+#[utoipa::path(operation_id = "pend_conversation", post, path = "/v1/conversations/{id}/pending", tag = "conversations",
+    params(("id" = String, Path)), responses((status = 200, body = ConversationView)))]
+pub async fn pending(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    auth: Authorized<act::MessagesSend>,
+    Path(id): Path<String>,
+) -> Result<Json<ConversationView>, ApiError> {
+    apply(state, origin, auth, id, Change::Pending).await
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelsRequest {

@@ -177,6 +177,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(conversations::assign))
         .routes(routes!(conversations::close))
         .routes(routes!(conversations::reopen))
+        .routes(routes!(conversations::pending))
         .routes(routes!(conversations::labels))
         .routes(routes!(conversations::read))
         .routes(routes!(conversations::add_note, conversations::notes))

@@ -187,6 +187,8 @@ pub enum Change {
     Assign(Option<String>),
     Close,
     Reopen,
+    /// Waiting on someone (the customer, another team); still open for the customer.
+    Pending,
     Labels(Vec<String>),
     /// Sends the read receipt for the latest inbound message (and the typing indicator).
     Read {
@@ -246,6 +248,14 @@ pub async fn change(
             (
                 EventType::ConversationReopened,
                 "conversation.reopened",
+                serde_json::json!({}),
+            )
+        }
+        Change::Pending => {
+            row.status = "pending".into();
+            (
+                EventType::ConversationPending,
+                "conversation.pending",
                 serde_json::json!({}),
             )
         }

@@ -290,6 +290,10 @@ async fn agents_work_the_inbox_and_every_change_is_audited_and_announced(backend
             .starts_with("wamid.")
     );
 
+    let (status, v) = f.call("POST", &path("pending"), None).await;
+    assert_eq!((status, v["status"].clone()), (200, json!("pending")));
+    assert_eq!(f.inbox("?status=pending").await.len(), 1);
+    assert!(f.inbox("?status=open").await.is_empty());
     let (status, v) = f.call("POST", &path("close"), None).await;
     assert_eq!(status, 200);
     assert_eq!(v["status"], "closed");
@@ -315,6 +319,7 @@ async fn agents_work_the_inbox_and_every_change_is_audited_and_announced(backend
         "conversation.labelled",
         "conversation.note_added",
         "conversation.read",
+        "conversation.pending",
         "conversation.closed",
         "conversation.unassigned",
     ] {
