@@ -47,7 +47,8 @@ impl Policy {
             // These carry their own expiry time.
             RetentionKind::MessageContent
             | RetentionKind::IdempotencyRecords
-            | RetentionKind::MediaBlobs => return now,
+            | RetentionKind::MediaBlobs
+            | RetentionKind::ConversationNotes => return now,
             RetentionKind::MessageMetadata | RetentionKind::MediaRecords => {
                 self.message_metadata_days
             }

@@ -129,8 +129,6 @@ pub trait ConversationStore {
         conversation_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<NoteRow>>;
-    /// Deletes notes past their retention; returns how many.
-    async fn purge_expired_notes(&self, now: DateTime<Utc>, limit: u32) -> Result<u64>;
     /// `all` or `assigned`: which conversations agents see.
     async fn conversation_visibility(&self, workspace_id: &str) -> Result<String>;
     async fn set_conversation_visibility(
@@ -387,24 +385,6 @@ macro_rules! conversation_store_impl {
                 .bind(now)
                 .fetch_all(self.reads())
                 .await?)
-            }
-
-            async fn purge_expired_notes(
-                &self,
-                now: chrono::DateTime<chrono::Utc>,
-                limit: u32,
-            ) -> $crate::Result<u64> {
-                let mut tx = self.write_tx().await?;
-                let done = sqlx::query(
-                    "DELETE FROM conversation_notes WHERE id IN
-                        (SELECT id FROM conversation_notes WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)",
-                )
-                .bind(now)
-                .bind(limit as i64)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(done.rows_affected())
             }
 
             async fn conversation_visibility(&self, workspace_id: &str) -> $crate::Result<String> {

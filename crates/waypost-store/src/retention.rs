@@ -30,12 +30,16 @@ pub enum RetentionKind {
     MediaBlobs,
     /// Media rows without a kept copy whose provider copy expired before the cutoff.
     MediaRecords,
+    /// Internal conversation notes past their `expires_at` (the workspace's content
+    /// retention; the cutoff is now).
+    ConversationNotes,
 }
 
 impl RetentionKind {
-    pub const ALL: [RetentionKind; 10] = [
+    pub const ALL: [RetentionKind; 11] = [
         RetentionKind::MessageContent,
         RetentionKind::MediaBlobs,
+        RetentionKind::ConversationNotes,
         RetentionKind::MessageMetadata,
         RetentionKind::MediaRecords,
         RetentionKind::InboundRecords,
@@ -58,6 +62,7 @@ impl RetentionKind {
             RetentionKind::IdempotencyRecords => "idempotency_records",
             RetentionKind::MediaBlobs => "media_blobs",
             RetentionKind::MediaRecords => "media_records",
+            RetentionKind::ConversationNotes => "conversation_notes",
         }
     }
 
@@ -95,6 +100,9 @@ impl RetentionKind {
             RetentionKind::MediaRecords => {
                 "SELECT count(*) FROM media WHERE blob IS NULL AND provider_expires_at < $1"
             }
+            RetentionKind::ConversationNotes => {
+                "SELECT count(*) FROM conversation_notes WHERE expires_at < $1"
+            }
         }
     }
 
@@ -130,6 +138,10 @@ impl RetentionKind {
                 "DELETE FROM media WHERE id IN
                     (SELECT id FROM media WHERE blob IS NULL AND provider_expires_at < $1
                      ORDER BY provider_expires_at LIMIT $2)",
+            ),
+            RetentionKind::ConversationNotes => Some(
+                "DELETE FROM conversation_notes WHERE id IN
+                    (SELECT id FROM conversation_notes WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
             ),
             RetentionKind::MessageContent
             | RetentionKind::DeliveryAttempts

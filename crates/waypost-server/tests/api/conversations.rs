@@ -264,6 +264,11 @@ async fn agents_work_the_inbox_and_every_change_is_audited_and_announced(backend
         notes["data"][0]["body"],
         "Customer called twice; offer a refund."
     );
+    assert_eq!(
+        notes["data"][0]["expires_at"].as_str().unwrap()[..10],
+        (f.app.clock_now() + chrono::Duration::days(7)).to_rfc3339()[..10],
+        "notes follow the workspace's content retention"
+    );
     let (status, _) = f
         .call("POST", &path("notes"), Some(json!({"body": "  "})))
         .await;
@@ -500,6 +505,30 @@ async fn erasing_the_customer_removes_the_conversation_and_its_notes(backend: Ba
         )
         .await;
     assert_eq!(status, 200);
+    // The retention purge removes notes whose time is up.
+    let store = &f.app.state.store;
+    let policy = waypost_server::retention::Policy::from_config(&f.app.state.config);
+    let audit_key = f.app.state.keys.audit_signing_key();
+    let running = tokio_util::sync::CancellationToken::new();
+    let purge = |at| {
+        waypost_server::retention::run(store.as_ref(), &audit_key, &policy, at, false, &running)
+    };
+    purge(f.app.clock_now() + chrono::Duration::days(6))
+        .await
+        .unwrap();
+    let kept = store
+        .conversation_notes(&f.ws.to_string(), &id, f.app.clock_now())
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1);
+    let reports = purge(f.app.clock_now() + chrono::Duration::days(8))
+        .await
+        .unwrap();
+    let notes_purged = reports
+        .iter()
+        .find(|r| r.kind == "conversation_notes")
+        .map(|r| r.rows);
+    assert_eq!(notes_purged, Some(1), "{reports:?}");
     let owner = login(&f.app, "ops@example.com", PASSWORD).await;
     let res = owner
         .delete(&f.app, &format!("/v1/privacy/subjects/%2B{USER}"))
@@ -510,7 +539,6 @@ async fn erasing_the_customer_removes_the_conversation_and_its_notes(backend: Ba
         .await;
     assert_eq!(status, 404);
     assert!(f.inbox("").await.is_empty());
-    let store = &f.app.state.store;
     let notes = store
         .conversation_notes(&f.ws.to_string(), &id, f.app.clock_now())
         .await
