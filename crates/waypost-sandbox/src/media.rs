@@ -81,32 +81,7 @@ pub async fn upload(
     let mime = kind
         .or(part_type)
         .ok_or_else(|| GraphError::param("type", "is required"))?;
-    let limit = max_size(&mime)
-        .ok_or_else(|| GraphError::param("type", &format!("unsupported media type {mime}")))?;
-    if bytes.len() > limit {
-        return Err(GraphError::param(
-            "file",
-            &format!("{} bytes; at most {limit} allowed for {mime}", bytes.len()),
-        ));
-    }
-    let mut inner = state.lock();
-    if inner.media.len() >= state.config.limits.max_media {
-        return Err(GraphError::param(
-            "file",
-            "sandbox media store is full; delete media or reset",
-        ));
-    }
-    let id = inner.numeric_id().to_string();
-    let sha256 = hex::encode(Sha256::digest(&bytes));
-    inner.media.insert(
-        id.clone(),
-        Media {
-            phone_number_id: number_id,
-            mime_type: mime,
-            bytes: bytes.to_vec(),
-            sha256,
-        },
-    );
+    let (id, _) = store(&state, &number_id, &mime, bytes.to_vec(), ("type", "file"))?;
     Ok(Json(MediaUploaded { id }))
 }
 
@@ -205,19 +180,35 @@ pub fn create_inbound(
     mime_type: &str,
     bytes: Vec<u8>,
 ) -> Result<(String, String), GraphError> {
+    store(state, number_id, mime_type, bytes, ("mime_type", "data"))
+}
+
+/// Checks a file against Meta's type and size limits and the sandbox's capacity,
+/// then keeps it for `number_id`; returns its id and sha256 (hex). `fields` names
+/// the request's type and file fields in errors.
+fn store(
+    state: &AppState,
+    number_id: &str,
+    mime_type: &str,
+    bytes: Vec<u8>,
+    (type_field, file_field): (&str, &str),
+) -> Result<(String, String), GraphError> {
     let limit = max_size(mime_type).ok_or_else(|| {
-        GraphError::param("mime_type", &format!("unsupported media type {mime_type}"))
+        GraphError::param(type_field, &format!("unsupported media type {mime_type}"))
     })?;
     if bytes.len() > limit {
         return Err(GraphError::param(
-            "data",
-            &format!("{} bytes; at most {limit} allowed", bytes.len()),
+            file_field,
+            &format!(
+                "{} bytes; at most {limit} allowed for {mime_type}",
+                bytes.len()
+            ),
         ));
     }
     let mut inner = state.lock();
     if inner.media.len() >= state.config.limits.max_media {
         return Err(GraphError::param(
-            "data",
+            file_field,
             "sandbox media store is full; delete media or reset",
         ));
     }
