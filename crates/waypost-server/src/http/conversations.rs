@@ -7,15 +7,14 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use waypost_core::auth::{Action, Scope, role_allows};
 use waypost_core::redact::mask_phone;
 use waypost_store::conversations::ConversationFilter;
 
 use super::json::ApiJson;
 use super::messages::{MessagePage, message_view};
 use super::{ApiError, Problem, unprocessable};
+use crate::auth::Authorized;
 use crate::auth::permission::act;
-use crate::auth::{Authorized, Caller};
 use crate::messaging::identity::contact_identity;
 use crate::ops::Ctx;
 use crate::ops::conversations::{self, Change, Conversation, Viewer};
@@ -59,18 +58,10 @@ pub struct ConversationPage {
     pub next_cursor: Option<String>,
 }
 
-fn may_read_numbers<A>(auth: &Authorized<A>) -> bool {
-    match (&auth.caller, auth.role) {
-        (Caller::ApiKey(k), _) => k.scopes.contains(&Scope::ContactsRead),
-        (_, Some(role)) => role_allows(role, Action::ContactsRead),
-        _ => false,
-    }
-}
-
 fn view(
     state: &AppState,
     c: Conversation,
-    full_numbers: bool,
+    viewer: &Viewer,
     now: DateTime<Utc>,
 ) -> Result<ConversationView, ApiError> {
     let who = contact_identity(&state.keys, &c.contact).map_err(ApiError::Internal)?;
@@ -81,7 +72,7 @@ fn view(
         contact: ContactSummary {
             id: c.contact.id,
             phone: who.phone.map(|p| {
-                if full_numbers {
+                if viewer.full_numbers {
                     p.as_str().to_owned()
                 } else {
                     mask_phone(p.as_str())
@@ -175,10 +166,9 @@ pub async fn list(
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let ws = auth.workspace_id.to_string();
     let rows = conversations::list(&state, &ws, &viewer, filter, limit).await?;
-    let full = may_read_numbers(&auth);
     let data = rows
         .into_iter()
-        .map(|c| view(&state, c, full, now))
+        .map(|c| view(&state, c, &viewer, now))
         .collect::<Result<Vec<_>, _>>()?;
     let next_cursor = (data.len() as u32 == limit)
         .then(|| data.last().map(cursor_of))
@@ -197,12 +187,7 @@ pub async fn get(
 ) -> Result<Json<ConversationView>, ApiError> {
     let viewer = Viewer::of(&auth.caller, auth.role);
     let c = conversations::get(&state, &auth.workspace_id.to_string(), &viewer, &id).await?;
-    Ok(Json(view(
-        &state,
-        c,
-        may_read_numbers(&auth),
-        state.clock.now(),
-    )?))
+    Ok(Json(view(&state, c, &viewer, state.clock.now())?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -260,12 +245,7 @@ async fn apply(
     let viewer = Viewer::of(&auth.caller, auth.role);
     let ctx = Ctx::of(&auth, origin);
     let c = conversations::change(&state, &ctx, &viewer, &id, change).await?;
-    Ok(Json(view(
-        &state,
-        c,
-        may_read_numbers(&auth),
-        state.clock.now(),
-    )?))
+    Ok(Json(view(&state, c, &viewer, state.clock.now())?))
 }
 
 /// Assigns the conversation to a member, or unassigns it.

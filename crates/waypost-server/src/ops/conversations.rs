@@ -3,7 +3,7 @@
 //! conversation's version and commits with its audit and customer event.
 
 use chrono::{DateTime, Duration, Utc};
-use waypost_core::auth::{Action, Role, role_allows};
+use waypost_core::auth::{Action, Role, Scope, role_allows};
 use waypost_core::events::EventType;
 use waypost_core::{Actor, NewAuditEvent};
 use waypost_crypto::Aad;
@@ -31,13 +31,21 @@ pub struct Viewer {
     /// The member's user id; `None` for API keys.
     pub user_id: Option<String>,
     pub role: Option<Role>,
+    /// Whether numbers are shown in full: only to callers that may read contacts.
+    pub full_numbers: bool,
 }
 
 impl Viewer {
     pub fn of(caller: &Caller, role: Option<Role>) -> Self {
+        let full_numbers = match (caller, role) {
+            (Caller::ApiKey(k), _) => k.scopes.contains(&Scope::ContactsRead),
+            (_, Some(role)) => role_allows(role, Action::ContactsRead),
+            _ => false,
+        };
         Self {
             user_id: caller.session().ok().map(|s| s.user.id.to_string()),
             role,
+            full_numbers,
         }
     }
 }
