@@ -23,6 +23,7 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod templates;
+pub mod web;
 pub mod webhooks;
 pub mod workers;
 

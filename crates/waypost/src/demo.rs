@@ -27,6 +27,7 @@ pub async fn serve(
     let state = app.state().clone();
     let server = format!("http://127.0.0.1:{}", app.port());
     let workspace = demo_workspace(&state).await?;
+    let owner_password = demo_owner_password(&state).await?;
     let number = NumberConfig::default();
     let channel = demo_channel(&state, workspace, &number).await?;
     let sandbox = Sandbox::start(SandboxConfig {
@@ -55,6 +56,9 @@ pub async fn serve(
     let sandbox_root = base_url.trim_end_matches('/');
     // The demo's credentials are printed on purpose: it is a local tour.
     println!("Waypost demo: API on {server}, sandbox provider on {base_url}");
+    println!(
+        "Dashboard: {server}/ (sign in as {OWNER_EMAIL} / {owner_password}; the password is new on every start)"
+    );
     println!("API key (new on every start): {key}");
     if let Some(owner) = state.store.find_user_by_email(OWNER_EMAIL).await? {
         // For assigning conversations through the API.
@@ -109,11 +113,28 @@ async fn demo_workspace(state: &AppState) -> anyhow::Result<waypost_core::Worksp
         .update_messaging_settings(&ws.to_string(), &settings, audit)
         .await?;
     state.lookups.invalidate();
-    println!(
-        "Created the demo workspace (keeps message content for 7 days). Owner: {OWNER_EMAIL} / {} (shown once)",
-        password.expose_secret()
-    );
+    println!("Created the demo workspace (keeps message content for 7 days).");
     Ok(ws)
+}
+
+/// A fresh password for the demo owner (like the API key, new on every start,
+/// since only its hash is kept); the owner's earlier sessions end.
+async fn demo_owner_password(state: &AppState) -> anyhow::Result<String> {
+    let owner = state
+        .store
+        .find_user_by_email(OWNER_EMAIL)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the demo owner {OWNER_EMAIL} is missing"))?;
+    let password = waypost_crypto::token::generate_session_token();
+    let hash = state.hasher.hash(password.expose_secret());
+    let audit = NewAuditEvent::new(None, Actor::System, "auth.password_changed")
+        .target("user", owner.id.clone())
+        .details(serde_json::json!({ "reason": "demo start" }));
+    state
+        .store
+        .change_password(&owner.id, &hash, "", state.clock.now(), audit)
+        .await?;
+    Ok(password.expose_secret().to_owned())
 }
 
 /// The workspace's sandbox channel, created on the first run.

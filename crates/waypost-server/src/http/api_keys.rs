@@ -7,16 +7,15 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use waypost_core::NewAuditEvent;
 use waypost_store::identity::ApiKeyRecord;
 
 use super::json::ApiJson;
 use super::{ApiError, Problem};
-use crate::auth::caller::require_recent_auth;
+use crate::auth::Authorized;
 use crate::auth::permission::act;
-use crate::auth::{Authorized, Caller};
 use crate::error::unprocessable;
-use crate::ops::api_keys::KeySpec;
+use crate::ops::Ctx;
+use crate::ops::api_keys::{self, KeySpec};
 use crate::state::{AppState, RequestOrigin};
 
 #[derive(Deserialize, ToSchema)]
@@ -84,7 +83,6 @@ pub async fn create(
     auth: Authorized<act::ApiKeysManage>,
     ApiJson(req): ApiJson<CreateApiKey>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
-    require_recent_auth(&state, &auth.caller)?;
     let now = state.clock.now();
     let spec = KeySpec::parse(
         &req.name,
@@ -94,23 +92,8 @@ pub async fn create(
         now,
     )
     .map_err(unprocessable)?;
-    let created_by = match &auth.caller {
-        Caller::Session(s) => Some(s.user.id.clone()),
-        Caller::ApiKey(k) => Some(k.key.id.clone()),
-    };
-    let (key, record) = spec.mint(
-        &state.keys.current(),
-        &auth.workspace_id.to_string(),
-        created_by,
-        now,
-    );
-    let event = NewAuditEvent::new(Some(auth.workspace_id), auth.caller.actor(), "api_key.created")
-        .target("api_key", record.id.clone())
-        .details(serde_json::json!({ "prefix": record.display_prefix, "scopes": record.scopes, "name": record.name }));
-    state
-        .store
-        .create_api_key(&record, origin.stamp(event))
-        .await?;
+    let ctx = Ctx::of(&auth, origin);
+    let (key, record) = api_keys::create(&state, &ctx, &auth.caller, spec).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiKey {
@@ -159,21 +142,6 @@ pub async fn revoke(
     auth: Authorized<act::ApiKeysManage>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let event = NewAuditEvent::new(
-        Some(auth.workspace_id),
-        auth.caller.actor(),
-        "api_key.revoked",
-    )
-    .target("api_key", id.clone());
-    state
-        .store
-        .revoke_api_key(
-            &auth.workspace_id.to_string(),
-            &id,
-            state.clock.now(),
-            origin.stamp(event),
-        )
-        .await?;
-    state.lookups.invalidate();
+    api_keys::revoke(&state, &Ctx::of(&auth, origin), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

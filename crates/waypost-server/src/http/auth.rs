@@ -11,11 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use waypost_core::NewAuditEvent;
-use waypost_core::audit::Actor;
-use waypost_core::auth::Email;
-use waypost_crypto::password::PasswordCheck;
-use waypost_crypto::{Aad, token, totp};
-use waypost_store::identity::{SessionRecord, UserRecord};
+use waypost_crypto::token;
+use waypost_store::identity::UserRecord;
 
 use super::json::ApiJson;
 use super::{ApiError, Problem};
@@ -23,6 +20,8 @@ use crate::auth::caller::require_recent_auth;
 use crate::auth::rate_limit::too_many_requests;
 use crate::auth::{Caller, cookies};
 use crate::ops::accounts::hash_new_password;
+use crate::ops::sign_in::{self, Refusal, SecondFactor};
+pub use crate::ops::sign_in::{check_totp, recovery_code_hash, verify_password};
 use crate::state::{AppState, RequestOrigin};
 
 #[derive(Deserialize, ToSchema)]
@@ -95,71 +94,35 @@ pub async fn login(
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    if let Some(ip) = origin.ip {
-        let info = state.limits.login_ip.check(&ip);
-        if info.retry_after_secs.is_some() {
-            return Ok(too_many_requests(
-                info,
-                "Too many sign-in attempts from this address.",
-            ));
-        }
-    }
     let now = state.clock.now();
-    let policy = state.config.lockout_policy();
-    let password = req.password.expose_secret().to_owned();
-    let user = match Email::parse(&req.email) {
-        Ok(email) => state.store.find_user_by_email(email.as_str()).await?,
-        Err(_) => None,
+    let user = match sign_in::check_password(&state, &origin, &req.email, &req.password).await? {
+        Ok(user) => user,
+        Err(refusal) => return refused(refusal, now),
     };
-    let Some(user) = user else {
-        let key = state
-            .keys
-            .current()
-            .blind_index("login.email", req.email.trim().to_lowercase().as_bytes());
-        let hasher = state.hasher.clone();
-        tokio::task::spawn_blocking(move || hasher.verify_dummy(&password))
-            .await
-            .map_err(anyhow::Error::from)?;
-        if let Some(until) = state.phantom_lockouts.locked_until(&key, now) {
-            return Ok(locked(until, now));
-        }
-        let event = NewAuditEvent::new(None, Actor::System, "auth.login_failed")
-            .details(serde_json::json!({ "reason": "unknown_account" }));
-        state.audit(origin.stamp(event)).await?;
-        return match state.phantom_lockouts.fail(key, now, policy) {
-            Some(until) => Ok(locked(until, now)),
-            None => Err(invalid_credentials()),
-        };
+    let factor = match (req.totp_code, req.recovery_code) {
+        (Some(code), _) => SecondFactor::Totp(code),
+        (None, Some(code)) => SecondFactor::Recovery(code),
+        (None, None) => SecondFactor::None,
     };
-    let hasher = state.hasher.clone();
-    let stored = user.password_hash.clone();
-    let check = tokio::task::spawn_blocking(move || {
-        let check = hasher.verify(&password, &stored);
-        let rehash = matches!(check, PasswordCheck::Valid { needs_rehash: true })
-            .then(|| hasher.hash(&password));
-        (check, rehash)
-    })
-    .await
-    .map_err(anyhow::Error::from)?;
-    if let Some(until) = user.locked_until.filter(|u| *u > now) {
-        return Ok(locked(until, now));
-    }
-    let (check, rehash) = check;
-    let second_factor = match check {
-        PasswordCheck::Invalid => Err("wrong_password"),
-        PasswordCheck::Valid { .. } => verify_second_factor(&state, &user, &req, now).await?,
-    };
-    if let Err(reason) = second_factor {
-        if reason == "mfa_required" {
-            return mfa_required(&state, &user, true).await;
-        }
-        return failed_login(&state, &user, &origin, reason, now).await;
-    }
-    if let Some(hash) = rehash {
-        state.store.set_password_hash(&user.id, &hash).await?;
+    match sign_in::check_second_factor(&state, &user, &factor, now).await? {
+        Ok(()) => {}
+        Err("mfa_required") => return mfa_required(&state, &user, true).await,
+        Err(reason) => return failed_login(&state, &user, &origin, reason, now).await,
     }
     let details = serde_json::json!({ "mfa": user.totp_enabled });
     complete_login(&state, &user, &origin, &headers, details).await
+}
+
+/// The answer to a refused sign-in: 429 with `Retry-After`, or 401.
+pub(crate) fn refused(refusal: Refusal, now: DateTime<Utc>) -> Result<Response, ApiError> {
+    match refusal {
+        Refusal::Throttled(info) => Ok(too_many_requests(
+            info,
+            "Too many sign-in attempts from this address.",
+        )),
+        Refusal::Locked(until) => Ok(locked(until, now)),
+        Refusal::InvalidCredentials => Err(invalid_credentials()),
+    }
 }
 
 /// Answers 401 `mfa-required`, listing the user's second factors; with
@@ -211,16 +174,7 @@ pub(crate) async fn complete_login(
     headers: &HeaderMap,
     details: serde_json::Value,
 ) -> Result<Response, ApiError> {
-    let now = state.clock.now();
-    state.store.clear_login_failures(&user.id).await?;
-    let (token, session) = new_session(user, origin, now);
-    let event = NewAuditEvent::new(None, Actor::User(user.id.clone()), "auth.login")
-        .target("session", session.id.clone())
-        .details(details);
-    state
-        .store
-        .create_session(&session, origin.stamp(event))
-        .await?;
+    let (token, session) = sign_in::open_session(state, user, origin, details).await?;
     let body = me_for(state, user, &session.token_hash).await?;
     let secure = cookies::is_secure(&state.config, headers);
     let cookie = cookies::set_session(
@@ -231,79 +185,7 @@ pub(crate) async fn complete_login(
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
-async fn verify_second_factor(
-    state: &AppState,
-    user: &UserRecord,
-    req: &LoginRequest,
-    now: DateTime<Utc>,
-) -> Result<Result<(), &'static str>, ApiError> {
-    if !user.totp_enabled {
-        if state.store.count_passkeys(&user.id).await? == 0 {
-            return Ok(Ok(()));
-        }
-        if req.totp_code.is_some() || req.recovery_code.is_some() {
-            return Ok(Err("wrong_totp"));
-        }
-        return Ok(Err("mfa_required"));
-    }
-    if let Some(code) = &req.totp_code {
-        return Ok(if check_totp(state, user, code, now).await? {
-            Ok(())
-        } else {
-            Err("wrong_totp")
-        });
-    }
-    if let Some(code) = &req.recovery_code {
-        let Some(normalized) = token::normalize_recovery_code(code) else {
-            return Ok(Err("wrong_recovery_code"));
-        };
-        let hash = recovery_code_hash(state, &user.id, &normalized);
-        let used = state.store.use_recovery_code(&user.id, &hash, now).await?;
-        return Ok(if used {
-            Ok(())
-        } else {
-            Err("wrong_recovery_code")
-        });
-    }
-    Ok(Err("mfa_required"))
-}
-
-pub fn recovery_code_hash(state: &AppState, user_id: &str, normalized: &str) -> Vec<u8> {
-    state
-        .keys
-        .current()
-        .blind_index(
-            "recovery_code",
-            format!("{user_id}:{normalized}").as_bytes(),
-        )
-        .to_vec()
-}
-
-/// Checks a TOTP code and claims its time step, so each code works once.
-pub async fn check_totp(
-    state: &AppState,
-    user: &UserRecord,
-    code: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, ApiError> {
-    let Some(encrypted) = &user.totp_secret else {
-        return Ok(false);
-    };
-    let aad = Aad::new("users", "totp_secret", &user.id);
-    let secret = totp::TotpSecret::from_bytes(
-        state
-            .keys
-            .decrypt(state.store.as_ref(), aad, encrypted)
-            .await?
-            .to_vec(),
-    );
-    let last = user.totp_last_step.map(|s| s as u64);
-    let Some(step) = totp::verify_totp(&secret, code, now.timestamp().max(0) as u64, last) else {
-        return Ok(false);
-    };
-    Ok(state.store.claim_totp_step(&user.id, step as i64).await?)
-}
-
+/// Audits a failed attempt, counts it toward the lockout and answers it.
 pub(crate) async fn failed_login(
     state: &AppState,
     user: &UserRecord,
@@ -311,45 +193,8 @@ pub(crate) async fn failed_login(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
-    let failure = NewAuditEvent::new(None, Actor::User(user.id.clone()), "auth.login_failed")
-        .target("user", user.id.clone())
-        .details(serde_json::json!({ "reason": reason }));
-    let lockout =
-        NewAuditEvent::new(None, Actor::System, "auth.locked").target("user", user.id.clone());
-    let outcome = state
-        .store
-        .record_login_failure(
-            &user.id,
-            now,
-            state.config.lockout_policy(),
-            origin.stamp(failure),
-            origin.stamp(lockout),
-        )
-        .await?;
-    match outcome.locked_until {
-        Some(until) => Ok(locked(until, now)),
-        None => Err(invalid_credentials()),
-    }
-}
-
-fn new_session(
-    user: &UserRecord,
-    origin: &RequestOrigin,
-    now: DateTime<Utc>,
-) -> (SecretString, SessionRecord) {
-    let token = token::generate_session_token();
-    let session = SessionRecord {
-        id: format!("ses_{}", ulid::Ulid::new()),
-        token_hash: token::hash_session_token(token.expose_secret()).to_vec(),
-        user_id: user.id.clone(),
-        created_at: now,
-        last_seen_at: now,
-        reauthenticated_at: now,
-        ip: origin.ip.map(|ip| ip.to_string()),
-        user_agent: origin.user_agent.clone(),
-        revoked_at: None,
-    };
-    (token, session)
+    let refusal = sign_in::record_failure(state, user, origin, reason, now).await?;
+    refused(refusal, now)
 }
 
 async fn me_for(state: &AppState, user: &UserRecord, token_hash: &[u8]) -> Result<Me, ApiError> {
@@ -452,29 +297,8 @@ pub async fn reauth(
             return mfa_required(&state, &s.user, false).await;
         }
     }
-    let event = NewAuditEvent::new(None, caller.actor(), "auth.reauthenticated")
-        .target("session", s.session.id.clone());
-    state
-        .store
-        .mark_reauthenticated(&s.session.id, now, origin.stamp(event))
-        .await?;
+    sign_in::mark_reauthenticated(&state, &origin, &s.user, &s.session).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-pub async fn verify_password(
-    state: &AppState,
-    user: &UserRecord,
-    password: &SecretString,
-) -> Result<bool, ApiError> {
-    let hasher = state.hasher.clone();
-    let (password, stored) = (
-        password.expose_secret().to_owned(),
-        user.password_hash.clone(),
-    );
-    let check = tokio::task::spawn_blocking(move || hasher.verify(&password, &stored))
-        .await
-        .map_err(anyhow::Error::from)?;
-    Ok(matches!(check, PasswordCheck::Valid { .. }))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -121,7 +121,7 @@ pub async fn finish_problem(req: Request, next: Next) -> Response {
     }
     let problem = match res.extensions().get::<Problem>() {
         Some(p) => p.clone(),
-        None if is_problem(&res) => return res,
+        None if is_problem(&res) || is_page(&res) => return res,
         None => Problem::for_status(status),
     };
     let (mut parts, _) = res.into_parts();
@@ -137,6 +137,13 @@ pub async fn finish_problem(req: Request, next: Next) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.extensions.remove::<Problem>();
     Response::from_parts(parts, Body::from(body))
+}
+
+/// Dashboard pages answer errors as pages.
+fn is_page(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
 }
 
 fn is_problem(res: &Response) -> bool {
@@ -163,17 +170,21 @@ pub async fn security_headers(tls: bool, req: Request, next: Next) -> Response {
         "cross-origin-resource-policy",
         HeaderValue::from_static("same-origin"),
     );
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ),
-    );
-    // A route may say more (media files add `private`), never less than `no-store`.
+    // Pages set their own policy (scripts and styles from this server only).
+    if !h.contains_key("content-security-policy") {
+        h.insert(
+            "content-security-policy",
+            HeaderValue::from_static(
+                "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            ),
+        );
+    }
+    // A route may say more (media files add `private`), never less than
+    // `no-store`; only content-addressed assets are `immutable`.
     if !h
         .get(header::CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("no-store"))
+        .is_some_and(|v| v.contains("no-store") || v.contains("immutable"))
     {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -253,6 +253,7 @@ pub fn router(state: AppState) -> Router {
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], spec) }),
         )
         .route("/setup", get(setup::form).post(setup::submit))
+        .merge(crate::web::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::limit_requests,

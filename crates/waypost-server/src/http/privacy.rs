@@ -5,164 +5,22 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use waypost_core::NewAuditEvent;
-use waypost_core::bsuid::Bsuid;
 use waypost_crypto::Aad;
-use waypost_store::messaging::{ContactRow, MessageFilter};
-use waypost_store::privacy::PrivacyRequestRow;
+use waypost_store::messaging::MessageFilter;
 
-use super::contacts::{ContactView, UpdateContact, parse_phone, view as contact_view};
+use super::contacts::{ContactView, UpdateContact, view as contact_view};
 use super::json::ApiJson;
 use super::{ApiError, Problem};
-use crate::auth::caller::require_recent_auth;
+use crate::auth::Authorized;
 use crate::auth::permission::act;
-use crate::auth::{Authorized, Caller};
 use crate::messaging::content_key;
-use crate::messaging::identity::Identity;
-use crate::ops::contacts::find_contact;
+use crate::ops::Ctx;
+use crate::ops::privacy::{self, audit_for, known_contact, request_row, subject};
 use crate::state::{AppState, RequestOrigin};
-
-/// The keyed hash that stands for a person (their number or BSUID) in the
-/// register and the audit log.
-fn subject_hash(state: &AppState, workspace: &str, subject: &dyn std::fmt::Display) -> String {
-    hex::encode(state.keys.current().blind_index(
-        "privacy.subject",
-        format!("{workspace}:{subject}").as_bytes(),
-    ))
-}
-
-fn step_up(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
-    match caller {
-        Caller::Session(_) => require_recent_auth(state, caller),
-        Caller::ApiKey(_) => Ok(()),
-    }
-}
-
-struct Subject {
-    workspace: String,
-    /// What the request named the person by.
-    who: Identity,
-    hash: String,
-    contact: Option<ContactRow>,
-}
-
-/// The person a request names: a business-scoped user id (`US.1349…`, also a
-/// parent) or else a phone number.
-async fn subject(
-    state: &AppState,
-    auth: &Authorized<act::PrivacyManage>,
-    id: &str,
-) -> Result<Subject, ApiError> {
-    step_up(state, &auth.caller)?;
-    let who = match Bsuid::parse(id) {
-        Ok(b) if b.is_parent() => Identity {
-            parent_user_id: Some(b),
-            ..Identity::default()
-        },
-        Ok(b) => Identity {
-            user_id: Some(b),
-            ..Identity::default()
-        },
-        Err(_) => Identity {
-            phone: Some(parse_phone("phone", id)?),
-            ..Identity::default()
-        },
-    };
-    let workspace = auth.workspace_id.to_string();
-    let contact = find_contact(state, &workspace, &who)
-        .await
-        .map_err(ApiError::Internal)?;
-    let named: &dyn std::fmt::Display = match (&who.phone, &who.user_id, &who.parent_user_id) {
-        (Some(p), _, _) => p,
-        (_, Some(u), _) | (_, _, Some(u)) => u,
-        _ => &"",
-    };
-    Ok(Subject {
-        hash: subject_hash(state, &workspace, named),
-        workspace,
-        who,
-        contact,
-    })
-}
-
-fn request_row(
-    state: &AppState,
-    auth: &Authorized<act::PrivacyManage>,
-    s: &Subject,
-    kind: &str,
-    details: serde_json::Value,
-) -> PrivacyRequestRow {
-    let actor = auth.caller.actor();
-    PrivacyRequestRow {
-        id: format!("dsr_{}", ulid::Ulid::new()),
-        workspace_id: s.workspace.clone(),
-        kind: kind.to_owned(),
-        subject_hash: s.hash.clone(),
-        actor_type: actor.kind().to_owned(),
-        actor_id: actor.id().map(str::to_owned),
-        outcome: if s.contact.is_some() {
-            "completed"
-        } else {
-            "not_found"
-        }
-        .to_owned(),
-        details: details.to_string(),
-        created_at: state.clock.now(),
-    }
-}
-
-fn audit_for(
-    auth: &Authorized<act::PrivacyManage>,
-    origin: &RequestOrigin,
-    r: &PrivacyRequestRow,
-) -> NewAuditEvent {
-    origin.stamp(
-        NewAuditEvent::new(
-            Some(auth.workspace_id),
-            auth.caller.actor(),
-            format!("privacy.{}", r.kind),
-        )
-        .target("privacy_request", r.id.clone())
-        .details(serde_json::json!({
-            "subject_hash": r.subject_hash,
-            "outcome": r.outcome,
-            "result": serde_json::from_str::<serde_json::Value>(&r.details).unwrap_or_default(),
-        })),
-    )
-}
-
-/// The subject's contact; without one, the request is registered as `not_found` and answered 404.
-async fn known_contact(
-    state: &AppState,
-    auth: &Authorized<act::PrivacyManage>,
-    origin: &RequestOrigin,
-    s: &Subject,
-    kind: &str,
-) -> Result<ContactRow, ApiError> {
-    if let Some(contact) = &s.contact {
-        return Ok(contact.clone());
-    }
-    let r = request_row(state, auth, s, kind, serde_json::json!({}));
-    state
-        .store
-        .record_privacy_request(&r, audit_for(auth, origin, &r))
-        .await?;
-    Err(not_found())
-}
-
-fn not_found() -> ApiError {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "subject-not-found",
-        "No data about this number",
-        "The workspace holds no contact with this phone number or user id.",
-    )
-    .into()
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct SubjectMessage {
@@ -212,8 +70,9 @@ pub async fn export(
     auth: Authorized<act::PrivacyManage>,
     Path(phone): Path<String>,
 ) -> Result<Json<SubjectExport>, ApiError> {
-    let s = subject(&state, &auth, &phone).await?;
-    let contact = known_contact(&state, &auth, &origin, &s, "export").await?;
+    let ctx = Ctx::of(&auth, origin);
+    let s = subject(&state, &ctx, &auth.caller, &phone).await?;
+    let contact = known_contact(&state, &ctx, &s, "export").await?;
     let key = content_key(&state.keys, &contact).map_err(ApiError::Internal)?;
     let mut messages = Vec::new();
     let mut filter = MessageFilter {
@@ -292,14 +151,14 @@ pub async fn export(
         super::contacts::consent_entries(&state, &s.workspace, &contact.id).await?;
     let r = request_row(
         &state,
-        &auth,
+        &ctx,
         &s,
         "export",
         serde_json::json!({ "messages": messages.len(), "media": media.len(), "events": events.len() }),
     );
     state
         .store
-        .record_privacy_request(&r, audit_for(&auth, &origin, &r))
+        .record_privacy_request(&r, audit_for(&ctx, &r))
         .await?;
     Ok(Json(SubjectExport {
         phone: s.who.phone.as_ref().map(ToString::to_string),
@@ -329,8 +188,9 @@ pub async fn rectify(
     Path(phone): Path<String>,
     ApiJson(req): ApiJson<UpdateContact>,
 ) -> Result<Json<ContactView>, ApiError> {
-    let s = subject(&state, &auth, &phone).await?;
-    let contact = known_contact(&state, &auth, &origin, &s, "rectify").await?;
+    let ctx = Ctx::of(&auth, origin);
+    let s = subject(&state, &ctx, &auth.caller, &phone).await?;
+    let contact = known_contact(&state, &ctx, &s, "rectify").await?;
     let fields: Vec<&str> = [
         req.name.as_ref().map(|_| "name"),
         req.attributes.as_ref().map(|_| "attributes"),
@@ -342,14 +202,14 @@ pub async fn rectify(
     let updated = super::contacts::apply_update(&state, contact, &req)?;
     let r = request_row(
         &state,
-        &auth,
+        &ctx,
         &s,
         "rectify",
         serde_json::json!({ "fields": fields }),
     );
     state
         .store
-        .update_contact(&updated, audit_for(&auth, &origin, &r))
+        .update_contact(&updated, audit_for(&ctx, &r))
         .await?;
     state
         .store
@@ -374,20 +234,21 @@ async fn set_restricted(
     restricted: bool,
 ) -> Result<Json<ContactView>, ApiError> {
     let kind = if restricted { "restrict" } else { "unrestrict" };
-    let s = subject(&state, &auth, &phone).await?;
-    let mut contact = known_contact(&state, &auth, &origin, &s, kind).await?;
+    let ctx = Ctx::of(&auth, origin);
+    let s = subject(&state, &ctx, &auth.caller, &phone).await?;
+    let mut contact = known_contact(&state, &ctx, &s, kind).await?;
     contact.restricted = restricted;
     contact.updated_at = state.clock.now();
     let r = request_row(
         &state,
-        &auth,
+        &ctx,
         &s,
         kind,
         serde_json::json!({ "restricted": restricted }),
     );
     state
         .store
-        .update_contact(&contact, audit_for(&auth, &origin, &r))
+        .update_contact(&contact, audit_for(&ctx, &r))
         .await?;
     state
         .store
@@ -451,20 +312,16 @@ pub async fn erase(
     auth: Authorized<act::PrivacyManage>,
     Path(phone): Path<String>,
 ) -> Result<Json<ErasureView>, ApiError> {
-    let s = subject(&state, &auth, &phone).await?;
-    let contact = known_contact(&state, &auth, &origin, &s, "erase").await?;
-    let r = request_row(&state, &auth, &s, "erase", serde_json::json!({}));
-    let report = state
-        .store
-        .erase_contact(&s.workspace, &contact.id, &r, audit_for(&auth, &origin, &r))
-        .await?;
+    let ctx = Ctx::of(&auth, origin);
+    let s = subject(&state, &ctx, &auth.caller, &phone).await?;
+    let erased = privacy::erase(&state, &ctx, &s).await?;
     Ok(Json(ErasureView {
-        request_id: r.id,
-        messages_deleted: report.messages,
-        pending_sends_cancelled: report.pending_cancelled,
-        events_deleted: report.events,
-        consent_records_deleted: report.consents,
-        media_deleted: report.media,
+        request_id: erased.request_id,
+        messages_deleted: erased.messages,
+        pending_sends_cancelled: erased.pending_cancelled,
+        events_deleted: erased.events,
+        consent_records_deleted: erased.consents,
+        media_deleted: erased.media,
     }))
 }
 

@@ -91,3 +91,62 @@ impl KeySpec {
         (secret, record)
     }
 }
+
+/// Mints a key under `spec` (sessions need a recent re-authentication) and
+/// stores only its keyed hash; the key itself is returned once.
+pub async fn create(
+    state: &crate::state::AppState,
+    ctx: &super::Ctx,
+    caller: &crate::auth::Caller,
+    spec: KeySpec,
+) -> Result<(String, ApiKeyRecord), crate::error::ApiError> {
+    use crate::auth::Caller;
+    crate::auth::caller::require_recent_auth(state, caller)?;
+    let created_by = match caller {
+        Caller::Session(s) => Some(s.user.id.clone()),
+        Caller::ApiKey(k) => Some(k.key.id.clone()),
+    };
+    let (key, record) = spec.mint(
+        &state.keys.current(),
+        &ctx.workspace,
+        created_by,
+        state.clock.now(),
+    );
+    let event = waypost_core::NewAuditEvent::new(
+        Some(ctx.workspace_id),
+        ctx.actor.clone(),
+        "api_key.created",
+    )
+    .target("api_key", record.id.clone())
+    .details(serde_json::json!({ "prefix": record.display_prefix, "scopes": record.scopes, "name": record.name }));
+    state
+        .store
+        .create_api_key(&record, ctx.origin.stamp(event))
+        .await?;
+    Ok((key, record))
+}
+
+/// Revokes a key at once, on every node (the key cache is invalidated).
+pub async fn revoke(
+    state: &crate::state::AppState,
+    ctx: &super::Ctx,
+    id: &str,
+) -> Result<(), crate::error::ApiError> {
+    let event = waypost_core::NewAuditEvent::new(
+        Some(ctx.workspace_id),
+        ctx.actor.clone(),
+        "api_key.revoked",
+    )
+    .target("api_key", id.to_owned());
+    state
+        .store
+        .revoke_api_key(
+            &ctx.workspace,
+            id,
+            state.clock.now(),
+            ctx.origin.stamp(event),
+        )
+        .await?;
+    state.lookups.invalidate();
+    Ok(())
+}

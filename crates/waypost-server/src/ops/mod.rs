@@ -19,7 +19,9 @@ pub mod media;
 pub mod media_fetch;
 pub mod message_content;
 pub mod messages;
+pub mod privacy;
 pub mod setup;
+pub mod sign_in;
 
 use waypost_core::{Actor, WorkspaceId};
 

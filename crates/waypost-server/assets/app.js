@@ -1,0 +1,69 @@
+// Waypost dashboard: live updates over Server-Sent Events, confirmations and
+// the template preview. Pages work without this file; it only enhances them.
+(function () {
+  "use strict";
+
+  // Live updates: any event the page listens for asks htmx regions to refresh.
+  var live = document.querySelector("[data-stream]");
+  if (live && window.EventSource) {
+    var stream = new EventSource(live.getAttribute("data-stream"));
+    var types = (live.getAttribute("data-types") || "").split(",");
+    // A trailing throttle: one refresh covers every event of a burst
+    // (sent, delivered and read can arrive within milliseconds).
+    var pending = null;
+    var notify = function () {
+      if (pending) return;
+      pending = setTimeout(function () {
+        pending = null;
+        document.body.dispatchEvent(new CustomEvent("wp:refresh"));
+      }, 250);
+    };
+    types.forEach(function (t) {
+      if (t) stream.addEventListener(t, notify);
+    });
+    stream.addEventListener("open", function () {
+      live.setAttribute("data-live", "on");
+    });
+    stream.addEventListener("error", function () {
+      live.setAttribute("data-live", "off");
+    });
+  }
+
+  // Destructive forms ask first.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) e.preventDefault();
+  });
+
+  // Template picker: show the chosen template's text with the parameters filled in.
+  var picker = document.querySelector("[data-template-picker]");
+  if (picker) {
+    var select = picker.querySelector("select[name=template]");
+    var preview = picker.querySelector("[data-preview]");
+    var update = function () {
+      var opt = select.options[select.selectedIndex];
+      var body = (opt && opt.getAttribute("data-body")) || "";
+      picker.querySelectorAll("input[data-param]").forEach(function (input) {
+        var n = input.getAttribute("data-param");
+        body = body.split("{{" + n + "}}").join(input.value || "{{" + n + "}}");
+      });
+      preview.textContent = body;
+    };
+    picker.addEventListener("input", update);
+    picker.addEventListener("change", update);
+    update();
+  }
+
+  // Copy buttons (the API key shown once).
+  document.addEventListener("click", function (e) {
+    var target = e.target.closest && e.target.closest("[data-copy]");
+    if (!target || !navigator.clipboard) return;
+    var source = document.getElementById(target.getAttribute("data-copy"));
+    if (source) {
+      navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+        target.textContent = "Copied";
+      });
+    }
+  });
+})();

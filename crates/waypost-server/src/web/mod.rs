@@ -1,0 +1,50 @@
+//! The dashboard: server-rendered pages in the same binary, on the same
+//! operations and permission checks as the JSON API (a page never does what
+//! the member's role may not). Pages work without JavaScript; htmx and one
+//! small script add live updates over the event stream. Strict CSP (no inline
+//! script or style), CSRF tokens in every form, session cookies only.
+
+mod assets;
+mod contacts;
+mod developers;
+mod inbox;
+mod page;
+mod security;
+mod signin;
+mod thread;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+pub use page::PAGE_CSP;
+
+/// The dashboard's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(signin::home))
+        .route("/assets/{name}", get(assets::serve))
+        .route("/login", get(signin::form).post(signin::submit))
+        .route("/login/second-factor", post(signin::second_factor))
+        .route("/logout", post(signin::logout))
+        .route("/reauth", get(signin::reauth_form).post(signin::reauth))
+        .route("/inbox", get(inbox::index))
+        .route("/inbox/list", get(inbox::list_partial))
+        .route("/inbox/media/{id}", get(inbox::media))
+        .route("/inbox/{id}", get(inbox::show))
+        .route("/inbox/{id}/thread", get(inbox::thread_partial))
+        .route("/inbox/{id}/reply", post(inbox::reply))
+        .route("/inbox/{id}/change", post(inbox::change))
+        .route("/inbox/{id}/notes", post(inbox::add_note))
+        .route("/contacts", get(contacts::index))
+        .route("/contacts/{id}", get(contacts::show))
+        .route("/contacts/{id}/erase", post(contacts::erase))
+        .route(
+            "/developers/keys",
+            get(developers::index).post(developers::create),
+        )
+        .route("/developers/keys/{id}/revoke", post(developers::revoke))
+        .route("/security/sessions", get(security::sessions))
+        .route("/security/sessions/{id}/revoke", post(security::revoke))
+}

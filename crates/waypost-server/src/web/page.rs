@@ -1,0 +1,491 @@
+//! What every page shares: the signed-in member ([`Page`], the same
+//! authentication and permission check as the JSON API), the frame around the
+//! content ([`Chrome`]: navigation by role, CSRF token, asset URLs), forms that
+//! carry the CSRF token ([`PageForm`]), and errors shown as pages instead of
+//! problem documents (a missing or ended session goes to the sign-in page).
+
+use std::marker::PhantomData;
+
+use askama::Template;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::de::DeserializeOwned;
+use waypost_core::WorkspaceId;
+use waypost_core::auth::{Action, Role, role_allows};
+use waypost_crypto::token;
+
+use super::assets;
+use crate::auth::caller::AuthRejection;
+use crate::auth::permission::{RequiredAction, WORKSPACE_HEADER};
+use crate::auth::{Authorized, Caller, SessionCaller, WorkspaceCaller};
+use crate::error::ApiError;
+use crate::ops::Ctx;
+use crate::state::{AppState, RequestOrigin};
+
+/// Pages load scripts, styles and images from this server only, and nothing inline.
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The workspace a member chose, for members of several.
+pub const WORKSPACE_COOKIE: &str = "waypost_workspace";
+
+/// Longest form body a page accepts.
+const FORM_LIMIT: usize = 64 * 1024;
+
+/// One navigation entry.
+pub struct NavItem {
+    pub label: &'static str,
+    pub href: &'static str,
+    pub current: bool,
+}
+
+/// The sections (label, link, path prefix), each shown only to roles whose
+/// permission opens it.
+const SECTIONS: [(&str, &str, &str, Option<Action>); 4] = [
+    ("Inbox", "/inbox", "/inbox", Some(Action::MessagesRead)),
+    (
+        "Contacts",
+        "/contacts",
+        "/contacts",
+        Some(Action::ContactsRead),
+    ),
+    (
+        "Developers",
+        "/developers/keys",
+        "/developers",
+        Some(Action::ApiKeysManage),
+    ),
+    ("Security", "/security/sessions", "/security", None),
+];
+
+/// The frame of a signed-in page.
+pub struct Chrome {
+    pub email: String,
+    pub workspace_name: String,
+    pub role: Role,
+    pub csrf: String,
+    pub nav: Vec<NavItem>,
+    pub css: String,
+    pub app_js: String,
+    pub htmx_js: String,
+}
+
+impl Chrome {
+    pub fn role_name(&self) -> &'static str {
+        self.role.as_str()
+    }
+
+    /// Whether the member's role permits `action` (to hide what they cannot do).
+    pub fn may(&self, action: Action) -> bool {
+        role_allows(self.role, action)
+    }
+}
+
+/// A signed-in member allowed to perform `A`, with the page frame.
+pub struct Page<A> {
+    pub caller: Caller,
+    pub workspace_id: WorkspaceId,
+    pub role: Role,
+    pub chrome: Chrome,
+    pub origin: RequestOrigin,
+    _action: PhantomData<A>,
+}
+
+impl<A> Page<A> {
+    pub fn session(&self) -> &SessionCaller {
+        match &self.caller {
+            Caller::Session(s) => s,
+            Caller::ApiKey(_) => unreachable!("pages admit sessions only"),
+        }
+    }
+
+    /// The operation context of this member in this workspace.
+    pub fn ctx(&self) -> Ctx {
+        Ctx::new(self.workspace_id, self.caller.actor(), self.origin.clone())
+    }
+}
+
+impl<A: RequiredAction> FromRequestParts<AppState> for Page<A> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        prepare(parts)?;
+        let auth = match Authorized::<A>::from_request_parts(parts, state).await {
+            Ok(auth) => auth,
+            Err(AuthRejection::Limited(res)) => return Err(res),
+            Err(AuthRejection::Problem(e)) => return Err(PageError(e).into_response_for(parts)),
+        };
+        let m = finish(parts, state, auth.caller, auth.workspace_id, auth.role).await?;
+        Ok(Self {
+            caller: m.caller,
+            workspace_id: m.workspace_id,
+            role: m.role,
+            chrome: m.chrome,
+            origin: m.origin,
+            _action: PhantomData,
+        })
+    }
+}
+
+/// A signed-in member in their workspace, for pages every role may use
+/// (their own sessions, re-authentication).
+pub struct Member {
+    pub caller: Caller,
+    pub workspace_id: WorkspaceId,
+    pub role: Role,
+    pub chrome: Chrome,
+    pub origin: RequestOrigin,
+}
+
+impl Member {
+    pub fn session(&self) -> &SessionCaller {
+        match &self.caller {
+            Caller::Session(s) => s,
+            Caller::ApiKey(_) => unreachable!("pages admit sessions only"),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Member {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        prepare(parts)?;
+        let wc = match WorkspaceCaller::from_request_parts(parts, state).await {
+            Ok(wc) => wc,
+            Err(AuthRejection::Limited(res)) => return Err(res),
+            Err(AuthRejection::Problem(e)) => return Err(PageError(e).into_response_for(parts)),
+        };
+        finish(parts, state, wc.caller, wc.workspace_id, wc.role).await
+    }
+}
+
+fn api_key_refused() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Pages are for signed-in members",
+        "API keys use the JSON API under /v1.",
+    )
+}
+
+/// Refuses bearer keys and names the chosen workspace for the permission check.
+fn prepare(parts: &mut Parts) -> Result<(), Response> {
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        return Err(api_key_refused());
+    }
+    if !parts.headers.contains_key(WORKSPACE_HEADER)
+        && let Some(ws) = cookie(&parts.headers, WORKSPACE_COOKIE)
+        && let Ok(v) = HeaderValue::from_str(&ws)
+    {
+        parts.headers.insert(WORKSPACE_HEADER, v);
+    }
+    Ok(())
+}
+
+async fn finish(
+    parts: &mut Parts,
+    state: &AppState,
+    caller: Caller,
+    workspace_id: WorkspaceId,
+    role: Option<Role>,
+) -> Result<Member, Response> {
+    let (Caller::Session(session), Some(role)) = (&caller, role) else {
+        return Err(api_key_refused());
+    };
+    let origin = RequestOrigin::from_request_parts(parts, state)
+        .await
+        .unwrap_or_else(|never| match never {});
+    let chrome = chrome(state, session, workspace_id, role, parts.uri.path())
+        .await
+        .map_err(|e| PageError(e).into_response_for(parts))?;
+    Ok(Member {
+        caller,
+        workspace_id,
+        role,
+        chrome,
+        origin,
+    })
+}
+
+async fn chrome(
+    state: &AppState,
+    session: &SessionCaller,
+    workspace_id: WorkspaceId,
+    role: Role,
+    path: &str,
+) -> Result<Chrome, ApiError> {
+    let workspace = workspace_id.to_string();
+    let workspace_name = state
+        .store
+        .memberships(&session.user.id)
+        .await?
+        .into_iter()
+        .find(|m| m.workspace_id == workspace)
+        .map(|m| m.workspace_name)
+        .unwrap_or_default();
+    let nav = SECTIONS
+        .iter()
+        .filter(|(_, _, _, action)| action.is_none_or(|a| role_allows(role, a)))
+        .map(|(label, href, prefix, _)| NavItem {
+            label,
+            href,
+            current: path.starts_with(prefix),
+        })
+        .collect();
+    Ok(Chrome {
+        email: session.user.email.clone(),
+        workspace_name,
+        role,
+        csrf: token::csrf_token(&session.token_hash, &state.keys.current()),
+        nav,
+        css: assets::css(),
+        app_js: assets::app_js(),
+        htmx_js: assets::htmx_js(),
+    })
+}
+
+/// A cookie's value from the request headers.
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+/// Renders a template as a page with the dashboard's CSP.
+pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
+    match page.render() {
+        Ok(html) => (
+            status,
+            [(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PAGE_CSP),
+            )],
+            Html(html),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The page could not be shown. Try again; if it persists, tell your administrator.",
+            )
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    detail: &'a str,
+    css: String,
+}
+
+/// A standalone error page (no navigation: the caller may not be signed in).
+pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
+    let page = ErrorPage {
+        title,
+        detail,
+        css: assets::css(),
+    };
+    let html = page
+        .render()
+        .unwrap_or_else(|_| format!("<!doctype html><title>{status}</title>"));
+    (
+        status,
+        [(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_CSP),
+        )],
+        Html(html),
+    )
+        .into_response()
+}
+
+/// An operation's refusal, shown as a page.
+#[derive(Debug)]
+pub struct PageError(pub ApiError);
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<anyhow::Error> for PageError {
+    fn from(e: anyhow::Error) -> Self {
+        Self(ApiError::Internal(e))
+    }
+}
+
+impl From<waypost_store::StoreError> for PageError {
+    fn from(e: waypost_store::StoreError) -> Self {
+        Self(e.into())
+    }
+}
+
+impl PageError {
+    /// A 401 sends the browser to sign in and come back; others become error pages.
+    fn into_response_for(self, parts: &Parts) -> Response {
+        if let ApiError::Problem(p) = &self.0
+            && p.status == 401
+        {
+            return sign_in_redirect(parts.uri.path_and_query().map(|p| p.as_str()));
+        }
+        self.into_response()
+    }
+
+    /// The detail to show next to a form, for refusals the member can fix.
+    pub fn detail(&self) -> String {
+        match &self.0 {
+            ApiError::Problem(p) => p.detail.clone(),
+            ApiError::Internal(_) => "Something went wrong; try again.".into(),
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self.0 {
+            ApiError::Problem(p) if p.status == 401 => sign_in_redirect(None),
+            ApiError::Problem(p) => {
+                let title = match p.status {
+                    403 => "You don't have access to this",
+                    404 => "Not found",
+                    _ => p.title.as_str(),
+                };
+                error_page(p.status_code(), title, &p.detail)
+            }
+            ApiError::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "internal error on a page");
+                error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The request failed on our side. Try again; if it persists, tell your administrator.",
+                )
+            }
+        }
+    }
+}
+
+/// `303` to the sign-in page, returning to `next` (a local path) afterwards.
+pub fn sign_in_redirect(next: Option<&str>) -> Response {
+    match next.filter(|n| is_local_path(n)) {
+        Some(next) => Redirect::to(&format!(
+            "/login?next={}",
+            percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+        ))
+        .into_response(),
+        None => Redirect::to("/login").into_response(),
+    }
+}
+
+/// Whether `next` is a path on this server (not `//evil.example` or a URL).
+pub fn is_local_path(next: &str) -> bool {
+    next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && next.len() <= 512
+}
+
+/// A form posted from a page: its fields as `T`, after its `csrf` field (or
+/// `X-CSRF-Token` header, for htmx) matched the session's token.
+pub struct PageForm<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for PageForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let bad =
+            |detail: &str| error_page(StatusCode::BAD_REQUEST, "The form was refused", detail);
+        let Some(Caller::Session(session)) = req.extensions().get::<Caller>().cloned() else {
+            return Err(sign_in_redirect(None));
+        };
+        let header_token = req
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = axum::body::to_bytes(req.into_body(), FORM_LIMIT)
+            .await
+            .map_err(|_| bad("The form is too large."))?;
+        let mut fields: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(&bytes).map_err(|_| bad("The form could not be read."))?;
+        let presented = fields
+            .iter()
+            .position(|(k, _)| k == "csrf")
+            .map(|i| fields.remove(i).1)
+            .or(header_token);
+        let valid = presented.is_some_and(|t| {
+            token::verify_csrf_token(&session.token_hash, &state.keys.current(), &t)
+        });
+        if !valid {
+            return Err(error_page(
+                StatusCode::FORBIDDEN,
+                "The form has expired",
+                "Reload the page and submit the form again.",
+            ));
+        }
+        serde_json::from_value(form_object(fields))
+            .map(PageForm)
+            .map_err(|e| bad(&format!("A field is missing or malformed: {e}.")))
+    }
+}
+
+/// Form fields as a JSON object of strings; a field named `x[]` becomes the
+/// array `x` (checkbox lists), any other repeated field keeps its last value.
+fn form_object(fields: Vec<(String, String)>) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for (key, value) in fields {
+        match key.strip_suffix("[]") {
+            Some(list) => {
+                let entry = map
+                    .entry(list.to_owned())
+                    .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+                if let serde_json::Value::Array(items) = entry {
+                    items.push(value.into());
+                }
+            }
+            None => {
+                map.insert(key, value.into());
+            }
+        }
+    }
+    serde_json::Value::Object(map)
+}
+
+/// A form with no fields but the CSRF token (a button).
+#[derive(serde::Deserialize)]
+pub struct Button {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        assert!(is_local_path("/inbox?filter=mine"));
+        assert!(!is_local_path("//evil.example/x"));
+        assert!(!is_local_path("https://evil.example"));
+        assert!(!is_local_path("/\\evil.example"));
+        assert!(!is_local_path(""));
+    }
+
+    #[test]
+    fn checkbox_lists_become_arrays() {
+        let fields = vec![
+            ("name".to_owned(), "shop".to_owned()),
+            ("scope[]".to_owned(), "messages:send".to_owned()),
+            ("scope[]".to_owned(), "messages:read".to_owned()),
+        ];
+        assert_eq!(
+            form_object(fields),
+            serde_json::json!({"name": "shop", "scope": ["messages:send", "messages:read"]})
+        );
+    }
+}
