@@ -4,10 +4,7 @@
 //! their own; every change is audited and announced.
 
 use serde_json::{Value, json};
-use waypost_core::NewAuditEvent;
-use waypost_core::audit::Actor;
 use waypost_store::Backend;
-use waypost_store::messaging::MessagingSettings;
 
 use crate::messaging_fixture::{Fixture, USER, fixture};
 use crate::on_both_backends;
@@ -24,21 +21,6 @@ on_both_backends!(
 const OTHER: &str = "4915199988877";
 
 impl Fixture {
-    async fn keep_content(&self) {
-        let settings = MessagingSettings {
-            content_retention: "days:7".parse().unwrap(),
-            shield_policy: "flag".parse().unwrap(),
-        };
-        let audit = NewAuditEvent::new(Some(self.ws), Actor::System, "workspace.updated");
-        self.app
-            .state
-            .store
-            .update_messaging_settings(&self.ws.to_string(), &settings, audit)
-            .await
-            .unwrap();
-        self.app.state.lookups.refresh().await.unwrap();
-    }
-
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = self
             .app

@@ -10,6 +10,7 @@ mod backup;
 mod bsuid;
 mod contacts_by_user_id;
 mod conversations;
+mod dashboard;
 mod dispatch;
 mod encryption;
 mod errors;

@@ -12,7 +12,7 @@ use waypost_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
 use waypost_server::Config;
 use waypost_server::messaging::{ChannelSecret, seal_secret};
 use waypost_store::Backend;
-use waypost_store::messaging::{ChannelRow, MessageRow};
+use waypost_store::messaging::{ChannelRow, MessageRow, MessagingSettings};
 
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::users::*;
@@ -137,6 +137,22 @@ impl Fixture {
     }
 
     /// A text from `from` to the business number, through the sandbox; returns its wamid.
+    /// Keeps message content a week (the default keeps none).
+    pub async fn keep_content(&self) {
+        let settings = MessagingSettings {
+            content_retention: "days:7".parse().unwrap(),
+            shield_policy: "flag".parse().unwrap(),
+        };
+        let audit = NewAuditEvent::new(Some(self.ws), Actor::System, "workspace.updated");
+        self.app
+            .state
+            .store
+            .update_messaging_settings(&self.ws.to_string(), &settings, audit)
+            .await
+            .unwrap();
+        self.app.state.lookups.refresh().await.unwrap();
+    }
+
     pub async fn inject(&self, from: &str, text: &str) -> String {
         let v = self
             .control(

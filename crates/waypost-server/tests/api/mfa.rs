@@ -30,12 +30,12 @@ fn secret_from_uri(uri: &str) -> TotpSecret {
     )
 }
 
-fn code(app: &TestApp, secret: &TotpSecret) -> String {
+pub fn code(app: &TestApp, secret: &TotpSecret) -> String {
     totp_code_at(secret, app.clock_now().timestamp() as u64)
 }
 
 /// Enrols TOTP for the session's user; returns the secret and the recovery codes.
-async fn enrol(app: &TestApp, s: &Session) -> (TotpSecret, Vec<String>) {
+pub async fn enrol(app: &TestApp, s: &Session) -> (TotpSecret, Vec<String>) {
     let res = s.post(app, "/v1/auth/mfa/totp", json!({})).await;
     assert_eq!(res.status(), 200);
     let enrolment: Value = res.json().await.unwrap();
