@@ -19,6 +19,7 @@ let demo;
 let owner;
 let authenticator;
 let signedInAt;
+let invitationUrl;
 let context;
 let page;
 
@@ -53,10 +54,7 @@ test.describe.serial('dashboard', () => {
     const enrolment = await owner.call('POST', '/v1/auth/mfa/totp');
     authenticator = new Authenticator(enrolment.otpauth_uri);
     await owner.call('POST', '/v1/auth/mfa/totp/confirm', { code: await authenticator.code() });
-    const invitation = await owner.call('POST', '/v1/invitations', { email: 'agent@example.com', role: 'agent' });
-    await new Session(demo.base).call('POST', '/v1/invitations/accept', {
-      token: invitation.token, password: 'agent-password-1234',
-    });
+    invitationUrl = (await owner.call('POST', '/v1/invitations', { email: 'agent@example.com', role: 'agent' })).url;
     context = await browser.newContext();
     page = await context.newPage();
     page.on('dialog', (d) => d.accept());
@@ -211,10 +209,17 @@ test.describe.serial('dashboard', () => {
     expect(gone.status).toBe(404);
   });
 
-  test('an agent neither sees nor reaches the API key page', async ({ browser }) => {
+  test('an invited agent joins, and neither sees nor reaches the API key page', async ({ browser }) => {
     const agentContext = await browser.newContext();
     const agent = await agentContext.newPage();
-    await agent.goto(`${demo.base}/login`);
+    await agent.goto(invitationUrl);
+    await expect(agent.getByRole('heading', { name: 'Join demo' })).toBeVisible();
+    await check(agent, 'invitation');
+    await agent.getByLabel(/Choose a password/).fill('agent-password-1234');
+    await agent.getByLabel('The same password again').fill('agent-password-1234');
+    await agent.getByRole('button', { name: 'Create account and join' }).click();
+    await expect(agent).toHaveURL(/\/login\?joined=1/);
+    await expect(agent.getByRole('status')).toContainText('Your account is ready');
     await agent.getByLabel('Email').fill('agent@example.com');
     await agent.getByLabel('Password').fill('agent-password-1234');
     await agent.getByRole('button', { name: 'Sign in' }).click();

@@ -21,8 +21,11 @@
     types.forEach(function (t) {
       if (t) stream.addEventListener(t, notify);
     });
+    // The stream starts at "now": refresh once it is open (and after every
+    // reconnection) so changes made while it was connecting are shown too.
     stream.addEventListener("open", function () {
       live.setAttribute("data-live", "on");
+      notify();
     });
     stream.addEventListener("error", function () {
       live.setAttribute("data-live", "off");

@@ -10,10 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use waypost_core::NewAuditEvent;
-use waypost_core::audit::Actor;
 use waypost_core::auth::{Email, Role};
 use waypost_crypto::token;
-use waypost_store::identity::NewUser;
 use waypost_store::members::InvitationRecord;
 
 use super::json::ApiJson;
@@ -22,7 +20,7 @@ use crate::auth::caller::require_recent_auth;
 use crate::auth::permission::act;
 use crate::auth::{Authorized, Caller};
 use crate::error::unprocessable;
-use crate::ops::accounts::hash_new_password;
+use crate::ops::invitations;
 use crate::state::{AppState, RequestOrigin};
 
 const VALID_DAYS: i64 = 7;
@@ -182,35 +180,6 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn invalid_invitation() -> ApiError {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "invitation-invalid",
-        "Invitation invalid",
-        "This invitation is unknown, used, revoked or expired.",
-    )
-    .into()
-}
-
-async fn pending(state: &AppState, token: &str) -> Result<InvitationRecord, ApiError> {
-    let inv = state
-        .store
-        .find_invitation(&token::hash_session_token(token.trim()))
-        .await?
-        .ok_or_else(invalid_invitation)?;
-    let usable =
-        inv.accepted_at.is_none() && inv.revoked_at.is_none() && inv.expires_at > state.clock.now();
-    if usable {
-        Ok(inv)
-    } else {
-        Err(invalid_invitation())
-    }
-}
-
-fn workspace_of(inv: &InvitationRecord) -> Option<waypost_core::WorkspaceId> {
-    waypost_core::WorkspaceId::parse(&inv.workspace_id).ok()
-}
-
 #[derive(Deserialize, ToSchema)]
 pub struct AcceptAsNewUser {
     pub token: String,
@@ -228,25 +197,7 @@ pub async fn accept_as_new_user(
     origin: RequestOrigin,
     ApiJson(req): ApiJson<AcceptAsNewUser>,
 ) -> Result<StatusCode, ApiError> {
-    let inv = pending(&state, &req.token).await?;
-    let hash = hash_new_password(&state, &req.password, &[&inv.email]).await?;
-    let user = NewUser {
-        id: format!("usr_{}", ulid::Ulid::new()),
-        email: inv.email.clone(),
-        password_hash: hash,
-        now: state.clock.now(),
-    };
-    let event = NewAuditEvent::new(
-        workspace_of(&inv),
-        Actor::User(user.id.clone()),
-        "member.joined",
-    )
-    .target("invitation", inv.id.clone())
-    .details(serde_json::json!({ "role": inv.role }));
-    state
-        .store
-        .accept_invitation_as_new_user(&inv, &user, origin.stamp(event))
-        .await?;
+    invitations::accept_as_new_user(&state, &origin, &req.token, &req.password).await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -265,17 +216,6 @@ pub async fn accept_as_user(
     caller: Caller,
     ApiJson(req): ApiJson<AcceptAsUser>,
 ) -> Result<StatusCode, ApiError> {
-    let s = caller.session()?;
-    let inv = pending(&state, &req.token).await?;
-    if inv.email != s.user.email {
-        return Err(invalid_invitation());
-    }
-    let event = NewAuditEvent::new(workspace_of(&inv), caller.actor(), "member.joined")
-        .target("invitation", inv.id.clone())
-        .details(serde_json::json!({ "role": inv.role }));
-    state
-        .store
-        .accept_invitation_as_user(&inv, &s.user.id, state.clock.now(), origin.stamp(event))
-        .await?;
+    invitations::accept_as_user(&state, &origin, &caller, &req.token).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,6 +15,7 @@ pub mod event_stream;
 pub mod idempotency;
 pub mod inbound;
 pub mod inbound_identity;
+pub mod invitations;
 pub mod media;
 pub mod media_fetch;
 pub mod message_content;

@@ -260,7 +260,6 @@ struct InboxPage {
 struct ListPartial {
     filter: &'static str,
     items: Vec<ConversationItem>,
-    open_id: String,
 }
 
 #[derive(Template)]
@@ -316,7 +315,6 @@ pub async fn list_partial(
         &ListPartial {
             filter: filter.as_str(),
             items,
-            open_id: q.current.unwrap_or_default(),
         },
     ))
 }

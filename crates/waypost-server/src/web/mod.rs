@@ -8,6 +8,7 @@ mod assets;
 mod contacts;
 mod developers;
 mod inbox;
+mod invitations;
 mod page;
 mod security;
 mod signin;
@@ -28,6 +29,10 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(signin::form).post(signin::submit))
         .route("/login/second-factor", post(signin::second_factor))
         .route("/logout", post(signin::logout))
+        .route(
+            "/invitations/accept",
+            get(invitations::form).post(invitations::accept),
+        )
         .route("/reauth", get(signin::reauth_form).post(signin::reauth))
         .route("/inbox", get(inbox::index))
         .route("/inbox/list", get(inbox::list_partial))

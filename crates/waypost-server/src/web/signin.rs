@@ -43,6 +43,7 @@ struct LoginPage {
     step: SignInStep,
     next: String,
     error: Option<String>,
+    notice: Option<&'static str>,
 }
 
 fn login_page(status: StatusCode, step: SignInStep, next: &str, error: Option<String>) -> Response {
@@ -53,6 +54,7 @@ fn login_page(status: StatusCode, step: SignInStep, next: &str, error: Option<St
             step,
             next: next.to_owned(),
             error,
+            notice: None,
         },
     )
 }
@@ -68,22 +70,35 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    /// Set after accepting an invitation.
+    joined: Option<String>,
+}
+
 /// `GET /login`.
-pub async fn form(Query(q): Query<NextQuery>) -> Response {
-    let next = local_or_home(q.next.as_deref());
-    login_page(
+pub async fn form(Query(q): Query<LoginQuery>) -> Response {
+    render(
         StatusCode::OK,
-        SignInStep::Password {
-            email: String::new(),
+        &LoginPage {
+            css: assets::css(),
+            step: SignInStep::Password {
+                email: String::new(),
+            },
+            next: local_or_home(q.next.as_deref()),
+            error: None,
+            notice: q
+                .joined
+                .is_some()
+                .then_some("Your account is ready. Sign in with your new password."),
         },
-        &next,
-        None,
     )
 }
 
 /// Sign-in forms are posted before any session exists, so cross-site posts
 /// (login CSRF) are refused by the browser's own fetch metadata or Origin.
-fn same_site(headers: &HeaderMap, state: &AppState) -> Result<(), Response> {
+pub(super) fn same_site(headers: &HeaderMap, state: &AppState) -> Result<(), Response> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let refused = || {
         error_page(

@@ -20,6 +20,7 @@ on_both_backends!(
     pages_follow_the_api_permissions,
     the_inbox_shows_what_the_customer_wrote_and_sends_the_reply,
     creating_a_key_after_the_step_up_window_asks_to_reauthenticate,
+    an_invitation_link_opens_a_page_that_creates_the_account,
 );
 
 /// A browser's form post from our own pages.
@@ -481,4 +482,97 @@ async fn creating_a_key_after_the_step_up_window_asks_to_reauthenticate(backend:
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
+}
+
+async fn an_invitation_link_opens_a_page_that_creates_the_account(backend: Backend) {
+    let Some(f) = fixture(backend, |_| {}, |_| {}).await else {
+        return;
+    };
+    let app = &f.app;
+    let owner = login(app, "ops@example.com", PASSWORD).await;
+    let res = owner
+        .post(
+            app,
+            "/v1/invitations",
+            serde_json::json!({"email": "new.agent@example.com", "role": "agent"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let created: serde_json::Value = res.json().await.unwrap();
+    let url = created["url"].as_str().unwrap();
+    let path = &url[url.find("/invitations/accept").unwrap()..];
+    let token = created["token"].as_str().unwrap();
+    let res = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("Join Acme") && html.contains("new.agent@example.com"),
+        "{html}"
+    );
+    // Mismatched passwords and a weak password are refused on the page.
+    let res = form(
+        app,
+        None,
+        "/invitations/accept",
+        &[
+            ("token", token),
+            ("password", PASSWORD),
+            ("password_again", "other-password-123"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("The two passwords differ.")
+    );
+    let res = form(
+        app,
+        None,
+        "/invitations/accept",
+        &[
+            ("token", token),
+            ("password", "short"),
+            ("password_again", "short"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    let res = form(
+        app,
+        None,
+        "/invitations/accept",
+        &[
+            ("token", token),
+            ("password", PASSWORD),
+            ("password_again", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/login?joined=1");
+    let cookie = sign_in(app, "new.agent@example.com").await;
+    assert_eq!(page(app, &cookie, "/inbox").await.0, 200);
+    // The link works once.
+    let res = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = app
+        .client
+        .get(format!("{}/invitations/accept?token=forged", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
 }
