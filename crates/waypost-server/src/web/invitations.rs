@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::assets;
 use super::page::{PageError, error_page, render};
-use super::signin::same_site;
+use super::signin::cross_site;
 use crate::auth::Caller;
 use crate::auth::caller::AuthRejection;
 use crate::error::ApiError;
@@ -109,8 +109,8 @@ pub async fn accept(
     Form(f): Form<AcceptForm>,
 ) -> Result<Response, PageError> {
     let caller = caller.ok();
-    if let Err(res) = same_site(&headers, &state) {
-        return Ok(res);
+    if let Some(refused) = cross_site(&headers, &state) {
+        return Ok(refused);
     }
     let outcome = match (&caller, &f.password) {
         (Some(c @ Caller::Session(_)), None) => {

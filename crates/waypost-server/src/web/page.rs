@@ -110,7 +110,9 @@ impl<A: RequiredAction> FromRequestParts<AppState> for Page<A> {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        prepare(parts)?;
+        if let Some(refused) = prepare(parts) {
+            return Err(refused);
+        }
         let auth = match Authorized::<A>::from_request_parts(parts, state).await {
             Ok(auth) => auth,
             Err(AuthRejection::Limited(res)) => return Err(res),
@@ -151,7 +153,9 @@ impl FromRequestParts<AppState> for Member {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        prepare(parts)?;
+        if let Some(refused) = prepare(parts) {
+            return Err(refused);
+        }
         let wc = match WorkspaceCaller::from_request_parts(parts, state).await {
             Ok(wc) => wc,
             Err(AuthRejection::Limited(res)) => return Err(res),
@@ -169,10 +173,10 @@ fn api_key_refused() -> Response {
     )
 }
 
-/// Refuses bearer keys and names the chosen workspace for the permission check.
-fn prepare(parts: &mut Parts) -> Result<(), Response> {
+/// Refuses bearer keys (the refusal) and names the chosen workspace for the permission check.
+fn prepare(parts: &mut Parts) -> Option<Response> {
     if parts.headers.contains_key(header::AUTHORIZATION) {
-        return Err(api_key_refused());
+        return Some(api_key_refused());
     }
     if !parts.headers.contains_key(WORKSPACE_HEADER)
         && let Some(ws) = cookie(&parts.headers, WORKSPACE_COOKIE)
@@ -180,7 +184,7 @@ fn prepare(parts: &mut Parts) -> Result<(), Response> {
     {
         parts.headers.insert(WORKSPACE_HEADER, v);
     }
-    Ok(())
+    None
 }
 
 async fn finish(
