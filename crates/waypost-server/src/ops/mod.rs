@@ -20,6 +20,7 @@ pub mod media;
 pub mod media_fetch;
 pub mod message_content;
 pub mod messages;
+pub mod mfa;
 pub mod privacy;
 pub mod setup;
 pub mod sign_in;

@@ -52,4 +52,8 @@ pub fn routes() -> Router<AppState> {
         .route("/developers/keys/{id}/revoke", post(developers::revoke))
         .route("/security/sessions", get(security::sessions))
         .route("/security/sessions/{id}/revoke", post(security::revoke))
+        .route(
+            "/security/mfa",
+            get(security::mfa).post(security::mfa_change),
+        )
 }

@@ -116,6 +116,9 @@ impl<A: RequiredAction> FromRequestParts<AppState> for Page<A> {
         let auth = match Authorized::<A>::from_request_parts(parts, state).await {
             Ok(auth) => auth,
             Err(AuthRejection::Limited(res)) => return Err(res),
+            Err(AuthRejection::Problem(e)) if needs_enrolment(&e) => {
+                return Err(Redirect::to(ENROLMENT_PAGE).into_response());
+            }
             Err(AuthRejection::Problem(e)) => return Err(PageError(e).into_response_for(parts)),
         };
         let m = finish(parts, state, auth.caller, auth.workspace_id, auth.role).await?;
@@ -159,10 +162,59 @@ impl FromRequestParts<AppState> for Member {
         let wc = match WorkspaceCaller::from_request_parts(parts, state).await {
             Ok(wc) => wc,
             Err(AuthRejection::Limited(res)) => return Err(res),
+            Err(AuthRejection::Problem(e)) if needs_enrolment(&e) => {
+                return enrolling_member(parts, state).await;
+            }
             Err(AuthRejection::Problem(e)) => return Err(PageError(e).into_response_for(parts)),
         };
         finish(parts, state, wc.caller, wc.workspace_id, wc.role).await
     }
+}
+
+/// Where members of a workspace that requires MFA go until they have enrolled.
+const ENROLMENT_PAGE: &str = "/security/mfa";
+
+fn needs_enrolment(e: &ApiError) -> bool {
+    matches!(e, ApiError::Problem(p) if p.kind.ends_with("/mfa-enrollment-required"))
+}
+
+/// A member whose workspace requires MFA they have not set up yet: only the
+/// enrolment page and re-authentication are open to them; anything else
+/// sends them there.
+async fn enrolling_member(parts: &mut Parts, state: &AppState) -> Result<Member, Response> {
+    let path = parts.uri.path();
+    if path != ENROLMENT_PAGE && path != "/reauth" {
+        return Err(Redirect::to(ENROLMENT_PAGE).into_response());
+    }
+    let caller = Caller::from_request_parts(parts, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let Caller::Session(session) = &caller else {
+        return Err(api_key_refused());
+    };
+    let named = parts
+        .headers
+        .get(WORKSPACE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let memberships = state
+        .store
+        .memberships(&session.user.id)
+        .await
+        .map_err(|e| PageError(e.into()).into_response())?;
+    let membership = memberships
+        .into_iter()
+        .find(|m| named.as_deref().is_none_or(|n| n == m.workspace_id))
+        .ok_or_else(|| {
+            PageError(waypost_store::StoreError::NotFound("workspace").into()).into_response()
+        })?;
+    let workspace_id = WorkspaceId::parse(&membership.workspace_id)
+        .map_err(|_| PageError(anyhow::anyhow!("malformed workspace id").into()).into_response())?;
+    let role = membership
+        .effective_role(state.clock.now())
+        .parse::<Role>()
+        .map_err(|_| PageError(anyhow::anyhow!("unknown role").into()).into_response())?;
+    finish(parts, state, caller, workspace_id, Some(role)).await
 }
 
 fn api_key_refused() -> Response {

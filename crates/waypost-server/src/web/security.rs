@@ -5,6 +5,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
 
 use super::inbox::short_time;
 use super::page::{Button, Chrome, Member, PageError, PageForm, render};
@@ -24,6 +25,7 @@ pub struct SessionItem {
 #[template(path = "sessions.html")]
 struct SessionsPage {
     chrome: Chrome,
+    tabs: Vec<Tab>,
     sessions: Vec<SessionItem>,
 }
 
@@ -78,6 +80,7 @@ pub async fn sessions(
     Ok(render(
         StatusCode::OK,
         &SessionsPage {
+            tabs: tabs("/security/sessions", &member.chrome),
             chrome: member.chrome,
             sessions,
         },
@@ -126,5 +129,132 @@ mod tests {
         let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
         assert_eq!(device(Some(chrome)), "Chrome on Linux");
         assert_eq!(device(None), "Unknown device");
+    }
+}
+
+/// The Security section's tabs.
+pub struct Tab {
+    pub label: &'static str,
+    pub href: &'static str,
+    pub current: bool,
+}
+
+pub fn tabs(current: &str, chrome: &Chrome) -> Vec<Tab> {
+    let mut tabs = vec![
+        ("Sessions", "/security/sessions"),
+        ("Two-step verification", "/security/mfa"),
+    ];
+    if chrome.may(waypost_core::auth::Action::MembersRead) {
+        tabs.push(("Members", "/security/members"));
+    }
+    tabs.into_iter()
+        .map(|(label, href)| Tab {
+            label,
+            href,
+            current: href == current,
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "mfa.html")]
+struct MfaPage {
+    chrome: Chrome,
+    tabs: Vec<Tab>,
+    totp: bool,
+    recovery_left: i64,
+    passkeys: i64,
+    /// A started enrolment: the QR code as a data URI, and the URI to paste.
+    enrolling: Option<(String, String)>,
+    /// Recovery codes, shown once.
+    codes: Vec<String>,
+    error: Option<String>,
+}
+
+async fn mfa_page(
+    state: &AppState,
+    member: Member,
+    status: StatusCode,
+    enrolling: Option<(String, String)>,
+    codes: Vec<String>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let user = state.store.get_user(&member.session().user.id).await?;
+    Ok(render(
+        status,
+        &MfaPage {
+            tabs: tabs("/security/mfa", &member.chrome),
+            chrome: member.chrome,
+            totp: user.totp_enabled,
+            recovery_left: state.store.unused_recovery_codes(&user.id).await?,
+            passkeys: state.store.count_passkeys(&user.id).await?,
+            enrolling,
+            codes,
+            error,
+        },
+    ))
+}
+
+/// `GET /security/mfa`.
+pub async fn mfa(State(state): State<AppState>, member: Member) -> Result<Response, PageError> {
+    mfa_page(&state, member, StatusCode::OK, None, Vec::new(), None).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct MfaForm {
+    action: String,
+    code: Option<String>,
+}
+
+/// `POST /security/mfa`: enrol, confirm, regenerate codes or turn TOTP off.
+pub async fn mfa_change(
+    State(state): State<AppState>,
+    member: Member,
+    PageForm(f): PageForm<MfaForm>,
+) -> Result<Response, PageError> {
+    use crate::ops::mfa as op;
+    let outcome = match f.action.as_str() {
+        "enroll" => op::enroll(&state, &member.caller).await.map(|e| {
+            let qr = format!(
+                "data:image/svg+xml;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(e.qr_svg)
+            );
+            (Some((qr, e.otpauth_uri)), Vec::new())
+        }),
+        "confirm" => op::confirm(
+            &state,
+            &member.origin,
+            &member.caller,
+            f.code.as_deref().unwrap_or("").trim(),
+        )
+        .await
+        .map(|codes| (None, codes)),
+        "regenerate" => op::regenerate(&state, &member.origin, &member.caller)
+            .await
+            .map(|codes| (None, codes)),
+        "disable" => op::disable(&state, &member.origin, &member.caller)
+            .await
+            .map(|()| (None, Vec::new())),
+        _ => return Err(crate::error::unprocessable("Unknown action.").into()),
+    };
+    match outcome {
+        Ok((enrolling, codes)) => {
+            mfa_page(&state, member, StatusCode::OK, enrolling, codes, None).await
+        }
+        Err(crate::error::ApiError::Problem(p)) if p.kind.ends_with("/reauth-required") => {
+            Ok(super::signin::reauth_redirect("/security/mfa"))
+        }
+        Err(e) => {
+            let detail = PageError(e).detail();
+            mfa_page(
+                &state,
+                member,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Vec::new(),
+                Some(detail),
+            )
+            .await
+        }
     }
 }

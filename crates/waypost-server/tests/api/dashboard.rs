@@ -21,6 +21,7 @@ on_both_backends!(
     the_inbox_shows_what_the_customer_wrote_and_sends_the_reply,
     creating_a_key_after_the_step_up_window_asks_to_reauthenticate,
     an_invitation_link_opens_a_page_that_creates_the_account,
+    a_workspace_that_requires_mfa_sends_members_to_enrol_first,
 );
 
 /// A browser's form post from our own pages.
@@ -575,4 +576,97 @@ async fn an_invitation_link_opens_a_page_that_creates_the_account(backend: Backe
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
+}
+
+async fn a_workspace_that_requires_mfa_sends_members_to_enrol_first(backend: Backend) {
+    let Some(f) = fixture(backend, |_| {}, |_| {}).await else {
+        return;
+    };
+    let app = &f.app;
+    let owner = login(app, "ops@example.com", PASSWORD).await;
+    enrol(app, &owner).await;
+    let res = owner
+        .patch(
+            app,
+            "/v1/workspace",
+            serde_json::json!({"require_mfa": true}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    member(app, f.ws, "agent@example.com", "agent").await;
+    let cookie = sign_in(app, "agent@example.com").await;
+    let res = app
+        .client
+        .get(format!("{}/inbox", app.address))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/security/mfa");
+    let (status, html) = page(app, &cookie, "/security/mfa").await;
+    assert_eq!(status, 200);
+    let csrf = csrf_of(&html);
+    let res = form(
+        app,
+        Some(&cookie),
+        "/security/mfa",
+        &[("csrf", &csrf), ("action", "enroll")],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("data:image/svg+xml;base64,"), "a QR code");
+    let uri = html
+        .split("id=\"otpauth\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let secret = crate::mfa::secret_from_uri(&uri);
+    let res = form(
+        app,
+        Some(&cookie),
+        "/security/mfa",
+        &[("csrf", &csrf), ("action", "confirm"), ("code", "000000")],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    let res = form(
+        app,
+        Some(&cookie),
+        "/security/mfa",
+        &[
+            ("csrf", &csrf),
+            ("action", "confirm"),
+            ("code", &code(app, &secret)),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let codes = html
+        .split("id=\"recovery-codes\">")
+        .nth(1)
+        .unwrap()
+        .split("</ul>")
+        .next()
+        .unwrap();
+    assert_eq!(
+        codes.matches("<li>").count(),
+        10,
+        "ten recovery codes, shown once"
+    );
+    assert_eq!(
+        page(app, &cookie, "/inbox").await.0,
+        200,
+        "enrolled members reach the inbox"
+    );
+    let (_, html) = page(app, &cookie, "/security/mfa").await;
+    assert!(
+        !html.contains("recovery-codes"),
+        "codes are not shown again"
+    );
 }

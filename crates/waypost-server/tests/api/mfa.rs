@@ -15,7 +15,7 @@ on_both_backends!(
     mfa_changes_need_step_up
 );
 
-fn secret_from_uri(uri: &str) -> TotpSecret {
+pub fn secret_from_uri(uri: &str) -> TotpSecret {
     let encoded = uri
         .split("secret=")
         .nth(1)
