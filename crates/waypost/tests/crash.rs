@@ -58,6 +58,7 @@ impl Cluster {
             ("WAYPOST_DATABASE_URL", db.url.as_str()),
             ("WAYPOST_RATE_LIMIT_API_KEY_PER_MINUTE", "1000000"),
             ("WAYPOST_RATE_LIMIT_IP_PER_MINUTE", "1000000"),
+            ("WAYPOST_CHANNEL_ALLOW_PRIVATE_TARGETS", "true"),
             ("WAYPOST_DISPATCH_POLL_MS", "20"),
             ("WAYPOST_DISPATCH_REQUEST_TIMEOUT_SECS", "5"),
             ("WAYPOST_DISPATCH_RETRY_BASE_MS", "200"),

@@ -141,6 +141,10 @@ pub struct Config {
     /// Allow webhook targets on loopback, private, link-local and other internal
     /// addresses (self-hosted setups, tests). Cloud metadata addresses stay refused.
     pub webhook_allow_private_targets: bool,
+    /// Allow channel `base_url`s (the provider a channel's token is sent to) on
+    /// loopback, private and other internal addresses: the sandbox in a demo or
+    /// tests. Cloud metadata addresses stay refused.
+    pub channel_allow_private_targets: bool,
     /// A delivery attempt that has no 2xx answer within this long has failed.
     pub webhook_timeout_secs: u64,
     /// Delays before each retry of a failed delivery, in seconds.
@@ -298,6 +302,7 @@ impl Default for Config {
             template_sync_interval_secs: 600,
             webhook_allow_http: false,
             webhook_allow_private_targets: false,
+            channel_allow_private_targets: false,
             webhook_timeout_secs: 15,
             webhook_retry_schedule_secs: vec![5, 300, 1800, 7200, 18000, 36000, 36000],
             webhook_retry_jitter_percent: 10,
@@ -825,6 +830,10 @@ impl Config {
             format!(
                 "webhook_allow_private_targets = {}",
                 self.webhook_allow_private_targets
+            ),
+            format!(
+                "channel_allow_private_targets = {}",
+                self.channel_allow_private_targets
             ),
             format!("webhook_timeout_secs = {}", self.webhook_timeout_secs),
             format!(

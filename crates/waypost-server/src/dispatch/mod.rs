@@ -28,12 +28,12 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use waypost_cloudapi::{ClientConfig, CloudApiClient, OutboundMessage};
+use waypost_cloudapi::{CloudApiClient, OutboundMessage};
 use waypost_crypto::Aad;
 use waypost_store::dispatch::{SendOutcome, SendResult, StatusChange};
 use waypost_store::messaging::{ChannelRow, OutboxRow};
 
-use crate::messaging::{ChannelSecret, GRAPH_BASE_URL, open_secret};
+use crate::messaging::client_config_for;
 use crate::state::AppState;
 use limits::{Admit, Breaker, PairLimits, RateWindow};
 use outcome::CallResult;
@@ -268,9 +268,7 @@ impl ChannelSender {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
-        let token = open_secret(&self.state.keys, &self.channel, ChannelSecret::AccessToken)?;
-        let base = self.channel.base_url.as_deref().unwrap_or(GRAPH_BASE_URL);
-        let mut config = ClientConfig::new(base, self.channel.api_version.as_deref(), token)?;
+        let mut config = client_config_for(&self.state.keys, &self.state.config, &self.channel)?;
         config.request_timeout =
             Duration::from_secs(self.state.config.dispatch_request_timeout_secs.max(1));
         let client = CloudApiClient::new(config)?;

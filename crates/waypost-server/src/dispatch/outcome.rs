@@ -98,6 +98,7 @@ fn title_of(err: &ClientError) -> String {
             ClientError::Connect(_) => "connection failed".into(),
             ClientError::InvalidArgument(_) => "invalid request".into(),
             ClientError::Config(_) => "channel configuration invalid".into(),
+            ClientError::Refused(_) => "provider address refused by the server's policy".into(),
             _ => "provider error".into(),
         },
     }

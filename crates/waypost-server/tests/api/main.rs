@@ -28,6 +28,7 @@ mod messaging;
 mod messaging_fixture;
 mod mfa;
 mod operations;
+mod outbound_policy;
 mod passkeys;
 mod pricing;
 mod privacy;
