@@ -36,6 +36,15 @@ pub struct Config {
     pub media_timeout_secs: u64,
     /// How long SIGTERM waits for in-flight requests and worker steps.
     pub shutdown_grace_secs: u64,
+    /// A client must send a complete request head within this long, counted from
+    /// when the server starts waiting for it: a new connection, or the end of the
+    /// previous response on a kept-alive one (so it is also the idle keep-alive timeout).
+    pub header_read_timeout_secs: u64,
+    /// Open connections this node serves at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Open connections one client address may hold; more are answered 503 and
+    /// closed. Not applied with `trust_proxy_headers` (every peer is the proxy).
+    pub max_connections_per_ip: usize,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` from a reverse proxy.
@@ -238,6 +247,9 @@ impl Default for Config {
             request_timeout_secs: 30,
             media_timeout_secs: 600,
             shutdown_grace_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections: 1024,
+            max_connections_per_ip: 128,
             tls_cert: None,
             tls_key: None,
             trust_proxy_headers: false,
@@ -391,6 +403,14 @@ impl Config {
         }
         if self.body_limit_bytes == 0 {
             return fail("WAYPOST_BODY_LIMIT_BYTES: must be greater than 0");
+        }
+        if !(1..=3600).contains(&self.header_read_timeout_secs) {
+            return fail("WAYPOST_HEADER_READ_TIMEOUT_SECS: must be 1 to 3600");
+        }
+        if self.max_connections == 0 || self.max_connections_per_ip == 0 {
+            return fail(
+                "WAYPOST_MAX_CONNECTIONS / WAYPOST_MAX_CONNECTIONS_PER_IP: must be greater than 0",
+            );
         }
         if self.database_max_connections == 0 {
             return fail("WAYPOST_DATABASE_MAX_CONNECTIONS: must be greater than 0");
@@ -707,6 +727,12 @@ impl Config {
             format!("request_timeout_secs = {}", self.request_timeout_secs),
             format!("media_timeout_secs = {}", self.media_timeout_secs),
             format!("shutdown_grace_secs = {}", self.shutdown_grace_secs),
+            format!(
+                "header_read_timeout_secs = {}",
+                self.header_read_timeout_secs
+            ),
+            format!("max_connections = {}", self.max_connections),
+            format!("max_connections_per_ip = {}", self.max_connections_per_ip),
             format!("tls_cert = {}", opt_path(&self.tls_cert)),
             format!("tls_key = {}", opt_path(&self.tls_key)),
             format!("trust_proxy_headers = {}", self.trust_proxy_headers),

@@ -11,6 +11,7 @@ mod bsuid;
 mod contacts_by_user_id;
 mod conversations;
 mod dispatch;
+mod edge;
 mod encryption;
 mod errors;
 mod events_stream;
