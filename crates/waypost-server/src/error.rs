@@ -74,6 +74,16 @@ impl Problem {
                 "Unsupported media type",
                 "Send the body as JSON with `Content-Type: application/json`.",
             ),
+            StatusCode::UNAUTHORIZED => (
+                "unauthorized",
+                "Unauthorized",
+                "The request lacks valid credentials.",
+            ),
+            StatusCode::FORBIDDEN => (
+                "forbidden",
+                "Forbidden",
+                "The credentials given do not allow this request.",
+            ),
             StatusCode::REQUEST_TIMEOUT => (
                 "request-timeout",
                 "Request timeout",
