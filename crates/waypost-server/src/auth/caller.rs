@@ -359,10 +359,13 @@ fn check_csrf(state: &AppState, parts: &Parts, session_hash: &[u8; 32]) -> Resul
     if let Some(origin) = header("origin") {
         let host = header("host").unwrap_or("");
         let public = state.config.public_url();
-        let same = origin == public
-            || origin
-                .split_once("://")
-                .is_some_and(|(_, rest)| rest == host);
+        // Scheme and authority both: `https://host` is another origin than `http://host`.
+        let scheme = if crate::guard::cookies::is_secure(&state.config, &parts.headers) {
+            "https"
+        } else {
+            "http"
+        };
+        let same = origin == public || origin == format!("{scheme}://{host}");
         return if same {
             Ok(())
         } else {
