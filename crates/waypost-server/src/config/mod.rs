@@ -128,7 +128,8 @@ pub struct Config {
     /// Per-recipient pair limit: burst and one more per interval.
     pub dispatch_pair_burst: u32,
     pub dispatch_pair_interval_ms: u64,
-    /// Safety margin added to the 1 s throughput window, absorbing network jitter.
+    /// Added to the 1 s throughput window. Sends hold their place until a window
+    /// after they finish, so network jitter is covered; this covers clocks that round.
     pub dispatch_rate_margin_ms: u64,
     /// Inbound texts (case-insensitive, whole message) that opt a contact out
     /// of every category, and back in.

@@ -35,8 +35,19 @@ use waypost_store::messaging::{ChannelRow, OutboxRow};
 
 use crate::messaging::client_config_for;
 use crate::state::AppState;
-use limits::{Admit, Breaker, PairLimits, RateWindow};
+use limits::{Admit, Breaker, PairLimits, RateWindow, Slot};
 use outcome::CallResult;
+
+/// Resolves when the lease (as renewed meanwhile) has ended.
+async fn lease_end(lease_until: LeaseEnd) {
+    loop {
+        let until = *lease_until.lock().unwrap_or_else(|p| p.into_inner());
+        if Instant::now() >= until {
+            return;
+        }
+        tokio::time::sleep_until(until).await;
+    }
+}
 
 /// Runs until `shutdown`: keeps channel leases and one sending task per owned channel.
 pub async fn run(state: AppState, shutdown: CancellationToken) {
@@ -456,13 +467,13 @@ impl ChannelSender {
                     }
                     let now = Instant::now();
                     match self.window.next_slot(now) {
-                        None if calls.len() < max_in_flight => break,
-                        None => {
-                            if let Some(done) = calls.join_next().await {
-                                self.absorb(done, results);
-                            }
-                        }
-                        Some(t) => tokio::time::sleep_until(t).await,
+                        Slot::Now if calls.len() < max_in_flight => break,
+                        Slot::Now | Slot::AfterAFinish => match calls.join_next().await {
+                            Some(done) => self.absorb(done, results),
+                            // Nothing in flight holds a place: the window's count is off.
+                            None => break,
+                        },
+                        Slot::At(t) => tokio::time::sleep_until(t).await,
                     }
                 }
                 if !self.lease_valid() {
@@ -478,7 +489,6 @@ impl ChannelSender {
                     ));
                     continue;
                 }
-                self.window.record(Instant::now());
                 let payload = match self.open_payload(&row).await {
                     Ok(p) => p,
                     Err(e) => {
@@ -497,9 +507,20 @@ impl ChannelSender {
                 };
                 let client = client.clone();
                 let number = self.channel.phone_number_id.clone();
+                let lease_until = self.lease_until.clone();
+                self.window.started();
                 calls.spawn(async move {
-                    let answer = client.send_message(&number, &payload).await;
-                    (row, outcome::classify(answer))
+                    // A call still running when the lease ends is given up (in
+                    // doubt), so a node that took the channel over cannot
+                    // have its sends land in one window with ours.
+                    tokio::select! {
+                        answer = client.send_message(&number, &payload) => {
+                            (row, outcome::classify(answer))
+                        }
+                        _ = lease_end(lease_until) => {
+                            (row, CallResult::InDoubt("the channel's lease ended during the call".into()))
+                        }
+                    }
                 });
             }
         }
@@ -529,6 +550,9 @@ impl ChannelSender {
         done: Result<(OutboxRow, CallResult), tokio::task::JoinError>,
         results: &mut Vec<SendResult>,
     ) {
+        // Whatever the outcome, the call is over: its place in the window runs
+        // from now (no earlier than when it really finished).
+        self.window.finished(Instant::now());
         let Ok((row, call)) = done else {
             // A panicking call leaves its row leased and in doubt; it is retried after the reconciliation period.
             tracing::error!("dispatcher: a provider call panicked");
