@@ -517,9 +517,7 @@ impl ChannelSender {
                         answer = client.send_message(&number, &payload) => {
                             (row, outcome::classify(answer))
                         }
-                        _ = lease_end(lease_until) => {
-                            (row, CallResult::InDoubt("the channel's lease ended during the call".into()))
-                        }
+                        _ = lease_end(lease_until) => (row, CallResult::LeaseEnded),
                     }
                 });
             }
@@ -635,6 +633,17 @@ impl ChannelSender {
                     retry_at(&row, Some(pause))
                 };
                 give_up_or(&row, next, code, title)
+            }
+            CallResult::LeaseEnded => {
+                metrics::counter!("waypost_dispatch_sends_total", "outcome" => "in_doubt")
+                    .increment(1);
+                tracing::info!(channel_id, message_id = %row.message_id, "dispatcher: the channel's lease ended during a send; waiting for a status webhook");
+                let next = row.attempt_started_at.unwrap_or(now)
+                    + chrono::Duration::seconds(cfg.dispatch_reconcile_secs as i64);
+                SendOutcome::InDoubt {
+                    next_attempt_at: next,
+                    title: "the channel's lease ended during the call".into(),
+                }
             }
             CallResult::InDoubt(title) => {
                 self.breaker.on_failure(instant);

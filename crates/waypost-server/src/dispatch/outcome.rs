@@ -31,6 +31,9 @@ pub enum CallResult {
     },
     /// Maybe accepted: the answer was lost.
     InDoubt(String),
+    /// Given up because this node's lease on the channel ended during the
+    /// call: in doubt like the above, but no sign of a failing provider.
+    LeaseEnded,
     Permanent {
         code: Option<i64>,
         title: String,
