@@ -29,7 +29,7 @@ pub mod webhook;
 mod wire;
 
 pub use classify::{ErrorClass, classify_code, classify_response};
-pub use client::{ClientConfig, ClientError, CloudApiClient, DownloadedMedia};
+pub use client::{AddressGuard, ClientConfig, ClientError, CloudApiClient, DownloadedMedia};
 pub use error::{ErrorEnvelope, MetaError, WebhookError};
 pub use inbound::{InboundContent, InboundMessage};
 pub use limits::{LimitViolation, check_limits};

@@ -198,6 +198,10 @@ async fn waypost(
         log_level: "error".into(),
         rate_limit_api_key_per_minute: u32::MAX / 2,
         rate_limit_ip_per_minute: u32::MAX / 2,
+        // The provider is the sandbox on 127.0.0.1; the load comes from one address.
+        channel_allow_private_targets: true,
+        max_connections_per_ip: 100_000,
+        max_connections: 100_000,
         // BENCH_DISPATCH=0 isolates acceptance from the dispatcher's share of the machine.
         dispatch_enabled: std::env::var("BENCH_DISPATCH").map_or(true, |v| v != "0"),
         ..Config::default()

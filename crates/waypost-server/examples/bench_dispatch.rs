@@ -129,6 +129,8 @@ async fn waypost_run(numbers: usize, limit: u32, per_number: usize) -> anyhow::R
                 .into(),
         ),
         log_level: "warn".into(),
+        // The provider is the sandbox on 127.0.0.1.
+        channel_allow_private_targets: true,
         ..Config::default()
     };
     let app = Application::build(config)

@@ -251,6 +251,9 @@ async fn waypost(db: &TestDatabase, dir: &std::path::Path) -> anyhow::Result<(St
         log_level: "error".into(),
         rate_limit_api_key_per_minute: u32::MAX / 2,
         rate_limit_ip_per_minute: u32::MAX / 2,
+        // Every load client connects from 127.0.0.1.
+        max_connections_per_ip: 100_000,
+        max_connections: 100_000,
         // As in bench_accept: the dispatcher runs (it has nothing to send here).
         dispatch_enabled: std::env::var("BENCH_DISPATCH").map_or(true, |v| v != "0"),
         ..Config::default()

@@ -74,7 +74,32 @@ impl Problem {
                 "Unsupported media type",
                 "Send the body as JSON with `Content-Type: application/json`.",
             ),
-            StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => (
+            StatusCode::UNAUTHORIZED => (
+                "unauthorized",
+                "Unauthorized",
+                "The request lacks valid credentials.",
+            ),
+            StatusCode::FORBIDDEN => (
+                "forbidden",
+                "Forbidden",
+                "The credentials given do not allow this request.",
+            ),
+            StatusCode::REQUEST_TIMEOUT => (
+                "request-timeout",
+                "Request timeout",
+                "The request body did not arrive in time.",
+            ),
+            StatusCode::URI_TOO_LONG => (
+                "uri-too-long",
+                "URI too long",
+                "The request target is longer than this server accepts.",
+            ),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+                "header-fields-too-large",
+                "Request header fields too large",
+                "The request has too many header fields or they are too large.",
+            ),
+            StatusCode::SERVICE_UNAVAILABLE => (
                 "unavailable",
                 "Service unavailable",
                 "The request could not be completed in time; retry later.",

@@ -232,33 +232,23 @@ impl Application {
             state.clone(),
             shutdown.clone(),
         ));
-        let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let app = http::router(state.clone());
         tracing::info!(address = %local_addr, tls = state.config.tls_enabled(), backend = state.store.backend().as_str(), "listening");
-
-        let server = match listener {
-            Listener::Plain(listener) => {
-                let token = shutdown.clone();
-                tokio::spawn(async move {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(token.cancelled_owned())
-                        .await
-                })
-            }
-            Listener::Tls(listener, tls) => {
-                let handle = axum_server::Handle::new();
-                let (token, h) = (shutdown.clone(), handle.clone());
-                tokio::spawn(async move {
-                    token.cancelled().await;
-                    h.graceful_shutdown(Some(grace));
-                });
-                tokio::spawn(async move {
-                    axum_server::from_tcp_rustls(listener, tls)
-                        .handle(handle)
-                        .serve(app)
-                        .await
-                })
-            }
+        let limits = crate::serve::ConnectionLimits::from_config(&state.config);
+        let (listener, tls) = match listener {
+            Listener::Plain(listener) => (listener, None),
+            Listener::Tls(listener, tls) => (
+                tokio::net::TcpListener::from_std(listener)?,
+                Some(tokio_rustls::TlsAcceptor::from(tls.get_inner())),
+            ),
         };
+        let server = tokio::spawn(crate::serve::serve(
+            listener,
+            tls,
+            app,
+            limits,
+            shutdown.clone(),
+        ));
         let server = drain(server, &shutdown, grace, "HTTP server");
         let outcome = server.await;
         shutdown.cancel();

@@ -58,6 +58,9 @@ impl AppState {
 pub struct RequestOrigin {
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+    /// Where a handler's own rate-limit check (sign-in) goes, so the response's
+    /// `RateLimit-*` headers describe that quota.
+    pub rate_limit: Option<crate::guard::rate_limit::RateLimitSlot>,
 }
 
 impl RequestOrigin {
@@ -100,6 +103,14 @@ impl FromRequestParts<AppState> for RequestOrigin {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(256).collect());
-        Ok(Self { ip, user_agent })
+        let rate_limit = parts
+            .extensions
+            .get::<crate::guard::rate_limit::RateLimitSlot>()
+            .cloned();
+        Ok(Self {
+            ip,
+            user_agent,
+            rate_limit,
+        })
     }
 }

@@ -83,9 +83,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(
-    config: Config,
+    mut config: Config,
     sandbox: Option<Option<std::net::SocketAddr>>,
 ) -> anyhow::Result<()> {
+    if sandbox.is_some() {
+        // `--sandbox` runs the provider on this machine: channels may point at it.
+        config.channel_allow_private_targets = true;
+    }
     let app = Application::build(config).await?;
     let sandbox = match sandbox {
         Some(listen) => Some(crate::sandbox_cmd::start(None, listen, None).await?),

@@ -20,9 +20,11 @@ const OWNER_EMAIL: &str = "demo@waypost.local";
 const CUSTOMER: &str = "4915123456789";
 
 pub async fn serve(
-    config: waypost_server::Config,
+    mut config: waypost_server::Config,
     sandbox_listen: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
+    // The demo's provider is the sandbox on this machine: channels may point at it.
+    config.channel_allow_private_targets = true;
     let app = Application::build(config).await?;
     let state = app.state().clone();
     let server = format!("http://127.0.0.1:{}", app.port());

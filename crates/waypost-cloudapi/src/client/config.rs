@@ -2,6 +2,9 @@
 //! timeouts and size limits. Validated on construction so a bad setting fails
 //! at start, naming itself.
 
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -28,6 +31,37 @@ pub struct ClientConfig {
     /// download. Media URLs come from Meta's response, so an unchecked URL
     /// would let whoever controls it collect our token.
     pub media_download_hosts: Vec<String>,
+    /// Addresses the client may connect to; `None` allows any.
+    pub address_guard: Option<AddressGuard>,
+}
+
+/// Keeps the client away from addresses its owner refuses (SSRF): `resolver`
+/// drops refused addresses a host name resolves to, at connect time (so a name
+/// re-pointed after it was checked is still caught); `allows` judges IP
+/// literals, which never pass through a resolver (base URL, redirects, media URLs).
+#[derive(Clone)]
+pub struct AddressGuard {
+    pub resolver: Arc<dyn reqwest::dns::Resolve>,
+    pub allows: Arc<dyn Fn(IpAddr) -> bool + Send + Sync>,
+}
+
+impl AddressGuard {
+    /// Whether a URL's host, when it is an IP literal, is allowed (names are
+    /// judged by the resolver when the client connects).
+    pub fn allows_url(&self, url: &Url) -> bool {
+        match url.host() {
+            Some(url::Host::Ipv4(ip)) => (self.allows)(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => (self.allows)(IpAddr::V6(ip)),
+            Some(url::Host::Domain(_)) => true,
+            None => false,
+        }
+    }
+}
+
+impl fmt::Debug for AddressGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AddressGuard")
+    }
 }
 
 impl ClientConfig {
@@ -69,6 +103,7 @@ impl ClientConfig {
             max_response_bytes: 1024 * 1024,
             max_download_bytes: 100 * 1024 * 1024,
             media_download_hosts: vec!["lookaside.fbsbx.com".into()],
+            address_guard: None,
         })
     }
 }

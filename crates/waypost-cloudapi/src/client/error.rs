@@ -34,6 +34,9 @@ pub enum ClientError {
     InvalidArgument(String),
     #[error("invalid client configuration: {0}")]
     Config(String),
+    /// The target address is one the client's owner does not connect to.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 impl ClientError {
@@ -47,7 +50,8 @@ impl ClientError {
             Self::Decode { .. }
             | Self::TooLarge { .. }
             | Self::InvalidArgument(_)
-            | Self::Config(_) => ErrorClass::Permanent,
+            | Self::Config(_)
+            | Self::Refused(_) => ErrorClass::Permanent,
         }
     }
 

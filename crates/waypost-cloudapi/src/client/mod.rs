@@ -23,7 +23,7 @@ use crate::send::{MarkRead, OutboundMessage, SendResponse, SuccessResponse};
 mod config;
 mod error;
 
-pub use config::ClientConfig;
+pub use config::{AddressGuard, ClientConfig};
 pub use error::ClientError;
 
 /// Graph's per-business usage header; its regain time backs up `Retry-After`.
@@ -44,6 +44,8 @@ pub struct DownloadedMedia {
 pub struct CloudApiClient {
     http: reqwest::Client,
     config: ClientConfig,
+    /// The base URL is an IP literal the address guard refuses.
+    base_refused: bool,
 }
 
 impl CloudApiClient {
@@ -52,9 +54,18 @@ impl CloudApiClient {
         // any redirect that would downgrade to plain HTTP (except within the
         // base origin, i.e. a local sandbox), so the token can't leak in clear.
         let base_origin = config.base_url.origin();
+        let guard = config.address_guard.clone();
+        // Judged here, refused on every request (a refused base URL is the
+        // channel's problem, reported like any other provider failure).
+        let base_refused = guard
+            .as_ref()
+            .is_some_and(|g| !g.allows_url(&config.base_url));
+        let redirect_guard = guard.clone();
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
             let next = attempt.url();
-            if attempt.previous().len() >= 5 {
+            if attempt.previous().len() >= 5
+                || redirect_guard.as_ref().is_some_and(|g| !g.allows_url(next))
+            {
                 attempt.stop()
             } else if next.scheme() == "https" || next.origin() == base_origin {
                 attempt.follow()
@@ -62,7 +73,11 @@ impl CloudApiClient {
                 attempt.stop()
             }
         });
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(g) = guard {
+            builder = builder.dns_resolver(std::sync::Arc::new(SharedResolver(g.resolver)));
+        }
+        let http = builder
             .use_rustls_tls()
             .connect_timeout(config.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
@@ -71,7 +86,11 @@ impl CloudApiClient {
             .user_agent(concat!("waypost-cloudapi/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ClientError::Config(format!("HTTP client: {}", e.without_url())))?;
-        Ok(Self { http, config })
+        Ok(Self {
+            http,
+            config,
+            base_refused,
+        })
     }
 
     /// `POST /{phone-number-id}/messages`. A 200 means accepted, not delivered.
@@ -262,7 +281,12 @@ impl CloudApiClient {
                     .iter()
                     .any(|a| a.eq_ignore_ascii_case(h))
             });
-        if same_origin || allowed_host {
+        let guarded = self
+            .config
+            .address_guard
+            .as_ref()
+            .is_none_or(|g| g.allows_url(&url));
+        if (same_origin || allowed_host) && guarded {
             Ok(url)
         } else {
             Err(ClientError::InvalidArgument(format!(
@@ -273,6 +297,11 @@ impl CloudApiClient {
     }
 
     async fn send(&self, req: RequestBuilder) -> Result<Response, ClientError> {
+        if self.base_refused {
+            return Err(ClientError::Refused(
+                "the base URL points at an address this server does not connect to".into(),
+            ));
+        }
         req.bearer_auth(self.config.access_token.expose_secret())
             .timeout(self.config.request_timeout)
             .send()
@@ -366,6 +395,15 @@ impl CloudApiClient {
             clean(d);
         }
         e
+    }
+}
+
+/// reqwest wants a sized resolver; the guard's is shared and unsized.
+struct SharedResolver(std::sync::Arc<dyn reqwest::dns::Resolve>);
+
+impl reqwest::dns::Resolve for SharedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        self.0.resolve(name)
     }
 }
 

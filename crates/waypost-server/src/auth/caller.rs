@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use waypost_core::audit::Actor;
@@ -357,13 +357,7 @@ fn check_csrf(state: &AppState, parts: &Parts, session_hash: &[u8; 32]) -> Resul
         };
     }
     if let Some(origin) = header("origin") {
-        let host = header("host").unwrap_or("");
-        let public = state.config.public_url();
-        let same = origin == public
-            || origin
-                .split_once("://")
-                .is_some_and(|(_, rest)| rest == host);
-        return if same {
+        return if origin_is_this_server(state, &parts.headers, origin) {
             Ok(())
         } else {
             Err(forbidden("The request's Origin is not this server."))
@@ -375,6 +369,22 @@ fn check_csrf(state: &AppState, parts: &Parts, session_hash: &[u8; 32]) -> Resul
             "Send the session's CSRF token in the X-CSRF-Token header.",
         )),
     }
+}
+
+/// Whether a request's `Origin` is this server: the public URL, or the scheme
+/// and authority the request came to (`https://host` is another origin than
+/// `http://host`).
+pub fn origin_is_this_server(state: &AppState, headers: &HeaderMap, origin: &str) -> bool {
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let scheme = if crate::guard::cookies::is_secure(&state.config, headers) {
+        "https"
+    } else {
+        "http"
+    };
+    origin == state.config.public_url() || origin == format!("{scheme}://{host}")
 }
 
 /// Answers 403 `reauth-required` unless the session re-authenticated within the step-up window.

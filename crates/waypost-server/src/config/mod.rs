@@ -36,6 +36,15 @@ pub struct Config {
     pub media_timeout_secs: u64,
     /// How long SIGTERM waits for in-flight requests and worker steps.
     pub shutdown_grace_secs: u64,
+    /// A client must send a complete request head within this long, counted from
+    /// when the server starts waiting for it: a new connection, or the end of the
+    /// previous response on a kept-alive one (so it is also the idle keep-alive timeout).
+    pub header_read_timeout_secs: u64,
+    /// Open connections this node serves at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Open connections one client address may hold; more are answered 503 and
+    /// closed. Not applied with `trust_proxy_headers` (every peer is the proxy).
+    pub max_connections_per_ip: usize,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` from a reverse proxy.
@@ -119,7 +128,8 @@ pub struct Config {
     /// Per-recipient pair limit: burst and one more per interval.
     pub dispatch_pair_burst: u32,
     pub dispatch_pair_interval_ms: u64,
-    /// Safety margin added to the 1 s throughput window, absorbing network jitter.
+    /// Added to the 1 s throughput window. Sends hold their place until a window
+    /// after they finish, so network jitter is covered; this covers clocks that round.
     pub dispatch_rate_margin_ms: u64,
     /// Inbound texts (case-insensitive, whole message) that opt a contact out
     /// of every category, and back in.
@@ -141,6 +151,10 @@ pub struct Config {
     /// Allow webhook targets on loopback, private, link-local and other internal
     /// addresses (self-hosted setups, tests). Cloud metadata addresses stay refused.
     pub webhook_allow_private_targets: bool,
+    /// Allow channel `base_url`s (the provider a channel's token is sent to) on
+    /// loopback, private and other internal addresses: the sandbox in a demo or
+    /// tests. Cloud metadata addresses stay refused.
+    pub channel_allow_private_targets: bool,
     /// A delivery attempt that has no 2xx answer within this long has failed.
     pub webhook_timeout_secs: u64,
     /// Delays before each retry of a failed delivery, in seconds.
@@ -234,6 +248,9 @@ impl Default for Config {
             request_timeout_secs: 30,
             media_timeout_secs: 600,
             shutdown_grace_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections: 1024,
+            max_connections_per_ip: 128,
             tls_cert: None,
             tls_key: None,
             trust_proxy_headers: false,
@@ -298,6 +315,7 @@ impl Default for Config {
             template_sync_interval_secs: 600,
             webhook_allow_http: false,
             webhook_allow_private_targets: false,
+            channel_allow_private_targets: false,
             webhook_timeout_secs: 15,
             webhook_retry_schedule_secs: vec![5, 300, 1800, 7200, 18000, 36000, 36000],
             webhook_retry_jitter_percent: 10,
@@ -386,6 +404,14 @@ impl Config {
         }
         if self.body_limit_bytes == 0 {
             return fail("WAYPOST_BODY_LIMIT_BYTES: must be greater than 0");
+        }
+        if !(1..=3600).contains(&self.header_read_timeout_secs) {
+            return fail("WAYPOST_HEADER_READ_TIMEOUT_SECS: must be 1 to 3600");
+        }
+        if self.max_connections == 0 || self.max_connections_per_ip == 0 {
+            return fail(
+                "WAYPOST_MAX_CONNECTIONS / WAYPOST_MAX_CONNECTIONS_PER_IP: must be greater than 0",
+            );
         }
         if self.database_max_connections == 0 {
             return fail("WAYPOST_DATABASE_MAX_CONNECTIONS: must be greater than 0");
@@ -702,6 +728,12 @@ impl Config {
             format!("request_timeout_secs = {}", self.request_timeout_secs),
             format!("media_timeout_secs = {}", self.media_timeout_secs),
             format!("shutdown_grace_secs = {}", self.shutdown_grace_secs),
+            format!(
+                "header_read_timeout_secs = {}",
+                self.header_read_timeout_secs
+            ),
+            format!("max_connections = {}", self.max_connections),
+            format!("max_connections_per_ip = {}", self.max_connections_per_ip),
             format!("tls_cert = {}", opt_path(&self.tls_cert)),
             format!("tls_key = {}", opt_path(&self.tls_key)),
             format!("trust_proxy_headers = {}", self.trust_proxy_headers),
@@ -825,6 +857,10 @@ impl Config {
             format!(
                 "webhook_allow_private_targets = {}",
                 self.webhook_allow_private_targets
+            ),
+            format!(
+                "channel_allow_private_targets = {}",
+                self.channel_allow_private_targets
             ),
             format!("webhook_timeout_secs = {}", self.webhook_timeout_secs),
             format!(

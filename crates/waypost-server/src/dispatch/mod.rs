@@ -28,15 +28,26 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use waypost_cloudapi::{ClientConfig, CloudApiClient, OutboundMessage};
+use waypost_cloudapi::{CloudApiClient, OutboundMessage};
 use waypost_crypto::Aad;
 use waypost_store::dispatch::{SendOutcome, SendResult, StatusChange};
 use waypost_store::messaging::{ChannelRow, OutboxRow};
 
-use crate::messaging::{ChannelSecret, GRAPH_BASE_URL, open_secret};
+use crate::messaging::client_config_for;
 use crate::state::AppState;
-use limits::{Admit, Breaker, PairLimits, RateWindow};
+use limits::{Admit, Breaker, PairLimits, RateWindow, Slot};
 use outcome::CallResult;
+
+/// Resolves when the lease (as renewed meanwhile) has ended.
+async fn lease_end(lease_until: LeaseEnd) {
+    loop {
+        let until = *lease_until.lock().unwrap_or_else(|p| p.into_inner());
+        if Instant::now() >= until {
+            return;
+        }
+        tokio::time::sleep_until(until).await;
+    }
+}
 
 /// Runs until `shutdown`: keeps channel leases and one sending task per owned channel.
 pub async fn run(state: AppState, shutdown: CancellationToken) {
@@ -268,9 +279,7 @@ impl ChannelSender {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
-        let token = open_secret(&self.state.keys, &self.channel, ChannelSecret::AccessToken)?;
-        let base = self.channel.base_url.as_deref().unwrap_or(GRAPH_BASE_URL);
-        let mut config = ClientConfig::new(base, self.channel.api_version.as_deref(), token)?;
+        let mut config = client_config_for(&self.state.keys, &self.state.config, &self.channel)?;
         config.request_timeout =
             Duration::from_secs(self.state.config.dispatch_request_timeout_secs.max(1));
         let client = CloudApiClient::new(config)?;
@@ -458,13 +467,13 @@ impl ChannelSender {
                     }
                     let now = Instant::now();
                     match self.window.next_slot(now) {
-                        None if calls.len() < max_in_flight => break,
-                        None => {
-                            if let Some(done) = calls.join_next().await {
-                                self.absorb(done, results);
-                            }
-                        }
-                        Some(t) => tokio::time::sleep_until(t).await,
+                        Slot::Now if calls.len() < max_in_flight => break,
+                        Slot::Now | Slot::AfterAFinish => match calls.join_next().await {
+                            Some(done) => self.absorb(done, results),
+                            // Nothing in flight holds a place: the window's count is off.
+                            None => break,
+                        },
+                        Slot::At(t) => tokio::time::sleep_until(t).await,
                     }
                 }
                 if !self.lease_valid() {
@@ -480,7 +489,6 @@ impl ChannelSender {
                     ));
                     continue;
                 }
-                self.window.record(Instant::now());
                 let payload = match self.open_payload(&row).await {
                     Ok(p) => p,
                     Err(e) => {
@@ -499,9 +507,18 @@ impl ChannelSender {
                 };
                 let client = client.clone();
                 let number = self.channel.phone_number_id.clone();
+                let lease_until = self.lease_until.clone();
+                self.window.started();
                 calls.spawn(async move {
-                    let answer = client.send_message(&number, &payload).await;
-                    (row, outcome::classify(answer))
+                    // A call still running when the lease ends is given up (in
+                    // doubt), so a node that took the channel over cannot
+                    // have its sends land in one window with ours.
+                    tokio::select! {
+                        answer = client.send_message(&number, &payload) => {
+                            (row, outcome::classify(answer))
+                        }
+                        _ = lease_end(lease_until) => (row, CallResult::LeaseEnded),
+                    }
                 });
             }
         }
@@ -531,6 +548,9 @@ impl ChannelSender {
         done: Result<(OutboxRow, CallResult), tokio::task::JoinError>,
         results: &mut Vec<SendResult>,
     ) {
+        // Whatever the outcome, the call is over: its place in the window runs
+        // from now (no earlier than when it really finished).
+        self.window.finished(Instant::now());
         let Ok((row, call)) = done else {
             // A panicking call leaves its row leased and in doubt; it is retried after the reconciliation period.
             tracing::error!("dispatcher: a provider call panicked");
@@ -613,6 +633,17 @@ impl ChannelSender {
                     retry_at(&row, Some(pause))
                 };
                 give_up_or(&row, next, code, title)
+            }
+            CallResult::LeaseEnded => {
+                metrics::counter!("waypost_dispatch_sends_total", "outcome" => "in_doubt")
+                    .increment(1);
+                tracing::info!(channel_id, message_id = %row.message_id, "dispatcher: the channel's lease ended during a send; waiting for a status webhook");
+                let next = row.attempt_started_at.unwrap_or(now)
+                    + chrono::Duration::seconds(cfg.dispatch_reconcile_secs as i64);
+                SendOutcome::InDoubt {
+                    next_attempt_at: next,
+                    title: "the channel's lease ended during the call".into(),
+                }
             }
             CallResult::InDoubt(title) => {
                 self.breaker.on_failure(instant);

@@ -31,6 +31,9 @@ pub enum CallResult {
     },
     /// Maybe accepted: the answer was lost.
     InDoubt(String),
+    /// Given up because this node's lease on the channel ended during the
+    /// call: in doubt like the above, but no sign of a failing provider.
+    LeaseEnded,
     Permanent {
         code: Option<i64>,
         title: String,
@@ -98,6 +101,7 @@ fn title_of(err: &ClientError) -> String {
             ClientError::Connect(_) => "connection failed".into(),
             ClientError::InvalidArgument(_) => "invalid request".into(),
             ClientError::Config(_) => "channel configuration invalid".into(),
+            ClientError::Refused(_) => "provider address refused by the server's policy".into(),
             _ => "provider error".into(),
         },
     }

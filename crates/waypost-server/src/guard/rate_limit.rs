@@ -112,6 +112,12 @@ impl RateLimits {
 pub struct RateLimitSlot(Arc<Mutex<Option<RateLimitInfo>>>);
 
 impl RateLimitSlot {
+    /// Puts a handler's own check in the slot, whatever the edge found: the
+    /// quota that governs this route (sign-in) is the one its headers describe.
+    pub fn replace(&self, info: RateLimitInfo) {
+        *self.0.lock().expect("slot lock") = Some(info);
+    }
+
     /// Keeps the check with the fewest remaining requests.
     pub fn record(&self, info: RateLimitInfo) {
         let mut slot = self.0.lock().expect("slot lock");

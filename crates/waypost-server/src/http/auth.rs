@@ -81,6 +81,22 @@ pub(crate) fn locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Response {
     res
 }
 
+/// Checks the per-address sign-in quota: `Some(429)` when it is spent; else
+/// the check is what the response's `RateLimit-*` headers show.
+pub(crate) fn login_throttled(state: &AppState, origin: &RequestOrigin) -> Option<Response> {
+    let info = state.limits.login_ip.check(&origin.ip?);
+    if info.retry_after_secs.is_some() {
+        return Some(too_many_requests(
+            info,
+            "Too many sign-in attempts from this address.",
+        ));
+    }
+    if let Some(slot) = &origin.rate_limit {
+        slot.replace(info);
+    }
+    None
+}
+
 /// Signs in with email and password (and a TOTP or recovery code when MFA is on).
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(

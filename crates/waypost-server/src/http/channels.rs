@@ -136,7 +136,8 @@ pub struct ChannelCheck {
     /// The messaging limit tier, e.g. `TIER_1K`.
     pub messaging_limit_tier: Option<String>,
     pub throughput_level: Option<String>,
-    /// The provider's error code and message when `ok` is false.
+    /// The provider's error code and a description of the failure when `ok` is
+    /// false (never the provider's own text: the answer may come from anywhere).
     pub error_code: Option<i64>,
     pub error: Option<String>,
 }
@@ -153,7 +154,7 @@ pub async fn check(
         .store
         .get_channel(&auth.workspace_id.to_string(), &id)
         .await?;
-    let client = client_for(&state.keys, &row).map_err(ApiError::Internal)?;
+    let client = client_for(&state.keys, &state.config, &row).map_err(ApiError::Internal)?;
     Ok(Json(
         match client.phone_number(&row.phone_number_id).await {
             Ok(info) => ChannelCheck {
@@ -177,8 +178,34 @@ pub async fn check(
                 messaging_limit_tier: None,
                 throughput_level: None,
                 error_code: e.meta().map(|m| m.code),
-                error: Some(e.to_string()),
+                error: Some(check_failure(&e)),
             },
         },
     ))
+}
+
+/// What went wrong, in our words only: nothing of the remote answer's body and
+/// one text for every connection failure, so the check reveals neither what a
+/// server says nor which ports are open.
+fn check_failure(e: &waypost_cloudapi::ClientError) -> String {
+    use waypost_cloudapi::ClientError as E;
+    match e {
+        E::Api { status, error, .. } => {
+            format!("the provider refused the request (HTTP {status}, code {})", error.code)
+        }
+        E::Http { status, .. } => {
+            format!("the provider answered HTTP {status} without a Graph API error")
+        }
+        E::Decode { status, .. } => {
+            format!("the answer (HTTP {status}) is not a Graph API phone number")
+        }
+        E::TooLarge { .. } => "the provider's answer is too large".into(),
+        E::Timeout | E::Connect(_) | E::Transport(_) => {
+            "cannot reach the provider at the channel's base_url (unreachable, or refused by this server's address policy)".into()
+        }
+        E::Refused(_) => {
+            "the channel's base_url points at an address this server does not connect to".into()
+        }
+        E::InvalidArgument(_) | E::Config(_) => "the channel's settings are not valid".into(),
+    }
 }

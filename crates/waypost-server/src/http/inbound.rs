@@ -1,7 +1,8 @@
 //! Provider webhooks at `/webhooks/whatsapp/{channel_id}`: the verify
 //! handshake (`GET`) and deliveries (`POST`). A delivery is trusted only when
 //! `X-Hub-Signature-256` matches the raw body under the channel's app secret;
-//! otherwise it is answered 401 and nothing is stored. A trusted delivery is
+//! otherwise, and for a channel that does not exist, it is answered alike
+//! (401 `invalid-signature`) and nothing is stored. A trusted delivery is
 //! parsed and written in one transaction (inbound messages deduplicated by
 //! provider id, statuses applied monotonically, opt-out/opt-in keywords
 //! applied to consent), then answered 200. Meta calls these routes, so they
@@ -41,7 +42,15 @@ pub async fn verify(
     Path(channel_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let forbidden = || Problem::for_status(StatusCode::FORBIDDEN).into_response();
+    let forbidden = || {
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "verification-failed",
+            "Verification failed",
+            "`hub.mode`, `hub.verify_token` or `hub.challenge` is missing or does not match this channel.",
+        )
+        .into_response()
+    };
     let (Some(mode), Some(token), Some(challenge)) = (
         q.get("hub.mode"),
         q.get("hub.verify_token"),
@@ -80,10 +89,18 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let signature = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let channel = match state.store.channel_by_id(&channel_id).await {
         Ok(c) => c,
         Err(StoreError::NotFound(_)) => {
-            return Problem::for_status(StatusCode::NOT_FOUND).into_response();
+            // Answered like a known channel with a bad signature (the same work,
+            // the same document), so ids cannot be probed.
+            let _ = waypost_cloudapi::verify_signature(UNKNOWN_CHANNEL_SECRET, &body, signature);
+            metrics::counter!("waypost_inbound_signature_failures_total").increment(1);
+            return bad_signature();
         }
         Err(e) => return internal(&e.into()),
     };
@@ -91,14 +108,10 @@ pub async fn receive(
         Ok(s) => s,
         Err(e) => return internal(&e),
     };
-    let signature = headers
-        .get(SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
     if !waypost_cloudapi::verify_signature(secret.expose_secret().as_bytes(), &body, signature) {
         metrics::counter!("waypost_inbound_signature_failures_total").increment(1);
         tracing::warn!(channel_id = %channel.id, "inbound webhook with a bad signature refused");
-        return Problem::for_status(StatusCode::UNAUTHORIZED).into_response();
+        return bad_signature();
     }
     let payload: WebhookPayload = match serde_json::from_slice(&body) {
         Ok(p) => p,
@@ -110,6 +123,21 @@ pub async fn receive(
     }
     metrics::counter!("waypost_inbound_webhooks_total").increment(1);
     StatusCode::OK.into_response()
+}
+
+/// The key unknown channels' deliveries are checked against (never matches a
+/// real signature that matters: nothing is stored for an unknown channel).
+const UNKNOWN_CHANNEL_SECRET: &[u8] = b"waypost-unknown-channel";
+
+/// The answer to a delivery whose signature does not verify, or whose channel does not exist.
+fn bad_signature() -> Response {
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid-signature",
+        "Invalid signature",
+        "`X-Hub-Signature-256` is missing or does not match the body under this channel's app secret.",
+    )
+    .into_response()
 }
 
 fn internal(e: &anyhow::Error) -> Response {

@@ -65,8 +65,8 @@ pub(crate) fn is_json(value: Option<&axum::http::HeaderValue>) -> bool {
 /// Deserialises a body, naming the failing field (as a JSON pointer) and position.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let result: Result<T, _> = serde_path_to_error::deserialize(de);
-    result.map_err(|err| {
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut *de);
+    let value = result.map_err(|err| -> ApiError {
         let path = err.path().to_string();
         let inner = err.into_inner();
         let (line, column) = (inner.line(), inner.column());
@@ -98,7 +98,27 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 json!([{ "pointer": pointer, "line": line, "column": column }]),
             )
             .into()
-    })
+    });
+    let value: T = value?;
+    // One JSON value, then nothing but whitespace: `{…} xyz` is not a body.
+    de.end().map_err(|e| {
+        let (line, column) = (e.line(), e.column());
+        ApiError::from(
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-json",
+                "Malformed JSON",
+                format!(
+                    "unexpected data after the JSON value at line {line}, column {column}: send exactly one JSON value"
+                ),
+            )
+            .with(
+                "errors",
+                json!([{ "pointer": "", "line": line, "column": column }]),
+            ),
+        )
+    })?;
+    Ok(value)
 }
 
 /// serde_json appends " at line L column C"; we report position separately.
@@ -176,6 +196,17 @@ mod tests {
             p.detail
         );
         assert_eq!(p.extensions["errors"][0]["pointer"], "/items/1/qty");
+    }
+
+    #[test]
+    fn trailing_data_after_the_value_is_refused() {
+        let p = problem(r#"{"name": "a", "items": []} xyz"#);
+        assert_eq!(p.status, 400);
+        assert!(p.kind.ends_with("/invalid-json"));
+        assert!(p.detail.contains("after the JSON value"), "{}", p.detail);
+        let p = problem(r#"{"name": "a", "items": []}{"name": "b", "items": []}"#);
+        assert!(p.kind.ends_with("/invalid-json"));
+        assert!(parse::<Body>(b"{\"name\": \"a\", \"items\": []} \r\n\t").is_ok());
     }
 
     #[test]

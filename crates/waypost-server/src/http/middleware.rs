@@ -2,13 +2,17 @@
 //! metrics per request, security headers, and turning every error response
 //! into a problem document.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use axum::body::HttpBody;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use tracing::Instrument;
 
 use crate::error::{PROBLEM_JSON, Problem};
@@ -83,17 +87,37 @@ pub async fn limit_body(limit: usize, upload_limit: usize, req: Request, next: N
     next.run(Request::from_parts(parts, body)).await
 }
 
-/// Answers 503 when a request runs longer than its limit: `media` for the media
+/// Answers when a request runs longer than its limit: `media` for the media
 /// routes (100 MB files move slowly), `default` for everything else. Covers
-/// reading the body and producing the response head (a stream's body is not limited).
+/// reading the body and producing the response head (a stream's body is not
+/// limited). A client still sending its body then is answered 408 (and the
+/// connection closed); otherwise the server was too slow: 503.
 pub async fn time_limit(default: Duration, media: Duration, req: Request, next: Next) -> Response {
     let limit = if req.uri().path().starts_with("/v1/media") {
         media
     } else {
         default
     };
-    match tokio::time::timeout(limit, next.run(req)).await {
+    let (parts, body) = req.into_parts();
+    let body_done = Arc::new(AtomicBool::new(body.is_end_stream()));
+    let body = if body_done.load(Ordering::Relaxed) {
+        body
+    } else {
+        let done = body_done.clone();
+        let end = futures_util::stream::poll_fn(move |_| {
+            done.store(true, Ordering::Relaxed);
+            std::task::Poll::Ready(None)
+        });
+        Body::from_stream(body.into_data_stream().chain(end))
+    };
+    match tokio::time::timeout(limit, next.run(Request::from_parts(parts, body))).await {
         Ok(res) => res,
+        Err(_) if !body_done.load(Ordering::Relaxed) => {
+            let mut res = Problem::for_status(StatusCode::REQUEST_TIMEOUT).into_response();
+            res.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            res
+        }
         Err(_) => Problem::for_status(StatusCode::SERVICE_UNAVAILABLE).into_response(),
     }
 }

@@ -300,6 +300,7 @@ mod tests {
     use axum::body::Body;
     use axum::http::Request;
     use axum::routing::post;
+    use futures_util::StreamExt;
     use serde::Deserialize;
     use tower::ServiceExt;
 
@@ -463,6 +464,32 @@ mod tests {
         );
         assert_eq!(body["request_id"], "req-1");
         assert!(!body.to_string().contains("boom"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_stalled_body_is_408_not_503() {
+        let stalled = futures_util::stream::iter([Ok::<_, std::io::Error>(b"{\"na".to_vec())])
+            .chain(futures_util::stream::pending());
+        let req = Request::post("/probe")
+            .header("content-type", "application/json")
+            .header("content-length", "40")
+            .body(Body::from_stream(stalled))
+            .unwrap();
+        let res = app().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), 408);
+        assert_eq!(res.headers()[header::CONNECTION], "close");
+        let (_, ct, body) = call(
+            Request::post("/probe")
+                .header("content-type", "application/json")
+                .body(Body::from_stream(futures_util::stream::pending::<
+                    Result<Vec<u8>, std::io::Error>,
+                >()))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(ct, "application/problem+json");
+        assert_eq!(body["status"], 408);
+        assert!(body["type"].as_str().unwrap().ends_with("/request-timeout"));
     }
 
     #[tokio::test]

@@ -16,13 +16,12 @@ use waypost_store::passkeys::ChallengeKind;
 use webauthn_rs::fake::{FakePasskeyDistribution, WebauthnFakeCredentialGenerator};
 use webauthn_rs::prelude::{Passkey, PasskeyAuthentication, PublicKeyCredential};
 
-use super::auth::{complete_login, failed_login, invalid_credentials, locked};
+use super::auth::{complete_login, failed_login, invalid_credentials, locked, login_throttled};
 use super::json::ApiJson;
 use super::passkeys::{
     Ceremony, invalid_challenge, save_challenge, take_challenge, user_passkeys, verify_assertion,
 };
 use super::{ApiError, Problem};
-use crate::auth::rate_limit::too_many_requests;
 use crate::state::{AppState, RequestOrigin};
 
 #[derive(Deserialize, ToSchema)]
@@ -36,13 +35,6 @@ pub struct PasskeyAssertion {
     /// The `PublicKeyCredential` from `navigator.credentials.get()`, as JSON.
     #[schema(value_type = Object)]
     pub credential: PublicKeyCredential,
-}
-
-fn throttled(state: &AppState, origin: &RequestOrigin) -> Option<Response> {
-    let info = state.limits.login_ip.check(&origin.ip?);
-    info.retry_after_secs
-        .is_some()
-        .then(|| too_many_requests(info, "Too many sign-in attempts from this address."))
 }
 
 /// Starts a passwordless sign-in: answers assertion options for the account's passkeys.
@@ -169,7 +161,7 @@ async fn finish(
     req: &PasskeyAssertion,
     kind: ChallengeKind,
 ) -> Result<Response, ApiError> {
-    if let Some(res) = throttled(state, origin) {
+    if let Some(res) = login_throttled(state, origin) {
         return Ok(res);
     }
     let now = state.clock.now();

@@ -281,7 +281,7 @@ pub async fn create(
         .into());
     }
     let body = provider_body(&name, &language, category, &req.components)?;
-    let client = client_for(&state.keys, &channel)?;
+    let client = client_for(&state.keys, &state.config, &channel)?;
     let created = client
         .create_template(&channel.waba_id, &body)
         .await
@@ -384,7 +384,7 @@ pub async fn delete(
     // The channel may be gone (soft-deleted); then only the local row remains to delete.
     match state.store.get_channel(&ws, &row.channel_id).await {
         Ok(channel) => {
-            let client = client_for(&state.keys, &channel)?;
+            let client = client_for(&state.keys, &state.config, &channel)?;
             match client
                 .delete_template(&channel.waba_id, &row.name, row.provider_id.as_deref())
                 .await

@@ -5,12 +5,16 @@ pub mod accept;
 pub mod identity;
 pub mod inbound_content;
 
+use std::sync::Arc;
+
 use secrecy::SecretString;
-use waypost_cloudapi::{ClientConfig, CloudApiClient};
+use waypost_cloudapi::{AddressGuard, ClientConfig, CloudApiClient};
 use waypost_crypto::Aad;
 use waypost_store::messaging::{ChannelRow, ContactRow};
 
+use crate::config::Config;
 use crate::keys::Keys;
+use crate::webhooks::ssrf;
 
 /// Meta's Graph API, for channels without their own base URL.
 pub const GRAPH_BASE_URL: &str = "https://graph.facebook.com/";
@@ -57,12 +61,53 @@ pub fn open_secret(
     Ok(SecretString::from(String::from_utf8(plain.to_vec())?))
 }
 
-/// A provider client for a channel, with its decrypted access token.
-pub fn client_for(keys: &Keys, channel: &ChannelRow) -> anyhow::Result<CloudApiClient> {
+/// Where a channel's `base_url` (and so its access token) may point: the
+/// webhook SSRF rules, with internal addresses only when the operator allows
+/// them (`channel_allow_private_targets`: the sandbox in a demo or tests).
+/// Plain http is for sandbox channels only.
+pub fn provider_policy(config: &Config, sandbox: bool) -> ssrf::TargetPolicy {
+    ssrf::TargetPolicy {
+        allow_http: sandbox,
+        allow_private: config.channel_allow_private_targets,
+    }
+}
+
+/// The same policy applied where the provider client connects: the resolver
+/// drops refused addresses, IP literals are judged before connecting.
+pub fn provider_guard(config: &Config) -> AddressGuard {
+    let policy = provider_policy(config, true);
+    AddressGuard {
+        resolver: Arc::new(ssrf::GuardedResolver {
+            policy,
+            lookup: ssrf::system_lookup(),
+        }),
+        allows: Arc::new(move |ip| ssrf::check_ip(ip, policy).is_ok()),
+    }
+}
+
+/// The client configuration for a channel: its base URL, version, decrypted
+/// access token and the provider address guard.
+pub fn client_config_for(
+    keys: &Keys,
+    config: &Config,
+    channel: &ChannelRow,
+) -> anyhow::Result<ClientConfig> {
     let token = open_secret(keys, channel, ChannelSecret::AccessToken)?;
     let base = channel.base_url.as_deref().unwrap_or(GRAPH_BASE_URL);
-    let config = ClientConfig::new(base, channel.api_version.as_deref(), token)?;
-    Ok(CloudApiClient::new(config)?)
+    let mut client = ClientConfig::new(base, channel.api_version.as_deref(), token)?;
+    client.address_guard = Some(provider_guard(config));
+    Ok(client)
+}
+
+/// A provider client for a channel, with its decrypted access token.
+pub fn client_for(
+    keys: &Keys,
+    config: &Config,
+    channel: &ChannelRow,
+) -> anyhow::Result<CloudApiClient> {
+    Ok(CloudApiClient::new(client_config_for(
+        keys, config, channel,
+    )?)?)
 }
 
 /// The blind index of a contact's number. The workspace is part of the input,

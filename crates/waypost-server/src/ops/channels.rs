@@ -8,8 +8,9 @@ use waypost_store::messaging::ChannelRow;
 
 use super::Ctx;
 use crate::error::{ApiError, unprocessable as invalid};
-use crate::messaging::{ChannelSecret, seal_secret};
+use crate::messaging::{ChannelSecret, provider_policy, seal_secret};
 use crate::state::AppState;
+use crate::webhooks::ssrf;
 
 /// Meta's default per-number throughput.
 const DEFAULT_THROUGHPUT_MPS: u32 = 80;
@@ -93,23 +94,36 @@ fn check_provider_id(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_base_url(provider: Provider, url: Option<&str>) -> Result<(), ApiError> {
-    match url {
-        None if provider == Provider::Sandbox => {
-            Err(invalid("`base_url` is required for a sandbox channel"))
-        }
-        None => Ok(()),
-        Some(u) => {
-            let parsed =
-                url::Url::parse(u).map_err(|_| invalid("`base_url` must be an absolute URL"))?;
-            match (parsed.scheme(), provider) {
-                ("https", _) | ("http", Provider::Sandbox) => Ok(()),
-                _ => Err(invalid(
-                    "`base_url` must use https (plain http only for sandbox channels)",
-                )),
-            }
-        }
+/// The provider address rules (see [`crate::messaging::provider_policy`]):
+/// syntax, scheme, and every address the host resolves to. The same rules hold
+/// again when the client connects.
+async fn check_base_url(
+    state: &AppState,
+    provider: Provider,
+    url: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(u) = url else {
+        return match provider {
+            Provider::Sandbox => Err(invalid("`base_url` is required for a sandbox channel")),
+            Provider::Cloud => Ok(()),
+        };
+    };
+    let policy = provider_policy(&state.config, provider == Provider::Sandbox);
+    if let Err(refused) = ssrf::check_url_syntax(u, policy) {
+        let detail = if refused.0.contains("https") {
+            "`base_url` must use https (plain http only for sandbox channels)".to_owned()
+        } else {
+            format!("`base_url`: {refused}")
+        };
+        return Err(invalid(detail));
     }
+    ssrf::check_target(u, policy, &ssrf::system_lookup())
+        .await
+        .map_err(|refused| invalid(format!("`base_url`: {refused}")))?;
+    if url::Url::parse(u).is_ok_and(|p| p.cannot_be_a_base()) {
+        return Err(invalid("`base_url` must be an absolute URL"));
+    }
+    Ok(())
 }
 
 fn check_throughput(mps: u32) -> Result<(), ApiError> {
@@ -145,7 +159,7 @@ pub async fn create(
     check_text("access_token", &req.access_token, 4096)?;
     check_text("app_secret", &req.app_secret, 512)?;
     check_text("verify_token", &req.verify_token, 512)?;
-    check_base_url(req.provider, req.base_url.as_deref())?;
+    check_base_url(state, req.provider, req.base_url.as_deref()).await?;
     check_version(req.api_version.as_deref())?;
     let mps = req.throughput_mps.unwrap_or(DEFAULT_THROUGHPUT_MPS);
     check_throughput(mps)?;
@@ -232,7 +246,7 @@ pub async fn update(
         }
     }
     if req.base_url.is_some() {
-        check_base_url(provider, req.base_url.as_deref())?;
+        check_base_url(state, provider, req.base_url.as_deref()).await?;
         row.base_url = req.base_url;
         changed.push("base_url");
     }

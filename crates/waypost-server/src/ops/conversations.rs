@@ -371,7 +371,7 @@ async fn send_read_receipt(
         .store
         .get_channel(workspace, &c.row.channel_id)
         .await?;
-    let client = client_for(&state.keys, &channel).map_err(ApiError::Internal)?;
+    let client = client_for(&state.keys, &state.config, &channel).map_err(ApiError::Internal)?;
     client
         .mark_as_read(&channel.phone_number_id, wamid, typing)
         .await

@@ -90,7 +90,7 @@ pub async fn upload(state: &AppState, ctx: &Ctx, input: Upload) -> Result<MediaR
     let provider_name = filename
         .clone()
         .unwrap_or_else(|| format!("upload.{}", media::extension(&mime_type)));
-    let client = client_for(&state.keys, &channel).map_err(ApiError::Internal)?;
+    let client = client_for(&state.keys, &state.config, &channel).map_err(ApiError::Internal)?;
     let size = input.bytes.len();
     let sha256 = sha256_hex(&input.bytes);
     let settings = state.lookups.messaging_settings(&ctx.workspace).await?;

@@ -55,7 +55,7 @@ pub async fn fetch(state: &AppState, ctx: &Ctx, id: &str) -> Result<MediaFile, A
         .lookups
         .channel(&ctx.workspace, &row.channel_id)
         .await?;
-    let client = client_for(&state.keys, &channel).map_err(ApiError::Internal)?;
+    let client = client_for(&state.keys, &state.config, &channel).map_err(ApiError::Internal)?;
     let bytes = download_checked(&client, &channel, &row).await?;
     keep_copy(state, &row, contact.as_ref(), &bytes, now).await;
     metrics::counter!("waypost_media_downloaded_total").increment(1);

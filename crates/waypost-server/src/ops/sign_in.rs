@@ -51,6 +51,10 @@ pub async fn check_password(
         if info.retry_after_secs.is_some() {
             return Ok(Err(Refusal::Throttled(info)));
         }
+        // The answer's `RateLimit-*` headers show the sign-in quota.
+        if let Some(slot) = &origin.rate_limit {
+            slot.replace(info);
+        }
     }
     let now = state.clock.now();
     let password = password.expose_secret().to_owned();

@@ -177,7 +177,7 @@ async fn provider_statuses(
     state: &AppState,
     channel: &ChannelRow,
 ) -> anyhow::Result<HashMap<String, String>> {
-    let client = client_for(&state.keys, channel)?;
+    let client = client_for(&state.keys, &state.config, channel)?;
     let mut statuses = HashMap::new();
     let mut after = None;
     for _ in 0..SYNC_MAX_PAGES {

@@ -22,6 +22,7 @@ use super::page::{
     Button, Chrome, Member, PageError, PageForm, WORKSPACE_COOKIE, cookie, error_page,
     is_local_path, render,
 };
+use crate::auth::caller::origin_is_this_server;
 use crate::auth::cookies;
 use crate::ops::sign_in::{self, Refusal, SecondFactor};
 use crate::state::{AppState, RequestOrigin};
@@ -112,12 +113,7 @@ pub(super) fn cross_site(headers: &HeaderMap, state: &AppState) -> Option<Respon
         return (!matches!(site, "same-origin" | "none")).then(refused);
     }
     if let Some(origin) = header("origin") {
-        let host = header("host").unwrap_or("");
-        let same = origin == state.config.public_url()
-            || origin
-                .split_once("://")
-                .is_some_and(|(_, rest)| rest == host);
-        return (!same).then(refused);
+        return (!origin_is_this_server(state, headers, origin)).then(refused);
     }
     None
 }

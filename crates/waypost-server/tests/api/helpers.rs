@@ -53,6 +53,8 @@ pub fn test_config(db: &TestDatabase, data_dir: &std::path::Path, master: &Maste
         // Cheap hashing keeps tests fast; production defaults are tested in waypost-crypto.
         argon2_memory_kib: 256,
         argon2_iterations: 1,
+        // The tests' provider is the sandbox on 127.0.0.1.
+        channel_allow_private_targets: true,
         ..Config::default()
     }
 }

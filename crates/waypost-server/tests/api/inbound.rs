@@ -62,6 +62,23 @@ async fn verify_handshake_echoes_the_challenge_only_for_the_token(backend: Backe
         .await
         .unwrap();
     assert_eq!(unknown.status(), 403);
+    let problem: Value = unknown.json().await.unwrap();
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/verification-failed"),
+        "{problem}"
+    );
+}
+
+/// A 401 problem document, without what differs per request.
+async fn problem_without_ids(res: reqwest::Response) -> Value {
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let mut body: Value = res.json().await.unwrap();
+    body.as_object_mut().unwrap().remove("request_id");
+    body
 }
 
 async fn bad_signature_is_refused_and_nothing_stored(backend: Backend) {
@@ -80,6 +97,24 @@ async fn bad_signature_is_refused_and_nothing_stored(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(unsigned.status(), 401);
+    // A channel that does not exist answers exactly as a known one with a bad
+    // signature: the same status and document, so ids cannot be probed.
+    let known = f.post_webhook(&body, Some("not-the-app-secret")).await;
+    let known = problem_without_ids(known).await;
+    assert!(
+        known["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/invalid-signature"),
+        "{known}"
+    );
+    for id in ["ch_01JUNKNOWNCHANNEL000000000", "nonsense"] {
+        let url = format!("{}/webhooks/whatsapp/{id}", f.app.address);
+        let res = f.app.client.post(url).json(&body).send().await.unwrap();
+        let mut unknown = problem_without_ids(res).await;
+        unknown["instance"] = known["instance"].clone();
+        assert_eq!(unknown, known);
+    }
     let store = &f.app.state.store;
     assert!(
         store

@@ -187,13 +187,19 @@ async fn login_attempts_are_throttled_per_address(backend: Backend) {
     else {
         return;
     };
-    for _ in 0..3 {
+    for attempt in 0..3 {
         let res = login_request(
             &app,
             json!({"email": "x@example.com", "password": "whatever-password"}),
         )
         .await;
         assert_eq!(res.status(), 401);
+        // The headers describe the sign-in quota, not the per-address API quota.
+        assert_eq!(res.headers()["ratelimit-limit"], "3");
+        assert_eq!(
+            res.headers()["ratelimit-remaining"],
+            (2 - attempt).to_string().as_str()
+        );
     }
     let res = login_request(
         &app,
@@ -399,6 +405,10 @@ async fn cookie_requests_from_other_sites_are_refused(backend: Backend) {
     assert_eq!(bad_token.status(), 403);
     let with_token = send(vec![("x-csrf-token", s.csrf.clone())]).await.unwrap();
     assert_eq!(with_token.status(), 204);
+    // The same host under another scheme is another origin.
+    let other_scheme = app.address.replace("http://", "https://");
+    let https = send(vec![("origin", other_scheme)]).await.unwrap();
+    assert_eq!(https.status(), 403, "https origin on a plain HTTP server");
     let same_origin = send(vec![("origin", app.address.clone())]).await.unwrap();
     assert_eq!(same_origin.status(), 204);
     let get = app

@@ -9,7 +9,10 @@ use waypost_store::testing::TestDatabase;
 use crate::helpers::{spawn_with, test_config};
 use crate::on_both_backends;
 
-on_both_backends!(tls_serves_with_hsts_on_tls_1_2_and_1_3);
+on_both_backends!(
+    tls_serves_with_hsts_on_tls_1_2_and_1_3,
+    an_oversize_body_over_http2_is_answered_413
+);
 
 async fn tls_serves_with_hsts_on_tls_1_2_and_1_3(backend: Backend) {
     let Some(db) = TestDatabase::create(backend).await else {
@@ -75,4 +78,95 @@ async fn tls_serves_with_hsts_on_tls_1_2_and_1_3(backend: Backend) {
         plain.is_err() || !plain.unwrap().status().is_success(),
         "plain HTTP is not served on the TLS port"
     );
+}
+
+/// HTTP/2 (TLS with ALPN `h2`): a body declared larger than the limit is
+/// answered 413 with a problem document, not a reset stream.
+async fn an_oversize_body_over_http2_is_answered_413(backend: Backend) {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let Some(db) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let mut config = test_config(&db, dir.path(), &MasterKey::generate());
+    config.tls_cert = Some(cert_path);
+    config.tls_key = Some(key_path);
+    let app = spawn_with(config, Arc::new(db), Arc::new(dir)).await;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let mut tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let tcp = tokio::net::TcpStream::connect(app.state.config.listen)
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = connector.connect(name, tcp).await.unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let limit = app.state.config.body_limit_bytes;
+    let body = vec![b'x'; limit + 1024];
+    let req = hyper::Request::post(format!(
+        "https://localhost:{}/v1/contacts",
+        app.state.config.listen.port()
+    ))
+    .header("content-type", "application/json")
+    .header("content-length", body.len())
+    .body(Full::new(hyper::body::Bytes::from(body)))
+    .unwrap();
+    let res = sender
+        .send_request(req)
+        .await
+        .expect("an answer, not a reset stream");
+    assert_eq!(res.status(), 413);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(problem["status"], 413);
+    // Without a declared length the limit is found while streaming.
+    let chunks = (0..(limit / 16384 + 8)).map(|_| {
+        Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(hyper::body::Bytes::from(
+            vec![b'x'; 16384],
+        )))
+    });
+    let streamed = http_body_util::StreamBody::new(futures_util::stream::iter(chunks));
+    // A route that reads the body before anything else: the provider webhook.
+    let req = hyper::Request::post(format!(
+        "https://localhost:{}/webhooks/whatsapp/ch_any",
+        app.state.config.listen.port()
+    ))
+    .header("content-type", "application/json")
+    .body(streamed)
+    .unwrap();
+    let (mut sender, conn) = {
+        let tcp = tokio::net::TcpStream::connect(app.state.config.listen)
+            .await
+            .unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let stream = connector.connect(name, tcp).await.unwrap();
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap()
+    };
+    tokio::spawn(conn);
+    let res = sender
+        .send_request(req)
+        .await
+        .expect("an answer to a streamed body, not a reset stream");
+    assert_eq!(res.status(), 413);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
 }

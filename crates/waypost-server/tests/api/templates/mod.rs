@@ -166,7 +166,7 @@ impl Fixture {
             .list_channels(&self.ws.to_string())
             .await
             .unwrap();
-        let client = client_for(&self.app.state.keys, &channel[0]).unwrap();
+        let client = client_for(&self.app.state.keys, &self.app.state.config, &channel[0]).unwrap();
         let list = client
             .list_templates(&channel[0].waba_id, &Default::default())
             .await
