@@ -54,7 +54,6 @@ test.describe.serial('dashboard', () => {
     const enrolment = await owner.call('POST', '/v1/auth/mfa/totp');
     authenticator = new Authenticator(enrolment.otpauth_uri);
     await owner.call('POST', '/v1/auth/mfa/totp/confirm', { code: await authenticator.code() });
-    invitationUrl = (await owner.call('POST', '/v1/invitations', { email: 'agent@example.com', role: 'agent' })).url;
     context = await browser.newContext();
     page = await context.newPage();
     page.on('dialog', (d) => d.accept());
@@ -172,6 +171,9 @@ test.describe.serial('dashboard', () => {
   test('another session is revoked from the security page', async () => {
     const other = new Session(demo.base);
     await other.call('POST', '/v1/auth/login', { email: demo.email, password: demo.password, totp_code: await authenticator.code() });
+    await page.goto(`${demo.base}/security/mfa`);
+    await expect(page.getByText('Sign-in asks for a code from your app')).toBeVisible();
+    await check(page, 'security-mfa');
     await page.goto(`${demo.base}/security/sessions`);
     await check(page, 'security-sessions');
     const rows = page.locator('tr[data-session]');
@@ -207,6 +209,25 @@ test.describe.serial('dashboard', () => {
     const id = new URL(contactUrl).pathname.split('/').pop();
     const gone = await fetch(`${demo.base}/v1/contacts/${id}`, { headers: { authorization: `Bearer ${demo.key}` } });
     expect(gone.status).toBe(404);
+  });
+
+  test('the owner invites an agent from the members page', async () => {
+    await page.goto(`${demo.base}/security/members`);
+    await check(page, 'security-members');
+    const invite = async () => {
+      await page.getByLabel('Email').fill('agent@example.com');
+      await page.getByLabel(/^Role/).selectOption('agent');
+      await page.getByRole('button', { name: 'Create invitation' }).click();
+    };
+    await invite();
+    if (page.url().includes('/reauth')) {
+      await reauthenticate(page);
+      await expect(page).toHaveURL(/\/security\/members$/);
+      await invite();
+    }
+    invitationUrl = (await page.locator('#invitation-link').textContent()).trim();
+    expect(invitationUrl).toContain('/invitations/accept?token=');
+    await expect(page.getByRole('row', { name: /agent@example.com/ })).toBeVisible();
   });
 
   test('an invited agent joins, and neither sees nor reaches the API key page', async ({ browser }) => {

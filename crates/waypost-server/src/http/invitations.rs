@@ -5,25 +5,20 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chrono::{DateTime, Duration, Utc};
-use secrecy::{ExposeSecret, SecretString};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use waypost_core::NewAuditEvent;
-use waypost_core::auth::{Email, Role};
-use waypost_crypto::token;
+use waypost_core::auth::Role;
 use waypost_store::members::InvitationRecord;
 
 use super::json::ApiJson;
 use super::{ApiError, Problem};
-use crate::auth::caller::require_recent_auth;
 use crate::auth::permission::act;
 use crate::auth::{Authorized, Caller};
-use crate::error::unprocessable;
+use crate::ops::Ctx;
 use crate::ops::invitations;
 use crate::state::{AppState, RequestOrigin};
-
-const VALID_DAYS: i64 = 7;
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateInvitation {
@@ -75,65 +70,16 @@ pub async fn create(
     auth: Authorized<act::MembersManage>,
     ApiJson(req): ApiJson<CreateInvitation>,
 ) -> Result<(StatusCode, Json<CreatedInvitation>), ApiError> {
-    require_recent_auth(&state, &auth.caller)?;
-    let email = Email::parse(&req.email).map_err(|e| unprocessable(format!("`email`: {e}")))?;
-    if !auth.role.is_some_and(|own| own.may_grant(req.role)) {
-        return Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Forbidden",
-            "You cannot grant a role above your own.",
-        )
-        .into());
-    }
-    let ws = auth.workspace_id.to_string();
-    if let Some(user) = state.store.find_user_by_email(email.as_str()).await?
-        && state.store.membership_role(&ws, &user.id).await?.is_some()
-    {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            "Conflict",
-            "This person is already a member.",
-        )
-        .into());
-    }
-    let now = state.clock.now();
-    let secret = token::generate_session_token();
-    let record = InvitationRecord {
-        id: format!("inv_{}", ulid::Ulid::new()),
-        workspace_id: ws,
-        email: email.as_str().to_owned(),
-        role: req.role.as_str().to_owned(),
-        token_hash: token::hash_session_token(secret.expose_secret()).to_vec(),
-        invited_by: auth.caller.actor().id().map(str::to_owned),
-        created_at: now,
-        expires_at: now + Duration::days(VALID_DAYS),
-        accepted_at: None,
-        revoked_at: None,
-    };
-    let event = NewAuditEvent::new(
-        Some(auth.workspace_id),
-        auth.caller.actor(),
-        "member.invited",
-    )
-    .target("invitation", record.id.clone())
-    .details(serde_json::json!({ "role": record.role }));
-    state
-        .store
-        .create_invitation(&record, origin.stamp(event))
-        .await?;
-    let url = format!(
-        "{}/invitations/accept?token={}",
-        state.config.public_url(),
-        secret.expose_secret()
-    );
+    let ctx = Ctx::of(&auth, origin);
+    let (record, secret) =
+        invitations::create(&state, &ctx, &auth.caller, auth.role, &req.email, req.role).await?;
+    let url = invitations::link(&state, &secret);
     Ok((
         StatusCode::CREATED,
         Json(CreatedInvitation {
             view: record.into(),
             url,
-            token: secret.expose_secret().to_owned(),
+            token: secret,
         }),
     ))
 }
@@ -162,21 +108,7 @@ pub async fn revoke(
     auth: Authorized<act::MembersManage>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let event = NewAuditEvent::new(
-        Some(auth.workspace_id),
-        auth.caller.actor(),
-        "member.invitation_revoked",
-    )
-    .target("invitation", id.clone());
-    state
-        .store
-        .revoke_invitation(
-            &auth.workspace_id.to_string(),
-            &id,
-            state.clock.now(),
-            origin.stamp(event),
-        )
-        .await?;
+    invitations::revoke(&state, &Ctx::of(&auth, origin), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

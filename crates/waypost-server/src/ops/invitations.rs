@@ -3,16 +3,20 @@
 //! an existing user accepts while signed in with the invited email.
 
 use axum::http::StatusCode;
-use secrecy::SecretString;
+use chrono::Duration;
+use secrecy::{ExposeSecret, SecretString};
 use waypost_core::NewAuditEvent;
 use waypost_core::audit::Actor;
+use waypost_core::auth::{Email, Role};
 use waypost_crypto::token;
 use waypost_store::identity::NewUser;
 use waypost_store::members::InvitationRecord;
 
+use super::Ctx;
 use super::accounts::hash_new_password;
 use crate::auth::Caller;
-use crate::error::{ApiError, Problem};
+use crate::auth::caller::require_recent_auth;
+use crate::error::{ApiError, Problem, unprocessable};
 use crate::state::{AppState, RequestOrigin};
 
 fn invalid_invitation() -> ApiError {
@@ -92,6 +96,94 @@ pub async fn accept_as_user(
     state
         .store
         .accept_invitation_as_user(&inv, &s.user.id, state.clock.now(), origin.stamp(event))
+        .await?;
+    Ok(())
+}
+
+/// How long an invitation link works.
+pub const VALID_DAYS: i64 = 7;
+
+/// Invites `email` with `role` (step-up required; never above the inviter's own
+/// role); returns the record and the one-time token, shown only now.
+pub async fn create(
+    state: &AppState,
+    ctx: &Ctx,
+    caller: &Caller,
+    own: Option<Role>,
+    email: &str,
+    role: Role,
+) -> Result<(InvitationRecord, String), ApiError> {
+    require_recent_auth(state, caller)?;
+    let email = Email::parse(email).map_err(|e| unprocessable(format!("`email`: {e}")))?;
+    if !own.is_some_and(|own| own.may_grant(role)) {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            "You cannot grant a role above your own.",
+        )
+        .into());
+    }
+    let ws = ctx.workspace.clone();
+    if let Some(user) = state.store.find_user_by_email(email.as_str()).await?
+        && state.store.membership_role(&ws, &user.id).await?.is_some()
+    {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "Conflict",
+            "This person is already a member.",
+        )
+        .into());
+    }
+    let now = state.clock.now();
+    let secret = token::generate_session_token();
+    let record = InvitationRecord {
+        id: format!("inv_{}", ulid::Ulid::new()),
+        workspace_id: ws,
+        email: email.as_str().to_owned(),
+        role: role.as_str().to_owned(),
+        token_hash: token::hash_session_token(secret.expose_secret()).to_vec(),
+        invited_by: ctx.actor.id().map(str::to_owned),
+        created_at: now,
+        expires_at: now + Duration::days(VALID_DAYS),
+        accepted_at: None,
+        revoked_at: None,
+    };
+    let event = NewAuditEvent::new(Some(ctx.workspace_id), ctx.actor.clone(), "member.invited")
+        .target("invitation", record.id.clone())
+        .details(serde_json::json!({ "role": record.role }));
+    state
+        .store
+        .create_invitation(&record, ctx.origin.stamp(event))
+        .await?;
+    Ok((record, secret.expose_secret().to_owned()))
+}
+
+/// The link an invitation's token opens.
+pub fn link(state: &AppState, token: &str) -> String {
+    format!(
+        "{}/invitations/accept?token={token}",
+        state.config.public_url()
+    )
+}
+
+/// Revokes a pending invitation.
+pub async fn revoke(state: &AppState, ctx: &Ctx, id: &str) -> Result<(), ApiError> {
+    let event = NewAuditEvent::new(
+        Some(ctx.workspace_id),
+        ctx.actor.clone(),
+        "member.invitation_revoked",
+    )
+    .target("invitation", id.to_owned());
+    state
+        .store
+        .revoke_invitation(
+            &ctx.workspace,
+            id,
+            state.clock.now(),
+            ctx.origin.stamp(event),
+        )
         .await?;
     Ok(())
 }

@@ -56,4 +56,10 @@ pub fn routes() -> Router<AppState> {
             "/security/mfa",
             get(security::mfa).post(security::mfa_change),
         )
+        .route("/security/members", get(security::members))
+        .route("/security/members/invitations", post(security::invite))
+        .route(
+            "/security/members/invitations/{id}/revoke",
+            post(security::revoke_invitation),
+        )
 }

@@ -258,3 +258,169 @@ pub async fn mfa_change(
         }
     }
 }
+
+pub struct MemberItem {
+    pub email: String,
+    pub role: String,
+    pub elevated: Option<String>,
+    pub since: String,
+}
+
+pub struct InvitationItem {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "members.html")]
+struct MembersPage {
+    chrome: Chrome,
+    tabs: Vec<Tab>,
+    members: Vec<MemberItem>,
+    invitations: Vec<InvitationItem>,
+    can_manage: bool,
+    /// Roles this member may grant.
+    roles: Vec<&'static str>,
+    /// A new invitation: its email and link, shown once.
+    invited: Option<(String, String)>,
+    error: Option<String>,
+}
+
+async fn members_page(
+    state: &AppState,
+    page: super::page::Page<crate::auth::permission::act::MembersRead>,
+    status: StatusCode,
+    invited: Option<(String, String)>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let ws = page.workspace_id.to_string();
+    let now = state.clock.now();
+    let members = state
+        .store
+        .list_members(&ws)
+        .await?
+        .into_iter()
+        .map(|m| MemberItem {
+            elevated: m
+                .elevated_role
+                .filter(|_| m.elevated_until.is_some_and(|t| t > now))
+                .map(|r| {
+                    format!(
+                        "{r} until {}",
+                        m.elevated_until
+                            .map(|t| short_time(t, now))
+                            .unwrap_or_default()
+                    )
+                }),
+            since: m.created_at.format("%Y-%m-%d").to_string(),
+            email: m.email,
+            role: m.role,
+        })
+        .collect();
+    let can_manage = page.chrome.may(waypost_core::auth::Action::MembersManage);
+    let invitations = if can_manage {
+        state
+            .store
+            .list_invitations(&ws)
+            .await?
+            .into_iter()
+            .filter(|i| i.accepted_at.is_none() && i.revoked_at.is_none() && i.expires_at > now)
+            .map(|i| InvitationItem {
+                id: i.id,
+                email: i.email,
+                role: i.role,
+                expires: i.expires_at.format("%Y-%m-%d").to_string(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let roles = waypost_core::auth::Role::ALL
+        .into_iter()
+        .filter(|r| page.role.may_grant(*r))
+        .map(|r| r.as_str())
+        .collect();
+    Ok(render(
+        status,
+        &MembersPage {
+            tabs: tabs("/security/members", &page.chrome),
+            chrome: page.chrome,
+            members,
+            invitations,
+            can_manage,
+            roles,
+            invited,
+            error,
+        },
+    ))
+}
+
+/// `GET /security/members`.
+pub async fn members(
+    State(state): State<AppState>,
+    page: super::page::Page<crate::auth::permission::act::MembersRead>,
+) -> Result<Response, PageError> {
+    members_page(&state, page, StatusCode::OK, None, None).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct InviteForm {
+    email: String,
+    role: String,
+}
+
+/// `POST /security/members/invitations`: the link is shown once, here.
+pub async fn invite(
+    State(state): State<AppState>,
+    manage: super::page::Page<crate::auth::permission::act::MembersManage>,
+    page: super::page::Page<crate::auth::permission::act::MembersRead>,
+    PageForm(f): PageForm<InviteForm>,
+) -> Result<Response, PageError> {
+    use crate::ops::invitations;
+    let Ok(role) = f.role.parse::<waypost_core::auth::Role>() else {
+        let error = Some("Choose a role from the list.".to_owned());
+        return members_page(&state, page, StatusCode::UNPROCESSABLE_ENTITY, None, error).await;
+    };
+    let created = invitations::create(
+        &state,
+        &manage.ctx(),
+        &manage.caller,
+        Some(manage.role),
+        &f.email,
+        role,
+    )
+    .await;
+    match created {
+        Ok((record, token)) => {
+            let invited = Some((record.email, invitations::link(&state, &token)));
+            members_page(&state, page, StatusCode::CREATED, invited, None).await
+        }
+        Err(crate::error::ApiError::Problem(p)) if p.kind.ends_with("/reauth-required") => {
+            Ok(super::signin::reauth_redirect("/security/members"))
+        }
+        Err(e) => {
+            let detail = PageError(e).detail();
+            members_page(
+                &state,
+                page,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(detail),
+            )
+            .await
+        }
+    }
+}
+
+/// `POST /security/members/invitations/{id}/revoke`.
+pub async fn revoke_invitation(
+    State(state): State<AppState>,
+    manage: super::page::Page<crate::auth::permission::act::MembersManage>,
+    Path(id): Path<String>,
+    PageForm(Button {}): PageForm<Button>,
+) -> Result<Response, PageError> {
+    crate::ops::invitations::revoke(&state, &manage.ctx(), &id).await?;
+    Ok(Redirect::to("/security/members").into_response())
+}
