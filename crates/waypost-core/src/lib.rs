@@ -4,6 +4,7 @@
 //! outer crate (crypto, store, server, binary) builds on these types.
 #![forbid(unsafe_code)]
 
+pub mod audience;
 pub mod audit;
 pub mod auth;
 pub mod bsuid;
@@ -23,8 +24,8 @@ pub use auth::{
     scope_for,
 };
 pub use id::{
-    AuditEventId, ChannelId, ContactId, EventId, IdError, IncidentId, MessageId, OperatorTokenId,
-    TemplateId, WebhookEndpointId, WorkspaceId,
+    AuditEventId, ChannelId, ContactId, EventId, IdError, ImportId, IncidentId, MessageId, OperatorTokenId,
+    SegmentId, TemplateId, WebhookEndpointId, WorkspaceId,
 };
 pub use settings::{RetentionPolicy, ShieldPolicy};
 pub use status::MessageStatus;

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod accept;
+pub mod audiences;
 pub mod audit_query;
 pub mod backup;
 mod bulk;
@@ -18,6 +19,7 @@ mod error;
 pub mod events;
 mod foundation;
 pub mod identity;
+pub mod imports;
 pub mod inbound;
 pub mod incidents;
 pub mod media;
@@ -40,6 +42,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 
+pub use audiences::AudienceStore;
 pub use audit_query::{AuditFilter, AuditQueryStore};
 pub use backup::BackupStore;
 pub use checkpoints::CheckpointStore;
@@ -48,6 +51,7 @@ pub use dispatch::DispatchStore;
 pub use error::{ConnectError, StoreError};
 pub use events::{CustomerEventRow, CustomerEventStore, NewCustomerEvent};
 pub use identity::{IdentityStore, LockoutPolicy};
+pub use imports::ImportStore;
 pub use inbound::InboundStore;
 pub use incidents::IncidentStore;
 pub use media::MediaStore;
@@ -92,6 +96,8 @@ pub trait Store:
     + IncidentStore
     + MediaStore
     + ConversationStore
+    + AudienceStore
+    + ImportStore
     + Send
     + Sync
     + 'static
@@ -124,6 +130,8 @@ impl<T> Store for T where
         + IncidentStore
         + MediaStore
         + ConversationStore
+        + AudienceStore
+        + ImportStore
         + Send
         + Sync
         + 'static

@@ -15,7 +15,7 @@ use waypost_crypto::Aad;
 use waypost_store::messaging::{ContactRow, MessageFilter};
 use waypost_store::privacy::PrivacyRequestRow;
 
-use super::contacts::{ContactView, UpdateContact, parse_phone, view as contact_view};
+use super::contacts::{ContactView, UpdateContact, parse_phone, view_one as contact_view};
 use super::json::ApiJson;
 use super::{ApiError, Problem};
 use crate::auth::caller::require_recent_auth;
@@ -310,7 +310,7 @@ pub async fn export(
             .or(s.who.parent_user_id.as_ref())
             .map(ToString::to_string),
         exported_at: state.clock.now(),
-        contact: contact_view(&state, contact)?,
+        contact: contact_view(&state, contact).await?,
         consent_history,
         messages,
         media,
@@ -318,7 +318,7 @@ pub async fn export(
     }))
 }
 
-/// Rectify: corrects the person's name or attributes.
+/// Rectify: corrects the person's name, attributes, language, time zone or tags.
 #[utoipa::path(operation_id = "rectify_subject", patch, path = "/v1/privacy/subjects/{phone}", tag = "privacy",
     params(("phone" = String, Path)), request_body = UpdateContact,
     responses((status = 200, body = ContactView), (status = 404, body = Problem, content_type = "application/problem+json")))]
@@ -331,26 +331,25 @@ pub async fn rectify(
 ) -> Result<Json<ContactView>, ApiError> {
     let s = subject(&state, &auth, &phone).await?;
     let contact = known_contact(&state, &auth, &origin, &s, "rectify").await?;
-    let fields: Vec<&str> = [
-        req.name.as_ref().map(|_| "name"),
-        req.attributes.as_ref().map(|_| "attributes"),
-        req.restricted.map(|_| "restricted"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let updated = super::contacts::apply_update(&state, contact, &req)?;
+    let change = crate::ops::audiences::ProfileChange::parse(
+        req.raw(),
+        &crate::ops::audiences::fields(&state, &s.workspace).await?,
+    )?;
     let r = request_row(
         &state,
         &auth,
         &s,
         "rectify",
-        serde_json::json!({ "fields": fields }),
+        serde_json::json!({ "fields": change.changed() }),
     );
-    state
-        .store
-        .update_contact(&updated, audit_for(&auth, &origin, &r))
-        .await?;
+    // Attribute indexes are written anew with the attributes, so none keeps an old value.
+    let updated = crate::ops::audiences::update_profile(
+        &state,
+        contact,
+        &change,
+        audit_for(&auth, &origin, &r),
+    )
+    .await?;
     state
         .store
         .record_privacy_request(
@@ -363,7 +362,7 @@ pub async fn rectify(
             .target("privacy_request", r.id.clone()),
         )
         .await?;
-    Ok(Json(contact_view(&state, updated)?))
+    Ok(Json(contact_view(&state, updated).await?))
 }
 
 async fn set_restricted(
@@ -401,7 +400,7 @@ async fn set_restricted(
             .target("privacy_request", r.id.clone()),
         )
         .await?;
-    Ok(Json(contact_view(&state, contact)?))
+    Ok(Json(contact_view(&state, contact).await?))
 }
 
 /// Restrict processing: nothing is sent to this person until unrestricted.

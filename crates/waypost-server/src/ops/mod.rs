@@ -5,8 +5,11 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod audiences;
 pub mod channels;
 pub mod contact_events;
+pub mod contact_import;
+mod contact_import_batch;
 pub mod contact_merge;
 pub mod contacts;
 pub mod conversations;
@@ -19,6 +22,7 @@ pub mod media;
 pub mod media_fetch;
 pub mod message_content;
 pub mod messages;
+pub mod segments;
 pub mod setup;
 
 use waypost_core::{Actor, WorkspaceId};

@@ -5,6 +5,7 @@ mod bearer;
 mod helpers;
 mod users;
 
+mod audiences;
 mod audit_chain;
 mod backup;
 mod bsuid;
