@@ -41,7 +41,11 @@ impl Tag {
             && t.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
             && t.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if ok { Ok(Self(t)) } else { Err(AudienceError::Tag) }
+        if ok {
+            Ok(Self(t))
+        } else {
+            Err(AudienceError::Tag)
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -155,9 +159,11 @@ impl FieldType {
                 Ok(value.clone())
             }
             (FieldType::Boolean, J::Bool(_)) => Ok(value.clone()),
-            (FieldType::Date, J::String(s)) => chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-                .map(|d| J::String(d.format("%Y-%m-%d").to_string()))
-                .map_err(|_| bad()),
+            (FieldType::Date, J::String(s)) => {
+                chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                    .map(|d| J::String(d.format("%Y-%m-%d").to_string()))
+                    .map_err(|_| bad())
+            }
             _ => Err(bad()),
         }
     }
@@ -223,7 +229,8 @@ impl Language {
             Some((l, r)) => (l, Some(r)),
             None => (t.as_str(), None),
         };
-        let lang_ok = (2..=3).contains(&lang.len()) && lang.chars().all(|c| c.is_ascii_alphabetic());
+        let lang_ok =
+            (2..=3).contains(&lang.len()) && lang.chars().all(|c| c.is_ascii_alphabetic());
         let region_ok = region.is_none_or(|r| {
             (2..=4).contains(&r.len()) && r.chars().all(|c| c.is_ascii_alphanumeric())
         });
@@ -365,7 +372,10 @@ mod tests {
     #[test]
     fn field_keys_refuse_built_in_names() {
         assert_eq!(FieldKey::parse("city").unwrap().as_str(), "city");
-        assert_eq!(FieldKey::parse("name"), Err(AudienceError::ReservedFieldKey));
+        assert_eq!(
+            FieldKey::parse("name"),
+            Err(AudienceError::ReservedFieldKey)
+        );
         assert_eq!(FieldKey::parse("1st"), Err(AudienceError::FieldKey));
         assert_eq!(FieldKey::parse("City"), Err(AudienceError::FieldKey));
     }
@@ -375,7 +385,10 @@ mod tests {
         assert_eq!(FieldType::Number.parse_text(" 42 ").unwrap(), json!(42.0));
         assert!(FieldType::Number.parse_text("NaN").is_err());
         assert_eq!(FieldType::Boolean.parse_text("Yes").unwrap(), json!(true));
-        assert_eq!(FieldType::Date.parse_text("2026-02-28").unwrap(), json!("2026-02-28"));
+        assert_eq!(
+            FieldType::Date.parse_text("2026-02-28").unwrap(),
+            json!("2026-02-28")
+        );
         assert!(FieldType::Date.parse_text("2026-02-30").is_err());
         assert!(FieldType::Text.check(&json!(3)).is_err());
         assert!(FieldType::Text.check(&json!("x".repeat(501))).is_err());
@@ -383,7 +396,10 @@ mod tests {
 
     #[test]
     fn canonical_values_ignore_case_and_spaces_but_keep_the_type() {
-        assert_eq!(canonical_value(&json!(" Berlin ")), canonical_value(&json!("berlin")));
+        assert_eq!(
+            canonical_value(&json!(" Berlin ")),
+            canonical_value(&json!("berlin"))
+        );
         assert_ne!(canonical_value(&json!("1")), canonical_value(&json!(1)));
         assert_eq!(canonical_value(&json!(1)), canonical_value(&json!(1.0)));
         assert_eq!(canonical_value(&json!([1])), None);
@@ -394,7 +410,10 @@ mod tests {
         assert_eq!(Language::parse("pt-br").unwrap().as_str(), "pt_BR");
         assert_eq!(Language::parse("EN").unwrap().as_str(), "en");
         assert!(Language::parse("english").is_err());
-        assert_eq!(TimeZoneName::parse("Europe/Berlin").unwrap().as_str(), "Europe/Berlin");
+        assert_eq!(
+            TimeZoneName::parse("Europe/Berlin").unwrap().as_str(),
+            "Europe/Berlin"
+        );
         assert!(TimeZoneName::parse("Mars/Olympus").is_err());
     }
 

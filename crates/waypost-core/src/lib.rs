@@ -24,8 +24,8 @@ pub use auth::{
     scope_for,
 };
 pub use id::{
-    AuditEventId, ChannelId, ContactId, EventId, IdError, ImportId, IncidentId, MessageId, OperatorTokenId,
-    SegmentId, TemplateId, WebhookEndpointId, WorkspaceId,
+    AuditEventId, ChannelId, ContactId, EventId, IdError, ImportId, IncidentId, MessageId,
+    OperatorTokenId, SegmentId, TemplateId, WebhookEndpointId, WorkspaceId,
 };
 pub use settings::{RetentionPolicy, ShieldPolicy};
 pub use status::MessageStatus;

@@ -81,8 +81,11 @@ pub struct SegmentRow {
 #[async_trait]
 pub trait AudienceStore {
     /// `Conflict` when the workspace already has a field with this key.
-    async fn create_contact_field(&self, field: &ContactFieldRow, audit: NewAuditEvent)
-    -> Result<()>;
+    async fn create_contact_field(
+        &self,
+        field: &ContactFieldRow,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
     /// The workspace's custom fields, by key.
     async fn list_contact_fields(&self, workspace_id: &str) -> Result<Vec<ContactFieldRow>>;
     /// `(contact id, tag)` pairs of these contacts, sorted.
@@ -97,8 +100,11 @@ pub trait AudienceStore {
         limit: u32,
     ) -> Result<Vec<ContactRow>>;
     /// How many contacts match `query` (its `after` is ignored).
-    async fn count_contacts(&self, workspace_id: &str, query: &ContactQuery)
-    -> Result<AudienceCounts>;
+    async fn count_contacts(
+        &self,
+        workspace_id: &str,
+        query: &ContactQuery,
+    ) -> Result<AudienceCounts>;
     /// `Conflict` when the name is taken.
     async fn create_segment(&self, segment: &SegmentRow, audit: NewAuditEvent) -> Result<()>;
     async fn get_segment(&self, workspace_id: &str, id: &str) -> Result<SegmentRow>;
@@ -109,8 +115,12 @@ pub trait AudienceStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<SegmentRow>>;
-    async fn delete_segment(&self, workspace_id: &str, id: &str, audit: NewAuditEvent)
-    -> Result<()>;
+    async fn delete_segment(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
 }
 
 /// The `WHERE` conditions of a query after `c.workspace_id = $1`, numbered

@@ -49,7 +49,7 @@ pub enum ImportBegin {
     /// The row given was inserted.
     Started,
     /// The workspace already has an import with this key.
-    Existing(ImportRow),
+    Existing(Box<ImportRow>),
 }
 
 /// What became of one row of the file.
@@ -103,11 +103,7 @@ pub trait ImportStore {
     /// Writes a batch in one transaction.
     async fn apply_import_batch(&self, batch: &ImportBatch) -> Result<()>;
     /// Ends the import: counts from its results, status, hash, error, with its audit.
-    async fn finish_import(
-        &self,
-        import: &ImportRow,
-        audit: NewAuditEvent,
-    ) -> Result<ImportRow>;
+    async fn finish_import(&self, import: &ImportRow, audit: NewAuditEvent) -> Result<ImportRow>;
     /// Results after row `after_row`, in row order, at most `limit`.
     async fn import_results(
         &self,
@@ -136,7 +132,7 @@ macro_rules! import_store_impl {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some(row) = existing {
-                    return Ok($crate::imports::ImportBegin::Existing(row));
+                    return Ok($crate::imports::ImportBegin::Existing(Box::new(row)));
                 }
                 sqlx::query(
                     "INSERT INTO contact_imports (id, workspace_id, import_key, status, created_at, updated_at)

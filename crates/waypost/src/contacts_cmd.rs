@@ -52,7 +52,8 @@ pub async fn run(config: Config, cmd: ContactsCommand) -> anyhow::Result<()> {
                     .map_or(0, |d| d.as_secs());
                 format!("cli-{}-{modified}", meta.len())
             });
-            let key = ImportKey::parse(&key).map_err(|e| anyhow::anyhow!("--key: {}", describe(e)))?;
+            let key =
+                ImportKey::parse(&key).map_err(|e| anyhow::anyhow!("--key: {}", describe(e)))?;
             let bar = ProgressBar::new(meta.len());
             bar.set_style(
                 ProgressStyle::with_template(
@@ -81,7 +82,11 @@ pub async fn run(config: Config, cmd: ContactsCommand) -> anyhow::Result<()> {
                 "import {} {}{}: {} rows in {:.1} s: {} created, {} updated, {} invalid number, {} invalid, {} duplicate, {} with consent recorded",
                 i.id,
                 i.status,
-                if result.replayed { " (already imported with this key)" } else { "" },
+                if result.replayed {
+                    " (already imported with this key)"
+                } else {
+                    ""
+                },
                 i.rows_total,
                 started.elapsed().as_secs_f64(),
                 i.created,
@@ -91,7 +96,10 @@ pub async fn run(config: Config, cmd: ContactsCommand) -> anyhow::Result<()> {
                 i.duplicate,
                 i.consent_recorded,
             );
-            println!("per-row results: GET /v1/contacts/imports/{}/rows.csv", i.id);
+            println!(
+                "per-row results: GET /v1/contacts/imports/{}/rows.csv",
+                i.id
+            );
         }
     }
     state.store.close().await;

@@ -156,7 +156,10 @@ pub async fn create(
     let input = NewSegment::parse(&req.name, req.filter)?;
     let segment = segments::create_segment(&state, &ctx, input).await?;
     let counts = segments::count_segment(&state, &ctx.workspace, &segment).await?;
-    Ok((StatusCode::CREATED, Json(segment_view(segment, Some(counts)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(segment_view(segment, Some(counts))),
+    ))
 }
 
 /// The workspace's segments in id order (without counts: read one to count it).

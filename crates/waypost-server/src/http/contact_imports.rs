@@ -100,11 +100,19 @@ pub async fn create(
     let key = headers
         .get(IDEMPOTENCY_HEADER)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| crate::error::unprocessable("the `Idempotency-Key` header names the import and is required"))?;
+        .ok_or_else(|| {
+            crate::error::unprocessable(
+                "the `Idempotency-Key` header names the import and is required",
+            )
+        })?;
     let key = ImportKey::parse(key)?;
     let ctx = Ctx::of(&auth, origin);
     let result = import_contacts(&state, &ctx, key, body.into_data_stream(), &mut |_| {}).await?;
-    let status = if result.replayed { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if result.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok((status, Json(result.import.into())))
 }
 
@@ -117,7 +125,10 @@ pub async fn get(
     auth: Authorized<act::ContactsRead>,
     Path(id): Path<String>,
 ) -> Result<Json<ImportView>, ApiError> {
-    let row = state.store.get_import(&auth.workspace_id.to_string(), &id).await?;
+    let row = state
+        .store
+        .get_import(&auth.workspace_id.to_string(), &id)
+        .await?;
     Ok(Json(row.into()))
 }
 
@@ -171,9 +182,15 @@ pub async fn rows(
     Path(id): Path<String>,
     Query(q): Query<RowPageQuery>,
 ) -> Result<Json<ImportRowPage>, ApiError> {
-    let import = state.store.get_import(&auth.workspace_id.to_string(), &id).await?;
+    let import = state
+        .store
+        .get_import(&auth.workspace_id.to_string(), &id)
+        .await?;
     let limit = q.limit.unwrap_or(500).clamp(1, 1000);
-    let rows = state.store.import_results(&import.id, q.after.unwrap_or(0), limit).await?;
+    let rows = state
+        .store
+        .import_results(&import.id, q.after.unwrap_or(0), limit)
+        .await?;
     let next_cursor = (rows.len() as u32 == limit)
         .then(|| rows.last().map(|r| r.row_number))
         .flatten();
@@ -201,7 +218,10 @@ pub async fn download(
     auth: Authorized<act::ContactsRead>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let import = state.store.get_import(&auth.workspace_id.to_string(), &id).await?;
+    let import = state
+        .store
+        .get_import(&auth.workspace_id.to_string(), &id)
+        .await?;
     let header_line = "row,outcome,contact_id,consent,detail\n".to_owned();
     // Page by page, so a million-row import never sits in memory.
     let pages = futures_util::stream::unfold(Some(0i64), move |after| {
@@ -212,7 +232,9 @@ pub async fn download(
             match state.store.import_results(&import_id, after, 1000).await {
                 Ok(rows) if rows.is_empty() => None,
                 Ok(rows) => {
-                    let next = (rows.len() == 1000).then(|| rows.last().map(|r| r.row_number)).flatten();
+                    let next = (rows.len() == 1000)
+                        .then(|| rows.last().map(|r| r.row_number))
+                        .flatten();
                     let text: String = rows
                         .iter()
                         .map(|r| {

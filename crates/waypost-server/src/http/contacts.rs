@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use waypost_core::events::EventType;
 use waypost_core::audience::ConsentFilter;
+use waypost_core::events::EventType;
 use waypost_core::{NewAuditEvent, WorkspaceId};
 use waypost_crypto::Aad;
 use waypost_store::messaging::{ConsentRow, ConsentState, ContactRow};
@@ -21,11 +21,11 @@ use crate::auth::permission::act;
 use crate::error::unprocessable as invalid;
 use crate::messaging::identity::{Identity, contact_identity};
 use crate::ops::Ctx;
-pub(crate) use crate::ops::contacts::parse_phone;
 use crate::ops::audiences::{
     AudienceFilter, ConsentFilters, ProfileChange, RawProfile, fields, find_contacts, tags_of,
     update_profile,
 };
+pub(crate) use crate::ops::contacts::parse_phone;
 use crate::ops::contacts::{NewContact, create_contact, parse_user_id};
 use crate::state::{AppState, RequestOrigin};
 
@@ -202,7 +202,10 @@ pub(crate) async fn view_one(state: &AppState, c: ContactRow) -> Result<ContactV
 }
 
 /// A page of contacts as the API shows them (tags read in one query).
-pub(crate) async fn views(state: &AppState, rows: Vec<ContactRow>) -> Result<Vec<ContactView>, ApiError> {
+pub(crate) async fn views(
+    state: &AppState,
+    rows: Vec<ContactRow>,
+) -> Result<Vec<ContactView>, ApiError> {
     let mut tags = tags_of(state, &rows).await?;
     rows.into_iter()
         .map(|c| {

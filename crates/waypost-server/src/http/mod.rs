@@ -2,10 +2,10 @@
 //! every response passes through.
 
 pub mod api_keys;
+pub mod audiences;
 pub mod audit;
 pub mod auth;
 pub mod channels;
-pub mod audiences;
 pub mod contact_imports;
 pub mod contacts;
 pub mod conversations;

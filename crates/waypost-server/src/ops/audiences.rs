@@ -99,10 +99,18 @@ pub async fn define_field(
         field_type: input.field_type.as_str().to_owned(),
         created_at: state.clock.now(),
     };
-    let audit = NewAuditEvent::new(Some(ctx.workspace_id), ctx.actor.clone(), "contact_field.created")
-        .target("contact_field", row.field_key.clone())
-        .details(serde_json::json!({ "type": row.field_type }));
-    match state.store.create_contact_field(&row, ctx.origin.stamp(audit)).await {
+    let audit = NewAuditEvent::new(
+        Some(ctx.workspace_id),
+        ctx.actor.clone(),
+        "contact_field.created",
+    )
+    .target("contact_field", row.field_key.clone())
+    .details(serde_json::json!({ "type": row.field_type }));
+    match state
+        .store
+        .create_contact_field(&row, ctx.origin.stamp(audit))
+        .await
+    {
         Ok(()) => Ok(row),
         Err(StoreError::Conflict(_)) => Err(Problem::new(
             axum::http::StatusCode::CONFLICT,
@@ -124,7 +132,9 @@ pub async fn fields(state: &AppState, workspace_id: &str) -> Result<Fields, ApiE
         .into_iter()
         .map(|f| {
             let t = f.field_type.parse().map_err(|_| {
-                ApiError::Internal(anyhow::anyhow!("contact_fields.field_type holds an unknown value"))
+                ApiError::Internal(anyhow::anyhow!(
+                    "contact_fields.field_type holds an unknown value"
+                ))
             })?;
             Ok((f.field_key, t))
         })
@@ -222,7 +232,9 @@ impl ProfileChange {
             .language
             .map(|l| match l.trim() {
                 "" => Ok(None),
-                l => Language::parse(l).map(Some).map_err(|e| field_problem("language", e)),
+                l => Language::parse(l)
+                    .map(Some)
+                    .map_err(|e| field_problem("language", e)),
             })
             .transpose()?;
         let time_zone = raw
@@ -270,7 +282,10 @@ pub fn parse_tags(tags: &[String]) -> Result<Vec<Tag>, ApiError> {
     parsed.sort();
     parsed.dedup();
     if parsed.len() > MAX_TAGS {
-        return Err(field_problem("tags", format!("must hold at most {MAX_TAGS} tags")));
+        return Err(field_problem(
+            "tags",
+            format!("must hold at most {MAX_TAGS} tags"),
+        ));
     }
     Ok(parsed)
 }
@@ -388,7 +403,10 @@ impl AudienceFilter {
                 "a filter has at most {MAX_CONDITIONS} tag and attribute conditions"
             )));
         }
-        let tags: Vec<String> = parse_tags(&self.tags)?.iter().map(|t| t.to_string()).collect();
+        let tags: Vec<String> = parse_tags(&self.tags)?
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
         let mut attributes = BTreeMap::new();
         let mut indexes = Vec::new();
         for (k, v) in &self.attributes {
@@ -443,7 +461,10 @@ pub async fn find_contacts(
     let fields = fields(state, workspace_id).await?;
     let (_, mut query) = filter.to_query(state, workspace_id, &fields)?;
     query.after = after;
-    let rows = state.store.find_contacts(workspace_id, &query, limit).await?;
+    let rows = state
+        .store
+        .find_contacts(workspace_id, &query, limit)
+        .await?;
     let next = (rows.len() as u32 == limit)
         .then(|| rows.last().map(|c| c.id.clone()))
         .flatten();

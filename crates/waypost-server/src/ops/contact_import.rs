@@ -146,7 +146,12 @@ fn columns(header: &[&str], fields: &Fields) -> Result<Vec<Column>, ApiError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     if !cols.contains(&Column::Phone) {
-        return Err(problem(422, "invalid-import", "Invalid import", "the header has no `phone` column"));
+        return Err(problem(
+            422,
+            "invalid-import",
+            "Invalid import",
+            "the header has no `phone` column",
+        ));
     }
     Ok(cols)
 }
@@ -195,13 +200,20 @@ fn parse_row(
     };
     let (mut consent, mut source, mut captured, mut text) = (None, None, None, None);
     let mut phone = None;
-    for (col, cell) in cols.iter().zip(cells.iter().copied().chain(std::iter::repeat(""))) {
+    for (col, cell) in cols
+        .iter()
+        .zip(cells.iter().copied().chain(std::iter::repeat("")))
+    {
         let cell = cell.trim();
         match col {
             Column::Phone => phone = Some(cell),
             _ if cell.is_empty() => {}
             Column::Name if cell.chars().count() > 200 => {
-                return done(row, ImportOutcome::Invalid, "name: must be at most 200 characters");
+                return done(
+                    row,
+                    ImportOutcome::Invalid,
+                    "name: must be at most 200 characters",
+                );
             }
             Column::Name => p.name = Some(cell.to_owned()),
             Column::Language => match Language::parse(cell) {
@@ -225,17 +237,29 @@ fn parse_row(
             Column::ConsentMarketing => match parse_consent_cell(cell) {
                 Ok(c) => consent = c,
                 Err(e) => {
-                    return done(row, ImportOutcome::Invalid, format!("consent_marketing: {e}"));
+                    return done(
+                        row,
+                        ImportOutcome::Invalid,
+                        format!("consent_marketing: {e}"),
+                    );
                 }
             },
             Column::ConsentSource if cell.chars().count() > 200 => {
-                return done(row, ImportOutcome::Invalid, "consent_source: must be at most 200 characters");
+                return done(
+                    row,
+                    ImportOutcome::Invalid,
+                    "consent_source: must be at most 200 characters",
+                );
             }
             Column::ConsentSource => source = Some(cell.to_owned()),
             Column::ConsentCapturedAt => match parse_time(cell) {
                 Some(t) if t <= now + Duration::minutes(5) => captured = Some(t),
                 Some(_) => {
-                    return done(row, ImportOutcome::Invalid, "consent_captured_at: must not be in the future");
+                    return done(
+                        row,
+                        ImportOutcome::Invalid,
+                        "consent_captured_at: must not be in the future",
+                    );
                 }
                 None => {
                     return done(
@@ -246,7 +270,11 @@ fn parse_row(
                 }
             },
             Column::ConsentText if cell.chars().count() > 4000 => {
-                return done(row, ImportOutcome::Invalid, "consent_text: must be at most 4000 characters");
+                return done(
+                    row,
+                    ImportOutcome::Invalid,
+                    "consent_text: must be at most 4000 characters",
+                );
             }
             Column::ConsentText => text = Some(cell.to_owned()),
             Column::Attribute(key, t) => match t.parse_text(cell) {
@@ -311,15 +339,26 @@ where
         updated_at: now,
         finished_at: None,
     };
-    let audit = NewAuditEvent::new(Some(ctx.workspace_id), ctx.actor.clone(), "contact_import.started")
-        .target("contact_import", import.id.clone())
-        .details(serde_json::json!({ "key": key.0 }));
-    match state.store.begin_import(&import, ctx.origin.stamp(audit)).await? {
+    let audit = NewAuditEvent::new(
+        Some(ctx.workspace_id),
+        ctx.actor.clone(),
+        "contact_import.started",
+    )
+    .target("contact_import", import.id.clone())
+    .details(serde_json::json!({ "key": key.0 }));
+    match state
+        .store
+        .begin_import(&import, ctx.origin.stamp(audit))
+        .await?
+    {
         ImportBegin::Started => {}
         ImportBegin::Existing(existing) if existing.status == "completed" => {
             let hash = drain_hash(&mut body).await?;
             if existing.content_hash.as_deref() == Some(hash.as_slice()) {
-                return Ok(ImportResult { import: existing, replayed: true });
+                return Ok(ImportResult {
+                    import: *existing,
+                    replayed: true,
+                });
             }
             return Err(Problem::new(
                 axum::http::StatusCode::CONFLICT,
@@ -343,8 +382,11 @@ where
             .into());
         }
         ImportBegin::Existing(existing) => {
-            state.store.restart_import(&ctx.workspace, &existing.id, now).await?;
-            import = existing;
+            state
+                .store
+                .restart_import(&ctx.workspace, &existing.id, now)
+                .await?;
+            import = *existing;
         }
     }
     let outcome = run(state, ctx, &import, &mut body, progress).await;
@@ -374,7 +416,10 @@ where
         "contact import finished"
     );
     outcome?;
-    Ok(ImportResult { import: saved, replayed: false })
+    Ok(ImportResult {
+        import: saved,
+        replayed: false,
+    })
 }
 
 /// What an import's failure says to whoever reads it later (no values from the file).
@@ -405,7 +450,12 @@ where
 }
 
 fn read_failed(e: impl Display) -> ApiError {
-    problem(400, "upload-interrupted", "Upload interrupted", format!("the file could not be read to its end: {e}"))
+    problem(
+        400,
+        "upload-interrupted",
+        "Upload interrupted",
+        format!("the file could not be read to its end: {e}"),
+    )
 }
 
 fn too_large() -> ApiError {
@@ -413,7 +463,9 @@ fn too_large() -> ApiError {
         413,
         "import-too-large",
         "Import too large",
-        format!("an import holds at most {MAX_IMPORT_BYTES} bytes and {MAX_IMPORT_ROWS} rows; split the file"),
+        format!(
+            "an import holds at most {MAX_IMPORT_BYTES} bytes and {MAX_IMPORT_ROWS} rows; split the file"
+        ),
     )
 }
 
@@ -467,13 +519,23 @@ where
             csv_core::ReadRecordResult::InputEmpty => continue,
             csv_core::ReadRecordResult::OutputFull => {
                 if out.len() >= MAX_ROW_BYTES {
-                    return Err(problem(422, "invalid-import", "Invalid import", format!("row {} is longer than {MAX_ROW_BYTES} bytes", row + 1)));
+                    return Err(problem(
+                        422,
+                        "invalid-import",
+                        "Invalid import",
+                        format!("row {} is longer than {MAX_ROW_BYTES} bytes", row + 1),
+                    ));
                 }
                 out.resize(out.len() * 2, 0);
             }
             csv_core::ReadRecordResult::OutputEndsFull => {
                 if ends.len() >= MAX_COLUMNS {
-                    return Err(problem(422, "invalid-import", "Invalid import", format!("a row has more than {MAX_COLUMNS} columns")));
+                    return Err(problem(
+                        422,
+                        "invalid-import",
+                        "Invalid import",
+                        format!("a row has more than {MAX_COLUMNS} columns"),
+                    ));
                 }
                 ends.resize(ends.len() * 2, 0);
             }
@@ -491,7 +553,14 @@ where
                 }
                 let blank = cells.iter().all(|c| c.trim().is_empty());
                 match &cols {
-                    None if !utf8 => return Err(problem(422, "invalid-import", "Invalid import", "the header is not UTF-8")),
+                    None if !utf8 => {
+                        return Err(problem(
+                            422,
+                            "invalid-import",
+                            "Invalid import",
+                            "the header is not UTF-8",
+                        ));
+                    }
                     None => cols = Some(columns(&cells, &fields)?),
                     Some(_) if blank && utf8 => {}
                     Some(cols) => {
@@ -508,7 +577,11 @@ where
                             Parsed::Done(r) => results.push(r),
                             Parsed::Write(p) => match seen.get(&p.index) {
                                 Some(first) => {
-                                    let d = done(row, ImportOutcome::Duplicate, format!("same number as row {first}"));
+                                    let d = done(
+                                        row,
+                                        ImportOutcome::Duplicate,
+                                        format!("same number as row {first}"),
+                                    );
                                     if let Parsed::Done(r) = d {
                                         results.push(r);
                                     }
@@ -520,7 +593,14 @@ where
                             },
                         }
                         if pending.len() + results.len() >= BATCH_ROWS {
-                            write_batch(state, import, std::mem::take(&mut pending), std::mem::take(&mut results), row).await?;
+                            write_batch(
+                                state,
+                                import,
+                                std::mem::take(&mut pending),
+                                std::mem::take(&mut results),
+                                row,
+                            )
+                            .await?;
                             progress(ImportProgress { rows: row, bytes });
                         }
                     }
@@ -532,7 +612,12 @@ where
         }
     }
     if cols.is_none() {
-        return Err(problem(422, "invalid-import", "Invalid import", "the file is empty: it needs a header row with a `phone` column"));
+        return Err(problem(
+            422,
+            "invalid-import",
+            "Invalid import",
+            "the file is empty: it needs a header row with a `phone` column",
+        ));
     }
     if !pending.is_empty() || !results.is_empty() {
         write_batch(state, import, pending, results, row).await?;

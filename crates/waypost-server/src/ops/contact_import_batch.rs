@@ -126,7 +126,10 @@ pub(crate) async fn write_batch(
         let phone = p.phone.as_ref().expect("a parsed row has a phone");
         let (mut contact, new) = match existing.get(&p.index) {
             Some(c) => (c.clone(), false),
-            None => (new_contact_row(&state.keys, ws, phone, None, None, now), true),
+            None => (
+                new_contact_row(&state.keys, ws, phone, None, None, now),
+                true,
+            ),
         };
         let seal = |column: &str, id: &str, bytes: &[u8]| {
             ring.encrypt(Aad::new("contacts", column, id), bytes)

@@ -76,7 +76,11 @@ pub async fn create_segment(
     let audit = NewAuditEvent::new(Some(ctx.workspace_id), ctx.actor.clone(), "segment.created")
         .target("segment", row.id.clone())
         .details(serde_json::json!({ "name": row.name, "conditions": conditions(&filter) }));
-    match state.store.create_segment(&row, ctx.origin.stamp(audit)).await {
+    match state
+        .store
+        .create_segment(&row, ctx.origin.stamp(audit))
+        .await
+    {
         Ok(()) => Ok(Segment { row, filter }),
         Err(StoreError::Conflict(_)) => Err(Problem::new(
             axum::http::StatusCode::CONFLICT,
@@ -113,7 +117,11 @@ fn conditions(f: &AudienceFilter) -> Vec<String> {
     c
 }
 
-pub async fn get_segment(state: &AppState, workspace_id: &str, id: &str) -> Result<Segment, ApiError> {
+pub async fn get_segment(
+    state: &AppState,
+    workspace_id: &str,
+    id: &str,
+) -> Result<Segment, ApiError> {
     open(state, state.store.get_segment(workspace_id, id).await?)
 }
 
@@ -135,7 +143,10 @@ pub async fn list_segments(
     after: Option<&str>,
     limit: u32,
 ) -> Result<(Vec<Segment>, Option<String>), ApiError> {
-    let rows = state.store.list_segments(workspace_id, after, limit).await?;
+    let rows = state
+        .store
+        .list_segments(workspace_id, after, limit)
+        .await?;
     let next = (rows.len() as u32 == limit)
         .then(|| rows.last().map(|s| s.id.clone()))
         .flatten();
