@@ -136,6 +136,12 @@ typed_id!(
 );
 
 typed_id!(
+    /// A campaign: a template broadcast to a segment.
+    CampaignId,
+    "cmp"
+);
+
+typed_id!(
     /// A message template.
     TemplateId,
     "tpl"

@@ -12,6 +12,7 @@ pub mod audiences;
 pub mod audit_query;
 pub mod backup;
 mod bulk;
+pub mod campaigns;
 pub mod checkpoints;
 pub mod conversations;
 pub mod dispatch;
@@ -45,6 +46,7 @@ use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 pub use audiences::AudienceStore;
 pub use audit_query::{AuditFilter, AuditQueryStore};
 pub use backup::BackupStore;
+pub use campaigns::CampaignStore;
 pub use checkpoints::CheckpointStore;
 pub use conversations::ConversationStore;
 pub use dispatch::DispatchStore;
@@ -98,6 +100,7 @@ pub trait Store:
     + ConversationStore
     + AudienceStore
     + ImportStore
+    + CampaignStore
     + Send
     + Sync
     + 'static
@@ -132,6 +135,7 @@ impl<T> Store for T where
         + ConversationStore
         + AudienceStore
         + ImportStore
+        + CampaignStore
         + Send
         + Sync
         + 'static

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audiences;
 pub mod audit;
 pub mod auth;
+pub mod campaigns;
 pub mod channels;
 pub mod contact_imports;
 pub mod contacts;
@@ -65,6 +66,7 @@ use crate::state::AppState;
         (name = "channels", description = "WhatsApp business numbers and their provider settings"),
         (name = "contacts", description = "Contacts, their consent and its history, custom fields, tags and CSV imports"),
         (name = "segments", description = "Saved contact filters, counted live"),
+        (name = "campaigns", description = "Template broadcasts to a segment: drafts and their pre-flight"),
         (name = "messages", description = "Sending messages and following their status"),
         (name = "media", description = "Media files: upload for sending, fetch what customers sent"),
         (name = "conversations", description = "The inbox: conversations with customers, their assignment, labels, notes and read state"),
@@ -171,6 +173,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(audiences::create, audiences::list))
         .routes(routes!(audiences::get, audiences::delete))
         .routes(routes!(audiences::contacts))
+        .routes(routes!(campaigns::create, campaigns::list))
+        .routes(routes!(campaigns::get))
+        .routes(routes!(campaigns::preflight))
         .routes(routes!(contacts::get, contacts::update, contacts::delete))
         .routes(routes!(contacts::record_consent, contacts::consent_history))
         .routes(routes!(messages::send, messages::list))

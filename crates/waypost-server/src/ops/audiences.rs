@@ -291,11 +291,12 @@ pub fn parse_tags(tags: &[String]) -> Result<Vec<Tag>, ApiError> {
 }
 
 /// Applies a change to a contact row (values encrypted) and returns what the
-/// store writes beside it: the tags and the attribute indexes, when changed.
+/// store writes: the row, and the tags and attribute indexes when changed, with `audit`.
 pub fn apply_profile(
     state: &AppState,
     mut row: ContactRow,
     change: &ProfileChange,
+    audit: NewAuditEvent,
 ) -> ContactProfileWrite {
     let ring = state.keys.current();
     if let Some(name) = &change.name {
@@ -328,7 +329,7 @@ pub fn apply_profile(
             .as_ref()
             .map(|t| t.iter().map(|t| t.to_string()).collect()),
         attribute_indexes: indexes,
-        audit: NewAuditEvent::new(None, waypost_core::Actor::System, "contact.updated"),
+        audit,
     }
 }
 
@@ -339,8 +340,7 @@ pub async fn update_profile(
     change: &ProfileChange,
     audit: NewAuditEvent,
 ) -> Result<ContactRow, ApiError> {
-    let mut write = apply_profile(state, row, change);
-    write.audit = audit;
+    let write = apply_profile(state, row, change, audit);
     state.store.write_contact_profile(&write).await?;
     Ok(write.contact)
 }

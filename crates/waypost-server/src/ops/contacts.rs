@@ -82,9 +82,8 @@ pub async fn create_contact(
             "identifiers": names(&input.who),
             "profile": input.profile.changed(),
         }));
-    let mut write = apply_profile(state, row, &input.profile);
+    let mut write = apply_profile(state, row, &input.profile, ctx.origin.stamp(audit));
     write.new = true;
-    write.audit = ctx.origin.stamp(audit);
     match state.store.write_contact_profile(&write).await {
         Ok(()) => Ok(write.contact),
         Err(StoreError::Conflict(_)) => Err(exists(state, &ctx.workspace, &input.who).await),

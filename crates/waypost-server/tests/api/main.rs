@@ -9,6 +9,7 @@ mod audiences;
 mod audit_chain;
 mod backup;
 mod bsuid;
+mod campaigns;
 mod contact_imports;
 mod contacts_by_user_id;
 mod conversations;

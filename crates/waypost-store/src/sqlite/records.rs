@@ -53,6 +53,7 @@ crate::conversations::conversation_fns!(SqliteConnection);
 crate::audiences::audience_fns!(SqliteConnection);
 crate::audiences::audience_store_impl!(SqliteStore, append_audit);
 crate::imports::import_store_impl!(SqliteStore, append_audit);
+crate::campaigns::campaign_store_impl!(SqliteStore, append_audit);
 crate::conversations::conversation_store_impl!(SqliteStore, append_audit, insert_events);
 crate::messaging::messaging_store_impl!(
     SqliteStore,
