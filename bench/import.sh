@@ -8,7 +8,8 @@
 #
 # Arguments: [sqlite|postgres]... (default sqlite).
 # Environment: BENCH_ROWS, WAYPOST_TEST_POSTGRES_URL (a server where a database may be
-# created; default the local test server), CARGO_TARGET_DIR (default ./target).
+# created; default the local test server), CARGO_TARGET_DIR (default ./target),
+# BENCH_NO_BUILD=1 (use the release binary already in the target directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -17,8 +18,10 @@ ROWS="${BENCH_ROWS:-100000}"
 backends=("$@")
 [ ${#backends[@]} -eq 0 ] && backends=(sqlite)
 
-echo "==> building (release)" >&2
-cargo build --release --locked -q -p waypost
+if [ -z "${BENCH_NO_BUILD:-}" ]; then
+  echo "==> building (release)" >&2
+  cargo build --release --locked -q -p waypost
+fi
 bin="$CARGO_TARGET_DIR/release/waypost"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -50,11 +53,12 @@ for backend in "${backends[@]}"; do
     *) echo "unknown backend $backend" >&2; exit 2 ;;
   esac
   export WAYPOST_DATABASE_URL="$url"
-  "$bin" --data-dir "$dir" migrate >/dev/null
-  "$bin" --data-dir "$dir" admin bootstrap --email bench@example.com --workspace bench </dev/null >/dev/null
+  "$bin" --data-dir "$dir" migrate >/dev/null 2>&1
+  "$bin" --data-dir "$dir" admin bootstrap --email bench@example.com --workspace bench </dev/null >/dev/null 2>&1
   for run in create update; do
     start=$(date +%s.%N)
-    out=$("$bin" --data-dir "$dir" contacts import "$work/contacts.csv" --workspace bench --key "bench-$run" 2>/dev/null | head -1)
+    out=$("$bin" --data-dir "$dir" contacts import "$work/contacts.csv" --workspace bench --key "bench-$run" 2>/dev/null)
+    out="${out%%$'\n'*}"
     end=$(date +%s.%N)
     secs=$(echo "$end - $start" | bc -l)
     rate=$(echo "$ROWS / $secs" | bc -l)
