@@ -125,6 +125,23 @@ typed_id!(
 );
 
 typed_id!(
+    /// A saved audience filter (segment) of a workspace.
+    SegmentId,
+    "seg"
+);
+typed_id!(
+    /// A contact import (one uploaded CSV file).
+    ImportId,
+    "imp"
+);
+
+typed_id!(
+    /// A campaign: a template broadcast to a segment.
+    CampaignId,
+    "cmp"
+);
+
+typed_id!(
     /// A message template.
     TemplateId,
     "tpl"

@@ -4,9 +4,11 @@
 //! outer crate (crypto, store, server, binary) builds on these types.
 #![forbid(unsafe_code)]
 
+pub mod audience;
 pub mod audit;
 pub mod auth;
 pub mod bsuid;
+pub mod campaign;
 pub mod events;
 pub mod id;
 pub mod media;
@@ -23,8 +25,8 @@ pub use auth::{
     scope_for,
 };
 pub use id::{
-    AuditEventId, ChannelId, ContactId, EventId, IdError, IncidentId, MessageId, OperatorTokenId,
-    TemplateId, WebhookEndpointId, WorkspaceId,
+    AuditEventId, CampaignId, ChannelId, ContactId, EventId, IdError, ImportId, IncidentId,
+    MessageId, OperatorTokenId, SegmentId, TemplateId, WebhookEndpointId, WorkspaceId,
 };
 pub use settings::{RetentionPolicy, ShieldPolicy};
 pub use status::MessageStatus;

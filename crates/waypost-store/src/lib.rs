@@ -8,9 +8,11 @@
 #![forbid(unsafe_code)]
 
 mod accept;
+pub mod audiences;
 pub mod audit_query;
 pub mod backup;
 mod bulk;
+pub mod campaigns;
 pub mod checkpoints;
 pub mod conversations;
 pub mod dispatch;
@@ -18,6 +20,7 @@ mod error;
 pub mod events;
 mod foundation;
 pub mod identity;
+pub mod imports;
 pub mod inbound;
 pub mod incidents;
 pub mod media;
@@ -40,14 +43,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 
+pub use audiences::AudienceStore;
 pub use audit_query::{AuditFilter, AuditQueryStore};
 pub use backup::BackupStore;
+pub use campaigns::CampaignStore;
 pub use checkpoints::CheckpointStore;
 pub use conversations::ConversationStore;
 pub use dispatch::DispatchStore;
 pub use error::{ConnectError, StoreError};
 pub use events::{CustomerEventRow, CustomerEventStore, NewCustomerEvent};
 pub use identity::{IdentityStore, LockoutPolicy};
+pub use imports::ImportStore;
 pub use inbound::InboundStore;
 pub use incidents::IncidentStore;
 pub use media::MediaStore;
@@ -92,6 +98,9 @@ pub trait Store:
     + IncidentStore
     + MediaStore
     + ConversationStore
+    + AudienceStore
+    + ImportStore
+    + CampaignStore
     + Send
     + Sync
     + 'static
@@ -124,6 +133,9 @@ impl<T> Store for T where
         + IncidentStore
         + MediaStore
         + ConversationStore
+        + AudienceStore
+        + ImportStore
+        + CampaignStore
         + Send
         + Sync
         + 'static

@@ -58,6 +58,10 @@ pub struct ContactRow {
     pub last_inbound_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// A language code in WhatsApp's form (`pt_BR`); plain, see `audiences`.
+    pub language: Option<String>,
+    /// An IANA time zone; plain, see `audiences`.
+    pub time_zone: Option<String>,
 }
 
 /// One entry of a contact's consent history (`evidence` encrypted, table `contact_consents`).
@@ -373,7 +377,7 @@ pub(crate) const CHANNEL_COLUMNS: &str = "id, workspace_id, name, provider, phon
      updated_at, deleted_at";
 pub(crate) const CONTACT_COLUMNS: &str = "id, workspace_id, phone_index, phone, user_id_index, \
      user_id, parent_user_id_index, parent_user_id, username, name, attributes, content_key, consent_marketing, consent_utility, consent_authentication, restricted, \
-     last_inbound_at, created_at, updated_at";
+     last_inbound_at, created_at, updated_at, language, time_zone";
 pub(crate) const CONSENT_COLUMNS: &str = "id, workspace_id, contact_id, status, categories, source, \
      evidence, captured_at, recorded_at";
 pub(crate) const MESSAGE_COLUMNS: &str = "id, workspace_id, channel_id, contact_id, direction, \
@@ -655,8 +659,8 @@ macro_rules! messaging_store_impl {
                     "INSERT INTO contacts (id, workspace_id, phone_index, phone, name, attributes, content_key,
                         consent_marketing, consent_utility, consent_authentication, restricted,
                         last_inbound_at, created_at, updated_at, user_id_index, user_id,
-                        parent_user_id_index, parent_user_id, username)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                        parent_user_id_index, parent_user_id, username, language, time_zone)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
                 )
                 .bind(&c.id)
                 .bind(&c.workspace_id)
@@ -677,6 +681,8 @@ macro_rules! messaging_store_impl {
                 .bind(&c.parent_user_id_index)
                 .bind(&c.parent_user_id)
                 .bind(&c.username)
+                .bind(&c.language)
+                .bind(&c.time_zone)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| {
@@ -834,6 +840,18 @@ macro_rules! messaging_store_impl {
                     .execute(&mut *tx)
                     .await?;
                 }
+                // Tags are the business's and survive the merge; attribute indexes
+                // follow `kept`'s attributes, which the caller writes.
+                sqlx::query(
+                    "INSERT INTO contact_tags (contact_id, workspace_id, tag)
+                     SELECT $3, workspace_id, tag FROM contact_tags WHERE workspace_id = $1 AND contact_id = $2
+                     ON CONFLICT (contact_id, tag) DO NOTHING",
+                )
+                .bind(&c.workspace_id)
+                .bind(absorbed_id)
+                .bind(&c.id)
+                .execute(&mut *tx)
+                .await?;
                 let gone = sqlx::query("DELETE FROM contacts WHERE workspace_id = $1 AND id = $2")
                     .bind(&c.workspace_id)
                     .bind(absorbed_id)
@@ -846,7 +864,8 @@ macro_rules! messaging_store_impl {
                     "UPDATE contacts SET phone_index = $3, phone = $4, user_id_index = $5, user_id = $6,
                         parent_user_id_index = $7, parent_user_id = $8, username = $9, name = $10,
                         attributes = $11, consent_marketing = $12, consent_utility = $13,
-                        consent_authentication = $14, restricted = $15, last_inbound_at = $16, updated_at = $17
+                        consent_authentication = $14, restricted = $15, last_inbound_at = $16, updated_at = $17,
+                        language = $18, time_zone = $19
                      WHERE workspace_id = $1 AND id = $2",
                 )
                 .bind(&c.workspace_id)
@@ -866,6 +885,8 @@ macro_rules! messaging_store_impl {
                 .bind(c.restricted)
                 .bind(c.last_inbound_at)
                 .bind(c.updated_at)
+                .bind(&c.language)
+                .bind(&c.time_zone)
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 0 {
@@ -943,7 +964,8 @@ macro_rules! messaging_store_impl {
             ) -> $crate::Result<()> {
                 let mut tx = self.write_tx().await?;
                 let done = sqlx::query(
-                    "UPDATE contacts SET name = $3, attributes = $4, restricted = $5, updated_at = $6
+                    "UPDATE contacts SET name = $3, attributes = $4, restricted = $5, updated_at = $6,
+                        language = $7, time_zone = $8
                      WHERE workspace_id = $1 AND id = $2",
                 )
                 .bind(&c.workspace_id)
@@ -952,6 +974,8 @@ macro_rules! messaging_store_impl {
                 .bind(&c.attributes)
                 .bind(c.restricted)
                 .bind(c.updated_at)
+                .bind(&c.language)
+                .bind(&c.time_zone)
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 0 {

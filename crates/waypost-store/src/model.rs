@@ -149,6 +149,11 @@ pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
         id_column: "id",
         column: "blob_key",
     },
+    EncryptedColumn {
+        table: "segments",
+        id_column: "id",
+        column: "definition",
+    },
 ];
 
 #[derive(Debug, Clone)]

@@ -154,6 +154,20 @@ macro_rules! privacy_store_impl {
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
+                // Tags and attribute indexes (blind indexes of the person's values) go;
+                // import results keep their outcome without the contact.
+                for sql in [
+                    "DELETE FROM contact_tags WHERE workspace_id = $1 AND contact_id = $2",
+                    "DELETE FROM contact_attribute_index WHERE workspace_id = $1 AND contact_id = $2",
+                    "UPDATE contact_import_rows SET contact_id = NULL WHERE contact_id = $2
+                        AND import_id IN (SELECT id FROM contact_imports WHERE workspace_id = $1)",
+                ] {
+                    sqlx::query(sql)
+                        .bind(workspace_id)
+                        .bind(contact_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 sqlx::query("DELETE FROM contacts WHERE workspace_id = $1 AND id = $2")
                     .bind(workspace_id)
                     .bind(contact_id)

@@ -73,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(cmd) => keys_command(config, cmd).await,
         Command::Admin(cmd) => crate::admin::run(config, cmd).await,
+        Command::Contacts(cmd) => crate::contacts_cmd::run(config, cmd).await,
         Command::Audit(cmd) => audit_command(config, cmd).await,
         Command::Retention(RetentionCommand::Run { dry_run }) => retention(config, dry_run).await,
         Command::Backup(cmd) => backup_command(config, cmd).await,

@@ -3,6 +3,7 @@
 
 mod admin;
 mod commands;
+mod contacts_cmd;
 mod demo;
 mod sandbox_cmd;
 mod shield_cmd;
@@ -79,6 +80,9 @@ enum Command {
     /// Operator commands: first workspace and owner, API keys, operator tokens.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Contacts: import a CSV file.
+    #[command(subcommand)]
+    Contacts(contacts_cmd::ContactsCommand),
     /// The smishing shield: train, evaluate, scan.
     #[command(subcommand)]
     Shield(shield_cmd::ShieldCommand),

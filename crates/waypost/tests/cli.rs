@@ -42,7 +42,7 @@ fn help_lists_every_subcommand_and_version_prints() {
     let dir = tempfile::tempdir().unwrap();
     let (out, stdout, _) = run(waypost(dir.path()).arg("--help"));
     assert!(out.status.success());
-    for sub in ["serve", "migrate", "config", "keys", "openapi"] {
+    for sub in ["serve", "migrate", "config", "keys", "openapi", "contacts"] {
         assert!(stdout.contains(sub), "--help lacks {sub}: {stdout}");
     }
     let (out, stdout, _) = run(waypost(dir.path()).arg("--version"));
@@ -706,4 +706,83 @@ fn demo_tour_reads_the_customers_question() {
         .status()
         .unwrap();
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn contacts_import_reports_every_outcome_and_is_idempotent_per_key() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut bootstrap = waypost(dir.path())
+        .args([
+            "admin",
+            "bootstrap",
+            "--email",
+            "imp@example.com",
+            "--workspace",
+            "Acme",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    bootstrap
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"silver-otter-meadow-4417\n")
+        .unwrap();
+    assert!(bootstrap.wait().unwrap().success());
+    let csv = dir.path().join("contacts.csv");
+    std::fs::write(
+        &csv,
+        "phone,name,tags,consent_marketing,consent_source,consent_captured_at,consent_text\n\
+         +4915123450001,Ada,vip,yes,web,2026-11-01,I agree\n\
+         +4915123450002,Bo,,yes,,,\n\
+         12,Cy,,,,,\n\
+         +4915123450001,Ada again,,,,,\n",
+    )
+    .unwrap();
+    let import = [
+        "contacts",
+        "import",
+        "contacts.csv",
+        "--workspace",
+        "Acme",
+        "--key",
+        "k1",
+    ];
+    let (out, stdout, stderr) = run(waypost(dir.path()).args(import));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("completed: 4 rows")
+            && stdout.contains("2 created, 0 updated, 1 invalid number, 0 invalid, 1 duplicate, 1 with consent recorded"),
+        "{stdout}"
+    );
+    // Numbers never reach the output.
+    assert!(!stdout.contains("4915123450001") && !stderr.contains("4915123450001"));
+    let (out, stdout, _) = run(waypost(dir.path()).args(import));
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("already imported with this key"),
+        "{stdout}"
+    );
+
+    std::fs::write(
+        dir.path().join("bad.csv"),
+        "phone,favourite_colour\n+4915123450009,red\n",
+    )
+    .unwrap();
+    let (out, _, stderr) =
+        run(waypost(dir.path()).args(["contacts", "import", "bad.csv", "--workspace", "Acme"]));
+    assert!(!out.status.success());
+    assert!(stderr.contains("favourite_colour"), "{stderr}");
+    let (out, _, stderr) = run(waypost(dir.path()).args([
+        "contacts",
+        "import",
+        "contacts.csv",
+        "--workspace",
+        "Nope",
+    ]));
+    assert!(!out.status.success());
+    assert!(stderr.contains("--workspace"), "{stderr}");
 }

@@ -24,6 +24,8 @@ const fn roles_for(action: Action) -> &'static [Role] {
         // every member's activity, so they stay with the workspace's stewards.
         Action::AuditRead => &[Owner, Admin],
         Action::PrivacyManage => &[Owner, Admin],
+        // A broadcast speaks for the business to thousands at once.
+        Action::CampaignsManage => &[Owner, Admin],
         Action::ApiKeysManage => &[Owner, Admin, Developer],
         Action::MembersManage => &[Owner, Admin],
         Action::MembersRead => &[Owner, Admin, Developer, Agent, Analyst],
@@ -102,7 +104,7 @@ mod tests {
     /// The full matrix, spelled out independently of `roles_for` so that any
     /// change to the table must be made twice, deliberately.
     /// Columns: owner, admin, developer, agent, analyst.
-    const EXPECTED: [(Action, [bool; 5]); 16] = [
+    const EXPECTED: [(Action, [bool; 5]); 17] = [
         (Action::MessagesSend, [true, true, true, true, false]),
         (Action::MessagesRead, [true, true, true, true, true]),
         (Action::ContactsRead, [true, true, true, true, true]),
@@ -114,6 +116,7 @@ mod tests {
         (Action::ShieldScan, [true, true, true, true, false]),
         (Action::AuditRead, [true, true, false, false, false]),
         (Action::PrivacyManage, [true, true, false, false, false]),
+        (Action::CampaignsManage, [true, true, false, false, false]),
         (Action::ApiKeysManage, [true, true, true, false, false]),
         (Action::MembersManage, [true, true, false, false, false]),
         (Action::MembersRead, [true, true, true, true, true]),

@@ -103,6 +103,7 @@ pub enum Scope {
     ShieldScan,
     AuditRead,
     PrivacyManage,
+    CampaignsManage,
 }
 
 /// The input was not one of the scope names; carries the (truncated) input.
@@ -111,7 +112,7 @@ pub enum Scope {
 pub struct UnknownScope(pub String);
 
 impl Scope {
-    pub const ALL: [Scope; 11] = [
+    pub const ALL: [Scope; 12] = [
         Scope::MessagesSend,
         Scope::MessagesRead,
         Scope::ContactsRead,
@@ -123,6 +124,7 @@ impl Scope {
         Scope::ShieldScan,
         Scope::AuditRead,
         Scope::PrivacyManage,
+        Scope::CampaignsManage,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -138,6 +140,7 @@ impl Scope {
             Scope::ShieldScan => "shield:scan",
             Scope::AuditRead => "audit:read",
             Scope::PrivacyManage => "privacy:manage",
+            Scope::CampaignsManage => "campaigns:manage",
         }
     }
 
@@ -155,6 +158,7 @@ impl Scope {
             Scope::ShieldScan => Action::ShieldScan,
             Scope::AuditRead => Action::AuditRead,
             Scope::PrivacyManage => Action::PrivacyManage,
+            Scope::CampaignsManage => Action::CampaignsManage,
         }
     }
 }
@@ -189,7 +193,7 @@ impl<'de> Deserialize<'de> for Scope {
     }
 }
 
-/// Every protected operation. The first eleven mirror the scopes; the rest are
+/// Every protected operation. The first twelve mirror the scopes; the rest are
 /// only ever performed by a signed-in member, never by an API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
@@ -204,6 +208,8 @@ pub enum Action {
     ShieldScan,
     AuditRead,
     PrivacyManage,
+    /// Create campaigns, check them before start, start them.
+    CampaignsManage,
     /// Create, list and revoke API keys.
     ApiKeysManage,
     /// Invite, remove and change the role of members.
@@ -222,7 +228,7 @@ pub enum Action {
 pub struct UnknownAction(pub String);
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::MessagesSend,
         Action::MessagesRead,
         Action::ContactsRead,
@@ -234,6 +240,7 @@ impl Action {
         Action::ShieldScan,
         Action::AuditRead,
         Action::PrivacyManage,
+        Action::CampaignsManage,
         Action::ApiKeysManage,
         Action::MembersManage,
         Action::MembersRead,
@@ -256,6 +263,7 @@ impl Action {
             Action::ShieldScan => "shield:scan",
             Action::AuditRead => "audit:read",
             Action::PrivacyManage => "privacy:manage",
+            Action::CampaignsManage => "campaigns:manage",
             Action::ApiKeysManage => "api_keys:manage",
             Action::MembersManage => "members:manage",
             Action::MembersRead => "members:read",
@@ -346,6 +354,7 @@ mod tests {
                 "shield:scan",
                 "audit:read",
                 "privacy:manage",
+                "campaigns:manage",
             ]
         );
         for scope in Scope::ALL {

@@ -53,6 +53,7 @@ pub mod act {
         ShieldScan,
         AuditRead,
         PrivacyManage,
+        CampaignsManage,
         ApiKeysManage,
         MembersManage,
         MembersRead,

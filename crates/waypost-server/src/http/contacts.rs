@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use waypost_core::audience::ConsentFilter;
 use waypost_core::events::EventType;
 use waypost_core::{NewAuditEvent, WorkspaceId};
 use waypost_crypto::Aad;
@@ -20,11 +21,13 @@ use crate::auth::permission::act;
 use crate::error::unprocessable as invalid;
 use crate::messaging::identity::{Identity, contact_identity};
 use crate::ops::Ctx;
+use crate::ops::audiences::{
+    AudienceFilter, ConsentFilters, ProfileChange, RawProfile, fields, find_contacts, tags_of,
+    update_profile,
+};
 pub(crate) use crate::ops::contacts::parse_phone;
 use crate::ops::contacts::{NewContact, create_contact, parse_user_id};
 use crate::state::{AppState, RequestOrigin};
-
-const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -35,17 +38,43 @@ pub struct CreateContact {
     /// for customers whose number WhatsApp withholds.
     pub user_id: Option<String>,
     pub name: Option<String>,
-    /// Free-form JSON object.
+    /// A JSON object; values of defined custom fields must have the field's type.
     pub attributes: Option<serde_json::Value>,
+    /// A language code, e.g. `pt_BR`.
+    pub language: Option<String>,
+    /// An IANA time zone, e.g. `Europe/Berlin`.
+    pub time_zone: Option<String>,
+    /// Slugs such as `vip`; at most 50.
+    pub tags: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateContact {
     pub name: Option<String>,
+    /// Replaces every attribute; values of defined custom fields must have the field's type.
     pub attributes: Option<serde_json::Value>,
+    /// A language code, e.g. `pt_BR`; an empty string clears it.
+    pub language: Option<String>,
+    /// An IANA time zone, e.g. `Europe/Berlin`; an empty string clears it.
+    pub time_zone: Option<String>,
+    /// Replaces every tag.
+    pub tags: Option<Vec<String>>,
     /// Restricts processing: no message is sent to a restricted contact.
     pub restricted: Option<bool>,
+}
+
+impl UpdateContact {
+    pub(crate) fn raw(&self) -> RawProfile<'_> {
+        RawProfile {
+            name: self.name.as_deref(),
+            attributes: self.attributes.as_ref(),
+            language: self.language.as_deref(),
+            time_zone: self.time_zone.as_deref(),
+            tags: self.tags.as_deref(),
+            restricted: self.restricted,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -69,6 +98,9 @@ pub struct ContactView {
     pub username: Option<String>,
     pub name: Option<String>,
     pub attributes: Option<serde_json::Value>,
+    pub language: Option<String>,
+    pub time_zone: Option<String>,
+    pub tags: Vec<String>,
     pub consent: ConsentView,
     pub restricted: bool,
     /// The customer's last message: it opens the 24-hour window.
@@ -84,31 +116,64 @@ pub struct ContactPage {
     pub next_cursor: Option<String>,
 }
 
+/// Filters of the contact list; every one given must hold.
 #[derive(Deserialize, IntoParams)]
-pub struct PageQuery {
+pub struct ContactListQuery {
     /// The `next_cursor` of the previous page.
     pub after: Option<String>,
     /// Page size, 1 to 500 (default 100).
     pub limit: Option<u32>,
+    /// Comma-separated tags the contact has, all of them.
+    pub tag: Option<String>,
+    /// `key:value`: a custom attribute equal to the value (text ignoring case).
+    pub attribute: Option<String>,
+    pub language: Option<String>,
+    /// `opted_in`, `opted_out` or `unknown` (never recorded).
+    pub consent_marketing: Option<String>,
+    pub consent_utility: Option<String>,
+    pub consent_authentication: Option<String>,
+    pub last_inbound_after: Option<DateTime<Utc>>,
+    pub last_inbound_before: Option<DateTime<Utc>>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
 }
 
-fn check_name(name: &str) -> Result<(), ApiError> {
-    if name.chars().count() > 200 {
-        return Err(invalid("`name` must be at most 200 characters"));
+impl ContactListQuery {
+    fn filter(&self) -> Result<AudienceFilter, ApiError> {
+        let consent = |field: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|s| {
+                    s.parse::<ConsentFilter>()
+                        .map_err(|e| invalid(format!("`{field}` must be {e}")))
+                })
+                .transpose()
+        };
+        let mut attributes = std::collections::BTreeMap::new();
+        if let Some(a) = &self.attribute {
+            let (k, v) = a
+                .split_once(':')
+                .ok_or_else(|| invalid("`attribute` must be `key:value`"))?;
+            attributes.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
+        }
+        Ok(AudienceFilter {
+            tags: self
+                .tag
+                .as_deref()
+                .map(|t| t.split(',').map(str::to_owned).collect())
+                .unwrap_or_default(),
+            attributes,
+            language: self.language.clone(),
+            consent: ConsentFilters {
+                marketing: consent("consent_marketing", &self.consent_marketing)?,
+                utility: consent("consent_utility", &self.consent_utility)?,
+                authentication: consent("consent_authentication", &self.consent_authentication)?,
+            },
+            last_inbound_after: self.last_inbound_after,
+            last_inbound_before: self.last_inbound_before,
+            created_after: self.created_after,
+            created_before: self.created_before,
+        })
     }
-    Ok(())
-}
-
-fn check_attributes(attributes: &serde_json::Value) -> Result<(), ApiError> {
-    if !attributes.is_object() {
-        return Err(invalid("`attributes` must be a JSON object"));
-    }
-    if serde_json::to_vec(attributes).map_or(0, |v| v.len()) > MAX_ATTRIBUTES_BYTES {
-        return Err(invalid(format!(
-            "`attributes` must be at most {MAX_ATTRIBUTES_BYTES} bytes of JSON"
-        )));
-    }
-    Ok(())
 }
 
 fn open_text(
@@ -129,7 +194,28 @@ fn open_text(
         .map_err(|e| ApiError::Internal(e.into()))
 }
 
-pub(crate) fn view(state: &AppState, c: ContactRow) -> Result<ContactView, ApiError> {
+/// One contact as the API shows it, with its tags.
+pub(crate) async fn view_one(state: &AppState, c: ContactRow) -> Result<ContactView, ApiError> {
+    let mut tags = tags_of(state, std::slice::from_ref(&c)).await?;
+    let t = tags.remove(&c.id).unwrap_or_default();
+    view(state, c, t)
+}
+
+/// A page of contacts as the API shows them (tags read in one query).
+pub(crate) async fn views(
+    state: &AppState,
+    rows: Vec<ContactRow>,
+) -> Result<Vec<ContactView>, ApiError> {
+    let mut tags = tags_of(state, &rows).await?;
+    rows.into_iter()
+        .map(|c| {
+            let t = tags.remove(&c.id).unwrap_or_default();
+            view(state, c, t)
+        })
+        .collect()
+}
+
+fn view(state: &AppState, c: ContactRow, tags: Vec<String>) -> Result<ContactView, ApiError> {
     let who = contact_identity(&state.keys, &c).map_err(ApiError::Internal)?;
     let name = open_text(state, &c.id, "name", c.name.as_deref())?
         .map(|b| String::from_utf8_lossy(&b).into_owned());
@@ -145,6 +231,9 @@ pub(crate) fn view(state: &AppState, c: ContactRow) -> Result<ContactView, ApiEr
         username: who.username,
         name,
         attributes,
+        language: c.language,
+        time_zone: c.time_zone,
+        tags,
         consent: ConsentView {
             marketing: c.consent_marketing,
             utility: c.consent_utility,
@@ -185,45 +274,44 @@ pub async fn create(
             "`user_id` is a parent business-scoped user id; give the customer's own (`US.1349…`)",
         ));
     }
-    if let Some(n) = &req.name {
-        check_name(n)?;
-    }
-    if let Some(a) = &req.attributes {
-        check_attributes(a)?;
-    }
+    let ctx = Ctx::of(&auth, origin);
+    let fields = fields(&state, &ctx.workspace).await?;
+    let raw = RawProfile {
+        name: req.name.as_deref(),
+        attributes: req.attributes.as_ref(),
+        language: req.language.as_deref(),
+        time_zone: req.time_zone.as_deref(),
+        tags: req.tags.as_deref(),
+        restricted: None,
+    };
     let input = NewContact {
         who: Identity {
             phone,
             user_id,
             ..Identity::default()
         },
-        name: req.name.as_deref(),
-        attributes: req.attributes.as_ref(),
+        profile: ProfileChange::parse(raw, &fields)?,
     };
-    let row = create_contact(&state, &Ctx::of(&auth, origin), input).await?;
-    Ok((StatusCode::CREATED, Json(view(&state, row)?)))
+    let row = create_contact(&state, &ctx, input).await?;
+    Ok((StatusCode::CREATED, Json(view_one(&state, row).await?)))
 }
 
-/// The workspace's contacts, oldest first.
-#[utoipa::path(operation_id = "list_contacts", get, path = "/v1/contacts", tag = "contacts", params(PageQuery),
-    responses((status = 200, body = ContactPage)))]
+/// The workspace's contacts in id order (oldest first), filtered by tag,
+/// custom attribute, language, consent per category, last inbound time and creation time.
+#[utoipa::path(operation_id = "list_contacts", get, path = "/v1/contacts", tag = "contacts", params(ContactListQuery),
+    responses((status = 200, body = ContactPage),
+        (status = 422, body = Problem, content_type = "application/problem+json",
+            description = "a filter value is not valid (`field` names it)")))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authorized<act::ContactsRead>,
-    Query(q): Query<PageQuery>,
+    Query(q): Query<ContactListQuery>,
 ) -> Result<Json<ContactPage>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
-    let rows = state
-        .store
-        .list_contacts(&auth.workspace_id.to_string(), q.after.as_deref(), limit)
-        .await?;
-    let next_cursor = (rows.len() as u32 == limit)
-        .then(|| rows.last().map(|c| c.id.clone()))
-        .flatten();
-    let data = rows
-        .into_iter()
-        .map(|c| view(&state, c))
-        .collect::<Result<_, _>>()?;
+    let ws = auth.workspace_id.to_string();
+    let (rows, next_cursor) =
+        find_contacts(&state, &ws, &q.filter()?, q.after.clone(), limit).await?;
+    let data = views(&state, rows).await?;
     Ok(Json(ContactPage { data, next_cursor }))
 }
 
@@ -239,7 +327,7 @@ pub async fn get(
         .store
         .get_contact(&auth.workspace_id.to_string(), &id)
         .await?;
-    Ok(Json(view(&state, row)?))
+    Ok(Json(view_one(&state, row).await?))
 }
 
 /// Changes a contact's name, attributes or restriction.
@@ -254,54 +342,18 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateContact>,
 ) -> Result<Json<ContactView>, ApiError> {
-    let row = state
-        .store
-        .get_contact(&auth.workspace_id.to_string(), &id)
-        .await?;
-    let changed: Vec<&str> = [
-        req.name.as_ref().map(|_| "name"),
-        req.attributes.as_ref().map(|_| "attributes"),
-        req.restricted.map(|_| "restricted"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let row = apply_update(&state, row, &req)?;
+    let ws = auth.workspace_id.to_string();
+    let row = state.store.get_contact(&ws, &id).await?;
+    let change = ProfileChange::parse(req.raw(), &fields(&state, &ws).await?)?;
     let event = NewAuditEvent::new(
         Some(auth.workspace_id),
         auth.caller.actor(),
         "contact.updated",
     )
     .target("contact", row.id.clone())
-    .details(serde_json::json!({ "changed": changed, "restricted": row.restricted }));
-    state
-        .store
-        .update_contact(&row, origin.stamp(event))
-        .await?;
-    Ok(Json(view(&state, row)?))
-}
-
-/// Applies a validated update to a contact row (values encrypted).
-pub(crate) fn apply_update(
-    state: &AppState,
-    mut row: ContactRow,
-    req: &UpdateContact,
-) -> Result<ContactRow, ApiError> {
-    let ring = state.keys.current();
-    if let Some(name) = &req.name {
-        check_name(name)?;
-        row.name = Some(ring.encrypt(Aad::new("contacts", "name", &row.id), name.as_bytes()));
-    }
-    if let Some(a) = &req.attributes {
-        check_attributes(a)?;
-        let json = serde_json::to_vec(a).expect("JSON serialises");
-        row.attributes = Some(ring.encrypt(Aad::new("contacts", "attributes", &row.id), &json));
-    }
-    if let Some(r) = req.restricted {
-        row.restricted = r;
-    }
-    row.updated_at = state.clock.now();
-    Ok(row)
+    .details(serde_json::json!({ "changed": change.changed(), "restricted": change.restricted.unwrap_or(row.restricted) }));
+    let row = update_profile(&state, row, &change, origin.stamp(event)).await?;
+    Ok(Json(view_one(&state, row).await?))
 }
 
 /// Deletes a contact with its messages and consent history.
@@ -518,7 +570,7 @@ pub async fn record_consent(
         )
         .await?;
     let updated = state.store.get_contact(&ws, &id).await?;
-    Ok((StatusCode::CREATED, Json(view(&state, updated)?)))
+    Ok((StatusCode::CREATED, Json(view_one(&state, updated).await?)))
 }
 
 /// A contact's consent history, oldest first.

@@ -68,11 +68,17 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     res
 }
 
-/// Caps every request body at `limit`, or `upload_limit` for media uploads
-/// (the one route that takes large bodies): a declared length past it is
-/// refused at once, a streamed body fails when it passes it.
+/// The routes that take large bodies: media uploads and contact imports.
+fn is_upload(req: &Request) -> bool {
+    req.method() == axum::http::Method::POST
+        && matches!(req.uri().path(), "/v1/media" | "/v1/contacts/imports")
+}
+
+/// Caps every request body at `limit`, or `upload_limit` for uploads (media
+/// files and contact imports): a declared length past it is refused at once,
+/// a streamed body fails when it passes it.
 pub async fn limit_body(limit: usize, upload_limit: usize, req: Request, next: Next) -> Response {
-    let upload = req.method() == axum::http::Method::POST && req.uri().path() == "/v1/media";
+    let upload = is_upload(&req);
     let limit = if upload { upload_limit } else { limit };
     let declared = req
         .headers()
@@ -88,12 +94,12 @@ pub async fn limit_body(limit: usize, upload_limit: usize, req: Request, next: N
 }
 
 /// Answers when a request runs longer than its limit: `media` for the media
-/// routes (100 MB files move slowly), `default` for everything else. Covers
+/// routes and contact imports (100 MB files move slowly), `default` for everything else. Covers
 /// reading the body and producing the response head (a stream's body is not
 /// limited). A client still sending its body then is answered 408 (and the
 /// connection closed); otherwise the server was too slow: 503.
 pub async fn time_limit(default: Duration, media: Duration, req: Request, next: Next) -> Response {
-    let limit = if req.uri().path().starts_with("/v1/media") {
+    let limit = if req.uri().path().starts_with("/v1/media") || is_upload(&req) {
         media
     } else {
         default

@@ -2,9 +2,12 @@
 //! every response passes through.
 
 pub mod api_keys;
+pub mod audiences;
 pub mod audit;
 pub mod auth;
+pub mod campaigns;
 pub mod channels;
+pub mod contact_imports;
 pub mod contacts;
 pub mod conversations;
 pub mod events;
@@ -61,7 +64,9 @@ use crate::state::AppState;
         (name = "audit", description = "The workspace's tamper-evident audit log"),
         (name = "shield", description = "Smishing and spam detection"),
         (name = "channels", description = "WhatsApp business numbers and their provider settings"),
-        (name = "contacts", description = "Contacts, their consent and its history"),
+        (name = "contacts", description = "Contacts, their consent and its history, custom fields, tags and CSV imports"),
+        (name = "segments", description = "Saved contact filters, counted live"),
+        (name = "campaigns", description = "Template broadcasts to a segment: drafts and their pre-flight"),
         (name = "messages", description = "Sending messages and following their status"),
         (name = "media", description = "Media files: upload for sending, fetch what customers sent"),
         (name = "conversations", description = "The inbox: conversations with customers, their assignment, labels, notes and read state"),
@@ -160,6 +165,17 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(channels::get, channels::update, channels::delete))
         .routes(routes!(channels::check))
         .routes(routes!(contacts::create, contacts::list))
+        .routes(routes!(audiences::create_field, audiences::list_fields))
+        .routes(routes!(contact_imports::create))
+        .routes(routes!(contact_imports::get))
+        .routes(routes!(contact_imports::rows))
+        .routes(routes!(contact_imports::download))
+        .routes(routes!(audiences::create, audiences::list))
+        .routes(routes!(audiences::get, audiences::delete))
+        .routes(routes!(audiences::contacts))
+        .routes(routes!(campaigns::create, campaigns::list))
+        .routes(routes!(campaigns::get))
+        .routes(routes!(campaigns::preflight))
         .routes(routes!(contacts::get, contacts::update, contacts::delete))
         .routes(routes!(contacts::record_consent, contacts::consent_history))
         .routes(routes!(messages::send, messages::list))

@@ -12,7 +12,7 @@ use waypost_core::NewAuditEvent;
 use waypost_crypto::Aad;
 use waypost_store::messaging::MessageFilter;
 
-use super::contacts::{ContactView, UpdateContact, view as contact_view};
+use super::contacts::{ContactView, UpdateContact, view_one as contact_view};
 use super::json::ApiJson;
 use super::{ApiError, Problem};
 use crate::auth::Authorized;
@@ -169,7 +169,7 @@ pub async fn export(
             .or(s.who.parent_user_id.as_ref())
             .map(ToString::to_string),
         exported_at: state.clock.now(),
-        contact: contact_view(&state, contact)?,
+        contact: contact_view(&state, contact).await?,
         consent_history,
         messages,
         media,
@@ -177,7 +177,7 @@ pub async fn export(
     }))
 }
 
-/// Rectify: corrects the person's name or attributes.
+/// Rectify: corrects the person's name, attributes, language, time zone or tags.
 #[utoipa::path(operation_id = "rectify_subject", patch, path = "/v1/privacy/subjects/{phone}", tag = "privacy",
     params(("phone" = String, Path)), request_body = UpdateContact,
     responses((status = 200, body = ContactView), (status = 404, body = Problem, content_type = "application/problem+json")))]
@@ -191,26 +191,21 @@ pub async fn rectify(
     let ctx = Ctx::of(&auth, origin);
     let s = subject(&state, &ctx, &auth.caller, &phone).await?;
     let contact = known_contact(&state, &ctx, &s, "rectify").await?;
-    let fields: Vec<&str> = [
-        req.name.as_ref().map(|_| "name"),
-        req.attributes.as_ref().map(|_| "attributes"),
-        req.restricted.map(|_| "restricted"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let updated = super::contacts::apply_update(&state, contact, &req)?;
+    let change = crate::ops::audiences::ProfileChange::parse(
+        req.raw(),
+        &crate::ops::audiences::fields(&state, &s.workspace).await?,
+    )?;
     let r = request_row(
         &state,
         &ctx,
         &s,
         "rectify",
-        serde_json::json!({ "fields": fields }),
+        serde_json::json!({ "fields": change.changed() }),
     );
-    state
-        .store
-        .update_contact(&updated, audit_for(&ctx, &r))
-        .await?;
+    // Attribute indexes are written anew with the attributes, so none keeps an old value.
+    let updated =
+        crate::ops::audiences::update_profile(&state, contact, &change, audit_for(&ctx, &r))
+            .await?;
     state
         .store
         .record_privacy_request(
@@ -223,7 +218,7 @@ pub async fn rectify(
             .target("privacy_request", r.id.clone()),
         )
         .await?;
-    Ok(Json(contact_view(&state, updated)?))
+    Ok(Json(contact_view(&state, updated).await?))
 }
 
 async fn set_restricted(
@@ -262,7 +257,7 @@ async fn set_restricted(
             .target("privacy_request", r.id.clone()),
         )
         .await?;
-    Ok(Json(contact_view(&state, contact)?))
+    Ok(Json(contact_view(&state, contact).await?))
 }
 
 /// Restrict processing: nothing is sent to this person until unrestricted.

@@ -173,6 +173,8 @@ pub fn new_identified_contact(
         consent_authentication: None,
         restricted: false,
         last_inbound_at: None,
+        language: None,
+        time_zone: None,
         created_at: now,
         updated_at: now,
         workspace_id: workspace_id.to_owned(),

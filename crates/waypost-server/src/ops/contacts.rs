@@ -15,6 +15,7 @@ use crate::error::{ApiError, Problem};
 use crate::messaging::identity::{Identity, apply_identity, user_id_index};
 use crate::messaging::{new_identified_contact, phone_index};
 use crate::ops::Ctx;
+use crate::ops::audiences::{ProfileChange, apply_profile};
 use crate::ops::contact_events::{IdentityChange, changed, identifiers_changed};
 use crate::ops::contact_merge::merge_contacts;
 use crate::state::AppState;
@@ -48,11 +49,10 @@ pub fn parse_user_id(field: &str, input: &str) -> Result<Bsuid, ApiError> {
     })
 }
 
-/// A contact the API adds, known by phone, BSUID or both.
-pub struct NewContact<'a> {
+/// A contact the API adds, known by phone, BSUID or both, with its profile.
+pub struct NewContact {
     pub who: Identity,
-    pub name: Option<&'a str>,
-    pub attributes: Option<&'a serde_json::Value>,
+    pub profile: ProfileChange,
 }
 
 /// Adds a contact (audited). `409 contact-exists`, naming the contact that
@@ -60,7 +60,7 @@ pub struct NewContact<'a> {
 pub async fn create_contact(
     state: &AppState,
     ctx: &Ctx,
-    input: NewContact<'_>,
+    input: NewContact,
 ) -> Result<ContactRow, ApiError> {
     if input.who.user_id.is_none() && input.who.phone.is_none() {
         return Err(crate::error::unprocessable(
@@ -71,19 +71,21 @@ pub async fn create_contact(
         &state.keys,
         &ctx.workspace,
         &input.who,
-        input.name,
-        input.attributes,
+        None,
+        None,
         state.clock.now(),
     );
     let audit = NewAuditEvent::new(Some(ctx.workspace_id), ctx.actor.clone(), "contact.created")
         .target("contact", row.id.clone())
-        .details(serde_json::json!({ "source": "api", "identifiers": names(&input.who) }));
-    match state
-        .store
-        .create_contact(&row, ctx.origin.stamp(audit))
-        .await
-    {
-        Ok(()) => Ok(row),
+        .details(serde_json::json!({
+            "source": "api",
+            "identifiers": names(&input.who),
+            "profile": input.profile.changed(),
+        }));
+    let mut write = apply_profile(state, row, &input.profile, ctx.origin.stamp(audit));
+    write.new = true;
+    match state.store.write_contact_profile(&write).await {
+        Ok(()) => Ok(write.contact),
         Err(StoreError::Conflict(_)) => Err(exists(state, &ctx.workspace, &input.who).await),
         Err(e) => Err(e.into()),
     }

@@ -5,8 +5,12 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod audiences;
+pub mod campaigns;
 pub mod channels;
 pub mod contact_events;
+pub mod contact_import;
+mod contact_import_batch;
 pub mod contact_merge;
 pub mod contacts;
 pub mod conversations;
@@ -22,6 +26,7 @@ pub mod message_content;
 pub mod messages;
 pub mod mfa;
 pub mod privacy;
+pub mod segments;
 pub mod setup;
 pub mod sign_in;
 

@@ -14,7 +14,7 @@ use super::page::{Chrome, Page, PageError, PageForm, render};
 use super::signin::reauth_redirect;
 use crate::auth::permission::act;
 use crate::error::{ApiError, Problem};
-use crate::http::contacts::{ConsentEntry, ContactView, consent_entries, view};
+use crate::http::contacts::{ConsentEntry, ContactView, consent_entries, view_one, views};
 use crate::messaging::identity::Identity;
 use crate::ops::contacts::find_contact;
 use crate::ops::privacy;
@@ -77,21 +77,19 @@ pub async fn index(
         next = (rows.len() as u32 == PAGE_SIZE)
             .then(|| rows.last().map(|c| c.id.clone()))
             .flatten();
-        rows.into_iter()
-            .map(|c| view(&state, c))
-            .collect::<Result<Vec<_>, _>>()?
+        views(&state, rows).await?
     } else if let Ok(phone) = waypost_core::phone::E164::parse(&q) {
         let who = Identity {
             phone: Some(phone),
             ..Identity::default()
         };
-        find_contact(&state, &ws, &who)
+        match find_contact(&state, &ws, &who)
             .await
             .map_err(ApiError::Internal)?
-            .map(|c| view(&state, c))
-            .transpose()?
-            .into_iter()
-            .collect()
+        {
+            Some(c) => vec![view_one(&state, c).await?],
+            None => Vec::new(),
+        }
     } else {
         let needle = q.to_lowercase();
         let rows = state.store.list_contacts(&ws, None, NAME_SCAN).await?;
@@ -103,10 +101,10 @@ pub async fn index(
         let mut found = Vec::new();
         for c in rows {
             if contact_name(&state, &c)?.is_some_and(|n| n.to_lowercase().contains(&needle)) {
-                found.push(view(&state, c)?);
+                found.push(c);
             }
         }
-        found
+        views(&state, found).await?
     };
     Ok(render(
         StatusCode::OK,
@@ -144,7 +142,7 @@ pub async fn show(
         &ContactPage {
             can_erase: page.chrome.may(Action::PrivacyManage),
             chrome: page.chrome,
-            contact: view(&state, row)?,
+            contact: view_one(&state, row).await?,
             history,
             error: None,
         },
@@ -173,7 +171,7 @@ pub async fn erase(
             &ContactPage {
                 can_erase: true,
                 chrome: page.chrome,
-                contact: view(&state, row)?,
+                contact: view_one(&state, row).await?,
                 history,
                 error: Some("Type ERASE to confirm.".into()),
             },

@@ -7,7 +7,7 @@ use crate::helpers::TestApp;
 use crate::users::{PASSWORD, api_key, login, owner};
 
 /// Every scope an API key can have.
-pub const ALL_SCOPES: [&str; 11] = [
+pub const ALL_SCOPES: [&str; 12] = [
     "messages:send",
     "messages:read",
     "contacts:read",
@@ -19,6 +19,7 @@ pub const ALL_SCOPES: [&str; 11] = [
     "shield:scan",
     "audit:read",
     "privacy:manage",
+    "campaigns:manage",
 ];
 
 pub struct Api {

@@ -5,9 +5,12 @@ mod bearer;
 mod helpers;
 mod users;
 
+mod audiences;
 mod audit_chain;
 mod backup;
 mod bsuid;
+mod campaigns;
+mod contact_imports;
 mod contacts_by_user_id;
 mod conversations;
 mod dashboard;

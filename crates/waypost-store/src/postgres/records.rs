@@ -49,6 +49,10 @@ crate::incidents::incident_store_impl!(PgStore, PgConnection, append_audit, inse
 crate::messaging::insert_message_fn!(PgConnection);
 crate::accept::accept_batch_fn!(PgConnection);
 crate::conversations::conversation_fns!(PgConnection);
+crate::audiences::audience_fns!(PgConnection);
+crate::audiences::audience_store_impl!(PgStore, append_audit);
+crate::imports::import_store_impl!(PgStore, append_audit);
+crate::campaigns::campaign_store_impl!(PgStore, append_audit);
 crate::conversations::conversation_store_impl!(PgStore, append_audit, insert_events);
 crate::messaging::messaging_store_impl!(
     PgStore,

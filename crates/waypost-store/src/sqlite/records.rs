@@ -50,6 +50,10 @@ crate::incidents::incident_store_impl!(SqliteStore, SqliteConnection, append_aud
 crate::messaging::insert_message_fn!(SqliteConnection);
 crate::accept::accept_batch_fn!(SqliteConnection);
 crate::conversations::conversation_fns!(SqliteConnection);
+crate::audiences::audience_fns!(SqliteConnection);
+crate::audiences::audience_store_impl!(SqliteStore, append_audit);
+crate::imports::import_store_impl!(SqliteStore, append_audit);
+crate::campaigns::campaign_store_impl!(SqliteStore, append_audit);
 crate::conversations::conversation_store_impl!(SqliteStore, append_audit, insert_events);
 crate::messaging::messaging_store_impl!(
     SqliteStore,
