@@ -104,18 +104,23 @@ test.describe.serial('dashboard', () => {
     await expect(reply.locator('.status')).toContainText('read');
   });
 
-  test('a template goes out where the window is closed', async () => {
+  test('a template is created on its page and goes out where the window is closed', async () => {
     const api = { authorization: `Bearer ${demo.key}`, 'content-type': 'application/json' };
-    const created = await (await fetch(`${demo.base}/v1/templates`, {
-      method: 'POST',
-      headers: api,
-      body: JSON.stringify({
-        name: 'delivery_notice', language: 'en_US', category: 'utility',
-        components: [{ type: 'BODY', text: 'Hello {{1}}, order {{2}} ships today.', example: { body_text: [['Ana', 'A-1']] } }],
-      }),
-    })).json();
-    await expect.poll(async () => (await (await fetch(`${demo.base}/v1/templates/${created.id}`, { headers: api })).json()).status)
-      .toBe('APPROVED');
+    await page.goto(`${demo.base}/templates`);
+    await page.getByLabel(/^Name/).fill('delivery notice');
+    await page.getByLabel(/^Body/).fill('Hello {{1}}, order {{2}} ships today.');
+    await page.getByLabel(/^Examples/).fill('Ana, A-1');
+    await expect(page.locator('[data-preview]')).toHaveText('Hello Ana, order A-1 ships today.');
+    await page.getByRole('button', { name: 'Submit for review' }).click();
+    await expect(page.getByRole('alert')).toContainText('`name`');
+    await page.getByLabel(/^Name/).fill('delivery_notice');
+    await check(page, 'templates');
+    await page.getByRole('button', { name: 'Submit for review' }).click();
+    await expect(page.getByRole('status')).toContainText('delivery_notice');
+    await expect.poll(async () => {
+      await page.reload();
+      return page.locator('tr[data-template="delivery_notice"] .badge').textContent();
+    }).toBe('APPROVED');
     // A customer who never wrote: their conversation starts with this template.
     const first = await fetch(`${demo.base}/v1/messages`, {
       method: 'POST',

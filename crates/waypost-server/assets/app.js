@@ -58,6 +58,22 @@
     update();
   }
 
+  // Template editor: the body with the example values in place of {{1}}, {{2}}…
+  var editor = document.querySelector("[data-template-editor]");
+  if (editor) {
+    var bodyField = editor.querySelector("[data-body]");
+    var examplesField = editor.querySelector("[data-examples]");
+    var shown = editor.querySelector("[data-preview]");
+    var render = function () {
+      var examples = examplesField.value.split(",").map(function (e) { return e.trim(); });
+      shown.textContent = bodyField.value.replace(/\{\{(\d+)\}\}/g, function (whole, n) {
+        return examples[n - 1] || whole;
+      });
+    };
+    editor.addEventListener("input", render);
+    render();
+  }
+
   // Copy buttons (the API key shown once).
   document.addEventListener("click", function (e) {
     var target = e.target.closest && e.target.closest("[data-copy]");

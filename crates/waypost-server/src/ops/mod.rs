@@ -29,6 +29,7 @@ pub mod privacy;
 pub mod segments;
 pub mod setup;
 pub mod sign_in;
+pub mod templates;
 
 use waypost_core::{Actor, WorkspaceId};
 

@@ -12,6 +12,7 @@ mod invitations;
 mod page;
 mod security;
 mod signin;
+mod templates;
 mod thread;
 
 use axum::Router;
@@ -42,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/inbox/{id}/reply", post(inbox::reply))
         .route("/inbox/{id}/change", post(inbox::change))
         .route("/inbox/{id}/notes", post(inbox::add_note))
+        .route("/templates", get(templates::index).post(templates::create))
         .route("/contacts", get(contacts::index))
         .route("/contacts/{id}", get(contacts::show))
         .route("/contacts/{id}/erase", post(contacts::erase))

@@ -42,13 +42,19 @@ pub struct NavItem {
 
 /// The sections (label, link, path prefix), each shown only to roles whose
 /// permission opens it.
-const SECTIONS: [(&str, &str, &str, Option<Action>); 4] = [
+const SECTIONS: [(&str, &str, &str, Option<Action>); 5] = [
     ("Inbox", "/inbox", "/inbox", Some(Action::MessagesRead)),
     (
         "Contacts",
         "/contacts",
         "/contacts",
         Some(Action::ContactsRead),
+    ),
+    (
+        "Templates",
+        "/templates",
+        "/templates",
+        Some(Action::TemplatesRead),
     ),
     (
         "Developers",

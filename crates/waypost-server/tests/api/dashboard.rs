@@ -22,6 +22,7 @@ on_both_backends!(
     creating_a_key_after_the_step_up_window_asks_to_reauthenticate,
     an_invitation_link_opens_a_page_that_creates_the_account,
     a_workspace_that_requires_mfa_sends_members_to_enrol_first,
+    templates_are_created_from_their_page_with_the_apis_checks,
 );
 
 /// A browser's form post from our own pages.
@@ -669,4 +670,63 @@ async fn a_workspace_that_requires_mfa_sends_members_to_enrol_first(backend: Bac
         !html.contains("recovery-codes"),
         "codes are not shown again"
     );
+}
+
+async fn templates_are_created_from_their_page_with_the_apis_checks(backend: Backend) {
+    let Some(f) = fixture(backend, |_| {}, |_| {}).await else {
+        return;
+    };
+    let app = &f.app;
+    let cookie = sign_in(app, "ops@example.com").await;
+    let (status, html) = page(app, &cookie, "/templates").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("No templates yet"));
+    let csrf = csrf_of(&html);
+    let fields = |name: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", name.to_owned()),
+            ("language", "en_US".to_owned()),
+            ("category", "utility".to_owned()),
+            ("body", "Hello {{1}}, order {{2}} ships today.".to_owned()),
+            ("examples", "Ana, A-1".to_owned()),
+        ]
+    };
+    let post = |fields: Vec<(&'static str, String)>| {
+        let cookie = cookie.clone();
+        async move {
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            form(app, Some(&cookie), "/templates", &pairs).await
+        }
+    };
+    let res = post(fields("Order Update")).await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("`name` may contain only lower-case letters"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Hello {{1}}, order {{2}} ships today."),
+        "the form keeps what was typed"
+    );
+    let res = post(fields("order_update_two")).await;
+    assert_eq!(res.status(), 303, "{:?}", res.text().await);
+    let rows = app
+        .state
+        .store
+        .list_templates(&f.ws.to_string(), &Default::default(), 10)
+        .await
+        .unwrap();
+    let row = rows
+        .iter()
+        .find(|t| t.name == "order_update_two")
+        .expect("stored");
+    let components: serde_json::Value = serde_json::from_str(&row.components).unwrap();
+    assert_eq!(
+        components[0]["example"]["body_text"],
+        serde_json::json!([["Ana", "A-1"]])
+    );
+    let (_, html) = page(app, &cookie, "/templates").await;
+    assert!(html.contains("data-template=\"order_update_two\""));
 }
