@@ -216,6 +216,20 @@ test.describe.serial('dashboard', () => {
     expect(gone.status).toBe(404);
   });
 
+  test('the shield judges a pasted message and the audit chain verifies', async () => {
+    await page.goto(`${demo.base}/shield`);
+    await page.getByLabel('Message or link').fill('URGENT: your parcel is held, pay the 1.99 fee now at http://parcel-redelivery-fee.xyz/pay');
+    await page.getByRole('button', { name: 'Scan' }).click();
+    await expect(page.locator('#verdict')).toBeVisible();
+    await expect(page.locator('#verdict .badge')).not.toHaveText('ham');
+    await check(page, 'shield');
+    await page.goto(`${demo.base}/audit`);
+    await expect(page.getByRole('cell', { name: 'api_key.created' }).first()).toBeVisible();
+    await page.getByRole('button', { name: 'Verify the chain' }).click();
+    await expect(page.locator('#chain-status')).toContainText('The chain is intact');
+    await check(page, 'audit');
+  });
+
   test('the owner invites an agent from the members page', async () => {
     await page.goto(`${demo.base}/security/members`);
     await check(page, 'security-members');

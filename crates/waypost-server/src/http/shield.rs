@@ -199,7 +199,14 @@ pub async fn scan(
             .await
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("shield scan failed: {e}")))?
     };
-    record_usage(&state, &auth, &[(item, &verdict)], false).await?;
+    record_usage(
+        &state,
+        auth.workspace_id,
+        &auth.caller.actor(),
+        &[(item, &verdict)],
+        false,
+    )
+    .await?;
     Ok(Json(verdict.into()))
 }
 
@@ -225,22 +232,29 @@ pub async fn scan_batch(
     .await
     .map_err(|e| ApiError::Internal(anyhow::anyhow!("shield batch scan failed: {e}")))?;
     let pairs: Vec<(ValidScan, &Verdict)> = items.into_iter().zip(&verdicts).collect();
-    record_usage(&state, &auth, &pairs, true).await?;
+    record_usage(
+        &state,
+        auth.workspace_id,
+        &auth.caller.actor(),
+        &pairs,
+        true,
+    )
+    .await?;
     Ok(Json(BatchScanResponse {
         results: verdicts.into_iter().map(ScanVerdict::from).collect(),
     }))
 }
 
 /// Writes one usage record per scanned message, all in one transaction.
-async fn record_usage(
+pub(crate) async fn record_usage(
     state: &AppState,
-    auth: &Authorized<act::ShieldScan>,
+    workspace_id: waypost_core::WorkspaceId,
+    actor: &waypost_core::Actor,
     scans: &[(ValidScan, &Verdict)],
     batch: bool,
 ) -> Result<(), ApiError> {
-    let actor = auth.caller.actor();
     let now = state.clock.now();
-    let workspace_id = auth.workspace_id.to_string();
+    let workspace_id = workspace_id.to_string();
     let records: Vec<ShieldScanRecord> = scans
         .iter()
         .map(|(item, verdict)| ShieldScanRecord {

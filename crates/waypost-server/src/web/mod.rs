@@ -14,6 +14,7 @@ mod security;
 mod signin;
 mod templates;
 mod thread;
+mod tools;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -44,6 +45,8 @@ pub fn routes() -> Router<AppState> {
         .route("/inbox/{id}/change", post(inbox::change))
         .route("/inbox/{id}/notes", post(inbox::add_note))
         .route("/templates", get(templates::index).post(templates::create))
+        .route("/shield", get(tools::shield).post(tools::scan))
+        .route("/audit", get(tools::audit))
         .route("/contacts", get(contacts::index))
         .route("/contacts/{id}", get(contacts::show))
         .route("/contacts/{id}/erase", post(contacts::erase))

@@ -42,7 +42,7 @@ pub struct NavItem {
 
 /// The sections (label, link, path prefix), each shown only to roles whose
 /// permission opens it.
-const SECTIONS: [(&str, &str, &str, Option<Action>); 5] = [
+const SECTIONS: [(&str, &str, &str, Option<Action>); 7] = [
     ("Inbox", "/inbox", "/inbox", Some(Action::MessagesRead)),
     (
         "Contacts",
@@ -62,6 +62,8 @@ const SECTIONS: [(&str, &str, &str, Option<Action>); 5] = [
         "/developers",
         Some(Action::ApiKeysManage),
     ),
+    ("Shield", "/shield", "/shield", Some(Action::ShieldScan)),
+    ("Audit", "/audit", "/audit", Some(Action::AuditRead)),
     ("Security", "/security/sessions", "/security", None),
 ];
 

@@ -23,6 +23,7 @@ on_both_backends!(
     an_invitation_link_opens_a_page_that_creates_the_account,
     a_workspace_that_requires_mfa_sends_members_to_enrol_first,
     templates_are_created_from_their_page_with_the_apis_checks,
+    the_shield_and_audit_pages_answer_with_the_engines_findings,
 );
 
 /// A browser's form post from our own pages.
@@ -729,4 +730,45 @@ async fn templates_are_created_from_their_page_with_the_apis_checks(backend: Bac
     );
     let (_, html) = page(app, &cookie, "/templates").await;
     assert!(html.contains("data-template=\"order_update_two\""));
+}
+
+async fn the_shield_and_audit_pages_answer_with_the_engines_findings(backend: Backend) {
+    let Some(f) = fixture(backend, |_| {}, |_| {}).await else {
+        return;
+    };
+    let app = &f.app;
+    let cookie = sign_in(app, "ops@example.com").await;
+    let (status, html) = page(app, &cookie, "/shield").await;
+    assert_eq!(status, 200);
+    let csrf = csrf_of(&html);
+    let text =
+        "URGENT: your parcel is held, pay the 1.99 fee now at http://parcel-redelivery-fee.xyz/pay";
+    let res = form(
+        app,
+        Some(&cookie),
+        "/shield",
+        &[("csrf", &csrf), ("text", text)],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("suspicious_tld") && !html.contains(">ham<"),
+        "{html}"
+    );
+    let res = form(
+        app,
+        Some(&cookie),
+        "/shield",
+        &[("csrf", &csrf), ("text", &"a".repeat(5000))],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    let (status, html) = page(app, &cookie, "/audit?verify=1").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("The chain is intact"), "{html}");
+    assert!(html.contains("api_key.created"));
+    member(app, f.ws, "agent@example.com", "agent").await;
+    let agent = sign_in(app, "agent@example.com").await;
+    assert_eq!(page(app, &agent, "/audit").await.0, 403);
 }
