@@ -648,8 +648,17 @@ pub async fn media(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let file = crate::ops::media_fetch::fetch(&state, &page.ctx(), &id).await?;
-    let mime = HeaderValue::from_str(&file.media.mime_type)
-        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    // Only raster images are shown inline; anything else (a customer's HTML or
+    // SVG "document" included) is a download, never a page on this origin.
+    let mime = file.media.mime_type.to_ascii_lowercase();
+    let inline = mime.starts_with("image/") && !mime.contains("svg");
+    let (mime, disposition) = match HeaderValue::from_str(&mime) {
+        Ok(v) if inline => (v, "inline"),
+        _ => (
+            HeaderValue::from_static("application/octet-stream"),
+            "attachment",
+        ),
+    };
     Ok((
         [
             (header::CONTENT_TYPE, mime),
@@ -659,7 +668,7 @@ pub async fn media(
             ),
             (
                 header::CONTENT_DISPOSITION,
-                HeaderValue::from_static("inline"),
+                HeaderValue::from_static(disposition),
             ),
         ],
         file.bytes.to_vec(),

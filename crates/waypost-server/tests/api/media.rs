@@ -25,6 +25,7 @@ on_both_backends!(
     provider_faults_answer_502_and_410,
     retained_media_outlives_the_provider_until_erased,
     other_workspaces_see_no_media,
+    the_inbox_shows_images_inline_and_serves_other_files_as_downloads,
 );
 
 const MIB: usize = 1024 * 1024;
@@ -620,4 +621,51 @@ async fn other_workspaces_see_no_media(backend: Backend) {
         .await
         .unwrap();
     assert_problem(res, 404).await;
+}
+
+async fn the_inbox_shows_images_inline_and_serves_other_files_as_downloads(backend: Backend) {
+    let Some(f) = fixture(backend, |c| c.dispatch_enabled = false, |_| {}).await else {
+        return;
+    };
+    let photo = jpeg(10_000);
+    let image = customer_sends(&f, "image", "image/jpeg", &photo, None).await;
+    let text = customer_sends(
+        &f,
+        "document",
+        "text/plain",
+        b"<script>alert(1)</script>",
+        Some("notes.txt"),
+    )
+    .await;
+    let session = login(&f.app, "ops@example.com", PASSWORD).await;
+    let fetch = |id: String| {
+        let cookie = session.cookie.clone();
+        let app = &f.app;
+        async move {
+            app.client
+                .get(format!("{}/inbox/media/{id}", app.address))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = fetch(image).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/jpeg");
+    assert_eq!(res.headers()["content-disposition"], "inline");
+    assert_eq!(res.bytes().await.unwrap().as_ref(), photo.as_slice());
+    let res = fetch(text).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/octet-stream");
+    assert_eq!(res.headers()["content-disposition"], "attachment");
+    // Without a session the page route sends the browser to sign in.
+    let res = f
+        .app
+        .client
+        .get(format!("{}/inbox/media/med_x", f.app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
 }
