@@ -327,6 +327,8 @@ pub struct WebhookConfig {
     pub max_attempts: u32,
     /// First retry delay; doubles each attempt.
     pub retry_base_ms: u64,
+    /// The longest delay between two attempts.
+    pub retry_max_ms: u64,
     /// Pending webhooks; more are counted as dropped.
     pub queue_capacity: usize,
     pub timeout_ms: u64,
@@ -341,6 +343,7 @@ impl Default for WebhookConfig {
             template_reject_rate: 0.0,
             max_attempts: 5,
             retry_base_ms: 100,
+            retry_max_ms: 3_600_000,
             queue_capacity: 10_000,
             timeout_ms: 5_000,
         }

@@ -201,7 +201,8 @@ impl Worker {
                     .config
                     .webhooks
                     .retry_base_ms
-                    .saturating_mul(1 << (attempt - 1).min(16));
+                    .saturating_mul(1 << (attempt - 1).min(16))
+                    .min(self.config.webhooks.retry_max_ms);
                 tokio::time::sleep(Duration::from_millis(backoff)).await;
             }
             if self.verified(d).await && self.post(d).await {

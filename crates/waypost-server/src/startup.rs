@@ -232,7 +232,7 @@ impl Application {
             state.clone(),
             shutdown.clone(),
         ));
-        let app = http::router(state.clone());
+        let app = http::router(state.clone(), crate::web::routes());
         tracing::info!(address = %local_addr, tls = state.config.tls_enabled(), backend = state.store.backend().as_str(), "listening");
         let limits = crate::serve::ConnectionLimits::from_config(&state.config);
         let (listener, tls) = match listener {

@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Modules that may import `http`: the application that mounts the router.
-const ABOVE_HTTP: &[&str] = &["startup", "http"];
+/// Modules that may import `http`: the application that mounts the router, and
+/// the dashboard's pages, which sit beside the API and show its views.
+const ABOVE_HTTP: &[&str] = &["startup", "http", "web"];
 
 #[test]
 fn top_level_modules_form_no_cycle() {

@@ -417,7 +417,10 @@ async fn sandbox(
     ));
     // Like Meta, keep retrying webhooks while the server is down (up to ~50 s here).
     sc.webhooks.retry_base_ms = 100;
-    sc.webhooks.max_attempts = 10;
+    // Retries keep coming every second while a node restarts, however long that
+    // takes on a loaded machine (doubling alone waits 25 s after a 12 s outage).
+    sc.webhooks.retry_max_ms = 1_000;
+    sc.webhooks.max_attempts = 60;
     change(&mut sc);
     Sandbox::start(sc).await.expect("sandbox starts")
 }

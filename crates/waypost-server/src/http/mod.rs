@@ -252,8 +252,9 @@ pub struct EdgeSettings {
     pub tls: bool,
 }
 
-/// The full application router.
-pub fn router(state: AppState) -> Router {
+/// The full application router, with `pages` (the dashboard) mounted beside
+/// the API under the same edge layers.
+pub fn router(state: AppState, pages: Router<AppState>) -> Router {
     let settings = EdgeSettings {
         body_limit: state.config.body_limit_bytes,
         upload_limit: media::UPLOAD_BODY_LIMIT,
@@ -269,7 +270,7 @@ pub fn router(state: AppState) -> Router {
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], spec) }),
         )
         .route("/setup", get(setup::form).post(setup::submit))
-        .merge(crate::web::routes())
+        .merge(pages)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::limit_requests,

@@ -13,8 +13,8 @@ use waypost_crypto::Aad;
 use waypost_store::messaging::{ChannelRow, ContactRow};
 
 use crate::config::Config;
+use crate::guard::ssrf;
 use crate::keys::Keys;
-use crate::webhooks::ssrf;
 
 /// Meta's Graph API, for channels without their own base URL.
 pub const GRAPH_BASE_URL: &str = "https://graph.facebook.com/";

@@ -8,9 +8,9 @@ use waypost_store::messaging::ChannelRow;
 
 use super::Ctx;
 use crate::error::{ApiError, unprocessable as invalid};
+use crate::guard::ssrf;
 use crate::messaging::{ChannelSecret, provider_policy, seal_secret};
 use crate::state::AppState;
-use crate::webhooks::ssrf;
 
 /// Meta's default per-number throughput.
 const DEFAULT_THROUGHPUT_MPS: u32 = 80;

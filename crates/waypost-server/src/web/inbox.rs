@@ -14,7 +14,7 @@ use waypost_core::redact::mask_phone;
 use waypost_store::conversations::ConversationFilter;
 use waypost_store::templates::TemplateFilter;
 
-use super::page::{Chrome, Page, PageError, PageForm, render};
+use super::page::{Chrome, Page, PageError, PageForm, render, short_time};
 use super::thread::{MessageItem, message_items};
 use crate::auth::permission::act;
 use crate::error::unprocessable;
@@ -130,15 +130,6 @@ pub fn display_name(
         (None, None, Some(id)) => id.to_string(),
         _ => "Unknown customer".to_owned(),
     })
-}
-
-/// `09:41` today, `3 Dec` before.
-pub fn short_time(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    if t.date_naive() == now.date_naive() {
-        t.format("%H:%M").to_string()
-    } else {
-        t.format("%-d %b").to_string()
-    }
 }
 
 fn window_text(expires: Option<DateTime<Utc>>, now: DateTime<Utc>) -> (String, bool) {

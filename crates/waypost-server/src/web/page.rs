@@ -309,6 +309,15 @@ async fn chrome(
     })
 }
 
+/// `09:41` today, `3 Dec` before.
+pub fn short_time(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
+    if t.date_naive() == now.date_naive() {
+        t.format("%H:%M").to_string()
+    } else {
+        t.format("%-d %b").to_string()
+    }
+}
+
 /// A cookie's value from the request headers.
 pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
     headers

@@ -7,8 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 
-use super::inbox::short_time;
-use super::page::{Button, Chrome, Member, PageError, PageForm, render};
+use super::page::{Button, Chrome, Member, PageError, PageForm, render, short_time};
 use crate::auth::caller::session_alive;
 use crate::state::AppState;
 

@@ -5,8 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use waypost_store::messaging::MessageRow;
 
-use super::inbox::short_time;
-use super::page::PageError;
+use super::page::{PageError, short_time};
 use crate::ops::message_content::{ContentState, content_of};
 use crate::state::AppState;
 

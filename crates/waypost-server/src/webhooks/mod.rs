@@ -4,7 +4,7 @@
 //! Standard Webhooks, with retries, ordering per subject and an attempt log.
 
 pub mod deliver;
-pub mod ssrf;
+pub use crate::guard::ssrf;
 
 use secrecy::SecretString;
 use waypost_crypto::{Aad, KeyRing};
