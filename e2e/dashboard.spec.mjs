@@ -165,7 +165,9 @@ test.describe.serial('dashboard', () => {
     await check(page, 'developers-key-created');
     const auth = { authorization: `Bearer ${key}` };
     expect((await fetch(`${demo.base}/v1/messages`, { headers: auth })).status).toBe(200);
-    await page.goto(`${demo.base}/developers/keys`);
+    // Reloading the page that showed the key must not create a second one.
+    await expect(page).toHaveURL(/\/developers\/keys$/);
+    await page.reload();
     await expect(page.getByText(key)).toHaveCount(0);
     await expect(page.locator('tr[data-key="shop backend"]')).toHaveCount(1);
     await page.getByRole('button', { name: 'Revoke shop backend' }).click();

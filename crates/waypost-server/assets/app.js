@@ -3,6 +3,14 @@
 (function () {
   "use strict";
 
+  // A page that shows a one-time secret answers a POST: point the address
+  // at the page itself so reloading shows the list instead of creating
+  // another key or invitation.
+  var once = document.querySelector("[data-replace-url]");
+  if (once && window.history && history.replaceState) {
+    history.replaceState(null, "", once.getAttribute("data-replace-url"));
+  }
+
   // Live updates: any event the page listens for asks htmx regions to refresh.
   var live = document.querySelector("[data-stream]");
   if (live && window.EventSource) {

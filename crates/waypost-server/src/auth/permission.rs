@@ -62,6 +62,16 @@ pub mod act {
     );
 }
 
+/// The refusal of an action the member's role does not permit.
+pub fn role_forbidden(role: Role, action: Action) -> ApiError {
+    ApiError::from(Problem::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "Forbidden",
+        format!("The role `{}` may not {}.", role.as_str(), action.as_str()),
+    ))
+}
+
 /// A caller allowed to perform `A` in `workspace_id`.
 #[derive(Debug)]
 pub struct Authorized<A> {
@@ -100,17 +110,7 @@ impl<A: RequiredAction> FromRequestParts<AppState> for Authorized<A> {
             Caller::Session(session) => {
                 let (workspace_id, role) = session_workspace(state, parts, &session.user).await?;
                 if !role_allows(role, A::ACTION) {
-                    return Err(ApiError::from(Problem::new(
-                        StatusCode::FORBIDDEN,
-                        "forbidden",
-                        "Forbidden",
-                        format!(
-                            "The role `{}` may not {}.",
-                            role.as_str(),
-                            A::ACTION.as_str()
-                        ),
-                    ))
-                    .into());
+                    return Err(role_forbidden(role, A::ACTION).into());
                 }
                 (workspace_id, Some(role))
             }

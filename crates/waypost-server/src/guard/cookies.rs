@@ -9,15 +9,38 @@ pub const SESSION_COOKIE: &str = "waypost_session";
 
 /// The session token from the `Cookie` header, if any.
 pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    value(headers, SESSION_COOKIE)
+}
+
+/// A cookie's value from the `Cookie` headers; empty or oversized values
+/// (none of ours exceed 128 bytes) count as absent.
+pub fn value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.trim().to_owned())
         .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+/// A `Set-Cookie` value: always `HttpOnly`, `Secure` over TLS. A value that
+/// is not a valid header (never ours) clears a throwaway cookie instead.
+pub fn set(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age_secs: i64,
+    secure: bool,
+    same_site: &str,
+) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={max_age_secs}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("waypost_invalid=; Max-Age=0"))
 }
 
 /// Whether the client's connection is TLS (directly, or at a trusted proxy).
@@ -31,19 +54,12 @@ pub fn is_secure(config: &Config, headers: &HeaderMap) -> bool {
 }
 
 pub fn set_session(token: &str, max_age_secs: u64, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
-    ))
-    .expect("session tokens are base64url")
+    let max_age = i64::try_from(max_age_secs).unwrap_or(i64::MAX);
+    set(SESSION_COOKIE, token, "/", max_age, secure, "Lax")
 }
 
 pub fn clear_session(secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"
-    ))
-    .expect("static cookie")
+    set(SESSION_COOKIE, "", "/", 0, secure, "Lax")
 }
 
 #[cfg(test)]

@@ -10,10 +10,10 @@ use waypost_core::auth::Action;
 use waypost_crypto::Aad;
 use waypost_store::messaging::ContactRow;
 
-use super::page::{Chrome, Page, PageError, PageForm, render};
+use super::page::{Chrome, Page, PageError, PageForm, needs_reauth, render};
 use super::signin::reauth_redirect;
 use crate::auth::permission::act;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::http::contacts::{ConsentEntry, ContactView, consent_entries, view_one, views};
 use crate::messaging::identity::Identity;
 use crate::ops::contacts::find_contact;
@@ -180,15 +180,11 @@ pub async fn erase(
     let ctx = page.ctx();
     let subject = match privacy::subject_of_contact(&state, &ctx, &page.caller, row) {
         Ok(s) => s,
-        Err(ApiError::Problem(p)) if is_reauth(&p) => {
+        Err(e) if needs_reauth(&e) => {
             return Ok(reauth_redirect(&format!("/contacts/{id}#erase")));
         }
         Err(e) => return Err(e.into()),
     };
     privacy::erase(&state, &ctx, &subject).await?;
     Ok(Redirect::to("/contacts?erased=1").into_response())
-}
-
-fn is_reauth(p: &Problem) -> bool {
-    p.kind.ends_with("/reauth-required")
 }

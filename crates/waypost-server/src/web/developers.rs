@@ -8,10 +8,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use waypost_core::auth::Scope;
 
-use super::page::{Button, Chrome, Page, PageError, PageForm, render};
+use super::page::{Button, Chrome, Page, PageError, PageForm, needs_reauth, render};
 use super::signin::reauth_redirect;
 use crate::auth::permission::act;
-use crate::error::ApiError;
 use crate::http::api_keys::ApiKeyView;
 use crate::ops::api_keys::{self, KeySpec};
 use crate::state::AppState;
@@ -106,9 +105,7 @@ pub async fn create(
             let created = Some((record.name, key));
             keys_page(&state, page, StatusCode::CREATED, created, None).await
         }
-        Err(ApiError::Problem(p)) if p.kind.ends_with("/reauth-required") => {
-            Ok(reauth_redirect("/developers/keys"))
-        }
+        Err(e) if needs_reauth(&e) => Ok(reauth_redirect("/developers/keys")),
         Err(e) => Err(e.into()),
     }
 }

@@ -6,7 +6,7 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use waypost_core::auth::Action;
@@ -14,14 +14,11 @@ use waypost_core::redact::mask_phone;
 use waypost_store::conversations::ConversationFilter;
 use waypost_store::templates::TemplateFilter;
 
-use super::page::{Chrome, Page, PageError, PageForm, render, short_time};
+use super::page::{Chrome, Page, PageError, render, short_time};
 use super::thread::{MessageItem, message_items};
 use crate::auth::permission::act;
-use crate::error::unprocessable;
 use crate::messaging::identity::contact_identity;
-use crate::ops::conversations::{self, Change, Conversation, Viewer};
-use crate::ops::idempotency::IdempotencyKey;
-use crate::ops::messages::{self, SendMessage};
+use crate::ops::conversations::{self, Conversation, Viewer};
 use crate::state::AppState;
 
 /// Template parameters the reply form offers (`p1`…`p5`).
@@ -39,7 +36,7 @@ pub enum Filter {
 }
 
 impl Filter {
-    fn parse(s: Option<&str>) -> Self {
+    pub fn parse(s: Option<&str>) -> Self {
         match s {
             Some("mine") => Filter::Mine,
             Some("unassigned") => Filter::Unassigned,
@@ -272,24 +269,7 @@ pub async fn index(
     page: Page<act::MessagesRead>,
     Query(q): Query<InboxQuery>,
 ) -> Result<Response, PageError> {
-    let filter = Filter::parse(q.filter.as_deref());
-    let viewer = Viewer::of(&page.caller, Some(page.role));
-    let items = list_items(&state, &page, &viewer, filter, None).await?;
-    let stream = stream_url(&page);
-    Ok(render(
-        StatusCode::OK,
-        &InboxPage {
-            filters: filter_links(filter),
-            filter: filter.as_str(),
-            items,
-            open: None,
-            open_id: String::new(),
-            error: None,
-            stream,
-            live_types: LIVE_TYPES,
-            chrome: page.chrome,
-        },
-    ))
+    inbox_page(state, page, None, q.filter.as_deref(), None, StatusCode::OK).await
 }
 
 /// `GET /inbox/list`: the conversation list alone, for live refreshes.
@@ -408,23 +388,38 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<InboxQuery>,
 ) -> Result<Response, PageError> {
-    show_with(state, page, id, q.filter.as_deref(), None, StatusCode::OK).await
+    inbox_page(
+        state,
+        page,
+        Some(&id),
+        q.filter.as_deref(),
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
-async fn show_with(
+/// The inbox, with one conversation open when `id` is given and a refusal
+/// to show next to the reply form.
+pub(super) async fn inbox_page(
     state: AppState,
     page: Page<act::MessagesRead>,
-    id: String,
+    id: Option<&str>,
     filter: Option<&str>,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let filter = Filter::parse(filter);
     let viewer = Viewer::of(&page.caller, Some(page.role));
-    let ws = page.workspace_id.to_string();
-    let c = conversations::get(&state, &ws, &viewer, &id).await?;
-    let open = open_conversation(&state, &page, &viewer, c).await?;
-    let items = list_items(&state, &page, &viewer, filter, Some(&id)).await?;
+    let open = match id {
+        Some(id) => {
+            let ws = page.workspace_id.to_string();
+            let c = conversations::get(&state, &ws, &viewer, id).await?;
+            Some(open_conversation(&state, &page, &viewer, c).await?)
+        }
+        None => None,
+    };
+    let items = list_items(&state, &page, &viewer, filter, id).await?;
     let stream = stream_url(&page);
     Ok(render(
         status,
@@ -432,8 +427,8 @@ async fn show_with(
             filters: filter_links(filter),
             filter: filter.as_str(),
             items,
-            open_id: open.id.clone(),
-            open: Some(open),
+            open_id: open.as_ref().map(|o| o.id.clone()).unwrap_or_default(),
+            open,
             error,
             stream,
             live_types: LIVE_TYPES,
@@ -453,183 +448,6 @@ pub async fn thread_partial(
     let c = conversations::get(&state, &ws, &viewer, &id).await?;
     let open = open_conversation(&state, &page, &viewer, c).await?;
     Ok(render(StatusCode::OK, &ThreadPartial { open }))
-}
-
-#[derive(Deserialize)]
-pub struct ReplyForm {
-    body: Option<String>,
-    template: Option<String>,
-    #[serde(default)]
-    p1: String,
-    #[serde(default)]
-    p2: String,
-    #[serde(default)]
-    p3: String,
-    #[serde(default)]
-    p4: String,
-    #[serde(default)]
-    p5: String,
-    idempotency: String,
-    filter: Option<String>,
-}
-
-/// `POST /inbox/{id}/reply`: a text reply, or a template when `template` is chosen.
-pub async fn reply(
-    State(state): State<AppState>,
-    page: Page<act::MessagesSend>,
-    read: Page<act::MessagesRead>,
-    Path(id): Path<String>,
-    PageForm(f): PageForm<ReplyForm>,
-) -> Result<Response, PageError> {
-    let viewer = Viewer::of(&page.caller, Some(page.role));
-    let ws = page.workspace_id.to_string();
-    let c = conversations::get(&state, &ws, &viewer, &id).await?;
-    let payload = match f.template.as_deref().filter(|t| !t.is_empty()) {
-        Some(choice) => {
-            let (name, language) = choice
-                .split_once('|')
-                .ok_or_else(|| unprocessable("Choose a template from the list."))?;
-            let params: Vec<serde_json::Value> = [&f.p1, &f.p2, &f.p3, &f.p4, &f.p5]
-                .into_iter()
-                .take_while(|p| !p.trim().is_empty())
-                .map(|p| serde_json::json!({"type": "text", "text": p.trim()}))
-                .collect();
-            let mut template = serde_json::json!({"name": name, "language": {"code": language}});
-            if !params.is_empty() {
-                template["components"] =
-                    serde_json::json!([{"type": "body", "parameters": params}]);
-            }
-            serde_json::json!({"type": "template", "template": template})
-        }
-        None => {
-            let body = f.body.unwrap_or_default();
-            if body.trim().is_empty() {
-                return show_with(
-                    state,
-                    read,
-                    id,
-                    f.filter.as_deref(),
-                    Some("Write a message first.".into()),
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                )
-                .await;
-            }
-            serde_json::json!({"type": "text", "text": {"body": body}})
-        }
-    };
-    let mut request = payload;
-    request["channel_id"] = c.row.channel_id.clone().into();
-    request["contact_id"] = c.contact.id.clone().into();
-    let bytes = serde_json::to_vec(&request).map_err(anyhow::Error::from)?;
-    let send: SendMessage = serde_json::from_value(request)
-        .map_err(|e| unprocessable(format!("The message is not valid: {e}")))?;
-    let key = IdempotencyKey::parse(Some(f.idempotency.as_bytes()), "page:reply", &bytes)?;
-    match messages::accept(&state, &page.ctx(), send, key.as_ref()).await {
-        Ok(_) => Ok(back_to(&id, f.filter.as_deref())),
-        Err(e) => {
-            let detail = PageError(e).detail();
-            show_with(
-                state,
-                read,
-                id,
-                f.filter.as_deref(),
-                Some(detail),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-    }
-}
-
-fn back_to(id: &str, filter: Option<&str>) -> Response {
-    let filter = Filter::parse(filter);
-    Redirect::to(&format!("/inbox/{id}?filter={}", filter.as_str())).into_response()
-}
-
-#[derive(Deserialize)]
-pub struct ChangeForm {
-    action: String,
-    member: Option<String>,
-    labels: Option<String>,
-    filter: Option<String>,
-}
-
-/// `POST /inbox/{id}/change`: assign, close, reopen, pending or labels.
-pub async fn change(
-    State(state): State<AppState>,
-    page: Page<act::MessagesSend>,
-    read: Page<act::MessagesRead>,
-    Path(id): Path<String>,
-    PageForm(f): PageForm<ChangeForm>,
-) -> Result<Response, PageError> {
-    let viewer = Viewer::of(&page.caller, Some(page.role));
-    let change = match f.action.as_str() {
-        "assign" => Change::Assign(match f.member.as_deref() {
-            None | Some("") => None,
-            Some("me") => Some(page.session().user.id.clone()),
-            Some(m) => Some(m.to_owned()),
-        }),
-        "close" => Change::Close,
-        "reopen" => Change::Reopen,
-        "pending" => Change::Pending,
-        "labels" => Change::Labels(
-            f.labels
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        ),
-        _ => return Err(unprocessable("Unknown action.").into()),
-    };
-    match conversations::change(&state, &page.ctx(), &viewer, &id, change).await {
-        Ok(_) => Ok(back_to(&id, f.filter.as_deref())),
-        Err(e) => {
-            let detail = PageError(e).detail();
-            show_with(
-                state,
-                read,
-                id,
-                f.filter.as_deref(),
-                Some(detail),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-    }
-}
-
-#[derive(Deserialize)]
-pub struct NoteForm {
-    body: String,
-    filter: Option<String>,
-}
-
-/// `POST /inbox/{id}/notes`: an internal note the customer never sees.
-pub async fn add_note(
-    State(state): State<AppState>,
-    page: Page<act::MessagesSend>,
-    read: Page<act::MessagesRead>,
-    Path(id): Path<String>,
-    PageForm(f): PageForm<NoteForm>,
-) -> Result<Response, PageError> {
-    let viewer = Viewer::of(&page.caller, Some(page.role));
-    match conversations::add_note(&state, &page.ctx(), &viewer, &id, &f.body).await {
-        Ok(_) => Ok(back_to(&id, f.filter.as_deref())),
-        Err(e) => {
-            let detail = PageError(e).detail();
-            show_with(
-                state,
-                read,
-                id,
-                f.filter.as_deref(),
-                Some(detail),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-    }
 }
 
 /// `GET /inbox/media/{id}`: a file a customer sent, for previews in the thread.

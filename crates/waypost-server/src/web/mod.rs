@@ -8,6 +8,7 @@ mod assets;
 mod contacts;
 mod developers;
 mod inbox;
+mod inbox_actions;
 mod invitations;
 mod page;
 mod security;
@@ -41,9 +42,9 @@ pub fn routes() -> Router<AppState> {
         .route("/inbox/media/{id}", get(inbox::media))
         .route("/inbox/{id}", get(inbox::show))
         .route("/inbox/{id}/thread", get(inbox::thread_partial))
-        .route("/inbox/{id}/reply", post(inbox::reply))
-        .route("/inbox/{id}/change", post(inbox::change))
-        .route("/inbox/{id}/notes", post(inbox::add_note))
+        .route("/inbox/{id}/reply", post(inbox_actions::reply))
+        .route("/inbox/{id}/change", post(inbox_actions::change))
+        .route("/inbox/{id}/notes", post(inbox_actions::add_note))
         .route("/templates", get(templates::index).post(templates::create))
         .route("/shield", get(tools::shield).post(tools::scan))
         .route("/audit", get(tools::audit))

@@ -18,7 +18,7 @@ use waypost_crypto::token;
 
 use super::assets;
 use crate::auth::caller::AuthRejection;
-use crate::auth::permission::{RequiredAction, WORKSPACE_HEADER};
+use crate::auth::permission::{RequiredAction, WORKSPACE_HEADER, role_forbidden};
 use crate::auth::{Authorized, Caller, SessionCaller, WorkspaceCaller};
 use crate::error::ApiError;
 use crate::ops::Ctx;
@@ -111,6 +111,22 @@ impl<A> Page<A> {
     /// The operation context of this member in this workspace.
     pub fn ctx(&self) -> Ctx {
         Ctx::new(self.workspace_id, self.caller.actor(), self.origin.clone())
+    }
+
+    /// The same member for another action (a form that changes something and
+    /// then shows a page), checked against the role without signing in again.
+    pub fn into_page<B: RequiredAction>(self) -> Result<Page<B>, PageError> {
+        if !role_allows(self.role, B::ACTION) {
+            return Err(PageError(role_forbidden(self.role, B::ACTION)));
+        }
+        Ok(Page {
+            caller: self.caller,
+            workspace_id: self.workspace_id,
+            role: self.role,
+            chrome: self.chrome,
+            origin: self.origin,
+            _action: PhantomData,
+        })
     }
 }
 
@@ -239,7 +255,7 @@ fn prepare(parts: &mut Parts) -> Option<Response> {
         return Some(api_key_refused());
     }
     if !parts.headers.contains_key(WORKSPACE_HEADER)
-        && let Some(ws) = cookie(&parts.headers, WORKSPACE_COOKIE)
+        && let Some(ws) = crate::auth::cookies::value(&parts.headers, WORKSPACE_COOKIE)
         && let Ok(v) = HeaderValue::from_str(&ws)
     {
         parts.headers.insert(WORKSPACE_HEADER, v);
@@ -316,19 +332,6 @@ pub fn short_time(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono
     } else {
         t.format("%-d %b").to_string()
     }
-}
-
-/// A cookie's value from the request headers.
-pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim().to_owned())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
 /// Renders a template as a page with the dashboard's CSP.
@@ -423,6 +426,11 @@ impl PageError {
             ApiError::Internal(_) => "Something went wrong; try again.".into(),
         }
     }
+}
+
+/// A step-up refusal: the page sends the member to `/reauth` and back.
+pub fn needs_reauth(e: &ApiError) -> bool {
+    matches!(e, ApiError::Problem(p) if p.kind.ends_with("/reauth-required"))
 }
 
 impl IntoResponse for PageError {

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 
-use super::page::{Button, Chrome, Member, PageError, PageForm, render, short_time};
+use super::page::{Button, Chrome, Member, PageError, PageForm, needs_reauth, render, short_time};
 use crate::auth::caller::session_alive;
 use crate::state::AppState;
 
@@ -240,9 +240,7 @@ pub async fn mfa_change(
         Ok((enrolling, codes)) => {
             mfa_page(&state, member, StatusCode::OK, enrolling, codes, None).await
         }
-        Err(crate::error::ApiError::Problem(p)) if p.kind.ends_with("/reauth-required") => {
-            Ok(super::signin::reauth_redirect("/security/mfa"))
-        }
+        Err(e) if needs_reauth(&e) => Ok(super::signin::reauth_redirect("/security/mfa")),
         Err(e) => {
             let detail = PageError(e).detail();
             mfa_page(
@@ -374,31 +372,23 @@ pub struct InviteForm {
 pub async fn invite(
     State(state): State<AppState>,
     manage: super::page::Page<crate::auth::permission::act::MembersManage>,
-    page: super::page::Page<crate::auth::permission::act::MembersRead>,
     PageForm(f): PageForm<InviteForm>,
 ) -> Result<Response, PageError> {
     use crate::ops::invitations;
-    let Ok(role) = f.role.parse::<waypost_core::auth::Role>() else {
-        let error = Some("Choose a role from the list.".to_owned());
-        return members_page(&state, page, StatusCode::UNPROCESSABLE_ENTITY, None, error).await;
+    let created = match f.role.parse::<waypost_core::auth::Role>() {
+        Ok(role) => {
+            let (ctx, role_now) = (manage.ctx(), Some(manage.role));
+            invitations::create(&state, &ctx, &manage.caller, role_now, &f.email, role).await
+        }
+        Err(_) => Err(crate::error::unprocessable("Choose a role from the list.")),
     };
-    let created = invitations::create(
-        &state,
-        &manage.ctx(),
-        &manage.caller,
-        Some(manage.role),
-        &f.email,
-        role,
-    )
-    .await;
+    let page = manage.into_page()?;
     match created {
         Ok((record, token)) => {
             let invited = Some((record.email, invitations::link(&state, &token)));
             members_page(&state, page, StatusCode::CREATED, invited, None).await
         }
-        Err(crate::error::ApiError::Problem(p)) if p.kind.ends_with("/reauth-required") => {
-            Ok(super::signin::reauth_redirect("/security/members"))
-        }
+        Err(e) if needs_reauth(&e) => Ok(super::signin::reauth_redirect("/security/members")),
         Err(e) => {
             let detail = PageError(e).detail();
             members_page(

@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,8 +19,8 @@ use waypost_store::identity::UserRecord;
 
 use super::assets;
 use super::page::{
-    Button, Chrome, Member, PageError, PageForm, WORKSPACE_COOKIE, cookie, error_page,
-    is_local_path, render,
+    Button, Chrome, Member, PageError, PageForm, WORKSPACE_COOKIE, error_page, is_local_path,
+    render,
 };
 use crate::auth::caller::origin_is_this_server;
 use crate::auth::cookies;
@@ -185,7 +185,7 @@ pub async fn submit(
     let secure = cookies::is_secure(&state.config, &headers);
     res.headers_mut().append(
         header::SET_COOKIE,
-        cookie_header(
+        cookies::set(
             PENDING_COOKIE,
             &note,
             "/login",
@@ -225,8 +225,8 @@ pub async fn second_factor(
             Some("The sign-in took too long; enter your password again.".into()),
         )
     };
-    let Some(user_id) =
-        cookie(&headers, PENDING_COOKIE).and_then(|note| read_pending_note(&state, &note, now))
+    let Some(user_id) = cookies::value(&headers, PENDING_COOKIE)
+        .and_then(|note| read_pending_note(&state, &note, now))
     else {
         return Ok(expired());
     };
@@ -258,7 +258,7 @@ pub async fn second_factor(
             let secure = cookies::is_secure(&state.config, &headers);
             res.headers_mut().append(
                 header::SET_COOKIE,
-                cookie_header(PENDING_COOKIE, "", "/login", 0, secure, "Strict"),
+                cookies::set(PENDING_COOKIE, "", "/login", 0, secure, "Strict"),
             );
             Ok(res)
         }
@@ -303,13 +303,13 @@ async fn signed_in(
         ),
     );
     let memberships = state.store.memberships(&user.id).await?;
-    let chosen = cookie(headers, WORKSPACE_COOKIE)
+    let chosen = cookies::value(headers, WORKSPACE_COOKIE)
         .filter(|ws| memberships.iter().any(|m| &m.workspace_id == ws))
         .or_else(|| memberships.first().map(|m| m.workspace_id.clone()));
     if let Some(ws) = chosen {
         h.append(
             header::SET_COOKIE,
-            cookie_header(
+            cookies::set(
                 WORKSPACE_COOKIE,
                 &ws,
                 "/",
@@ -320,21 +320,6 @@ async fn signed_in(
         );
     }
     Ok(res)
-}
-
-fn cookie_header(
-    name: &str,
-    value: &str,
-    path: &str,
-    max_age: i64,
-    secure: bool,
-    same_site: &str,
-) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("waypost_invalid=; Max-Age=0"))
 }
 
 /// `user.expiry.mac`, the MAC a keyed hash under the current key.

@@ -159,8 +159,7 @@ fn components(f: &TemplateForm) -> Value {
 /// `POST /templates`: submits the template for review.
 pub async fn create(
     State(state): State<AppState>,
-    write: Page<act::TemplatesWrite>,
-    page: Page<act::TemplatesRead>,
+    page: Page<act::TemplatesWrite>,
     PageForm(f): PageForm<TemplateForm>,
 ) -> Result<Response, PageError> {
     let input = NewTemplate {
@@ -170,7 +169,7 @@ pub async fn create(
         components: components(&f),
         channel_id: None,
     };
-    match templates::create(&state, &write.ctx(), input).await {
+    match templates::create(&state, &page.ctx(), input).await {
         Ok(row) => Ok(Redirect::to(&format!(
             "/templates?created={}",
             percent_encoding::utf8_percent_encode(&row.name, percent_encoding::NON_ALPHANUMERIC)
@@ -180,7 +179,7 @@ pub async fn create(
             let detail = PageError(e).detail();
             templates_page(
                 &state,
-                page,
+                page.into_page()?,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 f,
                 None,
