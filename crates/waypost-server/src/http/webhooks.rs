@@ -8,26 +8,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use waypost_core::events::EventType;
-use waypost_core::{NewAuditEvent, WebhookEndpointId};
-use waypost_crypto::webhook::generate_webhook_secret;
-use waypost_store::webhooks::{WebhookAttemptRecord, WebhookEndpointPatch, WebhookEndpointRecord};
+use waypost_store::webhooks::{WebhookAttemptRecord, WebhookEndpointRecord};
 
 use super::json::ApiJson;
 use super::{ApiError, Problem};
 use crate::auth::Authorized;
 use crate::auth::permission::act;
-use crate::error::unprocessable;
+use crate::ops::Ctx;
+use crate::ops::webhook_endpoints::{self as op, EndpointChange, NewEndpoint, Replay};
 use crate::state::{AppState, RequestOrigin};
-use crate::webhooks::{self, PREVIOUS_SECRET, SECRET, ssrf};
-
-/// How long a rotated-out secret keeps signing.
-const ROTATION_OVERLAP_HOURS: i64 = 24;
-/// Events one replay queues at most.
-pub const REPLAY_LIMIT: u32 = 10_000;
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateEndpoint {
@@ -171,49 +163,6 @@ pub struct AttemptPage {
     pub next_cursor: Option<String>,
 }
 
-/// Checks the target URL against the operator's SSRF policy; the normalised URL.
-async fn checked_url(state: &AppState, raw: &str) -> Result<String, ApiError> {
-    ssrf::check_target(raw, webhooks::policy(&state.config), &ssrf::system_lookup())
-        .await
-        .map(|u| u.to_string())
-        .map_err(|r| {
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "webhook-target-refused",
-                "Webhook target refused",
-                format!("`url`: {r}"),
-            )
-            .into()
-        })
-}
-
-/// Space-separated, deduplicated event type names.
-fn event_types(types: &[String]) -> Result<String, ApiError> {
-    let mut parsed: Vec<&'static str> = Vec::new();
-    for t in types {
-        let ty: EventType = t
-            .parse()
-            .map_err(|e| unprocessable(format!("`event_types`: {e}")))?;
-        if !parsed.contains(&ty.as_str()) {
-            parsed.push(ty.as_str());
-        }
-    }
-    Ok(parsed.join(" "))
-}
-
-fn description(d: &str) -> Result<String, ApiError> {
-    let d = d.trim();
-    if d.chars().count() > 200 {
-        return Err(unprocessable("`description` is at most 200 characters"));
-    }
-    Ok(d.to_owned())
-}
-
-fn audit(auth: &Authorized<act::WebhooksManage>, action: &str, id: &str) -> NewAuditEvent {
-    NewAuditEvent::new(Some(auth.workspace_id), auth.caller.actor(), action)
-        .target("webhook_endpoint", id.to_owned())
-}
-
 /// Creates a webhook endpoint. Its signing secret is shown once.
 #[utoipa::path(operation_id = "create_webhook_endpoint", post, path = "/v1/webhook-endpoints", tag = "webhooks",
     request_body = CreateEndpoint,
@@ -225,23 +174,15 @@ pub async fn create(
     auth: Authorized<act::WebhooksManage>,
     ApiJson(req): ApiJson<CreateEndpoint>,
 ) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
-    let url = checked_url(&state, &req.url).await?;
-    let id = WebhookEndpointId::new().to_string();
-    let secret = generate_webhook_secret();
-    let now = state.clock.now();
-    let sealed = webhooks::seal_secret(&state.keys.current(), &id, SECRET, &secret);
-    let record = WebhookEndpointRecord {
-        description: description(req.description.as_deref().unwrap_or(""))?,
-        event_types: event_types(req.event_types.as_deref().unwrap_or(&[]))?,
+    let ctx = Ctx::of(&auth, origin);
+    let types = req.event_types.unwrap_or_default();
+    let new = NewEndpoint {
+        url: &req.url,
+        description: req.description.as_deref().unwrap_or(""),
+        event_types: &types,
         enabled: req.enabled.unwrap_or(true),
-        ..WebhookEndpointRecord::new(id.clone(), auth.workspace_id.to_string(), url, sealed, now)
     };
-    let event = audit(&auth, "webhook_endpoint.created", &id)
-        .details(serde_json::json!({ "url": record.url, "event_types": record.event_types }));
-    state
-        .store
-        .create_webhook_endpoint(&record, origin.stamp(event))
-        .await?;
+    let (record, secret) = op::create(&state, &ctx, new).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedEndpoint {
@@ -256,12 +197,11 @@ pub async fn create(
     responses((status = 200, body = Vec<EndpointView>)))]
 pub async fn list(
     State(state): State<AppState>,
+    origin: RequestOrigin,
     auth: Authorized<act::WebhooksManage>,
 ) -> Result<Json<Vec<EndpointView>>, ApiError> {
-    let all = state
-        .store
-        .list_webhook_endpoints(&auth.workspace_id.to_string())
-        .await?;
+    let ctx = Ctx::of(&auth, origin);
+    let all = op::list(&state, &ctx).await?;
     Ok(Json(all.into_iter().map(EndpointView::from).collect()))
 }
 
@@ -271,14 +211,12 @@ pub async fn list(
     responses((status = 200, body = EndpointView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<AppState>,
+    origin: RequestOrigin,
     auth: Authorized<act::WebhooksManage>,
     Path(id): Path<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
-    let e = state
-        .store
-        .get_webhook_endpoint(&auth.workspace_id.to_string(), &id)
-        .await?;
-    Ok(Json(e.into()))
+    let ctx = Ctx::of(&auth, origin);
+    Ok(Json(op::get(&state, &ctx, &id).await?.into()))
 }
 
 /// Changes a webhook endpoint; `enabled: true` re-enables a disabled one.
@@ -293,23 +231,13 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateEndpoint>,
 ) -> Result<Json<EndpointView>, ApiError> {
-    let patch = WebhookEndpointPatch {
-        url: match &req.url {
-            Some(u) => Some(checked_url(&state, u).await?),
-            None => None,
-        },
-        description: req.description.as_deref().map(description).transpose()?,
-        event_types: req.event_types.as_deref().map(event_types).transpose()?,
+    let change = EndpointChange {
+        url: req.url.as_deref(),
+        description: req.description.as_deref(),
+        event_types: req.event_types.as_deref(),
         enabled: req.enabled,
     };
-    let event = audit(&auth, "webhook_endpoint.updated", &id).details(serde_json::json!({
-        "url": patch.url, "event_types": patch.event_types, "enabled": patch.enabled,
-    }));
-    let ws = auth.workspace_id.to_string();
-    let updated = state
-        .store
-        .update_webhook_endpoint(&ws, &id, &patch, state.clock.now(), origin.stamp(event))
-        .await?;
+    let updated = op::update(&state, &Ctx::of(&auth, origin), &id, change).await?;
     Ok(Json(updated.into()))
 }
 
@@ -323,11 +251,7 @@ pub async fn delete(
     auth: Authorized<act::WebhooksManage>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let event = audit(&auth, "webhook_endpoint.deleted", &id);
-    state
-        .store
-        .delete_webhook_endpoint(&auth.workspace_id.to_string(), &id, origin.stamp(event))
-        .await?;
+    op::delete(&state, &Ctx::of(&auth, origin), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -341,34 +265,7 @@ pub async fn rotate_secret(
     auth: Authorized<act::WebhooksManage>,
     Path(id): Path<String>,
 ) -> Result<Json<RotatedSecret>, ApiError> {
-    let ws = auth.workspace_id.to_string();
-    let endpoint = state.store.get_webhook_endpoint(&ws, &id).await?;
-    let old: SecretString = webhooks::open_secret(
-        &state.keys,
-        state.store.as_ref(),
-        &id,
-        SECRET,
-        &endpoint.secret,
-    )
-    .await?;
-    let ring = state.keys.current();
-    let new = generate_webhook_secret();
-    let now = state.clock.now();
-    let until = now + chrono::Duration::hours(ROTATION_OVERLAP_HOURS);
-    let event = audit(&auth, "webhook_endpoint.secret_rotated", &id);
-    state
-        .store
-        .rotate_webhook_secret(
-            &ws,
-            &id,
-            &endpoint.secret,
-            &webhooks::seal_secret(&ring, &id, SECRET, &new),
-            &webhooks::seal_secret(&ring, &id, PREVIOUS_SECRET, &old),
-            until,
-            now,
-            origin.stamp(event),
-        )
-        .await?;
+    let (new, until) = op::rotate_secret(&state, &Ctx::of(&auth, origin), &id).await?;
     Ok(Json(RotatedSecret {
         secret: new.expose_secret().to_owned(),
         previous_secret_expires_at: until,
@@ -381,23 +278,13 @@ pub async fn rotate_secret(
     responses((status = 202, body = QueuedEvent), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn send_test(
     State(state): State<AppState>,
+    origin: RequestOrigin,
     auth: Authorized<act::WebhooksManage>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<QueuedEvent>), ApiError> {
-    let now = state.clock.now();
-    let event = crate::events::seal(
-        &state.keys.current(),
-        auth.workspace_id,
-        EventType::WebhookTest,
-        None,
-        &serde_json::json!({ "endpoint_id": id, "message": "This is a test event from Waypost." }),
-        now,
-    );
-    state.store.queue_webhook_test(&event, &id, now).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(QueuedEvent { event_id: event.id }),
-    ))
+    let ctx = Ctx::of(&auth, origin);
+    let event_id = op::send_test(&state, &ctx, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(QueuedEvent { event_id })))
 }
 
 /// The endpoint's delivery attempts, newest first.
@@ -406,20 +293,14 @@ pub async fn send_test(
     responses((status = 200, body = AttemptPage), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn attempts(
     State(state): State<AppState>,
+    origin: RequestOrigin,
     auth: Authorized<act::WebhooksManage>,
     Path(id): Path<String>,
     Query(q): Query<AttemptQuery>,
 ) -> Result<Json<AttemptPage>, ApiError> {
-    let ws = auth.workspace_id.to_string();
-    state.store.get_webhook_endpoint(&ws, &id).await?;
-    let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let data = state
-        .store
-        .list_webhook_attempts(&ws, &id, q.before.as_deref(), limit)
-        .await?;
-    let next_cursor = (data.len() == limit as usize)
-        .then(|| data.last().map(|a| a.id.clone()))
-        .flatten();
+    let ctx = Ctx::of(&auth, origin);
+    let limit = q.limit.unwrap_or(50);
+    let (data, next_cursor) = op::attempts(&state, &ctx, &id, q.before.as_deref(), limit).await?;
     Ok(Json(AttemptPage {
         data: data.into_iter().map(AttemptView::from).collect(),
         next_cursor,
@@ -439,36 +320,22 @@ pub async fn replay(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ReplayRequest>,
 ) -> Result<Response, ApiError> {
-    let now = state.clock.now();
-    let interval = state.config.webhook_replay_interval_secs;
-    let event = audit(&auth, "webhook_endpoint.replayed", &id)
-        .details(serde_json::json!({ "since": req.since }));
-    let ws = auth.workspace_id.to_string();
-    let not_after = now - chrono::Duration::seconds(interval as i64);
-    let queued = state
-        .store
-        .replay_webhook_endpoint(
-            &ws,
-            &id,
-            req.since,
-            not_after,
-            now,
-            REPLAY_LIMIT,
-            origin.stamp(event),
-        )
-        .await?;
-    match queued {
-        Some(queued) => Ok((StatusCode::ACCEPTED, Json(Queued { queued })).into_response()),
-        None => {
+    match op::replay(&state, &Ctx::of(&auth, origin), &id, req.since).await? {
+        Replay::Queued(queued) => {
+            Ok((StatusCode::ACCEPTED, Json(Queued { queued })).into_response())
+        }
+        Replay::TooSoon { retry_after_secs } => {
             let mut res = Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
                 "Too many requests",
-                format!("This endpoint was replayed less than {interval} s ago; try again later."),
+                format!(
+                    "This endpoint was replayed less than {retry_after_secs} s ago; try again later."
+                ),
             )
             .into_response();
             res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(interval.max(1)));
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             Ok(res)
         }
     }
@@ -480,17 +347,12 @@ pub async fn replay(
     responses((status = 202, body = Queued), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn resend(
     State(state): State<AppState>,
+    origin: RequestOrigin,
     auth: Authorized<act::WebhooksManage>,
     Path(id): Path<String>,
     Query(q): Query<ResendQuery>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
-    let ws = auth.workspace_id.to_string();
-    if let Some(endpoint) = &q.endpoint_id {
-        state.store.get_webhook_endpoint(&ws, endpoint).await?;
-    }
-    let queued = state
-        .store
-        .resend_customer_event(&ws, &id, q.endpoint_id.as_deref(), state.clock.now())
-        .await?;
+    let ctx = Ctx::of(&auth, origin);
+    let queued = op::resend(&state, &ctx, &id, q.endpoint_id.as_deref()).await?;
     Ok((StatusCode::ACCEPTED, Json(Queued { queued })))
 }

@@ -30,6 +30,7 @@ pub mod segments;
 pub mod setup;
 pub mod sign_in;
 pub mod templates;
+pub mod webhook_endpoints;
 
 use waypost_core::{Actor, WorkspaceId};
 

@@ -9,7 +9,9 @@ use serde::Deserialize;
 use waypost_core::auth::Scope;
 
 use super::page::{Button, Chrome, Page, PageError, PageForm, needs_reauth, render};
+use super::security::Tab;
 use super::signin::reauth_redirect;
+use super::webhooks::developer_tabs;
 use crate::auth::permission::act;
 use crate::http::api_keys::ApiKeyView;
 use crate::ops::api_keys::{self, KeySpec};
@@ -19,6 +21,7 @@ use crate::state::AppState;
 #[template(path = "keys.html")]
 struct KeysPage {
     chrome: Chrome,
+    tabs: Vec<Tab>,
     keys: Vec<ApiKeyView>,
     scopes: Vec<&'static str>,
     created: Option<(String, String)>,
@@ -43,6 +46,7 @@ async fn keys_page(
         status,
         &KeysPage {
             chrome: page.chrome,
+            tabs: developer_tabs("/developers/keys"),
             keys,
             scopes: Scope::ALL.iter().map(|s| s.as_str()).collect(),
             created,

@@ -16,6 +16,7 @@ mod signin;
 mod templates;
 mod thread;
 mod tools;
+mod webhooks;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -56,6 +57,22 @@ pub fn routes() -> Router<AppState> {
             get(developers::index).post(developers::create),
         )
         .route("/developers/keys/{id}/revoke", post(developers::revoke))
+        .route(
+            "/developers/webhooks",
+            get(webhooks::index).post(webhooks::create),
+        )
+        .route(
+            "/developers/webhooks/{id}",
+            get(webhooks::show).post(webhooks::update),
+        )
+        .route("/developers/webhooks/{id}/test", post(webhooks::send_test))
+        .route("/developers/webhooks/{id}/replay", post(webhooks::replay))
+        .route("/developers/webhooks/{id}/rotate", post(webhooks::rotate))
+        .route("/developers/webhooks/{id}/delete", post(webhooks::delete))
+        .route(
+            "/developers/webhooks/{id}/resend/{event}",
+            post(webhooks::resend),
+        )
         .route("/security/sessions", get(security::sessions))
         .route("/security/sessions/{id}/revoke", post(security::revoke))
         .route(

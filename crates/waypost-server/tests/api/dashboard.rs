@@ -27,7 +27,7 @@ on_both_backends!(
 );
 
 /// A browser's form post from our own pages.
-async fn form(
+pub(crate) async fn form(
     app: &TestApp,
     cookie: Option<&str>,
     path: &str,
@@ -47,7 +47,7 @@ async fn form(
         .unwrap()
 }
 
-async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
+pub(crate) async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
     let res = app
         .client
         .get(format!("{}{path}", app.address))
@@ -58,7 +58,7 @@ async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
-fn location(res: &reqwest::Response) -> String {
+pub(crate) fn location(res: &reqwest::Response) -> String {
     res.headers()["location"].to_str().unwrap().to_owned()
 }
 
@@ -71,7 +71,7 @@ fn cookies(res: &reqwest::Response) -> Vec<String> {
 }
 
 /// Signs in through the form; returns the browser's cookie header.
-async fn sign_in(app: &TestApp, email: &str) -> String {
+pub(crate) async fn sign_in(app: &TestApp, email: &str) -> String {
     let res = form(
         app,
         None,
@@ -85,7 +85,7 @@ async fn sign_in(app: &TestApp, email: &str) -> String {
 }
 
 /// The CSRF token a page's forms carry.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let at = html
         .find("name=\"csrf\" value=\"")
         .expect("a form with a CSRF token")
