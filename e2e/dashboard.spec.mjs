@@ -7,6 +7,7 @@
 import { test, expect } from '@playwright/test';
 import { AxeBuilder } from '@axe-core/playwright';
 import { mkdirSync } from 'node:fs';
+import http from 'node:http';
 import { resolve } from 'node:path';
 import { startDemo, customerWrites, Authenticator, Session } from './server.mjs';
 
@@ -48,7 +49,12 @@ async function reauthenticate(p) {
 
 test.describe.serial('dashboard', () => {
   test.beforeAll(async ({ browser }) => {
-    demo = await startDemo({ WAYPOST_STEP_UP_WINDOW_SECS: String(STEP_UP_SECS) });
+    demo = await startDemo({
+      WAYPOST_STEP_UP_WINDOW_SECS: String(STEP_UP_SECS),
+      // The webhook test's receiver listens on this machine over plain HTTP.
+      WAYPOST_WEBHOOK_ALLOW_HTTP: 'true',
+      WAYPOST_WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+    });
     owner = new Session(demo.base);
     await owner.call('POST', '/v1/auth/login', { email: demo.email, password: demo.password });
     const enrolment = await owner.call('POST', '/v1/auth/mfa/totp');
@@ -173,6 +179,48 @@ test.describe.serial('dashboard', () => {
     await page.getByRole('button', { name: 'Revoke shop backend' }).click();
     await expect(page.locator('tr[data-key="shop backend"]')).toContainText('revoked');
     expect((await fetch(`${demo.base}/v1/messages`, { headers: auth })).status).toBe(401);
+  });
+
+  test('a webhook endpoint is added, tested, shows its attempt and is disabled', async () => {
+    const got = [];
+    const receiver = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => { body += c; });
+      req.on('end', () => { got.push({ id: req.headers['webhook-id'], body }); res.end('ok'); });
+    });
+    await new Promise((ok) => receiver.listen(0, '127.0.0.1', ok));
+    const url = `http://127.0.0.1:${receiver.address().port}/hook`;
+    try {
+      await page.goto(`${demo.base}/developers/webhooks`);
+      await check(page, 'developers-webhooks');
+      await page.getByLabel(/^URL/).fill(url);
+      await page.getByLabel(/^Description/).fill('order system');
+      await page.getByLabel('webhook.test').check();
+      await page.getByRole('button', { name: 'Add endpoint' }).click();
+      const secret = (await page.locator('#new-secret').textContent()).trim();
+      expect(secret).toMatch(/^whsec_/);
+      await check(page, 'developers-webhook-added');
+      await expect(page).toHaveURL(/\/developers\/webhooks$/);
+      await page.reload();
+      await expect(page.getByText(secret)).toHaveCount(0);
+      await expect(page.locator(`tr[data-endpoint="${url}"]`)).toHaveCount(1);
+      await page.getByRole('link', { name: url }).click();
+      await page.getByRole('button', { name: 'Send a test event' }).click();
+      await expect(page.getByRole('status').filter({ hasText: 'queued' })).toBeVisible();
+      await expect.poll(() => got.length, { timeout: 15_000 }).toBeGreaterThan(0);
+      await expect.poll(async () => {
+        await page.reload();
+        return page.locator(`tr[data-attempt="${got[0].id}"]`).count();
+      }, { timeout: 15_000 }).toBe(1);
+      await check(page, 'developers-webhook-endpoint');
+      await page.getByLabel('Enabled').uncheck();
+      await page.getByRole('button', { name: 'Save' }).click();
+      await expect(page.getByText('Endpoint saved.')).toBeVisible();
+      await page.goto(`${demo.base}/developers/webhooks`);
+      await expect(page.locator(`tr[data-endpoint="${url}"]`)).toContainText('disabled');
+    } finally {
+      receiver.close();
+    }
   });
 
   test('another session is revoked from the security page', async () => {
