@@ -7,14 +7,13 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use waypost_core::NewAuditEvent;
 use waypost_core::auth::Role;
 
 use super::json::ApiJson;
 use super::{ApiError, Problem};
 use crate::auth::Authorized;
-use crate::auth::caller::require_recent_auth;
 use crate::auth::permission::act;
+use crate::ops::{Ctx, members};
 use crate::state::{AppState, RequestOrigin};
 
 #[derive(Serialize, ToSchema)]
@@ -33,25 +32,20 @@ pub struct MemberView {
 #[utoipa::path(operation_id = "list_members", get, path = "/v1/members", tag = "members", responses((status = 200, body = Vec<MemberView>)))]
 pub async fn list(
     State(state): State<AppState>,
+    origin: RequestOrigin,
     auth: Authorized<act::MembersRead>,
 ) -> Result<Json<Vec<MemberView>>, ApiError> {
-    let members = state
-        .store
-        .list_members(&auth.workspace_id.to_string())
-        .await?;
-    let now = state.clock.now();
+    let members = members::list(&state, &Ctx::of(&auth, origin)).await?;
     Ok(Json(
         members
             .into_iter()
             .map(|m| MemberView {
-                user_id: m.user_id,
-                email: m.email,
-                role: m.role,
-                elevated_role: m
-                    .elevated_role
-                    .filter(|_| m.elevated_until.is_some_and(|u| u > now)),
-                elevated_until: m.elevated_until.filter(|u| *u > now),
-                joined_at: m.created_at,
+                user_id: m.record.user_id,
+                email: m.record.email,
+                role: m.record.role,
+                elevated_role: m.elevated_role,
+                elevated_until: m.elevated_until,
+                joined_at: m.record.created_at,
             })
             .collect(),
     ))
@@ -61,19 +55,6 @@ pub async fn list(
 pub struct RoleChange {
     #[schema(value_type = String, example = "developer")]
     pub role: Role,
-}
-
-fn may_grant(own: Option<Role>, role: Role) -> Result<(), ApiError> {
-    match own {
-        Some(own) if role.rank() <= own.rank() => Ok(()),
-        _ => Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Forbidden",
-            "You cannot grant a role above your own.",
-        )
-        .into()),
-    }
 }
 
 /// Changes a member's role (step-up required).
@@ -87,29 +68,8 @@ pub async fn change_role(
     Path(user_id): Path<String>,
     ApiJson(req): ApiJson<RoleChange>,
 ) -> Result<StatusCode, ApiError> {
-    require_recent_auth(&state, &auth.caller)?;
-    let ws = auth.workspace_id.to_string();
-    let current = state
-        .store
-        .membership_role(&ws, &user_id)
-        .await?
-        .ok_or(waypost_store::StoreError::NotFound("member"))?;
-    let current: Role = current
-        .parse()
-        .map_err(|_| anyhow::anyhow!("unknown role in memberships"))?;
-    may_grant(auth.role, req.role)?;
-    may_grant(auth.role, current)?;
-    let event = NewAuditEvent::new(
-        Some(auth.workspace_id),
-        auth.caller.actor(),
-        "member.role_changed",
-    )
-    .target("user", user_id.clone())
-    .details(serde_json::json!({ "from": current.as_str(), "to": req.role.as_str() }));
-    state
-        .store
-        .set_member_role(&ws, &user_id, req.role.as_str(), origin.stamp(event))
-        .await?;
+    let ctx = Ctx::of(&auth, origin);
+    members::change_role(&state, &ctx, &auth.caller, auth.role, &user_id, req.role).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -123,33 +83,10 @@ pub async fn remove(
     auth: Authorized<act::MembersManage>,
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_recent_auth(&state, &auth.caller)?;
-    let ws = auth.workspace_id.to_string();
-    let current = state
-        .store
-        .membership_role(&ws, &user_id)
-        .await?
-        .ok_or(waypost_store::StoreError::NotFound("member"))?;
-    let current: Role = current
-        .parse()
-        .map_err(|_| anyhow::anyhow!("unknown role in memberships"))?;
-    may_grant(auth.role, current)?;
-    let event = NewAuditEvent::new(
-        Some(auth.workspace_id),
-        auth.caller.actor(),
-        "member.removed",
-    )
-    .target("user", user_id.clone());
-    state
-        .store
-        .remove_member(&ws, &user_id, origin.stamp(event))
-        .await?;
-    state.lookups.invalidate();
+    let ctx = Ctx::of(&auth, origin);
+    members::remove(&state, &ctx, &auth.caller, auth.role, &user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
-
-/// The longest just-in-time elevation.
-const MAX_ELEVATION_DAYS: i64 = 30;
 
 #[derive(Deserialize, ToSchema)]
 pub struct Elevation {
@@ -171,48 +108,9 @@ pub async fn elevate(
     Path(user_id): Path<String>,
     ApiJson(req): ApiJson<Elevation>,
 ) -> Result<StatusCode, ApiError> {
-    require_recent_auth(&state, &auth.caller)?;
-    let now = state.clock.now();
-    if req.until <= now || req.until > now + chrono::Duration::days(MAX_ELEVATION_DAYS) {
-        return Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation",
-            "Invalid request",
-            "`until` must be in the future and at most 30 days ahead",
-        )
-        .into());
-    }
-    let ws = auth.workspace_id.to_string();
-    state
-        .store
-        .membership_role(&ws, &user_id)
-        .await?
-        .ok_or(waypost_store::StoreError::NotFound("member"))?;
-    may_grant(auth.role, req.role)?;
-    let by = match auth.caller.actor() {
-        waypost_core::audit::Actor::User(id)
-        | waypost_core::audit::Actor::ApiKey(id)
-        | waypost_core::audit::Actor::Operator(id) => id,
-        waypost_core::audit::Actor::System => "system".to_owned(),
-    };
-    let event = NewAuditEvent::new(
-        Some(auth.workspace_id),
-        auth.caller.actor(),
-        "member.elevated",
-    )
-    .target("user", user_id.clone())
-    .details(serde_json::json!({ "role": req.role.as_str(), "until": req.until }));
-    state
-        .store
-        .elevate(
-            &ws,
-            &user_id,
-            req.role.as_str(),
-            req.until,
-            &by,
-            origin.stamp(event),
-        )
-        .await?;
+    let ctx = Ctx::of(&auth, origin);
+    let (role, until) = (req.role, req.until);
+    members::elevate(&state, &ctx, &auth.caller, auth.role, &user_id, role, until).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -226,19 +124,6 @@ pub async fn end_elevation(
     auth: Authorized<act::ElevationGrant>,
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let event = NewAuditEvent::new(
-        Some(auth.workspace_id),
-        auth.caller.actor(),
-        "member.elevation_ended",
-    )
-    .target("user", user_id.clone());
-    state
-        .store
-        .end_elevation(
-            &auth.workspace_id.to_string(),
-            &user_id,
-            origin.stamp(event),
-        )
-        .await?;
+    members::end_elevation(&state, &Ctx::of(&auth, origin), &user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

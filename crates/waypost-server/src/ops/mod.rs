@@ -22,6 +22,7 @@ pub mod inbound_identity;
 pub mod invitations;
 pub mod media;
 pub mod media_fetch;
+pub mod members;
 pub mod message_content;
 pub mod messages;
 pub mod mfa;

@@ -10,6 +10,7 @@ mod developers;
 mod inbox;
 mod inbox_actions;
 mod invitations;
+mod members;
 mod page;
 mod security;
 mod signin;
@@ -79,10 +80,23 @@ pub fn routes() -> Router<AppState> {
             "/security/mfa",
             get(security::mfa).post(security::mfa_change),
         )
-        .route("/security/members", get(security::members))
-        .route("/security/members/invitations", post(security::invite))
+        .route("/security/members", get(members::members))
+        .route(
+            "/security/members/{user_id}/role",
+            post(members::change_role),
+        )
+        .route("/security/members/{user_id}/remove", post(members::remove))
+        .route(
+            "/security/members/{user_id}/elevation",
+            post(members::elevate),
+        )
+        .route(
+            "/security/members/{user_id}/elevation/end",
+            post(members::end_elevation),
+        )
+        .route("/security/members/invitations", post(members::invite))
         .route(
             "/security/members/invitations/{id}/revoke",
-            post(security::revoke_invitation),
+            post(members::revoke_invitation),
         )
 }
