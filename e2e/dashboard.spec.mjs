@@ -285,7 +285,7 @@ test.describe.serial('dashboard', () => {
     await check(page, 'security-members');
     const invite = async () => {
       await page.getByLabel('Email').fill('agent@example.com');
-      await page.getByLabel(/^Role/).selectOption('agent');
+      await page.getByLabel(/^Role You can grant/).selectOption('agent');
       await page.getByRole('button', { name: 'Create invitation' }).click();
     };
     await invite();
@@ -319,6 +319,20 @@ test.describe.serial('dashboard', () => {
     expect(res.status()).toBe(403);
     await expect(agent.getByRole('heading')).toContainText("You don't have access");
     await check(agent, 'forbidden');
+    // The owner makes the agent a developer; the agent's next page shows Developers.
+    await page.goto(`${demo.base}/security/members`);
+    await page.getByLabel('Role of agent@example.com', { exact: true }).selectOption('developer');
+    await page.getByRole('button', { name: 'Change the role of agent@example.com' }).click();
+    if (page.url().includes('/reauth')) {
+      await reauthenticate(page);
+      await page.getByLabel('Role of agent@example.com', { exact: true }).selectOption('developer');
+      await page.getByRole('button', { name: 'Change the role of agent@example.com' }).click();
+    }
+    await expect(page).toHaveURL(/\/security\/members$/);
+    await expect(page.locator('tr[data-member="agent@example.com"]')).toContainText('developer');
+    await check(page, 'security-members-changed');
+    await agent.goto(`${demo.base}/inbox`);
+    await expect(agent.getByRole('navigation', { name: 'Sections' })).toContainText('Developers');
     await agentContext.close();
   });
 });
