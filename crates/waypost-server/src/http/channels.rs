@@ -13,8 +13,8 @@ use super::json::ApiJson;
 use super::{ApiError, Problem};
 use crate::auth::Authorized;
 use crate::auth::permission::act;
-use crate::messaging::client_for;
 use crate::ops::Ctx;
+use crate::ops::channel_check::{self, ChannelCheck};
 use crate::ops::channels::{self, CreateChannel, Provider, UpdateChannel};
 use crate::state::{AppState, RequestOrigin};
 
@@ -34,7 +34,7 @@ pub struct ChannelView {
     pub updated_at: DateTime<Utc>,
 }
 
-fn view(state: &AppState, c: ChannelRow) -> ChannelView {
+pub fn view(state: &AppState, c: ChannelRow) -> ChannelView {
     ChannelView {
         inbound_url: format!(
             "{}/webhooks/whatsapp/{}",
@@ -73,12 +73,10 @@ pub async fn create(
     responses((status = 200, body = Vec<ChannelView>)))]
 pub async fn list(
     State(state): State<AppState>,
+    origin: RequestOrigin,
     auth: Authorized<act::ChannelsManage>,
 ) -> Result<Json<Vec<ChannelView>>, ApiError> {
-    let rows = state
-        .store
-        .list_channels(&auth.workspace_id.to_string())
-        .await?;
+    let rows = channels::list(&state, &Ctx::of(&auth, origin)).await?;
     Ok(Json(rows.into_iter().map(|c| view(&state, c)).collect()))
 }
 
@@ -87,13 +85,11 @@ pub async fn list(
     responses((status = 200, body = ChannelView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<AppState>,
+    origin: RequestOrigin,
     auth: Authorized<act::ChannelsManage>,
     Path(id): Path<String>,
 ) -> Result<Json<ChannelView>, ApiError> {
-    let row = state
-        .store
-        .get_channel(&auth.workspace_id.to_string(), &id)
-        .await?;
+    let row = channels::get(&state, &Ctx::of(&auth, origin), &id).await?;
     Ok(Json(view(&state, row)))
 }
 
@@ -126,86 +122,15 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ChannelCheck {
-    /// Whether the provider answered for this number.
-    pub ok: bool,
-    pub display_phone_number: Option<String>,
-    pub verified_name: Option<String>,
-    pub quality_rating: Option<String>,
-    /// The messaging limit tier, e.g. `TIER_1K`.
-    pub messaging_limit_tier: Option<String>,
-    pub throughput_level: Option<String>,
-    /// The provider's error code and a description of the failure when `ok` is
-    /// false (never the provider's own text: the answer may come from anywhere).
-    pub error_code: Option<i64>,
-    pub error: Option<String>,
-}
-
 /// Asks the provider about the channel's number: display number, quality and limits, or the provider's error.
 #[utoipa::path(operation_id = "check_channel", post, path = "/v1/channels/{id}/check", tag = "channels", params(("id" = String, Path)),
     responses((status = 200, body = ChannelCheck), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn check(
     State(state): State<AppState>,
+    origin: RequestOrigin,
     auth: Authorized<act::ChannelsManage>,
     Path(id): Path<String>,
 ) -> Result<Json<ChannelCheck>, ApiError> {
-    let row = state
-        .store
-        .get_channel(&auth.workspace_id.to_string(), &id)
-        .await?;
-    let client = client_for(&state.keys, &state.config, &row).map_err(ApiError::Internal)?;
-    Ok(Json(
-        match client.phone_number(&row.phone_number_id).await {
-            Ok(info) => ChannelCheck {
-                ok: true,
-                display_phone_number: info.display_phone_number,
-                verified_name: info.verified_name,
-                quality_rating: info
-                    .quality_rating
-                    .and_then(|q| serde_json::to_value(q).ok())
-                    .and_then(|v| v.as_str().map(str::to_owned)),
-                messaging_limit_tier: info.messaging_limit_tier,
-                throughput_level: info.throughput.map(|t| t.level),
-                error_code: None,
-                error: None,
-            },
-            Err(e) => ChannelCheck {
-                ok: false,
-                display_phone_number: None,
-                verified_name: None,
-                quality_rating: None,
-                messaging_limit_tier: None,
-                throughput_level: None,
-                error_code: e.meta().map(|m| m.code),
-                error: Some(check_failure(&e)),
-            },
-        },
-    ))
-}
-
-/// What went wrong, in our words only: nothing of the remote answer's body and
-/// one text for every connection failure, so the check reveals neither what a
-/// server says nor which ports are open.
-fn check_failure(e: &waypost_cloudapi::ClientError) -> String {
-    use waypost_cloudapi::ClientError as E;
-    match e {
-        E::Api { status, error, .. } => {
-            format!("the provider refused the request (HTTP {status}, code {})", error.code)
-        }
-        E::Http { status, .. } => {
-            format!("the provider answered HTTP {status} without a Graph API error")
-        }
-        E::Decode { status, .. } => {
-            format!("the answer (HTTP {status}) is not a Graph API phone number")
-        }
-        E::TooLarge { .. } => "the provider's answer is too large".into(),
-        E::Timeout | E::Connect(_) | E::Transport(_) => {
-            "cannot reach the provider at the channel's base_url (unreachable, or refused by this server's address policy)".into()
-        }
-        E::Refused(_) => {
-            "the channel's base_url points at an address this server does not connect to".into()
-        }
-        E::InvalidArgument(_) | E::Config(_) => "the channel's settings are not valid".into(),
-    }
+    let ctx = Ctx::of(&auth, origin);
+    Ok(Json(channel_check::check(&state, &ctx, &id).await?))
 }

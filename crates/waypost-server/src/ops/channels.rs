@@ -288,3 +288,11 @@ pub async fn delete(state: &AppState, ctx: &Ctx, id: &str) -> Result<(), ApiErro
     state.lookups.invalidate();
     Ok(())
 }
+
+pub async fn list(state: &AppState, ctx: &Ctx) -> Result<Vec<ChannelRow>, ApiError> {
+    Ok(state.store.list_channels(&ctx.workspace).await?)
+}
+
+pub async fn get(state: &AppState, ctx: &Ctx, id: &str) -> Result<ChannelRow, ApiError> {
+    Ok(state.store.get_channel(&ctx.workspace, id).await?)
+}

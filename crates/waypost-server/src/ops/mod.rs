@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audiences;
 pub mod campaigns;
+pub mod channel_check;
 pub mod channels;
 pub mod contact_events;
 pub mod contact_import;

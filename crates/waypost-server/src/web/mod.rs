@@ -5,6 +5,7 @@
 //! script or style), CSRF tokens in every form, session cookies only.
 
 mod assets;
+mod channels;
 mod contacts;
 mod developers;
 mod inbox;
@@ -57,6 +58,10 @@ pub fn routes() -> Router<AppState> {
             "/developers/keys",
             get(developers::index).post(developers::create),
         )
+        .route("/channels", get(channels::index).post(channels::create))
+        .route("/channels/{id}", get(channels::show).post(channels::update))
+        .route("/channels/{id}/check", post(channels::check))
+        .route("/channels/{id}/delete", post(channels::delete))
         .route("/developers/keys/{id}/revoke", post(developers::revoke))
         .route(
             "/developers/webhooks",

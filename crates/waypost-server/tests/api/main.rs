@@ -14,6 +14,7 @@ mod contact_imports;
 mod contacts_by_user_id;
 mod conversations;
 mod dashboard;
+mod dashboard_channels;
 mod dashboard_members;
 mod dashboard_webhooks;
 mod dispatch;
