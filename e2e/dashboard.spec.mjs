@@ -223,6 +223,20 @@ test.describe.serial('dashboard', () => {
     }
   });
 
+  test('the demo channel is checked and renamed on the channels page', async () => {
+    await page.goto(`${demo.base}/channels`);
+    await check(page, 'channels');
+    await page.locator(`a[href="/channels/${demo.channel}"]`).click();
+    await expect(page.locator('#inbound-url')).toContainText(`/webhooks/whatsapp/${demo.channel}`);
+    await page.getByRole('button', { name: 'Check the connection' }).click();
+    await expect(page.locator('#check-result')).toContainText('Connected.');
+    await check(page, 'channel');
+    await page.getByLabel('Name', { exact: true }).fill('Support line');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Support line');
+    await expect(page.getByRole('status').filter({ hasText: 'Channel saved.' })).toBeVisible();
+  });
+
   test('another session is revoked from the security page', async () => {
     const other = new Session(demo.base);
     await other.call('POST', '/v1/auth/login', { email: demo.email, password: demo.password, totp_code: await authenticator.code() });
