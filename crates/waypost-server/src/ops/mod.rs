@@ -33,6 +33,7 @@ pub mod setup;
 pub mod sign_in;
 pub mod templates;
 pub mod webhook_endpoints;
+pub mod workspace;
 
 use waypost_core::{Actor, WorkspaceId};
 

@@ -13,6 +13,7 @@ mod inbox_actions;
 mod invitations;
 mod members;
 mod page;
+mod policies;
 mod security;
 mod signin;
 mod templates;
@@ -84,6 +85,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/security/mfa",
             get(security::mfa).post(security::mfa_change),
+        )
+        .route(
+            "/security/workspace",
+            get(policies::show).post(policies::update),
         )
         .route("/security/members", get(members::members))
         .route(

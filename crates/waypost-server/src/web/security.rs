@@ -146,6 +146,9 @@ pub fn tabs(current: &str, chrome: &Chrome) -> Vec<Tab> {
     if chrome.may(waypost_core::auth::Action::MembersRead) {
         tabs.push(("Members", "/security/members"));
     }
+    if chrome.may(waypost_core::auth::Action::WorkspaceManage) {
+        tabs.push(("Workspace", "/security/workspace"));
+    }
     tabs.into_iter()
         .map(|(label, href)| Tab {
             label,

@@ -16,6 +16,7 @@ mod conversations;
 mod dashboard;
 mod dashboard_channels;
 mod dashboard_members;
+mod dashboard_policies;
 mod dashboard_webhooks;
 mod dispatch;
 mod edge;
