@@ -72,7 +72,17 @@ pub async fn export(
 ) -> Result<Json<SubjectExport>, ApiError> {
     let ctx = Ctx::of(&auth, origin);
     let s = subject(&state, &ctx, &auth.caller, &phone).await?;
-    let contact = known_contact(&state, &ctx, &s, "export").await?;
+    Ok(Json(subject_export(&state, &ctx, &s).await?))
+}
+
+/// Everything about the subject as one document; the export is registered
+/// and audited.
+pub async fn subject_export(
+    state: &AppState,
+    ctx: &Ctx,
+    s: &privacy::Subject,
+) -> Result<SubjectExport, ApiError> {
+    let contact = known_contact(state, ctx, s, "export").await?;
     let key = content_key(&state.keys, &contact).map_err(ApiError::Internal)?;
     let mut messages = Vec::new();
     let mut filter = MessageFilter {
@@ -142,25 +152,25 @@ pub async fn export(
             break;
         }
     }
-    let media = crate::ops::media::contact_media(&state, &s.workspace, &contact.id)
+    let media = crate::ops::media::contact_media(state, &s.workspace, &contact.id)
         .await?
         .into_iter()
         .map(|(row, name)| super::media::view(row, name))
         .collect::<Vec<_>>();
     let consent_history =
-        super::contacts::consent_entries(&state, &s.workspace, &contact.id).await?;
+        super::contacts::consent_entries(state, &s.workspace, &contact.id).await?;
     let r = request_row(
-        &state,
-        &ctx,
-        &s,
+        state,
+        ctx,
+        s,
         "export",
         serde_json::json!({ "messages": messages.len(), "media": media.len(), "events": events.len() }),
     );
     state
         .store
-        .record_privacy_request(&r, audit_for(&ctx, &r))
+        .record_privacy_request(&r, audit_for(ctx, &r))
         .await?;
-    Ok(Json(SubjectExport {
+    Ok(SubjectExport {
         phone: s.who.phone.as_ref().map(ToString::to_string),
         user_id: s
             .who
@@ -169,12 +179,12 @@ pub async fn export(
             .or(s.who.parent_user_id.as_ref())
             .map(ToString::to_string),
         exported_at: state.clock.now(),
-        contact: contact_view(&state, contact).await?,
+        contact: contact_view(state, contact).await?,
         consent_history,
         messages,
         media,
         events,
-    }))
+    })
 }
 
 /// Rectify: corrects the person's name, attributes, language, time zone or tags.
@@ -228,35 +238,9 @@ async fn set_restricted(
     phone: String,
     restricted: bool,
 ) -> Result<Json<ContactView>, ApiError> {
-    let kind = if restricted { "restrict" } else { "unrestrict" };
     let ctx = Ctx::of(&auth, origin);
     let s = subject(&state, &ctx, &auth.caller, &phone).await?;
-    let mut contact = known_contact(&state, &ctx, &s, kind).await?;
-    contact.restricted = restricted;
-    contact.updated_at = state.clock.now();
-    let r = request_row(
-        &state,
-        &ctx,
-        &s,
-        kind,
-        serde_json::json!({ "restricted": restricted }),
-    );
-    state
-        .store
-        .update_contact(&contact, audit_for(&ctx, &r))
-        .await?;
-    state
-        .store
-        .record_privacy_request(
-            &r,
-            NewAuditEvent::new(
-                Some(auth.workspace_id),
-                auth.caller.actor(),
-                "privacy.request_registered",
-            )
-            .target("privacy_request", r.id.clone()),
-        )
-        .await?;
+    let contact = privacy::set_restricted(&state, &ctx, &s, restricted).await?;
     Ok(Json(contact_view(&state, contact).await?))
 }
 

@@ -204,3 +204,36 @@ pub async fn erase(state: &AppState, ctx: &Ctx, s: &Subject) -> Result<Erasure, 
         media: report.media,
     })
 }
+
+/// Restricts processing (nothing is sent to the person) or lifts it; the
+/// request lands in the register and the audit log.
+pub async fn set_restricted(
+    state: &AppState,
+    ctx: &Ctx,
+    s: &Subject,
+    restricted: bool,
+) -> Result<ContactRow, ApiError> {
+    let kind = if restricted { "restrict" } else { "unrestrict" };
+    let mut contact = known_contact(state, ctx, s, kind).await?;
+    contact.restricted = restricted;
+    contact.updated_at = state.clock.now();
+    let r = request_row(
+        state,
+        ctx,
+        s,
+        kind,
+        serde_json::json!({ "restricted": restricted }),
+    );
+    state
+        .store
+        .update_contact(&contact, audit_for(ctx, &r))
+        .await?;
+    let registered = NewAuditEvent::new(
+        Some(ctx.workspace_id),
+        ctx.actor.clone(),
+        "privacy.request_registered",
+    )
+    .target("privacy_request", r.id.clone());
+    state.store.record_privacy_request(&r, registered).await?;
+    Ok(contact)
+}

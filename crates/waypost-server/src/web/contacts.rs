@@ -3,14 +3,14 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use waypost_core::auth::Action;
 use waypost_crypto::Aad;
 use waypost_store::messaging::ContactRow;
 
-use super::page::{Chrome, Page, PageError, PageForm, needs_reauth, render};
+use super::page::{Button, Chrome, Page, PageError, PageForm, needs_reauth, render};
 use super::signin::reauth_redirect;
 use crate::auth::permission::act;
 use crate::error::ApiError;
@@ -187,4 +187,90 @@ pub async fn erase(
     };
     privacy::erase(&state, &ctx, &subject).await?;
     Ok(Redirect::to("/contacts?erased=1").into_response())
+}
+
+/// The subject behind a contact, for a data-subject request from its page;
+/// a stale sign-in sends the member to re-authenticate and come back.
+async fn contact_subject(
+    state: &AppState,
+    page: &Page<act::PrivacyManage>,
+    id: &str,
+) -> Result<Result<privacy::Subject, Response>, PageError> {
+    let row = state
+        .store
+        .get_contact(&page.workspace_id.to_string(), id)
+        .await?;
+    match privacy::subject_of_contact(state, &page.ctx(), &page.caller, row) {
+        Ok(s) => Ok(Ok(s)),
+        Err(e) if needs_reauth(&e) => Ok(Err(reauth_redirect(&format!("/contacts/{id}#rights")))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /contacts/{id}/export`: everything about the person, as a JSON download.
+pub async fn export(
+    State(state): State<AppState>,
+    page: Page<act::PrivacyManage>,
+    Path(id): Path<String>,
+    PageForm(Button {}): PageForm<Button>,
+) -> Result<Response, PageError> {
+    let s = match contact_subject(&state, &page, &id).await? {
+        Ok(s) => s,
+        Err(redirect) => return Ok(redirect),
+    };
+    let doc = crate::http::privacy::subject_export(&state, &page.ctx(), &s).await?;
+    let bytes = serde_json::to_vec_pretty(&doc).map_err(anyhow::Error::from)?;
+    let disposition = format!("attachment; filename=\"waypost-export-{id}.json\"");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition).map_err(anyhow::Error::from)?,
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn restriction(
+    state: AppState,
+    page: Page<act::PrivacyManage>,
+    id: String,
+    restricted: bool,
+) -> Result<Response, PageError> {
+    let s = match contact_subject(&state, &page, &id).await? {
+        Ok(s) => s,
+        Err(redirect) => return Ok(redirect),
+    };
+    privacy::set_restricted(&state, &page.ctx(), &s, restricted).await?;
+    Ok(Redirect::to(&format!("/contacts/{id}")).into_response())
+}
+
+/// `POST /contacts/{id}/restrict`: nothing is sent to the person until lifted.
+pub async fn restrict(
+    State(state): State<AppState>,
+    page: Page<act::PrivacyManage>,
+    Path(id): Path<String>,
+    PageForm(Button {}): PageForm<Button>,
+) -> Result<Response, PageError> {
+    restriction(state, page, id, true).await
+}
+
+/// `POST /contacts/{id}/unrestrict`.
+pub async fn unrestrict(
+    State(state): State<AppState>,
+    page: Page<act::PrivacyManage>,
+    Path(id): Path<String>,
+    PageForm(Button {}): PageForm<Button>,
+) -> Result<Response, PageError> {
+    restriction(state, page, id, false).await
 }

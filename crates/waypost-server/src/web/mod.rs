@@ -54,6 +54,9 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(tools::audit))
         .route("/contacts", get(contacts::index))
         .route("/contacts/{id}", get(contacts::show))
+        .route("/contacts/{id}/export", post(contacts::export))
+        .route("/contacts/{id}/restrict", post(contacts::restrict))
+        .route("/contacts/{id}/unrestrict", post(contacts::unrestrict))
         .route("/contacts/{id}/erase", post(contacts::erase))
         .route(
             "/developers/keys",

@@ -17,6 +17,7 @@ mod dashboard;
 mod dashboard_channels;
 mod dashboard_members;
 mod dashboard_policies;
+mod dashboard_rights;
 mod dashboard_webhooks;
 mod dispatch;
 mod edge;
