@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
             "/invitations/accept",
             get(invitations::form).post(invitations::accept),
         )
+        .route("/workspace", post(signin::switch_workspace))
         .route("/reauth", get(signin::reauth_form).post(signin::reauth))
         .route("/inbox", get(inbox::index))
         .route("/inbox/list", get(inbox::list_partial))

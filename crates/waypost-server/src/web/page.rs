@@ -73,10 +73,19 @@ const SECTIONS: [(&str, &str, &str, Option<Action>); 8] = [
     ("Security", "/security/sessions", "/security", None),
 ];
 
+/// A workspace the member may switch to.
+pub struct WorkspaceChoice {
+    pub id: String,
+    pub name: String,
+    pub current: bool,
+}
+
 /// The frame of a signed-in page.
 pub struct Chrome {
     pub email: String,
     pub workspace_name: String,
+    /// Every workspace of the member, when there is more than one.
+    pub workspaces: Vec<WorkspaceChoice>,
     pub role: Role,
     pub csrf: String,
     pub nav: Vec<NavItem>,
@@ -302,14 +311,25 @@ async fn chrome(
     path: &str,
 ) -> Result<Chrome, ApiError> {
     let workspace = workspace_id.to_string();
-    let workspace_name = state
-        .store
-        .memberships(&session.user.id)
-        .await?
-        .into_iter()
+    let memberships = state.store.memberships(&session.user.id).await?;
+    let workspace_name = memberships
+        .iter()
         .find(|m| m.workspace_id == workspace)
-        .map(|m| m.workspace_name)
+        .map(|m| m.workspace_name.clone())
         .unwrap_or_default();
+    // Offered only to members of more than one workspace.
+    let workspaces = if memberships.len() > 1 {
+        memberships
+            .into_iter()
+            .map(|m| WorkspaceChoice {
+                current: m.workspace_id == workspace,
+                id: m.workspace_id,
+                name: m.workspace_name,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let nav = SECTIONS
         .iter()
         .filter(|(_, _, _, action)| action.is_none_or(|a| role_allows(role, a)))
@@ -322,6 +342,7 @@ async fn chrome(
     Ok(Chrome {
         email: session.user.email.clone(),
         workspace_name,
+        workspaces,
         role,
         csrf: token::csrf_token(&session.token_hash, &state.keys.current()),
         nav,

@@ -471,3 +471,36 @@ mod tests {
         assert_eq!(local_or_home(None), "/inbox");
     }
 }
+
+#[derive(Deserialize)]
+pub struct SwitchForm {
+    workspace: String,
+}
+
+/// `POST /workspace`: acts in another of the member's workspaces from now on.
+pub async fn switch_workspace(
+    State(state): State<AppState>,
+    member: Member,
+    headers: HeaderMap,
+    PageForm(f): PageForm<SwitchForm>,
+) -> Result<Response, PageError> {
+    let user = &member.session().user;
+    let memberships = state.store.memberships(&user.id).await?;
+    if !memberships.iter().any(|m| m.workspace_id == f.workspace) {
+        return Err(crate::error::unprocessable("You are not a member of that workspace.").into());
+    }
+    let secure = cookies::is_secure(&state.config, &headers);
+    let mut res = Redirect::to("/inbox").into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::set(
+            WORKSPACE_COOKIE,
+            &f.workspace,
+            "/",
+            state.config.session_absolute_timeout_secs as i64,
+            secure,
+            "Lax",
+        ),
+    );
+    Ok(res)
+}

@@ -18,6 +18,7 @@ mod dashboard_channels;
 mod dashboard_members;
 mod dashboard_policies;
 mod dashboard_rights;
+mod dashboard_switch;
 mod dashboard_webhooks;
 mod dispatch;
 mod edge;
