@@ -129,6 +129,11 @@ pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
         column: "state",
     },
     EncryptedColumn {
+        table: "users",
+        id_column: "id",
+        column: "totp_secret",
+    },
+    EncryptedColumn {
         table: "incidents",
         id_column: "id",
         column: "description",
