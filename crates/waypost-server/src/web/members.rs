@@ -138,12 +138,12 @@ pub async fn invite(
     manage: Page<act::MembersManage>,
     PageForm(f): PageForm<InviteForm>,
 ) -> Result<Response, PageError> {
-    let created = match f.role.parse::<Role>() {
+    let created = match role_of(&f.role) {
         Ok(role) => {
             let (ctx, role_now) = (manage.ctx(), Some(manage.role));
             invitations::create(&state, &ctx, &manage.caller, role_now, &f.email, role).await
         }
-        Err(_) => Err(unprocessable("Choose a role from the list.")),
+        Err(e) => Err(e),
     };
     let page = manage.into_page()?;
     match created {
