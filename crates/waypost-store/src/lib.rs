@@ -23,6 +23,7 @@ pub mod identity;
 pub mod imports;
 pub mod inbound;
 pub mod incidents;
+pub mod mail;
 pub mod media;
 pub mod members;
 pub mod messaging;
@@ -56,6 +57,7 @@ pub use identity::{IdentityStore, LockoutPolicy};
 pub use imports::ImportStore;
 pub use inbound::InboundStore;
 pub use incidents::IncidentStore;
+pub use mail::MailStore;
 pub use media::MediaStore;
 pub use members::MemberStore;
 pub use messaging::{ChannelStore, ContactStore, MessageStore};
@@ -97,6 +99,7 @@ pub trait Store:
     + OperatorStore
     + IncidentStore
     + MediaStore
+    + MailStore
     + ConversationStore
     + AudienceStore
     + ImportStore
@@ -132,6 +135,7 @@ impl<T> Store for T where
         + OperatorStore
         + IncidentStore
         + MediaStore
+        + MailStore
         + ConversationStore
         + AudienceStore
         + ImportStore
