@@ -45,6 +45,8 @@ pub struct QueuedMail {
     pub recipient_hint: String,
     /// Recipient, subject and bodies, encrypted by the server's key ring.
     pub sealed: Vec<u8>,
+    /// When it was queued by the application's clock; first due then.
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl std::fmt::Debug for QueuedMail {

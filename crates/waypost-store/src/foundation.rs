@@ -347,13 +347,11 @@ macro_rules! append_audit_fn {
                 Default::default();
             let mut mail = Vec::new();
             for mut e in events {
-                for m in std::mem::take(&mut e.mail) {
-                    mail.push((m, e.occurred_at));
-                }
+                mail.append(&mut e.mail);
                 chains.entry(chain_name(e.workspace_id)).or_default().push(e);
             }
             // Mail a change sends commits with it (see `NewAuditEvent::mail`).
-            for (m, at) in mail {
+            for m in mail {
                 sqlx::query(
                     "INSERT INTO mail_outbox (id, kind, recipient_hint, sealed, created_at, next_attempt_at)
                      VALUES ($1, $2, $3, $4, $5, $5)",
@@ -362,7 +360,7 @@ macro_rules! append_audit_fn {
                 .bind(m.kind.as_str())
                 .bind(&m.recipient_hint)
                 .bind(&m.sealed)
-                .bind(at)
+                .bind(m.created_at)
                 .execute(&mut *conn)
                 .await?;
             }
