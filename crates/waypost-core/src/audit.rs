@@ -92,9 +92,9 @@ impl NewAuditEvent {
         }
     }
 
-    /// Queues `mail` with the change this event records.
-    pub fn mail(mut self, mail: crate::mail::QueuedMail) -> Self {
-        self.mail.push(mail);
+    /// Queues `mail` (one, or none when mail is off) with the change this event records.
+    pub fn mail(mut self, mail: impl IntoIterator<Item = crate::mail::QueuedMail>) -> Self {
+        self.mail.extend(mail);
         self
     }
 

@@ -43,8 +43,23 @@ pub struct PasswordResetRecord {
     pub used_at: Option<DateTime<Utc>>,
 }
 
+/// How a user's earlier sessions (revoked ones included) compare to a new one.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct SignInHistory {
+    pub sessions: i64,
+    pub same_network: i64,
+    pub same_device: i64,
+}
+
 #[async_trait]
 pub trait MailStore {
+    /// Counts the user's recorded sessions, those from `ip` and those with `user_agent`.
+    async fn sign_in_history(
+        &self,
+        user_id: &str,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<SignInHistory>;
     /// Leases up to `limit` due mails until `lease_until`.
     async fn claim_due_mail(
         &self,
@@ -94,6 +109,24 @@ macro_rules! mail_store_impl {
     ($store:ty, $append:path, $claim_lock:literal) => {
         #[async_trait::async_trait]
         impl $crate::mail::MailStore for $store {
+            async fn sign_in_history(
+                &self,
+                user_id: &str,
+                ip: Option<&str>,
+                user_agent: Option<&str>,
+            ) -> $crate::Result<$crate::mail::SignInHistory> {
+                Ok(sqlx::query_as(
+                    "SELECT count(*) AS sessions, count(CASE WHEN ip IS NOT DISTINCT FROM $2 THEN 1 END) AS same_network,
+                        count(CASE WHEN user_agent IS NOT DISTINCT FROM $3 THEN 1 END) AS same_device
+                     FROM sessions WHERE user_id = $1",
+                )
+                .bind(user_id)
+                .bind(ip)
+                .bind(user_agent)
+                .fetch_one(self.reads())
+                .await?)
+            }
+
             async fn claim_due_mail(
                 &self,
                 now: chrono::DateTime<chrono::Utc>,

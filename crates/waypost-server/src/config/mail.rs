@@ -10,9 +10,24 @@ impl Config {
             lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url.expose_secret())
                 .map_err(|e| {
                     ConfigError(format!(
-                        "WAYPOST_SMTP_URL: not a usable SMTP URL ({e}); use smtp://host:587 (STARTTLS), smtps://host:465 or smtp://host:25?tls=none"
+                        "WAYPOST_SMTP_URL: not a usable SMTP URL ({e}); use smtps://host:465, smtp://host:587?tls=required (STARTTLS) or smtp://localhost:25"
                     ))
                 })?;
+            let parsed = url::Url::parse(url.expose_secret()).ok();
+            let unencrypted = parsed.as_ref().is_some_and(|u| {
+                u.scheme() == "smtp" && !u.query_pairs().any(|(k, _)| k == "tls")
+            });
+            let local = parsed
+                .as_ref()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .is_some_and(|h| {
+                    h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+                });
+            if unencrypted && !local {
+                return Err(ConfigError(
+                    "WAYPOST_SMTP_URL: plain smtp:// sends passwords and mail unencrypted; use smtps:// or add ?tls=required (a relay on localhost may stay plain)".into(),
+                ));
+            }
             let Some(from) = &self.mail_from else {
                 return Err(ConfigError(
                     "WAYPOST_MAIL_FROM: required with WAYPOST_SMTP_URL (e.g. `Waypost <noreply@example.com>`)".into(),

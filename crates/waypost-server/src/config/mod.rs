@@ -198,8 +198,9 @@ pub struct Config {
     pub event_stream_recheck_ms: u64,
     /// How long newer events wait for an older one still being committed by another transaction.
     pub event_stream_gap_grace_ms: u64,
-    /// `smtp://user:pass@host:587` (STARTTLS), `smtps://…:465` (implicit TLS), or
-    /// `smtp://host:25?tls=none` for a local relay; unset: no mail is sent.
+    /// `smtps://user:pass@host:465` (implicit TLS), `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS), or `smtp://host:25` (unencrypted: a relay on this machine
+    /// only); unset: no mail is sent.
     pub smtp_url: Option<SecretString>,
     /// The sender, `Waypost <noreply@example.com>`; required with `smtp_url`.
     pub mail_from: Option<String>,

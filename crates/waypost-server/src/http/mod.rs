@@ -25,6 +25,7 @@ pub mod mfa;
 pub mod middleware;
 pub mod passkey_login;
 pub mod passkeys;
+pub mod password_reset;
 pub mod privacy;
 pub mod sessions;
 pub mod setup;
@@ -143,6 +144,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::me))
         .routes(routes!(auth::reauth))
         .routes(routes!(auth::change_password))
+        .routes(routes!(password_reset::request))
+        .routes(routes!(password_reset::complete))
         .routes(routes!(
             sessions::list_sessions,
             sessions::revoke_other_sessions

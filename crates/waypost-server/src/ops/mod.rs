@@ -25,6 +25,8 @@ pub mod media_fetch;
 pub mod message_content;
 pub mod messages;
 pub mod mfa;
+pub mod notices;
+pub mod password_reset;
 pub mod privacy;
 pub mod segments;
 pub mod setup;

@@ -3,6 +3,7 @@
 
 mod bearer;
 mod helpers;
+mod smtp;
 mod users;
 
 mod audiences;
@@ -22,6 +23,7 @@ mod events_stream;
 mod identity_events;
 mod inbound;
 mod inbound_content;
+mod mail;
 mod incidents;
 mod isolation;
 mod keys;
