@@ -101,6 +101,12 @@ pub trait MailStore {
         now: DateTime<Utc>,
         audit: NewAuditEvent,
     ) -> Result<u64>;
+
+    /// An operator lifts a lockout: clears the failure counters.
+    async fn unlock_user(&self, user_id: &str, audit: NewAuditEvent) -> Result<()>;
+    /// An operator removes every second factor (TOTP, recovery codes,
+    /// passkeys); returns whether TOTP was on and how many passkeys went.
+    async fn reset_mfa(&self, user_id: &str, audit: NewAuditEvent) -> Result<(bool, u64)>;
 }
 
 /// Implements [`MailStore`] for a backend, given its `append_audit` and the
@@ -303,6 +309,58 @@ macro_rules! mail_store_impl {
                 $append(&mut tx, audit.details(serde_json::json!({ "sessions_ended": ended }))).await?;
                 tx.commit().await?;
                 Ok(ended)
+            }
+
+            async fn unlock_user(&self, user_id: &str, audit: waypost_core::NewAuditEvent) -> $crate::Result<()> {
+                let mut tx = self.write_tx().await?;
+                let done = sqlx::query(
+                    "UPDATE users SET failed_logins = 0, lockouts = 0, locked_until = NULL WHERE id = $1",
+                )
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done == 0 {
+                    return Err($crate::StoreError::NotFound("user"));
+                }
+                $append(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn reset_mfa(
+                &self,
+                user_id: &str,
+                audit: waypost_core::NewAuditEvent,
+            ) -> $crate::Result<(bool, u64)> {
+                let mut tx = self.write_tx().await?;
+                let totp: bool = sqlx::query_scalar("SELECT totp_enabled FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or($crate::StoreError::NotFound("user"))?;
+                sqlx::query(
+                    "UPDATE users SET totp_secret = NULL, totp_enabled = FALSE, totp_last_step = NULL WHERE id = $1",
+                )
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let passkeys = sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                $append(
+                    &mut tx,
+                    audit.details(serde_json::json!({ "totp": totp, "passkeys_removed": passkeys })),
+                )
+                .await?;
+                tx.commit().await?;
+                Ok((totp, passkeys))
             }
         }
     };
