@@ -10,6 +10,7 @@ mod developers;
 mod inbox;
 mod invitations;
 mod page;
+mod recovery;
 mod security;
 mod signin;
 mod templates;
@@ -31,6 +32,8 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(signin::form).post(signin::submit))
         .route("/login/second-factor", post(signin::second_factor))
         .route("/logout", post(signin::logout))
+        .route("/forgot", get(recovery::forgot_form).post(recovery::forgot))
+        .route("/reset", get(recovery::reset_form).post(recovery::reset))
         .route(
             "/invitations/accept",
             get(invitations::form).post(invitations::accept),

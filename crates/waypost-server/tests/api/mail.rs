@@ -18,7 +18,8 @@ on_both_backends!(
     password_reset_asks_for_the_second_factor,
     security_notices_by_mail,
     invitation_by_mail_accepted_end_to_end,
-    mail_waits_for_the_smtp_server_to_come_back
+    mail_waits_for_the_smtp_server_to_come_back,
+    reset_pages_in_the_dashboard
 );
 
 const NEW_PASSWORD: &str = "amber-orchard-compass-31";
@@ -311,4 +312,67 @@ async fn mail_waits_for_the_smtp_server_to_come_back(backend: Backend) {
     assert!(link_in(&mail).contains("/reset?token="));
     let rows = app.state.store.recent_mail(10).await.unwrap();
     assert!(rows[0].sent_at.is_some() && !rows[0].content_kept && rows[0].attempts >= 2);
+}
+
+async fn page_post(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    app.client
+        .post(format!("{}{path}", app.address))
+        .header("sec-fetch-site", "same-origin")
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn reset_pages_in_the_dashboard(backend: Backend) {
+    let Some(sink) = SmtpSink::start().await else {
+        return;
+    };
+    let Some(app) = spawn_app_with(backend, mail_config(sink.port)).await else {
+        return;
+    };
+    owner(&app, "ana@example.com", "Acme").await;
+    let login_page = app.get("/login").await.text().await.unwrap();
+    assert!(login_page.contains("href=\"/forgot\""));
+    let page = app.get("/forgot").await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("action=\"/forgot\""));
+    let cross = app
+        .client
+        .post(format!("{}/forgot", app.address))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("email", "ana@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    let sent = page_post(&app, "/forgot", &[("email", "ana@example.com")]).await;
+    assert_eq!(sent.status(), 200);
+    assert!(sent.text().await.unwrap().contains("on its way"));
+    let link = link_in(&sink.wait_for_mail_to("ana@example.com", "Reset").await);
+    let token = token_of(&link);
+    let form = app.get(&format!("/reset?token={token}")).await;
+    assert_eq!(form.status(), 200);
+    let form = form.text().await.unwrap();
+    assert!(form.contains("name=\"password_again\"") && !form.contains("name=\"code\""));
+    let differ = page_post(
+        &app,
+        "/reset",
+        &[("token", &token), ("password", NEW_PASSWORD), ("password_again", "something-else-entirely")],
+    )
+    .await;
+    assert_eq!(differ.status(), 422);
+    assert!(differ.text().await.unwrap().contains("The two passwords differ."));
+    let done = page_post(
+        &app,
+        "/reset",
+        &[("token", &token), ("password", NEW_PASSWORD), ("password_again", NEW_PASSWORD)],
+    )
+    .await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()["location"], "/login?reset=1");
+    let notice = app.get("/login?reset=1").await.text().await.unwrap();
+    assert!(notice.contains("Your password is changed"));
+    assert_eq!(app.get(&format!("/reset?token={token}")).await.status(), 404);
+    login(&app, "ana@example.com", NEW_PASSWORD).await;
 }
