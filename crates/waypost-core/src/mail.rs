@@ -17,6 +17,7 @@ pub enum MailKind {
     MfaRemoved,
     ApiKeyCreated,
     RecoveryCodeUsed,
+    AccountDeletion,
 }
 
 impl MailKind {
@@ -31,6 +32,7 @@ impl MailKind {
             Self::MfaRemoved => "mfa_removed",
             Self::ApiKeyCreated => "api_key_created",
             Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::AccountDeletion => "account_deletion",
         }
     }
 }

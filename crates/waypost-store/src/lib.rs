@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod accept;
+pub mod account;
 pub mod audiences;
 pub mod audit_query;
 pub mod backup;
@@ -44,6 +45,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 
+pub use account::AccountStore;
 pub use audiences::AudienceStore;
 pub use audit_query::{AuditFilter, AuditQueryStore};
 pub use backup::BackupStore;
@@ -100,6 +102,7 @@ pub trait Store:
     + IncidentStore
     + MediaStore
     + MailStore
+    + AccountStore
     + ConversationStore
     + AudienceStore
     + ImportStore
@@ -136,6 +139,7 @@ impl<T> Store for T where
         + IncidentStore
         + MediaStore
         + MailStore
+        + AccountStore
         + ConversationStore
         + AudienceStore
         + ImportStore

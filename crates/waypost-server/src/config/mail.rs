@@ -52,6 +52,11 @@ impl Config {
                 "WAYPOST_PASSWORD_RESET_PER_ADDRESS_PER_HOUR / _PER_IP_PER_HOUR: must be greater than 0".into(),
             ));
         }
+        if !(1..=365).contains(&self.account_deletion_grace_days) {
+            return Err(ConfigError(
+                "WAYPOST_ACCOUNT_DELETION_GRACE_DAYS: must be 1 to 365".into(),
+            ));
+        }
         Ok(())
     }
 

@@ -214,6 +214,8 @@ pub struct Config {
     pub password_reset_per_address_per_hour: u32,
     /// Password reset requests per client network per hour.
     pub password_reset_per_ip_per_hour: u32,
+    /// Days between an account holder's deletion request and the deletion.
+    pub account_deletion_grace_days: u32,
 }
 
 /// Default opt-out keywords: Meta's and carriers' usual English set and common translations.
@@ -361,6 +363,7 @@ impl Default for Config {
             mail_retention_days: 30,
             password_reset_per_address_per_hour: 3,
             password_reset_per_ip_per_hour: 20,
+            account_deletion_grace_days: 14,
         }
     }
 }
@@ -840,6 +843,10 @@ impl Config {
             format!(
                 "password_reset_per_ip_per_hour = {}",
                 self.password_reset_per_ip_per_hour
+            ),
+            format!(
+                "account_deletion_grace_days = {}",
+                self.account_deletion_grace_days
             ),
             format!("webauthn_rp_id = {}", webauthn.0),
             format!("webauthn_origin = {}", webauthn.1),

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, the OpenAPI document, and the edge layers that
 //! every response passes through.
 
+pub mod account;
 pub mod api_keys;
 pub mod audiences;
 pub mod audit;
@@ -146,6 +147,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::change_password))
         .routes(routes!(password_reset::request))
         .routes(routes!(password_reset::complete))
+        .routes(routes!(account::export))
+        .routes(routes!(account::request_deletion, account::cancel_deletion))
         .routes(routes!(
             sessions::list_sessions,
             sessions::revoke_other_sessions

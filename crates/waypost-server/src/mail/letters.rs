@@ -147,6 +147,17 @@ pub fn recovery_code_used(to: &str, remaining: i64) -> Letter {
     )
 }
 
+pub fn account_deletion_scheduled(to: &str, due: &str) -> Letter {
+    letter(
+        to,
+        "Your Waypost account will be deleted",
+        vec![
+            t(format!("You asked to delete your Waypost account. It will be deleted on {due}, with your memberships, sessions and second factors.")),
+            t("Changed your mind? Sign in before then and cancel the deletion (DELETE /v1/account/deletion). If you did not ask for this, sign in, cancel it and reset your password."),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

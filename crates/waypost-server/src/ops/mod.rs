@@ -4,6 +4,7 @@
 //! workers and the bench programs all call these; nothing here knows HTTP.
 
 pub mod account_admin;
+pub mod account;
 pub mod accounts;
 pub mod api_keys;
 pub mod audiences;

@@ -6,6 +6,7 @@ mod helpers;
 mod smtp;
 mod users;
 
+mod account;
 mod audiences;
 mod audit_chain;
 mod backup;

@@ -81,6 +81,7 @@ crate::inbound::inbound_store_impl!(
     apply_unmatched,
     insert_media
 );
+crate::account::account_store_impl!(PgStore, append_audit);
 crate::mail::mail_store_impl!(PgStore, append_audit, "FOR UPDATE SKIP LOCKED");
 crate::templates::template_store_impl!(PgStore, append_audit, insert_events);
 crate::webhooks::webhook_store_impl!(
