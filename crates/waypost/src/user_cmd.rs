@@ -31,7 +31,9 @@ pub async fn run(state: &AppState, cmd: UserCommand) -> anyhow::Result<()> {
             println!("unlocked {}", user.id);
         }
         UserCommand::ResetMfa { email } => {
-            let (totp, passkeys) = account_admin::reset_mfa(state, &email).await.map_err(fail)?;
+            let (totp, passkeys) = account_admin::reset_mfa(state, &email)
+                .await
+                .map_err(fail)?;
             println!(
                 "removed second factors: TOTP {}, {passkeys} passkey(s)",
                 if totp { "was on" } else { "was off" }

@@ -792,7 +792,14 @@ fn admin_user_unlock_reset_mfa_and_reset_link_are_audited() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let mut bootstrap = waypost(dir.path())
-        .args(["admin", "bootstrap", "--email", "ana@example.com", "--workspace", "Acme"])
+        .args([
+            "admin",
+            "bootstrap",
+            "--email",
+            "ana@example.com",
+            "--workspace",
+            "Acme",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -806,7 +813,12 @@ fn admin_user_unlock_reset_mfa_and_reset_link_are_audited() {
     };
     let (out, stdout, stderr) = user("reset-link", "Ana@Example.com");
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.trim().starts_with("http://127.0.0.1:8080/reset?token="), "{stdout}");
+    assert!(
+        stdout
+            .trim()
+            .starts_with("http://127.0.0.1:8080/reset?token="),
+        "{stdout}"
+    );
     assert!(stderr.contains("valid 30 minutes"), "{stderr}");
     let (out, stdout, stderr) = user("unlock", "ana@example.com");
     assert!(out.status.success(), "{stderr}");

@@ -14,14 +14,16 @@ impl Config {
                     ))
                 })?;
             let parsed = url::Url::parse(url.expose_secret()).ok();
-            let unencrypted = parsed.as_ref().is_some_and(|u| {
-                u.scheme() == "smtp" && !u.query_pairs().any(|(k, _)| k == "tls")
-            });
+            let unencrypted = parsed
+                .as_ref()
+                .is_some_and(|u| u.scheme() == "smtp" && !u.query_pairs().any(|(k, _)| k == "tls"));
             let local = parsed
                 .as_ref()
                 .and_then(|u| u.host_str().map(str::to_owned))
                 .is_some_and(|h| {
-                    h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+                    h == "localhost"
+                        || h.parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback())
                 });
             if unencrypted && !local {
                 return Err(ConfigError(
@@ -47,7 +49,8 @@ impl Config {
                 "WAYPOST_MAIL_RETENTION_DAYS: must be 1 to 3650".into(),
             ));
         }
-        if self.password_reset_per_address_per_hour == 0 || self.password_reset_per_ip_per_hour == 0 {
+        if self.password_reset_per_address_per_hour == 0 || self.password_reset_per_ip_per_hour == 0
+        {
             return Err(ConfigError(
                 "WAYPOST_PASSWORD_RESET_PER_ADDRESS_PER_HOUR / _PER_IP_PER_HOUR: must be greater than 0".into(),
             ));

@@ -405,7 +405,11 @@ impl Config {
         if let Some(path) = &file {
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(Env::prefixed("WAYPOST_").ignore(&["config", "test_postgres_url", "test_smtp_python"]));
+        figment = figment.merge(Env::prefixed("WAYPOST_").ignore(&[
+            "config",
+            "test_postgres_url",
+            "test_smtp_python",
+        ]));
         if let Some(listen) = overrides.listen {
             figment = figment.merge(Serialized::default("listen", listen));
         }

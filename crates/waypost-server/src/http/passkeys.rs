@@ -219,7 +219,11 @@ pub async fn remove(
     let user = &caller.session()?.user;
     let event = NewAuditEvent::new(None, caller.actor(), "mfa.passkey_removed")
         .target("passkey", id.clone())
-        .mail(crate::ops::notices::mfa_removed(&state, &user.email, "a passkey"));
+        .mail(crate::ops::notices::mfa_removed(
+            &state,
+            &user.email,
+            "a passkey",
+        ));
     state
         .store
         .delete_passkey(&user.id, &id, origin.stamp(event))

@@ -160,7 +160,8 @@ async fn send(sender: &Sender, letter: &Letter) -> Result<(), Failure> {
 }
 
 async fn purge(state: &AppState) {
-    let before = state.clock.now() - chrono::Duration::days(state.config.mail_retention_days.into());
+    let before =
+        state.clock.now() - chrono::Duration::days(state.config.mail_retention_days.into());
     loop {
         match state.store.purge_finished_mail(before, PURGE_BATCH).await {
             Ok(n) if n == PURGE_BATCH as u64 => continue,

@@ -61,9 +61,13 @@ pub fn password_reset(to: &str, link: &str) -> Letter {
         to,
         "Reset your Waypost password",
         vec![
-            t("Someone asked to reset the password of the Waypost account for this address. To choose a new password, open this link within 30 minutes:"),
+            t(
+                "Someone asked to reset the password of the Waypost account for this address. To choose a new password, open this link within 30 minutes:",
+            ),
             Part::Link(link.to_owned()),
-            t("It works once. Choosing a new password signs out every session. If you did not ask for this, ignore this mail: your password stays as it is."),
+            t(
+                "It works once. Choosing a new password signs out every session. If you did not ask for this, ignore this mail: your password stays as it is.",
+            ),
         ],
     )
 }
@@ -73,7 +77,9 @@ pub fn invitation(to: &str, workspace: &str, role: &str, link: &str) -> Letter {
         to,
         &format!("You are invited to {workspace} on Waypost"),
         vec![
-            t(format!("You are invited to join the workspace \"{workspace}\" on Waypost as {role}. To accept, open this link within 7 days:")),
+            t(format!(
+                "You are invited to join the workspace \"{workspace}\" on Waypost as {role}. To accept, open this link within 7 days:"
+            )),
             Part::Link(link.to_owned()),
             t("If you did not expect this invitation, ignore this mail."),
         ],
@@ -85,7 +91,9 @@ pub fn new_sign_in(to: &str, when: &str, network: &str, device: &str) -> Letter 
         to,
         "New sign-in to your Waypost account",
         vec![
-            t(format!("Your Waypost account was signed in to from a network or device it had not used before, at {when}.")),
+            t(format!(
+                "Your Waypost account was signed in to from a network or device it had not used before, at {when}."
+            )),
             t(format!("Network: {network}\nDevice: {device}")),
             t(NOT_YOU),
         ],
@@ -97,7 +105,9 @@ pub fn password_changed(to: &str, when: &str) -> Letter {
         to,
         "Your Waypost password was changed",
         vec![
-            t(format!("The password of your Waypost account was changed at {when}. Other sessions were signed out.")),
+            t(format!(
+                "The password of your Waypost account was changed at {when}. Other sessions were signed out."
+            )),
             t(NOT_YOU),
         ],
     )
@@ -108,7 +118,9 @@ pub fn mfa_added(to: &str, method: &str) -> Letter {
         to,
         "Two-step verification added to your Waypost account",
         vec![
-            t(format!("A second factor was added to your Waypost account: {method}.")),
+            t(format!(
+                "A second factor was added to your Waypost account: {method}."
+            )),
             t(NOT_YOU),
         ],
     )
@@ -119,7 +131,9 @@ pub fn mfa_removed(to: &str, method: &str) -> Letter {
         to,
         "Two-step verification removed from your Waypost account",
         vec![
-            t(format!("A second factor was removed from your Waypost account: {method}.")),
+            t(format!(
+                "A second factor was removed from your Waypost account: {method}."
+            )),
             t(NOT_YOU),
         ],
     )
@@ -130,8 +144,12 @@ pub fn api_key_created(to: &str, key_name: &str, prefix: &str) -> Letter {
         to,
         "A Waypost API key was created",
         vec![
-            t(format!("You created the API key \"{key_name}\" ({prefix}…) in Waypost. Anyone holding it can act on the workspace within its scopes.")),
-            t("If this was not you, revoke the key in the Developers page and reset your password."),
+            t(format!(
+                "You created the API key \"{key_name}\" ({prefix}…) in Waypost. Anyone holding it can act on the workspace within its scopes."
+            )),
+            t(
+                "If this was not you, revoke the key in the Developers page and reset your password.",
+            ),
         ],
     )
 }
@@ -141,7 +159,9 @@ pub fn recovery_code_used(to: &str, remaining: i64) -> Letter {
         to,
         "A recovery code of your Waypost account was used",
         vec![
-            t(format!("A recovery code was used to sign in to your Waypost account. {remaining} unused codes remain; each works once.")),
+            t(format!(
+                "A recovery code was used to sign in to your Waypost account. {remaining} unused codes remain; each works once."
+            )),
             t(NOT_YOU),
         ],
     )
@@ -152,8 +172,12 @@ pub fn account_deletion_scheduled(to: &str, due: &str) -> Letter {
         to,
         "Your Waypost account will be deleted",
         vec![
-            t(format!("You asked to delete your Waypost account. It will be deleted on {due}, with your memberships, sessions and second factors.")),
-            t("Changed your mind? Sign in before then and cancel the deletion (DELETE /v1/account/deletion). If you did not ask for this, sign in, cancel it and reset your password."),
+            t(format!(
+                "You asked to delete your Waypost account. It will be deleted on {due}, with your memberships, sessions and second factors."
+            )),
+            t(
+                "Changed your mind? Sign in before then and cancel the deletion (DELETE /v1/account/deletion). If you did not ask for this, sign in, cancel it and reset your password.",
+            ),
         ],
     )
 }
@@ -164,7 +188,12 @@ mod tests {
 
     #[test]
     fn html_is_escaped_and_text_keeps_the_link() {
-        let l = invitation("a@example.com", "<Acme & Co>", "agent", "https://w.example/x?a=1&b=2");
+        let l = invitation(
+            "a@example.com",
+            "<Acme & Co>",
+            "agent",
+            "https://w.example/x?a=1&b=2",
+        );
         assert!(l.html.contains("&lt;Acme &amp; Co&gt;"));
         assert!(!l.html.contains("<Acme"));
         assert!(l.text.contains("https://w.example/x?a=1&b=2"));

@@ -160,7 +160,8 @@ pub async fn request_deletion(
     if let Some(due) = state.store.deletion_due_at(&user.id).await? {
         return Ok(due);
     }
-    let due = state.clock.now() + chrono::Duration::days(state.config.account_deletion_grace_days.into());
+    let due =
+        state.clock.now() + chrono::Duration::days(state.config.account_deletion_grace_days.into());
     let letter = crate::mail::letters::account_deletion_scheduled(
         &user.email,
         &due.format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -168,7 +169,11 @@ pub async fn request_deletion(
     let event = NewAuditEvent::new(None, caller.actor(), "account.deletion_requested")
         .target("user", user.id.clone())
         .details(serde_json::json!({ "due_at": due }))
-        .mail(crate::mail::queue(state, MailKind::AccountDeletion, &letter));
+        .mail(crate::mail::queue(
+            state,
+            MailKind::AccountDeletion,
+            &letter,
+        ));
     state
         .store
         .set_deletion_due(&user.id, Some(due), origin.stamp(event))

@@ -3,8 +3,8 @@
 //! [`ApiError`](crate::error::ApiError). HTTP handlers, pages, the CLI, the
 //! workers and the bench programs all call these; nothing here knows HTTP.
 
-pub mod account_admin;
 pub mod account;
+pub mod account_admin;
 pub mod accounts;
 pub mod api_keys;
 pub mod audiences;

@@ -18,7 +18,11 @@ pub fn password_changed(state: &AppState, user: &UserRecord) -> Option<QueuedMai
 }
 
 pub fn mfa_added(state: &AppState, email: &str, method: &str) -> Option<QueuedMail> {
-    mail::queue(state, MailKind::MfaAdded, &letters::mfa_added(email, method))
+    mail::queue(
+        state,
+        MailKind::MfaAdded,
+        &letters::mfa_added(email, method),
+    )
 }
 
 pub fn mfa_removed(state: &AppState, email: &str, method: &str) -> Option<QueuedMail> {

@@ -54,7 +54,11 @@ pub async fn request(
             .map(|ip| state.limits.reset_network.check(&network_of(ip))),
         Some(state.limits.reset_address.check(&address_key)),
     ];
-    if let Some(info) = checks.into_iter().flatten().find(|i| i.retry_after_secs.is_some()) {
+    if let Some(info) = checks
+        .into_iter()
+        .flatten()
+        .find(|i| i.retry_after_secs.is_some())
+    {
         return Ok(Err(info));
     }
     let outcome = issue(state, origin, &normalized).await;

@@ -32,7 +32,12 @@ pub async fn forgot_form(State(state): State<AppState>) -> Response {
     forgot_page(&state, StatusCode::OK, false, None)
 }
 
-fn forgot_page(state: &AppState, status: StatusCode, sent: bool, error: Option<String>) -> Response {
+fn forgot_page(
+    state: &AppState,
+    status: StatusCode,
+    sent: bool,
+    error: Option<String>,
+) -> Response {
     render(
         status,
         &ForgotPage {
@@ -59,15 +64,17 @@ pub async fn forgot(
     if let Some(refused) = cross_site(&headers, &state) {
         return Ok(refused);
     }
-    Ok(match password_reset::request(&state, &origin, &f.email).await? {
-        Ok(()) => forgot_page(&state, StatusCode::OK, true, None),
-        Err(_) => forgot_page(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            false,
-            Some("Too many requests for this address or network. Try again in an hour.".into()),
-        ),
-    })
+    Ok(
+        match password_reset::request(&state, &origin, &f.email).await? {
+            Ok(()) => forgot_page(&state, StatusCode::OK, true, None),
+            Err(_) => forgot_page(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                false,
+                Some("Too many requests for this address or network. Try again in an hour.".into()),
+            ),
+        },
+    )
 }
 
 #[derive(Template)]

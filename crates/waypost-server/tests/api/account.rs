@@ -22,7 +22,13 @@ async fn self_export_lists_profile_memberships_sessions_and_audit(backend: Backe
     };
     owner(&app, "ana@example.com", "Acme").await;
     let first = login(&app, "ana@example.com", PASSWORD).await;
-    assert_eq!(first.post(&app, "/v1/auth/logout", json!({})).await.status(), 204);
+    assert_eq!(
+        first
+            .post(&app, "/v1/auth/logout", json!({}))
+            .await
+            .status(),
+        204
+    );
     let s = login(&app, "ana@example.com", PASSWORD).await;
     let res = s.get(&app, "/v1/account/export").await;
     assert_eq!(res.status(), 200);
@@ -40,8 +46,15 @@ async fn self_export_lists_profile_memberships_sessions_and_audit(backend: Backe
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert!(actions.contains(&"auth.login") && actions.contains(&"auth.logout"), "{actions:?}");
-    assert!(audit_actions(&app, None).await.contains(&"account.exported".to_owned()));
+    assert!(
+        actions.contains(&"auth.login") && actions.contains(&"auth.logout"),
+        "{actions:?}"
+    );
+    assert!(
+        audit_actions(&app, None)
+            .await
+            .contains(&"account.exported".to_owned())
+    );
 
     app.clock.advance(Duration::minutes(10));
     let res = s.get(&app, "/v1/account/export").await;
@@ -71,7 +84,9 @@ async fn account_deletion_with_grace_and_cancellation(backend: Backend) {
     let due: Value = res.json().await.unwrap();
     let due: chrono::DateTime<chrono::Utc> = due["due_at"].as_str().unwrap().parse().unwrap();
     assert_eq!((due - app.clock_now()).num_days(), 14);
-    let notice = sink.wait_for_mail_to("bob@example.com", "will be deleted").await;
+    let notice = sink
+        .wait_for_mail_to("bob@example.com", "will be deleted")
+        .await;
     assert!(notice.text().contains("cancel"));
     assert_eq!(b.delete(&app, "/v1/account/deletion").await.status(), 204);
     assert_problem(b.delete(&app, "/v1/account/deletion").await, 404).await;
@@ -79,26 +94,66 @@ async fn account_deletion_with_grace_and_cancellation(backend: Backend) {
     run_due_deletions(&app.state).await.unwrap();
     let b = login(&app, "bob@example.com", PASSWORD).await;
     assert!(
-        app.state.store.find_user_by_email("bob@example.com").await.unwrap().is_some(),
+        app.state
+            .store
+            .find_user_by_email("bob@example.com")
+            .await
+            .unwrap()
+            .is_some(),
         "a cancelled deletion does not happen"
     );
 
-    assert_eq!(b.post(&app, "/v1/account/deletion", json!({})).await.status(), 202);
+    assert_eq!(
+        b.post(&app, "/v1/account/deletion", json!({}))
+            .await
+            .status(),
+        202
+    );
     app.clock.advance(Duration::days(13));
     run_due_deletions(&app.state).await.unwrap();
-    assert!(app.state.store.find_user_by_email("bob@example.com").await.unwrap().is_some());
+    assert!(
+        app.state
+            .store
+            .find_user_by_email("bob@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
     app.clock.advance(Duration::days(2));
     run_due_deletions(&app.state).await.unwrap();
-    assert!(app.state.store.find_user_by_email("bob@example.com").await.unwrap().is_none());
+    assert!(
+        app.state
+            .store
+            .find_user_by_email("bob@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_problem(
-        login_request(&app, json!({"email": "bob@example.com", "password": PASSWORD})).await,
+        login_request(
+            &app,
+            json!({"email": "bob@example.com", "password": PASSWORD}),
+        )
+        .await,
         401,
     )
     .await;
-    let members = app.state.store.list_members(&ana.workspace_id.to_string()).await.unwrap();
+    let members = app
+        .state
+        .store
+        .list_members(&ana.workspace_id.to_string())
+        .await
+        .unwrap();
     assert_eq!(members.len(), 1);
     let actions = audit_actions(&app, None).await;
-    for action in ["account.deletion_requested", "account.deletion_cancelled", "account.deleted"] {
-        assert!(actions.contains(&action.to_owned()), "{action}: {actions:?}");
+    for action in [
+        "account.deletion_requested",
+        "account.deletion_cancelled",
+        "account.deleted",
+    ] {
+        assert!(
+            actions.contains(&action.to_owned()),
+            "{action}: {actions:?}"
+        );
     }
 }

@@ -61,7 +61,10 @@ async fn password_reset_by_mail(backend: Backend) {
     assert_eq!(unknown.status(), 202);
     let (known, unknown): (Value, Value) =
         (known.json().await.unwrap(), unknown.json().await.unwrap());
-    assert_eq!(known, unknown, "the answer does not tell whether the account exists");
+    assert_eq!(
+        known, unknown,
+        "the answer does not tell whether the account exists"
+    );
     let floor = waypost_server::ops::password_reset::ANSWER_FLOOR;
     assert!(known_took >= floor && unknown_took >= floor);
     let gap = known_took.abs_diff(unknown_took);
@@ -92,14 +95,22 @@ async fn password_reset_by_mail(backend: Backend) {
     .await;
     let res = complete_reset(&app, json!({"token": token, "password": NEW_PASSWORD})).await;
     assert_eq!(res.status(), 204);
-    assert_eq!(old.get(&app, "/v1/auth/me").await.status(), 401, "every session ended");
+    assert_eq!(
+        old.get(&app, "/v1/auth/me").await.status(),
+        401,
+        "every session ended"
+    );
     let reused = complete_reset(&app, json!({"token": token, "password": NEW_PASSWORD})).await;
     assert_eq!(
         assert_problem(reused, 404).await["type"],
         "https://waypost.dev/problems/reset-link-invalid"
     );
     assert_problem(
-        login_request(&app, json!({"email": "ana@example.com", "password": PASSWORD})).await,
+        login_request(
+            &app,
+            json!({"email": "ana@example.com", "password": PASSWORD}),
+        )
+        .await,
         401,
     )
     .await;
@@ -115,10 +126,20 @@ async fn password_reset_by_mail(backend: Backend) {
     // A link lasts 30 minutes.
     ask_reset(&app, "ana@example.com").await;
     let later = sink.wait_for(3).await;
-    let token = token_of(&link_in(later.iter().rev().find(|m| m.subject.contains("Reset")).unwrap()));
+    let token = token_of(&link_in(
+        later
+            .iter()
+            .rev()
+            .find(|m| m.subject.contains("Reset"))
+            .unwrap(),
+    ));
     app.clock.advance(chrono::Duration::minutes(31));
     assert_problem(
-        complete_reset(&app, json!({"token": token, "password": "violet-canyon-ember-58"})).await,
+        complete_reset(
+            &app,
+            json!({"token": token, "password": "violet-canyon-ember-58"}),
+        )
+        .await,
         404,
     )
     .await;
@@ -151,7 +172,9 @@ async fn password_reset_asks_for_the_second_factor(backend: Backend) {
     let s = login(&app, "ana@example.com", PASSWORD).await;
     let (secret, _) = enrol(&app, &s).await;
     ask_reset(&app, "ana@example.com").await;
-    let token = token_of(&link_in(&sink.wait_for_mail_to("ana@example.com", "Reset").await));
+    let token = token_of(&link_in(
+        &sink.wait_for_mail_to("ana@example.com", "Reset").await,
+    ));
     let res = complete_reset(&app, json!({"token": token, "password": NEW_PASSWORD})).await;
     let problem = assert_problem(res, 401).await;
     assert_eq!(problem["type"], "https://waypost.dev/problems/mfa-required");
@@ -193,20 +216,29 @@ async fn security_notices_by_mail(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let signin = sink.wait_for_mail_to("ana@example.com", "New sign-in").await;
+    let signin = sink
+        .wait_for_mail_to("ana@example.com", "New sign-in")
+        .await;
     assert!(signin.text().contains("Mozilla/5.0 (Elsewhere)"));
     assert!(signin.text().contains("127.0.0.1"));
 
     let (_, codes) = enrol(&app, &s).await;
-    sink.wait_for_mail_to("ana@example.com", "verification added").await;
+    sink.wait_for_mail_to("ana@example.com", "verification added")
+        .await;
     let body = json!({"email": "ana@example.com", "password": PASSWORD, "recovery_code": codes[0]});
     login_with(&app, body).await;
-    let used = sink.wait_for_mail_to("ana@example.com", "recovery code").await;
+    let used = sink
+        .wait_for_mail_to("ana@example.com", "recovery code")
+        .await;
     assert!(used.text().contains("9 unused codes remain"));
 
     let s = s.in_workspace(ana.workspace_id);
     let res = s
-        .post(&app, "/v1/api-keys", json!({"name": "ci deploy", "scopes": ["messages:send"]}))
+        .post(
+            &app,
+            "/v1/api-keys",
+            json!({"name": "ci deploy", "scopes": ["messages:send"]}),
+        )
         .await;
     assert_eq!(res.status(), 201);
     let key = sink.wait_for_mail_to("ana@example.com", "API key").await;
@@ -218,7 +250,8 @@ async fn security_notices_by_mail(backend: Backend) {
     );
 
     assert_eq!(s.delete(&app, "/v1/auth/mfa/totp").await.status(), 204);
-    sink.wait_for_mail_to("ana@example.com", "verification removed").await;
+    sink.wait_for_mail_to("ana@example.com", "verification removed")
+        .await;
 
     let res = s
         .post(
@@ -228,10 +261,14 @@ async fn security_notices_by_mail(backend: Backend) {
         )
         .await;
     assert_eq!(res.status(), 204);
-    sink.wait_for_mail_to("ana@example.com", "password was changed").await;
+    sink.wait_for_mail_to("ana@example.com", "password was changed")
+        .await;
     let subjects: Vec<String> = sink.received().into_iter().map(|m| m.subject).collect();
     assert_eq!(
-        subjects.iter().filter(|s| s.contains("New sign-in")).count(),
+        subjects
+            .iter()
+            .filter(|s| s.contains("New sign-in"))
+            .count(),
         1,
         "{subjects:?}"
     );
@@ -249,7 +286,11 @@ async fn invitation_by_mail_accepted_end_to_end(backend: Backend) {
         .await
         .in_workspace(ana.workspace_id);
     let res = s
-        .post(&app, "/v1/invitations", json!({"email": "newbie@example.com", "role": "agent"}))
+        .post(
+            &app,
+            "/v1/invitations",
+            json!({"email": "newbie@example.com", "role": "agent"}),
+        )
         .await;
     assert_eq!(res.status(), 201);
     let mail = sink.wait_for_mail_to("newbie@example.com", "invited").await;
@@ -306,7 +347,10 @@ async fn mail_waits_for_the_smtp_server_to_come_back(backend: Backend) {
     // The retry waits its backoff (by the app's clock), then goes out.
     let sink = SmtpSink::start_on(port).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(sink.received().is_empty(), "not before the backoff has passed");
+    assert!(
+        sink.received().is_empty(),
+        "not before the backoff has passed"
+    );
     app.clock.advance(chrono::Duration::minutes(5));
     let mail = sink.wait_for_mail_to("ana@example.com", "Reset").await;
     assert!(link_in(&mail).contains("/reset?token="));
@@ -358,21 +402,38 @@ async fn reset_pages_in_the_dashboard(backend: Backend) {
     let differ = page_post(
         &app,
         "/reset",
-        &[("token", &token), ("password", NEW_PASSWORD), ("password_again", "something-else-entirely")],
+        &[
+            ("token", &token),
+            ("password", NEW_PASSWORD),
+            ("password_again", "something-else-entirely"),
+        ],
     )
     .await;
     assert_eq!(differ.status(), 422);
-    assert!(differ.text().await.unwrap().contains("The two passwords differ."));
+    assert!(
+        differ
+            .text()
+            .await
+            .unwrap()
+            .contains("The two passwords differ.")
+    );
     let done = page_post(
         &app,
         "/reset",
-        &[("token", &token), ("password", NEW_PASSWORD), ("password_again", NEW_PASSWORD)],
+        &[
+            ("token", &token),
+            ("password", NEW_PASSWORD),
+            ("password_again", NEW_PASSWORD),
+        ],
     )
     .await;
     assert_eq!(done.status(), 303);
     assert_eq!(done.headers()["location"], "/login?reset=1");
     let notice = app.get("/login?reset=1").await.text().await.unwrap();
     assert!(notice.contains("Your password is changed"));
-    assert_eq!(app.get(&format!("/reset?token={token}")).await.status(), 404);
+    assert_eq!(
+        app.get(&format!("/reset?token={token}")).await.status(),
+        404
+    );
     login(&app, "ana@example.com", NEW_PASSWORD).await;
 }

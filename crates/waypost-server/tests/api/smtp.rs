@@ -44,7 +44,9 @@ fn python() -> Option<String> {
         return Some(python);
     }
     if std::env::var("CI").is_ok() || std::env::var("WAYPOST_TEST_SMTP_PYTHON").is_ok() {
-        panic!("{python} cannot import aiosmtpd (.ci/run installs it and sets WAYPOST_TEST_SMTP_PYTHON)");
+        panic!(
+            "{python} cannot import aiosmtpd (.ci/run installs it and sets WAYPOST_TEST_SMTP_PYTHON)"
+        );
     }
     eprintln!("skipping a mail test: no Python with aiosmtpd (set WAYPOST_TEST_SMTP_PYTHON)");
     None
@@ -141,12 +143,14 @@ impl SmtpSink {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "no mail to {to} about {subject_has:?}; got {:?}",
-                self.received().iter().map(|m| &m.subject).collect::<Vec<_>>()
+                self.received()
+                    .iter()
+                    .map(|m| &m.subject)
+                    .collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-
 }
 
 pub fn url_for(port: u16) -> String {
