@@ -18,6 +18,7 @@ pub enum MailKind {
     ApiKeyCreated,
     RecoveryCodeUsed,
     AccountDeletion,
+    EmailChanged,
 }
 
 impl MailKind {
@@ -33,6 +34,7 @@ impl MailKind {
             Self::ApiKeyCreated => "api_key_created",
             Self::RecoveryCodeUsed => "recovery_code_used",
             Self::AccountDeletion => "account_deletion",
+            Self::EmailChanged => "email_changed",
         }
     }
 }

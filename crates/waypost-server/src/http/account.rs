@@ -4,9 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::json::ApiJson;
 use super::{ApiError, Problem};
 use crate::auth::Caller;
 use crate::ops::account;
@@ -63,4 +64,74 @@ pub async fn cancel_deletion(
 ) -> Result<StatusCode, ApiError> {
     account::cancel_deletion(&state, &origin, &caller).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mails the signed-in person a link confirming their current address.
+#[utoipa::path(post, path = "/v1/account/email/verification", tag = "auth",
+    responses(
+        (status = 202, description = "A link is on its way to the account's address"),
+        (status = 409, description = "Mail is not configured", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn request_verification(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    caller: Caller,
+) -> Result<StatusCode, ApiError> {
+    crate::ops::email_change::request_verification(&state, &origin, &caller).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EmailChangeRequest {
+    email: String,
+}
+
+/// Asks to change the account's address (step-up): it changes when the new
+/// address confirms by its mailed link; the old address is told and can undo.
+#[utoipa::path(post, path = "/v1/account/email", tag = "auth", request_body = EmailChangeRequest,
+    responses(
+        (status = 202, description = "A confirmation link is on its way to the new address"),
+        (status = 403, description = "Re-authentication required", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Address in use, or mail not configured", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn request_change(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    caller: Caller,
+    ApiJson(req): ApiJson<EmailChangeRequest>,
+) -> Result<StatusCode, ApiError> {
+    crate::ops::email_change::request_change(&state, &origin, &caller, &req.email).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EmailLink {
+    /// The token of the mailed link.
+    token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmailLinkUsed {
+    /// `verify`, `change` or `undo`.
+    pub done: String,
+}
+
+/// Uses a mailed address link: confirms the address, applies a change, or
+/// undoes one (which ends every session).
+#[utoipa::path(post, path = "/v1/account/email/confirm", tag = "auth", request_body = EmailLink,
+    responses(
+        (status = 200, description = "Done", body = EmailLinkUsed),
+        (status = 404, description = "Link unknown, used or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another account took the address meanwhile", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn confirm_email(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    ApiJson(req): ApiJson<EmailLink>,
+) -> Result<Json<EmailLinkUsed>, ApiError> {
+    let done = crate::ops::email_change::confirm(&state, &origin, &req.token).await?;
+    Ok(Json(EmailLinkUsed {
+        done: done.as_str().to_owned(),
+    }))
 }

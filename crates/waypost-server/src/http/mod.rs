@@ -149,6 +149,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(password_reset::complete))
         .routes(routes!(account::export))
         .routes(routes!(account::request_deletion, account::cancel_deletion))
+        .routes(routes!(account::request_verification))
+        .routes(routes!(account::request_change))
+        .routes(routes!(account::confirm_email))
         .routes(routes!(
             sessions::list_sessions,
             sessions::revoke_other_sessions

@@ -15,6 +15,7 @@ pub mod contact_import;
 mod contact_import_batch;
 pub mod contact_merge;
 pub mod contacts;
+pub mod email_change;
 pub mod conversations;
 pub mod event_access;
 pub mod event_stream;
