@@ -36,7 +36,11 @@ pub enum EmailChange {
 #[async_trait]
 pub trait AccountStore {
     /// Stores a link (its audit event carries the mail with it).
-    async fn create_email_token(&self, token: &EmailTokenRecord, audit: NewAuditEvent) -> Result<()>;
+    async fn create_email_token(
+        &self,
+        token: &EmailTokenRecord,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
     async fn find_email_token(&self, token_hash: &[u8]) -> Result<Option<EmailTokenRecord>>;
     /// Uses the link once and applies `change`; with `follow_up` (the undo
     /// link a change leaves the old address) stored too. `NotFound` when used

@@ -187,7 +187,9 @@ pub fn verify_address(to: &str, link: &str) -> Letter {
         to,
         "Confirm your address for Waypost",
         vec![
-            t("Confirm that this address belongs to your Waypost account by opening this link within 24 hours:"),
+            t(
+                "Confirm that this address belongs to your Waypost account by opening this link within 24 hours:",
+            ),
             Part::Link(link.to_owned()),
             t("If you did not ask for this, ignore this mail."),
         ],
@@ -199,7 +201,9 @@ pub fn change_requested(to: &str, new_address: &str) -> Letter {
         to,
         "A change of your Waypost sign-in address was asked for",
         vec![
-            t(format!("Someone signed in to your Waypost account asked to change its address to {new_address}. Nothing changes until that address confirms it; if it does, this address gets a link to undo the change.")),
+            t(format!(
+                "Someone signed in to your Waypost account asked to change its address to {new_address}. Nothing changes until that address confirms it; if it does, this address gets a link to undo the change."
+            )),
             t(NOT_YOU),
         ],
     )
@@ -210,7 +214,9 @@ pub fn email_changed(to: &str, new_address: &str, undo_link: &str) -> Letter {
         to,
         "Your Waypost sign-in address was changed",
         vec![
-            t(format!("Your Waypost account now signs in with {new_address}. If you did not do this, undo it within 7 days with this link; it also signs out every session:")),
+            t(format!(
+                "Your Waypost account now signs in with {new_address}. If you did not do this, undo it within 7 days with this link; it also signs out every session:"
+            )),
             Part::Link(undo_link.to_owned()),
             t("Then reset your password from the sign-in page."),
         ],
@@ -222,8 +228,12 @@ pub fn email_restored(to: &str) -> Letter {
         to,
         "Your Waypost sign-in address was restored",
         vec![
-            t("The change of your Waypost account's address was undone: it signs in with this address again, and every session was signed out."),
-            t("Reset your password now from the sign-in page (\"Forgot password?\") and check your two-step verification."),
+            t(
+                "The change of your Waypost account's address was undone: it signs in with this address again, and every session was signed out.",
+            ),
+            t(
+                "Reset your password now from the sign-in page (\"Forgot password?\") and check your two-step verification.",
+            ),
         ],
     )
 }

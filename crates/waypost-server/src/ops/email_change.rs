@@ -61,7 +61,13 @@ fn mail_off() -> ApiError {
     .into()
 }
 
-fn new_token(state: &AppState, user_id: &str, purpose: Purpose, email: &str, valid: Duration) -> (EmailTokenRecord, String) {
+fn new_token(
+    state: &AppState,
+    user_id: &str,
+    purpose: Purpose,
+    email: &str,
+    valid: Duration,
+) -> (EmailTokenRecord, String) {
     let now = state.clock.now();
     let secret = token::generate_session_token();
     let record = EmailTokenRecord {
@@ -88,11 +94,24 @@ pub async fn request_verification(
         return Err(mail_off());
     }
     let user = &caller.session()?.user;
-    let (record, url) = new_token(state, &user.id, Purpose::Verify, &user.email, Duration::hours(LINK_HOURS));
+    let (record, url) = new_token(
+        state,
+        &user.id,
+        Purpose::Verify,
+        &user.email,
+        Duration::hours(LINK_HOURS),
+    );
     let event = NewAuditEvent::new(None, caller.actor(), "account.email_verification_sent")
         .target("user", user.id.clone())
-        .mail(mail::queue(state, MailKind::EmailVerification, &letters::verify_address(&user.email, &url)));
-    state.store.create_email_token(&record, origin.stamp(event)).await?;
+        .mail(mail::queue(
+            state,
+            MailKind::EmailVerification,
+            &letters::verify_address(&user.email, &url),
+        ));
+    state
+        .store
+        .create_email_token(&record, origin.stamp(event))
+        .await?;
     Ok(())
 }
 
@@ -111,18 +130,48 @@ pub async fn request_change(
     let user = &caller.session()?.user;
     let email = Email::parse(new_email).map_err(|e| unprocessable(format!("`email`: {e}")))?;
     if email.as_str() == user.email {
-        return Err(unprocessable("`email`: this is already the account's address"));
+        return Err(unprocessable(
+            "`email`: this is already the account's address",
+        ));
     }
-    if state.store.find_user_by_email(email.as_str()).await?.is_some() {
-        return Err(Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", "Another account uses this address.").into());
+    if state
+        .store
+        .find_user_by_email(email.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "Conflict",
+            "Another account uses this address.",
+        )
+        .into());
     }
-    let (record, url) = new_token(state, &user.id, Purpose::Change, email.as_str(), Duration::hours(LINK_HOURS));
+    let (record, url) = new_token(
+        state,
+        &user.id,
+        Purpose::Change,
+        email.as_str(),
+        Duration::hours(LINK_HOURS),
+    );
     let event = NewAuditEvent::new(None, caller.actor(), "account.email_change_requested")
         .target("user", user.id.clone())
         .details(serde_json::json!({ "to": mask_address(email.as_str()) }))
-        .mail(mail::queue(state, MailKind::EmailVerification, &letters::verify_address(email.as_str(), &url)))
-        .mail(mail::queue(state, MailKind::EmailChanged, &letters::change_requested(&user.email, email.as_str())));
-    state.store.create_email_token(&record, origin.stamp(event)).await?;
+        .mail(mail::queue(
+            state,
+            MailKind::EmailVerification,
+            &letters::verify_address(email.as_str(), &url),
+        ))
+        .mail(mail::queue(
+            state,
+            MailKind::EmailChanged,
+            &letters::change_requested(&user.email, email.as_str()),
+        ));
+    state
+        .store
+        .create_email_token(&record, origin.stamp(event))
+        .await?;
     Ok(())
 }
 
@@ -137,7 +186,10 @@ fn invalid_link() -> ApiError {
 }
 
 /// The usable link a token names and what it does.
-pub async fn pending(state: &AppState, token: &str) -> Result<(EmailTokenRecord, Purpose), ApiError> {
+pub async fn pending(
+    state: &AppState,
+    token: &str,
+) -> Result<(EmailTokenRecord, Purpose), ApiError> {
     let record = state
         .store
         .find_email_token(&token::hash_session_token(token.trim()))
@@ -151,7 +203,11 @@ pub async fn pending(state: &AppState, token: &str) -> Result<(EmailTokenRecord,
 }
 
 /// Uses a link (verify, apply a change, or undo one); returns what it did.
-pub async fn confirm(state: &AppState, origin: &RequestOrigin, token: &str) -> Result<Purpose, ApiError> {
+pub async fn confirm(
+    state: &AppState,
+    origin: &RequestOrigin,
+    token: &str,
+) -> Result<Purpose, ApiError> {
     let (record, purpose) = pending(state, token).await?;
     let user = state.store.get_user(&record.user_id).await?;
     let actor = Actor::User(user.id.clone());
@@ -163,7 +219,13 @@ pub async fn confirm(state: &AppState, origin: &RequestOrigin, token: &str) -> R
             NewAuditEvent::new(None, actor, "account.email_verified"),
         ),
         Purpose::Change => {
-            let (undo, url) = new_token(state, &user.id, Purpose::Undo, &user.email, Duration::days(UNDO_DAYS));
+            let (undo, url) = new_token(
+                state,
+                &user.id,
+                Purpose::Undo,
+                &user.email,
+                Duration::days(UNDO_DAYS),
+            );
             let letter = letters::email_changed(&user.email, &record.email, &url);
             let event = NewAuditEvent::new(None, actor, "account.email_changed")
                 .details(serde_json::json!({ "from": mask_address(&user.email), "to": mask_address(&record.email) }))
@@ -178,7 +240,11 @@ pub async fn confirm(state: &AppState, origin: &RequestOrigin, token: &str) -> R
         }
     };
     let event = origin.stamp(event.target("user", user.id.clone()));
-    match state.store.use_email_token(&record, change, follow_up.as_ref(), now, event).await {
+    match state
+        .store
+        .use_email_token(&record, change, follow_up.as_ref(), now, event)
+        .await
+    {
         Err(waypost_store::StoreError::NotFound(_)) => Err(invalid_link()),
         other => {
             other?;

@@ -54,13 +54,41 @@ pub async fn form(
         Err(e) => return Err(e.into()),
     };
     let (heading, text, button) = match purpose {
-        Purpose::Verify => ("Confirm your address", format!("Confirm that {} is your Waypost account's address.", record.email), "Confirm"),
-        Purpose::Change => ("Confirm your new address", format!("Your Waypost account will sign in with {} from now on.", record.email), "Confirm the change"),
-        Purpose::Undo => ("Undo the address change", format!("Your Waypost account will sign in with {} again, and every session will be signed out.", record.email), "Undo the change"),
+        Purpose::Verify => (
+            "Confirm your address",
+            format!(
+                "Confirm that {} is your Waypost account's address.",
+                record.email
+            ),
+            "Confirm",
+        ),
+        Purpose::Change => (
+            "Confirm your new address",
+            format!(
+                "Your Waypost account will sign in with {} from now on.",
+                record.email
+            ),
+            "Confirm the change",
+        ),
+        Purpose::Undo => (
+            "Undo the address change",
+            format!(
+                "Your Waypost account will sign in with {} again, and every session will be signed out.",
+                record.email
+            ),
+            "Undo the change",
+        ),
     };
     Ok(render(
         StatusCode::OK,
-        &EmailLinkPage { css: assets::css(), token, heading, text, button, done: false },
+        &EmailLinkPage {
+            css: assets::css(),
+            token,
+            heading,
+            text,
+            button,
+            done: false,
+        },
     ))
 }
 
@@ -81,14 +109,33 @@ pub async fn confirm(
     }
     let (heading, text) = match email_change::confirm(&state, &origin, &f.token).await {
         Ok(Purpose::Verify) => ("Address confirmed", "Thank you: your address is confirmed."),
-        Ok(Purpose::Change) => ("Address changed", "Your account now signs in with its new address."),
-        Ok(Purpose::Undo) => ("Change undone", "Your account signs in with this address again. Every session was signed out: reset your password now."),
+        Ok(Purpose::Change) => (
+            "Address changed",
+            "Your account now signs in with its new address.",
+        ),
+        Ok(Purpose::Undo) => (
+            "Change undone",
+            "Your account signs in with this address again. Every session was signed out: reset your password now.",
+        ),
         Err(ApiError::Problem(p)) if p.status == 404 => return Ok(invalid()),
-        Err(ApiError::Problem(p)) => return Ok(error_page(p.status_code(), "This link cannot be used", &p.detail)),
+        Err(ApiError::Problem(p)) => {
+            return Ok(error_page(
+                p.status_code(),
+                "This link cannot be used",
+                &p.detail,
+            ));
+        }
         Err(e) => return Err(e.into()),
     };
     Ok(render(
         StatusCode::OK,
-        &EmailLinkPage { css: assets::css(), token: String::new(), heading, text: text.to_owned(), button: "", done: true },
+        &EmailLinkPage {
+            css: assets::css(),
+            token: String::new(),
+            heading,
+            text: text.to_owned(),
+            button: "",
+            done: true,
+        },
     ))
 }

@@ -35,7 +35,10 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(signin::logout))
         .route("/forgot", get(recovery::forgot_form).post(recovery::forgot))
         .route("/reset", get(recovery::reset_form).post(recovery::reset))
-        .route("/account/email", get(email_link::form).post(email_link::confirm))
+        .route(
+            "/account/email",
+            get(email_link::form).post(email_link::confirm),
+        )
         .route(
             "/invitations/accept",
             get(invitations::form).post(invitations::accept),

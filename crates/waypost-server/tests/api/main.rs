@@ -18,6 +18,7 @@ mod conversations;
 mod dashboard;
 mod dispatch;
 mod edge;
+mod email_change;
 mod encryption;
 mod errors;
 mod events_stream;
