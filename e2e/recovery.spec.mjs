@@ -1,7 +1,7 @@
 // Password reset in a real browser: "Forgot password?" on the sign-in page,
 // the mail delivered to a real SMTP server (tests/smtp_sink.py, aiosmtpd),
 // the link's page, and signing in with the new password. Screenshots and
-// axe-core on /forgot and /reset.
+// axe-core on /forgot, /reset and /account/email (an address confirmation).
 import { test, expect } from '@playwright/test';
 import { AxeBuilder } from '@axe-core/playwright';
 import { spawn } from 'node:child_process';
@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
-import { startDemo } from './server.mjs';
+import { startDemo, Session } from './server.mjs';
 
 const here = new URL('.', import.meta.url).pathname;
 const shots = resolve(here, '..', process.env.CARGO_TARGET_DIR || 'target', 'screenshots');
@@ -41,11 +41,13 @@ async function startSink() {
   });
   return {
     port,
-    async waitForMail() {
+    async waitForMail(subject) {
       const deadline = Date.now() + 20_000;
       for (;;) {
-        const names = readdirSync(dir).filter((n) => n.endsWith('.json')).sort();
-        if (names.length) return JSON.parse(readFileSync(join(dir, names[names.length - 1]), 'utf8'));
+        const mails = readdirSync(dir).filter((n) => n.endsWith('.json')).sort()
+          .map((n) => JSON.parse(readFileSync(join(dir, n), 'utf8')))
+          .filter((m) => m.subject.includes(subject));
+        if (mails.length) return mails[mails.length - 1];
         if (Date.now() > deadline) throw new Error('no mail arrived');
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -83,7 +85,7 @@ test('a forgotten password is reset through the mailed link', async ({ page }) =
     await page.getByRole('button', { name: 'Send a reset link' }).click();
     await expect(page.getByRole('status')).toContainText('on its way');
 
-    const mail = await sink.waitForMail();
+    const mail = await sink.waitForMail('Reset your');
     expect(mail.rcpt_tos).toEqual([demo.email]);
     const link = mail.text.split(/\s+/).find((w) => w.startsWith('http'));
     expect(link).toContain('/reset?token=');
@@ -100,6 +102,18 @@ test('a forgotten password is reset through the mailed link', async ({ page }) =
     await page.getByLabel('Password').fill(NEW_PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect(page).toHaveURL(/\/inbox/);
+
+    // The address is confirmed through its mailed link's page.
+    const api = new Session(demo.base);
+    await api.call('POST', '/v1/auth/login', { email: demo.email, password: NEW_PASSWORD });
+    await api.call('POST', '/v1/account/email/verification');
+    const confirm = await sink.waitForMail('Confirm your address');
+    const confirmLink = confirm.text.split(/\s+/).find((w) => w.startsWith('http'));
+    await page.goto(confirmLink.replace(/^https?:\/\/[^/]+/, demo.base));
+    await expect(page.getByRole('heading', { name: 'Confirm your address' })).toBeVisible();
+    await check(page, 'email-link');
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await expect(page.getByRole('status')).toContainText('your address is confirmed');
   } finally {
     demo.stop();
     sink.stop();
