@@ -27,7 +27,7 @@ use crate::state::{AppState, RequestOrigin};
 pub const VALID_MINUTES: i64 = 30;
 /// Every request takes at least this long, so the time taken does not tell
 /// whether the address has an account (the work is well under it).
-pub const ANSWER_FLOOR: StdDuration = StdDuration::from_millis(300);
+pub const ANSWER_FLOOR: StdDuration = StdDuration::from_millis(500);
 
 /// The link a reset token opens.
 pub fn link(state: &AppState, token: &str) -> String {
