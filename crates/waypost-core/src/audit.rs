@@ -70,6 +70,9 @@ pub struct NewAuditEvent {
     pub user_agent: Option<String>,
     pub occurred_at: DateTime<Utc>,
     pub details: serde_json::Value,
+    /// Mail the change sends (a notice, a one-time link): queued in the same
+    /// transaction as the change and its audit record, never part of the hash.
+    pub mail: Vec<crate::mail::QueuedMail>,
 }
 
 impl NewAuditEvent {
@@ -85,7 +88,14 @@ impl NewAuditEvent {
             user_agent: None,
             occurred_at: Utc::now(),
             details: serde_json::Value::Object(Default::default()),
+            mail: Vec::new(),
         }
+    }
+
+    /// Queues `mail` (one, or none when mail is off) with the change this event records.
+    pub fn mail(mut self, mail: impl IntoIterator<Item = crate::mail::QueuedMail>) -> Self {
+        self.mail.extend(mail);
+        self
     }
 
     pub fn target(mut self, kind: impl Into<String>, id: impl Into<String>) -> Self {

@@ -11,6 +11,7 @@ pub mod bsuid;
 pub mod campaign;
 pub mod events;
 pub mod id;
+pub mod mail;
 pub mod media;
 pub mod phone;
 pub mod policy;

@@ -16,6 +16,7 @@ pub mod events;
 pub mod guard;
 pub mod http;
 pub mod keys;
+pub mod mail;
 pub mod messaging;
 pub mod ops;
 pub mod retention;

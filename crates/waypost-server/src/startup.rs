@@ -232,6 +232,7 @@ impl Application {
             state.clone(),
             shutdown.clone(),
         ));
+        let mail = tokio::spawn(crate::mail::deliver::run(state.clone(), shutdown.clone()));
         let app = http::router(state.clone(), crate::web::routes());
         tracing::info!(address = %local_addr, tls = state.config.tls_enabled(), backend = state.store.backend().as_str(), "listening");
         let limits = crate::serve::ConnectionLimits::from_config(&state.config);
@@ -260,6 +261,7 @@ impl Application {
                 retention,
                 template_sync,
                 webhooks,
+                mail,
                 lookups
             );
         })

@@ -82,6 +82,12 @@ async fn maintenance_step(state: &AppState, shutdown: &CancellationToken) -> any
         }
     }
     crate::shield::reload_operator_lists(&state.config, &state.shield);
+    let deleted = crate::ops::account::run_due_deletions(state)
+        .await
+        .map_err(|e| anyhow::anyhow!("account deletions: {e:?}"))?;
+    if deleted > 0 {
+        tracing::info!(deleted, "deleted accounts whose grace period ended");
+    }
     Ok(())
 }
 

@@ -345,8 +345,24 @@ macro_rules! append_audit_fn {
         ) -> Result<Vec<AuditEvent>> {
             let mut chains: std::collections::BTreeMap<String, Vec<NewAuditEvent>> =
                 Default::default();
-            for e in events {
+            let mut mail = Vec::new();
+            for mut e in events {
+                mail.append(&mut e.mail);
                 chains.entry(chain_name(e.workspace_id)).or_default().push(e);
+            }
+            // Mail a change sends commits with it (see `NewAuditEvent::mail`).
+            for m in mail {
+                sqlx::query(
+                    "INSERT INTO mail_outbox (id, kind, recipient_hint, sealed, created_at, next_attempt_at)
+                     VALUES ($1, $2, $3, $4, $5, $5)",
+                )
+                .bind(&m.id)
+                .bind(m.kind.as_str())
+                .bind(&m.recipient_hint)
+                .bind(&m.sealed)
+                .bind(m.created_at)
+                .execute(&mut *conn)
+                .await?;
             }
             let mut sealed = Vec::new();
             for (chain, events) in chains {

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod accept;
+pub mod account;
 pub mod audiences;
 pub mod audit_query;
 pub mod backup;
@@ -23,6 +24,7 @@ pub mod identity;
 pub mod imports;
 pub mod inbound;
 pub mod incidents;
+pub mod mail;
 pub mod media;
 pub mod members;
 pub mod messaging;
@@ -43,6 +45,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 
+pub use account::AccountStore;
 pub use audiences::AudienceStore;
 pub use audit_query::{AuditFilter, AuditQueryStore};
 pub use backup::BackupStore;
@@ -56,6 +59,7 @@ pub use identity::{IdentityStore, LockoutPolicy};
 pub use imports::ImportStore;
 pub use inbound::InboundStore;
 pub use incidents::IncidentStore;
+pub use mail::MailStore;
 pub use media::MediaStore;
 pub use members::MemberStore;
 pub use messaging::{ChannelStore, ContactStore, MessageStore};
@@ -97,6 +101,8 @@ pub trait Store:
     + OperatorStore
     + IncidentStore
     + MediaStore
+    + MailStore
+    + AccountStore
     + ConversationStore
     + AudienceStore
     + ImportStore
@@ -132,6 +138,8 @@ impl<T> Store for T where
         + OperatorStore
         + IncidentStore
         + MediaStore
+        + MailStore
+        + AccountStore
         + ConversationStore
         + AudienceStore
         + ImportStore

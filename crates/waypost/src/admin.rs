@@ -1,5 +1,5 @@
 //! `waypost admin …`: operator commands that act directly on the database:
-//! bootstrap, API keys, and platform operator tokens.
+//! bootstrap, API keys, platform operator tokens, and help for one account.
 
 use std::io::{IsTerminal, Read};
 
@@ -29,6 +29,9 @@ pub enum AdminCommand {
     /// Manage platform operator tokens (for /v1/operator routes, e.g. the incident register).
     #[command(subcommand, name = "operator-token")]
     OperatorToken(OperatorTokenCommand),
+    /// Help one account: unlock, reset its second factors, issue a reset link.
+    #[command(subcommand)]
+    User(crate::user_cmd::UserCommand),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -115,6 +118,7 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
             );
         }
         AdminCommand::OperatorToken(cmd) => operator_token(&state, cmd).await?,
+        AdminCommand::User(cmd) => crate::user_cmd::run(&state, cmd).await?,
     }
     state.store.close().await;
     Ok(())
@@ -182,7 +186,7 @@ async fn operator_token(
     Ok(())
 }
 
-fn describe(e: waypost_server::error::ApiError) -> String {
+pub(crate) fn describe(e: waypost_server::error::ApiError) -> String {
     match e {
         waypost_server::error::ApiError::Problem(p) => p.detail,
         waypost_server::error::ApiError::Internal(e) => format!("{e:#}"),

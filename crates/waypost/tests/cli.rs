@@ -786,3 +786,64 @@ fn contacts_import_reports_every_outcome_and_is_idempotent_per_key() {
     assert!(!out.status.success());
     assert!(stderr.contains("--workspace"), "{stderr}");
 }
+
+#[test]
+fn admin_user_unlock_reset_mfa_and_reset_link_are_audited() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut bootstrap = waypost(dir.path())
+        .args([
+            "admin",
+            "bootstrap",
+            "--email",
+            "ana@example.com",
+            "--workspace",
+            "Acme",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = bootstrap.stdin.as_mut().unwrap();
+    stdin.write_all(b"silver-otter-meadow-4417\n").unwrap();
+    assert!(bootstrap.wait().unwrap().success());
+
+    let user = |verb: &str, email: &str| {
+        run(waypost(dir.path()).args(["admin", "user", verb, "--email", email]))
+    };
+    let (out, stdout, stderr) = user("reset-link", "Ana@Example.com");
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout
+            .trim()
+            .starts_with("http://127.0.0.1:8080/reset?token="),
+        "{stdout}"
+    );
+    assert!(stderr.contains("valid 30 minutes"), "{stderr}");
+    let (out, stdout, stderr) = user("unlock", "ana@example.com");
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.starts_with("unlocked usr_"), "{stdout}");
+    let (out, stdout, stderr) = user("reset-mfa", "ana@example.com");
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("TOTP was off, 0 passkey(s)"), "{stdout}");
+    let (out, _, stderr) = user("unlock", "nobody@example.com");
+    assert_one_line_error(&out, &stderr, "No account uses this address");
+
+    let db = dir.path().join("waypost-data/waypost.db");
+    let actions = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3; c = sqlite3.connect('{}'); print(' '.join(r[0] for r in c.execute('SELECT action FROM audit_events ORDER BY seq')))",
+            db.display()
+        ))
+        .output()
+        .unwrap();
+    let actions = String::from_utf8_lossy(&actions.stdout);
+    for action in [
+        "auth.password_reset_requested",
+        "auth.unlocked_by_operator",
+        "mfa.reset_by_operator",
+    ] {
+        assert!(actions.contains(action), "{action} missing: {actions}");
+    }
+}

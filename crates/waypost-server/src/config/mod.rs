@@ -12,6 +12,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+mod mail;
+
 /// Every setting, with its default.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -196,6 +198,24 @@ pub struct Config {
     pub event_stream_recheck_ms: u64,
     /// How long newer events wait for an older one still being committed by another transaction.
     pub event_stream_gap_grace_ms: u64,
+    /// `smtps://user:pass@host:465` (implicit TLS), `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS), or `smtp://host:25` (unencrypted: a relay on this machine
+    /// only); unset: no mail is sent.
+    pub smtp_url: Option<SecretString>,
+    /// The sender, `Waypost <noreply@example.com>`; required with `smtp_url`.
+    pub mail_from: Option<String>,
+    /// First retry delay of a mail the SMTP server did not take (doubling, capped at an hour).
+    pub mail_retry_base_ms: u64,
+    /// How often the mail worker looks for due mail.
+    pub mail_poll_ms: u64,
+    /// Days the delivery record of a sent or abandoned mail (no content) is kept.
+    pub mail_retention_days: u32,
+    /// Password reset requests per address per hour.
+    pub password_reset_per_address_per_hour: u32,
+    /// Password reset requests per client network per hour.
+    pub password_reset_per_ip_per_hour: u32,
+    /// Days between an account holder's deletion request and the deletion.
+    pub account_deletion_grace_days: u32,
 }
 
 /// Default opt-out keywords: Meta's and carriers' usual English set and common translations.
@@ -336,6 +356,14 @@ impl Default for Config {
             event_stream_poll_ms: 25,
             event_stream_recheck_ms: 5_000,
             event_stream_gap_grace_ms: 500,
+            smtp_url: None,
+            mail_from: None,
+            mail_retry_base_ms: 10_000,
+            mail_poll_ms: 1000,
+            mail_retention_days: 30,
+            password_reset_per_address_per_hour: 3,
+            password_reset_per_ip_per_hour: 20,
+            account_deletion_grace_days: 14,
         }
     }
 }
@@ -377,7 +405,11 @@ impl Config {
         if let Some(path) = &file {
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(Env::prefixed("WAYPOST_").ignore(&["config", "test_postgres_url"]));
+        figment = figment.merge(Env::prefixed("WAYPOST_").ignore(&[
+            "config",
+            "test_postgres_url",
+            "test_smtp_python",
+        ]));
         if let Some(listen) = overrides.listen {
             figment = figment.merge(Serialized::default("listen", listen));
         }
@@ -468,6 +500,7 @@ impl Config {
         waypost_store::Backend::from_url(self.database_url().expose_secret())
             .map_err(|e| ConfigError(format!("WAYPOST_DATABASE_URL: {e}")))?;
         self.webauthn()?;
+        self.validate_mail()?;
         Ok(())
     }
 
@@ -794,6 +827,31 @@ impl Config {
             format!("backup_dir = {}", opt_path(&self.backup_dir)),
             format!("backup_interval_secs = {}", self.backup_interval_secs),
             format!("backup_retention_days = {}", self.backup_retention_days),
+            format!(
+                "smtp_url = {}",
+                self.smtp_url
+                    .as_ref()
+                    .map_or("(unset)".to_owned(), |u| redact_url(u.expose_secret()))
+            ),
+            format!(
+                "mail_from = {}",
+                self.mail_from.as_deref().unwrap_or("(unset)")
+            ),
+            format!("mail_retry_base_ms = {}", self.mail_retry_base_ms),
+            format!("mail_poll_ms = {}", self.mail_poll_ms),
+            format!("mail_retention_days = {}", self.mail_retention_days),
+            format!(
+                "password_reset_per_address_per_hour = {}",
+                self.password_reset_per_address_per_hour
+            ),
+            format!(
+                "password_reset_per_ip_per_hour = {}",
+                self.password_reset_per_ip_per_hour
+            ),
+            format!(
+                "account_deletion_grace_days = {}",
+                self.account_deletion_grace_days
+            ),
             format!("webauthn_rp_id = {}", webauthn.0),
             format!("webauthn_origin = {}", webauthn.1),
             format!("shield_lists_dir = {}", opt_path(&self.shield_lists_dir)),

@@ -25,7 +25,9 @@ type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInf
 /// One keyed limiter and its quota.
 pub struct Limiter<K: std::hash::Hash + Eq + Clone> {
     inner: Keyed<K>,
+    /// Requests allowed per `period` (named for the common case, a minute).
     per_minute: u32,
+    period: Duration,
 }
 
 /// What a limit check found: enough to fill the `RateLimit-*` headers.
@@ -45,11 +47,22 @@ impl<K: std::hash::Hash + Eq + Clone> Limiter<K> {
         Self {
             inner: RateLimiter::keyed(Quota::per_minute(n)).with_middleware(),
             per_minute: n.get(),
+            period: Duration::from_secs(60),
+        }
+    }
+
+    /// `per_hour` requests an hour, for rare actions (password reset mail).
+    pub fn per_hour(per_hour: u32) -> Self {
+        let n = NonZeroU32::new(per_hour.max(1)).expect("at least 1");
+        Self {
+            inner: RateLimiter::keyed(Quota::per_hour(n)).with_middleware(),
+            per_minute: n.get(),
+            period: Duration::from_secs(3600),
         }
     }
 
     pub fn check(&self, key: &K) -> RateLimitInfo {
-        let per_token = Duration::from_secs(60) / self.per_minute;
+        let per_token = self.period / self.per_minute;
         match self.inner.check_key(key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
@@ -87,6 +100,10 @@ pub struct RateLimits {
     pub user: Limiter<String>,
     pub ip: Limiter<IpAddr>,
     pub login_ip: Limiter<IpAddr>,
+    /// Password reset requests, keyed by a blind index of the address.
+    pub reset_address: Limiter<[u8; 32]>,
+    /// Password reset requests per network (IPv4 address, IPv6 /64).
+    pub reset_network: Limiter<IpAddr>,
 }
 
 impl RateLimits {
@@ -96,6 +113,8 @@ impl RateLimits {
             user: Limiter::per_minute(c.rate_limit_user_per_minute),
             ip: Limiter::per_minute(c.rate_limit_ip_per_minute),
             login_ip: Limiter::per_minute(c.rate_limit_login_per_ip_per_minute),
+            reset_address: Limiter::per_hour(c.password_reset_per_address_per_hour),
+            reset_network: Limiter::per_hour(c.password_reset_per_ip_per_hour),
         }
     }
 
@@ -104,6 +123,8 @@ impl RateLimits {
         self.user.shrink();
         self.ip.shrink();
         self.login_ip.shrink();
+        self.reset_address.shrink();
+        self.reset_network.shrink();
     }
 }
 

@@ -349,7 +349,8 @@ pub async fn change_password(
     }
     let hash = hash_new_password(&state, &req.new_password, &[&s.user.email]).await?;
     let event = NewAuditEvent::new(None, caller.actor(), "auth.password_changed")
-        .target("user", s.user.id.clone());
+        .target("user", s.user.id.clone())
+        .mail(crate::ops::notices::password_changed(&state, &s.user));
     state
         .store
         .change_password(&s.user.id, &hash, &s.session.id, now, origin.stamp(event))

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, the OpenAPI document, and the edge layers that
 //! every response passes through.
 
+pub mod account;
 pub mod api_keys;
 pub mod audiences;
 pub mod audit;
@@ -25,6 +26,7 @@ pub mod mfa;
 pub mod middleware;
 pub mod passkey_login;
 pub mod passkeys;
+pub mod password_reset;
 pub mod privacy;
 pub mod sessions;
 pub mod setup;
@@ -143,6 +145,13 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::me))
         .routes(routes!(auth::reauth))
         .routes(routes!(auth::change_password))
+        .routes(routes!(password_reset::request))
+        .routes(routes!(password_reset::complete))
+        .routes(routes!(account::export))
+        .routes(routes!(account::request_deletion, account::cancel_deletion))
+        .routes(routes!(account::request_verification))
+        .routes(routes!(account::request_change))
+        .routes(routes!(account::confirm_email))
         .routes(routes!(
             sessions::list_sessions,
             sessions::revoke_other_sessions

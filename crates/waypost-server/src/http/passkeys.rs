@@ -178,7 +178,12 @@ pub async fn register_finish(
     };
     let event = NewAuditEvent::new(None, caller.actor(), "mfa.passkey_added")
         .target("passkey", record.id.clone())
-        .details(serde_json::json!({ "name": record.name }));
+        .details(serde_json::json!({ "name": record.name }))
+        .mail(crate::ops::notices::mfa_added(
+            &state,
+            &user.email,
+            &format!("the passkey \"{}\"", record.name),
+        ));
     state
         .store
         .create_passkey(&record, origin.stamp(event))
@@ -213,7 +218,12 @@ pub async fn remove(
     require_recent_auth(&state, &caller)?;
     let user = &caller.session()?.user;
     let event = NewAuditEvent::new(None, caller.actor(), "mfa.passkey_removed")
-        .target("passkey", id.clone());
+        .target("passkey", id.clone())
+        .mail(crate::ops::notices::mfa_removed(
+            &state,
+            &user.email,
+            "a passkey",
+        ));
     state
         .store
         .delete_passkey(&user.id, &id, origin.stamp(event))

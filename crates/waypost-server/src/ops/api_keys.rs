@@ -118,7 +118,17 @@ pub async fn create(
         "api_key.created",
     )
     .target("api_key", record.id.clone())
-    .details(serde_json::json!({ "prefix": record.display_prefix, "scopes": record.scopes, "name": record.name }));
+    .details(serde_json::json!({ "prefix": record.display_prefix, "scopes": record.scopes, "name": record.name }))
+    .mail(match caller {
+        Caller::Session(s) => super::notices::api_key_created(
+            state,
+            &s.user.email,
+            &record.name,
+            &record.display_prefix,
+        ),
+        // A key made with a key tells nobody by mail; its audit event names the parent key.
+        Caller::ApiKey(_) => None,
+    });
     state
         .store
         .create_api_key(&record, ctx.origin.stamp(event))

@@ -150,9 +150,18 @@ pub async fn create(
         accepted_at: None,
         revoked_at: None,
     };
+    let workspace = state.store.get_workspace(ctx.workspace_id).await?;
+    let letter = crate::mail::letters::invitation(
+        &record.email,
+        &workspace.name,
+        &record.role,
+        &link(state, secret.expose_secret()),
+    );
+    let mailed = crate::mail::queue(state, waypost_core::mail::MailKind::Invitation, &letter);
     let event = NewAuditEvent::new(Some(ctx.workspace_id), ctx.actor.clone(), "member.invited")
         .target("invitation", record.id.clone())
-        .details(serde_json::json!({ "role": record.role }));
+        .details(serde_json::json!({ "role": record.role, "mailed": mailed.is_some() }))
+        .mail(mailed);
     state
         .store
         .create_invitation(&record, ctx.origin.stamp(event))

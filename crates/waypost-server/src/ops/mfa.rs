@@ -69,7 +69,12 @@ pub async fn confirm(
         .into());
     }
     let event = NewAuditEvent::new(None, caller.actor(), "mfa.totp_enabled")
-        .target("user", user.id.clone());
+        .target("user", user.id.clone())
+        .mail(super::notices::mfa_added(
+            state,
+            &user.email,
+            "an authenticator app (TOTP)",
+        ));
     state
         .store
         .enable_totp(&user.id, origin.stamp(event))
@@ -124,7 +129,12 @@ pub async fn disable(
     require_recent_auth(state, caller)?;
     let s = caller.session()?;
     let event = NewAuditEvent::new(None, caller.actor(), "mfa.totp_disabled")
-        .target("user", s.user.id.clone());
+        .target("user", s.user.id.clone())
+        .mail(super::notices::mfa_removed(
+            state,
+            &s.user.email,
+            "an authenticator app (TOTP)",
+        ));
     state
         .store
         .set_totp(&s.user.id, None, false, Some(origin.stamp(event)))

@@ -3,6 +3,8 @@
 //! [`ApiError`](crate::error::ApiError). HTTP handlers, pages, the CLI, the
 //! workers and the bench programs all call these; nothing here knows HTTP.
 
+pub mod account;
+pub mod account_admin;
 pub mod accounts;
 pub mod api_keys;
 pub mod audiences;
@@ -15,6 +17,7 @@ mod contact_import_batch;
 pub mod contact_merge;
 pub mod contacts;
 pub mod conversations;
+pub mod email_change;
 pub mod event_access;
 pub mod event_stream;
 pub mod idempotency;
@@ -27,6 +30,8 @@ pub mod members;
 pub mod message_content;
 pub mod messages;
 pub mod mfa;
+pub mod notices;
+pub mod password_reset;
 pub mod privacy;
 pub mod segments;
 pub mod setup;

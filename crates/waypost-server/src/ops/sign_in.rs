@@ -149,6 +149,16 @@ pub async fn check_second_factor(
             };
             let hash = recovery_code_hash(state, &user.id, &normalized);
             if state.store.use_recovery_code(&user.id, &hash, now).await? {
+                let left = state.store.unused_recovery_codes(&user.id).await?;
+                let event = NewAuditEvent::new(
+                    None,
+                    Actor::User(user.id.clone()),
+                    "mfa.recovery_code_used",
+                )
+                .target("user", user.id.clone())
+                .details(serde_json::json!({ "remaining": left }))
+                .mail(super::notices::recovery_code_used(state, &user.email, left));
+                state.audit(event).await?;
                 Ok(())
             } else {
                 Err("wrong_recovery_code")
@@ -245,9 +255,11 @@ pub async fn open_session(
         user_agent: origin.user_agent.clone(),
         revoked_at: None,
     };
+    let notice = super::notices::new_sign_in(state, user, origin).await?;
     let event = NewAuditEvent::new(None, Actor::User(user.id.clone()), "auth.login")
         .target("session", session.id.clone())
-        .details(details);
+        .details(details)
+        .mail(notice);
     state
         .store
         .create_session(&session, origin.stamp(event))

@@ -8,12 +8,14 @@ mod assets;
 mod channels;
 mod contacts;
 mod developers;
+mod email_link;
 mod inbox;
 mod inbox_actions;
 mod invitations;
 mod members;
 mod page;
 mod policies;
+mod recovery;
 mod security;
 mod signin;
 mod templates;
@@ -36,6 +38,12 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(signin::form).post(signin::submit))
         .route("/login/second-factor", post(signin::second_factor))
         .route("/logout", post(signin::logout))
+        .route("/forgot", get(recovery::forgot_form).post(recovery::forgot))
+        .route("/reset", get(recovery::reset_form).post(recovery::reset))
+        .route(
+            "/account/email",
+            get(email_link::form).post(email_link::confirm),
+        )
         .route(
             "/invitations/accept",
             get(invitations::form).post(invitations::accept),

@@ -76,6 +76,8 @@ pub struct LoginQuery {
     next: Option<String>,
     /// Set after accepting an invitation.
     joined: Option<String>,
+    /// Set after a password reset.
+    reset: Option<String>,
 }
 
 /// `GET /login`.
@@ -89,10 +91,13 @@ pub async fn form(Query(q): Query<LoginQuery>) -> Response {
             },
             next: local_or_home(q.next.as_deref()),
             error: None,
-            notice: q
-                .joined
-                .is_some()
-                .then_some("Your account is ready. Sign in with your new password."),
+            notice: if q.reset.is_some() {
+                Some("Your password is changed. Sign in with the new one.")
+            } else {
+                q.joined
+                    .is_some()
+                    .then_some("Your account is ready. Sign in with your new password.")
+            },
         },
     )
 }

@@ -3,8 +3,10 @@
 
 mod bearer;
 mod helpers;
+mod smtp;
 mod users;
 
+mod account;
 mod audiences;
 mod audit_chain;
 mod backup;
@@ -22,6 +24,7 @@ mod dashboard_switch;
 mod dashboard_webhooks;
 mod dispatch;
 mod edge;
+mod email_change;
 mod encryption;
 mod errors;
 mod events_stream;
@@ -33,6 +36,7 @@ mod isolation;
 mod keys;
 mod keys_api;
 mod login;
+mod mail;
 mod media;
 mod members;
 mod messaging;

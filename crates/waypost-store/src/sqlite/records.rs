@@ -82,6 +82,9 @@ crate::inbound::inbound_store_impl!(
     apply_unmatched,
     insert_media
 );
+crate::account::insert_email_token_fn!(SqliteConnection);
+crate::account::account_store_impl!(SqliteStore, append_audit);
+crate::mail::mail_store_impl!(SqliteStore, append_audit, "");
 crate::templates::template_store_impl!(SqliteStore, append_audit, insert_events);
 crate::webhooks::webhook_store_impl!(SqliteStore, append_audit, insert_events, "");
 
