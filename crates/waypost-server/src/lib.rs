@@ -6,6 +6,7 @@ pub mod audit_chain;
 pub mod auth;
 pub mod backup;
 pub mod backup_schedule;
+pub mod campaign_sender;
 pub mod cache;
 pub mod config;
 pub mod dispatch;

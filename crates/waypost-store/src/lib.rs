@@ -12,6 +12,7 @@ pub mod audiences;
 pub mod audit_query;
 pub mod backup;
 mod bulk;
+pub mod campaign_sends;
 pub mod campaigns;
 pub mod checkpoints;
 pub mod conversations;
@@ -46,6 +47,7 @@ use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 pub use audiences::AudienceStore;
 pub use audit_query::{AuditFilter, AuditQueryStore};
 pub use backup::BackupStore;
+pub use campaign_sends::CampaignSendStore;
 pub use campaigns::CampaignStore;
 pub use checkpoints::CheckpointStore;
 pub use conversations::ConversationStore;
@@ -101,6 +103,7 @@ pub trait Store:
     + AudienceStore
     + ImportStore
     + CampaignStore
+    + CampaignSendStore
     + Send
     + Sync
     + 'static
@@ -136,6 +139,7 @@ impl<T> Store for T where
         + AudienceStore
         + ImportStore
         + CampaignStore
+        + CampaignSendStore
         + Send
         + Sync
         + 'static

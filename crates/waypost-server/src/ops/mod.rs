@@ -6,6 +6,8 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audiences;
+pub mod campaign_feed;
+pub mod campaign_runs;
 pub mod campaigns;
 pub mod channels;
 pub mod contact_events;
