@@ -2,7 +2,8 @@
 //! campaign's lease (table `campaigns`, so with several nodes one feeds it at
 //! a time and a dead node's campaigns move after the lease), and runs
 //! `ops::campaign_feed::feed_once` until the campaign has no due recipient.
-//! Everything it knows is in the database: a restart resumes where it stopped.
+//! Everything it knows is in the database: a restart resumes where it stopped
+//! (a stopping node gives its leases up; a killed one's run out).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -38,6 +39,9 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
                 _ = tokio::time::sleep(poll) => {}
             }
         }
+    }
+    for id in checked.keys() {
+        let _ = state.store.release_campaign_lease(id, &owner).await;
     }
 }
 

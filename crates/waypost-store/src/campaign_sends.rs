@@ -140,6 +140,8 @@ pub trait CampaignSendStore {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool>;
+    /// Gives the lease up (a node stopping), so another node or the next start need not wait it out.
+    async fn release_campaign_lease(&self, id: &str, owner: &str) -> Result<()>;
     /// Pending recipients due at `now`, in order.
     async fn due_campaign_recipients(
         &self,
@@ -331,6 +333,18 @@ macro_rules! campaign_send_store_impl {
                 .execute(self.writes())
                 .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn release_campaign_lease(&self, id: &str, owner: &str) -> $crate::Result<()> {
+                sqlx::query(
+                    "UPDATE campaigns SET lease_owner = NULL, lease_until = NULL
+                     WHERE id = $1 AND lease_owner = $2",
+                )
+                .bind(id)
+                .bind(owner)
+                .execute(self.writes())
+                .await?;
+                Ok(())
             }
 
             async fn due_campaign_recipients(

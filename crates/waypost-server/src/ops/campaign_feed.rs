@@ -165,7 +165,8 @@ pub async fn feed_once(
         .due_campaign_recipients(&c.row.id, now, limit)
         .await?;
     if due.is_empty() {
-        if state.store.pending_campaign_recipients(&c.row.id).await? == 0 {
+        // Completed once every recipient was fed and the provider has every message.
+        if waiting == 0 && state.store.pending_campaign_recipients(&c.row.id).await? == 0 {
             complete(state, &ctx, &c).await?;
         }
         return Ok(FeedReport::default());
