@@ -217,7 +217,10 @@ impl SendWindow {
         let fallback = self.time_zone.as_deref();
         let ok_at = |t: chrono::DateTime<Utc>| {
             let recipient_ok = self.recipient_hours.is_none_or(|w| {
-                w.contains(t.with_timezone(&Self::zone(recipient_zone.or(fallback))).hour())
+                w.contains(
+                    t.with_timezone(&Self::zone(recipient_zone.or(fallback)))
+                        .hour(),
+                )
             });
             let quiet = self
                 .quiet_hours

@@ -62,7 +62,11 @@ async fn pass(
             break;
         }
         let now = state.clock.now();
-        if !state.store.lease_campaign(&c.id, owner, now, now + lease).await? {
+        if !state
+            .store
+            .lease_campaign(&c.id, owner, now, now + lease)
+            .await?
+        {
             continue;
         }
         let check = checked

@@ -847,7 +847,10 @@ impl Config {
                 "campaign_opt_out_threshold = {}",
                 self.campaign_opt_out_threshold
             ),
-            format!("campaign_opt_out_min_sent = {}", self.campaign_opt_out_min_sent),
+            format!(
+                "campaign_opt_out_min_sent = {}",
+                self.campaign_opt_out_min_sent
+            ),
             format!("dispatch_retry_base_ms = {}", self.dispatch_retry_base_ms),
             format!("dispatch_retry_max_secs = {}", self.dispatch_retry_max_secs),
             format!("dispatch_batch_size = {}", self.dispatch_batch_size),

@@ -19,8 +19,8 @@ use crate::auth::permission::act;
 use crate::ops::Ctx;
 use crate::ops::campaign_runs::{self, CampaignCounters, StartCampaign};
 use crate::ops::campaigns::{self, Campaign, CampaignParameters, NewCampaign, Preflight};
-use waypost_core::campaign::CampaignAction;
 use crate::state::{AppState, RequestOrigin};
+use waypost_core::campaign::CampaignAction;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -319,14 +319,14 @@ pub async fn export(
         }
     });
     let body = futures_util::stream::once(async move { Ok(first) }).chain(rest);
-    Ok(axum::response::Response::builder()
+    axum::response::Response::builder()
         .header(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")
         .header(
             axum::http::header::CONTENT_DISPOSITION,
             "attachment; filename=\"campaign-outcomes.csv\"",
         )
         .body(axum::body::Body::from_stream(body))
-        .map_err(|e| ApiError::Internal(e.into()))?)
+        .map_err(|e| ApiError::Internal(e.into()))
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

@@ -126,7 +126,11 @@ pub async fn feed_once(
     }
     let template = state
         .store
-        .find_template(&c.row.workspace_id, &c.row.template_name, &c.row.template_language)
+        .find_template(
+            &c.row.workspace_id,
+            &c.row.template_name,
+            &c.row.template_language,
+        )
         .await?;
     match template.as_ref().map(|t| t.status.as_str()) {
         Some("APPROVED") => {}
@@ -136,8 +140,14 @@ pub async fn feed_once(
             return Ok(FeedReport::default());
         }
         None => {
-            auto_pause(state, &ctx, &c, PauseReason::TemplatePaused, "the template was deleted")
-                .await?;
+            auto_pause(
+                state,
+                &ctx,
+                &c,
+                PauseReason::TemplatePaused,
+                "the template was deleted",
+            )
+            .await?;
             return Ok(FeedReport::default());
         }
     }
@@ -247,7 +257,11 @@ async fn complete(state: &AppState, ctx: &Ctx, c: &Campaign) -> Result<(), ApiEr
 
 /// Pauses the campaign when too many of those sent it opted out or blocked
 /// marketing since; `true` when it did.
-async fn opt_out_rate_exceeded(state: &AppState, ctx: &Ctx, c: &Campaign) -> Result<bool, ApiError> {
+async fn opt_out_rate_exceeded(
+    state: &AppState,
+    ctx: &Ctx,
+    c: &Campaign,
+) -> Result<bool, ApiError> {
     let counts = counters(state, c).await?;
     let lost = counts.opted_out_or_blocked();
     let reached = counts.sent + counts.failed_codes.values().sum::<i64>();

@@ -56,7 +56,9 @@ impl StartCampaign {
             .map(|z| {
                 TimeZoneName::parse(&z)
                     .map(|z| z.as_str().to_owned())
-                    .map_err(|_| unprocessable("`time_zone` must be an IANA zone such as Europe/Berlin"))
+                    .map_err(|_| {
+                        unprocessable("`time_zone` must be an IANA zone such as Europe/Berlin")
+                    })
             })
             .transpose()?;
         Ok(Self {
@@ -78,10 +80,7 @@ fn state_problem(c: &Campaign, wanted: &str) -> ApiError {
         axum::http::StatusCode::CONFLICT,
         "campaign-state",
         "Campaign state",
-        format!(
-            "The campaign is {}; it cannot be {wanted}.",
-            c.row.status
-        ),
+        format!("The campaign is {}; it cannot be {wanted}.", c.row.status),
     )
     .into()
 }
@@ -135,7 +134,11 @@ pub async fn start(
         .map(|(i, (contact_id, reason))| NewCampaignRecipient {
             seq: i as i64 + 1,
             contact_id,
-            state: if reason.is_some() { "skipped" } else { "pending" },
+            state: if reason.is_some() {
+                "skipped"
+            } else {
+                "pending"
+            },
             skip_reason: reason.map(|r| r.as_str()),
         })
         .collect();
@@ -149,14 +152,18 @@ pub async fn start(
     };
     let window = serde_json::to_string(&input.window).expect("windows serialise");
     let audit = ctx.origin.stamp(
-        NewAuditEvent::new(Some(ctx.workspace_id), ctx.actor.clone(), "campaign.started")
-            .target("campaign", id.to_owned())
-            .details(serde_json::json!({
-                "eligible": pre.eligible,
-                "skipped": pre.skipped,
-                "start_at": input.start_at,
-                "window": input.window,
-            })),
+        NewAuditEvent::new(
+            Some(ctx.workspace_id),
+            ctx.actor.clone(),
+            "campaign.started",
+        )
+        .target("campaign", id.to_owned())
+        .details(serde_json::json!({
+            "eligible": pre.eligible,
+            "skipped": pre.skipped,
+            "start_at": input.start_at,
+            "window": input.window,
+        })),
     );
     let moved = state
         .store
@@ -225,7 +232,14 @@ pub(crate) async fn transition(
         CampaignAction::Resume | CampaignAction::Start => CampaignStatus::Running,
     };
     let events = match reason {
-        Some((r, detail)) => vec![paused_event(state, ctx.workspace_id, &c.row.id, r, detail, now)],
+        Some((r, detail)) => vec![paused_event(
+            state,
+            ctx.workspace_id,
+            &c.row.id,
+            r,
+            detail,
+            now,
+        )],
         None => vec![],
     };
     let verb = match action {
@@ -273,7 +287,8 @@ pub async fn act(
     action: CampaignAction,
 ) -> Result<Campaign, ApiError> {
     let c = get_campaign(state, &ctx.workspace, id).await?;
-    let reason = (action == CampaignAction::Pause).then_some((PauseReason::Manual, "paused by a member"));
+    let reason =
+        (action == CampaignAction::Pause).then_some((PauseReason::Manual, "paused by a member"));
     if !transition(state, ctx, &c, action, reason).await? {
         let now = get_campaign(state, &ctx.workspace, id).await?;
         let wanted = match action {
@@ -353,7 +368,11 @@ pub async fn counters(state: &AppState, c: &Campaign) -> Result<CampaignCounters
 async fn template_category(state: &AppState, c: &Campaign) -> Result<String, ApiError> {
     Ok(state
         .store
-        .find_template(&c.row.workspace_id, &c.row.template_name, &c.row.template_language)
+        .find_template(
+            &c.row.workspace_id,
+            &c.row.template_name,
+            &c.row.template_language,
+        )
         .await?
         .map(|t| t.category)
         .unwrap_or_else(|| "marketing".into()))
@@ -381,7 +400,9 @@ pub async fn export_page(
     for r in &rows {
         out.push_str(&csv_line(r));
     }
-    let next = (rows.len() as u32 == limit).then(|| rows.last().map(|r| r.seq)).flatten();
+    let next = (rows.len() as u32 == limit)
+        .then(|| rows.last().map(|r| r.seq))
+        .flatten();
     Ok((out, next))
 }
 

@@ -301,28 +301,28 @@ pub(crate) fn parameter_values(
     let mut attributes: Option<serde_json::Map<String, serde_json::Value>> = None;
     let mut values = Vec::with_capacity(sources.len());
     for s in sources {
-        let value = match s {
-            ParameterSource::Text(t) => Some(t.clone()),
-            ParameterSource::Field(ContactField::Name) => open("name", &contact.name)?
-                .map(|n| String::from_utf8_lossy(&n).trim().to_owned()),
-            ParameterSource::Attribute(key) => {
-                if attributes.is_none() {
-                    attributes = Some(match open("attributes", &contact.attributes)? {
-                        Some(a) => {
-                            serde_json::from_slice(&a).map_err(|e| ApiError::Internal(e.into()))?
-                        }
-                        None => serde_json::Map::new(),
-                    });
-                }
-                match attributes.as_ref().and_then(|a| a.get(key)) {
-                    Some(serde_json::Value::String(v)) => Some(v.trim().to_owned()),
-                    Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
-                        Some(v.to_string())
+        let value =
+            match s {
+                ParameterSource::Text(t) => Some(t.clone()),
+                ParameterSource::Field(ContactField::Name) => open("name", &contact.name)?
+                    .map(|n| String::from_utf8_lossy(&n).trim().to_owned()),
+                ParameterSource::Attribute(key) => {
+                    if attributes.is_none() {
+                        attributes = Some(match open("attributes", &contact.attributes)? {
+                            Some(a) => serde_json::from_slice(&a)
+                                .map_err(|e| ApiError::Internal(e.into()))?,
+                            None => serde_json::Map::new(),
+                        });
                     }
-                    _ => None,
+                    match attributes.as_ref().and_then(|a| a.get(key)) {
+                        Some(serde_json::Value::String(v)) => Some(v.trim().to_owned()),
+                        Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                            Some(v.to_string())
+                        }
+                        _ => None,
+                    }
                 }
-            }
-        };
+            };
         match value {
             Some(v) if !v.is_empty() => values.push(v),
             _ => return Ok(None),

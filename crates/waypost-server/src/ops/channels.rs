@@ -327,7 +327,13 @@ pub async fn set_messaging_tier(
     );
     state
         .store
-        .set_messaging_tier(&ctx.workspace, channel_id, tier.as_str(), state.clock.now(), audit)
+        .set_messaging_tier(
+            &ctx.workspace,
+            channel_id,
+            tier.as_str(),
+            state.clock.now(),
+            audit,
+        )
         .await?;
     Ok(tier)
 }

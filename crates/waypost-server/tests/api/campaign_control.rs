@@ -27,9 +27,15 @@ async fn meta_pausing_the_template_pauses_the_campaign(backend: Backend) {
     let api = manager(&f).await;
     let (id, _) = draft(app, &api, 60, 0).await;
     start(app, &api, &id, 60).await;
-    wait_campaign(app, &api, &id, 60, |c| c["counters"]["sent"].as_u64().unwrap() >= 3).await;
+    wait_campaign(app, &api, &id, 60, |c| {
+        c["counters"]["sent"].as_u64().unwrap() >= 3
+    })
+    .await;
     let templates: Value = api.get(app, "/v1/templates").await.json().await.unwrap();
-    let provider_id = templates["data"][0]["provider_id"].as_str().unwrap().to_owned();
+    let provider_id = templates["data"][0]["provider_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let res = app
         .client
         .put(format!(
@@ -79,14 +85,20 @@ async fn members_pause_resume_and_cancel(backend: Backend) {
     let api = manager(&f).await;
     let (id, _) = draft(app, &api, 60, 0).await;
     let p = assert_problem(
-        api.post(app, &format!("/v1/campaigns/{id}/pause"), json!({})).await,
+        api.post(app, &format!("/v1/campaigns/{id}/pause"), json!({}))
+            .await,
         409,
     )
     .await;
     assert!(p["detail"].as_str().unwrap().contains("draft"), "{p}");
     start(app, &api, &id, 60).await;
-    wait_campaign(app, &api, &id, 60, |c| c["counters"]["sent"].as_u64().unwrap() >= 2).await;
-    let res = api.post(app, &format!("/v1/campaigns/{id}/pause"), json!({})).await;
+    wait_campaign(app, &api, &id, 60, |c| {
+        c["counters"]["sent"].as_u64().unwrap() >= 2
+    })
+    .await;
+    let res = api
+        .post(app, &format!("/v1/campaigns/{id}/pause"), json!({}))
+        .await;
     assert_eq!(res.status(), 200);
     let paused: Value = res.json().await.unwrap();
     assert_eq!(paused["status"], "paused");
@@ -99,14 +111,18 @@ async fn members_pause_resume_and_cancel(backend: Backend) {
     assert_eq!(a["counters"]["sent"], b["counters"]["sent"], "{b}");
     assert!(outcome(&b, "pending") > 0);
 
-    let res = api.post(app, &format!("/v1/campaigns/{id}/resume"), json!({})).await;
+    let res = api
+        .post(app, &format!("/v1/campaigns/{id}/resume"), json!({}))
+        .await;
     assert_eq!(res.status(), 200);
     let before = b["counters"]["sent"].as_u64().unwrap();
     wait_campaign(app, &api, &id, 60, |c| {
         c["counters"]["sent"].as_u64().unwrap() >= before + 3
     })
     .await;
-    let res = api.post(app, &format!("/v1/campaigns/{id}/cancel"), json!({})).await;
+    let res = api
+        .post(app, &format!("/v1/campaigns/{id}/cancel"), json!({}))
+        .await;
     assert_eq!(res.status(), 200);
     let cancelled = wait_campaign(app, &api, &id, 10, |c| outcome(c, "queued") == 0).await;
     assert_eq!(cancelled["status"], "cancelled");
@@ -117,10 +133,17 @@ async fn members_pause_resume_and_cancel(backend: Backend) {
         60,
         "{cancelled}"
     );
-    let again = api.post(app, &format!("/v1/campaigns/{id}/resume"), json!({})).await;
+    let again = api
+        .post(app, &format!("/v1/campaigns/{id}/resume"), json!({}))
+        .await;
     assert_eq!(again.status(), 409);
     let actions = audit_actions(app, Some(f.ws)).await;
-    for a in ["campaign.started", "campaign.paused", "campaign.resumed", "campaign.cancelled"] {
+    for a in [
+        "campaign.started",
+        "campaign.paused",
+        "campaign.resumed",
+        "campaign.cancelled",
+    ] {
         assert!(actions.iter().any(|x| x == a), "{a} not audited");
     }
 }
