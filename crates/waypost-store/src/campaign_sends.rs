@@ -46,7 +46,7 @@ pub enum RecipientUpdate {
     /// Outside the allowed hours: not before this time.
     Deferred {
         seq: i64,
-        not_before: DateTime<Utc>,
+        due_at: DateTime<Utc>,
     },
 }
 
@@ -355,7 +355,7 @@ macro_rules! campaign_send_store_impl {
             ) -> $crate::Result<Vec<$crate::campaign_sends::DueRecipient>> {
                 Ok(sqlx::query_as(
                     "SELECT seq, contact_id FROM campaign_recipients
-                     WHERE campaign_id = $1 AND state = 'pending' AND (not_before IS NULL OR not_before <= $2)
+                     WHERE campaign_id = $1 AND state = 'pending' AND (due_at IS NULL OR due_at <= $2)
                      ORDER BY seq LIMIT $3",
                 )
                 .bind(campaign_id)
@@ -416,13 +416,13 @@ macro_rules! campaign_send_store_impl {
                         .bind(seq)
                         .bind(*reason)
                         .bind(detail.clone()),
-                        U::Deferred { seq, not_before } => sqlx::query(
-                            "UPDATE campaign_recipients SET not_before = $3
+                        U::Deferred { seq, due_at } => sqlx::query(
+                            "UPDATE campaign_recipients SET due_at = $3
                              WHERE campaign_id = $1 AND seq = $2 AND state = 'pending'",
                         )
                         .bind(campaign_id)
                         .bind(seq)
-                        .bind(*not_before),
+                        .bind(*due_at),
                     }
                     .execute(&mut *tx)
                     .await?;

@@ -340,7 +340,7 @@ async fn feed_one(
     if let Some(at) = window.next_allowed(state.clock.now(), contact.time_zone.as_deref()) {
         return Step::Update(RecipientUpdate::Deferred {
             seq: r.seq,
-            not_before: at,
+            due_at: at,
         });
     }
     let sources: Vec<&ParameterSource> = c

@@ -30,7 +30,7 @@ CREATE TABLE campaign_recipients (
     skip_detail  TEXT,
     message_id   TEXT,
     -- Not before this time (a recipient's local hours, quiet hours).
-    not_before   TIMESTAMPTZ,
+    due_at   TIMESTAMPTZ,
     queued_at    TIMESTAMPTZ,
     PRIMARY KEY (campaign_id, seq),
     UNIQUE (campaign_id, contact_id)

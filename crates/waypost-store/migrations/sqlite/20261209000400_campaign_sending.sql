@@ -49,7 +49,7 @@ CREATE TABLE campaign_recipients (
     skip_detail  TEXT,
     message_id   TEXT,
     -- Not before this time (a recipient's local hours, quiet hours).
-    not_before   TEXT,
+    due_at   TEXT,
     queued_at    TEXT,
     PRIMARY KEY (campaign_id, seq),
     UNIQUE (campaign_id, contact_id)
