@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use waypost_store::Backend;
 
 use crate::campaign_sending::{
-    draft, manager, outcome, sending_fixture, sends_by_phone, start, wait_campaign,
+    draft, manager, outcome, phone, sending_fixture, sends_by_phone, start, wait_campaign,
 };
 use crate::helpers::{assert_problem, spawn_with};
 use crate::on_both_backends;
@@ -15,6 +15,7 @@ use crate::users::audit_actions;
 
 on_both_backends!(
     meta_pausing_the_template_pauses_the_campaign,
+    a_high_block_rate_pauses_the_campaign,
     members_pause_resume_and_cancel,
     a_restart_resumes_the_campaign_where_it_stopped,
 );
@@ -199,4 +200,58 @@ async fn a_restart_resumes_the_campaign_where_it_stopped(backend: Backend) {
     let by_phone = sends_by_phone(&f).await;
     assert_eq!(by_phone.len(), 120, "{done}");
     assert!(by_phone.values().all(|n| *n == 1), "nobody was sent twice");
+}
+
+async fn a_high_block_rate_pauses_the_campaign(backend: Backend) {
+    // Every third recipient has stopped marketing from the business (Meta's 131050).
+    let Some(f) = sending_fixture(
+        backend,
+        10,
+        |c| {
+            c.campaign_window = 5;
+            c.campaign_opt_out_min_sent = 10;
+            c.campaign_opt_out_threshold = 0.2;
+        },
+        |s| {
+            for i in (0..60).step_by(3) {
+                s.users.insert(
+                    phone(i).trim_start_matches('+').to_owned(),
+                    waypost_sandbox::UserConfig {
+                        stopped_marketing: true,
+                        ..Default::default()
+                    },
+                );
+            }
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let app = &f.app;
+    let api = manager(&f).await;
+    let (id, _) = draft(app, &api, 60, 0).await;
+    start(app, &api, &id, 60).await;
+    let paused = wait_campaign(app, &api, &id, 60, |c| c["status"] == "paused").await;
+    assert_eq!(paused["pause_reason"], "opt_out_rate", "{paused}");
+    assert!(outcome(&paused, "pending") > 0, "{paused}");
+    assert!(
+        paused["counters"]["failed_codes"]["131050"]
+            .as_u64()
+            .unwrap()
+            >= 2,
+        "{paused}"
+    );
+    let events = app
+        .state
+        .store
+        .customer_events_after(&f.ws.to_string(), 0, 100_000)
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type == "campaign.paused"
+                && e.subject_id.as_deref() == Some(id.as_str()))
+    );
 }
