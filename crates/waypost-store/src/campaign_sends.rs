@@ -154,6 +154,17 @@ pub trait CampaignSendStore {
     /// The campaign's messages still in the outbox, and how many of them the
     /// provider throttled (130429) on their last attempt.
     async fn campaign_outbox(&self, campaign_id: &str, channel_id: &str) -> Result<(i64, i64)>;
+    /// Makes the dispatcher give up (as at a passed deadline, with `title`)
+    /// the campaign's messages still waiting in the outbox, not yet claimed,
+    /// whose contact has opted out of the category since; returns how many.
+    async fn withdraw_opted_out(
+        &self,
+        campaign_id: &str,
+        channel_id: &str,
+        consent_column: &'static str,
+        title: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
     /// Records what the sender did, in one transaction. A row leaves `pending`
     /// only once; `Queued` also applies to a row cancelled meanwhile (the
     /// message exists, so the row says so).
@@ -388,6 +399,34 @@ macro_rules! campaign_send_store_impl {
                 .bind(channel_id)
                 .fetch_one(self.reads())
                 .await?)
+            }
+
+            async fn withdraw_opted_out(
+                &self,
+                campaign_id: &str,
+                channel_id: &str,
+                consent_column: &'static str,
+                title: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<u64> {
+                let sql = format!(
+                    "UPDATE outbox SET deadline_at = $3, last_error_title = $4, last_error_code = NULL
+                     WHERE channel_id = $2 AND attempt_started_at IS NULL
+                       AND (lease_until IS NULL OR lease_until < $3) AND deadline_at > $3
+                       AND message_id IN (
+                         SELECT r.message_id FROM outbox o
+                         JOIN campaign_recipients r ON r.message_id = o.message_id
+                         JOIN contacts c ON c.id = r.contact_id
+                         WHERE o.channel_id = $2 AND r.campaign_id = $1 AND c.{consent_column} = 'opted_out')"
+                );
+                Ok(sqlx::query(&sql)
+                    .bind(campaign_id)
+                    .bind(channel_id)
+                    .bind(now)
+                    .bind(title)
+                    .execute(self.writes())
+                    .await?
+                    .rows_affected())
             }
 
             async fn update_campaign_recipients(

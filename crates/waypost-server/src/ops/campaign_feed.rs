@@ -10,7 +10,9 @@
 //! throughput and pair limits), feeds nothing while the provider throttles
 //! them (130429), and never more than the number's messaging tier allows
 //! in a rolling 24 hours. It pauses the campaign by itself when Meta pauses
-//! the template or too many recipients opt out.
+//! the template or too many recipients opt out. A recipient who opts out
+//! while their message waits in the outbox (not yet claimed) has it withdrawn:
+//! the dispatcher gives it up as failed instead of sending it.
 
 use chrono::Duration;
 use futures_util::StreamExt;
@@ -22,7 +24,7 @@ use waypost_core::campaign::{
 };
 use waypost_core::{Actor, WorkspaceId};
 use waypost_store::StoreError;
-use waypost_store::campaign_sends::{DueRecipient, RecipientUpdate};
+use waypost_store::campaign_sends::{DueRecipient, RecipientUpdate, consent_column};
 use waypost_store::campaigns::CampaignRow;
 
 use super::Ctx;
@@ -153,6 +155,20 @@ pub async fn feed_once(
     }
     if check_quality && opt_out_rate_exceeded(state, &ctx, &c).await? {
         return Ok(FeedReport::default());
+    }
+    let category = template.map(|t| t.category).unwrap_or_default();
+    let withdrawn = state
+        .store
+        .withdraw_opted_out(
+            &c.row.id,
+            &c.row.channel_id,
+            consent_column(&category),
+            "recipient opted out before the send",
+            now,
+        )
+        .await?;
+    if withdrawn > 0 {
+        tracing::info!(campaign = %c.row.id, withdrawn, "campaign sender: withdrew sends to recipients who opted out");
     }
     let (waiting, throttled) = state
         .store

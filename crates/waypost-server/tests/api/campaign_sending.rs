@@ -21,6 +21,7 @@ use crate::users::{PASSWORD, api_key, audit_actions, login};
 on_both_backends!(
     a_5000_recipient_campaign_sends_each_eligible_recipient_exactly_once,
     a_stop_mid_campaign_stops_that_recipients_pending_send,
+    a_stop_withdraws_a_send_already_waiting_in_the_outbox,
     the_messaging_tier_holds_over_a_rolling_24_hours,
 );
 
@@ -369,6 +370,61 @@ async fn a_stop_mid_campaign_stops_that_recipients_pending_send(backend: Backend
         .collect();
     assert_eq!(stopped.len(), 1, "{csv}");
     assert!(stopped[0].ends_with(",,"), "never queued: {}", stopped[0]);
+}
+
+async fn a_stop_withdraws_a_send_already_waiting_in_the_outbox(backend: Backend) {
+    // Five a second and a wide window: every message waits in the outbox at once.
+    let Some(f) = sending_fixture(backend, 5, |c| c.campaign_window = 100, |_| {}).await else {
+        return;
+    };
+    let app = &f.app;
+    let api = manager(&f).await;
+    let (id, _) = draft(app, &api, 30, 0).await;
+    start(app, &api, &id, 30).await;
+    wait_campaign(app, &api, &id, 60, |c| {
+        outcome(c, "pending") == 0 && c["counters"]["sent"].as_u64().unwrap() >= 2
+    })
+    .await;
+    // The recipient queued last is still waiting: it writes STOP.
+    let csv = api
+        .get(app, &format!("/v1/campaigns/{id}/outcomes.csv"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let waiting: Vec<(&str, &str)> = csv
+        .lines()
+        .filter(|l| l.split(',').nth(2) == Some("queued"))
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1], f[6])
+        })
+        .collect();
+    let contact_id = waiting
+        .iter()
+        .max_by_key(|w| w.1)
+        .expect("some still queued")
+        .0;
+    let contact: Value = api
+        .get(app, &format!("/v1/contacts/{contact_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let stopper = contact["phone"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('+')
+        .to_owned();
+    f.inject(&stopper, "STOP").await;
+    let done = wait_campaign(app, &api, &id, 120, |c| c["status"] == "completed").await;
+    let by_phone = sends_by_phone(&f).await;
+    assert!(
+        !by_phone.contains_key(&stopper),
+        "the send waiting in the outbox was withdrawn"
+    );
+    assert_eq!(by_phone.len(), 29, "{done}");
+    assert_eq!(outcome(&done, "opted_out"), 1, "{done}");
 }
 
 async fn the_messaging_tier_holds_over_a_rolling_24_hours(backend: Backend) {
