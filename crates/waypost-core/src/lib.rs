@@ -12,6 +12,7 @@ pub mod campaign;
 pub mod events;
 pub mod id;
 pub mod media;
+pub mod pacing;
 pub mod phone;
 pub mod policy;
 pub mod redact;
