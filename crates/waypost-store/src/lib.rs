@@ -12,6 +12,7 @@ pub mod audiences;
 pub mod audit_query;
 pub mod backup;
 mod bulk;
+pub mod campaign_reports;
 pub mod campaign_sends;
 pub mod campaigns;
 pub mod checkpoints;
@@ -47,6 +48,7 @@ use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 pub use audiences::AudienceStore;
 pub use audit_query::{AuditFilter, AuditQueryStore};
 pub use backup::BackupStore;
+pub use campaign_reports::CampaignReportStore;
 pub use campaign_sends::CampaignSendStore;
 pub use campaigns::CampaignStore;
 pub use checkpoints::CheckpointStore;
@@ -104,6 +106,7 @@ pub trait Store:
     + ImportStore
     + CampaignStore
     + CampaignSendStore
+    + CampaignReportStore
     + Send
     + Sync
     + 'static
@@ -140,6 +143,7 @@ impl<T> Store for T where
         + ImportStore
         + CampaignStore
         + CampaignSendStore
+        + CampaignReportStore
         + Send
         + Sync
         + 'static

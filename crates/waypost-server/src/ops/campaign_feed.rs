@@ -24,7 +24,8 @@ use waypost_core::campaign::{
 };
 use waypost_core::{Actor, WorkspaceId};
 use waypost_store::StoreError;
-use waypost_store::campaign_sends::{DueRecipient, RecipientUpdate, consent_column};
+use waypost_store::campaign_reports::consent_column;
+use waypost_store::campaign_sends::{DueRecipient, RecipientUpdate};
 use waypost_store::campaigns::CampaignRow;
 
 use super::Ctx;

@@ -17,9 +17,9 @@ use waypost_core::campaign::{
 };
 use waypost_core::events::EventType;
 use waypost_core::{NewAuditEvent, WorkspaceId};
+use waypost_store::campaign_reports::{RecipientOutcomeRow, consent_column};
 use waypost_store::campaign_sends::{
-    CampaignStartFields, CampaignTransition, NewCampaignRecipient, RecipientOutcomeRow,
-    consent_column,
+    CampaignStartFields, CampaignTransition, NewCampaignRecipient,
 };
 
 use super::Ctx;
