@@ -28,7 +28,7 @@ async fn meta_pausing_the_template_pauses_the_campaign(backend: Backend) {
     let api = manager(&f).await;
     let (id, _) = draft(app, &api, 60, 0).await;
     start(app, &api, &id, 60).await;
-    wait_campaign(app, &api, &id, 60, |c| {
+    wait_campaign(app, &api, &id, 180, |c| {
         c["counters"]["sent"].as_u64().unwrap() >= 3
     })
     .await;
@@ -49,7 +49,7 @@ async fn meta_pausing_the_template_pauses_the_campaign(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let paused = wait_campaign(app, &api, &id, 60, |c| c["status"] == "paused").await;
+    let paused = wait_campaign(app, &api, &id, 180, |c| c["status"] == "paused").await;
     assert_eq!(paused["pause_reason"], "template_paused");
     // What was queued drains; nothing more is fed.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -93,7 +93,7 @@ async fn members_pause_resume_and_cancel(backend: Backend) {
     .await;
     assert!(p["detail"].as_str().unwrap().contains("draft"), "{p}");
     start(app, &api, &id, 60).await;
-    wait_campaign(app, &api, &id, 60, |c| {
+    wait_campaign(app, &api, &id, 180, |c| {
         c["counters"]["sent"].as_u64().unwrap() >= 2
     })
     .await;
@@ -117,7 +117,7 @@ async fn members_pause_resume_and_cancel(backend: Backend) {
         .await;
     assert_eq!(res.status(), 200);
     let before = b["counters"]["sent"].as_u64().unwrap();
-    wait_campaign(app, &api, &id, 60, |c| {
+    wait_campaign(app, &api, &id, 180, |c| {
         c["counters"]["sent"].as_u64().unwrap() >= before + 3
     })
     .await;
@@ -156,7 +156,7 @@ async fn a_restart_resumes_the_campaign_where_it_stopped(backend: Backend) {
     let api = manager(&f).await;
     let (id, _) = draft(&f.app, &api, 120, 0).await;
     start(&f.app, &api, &id, 120).await;
-    wait_campaign(&f.app, &api, &id, 60, |c| {
+    wait_campaign(&f.app, &api, &id, 180, |c| {
         c["counters"]["sent"].as_u64().unwrap() >= 20
     })
     .await;
@@ -192,7 +192,7 @@ async fn a_restart_resumes_the_campaign_where_it_stopped(backend: Backend) {
             clock.advance(chrono::Duration::milliseconds(500));
         }
     });
-    let done = wait_campaign(&f.app, &api, &id, 120, |c| {
+    let done = wait_campaign(&f.app, &api, &id, 240, |c| {
         c["status"] == "completed" && c["counters"]["sent"] == 120
     })
     .await;
@@ -232,7 +232,7 @@ async fn a_high_block_rate_pauses_the_campaign(backend: Backend) {
     let api = manager(&f).await;
     let (id, _) = draft(app, &api, 60, 0).await;
     start(app, &api, &id, 60).await;
-    let paused = wait_campaign(app, &api, &id, 60, |c| c["status"] == "paused").await;
+    let paused = wait_campaign(app, &api, &id, 180, |c| c["status"] == "paused").await;
     assert_eq!(paused["pause_reason"], "opt_out_rate", "{paused}");
     assert!(outcome(&paused, "pending") > 0, "{paused}");
     assert!(

@@ -340,13 +340,13 @@ async fn a_stop_mid_campaign_stops_that_recipients_pending_send(backend: Backend
     let api = manager(&f).await;
     let (id, _) = draft(app, &api, 40, 0).await;
     start(app, &api, &id, 40).await;
-    wait_campaign(app, &api, &id, 60, |c| {
+    wait_campaign(app, &api, &id, 180, |c| {
         c["counters"]["sent"].as_u64().unwrap() >= 3
     })
     .await;
     let stopper = phone(39);
     f.inject(stopper.trim_start_matches('+'), "STOP").await;
-    let done = wait_campaign(app, &api, &id, 120, |c| c["status"] == "completed").await;
+    let done = wait_campaign(app, &api, &id, 240, |c| c["status"] == "completed").await;
     let by_phone = sends_by_phone(&f).await;
     assert!(
         !by_phone.contains_key(stopper.trim_start_matches('+')),
@@ -381,7 +381,7 @@ async fn a_stop_withdraws_a_send_already_waiting_in_the_outbox(backend: Backend)
     let api = manager(&f).await;
     let (id, _) = draft(app, &api, 30, 0).await;
     start(app, &api, &id, 30).await;
-    wait_campaign(app, &api, &id, 60, |c| {
+    wait_campaign(app, &api, &id, 180, |c| {
         outcome(c, "pending") == 0 && c["counters"]["sent"].as_u64().unwrap() >= 2
     })
     .await;
@@ -417,7 +417,7 @@ async fn a_stop_withdraws_a_send_already_waiting_in_the_outbox(backend: Backend)
         .trim_start_matches('+')
         .to_owned();
     f.inject(&stopper, "STOP").await;
-    let done = wait_campaign(app, &api, &id, 120, |c| c["status"] == "completed").await;
+    let done = wait_campaign(app, &api, &id, 240, |c| c["status"] == "completed").await;
     let by_phone = sends_by_phone(&f).await;
     assert!(
         !by_phone.contains_key(&stopper),
@@ -464,7 +464,8 @@ async fn the_messaging_tier_holds_over_a_rolling_24_hours(backend: Backend) {
 
     let (id, _) = draft(app, &api, 300, 0).await;
     start(app, &api, &id, 300).await;
-    let held = wait_campaign(app, &api, &id, 60, |c| c["counters"]["sent"] == 250).await;
+    // Generous waits: the whole suite shares two cores.
+    let held = wait_campaign(app, &api, &id, 180, |c| c["counters"]["sent"] == 250).await;
     assert_eq!(held["status"], "running");
     // It stays at 250 while the day has not passed.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -476,7 +477,7 @@ async fn the_messaging_tier_holds_over_a_rolling_24_hours(backend: Backend) {
     // A rolling day after the first sends, the rest go.
     app.clock
         .advance(chrono::Duration::hours(1) + chrono::Duration::seconds(1));
-    let done = wait_campaign(app, &api, &id, 60, |c| c["status"] == "completed").await;
+    let done = wait_campaign(app, &api, &id, 180, |c| c["status"] == "completed").await;
     assert_eq!(done["counters"]["sent"], 300, "{done}");
     assert_eq!(sends_by_phone(&f).await.len(), 300);
 }
