@@ -8,22 +8,202 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::{Category, Recipient, Refusal, SendKind, check_send};
 
-/// Where a campaign is in its life. Only drafts exist so far: starting is a later step.
+pub use crate::pacing::{HourWindow, MessagingTier, SendWindow};
+
+/// Where a campaign is in its life: a draft is started (now, or `scheduled` for
+/// later), runs until every recipient was fed to the outbox, and can be paused,
+/// resumed and cancelled on the way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CampaignStatus {
     Draft,
+    Scheduled,
+    Running,
+    Paused,
+    Completed,
+    Cancelled,
+}
+
+/// What a person (or the sender, for `Pause`) asks of a campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CampaignAction {
+    Start,
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl CampaignAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignAction::Start => "start",
+            CampaignAction::Pause => "pause",
+            CampaignAction::Resume => "resume",
+            CampaignAction::Cancel => "cancel",
+        }
+    }
 }
 
 impl CampaignStatus {
+    pub const ALL: [CampaignStatus; 6] = [
+        CampaignStatus::Draft,
+        CampaignStatus::Scheduled,
+        CampaignStatus::Running,
+        CampaignStatus::Paused,
+        CampaignStatus::Completed,
+        CampaignStatus::Cancelled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CampaignStatus::Draft => "draft",
+            CampaignStatus::Scheduled => "scheduled",
+            CampaignStatus::Running => "running",
+            CampaignStatus::Paused => "paused",
+            CampaignStatus::Completed => "completed",
+            CampaignStatus::Cancelled => "cancelled",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        (s == "draft").then_some(CampaignStatus::Draft)
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The statuses `action` may be taken from.
+    pub fn sources(action: CampaignAction) -> &'static [CampaignStatus] {
+        use CampaignStatus::*;
+        match action {
+            CampaignAction::Start => &[Draft],
+            CampaignAction::Pause => &[Scheduled, Running],
+            CampaignAction::Resume => &[Paused],
+            CampaignAction::Cancel => &[Draft, Scheduled, Running, Paused],
+        }
+    }
+
+    /// Whether the sender feeds this campaign's recipients to the outbox.
+    pub fn is_sending(self) -> bool {
+        matches!(self, CampaignStatus::Scheduled | CampaignStatus::Running)
+    }
+}
+
+/// Why a campaign paused; all but `Manual` are the sender's own decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseReason {
+    Manual,
+    /// Meta paused or disabled the template (low quality).
+    TemplatePaused,
+    /// The number's quality rating dropped to red.
+    QualityRed,
+    /// Recipients opt out (or block marketing) above the configured rate.
+    OptOutRate,
+}
+
+impl PauseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PauseReason::Manual => "manual",
+            PauseReason::TemplatePaused => "template_paused",
+            PauseReason::QualityRed => "quality_red",
+            PauseReason::OptOutRate => "opt_out_rate",
+        }
+    }
+}
+
+/// What became of one recipient, as the outcome export and counters show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientOutcome {
+    /// Not yet fed to the outbox.
+    Pending,
+    /// Left out, with a `SkipReason`.
+    Skipped,
+    /// Never fed: the campaign was cancelled first.
+    Cancelled,
+    Queued,
+    Sent,
+    Delivered,
+    Read,
+    /// With the provider's error code.
+    Failed,
+    /// Wrote back after the campaign's message.
+    Replied,
+    /// Opted out of the template's category since.
+    OptedOut,
+}
+
+/// Meta's error for a recipient who stopped marketing messages from the business.
+pub const MARKETING_BLOCKED_CODE: i64 = 131050;
+
+impl RecipientOutcome {
+    pub const ALL: [RecipientOutcome; 10] = [
+        RecipientOutcome::Pending,
+        RecipientOutcome::Skipped,
+        RecipientOutcome::Cancelled,
+        RecipientOutcome::Queued,
+        RecipientOutcome::Sent,
+        RecipientOutcome::Delivered,
+        RecipientOutcome::Read,
+        RecipientOutcome::Failed,
+        RecipientOutcome::Replied,
+        RecipientOutcome::OptedOut,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientOutcome::Pending => "pending",
+            RecipientOutcome::Skipped => "skipped",
+            RecipientOutcome::Cancelled => "cancelled",
+            RecipientOutcome::Queued => "queued",
+            RecipientOutcome::Sent => "sent",
+            RecipientOutcome::Delivered => "delivered",
+            RecipientOutcome::Read => "read",
+            RecipientOutcome::Failed => "failed",
+            RecipientOutcome::Replied => "replied",
+            RecipientOutcome::OptedOut => "opted_out",
+        }
+    }
+
+    /// The outcome of a recipient row (`pending`, `queued`, `skipped`,
+    /// `cancelled`) whose message, if any, has `message_status`. An opt-out
+    /// since outranks a reply, which outranks the message's own status.
+    pub fn of(
+        row_state: &str,
+        message_status: Option<&str>,
+        replied: bool,
+        opted_out: bool,
+    ) -> RecipientOutcome {
+        match row_state {
+            "pending" => return RecipientOutcome::Pending,
+            "skipped" => return RecipientOutcome::Skipped,
+            "cancelled" => return RecipientOutcome::Cancelled,
+            _ => {}
+        }
+        if opted_out {
+            return RecipientOutcome::OptedOut;
+        }
+        if replied {
+            return RecipientOutcome::Replied;
+        }
+        match message_status {
+            Some("sent") => RecipientOutcome::Sent,
+            Some("delivered") => RecipientOutcome::Delivered,
+            Some("read") => RecipientOutcome::Read,
+            Some("failed") => RecipientOutcome::Failed,
+            _ => RecipientOutcome::Queued,
+        }
+    }
+
+    /// Whether the provider has the message (it counts towards the sent total).
+    pub fn was_sent(self) -> bool {
+        matches!(
+            self,
+            RecipientOutcome::Sent
+                | RecipientOutcome::Delivered
+                | RecipientOutcome::Read
+                | RecipientOutcome::Replied
+                | RecipientOutcome::OptedOut
+        )
     }
 }
 
@@ -59,6 +239,8 @@ pub enum SkipReason {
     NoPhone,
     /// A parameter's source is empty for this contact (no name, no such attribute).
     InvalidParameters,
+    /// The send path refused it at send time for another reason (its `detail` is kept).
+    Refused,
 }
 
 impl SkipReason {
@@ -77,6 +259,7 @@ impl SkipReason {
             SkipReason::Restricted => "restricted",
             SkipReason::NoPhone => "no_phone",
             SkipReason::InvalidParameters => "invalid_parameters",
+            SkipReason::Refused => "refused",
         }
     }
 }
@@ -107,6 +290,31 @@ pub fn skip_reason(
 mod tests {
     use super::*;
     use crate::policy::Consent;
+
+    #[test]
+    fn actions_move_only_from_their_sources() {
+        use CampaignStatus::*;
+        assert_eq!(CampaignStatus::sources(CampaignAction::Start), &[Draft]);
+        assert!(!CampaignStatus::sources(CampaignAction::Resume).contains(&Completed));
+        assert!(!CampaignStatus::sources(CampaignAction::Cancel).contains(&Completed));
+        for s in CampaignStatus::ALL {
+            assert_eq!(CampaignStatus::parse(s.as_str()), Some(s));
+        }
+        assert!(Running.is_sending() && !Paused.is_sending());
+    }
+
+    #[test]
+    fn outcomes_rank_opt_outs_over_replies_over_statuses() {
+        use RecipientOutcome as O;
+        assert_eq!(O::of("pending", None, false, true), O::Pending);
+        assert_eq!(O::of("skipped", None, false, false), O::Skipped);
+        assert_eq!(O::of("queued", Some("queued"), false, false), O::Queued);
+        assert_eq!(O::of("queued", Some("read"), false, false), O::Read);
+        assert_eq!(O::of("queued", Some("failed"), false, false), O::Failed);
+        assert_eq!(O::of("queued", Some("delivered"), true, false), O::Replied);
+        assert_eq!(O::of("queued", Some("delivered"), true, true), O::OptedOut);
+        assert!(O::Replied.was_sent() && !O::Failed.was_sent() && !O::Queued.was_sent());
+    }
 
     fn r(marketing: Option<Consent>, restricted: bool) -> Recipient {
         Recipient {

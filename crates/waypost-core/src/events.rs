@@ -39,6 +39,8 @@ pub enum EventType {
     ConversationLabelled,
     ConversationNoteAdded,
     ConversationRead,
+    /// A campaign paused itself (quality signals) or was paused; `reason` says which.
+    CampaignPaused,
 }
 
 /// The input was not one of the event type names.
@@ -47,7 +49,7 @@ pub enum EventType {
 pub struct UnknownEventType(pub String);
 
 impl EventType {
-    pub const ALL: [EventType; 24] = [
+    pub const ALL: [EventType; 25] = [
         EventType::MessageQueued,
         EventType::MessageSent,
         EventType::MessageDelivered,
@@ -72,6 +74,7 @@ impl EventType {
         EventType::ConversationLabelled,
         EventType::ConversationNoteAdded,
         EventType::ConversationRead,
+        EventType::CampaignPaused,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -100,6 +103,7 @@ impl EventType {
             EventType::ConversationLabelled => "conversation.labelled",
             EventType::ConversationNoteAdded => "conversation.note_added",
             EventType::ConversationRead => "conversation.read",
+            EventType::CampaignPaused => "campaign.paused",
         }
     }
 }
@@ -135,6 +139,7 @@ impl EventType {
             EventType::IncidentOpened | EventType::IncidentUpdated | EventType::IncidentClosed => {
                 Action::AuditRead
             }
+            EventType::CampaignPaused => Action::CampaignsManage,
         }
     }
 }
@@ -194,6 +199,7 @@ mod tests {
                 "template" => Action::TemplatesRead,
                 "endpoint" | "webhook" => Action::WebhooksManage,
                 "incident" => Action::AuditRead,
+                "campaign" => Action::CampaignsManage,
                 other => panic!("no read action decided for `{other}` events"),
             };
             assert_eq!(t.read_action(), want, "{t}");

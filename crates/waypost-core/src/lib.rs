@@ -13,6 +13,7 @@ pub mod events;
 pub mod id;
 pub mod mail;
 pub mod media;
+pub mod pacing;
 pub mod phone;
 pub mod policy;
 pub mod redact;

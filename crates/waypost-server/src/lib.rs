@@ -7,6 +7,7 @@ pub mod auth;
 pub mod backup;
 pub mod backup_schedule;
 pub mod cache;
+pub mod campaign_sender;
 pub mod config;
 pub mod dispatch;
 mod edge_io;

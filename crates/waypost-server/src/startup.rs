@@ -223,6 +223,7 @@ impl Application {
             feed.close();
         });
         let dispatcher = tokio::spawn(crate::dispatch::run(state.clone(), shutdown.clone()));
+        let campaigns = tokio::spawn(crate::campaign_sender::run(state.clone(), shutdown.clone()));
         let retention = tokio::spawn(crate::retention::worker(state.clone(), shutdown.clone()));
         let template_sync = tokio::spawn(crate::templates::sync_worker(
             state.clone(),
@@ -258,6 +259,7 @@ impl Application {
                 worker,
                 backups,
                 dispatcher,
+                campaigns,
                 retention,
                 template_sync,
                 webhooks,

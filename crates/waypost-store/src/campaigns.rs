@@ -1,6 +1,6 @@
 //! Campaigns: drafts of a template broadcast to a segment. The pre-flight
 //! reads contacts through [`crate::audiences`]; this module only keeps the
-//! campaign rows.
+//! campaign rows (sending is [`crate::campaign_sends`]).
 //!
 //! The SQL is written once with `$n` placeholders and instantiated for both
 //! backends by `campaign_store_impl!`.
@@ -26,10 +26,25 @@ pub struct CampaignRow {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// JSON `SendWindow` given at start.
+    pub send_window: Option<String>,
+    /// Not before this time (a scheduled start).
+    pub start_at: Option<DateTime<Utc>>,
+    /// The eligible count confirmed at start.
+    pub confirmed_recipients: Option<i64>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// A `PauseReason` name while paused.
+    pub pause_reason: Option<String>,
 }
 
-pub(crate) const CAMPAIGN_COLUMNS: &str = "id, workspace_id, name, segment_id, channel_id, \
+/// The columns a draft is created with.
+pub(crate) const INSERT_COLUMNS: &str = "id, workspace_id, name, segment_id, channel_id, \
      template_name, template_language, parameters, status, created_at, updated_at";
+
+pub(crate) const CAMPAIGN_COLUMNS: &str = "id, workspace_id, name, segment_id, channel_id, \
+     template_name, template_language, parameters, status, created_at, updated_at, \
+     send_window, start_at, confirmed_recipients, started_at, finished_at, pause_reason";
 
 #[async_trait]
 pub trait CampaignStore {
@@ -57,7 +72,7 @@ macro_rules! campaign_store_impl {
                 let mut tx = self.write_tx().await?;
                 sqlx::query(&format!(
                     "INSERT INTO campaigns ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    $crate::campaigns::CAMPAIGN_COLUMNS
+                    $crate::campaigns::INSERT_COLUMNS
                 ))
                 .bind(&c.id)
                 .bind(&c.workspace_id)

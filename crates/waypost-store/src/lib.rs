@@ -13,6 +13,8 @@ pub mod audiences;
 pub mod audit_query;
 pub mod backup;
 mod bulk;
+pub mod campaign_reports;
+pub mod campaign_sends;
 pub mod campaigns;
 pub mod checkpoints;
 pub mod conversations;
@@ -49,6 +51,8 @@ pub use account::AccountStore;
 pub use audiences::AudienceStore;
 pub use audit_query::{AuditFilter, AuditQueryStore};
 pub use backup::BackupStore;
+pub use campaign_reports::CampaignReportStore;
+pub use campaign_sends::CampaignSendStore;
 pub use campaigns::CampaignStore;
 pub use checkpoints::CheckpointStore;
 pub use conversations::ConversationStore;
@@ -107,6 +111,8 @@ pub trait Store:
     + AudienceStore
     + ImportStore
     + CampaignStore
+    + CampaignSendStore
+    + CampaignReportStore
     + Send
     + Sync
     + 'static
@@ -144,6 +150,8 @@ impl<T> Store for T where
         + AudienceStore
         + ImportStore
         + CampaignStore
+        + CampaignSendStore
+        + CampaignReportStore
         + Send
         + Sync
         + 'static

@@ -3,7 +3,8 @@
 //! and restarts (issue #6), customer webhooks pending or in flight at the
 //! kill are delivered at least once under one `webhook-id` (issue #7), and
 //! two nodes on one PostgreSQL database keep a number under its throughput
-//! limit, the survivor taking the channel over when the holder dies (#6).
+//! limit, the survivor taking the channel over when the holder dies (#6),
+//! and a campaign sends each recipient once across kills (#19, `crash/campaign.rs`).
 //!
 //! The sandbox runs in the test process and logs every send it accepted,
 //! with `biz_opaque_callback_data` (our message id) and its arrival time;
@@ -22,7 +23,7 @@ use waypost_store::testing::TestDatabase;
 
 /// Recipients (each writes first, opening the 24 h window).
 const USERS: usize = 20;
-const SCOPES: &str = "messages:send,messages:read,channels:manage,webhooks:manage";
+const SCOPES: &str = "messages:send,messages:read,channels:manage,webhooks:manage,contacts:write,templates:write,campaigns:manage";
 
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -572,6 +573,10 @@ on_both_backends!(
     dispatch_sends_each_message_once_across_kill_9,
     webhook_deliveries_survive_kill_9_at_least_once,
 );
+
+/// The campaign sender under `kill -9` (issue #19).
+#[path = "crash/campaign.rs"]
+mod campaign;
 
 /// 300 messages; the provider answers after up to 600 ms, so many sends are
 /// in flight when the server is killed, twice; it restarts on the same

@@ -107,6 +107,20 @@ pub struct Config {
     pub shield_usage_retention_days: u32,
     /// Whether this node runs the dispatcher (sends queued messages).
     pub dispatch_enabled: bool,
+    /// Whether this node feeds running campaigns to the outbox.
+    pub campaigns_enabled: bool,
+    /// Most of one campaign's messages waiting in the outbox at once: the
+    /// sender stays this far ahead of the dispatcher, no further, so a pause
+    /// or an opt-out reaches recipients not yet queued.
+    pub campaign_window: u32,
+    /// How often the campaign sender looks for work.
+    pub campaign_poll_ms: u64,
+    /// Lease on a campaign being fed (a dead node's campaigns move after it).
+    pub campaign_lease_secs: u64,
+    /// A campaign pauses itself when this share of its sent recipients opted
+    /// out or blocked marketing messages (once `campaign_opt_out_min_sent` were sent).
+    pub campaign_opt_out_threshold: f64,
+    pub campaign_opt_out_min_sent: u32,
     /// First retry delay; doubles per attempt, with jitter, up to `dispatch_retry_max_secs`.
     pub dispatch_retry_base_ms: u64,
     pub dispatch_retry_max_secs: u64,
@@ -304,6 +318,12 @@ impl Default for Config {
             shield_blocklist_file: None,
             shield_usage_retention_days: 90,
             dispatch_enabled: true,
+            campaigns_enabled: true,
+            campaign_window: 2000,
+            campaign_poll_ms: 200,
+            campaign_lease_secs: 15,
+            campaign_opt_out_threshold: 0.05,
+            campaign_opt_out_min_sent: 200,
             dispatch_retry_base_ms: 1000,
             dispatch_retry_max_secs: 600,
             dispatch_batch_size: 200,
@@ -488,6 +508,15 @@ impl Config {
             return fail(
                 "WAYPOST_DISPATCH_BATCH_SIZE / _MAX_IN_FLIGHT / _PAIR_BURST / _LEASE_SECS: must be greater than 0",
             );
+        }
+        if self.campaign_window == 0 || self.campaign_lease_secs == 0 || self.campaign_poll_ms == 0
+        {
+            return fail(
+                "WAYPOST_CAMPAIGN_WINDOW / _LEASE_SECS / _POLL_MS: must be greater than 0",
+            );
+        }
+        if !(0.0..=1.0).contains(&self.campaign_opt_out_threshold) {
+            return fail("WAYPOST_CAMPAIGN_OPT_OUT_THRESHOLD: must be 0 to 1");
         }
         if self.inbound_body_limit_bytes == 0 {
             return fail("WAYPOST_INBOUND_BODY_LIMIT_BYTES: must be greater than 0");
@@ -868,6 +897,18 @@ impl Config {
                 self.shield_usage_retention_days
             ),
             format!("dispatch_enabled = {}", self.dispatch_enabled),
+            format!("campaigns_enabled = {}", self.campaigns_enabled),
+            format!("campaign_window = {}", self.campaign_window),
+            format!("campaign_poll_ms = {}", self.campaign_poll_ms),
+            format!("campaign_lease_secs = {}", self.campaign_lease_secs),
+            format!(
+                "campaign_opt_out_threshold = {}",
+                self.campaign_opt_out_threshold
+            ),
+            format!(
+                "campaign_opt_out_min_sent = {}",
+                self.campaign_opt_out_min_sent
+            ),
             format!("dispatch_retry_base_ms = {}", self.dispatch_retry_base_ms),
             format!("dispatch_retry_max_secs = {}", self.dispatch_retry_max_secs),
             format!("dispatch_batch_size = {}", self.dispatch_batch_size),

@@ -68,7 +68,7 @@ use crate::state::AppState;
         (name = "channels", description = "WhatsApp business numbers and their provider settings"),
         (name = "contacts", description = "Contacts, their consent and its history, custom fields, tags and CSV imports"),
         (name = "segments", description = "Saved contact filters, counted live"),
-        (name = "campaigns", description = "Template broadcasts to a segment: drafts and their pre-flight"),
+        (name = "campaigns", description = "Template broadcasts to a segment: drafts, pre-flight, start, pause, resume, cancel, counters and outcomes; numbers' messaging tiers"),
         (name = "messages", description = "Sending messages and following their status"),
         (name = "media", description = "Media files: upload for sending, fetch what customers sent"),
         (name = "conversations", description = "The inbox: conversations with customers, their assignment, labels, notes and read state"),
@@ -185,6 +185,12 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::create, campaigns::list))
         .routes(routes!(campaigns::get))
         .routes(routes!(campaigns::preflight))
+        .routes(routes!(campaigns::start))
+        .routes(routes!(campaigns::pause))
+        .routes(routes!(campaigns::resume))
+        .routes(routes!(campaigns::cancel))
+        .routes(routes!(campaigns::export))
+        .routes(routes!(campaigns::get_tier, campaigns::set_tier))
         .routes(routes!(contacts::get, contacts::update, contacts::delete))
         .routes(routes!(contacts::record_consent, contacts::consent_history))
         .routes(routes!(messages::send, messages::list))

@@ -2,8 +2,8 @@
 //! fixes the channel and the category) and where each template parameter
 //! comes from; the pre-flight reads the segment now and tells how many
 //! contacts would be sent the template and how many are skipped, and why
-//! (`waypost_core::campaign::skip_reason`). Starting, pacing and sending are
-//! later steps; nothing here sends.
+//! (`waypost_core::campaign::skip_reason`). Starting and sending are
+//! `ops::campaign_runs` and `ops::campaign_feed`.
 
 use std::collections::BTreeMap;
 
@@ -97,7 +97,7 @@ pub struct Campaign {
     pub parameters: CampaignParameters,
 }
 
-fn open(row: CampaignRow) -> Result<Campaign, ApiError> {
+pub(crate) fn open(row: CampaignRow) -> Result<Campaign, ApiError> {
     let parameters =
         serde_json::from_str(&row.parameters).map_err(|e| ApiError::Internal(e.into()))?;
     Ok(Campaign { row, parameters })
@@ -188,6 +188,12 @@ pub async fn create_campaign(
         status: CampaignStatus::Draft.as_str().to_owned(),
         created_at: now,
         updated_at: now,
+        send_window: None,
+        start_at: None,
+        confirmed_recipients: None,
+        started_at: None,
+        finished_at: None,
+        pause_reason: None,
     };
     let audit = NewAuditEvent::new(
         Some(ctx.workspace_id),
@@ -270,11 +276,20 @@ pub struct PreflightTemplate {
 }
 
 /// Whether every parameter source has a value for this contact.
-fn parameters_filled(
+pub(crate) fn parameters_filled(
     state: &AppState,
     contact: &ContactRow,
     sources: &[&ParameterSource],
 ) -> Result<bool, ApiError> {
+    Ok(parameter_values(state, contact, sources)?.is_some())
+}
+
+/// Each parameter's text for this contact, or `None` when one source is empty.
+pub(crate) fn parameter_values(
+    state: &AppState,
+    contact: &ContactRow,
+    sources: &[&ParameterSource],
+) -> Result<Option<Vec<String>>, ApiError> {
     let ring = state.keys.current();
     let open = |column: &str, value: &Option<Vec<u8>>| {
         value
@@ -284,35 +299,39 @@ fn parameters_filled(
             .map_err(|e| ApiError::Internal(e.into()))
     };
     let mut attributes: Option<serde_json::Map<String, serde_json::Value>> = None;
+    let mut values = Vec::with_capacity(sources.len());
     for s in sources {
-        let filled = match s {
-            ParameterSource::Text(_) => true,
-            ParameterSource::Field(ContactField::Name) => open("name", &contact.name)?
-                .is_some_and(|n| !String::from_utf8_lossy(&n).trim().is_empty()),
-            ParameterSource::Attribute(key) => {
-                if attributes.is_none() {
-                    attributes = Some(match open("attributes", &contact.attributes)? {
-                        Some(a) => {
-                            serde_json::from_slice(&a).map_err(|e| ApiError::Internal(e.into()))?
+        let value =
+            match s {
+                ParameterSource::Text(t) => Some(t.clone()),
+                ParameterSource::Field(ContactField::Name) => open("name", &contact.name)?
+                    .map(|n| String::from_utf8_lossy(&n).trim().to_owned()),
+                ParameterSource::Attribute(key) => {
+                    if attributes.is_none() {
+                        attributes = Some(match open("attributes", &contact.attributes)? {
+                            Some(a) => serde_json::from_slice(&a)
+                                .map_err(|e| ApiError::Internal(e.into()))?,
+                            None => serde_json::Map::new(),
+                        });
+                    }
+                    match attributes.as_ref().and_then(|a| a.get(key)) {
+                        Some(serde_json::Value::String(v)) => Some(v.trim().to_owned()),
+                        Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                            Some(v.to_string())
                         }
-                        None => serde_json::Map::new(),
-                    });
+                        _ => None,
+                    }
                 }
-                match attributes.as_ref().and_then(|a| a.get(key)) {
-                    Some(serde_json::Value::String(v)) => !v.trim().is_empty(),
-                    Some(serde_json::Value::Number(_) | serde_json::Value::Bool(_)) => true,
-                    _ => false,
-                }
-            }
-        };
-        if !filled {
-            return Ok(false);
+            };
+        match value {
+            Some(v) if !v.is_empty() => values.push(v),
+            _ => return Ok(None),
         }
     }
-    Ok(true)
+    Ok(Some(values))
 }
 
-fn recipient(c: &ContactRow) -> Recipient {
+pub(crate) fn recipient(c: &ContactRow) -> Recipient {
     Recipient {
         restricted: c.restricted,
         marketing: Consent::parse(c.consent_marketing.as_deref()),
@@ -322,13 +341,22 @@ fn recipient(c: &ContactRow) -> Recipient {
     }
 }
 
-/// Reads the campaign's segment now, page by page, and counts who would be
-/// sent the template and who would be skipped, and why.
-pub async fn preflight(
+/// Every contact of a campaign's segment now, in the segment's order, with
+/// the reason it would be skipped (if any), and the template it would be sent.
+pub(crate) struct Evaluation {
+    pub campaign: Campaign,
+    pub template: TemplateRef,
+    pub category: Category,
+    pub recipients: Vec<(String, Option<SkipReason>)>,
+}
+
+/// Reads the campaign's segment now, page by page, and decides for each
+/// contact whether it would be sent the template.
+pub(crate) async fn evaluate(
     state: &AppState,
     workspace_id: &str,
     id: &str,
-) -> Result<Preflight, ApiError> {
+) -> Result<Evaluation, ApiError> {
     let campaign = get_campaign(state, workspace_id, id).await?;
     let row = &campaign.row;
     let template = template_of(
@@ -347,11 +375,7 @@ pub async fn preflight(
         .iter()
         .chain(&campaign.parameters.body)
         .collect();
-    let mut skipped: BTreeMap<String, i64> = SkipReason::ALL
-        .iter()
-        .map(|r| (r.as_str().to_owned(), 0))
-        .collect();
-    let (mut recipients, mut eligible) = (0i64, 0i64);
+    let mut recipients = Vec::new();
     let mut after = None;
     loop {
         let (page, next) = super::segments::segment_contacts(
@@ -372,32 +396,63 @@ pub async fn preflight(
             .into(),
             e => e,
         })?;
-        for c in &page {
-            recipients += 1;
-            let filled = parameters_filled(state, c, &sources)?;
-            match skip_reason(&recipient(c), category, c.phone.is_some(), filled) {
-                Some(reason) => *skipped.entry(reason.as_str().to_owned()).or_default() += 1,
-                None => eligible += 1,
-            }
+        for c in page {
+            let filled = parameters_filled(state, &c, &sources)?;
+            let reason = skip_reason(&recipient(&c), category, c.phone.is_some(), filled);
+            recipients.push((c.id, reason));
         }
         match next {
             Some(n) => after = Some(n),
             None => break,
         }
     }
-    Ok(Preflight {
+    Ok(Evaluation {
+        campaign,
+        template,
+        category,
+        recipients,
+    })
+}
+
+/// Reads the campaign's segment now and counts who would be sent the
+/// template and who would be skipped, and why.
+pub async fn preflight(
+    state: &AppState,
+    workspace_id: &str,
+    id: &str,
+) -> Result<Preflight, ApiError> {
+    Ok(summarise(state, &evaluate(state, workspace_id, id).await?))
+}
+
+/// The pre-flight's counts of an evaluation.
+pub(crate) fn summarise(state: &AppState, e: &Evaluation) -> Preflight {
+    let row = &e.campaign.row;
+    let mut skipped: BTreeMap<String, i64> = SkipReason::ALL
+        .iter()
+        .map(|r| (r.as_str().to_owned(), 0))
+        .collect();
+    let recipients = e.recipients.len() as i64;
+    let mut eligible = 0i64;
+    for (_, reason) in &e.recipients {
+        match reason {
+            Some(reason) => *skipped.entry(reason.as_str().to_owned()).or_default() += 1,
+            None => eligible += 1,
+        }
+    }
+    let category = e.category;
+    Preflight {
         campaign_id: row.id.clone(),
-        ready: template.status == "APPROVED" && eligible > 0,
+        ready: e.template.status == "APPROVED" && eligible > 0,
         template: PreflightTemplate {
             name: row.template_name.clone(),
             language: row.template_language.clone(),
             category: category.as_str().to_owned(),
-            status: template.status,
+            status: e.template.status.clone(),
         },
         recipients,
         eligible,
         skipped,
         cost_categories: BTreeMap::from([(category.as_str().to_owned(), eligible)]),
         computed_at: state.clock.now(),
-    })
+    }
 }

@@ -296,3 +296,52 @@ pub async fn list(state: &AppState, ctx: &Ctx) -> Result<Vec<ChannelRow>, ApiErr
 pub async fn get(state: &AppState, ctx: &Ctx, id: &str) -> Result<ChannelRow, ApiError> {
     Ok(state.store.get_channel(&ctx.workspace, id).await?)
 }
+
+/// A number's messaging tier (Meta's unique users per rolling 24 hours);
+/// `unlimited` until one is set.
+pub async fn messaging_tier(
+    state: &AppState,
+    workspace_id: &str,
+    channel_id: &str,
+) -> Result<waypost_core::campaign::MessagingTier, ApiError> {
+    use waypost_core::campaign::MessagingTier;
+    state.store.get_channel(workspace_id, channel_id).await?;
+    Ok(state
+        .store
+        .messaging_tier(channel_id)
+        .await?
+        .and_then(|t| MessagingTier::parse(&t))
+        .unwrap_or(MessagingTier::Unlimited))
+}
+
+/// Sets the tier campaigns keep to (audited).
+pub async fn set_messaging_tier(
+    state: &AppState,
+    ctx: &Ctx,
+    channel_id: &str,
+    tier: &str,
+) -> Result<waypost_core::campaign::MessagingTier, ApiError> {
+    let tier = waypost_core::campaign::MessagingTier::parse(tier)
+        .ok_or_else(|| invalid("`tier` must be one of 250, 1k, 10k, 100k, unlimited"))?;
+    state.store.get_channel(&ctx.workspace, channel_id).await?;
+    let audit = ctx.origin.stamp(
+        NewAuditEvent::new(
+            Some(ctx.workspace_id),
+            ctx.actor.clone(),
+            "channel.messaging_tier_set",
+        )
+        .target("channel", channel_id.to_owned())
+        .details(serde_json::json!({"tier": tier.as_str()})),
+    );
+    state
+        .store
+        .set_messaging_tier(
+            &ctx.workspace,
+            channel_id,
+            tier.as_str(),
+            state.clock.now(),
+            audit,
+        )
+        .await?;
+    Ok(tier)
+}

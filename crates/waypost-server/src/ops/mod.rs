@@ -8,6 +8,8 @@ pub mod account_admin;
 pub mod accounts;
 pub mod api_keys;
 pub mod audiences;
+pub mod campaign_feed;
+pub mod campaign_runs;
 pub mod campaigns;
 pub mod channel_check;
 pub mod channels;

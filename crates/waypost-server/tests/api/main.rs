@@ -11,6 +11,8 @@ mod audiences;
 mod audit_chain;
 mod backup;
 mod bsuid;
+mod campaign_control;
+mod campaign_sending;
 mod campaigns;
 mod contact_imports;
 mod contacts_by_user_id;

@@ -54,6 +54,8 @@ crate::audiences::audience_fns!(SqliteConnection);
 crate::audiences::audience_store_impl!(SqliteStore, append_audit);
 crate::imports::import_store_impl!(SqliteStore, append_audit);
 crate::campaigns::campaign_store_impl!(SqliteStore, append_audit);
+crate::campaign_sends::campaign_send_store_impl!(SqliteStore, append_audit, insert_events);
+crate::campaign_reports::campaign_report_store_impl!(SqliteStore, append_audit);
 crate::conversations::conversation_store_impl!(SqliteStore, append_audit, insert_events);
 crate::messaging::messaging_store_impl!(
     SqliteStore,
