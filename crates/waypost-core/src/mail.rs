@@ -19,6 +19,7 @@ pub enum MailKind {
     RecoveryCodeUsed,
     AccountDeletion,
     EmailChanged,
+    WorkspaceDeletion,
 }
 
 impl MailKind {
@@ -35,6 +36,7 @@ impl MailKind {
             Self::RecoveryCodeUsed => "recovery_code_used",
             Self::AccountDeletion => "account_deletion",
             Self::EmailChanged => "email_changed",
+            Self::WorkspaceDeletion => "workspace_deletion",
         }
     }
 }

@@ -88,6 +88,9 @@ async fn maintenance_step(state: &AppState, shutdown: &CancellationToken) -> any
     if deleted > 0 {
         tracing::info!(deleted, "deleted accounts whose grace period ended");
     }
+    crate::ops::workspace_deletion::run_due(state)
+        .await
+        .map_err(|e| anyhow::anyhow!("workspace deletions: {e:?}"))?;
     Ok(())
 }
 

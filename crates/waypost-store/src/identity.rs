@@ -33,6 +33,8 @@ pub struct NewUser {
     pub email: String,
     pub password_hash: String,
     pub now: DateTime<Utc>,
+    /// The address is proven already (a mailed invitation was opened).
+    pub email_verified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -43,6 +45,9 @@ pub struct Membership {
     pub elevated_role: Option<String>,
     pub elevated_until: Option<DateTime<Utc>>,
     pub require_mfa: bool,
+    pub require_mfa_for_admins: bool,
+    /// When the user joined; starts the grace period for enrolling a second factor.
+    pub created_at: DateTime<Utc>,
 }
 
 impl Membership {
@@ -63,6 +68,9 @@ pub struct Member {
     pub elevated_role: Option<String>,
     pub elevated_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Whether the member has TOTP or at least one passkey.
+    pub mfa_enabled: bool,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -361,7 +369,7 @@ macro_rules! identity_store_impl {
             async fn memberships(&self, user_id: &str) -> $crate::Result<Vec<$crate::identity::Membership>> {
                 Ok(sqlx::query_as(
                     "SELECT m.workspace_id, w.name AS workspace_name, m.role, m.elevated_role, m.elevated_until,
-                        w.require_mfa FROM memberships m
+                        w.require_mfa, w.require_mfa_for_admins, m.created_at FROM memberships m
                      JOIN workspaces w ON w.id = m.workspace_id WHERE m.user_id = $1 ORDER BY w.name",
                 )
                 .bind(user_id)
@@ -384,7 +392,7 @@ macro_rules! identity_store_impl {
             ) -> $crate::Result<Option<$crate::identity::Membership>> {
                 Ok(sqlx::query_as(
                     "SELECT m.workspace_id, w.name AS workspace_name, m.role, m.elevated_role, m.elevated_until,
-                        w.require_mfa FROM memberships m
+                        w.require_mfa, w.require_mfa_for_admins, m.created_at FROM memberships m
                      JOIN workspaces w ON w.id = m.workspace_id WHERE m.workspace_id = $1 AND m.user_id = $2",
                 )
                 .bind(workspace_id)
@@ -395,7 +403,10 @@ macro_rules! identity_store_impl {
 
             async fn list_members(&self, workspace_id: &str) -> $crate::Result<Vec<$crate::identity::Member>> {
                 Ok(sqlx::query_as(
-                    "SELECT m.user_id, u.email, m.role, m.elevated_role, m.elevated_until, m.created_at FROM memberships m
+                    "SELECT m.user_id, u.email, m.role, m.elevated_role, m.elevated_until, m.created_at,
+                        (u.totp_enabled OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id)) AS mfa_enabled,
+                        u.last_sign_in_at
+                     FROM memberships m
                      JOIN users u ON u.id = m.user_id WHERE m.workspace_id = $1 ORDER BY u.email LIMIT 1000",
                 )
                 .bind(workspace_id)
@@ -548,6 +559,11 @@ macro_rules! identity_store_impl {
                 .bind(&s.user_agent)
                 .execute(&mut *tx)
                 .await?;
+                sqlx::query("UPDATE users SET last_sign_in_at = $2 WHERE id = $1")
+                    .bind(&s.user_id)
+                    .bind(s.created_at)
+                    .execute(&mut *tx)
+                    .await?;
                 $append(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
@@ -861,12 +877,14 @@ macro_rules! identity_store_impl {
             user: &$crate::identity::NewUser,
         ) -> $crate::Result<()> {
             sqlx::query(
-                "INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+                "INSERT INTO users (id, email, password_hash, created_at, updated_at, email_verified_at)
+                 VALUES ($1, $2, $3, $4, $4, $5)",
             )
             .bind(&user.id)
             .bind(&user.email)
             .bind(&user.password_hash)
             .bind(user.now)
+            .bind(user.email_verified.then_some(user.now))
             .execute(&mut *conn)
             .await
             .map_err(|e| $crate::StoreError::conflict_on_unique(e, "a user with this email exists"))?;

@@ -40,6 +40,7 @@ pub mod shield;
 pub mod sqlite;
 pub mod templates;
 pub mod webhooks;
+pub mod workspace_deletion;
 
 use std::sync::Arc;
 
@@ -75,6 +76,7 @@ pub use retention::RetentionStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
 pub use templates::TemplateStore;
 pub use webhooks::WebhookStore;
+pub use workspace_deletion::WorkspaceDeletionStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -113,6 +115,7 @@ pub trait Store:
     + CampaignStore
     + CampaignSendStore
     + CampaignReportStore
+    + WorkspaceDeletionStore
     + Send
     + Sync
     + 'static
@@ -152,6 +155,7 @@ impl<T> Store for T where
         + CampaignStore
         + CampaignSendStore
         + CampaignReportStore
+        + WorkspaceDeletionStore
         + Send
         + Sync
         + 'static

@@ -40,6 +40,15 @@ pub trait MemberStore {
         required: bool,
         audit: NewAuditEvent,
     ) -> Result<()>;
+    /// Whether owners and admins need a second factor (the default).
+    async fn set_require_mfa_for_admins(
+        &self,
+        workspace_id: &str,
+        required: bool,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    /// `(require_mfa, require_mfa_for_admins)` of a workspace.
+    async fn mfa_policy(&self, workspace_id: &str) -> Result<(bool, bool)>;
     /// Grants `role` until `until`; `NotFound` unless the user is a member.
     async fn elevate(
         &self,
@@ -131,6 +140,35 @@ macro_rules! member_store_impl {
                 $append(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn set_require_mfa_for_admins(
+                &self,
+                workspace_id: &str,
+                required: bool,
+                audit: waypost_core::NewAuditEvent,
+            ) -> $crate::Result<()> {
+                let mut tx = self.write_tx().await?;
+                let done = sqlx::query("UPDATE workspaces SET require_mfa_for_admins = $2 WHERE id = $1")
+                    .bind(workspace_id)
+                    .bind(required)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done == 0 {
+                    return Err($crate::StoreError::NotFound("workspace"));
+                }
+                $append(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn mfa_policy(&self, workspace_id: &str) -> $crate::Result<(bool, bool)> {
+                sqlx::query_as("SELECT require_mfa, require_mfa_for_admins FROM workspaces WHERE id = $1")
+                    .bind(workspace_id)
+                    .fetch_optional(self.reads())
+                    .await?
+                    .ok_or($crate::StoreError::NotFound("workspace"))
             }
 
             async fn elevate(
@@ -303,12 +341,14 @@ macro_rules! member_store_impl {
                 let mut tx = self.write_tx().await?;
                 mark_invitation_used(&mut tx, &inv.id, user.now).await?;
                 sqlx::query(
-                    "INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+                    "INSERT INTO users (id, email, password_hash, created_at, updated_at, email_verified_at)
+                     VALUES ($1, $2, $3, $4, $4, $5)",
                 )
                 .bind(&user.id)
                 .bind(&user.email)
                 .bind(&user.password_hash)
                 .bind(user.now)
+                .bind(user.email_verified.then_some(user.now))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| $crate::StoreError::conflict_on_unique(e, "a user with this email exists; sign in to accept"))?;

@@ -434,6 +434,7 @@ async fn passkeys_belong_to_their_user(store: Arc<dyn Store>, _url: String) {
             email: email.into(),
             password_hash: "x".into(),
             now,
+            email_verified: false,
         };
         if users.is_empty() {
             store

@@ -83,6 +83,9 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
                 setup::create_owner(&state, &workspace, email.as_str(), hash, Actor::System)
                     .await
                     .map_err(|e| anyhow::anyhow!("{}", describe(e)))?;
+            waypost_server::ops::email_change::verify_new_account(&state, &user, email.as_str())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", describe(e)))?;
             println!(
                 "created workspace {workspace} ({ws}) with owner {} ({user})",
                 email.as_str()

@@ -31,6 +31,8 @@ const fn roles_for(action: Action) -> &'static [Role] {
         Action::MembersRead => &[Owner, Admin, Developer, Agent, Analyst],
         Action::WorkspaceManage => &[Owner, Admin],
         Action::ElevationGrant => &[Owner, Admin],
+        // Irreversible for everyone in it: the owners alone decide.
+        Action::WorkspaceDelete => &[Owner],
     }
 }
 
@@ -104,7 +106,7 @@ mod tests {
     /// The full matrix, spelled out independently of `roles_for` so that any
     /// change to the table must be made twice, deliberately.
     /// Columns: owner, admin, developer, agent, analyst.
-    const EXPECTED: [(Action, [bool; 5]); 17] = [
+    const EXPECTED: [(Action, [bool; 5]); 18] = [
         (Action::MessagesSend, [true, true, true, true, false]),
         (Action::MessagesRead, [true, true, true, true, true]),
         (Action::ContactsRead, [true, true, true, true, true]),
@@ -122,6 +124,7 @@ mod tests {
         (Action::MembersRead, [true, true, true, true, true]),
         (Action::WorkspaceManage, [true, true, false, false, false]),
         (Action::ElevationGrant, [true, true, false, false, false]),
+        (Action::WorkspaceDelete, [true, false, false, false, false]),
     ];
 
     #[test]
@@ -179,6 +182,7 @@ mod tests {
             Action::MembersRead,
             Action::WorkspaceManage,
             Action::ElevationGrant,
+            Action::WorkspaceDelete,
         ] {
             assert_eq!(scope_for(action), None, "{action}");
         }

@@ -220,6 +220,8 @@ pub enum Action {
     WorkspaceManage,
     /// Grant a member temporary elevated access.
     ElevationGrant,
+    /// Delete the whole workspace (after a grace period).
+    WorkspaceDelete,
 }
 
 /// The input was not one of the action names.
@@ -228,7 +230,7 @@ pub enum Action {
 pub struct UnknownAction(pub String);
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::MessagesSend,
         Action::MessagesRead,
         Action::ContactsRead,
@@ -246,6 +248,7 @@ impl Action {
         Action::MembersRead,
         Action::WorkspaceManage,
         Action::ElevationGrant,
+        Action::WorkspaceDelete,
     ];
 
     /// Stable name for audit events and error messages; scope actions share
@@ -269,6 +272,7 @@ impl Action {
             Action::MembersRead => "members:read",
             Action::WorkspaceManage => "workspace:manage",
             Action::ElevationGrant => "elevation:grant",
+            Action::WorkspaceDelete => "workspace:delete",
         }
     }
 }

@@ -59,6 +59,7 @@ pub mod act {
         MembersRead,
         WorkspaceManage,
         ElevationGrant,
+        WorkspaceDelete,
     );
 }
 
@@ -238,18 +239,6 @@ pub async fn workspace_and_role(
             memberships.remove(0)
         }
     };
-    if membership.require_mfa
-        && !user.totp_enabled
-        && state.store.count_passkeys(&user.id).await? == 0
-    {
-        return Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "mfa-enrollment-required",
-            "MFA required",
-            "This workspace requires a second factor: enrol TOTP or a passkey first.",
-        )
-        .into());
-    }
     let id = WorkspaceId::parse(&membership.workspace_id).map_err(|_| {
         ApiError::Internal(anyhow::anyhow!("malformed workspace id in memberships"))
     })?;
@@ -257,5 +246,34 @@ pub async fn workspace_and_role(
         .effective_role(state.clock.now())
         .parse::<Role>()
         .map_err(|_| ApiError::Internal(anyhow::anyhow!("unknown role in memberships")))?;
+    if let Some(reason) = second_factor_required(state, &membership, role)
+        && !user.totp_enabled
+        && state.store.count_passkeys(&user.id).await? == 0
+    {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "mfa-enrollment-required",
+            "MFA required",
+            format!("{reason}: enrol TOTP or a passkey first."),
+        )
+        .into());
+    }
     Ok((id, role))
+}
+
+/// Why this member needs a second factor now, if they do: the workspace asks
+/// it of everybody, or of owners and admins once their grace period is over.
+fn second_factor_required(
+    state: &AppState,
+    membership: &waypost_store::identity::Membership,
+    role: Role,
+) -> Option<&'static str> {
+    if membership.require_mfa {
+        return Some("This workspace requires a second factor");
+    }
+    let grace = chrono::Duration::days(state.config.admin_mfa_grace_days.into());
+    (membership.require_mfa_for_admins
+        && matches!(role, Role::Owner | Role::Admin)
+        && state.clock.now() >= membership.created_at + grace)
+        .then_some("Owners and admins of this workspace need a second factor")
 }

@@ -60,6 +60,16 @@ impl Config {
                 "WAYPOST_ACCOUNT_DELETION_GRACE_DAYS: must be 1 to 365".into(),
             ));
         }
+        if !(1..=365).contains(&self.workspace_deletion_grace_days) {
+            return Err(ConfigError(
+                "WAYPOST_WORKSPACE_DELETION_GRACE_DAYS: must be 1 to 365".into(),
+            ));
+        }
+        if self.admin_mfa_grace_days > 3650 {
+            return Err(ConfigError(
+                "WAYPOST_ADMIN_MFA_GRACE_DAYS: must be 0 to 3650".into(),
+            ));
+        }
         Ok(())
     }
 

@@ -230,6 +230,11 @@ pub struct Config {
     pub password_reset_per_ip_per_hour: u32,
     /// Days between an account holder's deletion request and the deletion.
     pub account_deletion_grace_days: u32,
+    /// Days between an owner's request to delete a workspace and its purge.
+    pub workspace_deletion_grace_days: u32,
+    /// Days a new owner or admin may work without a second factor before the
+    /// workspace refuses them (unless the workspace relaxes the rule).
+    pub admin_mfa_grace_days: u32,
 }
 
 /// Default opt-out keywords: Meta's and carriers' usual English set and common translations.
@@ -384,6 +389,8 @@ impl Default for Config {
             password_reset_per_address_per_hour: 3,
             password_reset_per_ip_per_hour: 20,
             account_deletion_grace_days: 14,
+            workspace_deletion_grace_days: 14,
+            admin_mfa_grace_days: 7,
         }
     }
 }
@@ -881,6 +888,11 @@ impl Config {
                 "account_deletion_grace_days = {}",
                 self.account_deletion_grace_days
             ),
+            format!(
+                "workspace_deletion_grace_days = {}",
+                self.workspace_deletion_grace_days
+            ),
+            format!("admin_mfa_grace_days = {}", self.admin_mfa_grace_days),
             format!("webauthn_rp_id = {}", webauthn.0),
             format!("webauthn_origin = {}", webauthn.1),
             format!("shield_lists_dir = {}", opt_path(&self.shield_lists_dir)),

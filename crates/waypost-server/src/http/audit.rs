@@ -95,7 +95,7 @@ pub async fn list(
     Ok(Json(AuditPage { data, next_cursor }))
 }
 
-fn view(e: waypost_core::AuditEvent) -> AuditEventView {
+pub(crate) fn view(e: waypost_core::AuditEvent) -> AuditEventView {
     AuditEventView {
         id: e.id.to_string(),
         seq: e.seq,

@@ -26,6 +26,17 @@ pub struct MemberView {
     pub elevated_role: Option<String>,
     pub elevated_until: Option<DateTime<Utc>>,
     pub joined_at: DateTime<Utc>,
+    /// For an access review; only shown to members who may manage members.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<AccessReview>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccessReview {
+    /// TOTP or at least one passkey.
+    pub mfa_enabled: bool,
+    /// `null` when they never signed in.
+    pub last_sign_in_at: Option<DateTime<Utc>>,
 }
 
 /// Members of the workspace.
@@ -36,6 +47,9 @@ pub async fn list(
     auth: Authorized<act::MembersRead>,
 ) -> Result<Json<Vec<MemberView>>, ApiError> {
     let members = members::list(&state, &Ctx::of(&auth, origin)).await?;
+    let reviewer = auth
+        .role
+        .is_some_and(|r| waypost_core::auth::role_allows(r, waypost_core::Action::MembersManage));
     Ok(Json(
         members
             .into_iter()
@@ -46,6 +60,10 @@ pub async fn list(
                 elevated_role: m.elevated_role,
                 elevated_until: m.elevated_until,
                 joined_at: m.record.created_at,
+                access: reviewer.then_some(AccessReview {
+                    mfa_enabled: m.record.mfa_enabled,
+                    last_sign_in_at: m.record.last_sign_in_at,
+                }),
             })
             .collect(),
     ))

@@ -35,6 +35,7 @@ pub mod shield_view;
 pub mod templates;
 pub mod webhooks;
 pub mod workspace;
+pub mod workspace_export;
 
 use std::time::Duration;
 
@@ -225,6 +226,11 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(invitations::accept_as_new_user))
         .routes(routes!(invitations::accept_as_user))
         .routes(routes!(workspace::get, workspace::update))
+        .routes(routes!(
+            workspace::request_deletion,
+            workspace::cancel_deletion
+        ))
+        .routes(routes!(workspace_export::export))
         .routes(routes!(members::change_role, members::remove))
         .routes(routes!(shield::scan))
         .routes(routes!(shield::scan_batch))

@@ -100,6 +100,9 @@ pub async fn submit(
         )
         .into());
     }
-    create_owner(&state, &workspace_name, email.as_str(), hash, Actor::System).await?;
+    let (_, user_id) =
+        create_owner(&state, &workspace_name, email.as_str(), hash, Actor::System).await?;
+    // The address was typed, not proven: confirm it when mail is configured.
+    crate::ops::email_change::verify_new_account(&state, &user_id, email.as_str()).await?;
     Ok(page(StatusCode::CREATED, "<h1>Done</h1><p>Your workspace exists. Sign in through the API at <code>POST /v1/auth/login</code>.</p>".into()))
 }

@@ -75,7 +75,7 @@ pub struct TemplateQuery {
     pub limit: Option<u32>,
 }
 
-fn view(t: TemplateRow) -> TemplateView {
+pub(crate) fn view(t: TemplateRow) -> TemplateView {
     TemplateView {
         components: serde_json::from_str(&t.components).unwrap_or(Value::Null),
         id: t.id,

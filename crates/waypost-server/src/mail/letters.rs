@@ -182,6 +182,31 @@ pub fn account_deletion_scheduled(to: &str, due: &str) -> Letter {
     )
 }
 
+pub fn workspace_deletion_scheduled(to: &str, workspace: &str, due: &str) -> Letter {
+    letter(
+        to,
+        "A Waypost workspace you own will be deleted",
+        vec![
+            t(format!(
+                "An owner asked to delete the workspace {workspace}. On {due} its contacts, messages, channels, templates, campaigns, webhooks and audit log will be removed and its keys destroyed; this cannot be undone."
+            )),
+            t(
+                "Download what you need to keep before then (GET /v1/workspace/export and GET /v1/audit-events/export). Any owner can cancel the deletion until then (DELETE /v1/workspace/deletion).",
+            ),
+        ],
+    )
+}
+
+pub fn workspace_deletion_cancelled(to: &str, workspace: &str) -> Letter {
+    letter(
+        to,
+        "The deletion of a Waypost workspace was cancelled",
+        vec![t(format!(
+            "The deletion of the workspace {workspace} was cancelled; nothing was removed."
+        ))],
+    )
+}
+
 pub fn verify_address(to: &str, link: &str) -> Letter {
     letter(
         to,

@@ -94,24 +94,48 @@ pub async fn request_verification(
         return Err(mail_off());
     }
     let user = &caller.session()?.user;
+    send_verification(state, Some(origin), &user.id, &user.email, caller.actor()).await
+}
+
+/// Mails a new account (made by setup) a link confirming its address; does
+/// nothing without mail.
+pub async fn verify_new_account(
+    state: &AppState,
+    user_id: &str,
+    email: &str,
+) -> Result<(), ApiError> {
+    if state.config.mail_enabled() {
+        send_verification(state, None, user_id, email, Actor::User(user_id.to_owned())).await?;
+    }
+    Ok(())
+}
+
+async fn send_verification(
+    state: &AppState,
+    origin: Option<&RequestOrigin>,
+    user_id: &str,
+    email: &str,
+    actor: Actor,
+) -> Result<(), ApiError> {
     let (record, url) = new_token(
         state,
-        &user.id,
+        user_id,
         Purpose::Verify,
-        &user.email,
+        email,
         Duration::hours(LINK_HOURS),
     );
-    let event = NewAuditEvent::new(None, caller.actor(), "account.email_verification_sent")
-        .target("user", user.id.clone())
+    let event = NewAuditEvent::new(None, actor, "account.email_verification_sent")
+        .target("user", user_id.to_owned())
         .mail(mail::queue(
             state,
             MailKind::EmailVerification,
-            &letters::verify_address(&user.email, &url),
+            &letters::verify_address(email, &url),
         ));
-    state
-        .store
-        .create_email_token(&record, origin.stamp(event))
-        .await?;
+    let event = match origin {
+        Some(origin) => origin.stamp(event),
+        None => event,
+    };
+    state.store.create_email_token(&record, event).await?;
     Ok(())
 }
 

@@ -63,6 +63,8 @@ pub async fn accept_as_new_user(
         email: inv.email.clone(),
         password_hash: hash,
         now: state.clock.now(),
+        // The link reached this address only if it was mailed.
+        email_verified: state.config.mail_enabled(),
     };
     let event = NewAuditEvent::new(
         workspace_of(&inv),

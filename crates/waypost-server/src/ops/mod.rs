@@ -41,6 +41,7 @@ pub mod sign_in;
 pub mod templates;
 pub mod webhook_endpoints;
 pub mod workspace;
+pub mod workspace_deletion;
 
 use waypost_core::{Actor, WorkspaceId};
 

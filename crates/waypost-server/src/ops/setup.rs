@@ -61,6 +61,7 @@ pub async fn create_owner(
         email: email.to_owned(),
         password_hash,
         now,
+        email_verified: false,
     };
     let audit = vec![
         NewAuditEvent::new(Some(workspace.id), actor.clone(), "workspace.created")

@@ -18,8 +18,12 @@ use crate::state::AppState;
 pub struct Settings {
     pub id: WorkspaceId,
     pub name: String,
-    /// For a session caller, whether their membership requires MFA; `false` for API keys.
+    /// Whether every member needs a second factor.
     pub require_mfa: bool,
+    /// Whether owners and admins need one (after a grace period); on by default.
+    pub require_mfa_for_admins: bool,
+    /// When the workspace will be deleted, if an owner asked for it.
+    pub deletion_due_at: Option<chrono::DateTime<chrono::Utc>>,
     pub content_retention: RetentionPolicy,
     pub shield_policy: ShieldPolicy,
     pub conversation_visibility: String,
@@ -29,6 +33,7 @@ pub struct Settings {
 #[derive(Default)]
 pub struct Change<'a> {
     pub require_mfa: Option<bool>,
+    pub require_mfa_for_admins: Option<bool>,
     /// `none` or `days:N`.
     pub content_retention: Option<&'a str>,
     /// `off`, `flag` or `block`.
@@ -37,21 +42,16 @@ pub struct Change<'a> {
     pub conversation_visibility: Option<&'a str>,
 }
 
-pub async fn settings(state: &AppState, ctx: &Ctx, caller: &Caller) -> Result<Settings, ApiError> {
+pub async fn settings(state: &AppState, ctx: &Ctx) -> Result<Settings, ApiError> {
     let ws = state.store.get_workspace(ctx.workspace_id).await?;
-    let require_mfa = match caller {
-        Caller::Session(s) => state
-            .store
-            .membership(&ctx.workspace, &s.user.id)
-            .await?
-            .is_some_and(|m| m.require_mfa),
-        Caller::ApiKey(_) => false,
-    };
+    let (require_mfa, require_mfa_for_admins) = state.store.mfa_policy(&ctx.workspace).await?;
     let messaging = state.store.messaging_settings(&ctx.workspace).await?;
     Ok(Settings {
         id: ws.id,
         name: ws.name,
         require_mfa,
+        require_mfa_for_admins,
+        deletion_due_at: state.store.workspace_deletion_due(&ctx.workspace).await?,
         content_retention: messaging.content_retention,
         shield_policy: messaging.shield_policy,
         conversation_visibility: state.store.conversation_visibility(&ctx.workspace).await?,
@@ -137,5 +137,27 @@ pub async fn update(
             .set_require_mfa(&ctx.workspace, require_mfa, ctx.origin.stamp(event))
             .await?;
     }
-    settings(state, ctx, caller).await
+    if let Some(required) = change.require_mfa_for_admins {
+        let event = changed(
+            ctx,
+            serde_json::json!({ "require_mfa_for_admins": required }),
+        );
+        state
+            .store
+            .set_require_mfa_for_admins(&ctx.workspace, required, ctx.origin.stamp(event))
+            .await?;
+    }
+    settings(state, ctx).await
+}
+
+/// Records that the workspace was exported (who, when; not what).
+pub async fn record_export(state: &AppState, ctx: &Ctx) -> Result<(), ApiError> {
+    let event = NewAuditEvent::new(
+        Some(ctx.workspace_id),
+        ctx.actor.clone(),
+        "workspace.exported",
+    )
+    .target("workspace", ctx.workspace.clone());
+    state.audit(ctx.origin.stamp(event)).await?;
+    Ok(())
 }

@@ -23,6 +23,10 @@ pub struct MemberItem {
     pub role: String,
     pub elevated: Option<String>,
     pub since: String,
+    /// Second factor on, for the access review (managers only).
+    pub mfa: bool,
+    /// Last sign-in, or "never".
+    pub last_sign_in: String,
     /// Whether the viewer may change this member (a manager, not above them).
     pub changeable: bool,
     pub is_self: bool,
@@ -70,6 +74,11 @@ async fn members_page(
                 format!("{r} until {}", until.unwrap_or_default())
             }),
             since: m.record.created_at.format("%Y-%m-%d").to_string(),
+            mfa: m.record.mfa_enabled,
+            last_sign_in: m
+                .record
+                .last_sign_in_at
+                .map_or_else(|| "never".to_owned(), |t| short_time(t, now)),
             changeable: can_manage
                 && m.record
                     .role

@@ -25,6 +25,8 @@ struct PoliciesPage {
     chrome: Chrome,
     tabs: Vec<Tab>,
     require_mfa: bool,
+    require_mfa_for_admins: bool,
+    admin_grace_days: u32,
     /// Days content is kept; `None` when it is not kept at all.
     retention_days: Option<u16>,
     shield_policy: &'static str,
@@ -42,17 +44,20 @@ async fn policies_page(
 ) -> Result<Response, PageError> {
     let Settings {
         require_mfa,
+        require_mfa_for_admins,
         content_retention,
         shield_policy,
         conversation_visibility,
         ..
-    } = op::settings(state, &page.ctx(), &page.caller).await?;
+    } = op::settings(state, &page.ctx()).await?;
     Ok(render(
         status,
         &PoliciesPage {
             tabs: tabs(PATH, &page.chrome),
             chrome: page.chrome,
             require_mfa,
+            require_mfa_for_admins,
+            admin_grace_days: state.config.admin_mfa_grace_days,
             retention_days: match content_retention {
                 RetentionPolicy::None => None,
                 RetentionPolicy::Days(d) => Some(d),
@@ -77,6 +82,7 @@ pub async fn show(
 pub struct PoliciesForm {
     /// `on` when ticked; absent otherwise.
     require_mfa: Option<String>,
+    require_mfa_for_admins: Option<String>,
     /// `none` or `days`.
     retention: String,
     #[serde(default)]
@@ -97,6 +103,7 @@ pub async fn update(
     };
     let change = Change {
         require_mfa: Some(f.require_mfa.is_some()),
+        require_mfa_for_admins: Some(f.require_mfa_for_admins.is_some()),
         content_retention: Some(&retention),
         shield_policy: Some(&f.shield_policy),
         conversation_visibility: Some(&f.visibility),

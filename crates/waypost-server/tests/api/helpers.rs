@@ -55,6 +55,9 @@ pub fn test_config(db: &TestDatabase, data_dir: &std::path::Path, master: &Maste
         argon2_iterations: 1,
         // The tests' provider is the sandbox on 127.0.0.1.
         channel_allow_private_targets: true,
+        // Owners made by the tests have no second factor; the default
+        // (7 days, then refused) is tested in workspace_deletion.rs.
+        admin_mfa_grace_days: 3650,
         ..Config::default()
     }
 }

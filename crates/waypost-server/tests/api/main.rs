@@ -57,3 +57,4 @@ mod shield;
 mod templates;
 mod tls;
 mod webhooks;
+mod workspace_lifecycle;

@@ -50,6 +50,7 @@ pub async fn member(app: &TestApp, workspace_id: WorkspaceId, email: &str, role:
         email: email.into(),
         password_hash: hash(app, PASSWORD).await,
         now: Utc::now(),
+        email_verified: false,
     };
     let event = NewAuditEvent::new(Some(workspace_id), Actor::System, "member.added")
         .target("user", user.id.clone());

@@ -85,6 +85,11 @@ crate::inbound::inbound_store_impl!(
 );
 crate::account::insert_email_token_fn!(PgConnection);
 crate::account::account_store_impl!(PgStore, append_audit);
+crate::workspace_deletion::workspace_deletion_store_impl!(
+    PgStore,
+    append_audit,
+    "DELETE FROM {t} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {t} WHERE workspace_id = $1 LIMIT $2))"
+);
 crate::mail::mail_store_impl!(PgStore, append_audit, "FOR UPDATE SKIP LOCKED");
 crate::templates::template_store_impl!(PgStore, append_audit, insert_events);
 crate::webhooks::webhook_store_impl!(

@@ -15,6 +15,7 @@ use crate::{Result, StoreError};
 const BOOL_COLUMNS: &[&str] = &[
     "totp_enabled",
     "require_mfa",
+    "require_mfa_for_admins",
     "batch",
     "restricted",
     "enabled",

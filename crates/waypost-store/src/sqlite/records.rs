@@ -86,6 +86,11 @@ crate::inbound::inbound_store_impl!(
 );
 crate::account::insert_email_token_fn!(SqliteConnection);
 crate::account::account_store_impl!(SqliteStore, append_audit);
+crate::workspace_deletion::workspace_deletion_store_impl!(
+    SqliteStore,
+    append_audit,
+    "DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t} WHERE workspace_id = $1 LIMIT $2)"
+);
 crate::mail::mail_store_impl!(SqliteStore, append_audit, "");
 crate::templates::template_store_impl!(SqliteStore, append_audit, insert_events);
 crate::webhooks::webhook_store_impl!(SqliteStore, append_audit, insert_events, "");
