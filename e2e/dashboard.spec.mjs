@@ -349,4 +349,46 @@ test.describe.serial('dashboard', () => {
     await expect(agent.getByRole('navigation', { name: 'Sections' })).toContainText('Developers');
     await agentContext.close();
   });
+
+  test('the owner reviews access, exports the workspace, and schedules and cancels its deletion', async () => {
+    await page.goto(`${demo.base}/security/members`);
+    const me = page.locator(`tr[data-member="${demo.email}"]`);
+    await expect(me.getByRole('cell', { name: 'on', exact: true })).toBeVisible();
+    await expect(page.locator('tr[data-member="agent@example.com"]').getByRole('cell', { name: 'off', exact: true })).toBeVisible();
+    await check(page, 'security-members-access');
+
+    // The export asks for a recent sign-in like every sensitive action.
+    let res = await page.request.get(`${demo.base}/security/workspace/export`, { maxRedirects: 0 });
+    if (res.status() === 303) {
+      await page.goto(res.headers()['location'].startsWith('http') ? res.headers()['location'] : `${demo.base}${res.headers()['location']}`);
+      await reauthenticate(page);
+      res = await page.request.get(`${demo.base}/security/workspace/export`, { maxRedirects: 0 });
+    }
+    expect(res.status()).toBe(200);
+    expect(res.headers()['content-disposition']).toContain('.ndjson');
+    const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines[0].kind).toBe('workspace');
+    expect(lines.some((l) => l.kind === 'audit_event')).toBe(true);
+
+    await page.goto(`${demo.base}/security/workspace`);
+    await expect(page.getByRole('heading', { name: 'Delete this workspace' })).toBeVisible();
+    await check(page, 'security-workspace');
+    const ask = async (name) => {
+      await page.getByLabel(/Type the workspace's name/).fill(name);
+      await page.getByRole('button', { name: 'Delete this workspace' }).click();
+      if (page.url().includes('/reauth')) {
+        await reauthenticate(page);
+        await page.getByLabel(/Type the workspace's name/).fill(name);
+        await page.getByRole('button', { name: 'Delete this workspace' }).click();
+      }
+    };
+    await ask('not the name');
+    await expect(page.getByRole('alert')).toContainText("must be the workspace's name");
+    await ask('demo');
+    await expect(page.locator('#delete-workspace')).toContainText('This workspace will be deleted on');
+    await check(page, 'security-workspace-deletion');
+    await page.getByRole('button', { name: 'Cancel the deletion' }).click();
+    await expect(page.getByRole('status').first()).toContainText('The deletion was cancelled');
+    await expect(page.getByRole('button', { name: 'Delete this workspace' })).toBeVisible();
+  });
 });

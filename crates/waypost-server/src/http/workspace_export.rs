@@ -50,12 +50,16 @@ pub async fn export(
     auth: Authorized<act::WorkspaceManage>,
 ) -> Result<Response, ApiError> {
     require_recent_auth(&state, &auth.caller)?;
-    let ctx = Ctx::of(&auth, origin);
-    workspace::record_export(&state, &ctx).await?;
+    stream_export(state, &Ctx::of(&auth, origin)).await
+}
+
+/// The export as a streamed response (the caller has checked who asks).
+pub(crate) async fn stream_export(state: AppState, ctx: &Ctx) -> Result<Response, ApiError> {
+    workspace::record_export(&state, ctx).await?;
     let mut head = Vec::new();
-    let ws: super::workspace::WorkspaceView = workspace::settings(&state, &ctx).await?.into();
+    let ws: super::workspace::WorkspaceView = workspace::settings(&state, ctx).await?.into();
     push(&mut head, "workspace", ws);
-    for m in crate::ops::members::list(&state, &ctx).await? {
+    for m in crate::ops::members::list(&state, ctx).await? {
         push(
             &mut head,
             "member",
@@ -66,10 +70,10 @@ pub async fn export(
             }),
         );
     }
-    for c in crate::ops::channels::list(&state, &ctx).await? {
+    for c in crate::ops::channels::list(&state, ctx).await? {
         push(&mut head, "channel", super::channels::view(&state, c));
     }
-    for e in webhook_endpoints::list(&state, &ctx).await? {
+    for e in webhook_endpoints::list(&state, ctx).await? {
         push(
             &mut head,
             "webhook_endpoint",
@@ -92,7 +96,7 @@ pub async fn export(
         }
     }
 
-    let workspace_id = auth.workspace_id;
+    let workspace_id = ctx.workspace_id;
     let ws = ctx.workspace.clone();
     let lines = stream::unfold(Some(Next::Contacts(None)), move |next| {
         let state = state.clone();
@@ -140,8 +144,15 @@ pub async fn export(
         }
     });
     let body = stream::once(async move { Ok::<_, std::io::Error>(head) }).chain(lines);
+    let file = format!("attachment; filename=\"waypost-{workspace_id}.ndjson\"");
     Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/x-ndjson".to_owned(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, file),
+        ],
         axum::body::Body::from_stream(body),
     )
         .into_response())

@@ -102,6 +102,12 @@ pub fn routes() -> Router<AppState> {
             "/security/workspace",
             get(policies::show).post(policies::update),
         )
+        .route("/security/workspace/export", get(policies::export))
+        .route("/security/workspace/deletion", post(policies::delete))
+        .route(
+            "/security/workspace/deletion/cancel",
+            post(policies::cancel_deletion),
+        )
         .route("/security/members", get(members::members))
         .route(
             "/security/members/{user_id}/role",

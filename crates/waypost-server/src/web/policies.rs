@@ -7,14 +7,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use waypost_core::RetentionPolicy;
+use waypost_core::{Action, RetentionPolicy};
 
-use super::page::{Chrome, Page, PageError, PageForm, needs_reauth, render};
+use super::page::{Button, Chrome, Page, PageError, PageForm, needs_reauth, render};
 use super::security::{Tab, tabs};
 use super::signin::reauth_redirect;
+use crate::auth::caller::require_recent_auth;
 use crate::auth::permission::act;
 use crate::error::ApiError;
 use crate::ops::workspace::{self as op, Change, Settings};
+use crate::ops::workspace_deletion;
 use crate::state::AppState;
 
 const PATH: &str = "/security/workspace";
@@ -31,6 +33,12 @@ struct PoliciesPage {
     retention_days: Option<u16>,
     shield_policy: &'static str,
     visibility: String,
+    /// Owners see the export and deletion panel.
+    can_delete: bool,
+    workspace_name: String,
+    grace_days: u32,
+    /// When the workspace will be deleted, if that is scheduled.
+    deletion_due: Option<String>,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -43,6 +51,8 @@ async fn policies_page(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let Settings {
+        name,
+        deletion_due_at,
         require_mfa,
         require_mfa_for_admins,
         content_retention,
@@ -50,6 +60,7 @@ async fn policies_page(
         conversation_visibility,
         ..
     } = op::settings(state, &page.ctx()).await?;
+    let can_delete = page.chrome.may(Action::WorkspaceDelete);
     Ok(render(
         status,
         &PoliciesPage {
@@ -64,6 +75,10 @@ async fn policies_page(
             },
             shield_policy: shield_policy.as_str(),
             visibility: conversation_visibility,
+            can_delete,
+            workspace_name: name,
+            grace_days: state.config.workspace_deletion_grace_days,
+            deletion_due: deletion_due_at.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()),
             notice,
             error,
         },
@@ -76,6 +91,62 @@ pub async fn show(
     page: Page<act::WorkspaceManage>,
 ) -> Result<Response, PageError> {
     policies_page(&state, page, StatusCode::OK, None, None).await
+}
+
+/// `GET /security/workspace/export`: the whole workspace as a JSON lines file.
+pub async fn export(
+    State(state): State<AppState>,
+    page: Page<act::WorkspaceManage>,
+) -> Result<Response, PageError> {
+    if let Err(e) = require_recent_auth(&state, &page.caller) {
+        return if needs_reauth(&e) {
+            Ok(reauth_redirect(PATH))
+        } else {
+            Err(e.into())
+        };
+    }
+    Ok(crate::http::workspace_export::stream_export(state, &page.ctx()).await?)
+}
+
+#[derive(Deserialize)]
+pub struct DeletionForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /security/workspace/deletion`: schedules the deletion (owners).
+pub async fn delete(
+    State(state): State<AppState>,
+    page: Page<act::WorkspaceDelete>,
+    PageForm(f): PageForm<DeletionForm>,
+) -> Result<Response, PageError> {
+    let page = page.into_page::<act::WorkspaceManage>()?;
+    match workspace_deletion::request(&state, &page.ctx(), &page.caller, f.confirm.trim()).await {
+        Ok(due) => {
+            let notice = format!(
+                "The workspace will be deleted on {}. Every owner was told; any owner can cancel until then.",
+                due.format("%Y-%m-%d %H:%M UTC")
+            );
+            policies_page(&state, page, StatusCode::OK, Some(notice), None).await
+        }
+        Err(e) if needs_reauth(&e) => Ok(reauth_redirect(PATH)),
+        Err(e) => {
+            let error = Some(PageError(e).detail());
+            policies_page(&state, page, StatusCode::UNPROCESSABLE_ENTITY, None, error).await
+        }
+    }
+}
+
+/// `POST /security/workspace/deletion/cancel` (owners).
+pub async fn cancel_deletion(
+    State(state): State<AppState>,
+    page: Page<act::WorkspaceDelete>,
+    PageForm(Button {}): PageForm<Button>,
+) -> Result<Response, PageError> {
+    let page = page.into_page::<act::WorkspaceManage>()?;
+    workspace_deletion::cancel(&state, &page.ctx()).await?;
+    let notice = Some("The deletion was cancelled; nothing was removed.".to_owned());
+    policies_page(&state, page, StatusCode::OK, notice, None).await
 }
 
 #[derive(Deserialize)]

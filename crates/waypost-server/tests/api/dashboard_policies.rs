@@ -9,7 +9,10 @@ use crate::messaging_fixture::fixture;
 use crate::on_both_backends;
 use crate::users::member;
 
-on_both_backends!(workspace_policies_are_changed_from_their_page);
+on_both_backends!(
+    workspace_policies_are_changed_from_their_page,
+    the_workspace_is_exported_and_its_deletion_scheduled_from_the_page,
+);
 
 async fn workspace_policies_are_changed_from_their_page(backend: Backend) {
     let Some(f) = fixture(backend, |_| {}, |_| {}).await else {
@@ -109,5 +112,109 @@ async fn workspace_policies_are_changed_from_their_page(backend: Backend) {
     assert!(
         !own.contains("href=\"/security/workspace\""),
         "no Workspace tab for agents"
+    );
+}
+
+async fn the_workspace_is_exported_and_its_deletion_scheduled_from_the_page(backend: Backend) {
+    let Some(f) = fixture(backend, |_| {}, |_| {}).await else {
+        return;
+    };
+    let app = &f.app;
+    let ws = f.ws.to_string();
+    member(app, f.ws, "admin@example.com", "admin").await;
+    let admin = sign_in(app, "admin@example.com").await;
+    let (status, html) = page(app, &admin, "/security/workspace").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("/security/workspace/export"));
+    assert!(!html.contains("Delete this workspace"), "owners only");
+    let res = form(
+        app,
+        Some(&admin),
+        "/security/workspace/deletion",
+        &[("csrf", &csrf_of(&html)), ("confirm", "Acme")],
+    )
+    .await;
+    assert_eq!(res.status(), 403);
+
+    let owner = sign_in(app, "ops@example.com").await;
+    let res = app
+        .client
+        .get(format!("{}/security/workspace/export", app.address))
+        .header("cookie", &owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("waypost-{ws}.ndjson"))
+    );
+    let first = res.text().await.unwrap();
+    let first: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    assert_eq!(first["kind"], "workspace");
+    assert_eq!(first["name"], "Acme");
+
+    let (_, html) = page(app, &owner, "/security/workspace").await;
+    assert!(html.contains("Delete this workspace"));
+    let csrf = csrf_of(&html);
+    let res = form(
+        app,
+        Some(&owner),
+        "/security/workspace/deletion",
+        &[("csrf", &csrf), ("confirm", "Acme Inc")],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("must be the workspace"));
+    assert!(
+        app.state
+            .store
+            .workspace_deletion_due(&ws)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let res = form(
+        app,
+        Some(&owner),
+        "/security/workspace/deletion",
+        &[("csrf", &csrf), ("confirm", "Acme")],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("will be deleted on"), "{html}");
+    assert!(html.contains("Cancel the deletion"));
+    assert!(
+        app.state
+            .store
+            .workspace_deletion_due(&ws)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let res = form(
+        app,
+        Some(&owner),
+        "/security/workspace/deletion/cancel",
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("The deletion was cancelled")
+    );
+    assert!(
+        app.state
+            .store
+            .workspace_deletion_due(&ws)
+            .await
+            .unwrap()
+            .is_none()
     );
 }

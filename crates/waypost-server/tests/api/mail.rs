@@ -320,7 +320,14 @@ async fn invitation_by_mail_accepted_end_to_end(backend: Backend) {
     assert_eq!(newbie.me["memberships"][0]["role"], "agent");
     // The mailed link reached the address: it counts as confirmed.
     let id = newbie.me["user_id"].as_str().unwrap();
-    assert!(app.state.store.email_verified_at(id).await.unwrap().is_some());
+    assert!(
+        app.state
+            .store
+            .email_verified_at(id)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 async fn mail_waits_for_the_smtp_server_to_come_back(backend: Backend) {
