@@ -413,3 +413,43 @@ pub async fn set_template_status(
     .ok_or_else(|| GraphError::unknown_object(&id.to_string()))?;
     Ok(Json(json!({ "success": true })))
 }
+
+#[derive(Debug, Deserialize)]
+pub struct QualityBody {
+    /// `GREEN`, `YELLOW` or `RED`.
+    pub rating: String,
+}
+
+/// Sets a number's quality rating (what `GET /{phone-number-id}` answers) and
+/// sends the `phone_number_quality_update` webhook Meta sends when it
+/// changes: `FLAGGED` when it drops to red, `UNFLAGGED` when it recovers.
+pub async fn set_quality(
+    _: ControlAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<QualityBody>,
+) -> Result<Json<Value>, GraphError> {
+    use waypost_cloudapi::manage::QualityRating;
+    let rating = match body.rating.to_ascii_uppercase().as_str() {
+        "GREEN" => QualityRating::Green,
+        "YELLOW" => QualityRating::Yellow,
+        "RED" => QualityRating::Red,
+        _ => return Err(GraphError::param("rating", "must be GREEN, YELLOW or RED")),
+    };
+    let mut inner = state.lock();
+    let number = inner
+        .number(&id)
+        .cloned()
+        .ok_or_else(|| GraphError::unknown_object(&id))?;
+    let was_red = inner.quality.get(&id) == Some(&QualityRating::Red);
+    let now_red = rating == QualityRating::Red;
+    inner.quality.insert(id, rating);
+    if was_red != now_red {
+        let event = if now_red { "FLAGGED" } else { "UNFLAGGED" };
+        let payload = webhooks::quality_update(&number, event);
+        if let Some(d) = webhooks::delivery(&state.config, &number, &payload) {
+            state.webhooks.enqueue(&mut inner, d);
+        }
+    }
+    Ok(Json(json!({ "success": true })))
+}

@@ -160,7 +160,8 @@ fn router(state: AppState) -> Router {
         .route("/faults", put(control::set_faults).get(control::get_faults))
         .route("/log", get(control::log))
         .route("/reset", post(control::reset))
-        .route("/templates/{id}/status", put(control::set_template_status));
+        .route("/templates/{id}/status", put(control::set_template_status))
+        .route("/numbers/{id}/quality", put(control::set_quality));
     Router::new()
         .route("/{id}/messages", post(graph::messages))
         .route("/{id}/media", post(media::upload))

@@ -119,7 +119,14 @@ pub async fn get_object(
             verified_name: Some(n.verified_name.clone()),
             display_phone_number: Some(format!("+{}", n.display_number)),
             code_verification_status: Some("VERIFIED".into()),
-            quality_rating: Some(QualityRating::Green),
+            quality_rating: Some(
+                state
+                    .lock()
+                    .quality
+                    .get(&n.id)
+                    .cloned()
+                    .unwrap_or(QualityRating::Green),
+            ),
             platform_type: Some("CLOUD_API".into()),
             throughput: Some(Throughput {
                 level: "STANDARD".into(),

@@ -257,6 +257,8 @@ pub struct Inner {
     pub inbound_ids: HashSet<(String, String)>,
     /// Read receipts received, oldest first: (number id, wamid, typing indicator).
     pub reads: Vec<(String, String, bool)>,
+    /// Quality ratings set through the control API, by number id (default green).
+    pub quality: HashMap<String, waypost_cloudapi::manage::QualityRating>,
 }
 
 impl Inner {
@@ -283,6 +285,7 @@ impl Inner {
             conversations: HashMap::new(),
             inbound_ids: HashSet::new(),
             reads: Vec::new(),
+            quality: HashMap::new(),
         };
         let wabas: Vec<String> = {
             let mut w: Vec<String> = config.numbers.iter().map(|n| n.waba_id.clone()).collect();

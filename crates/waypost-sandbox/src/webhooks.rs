@@ -50,6 +50,32 @@ pub fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
+/// A `phone_number_quality_update` change for `number` (`event`: `FLAGGED`,
+/// `UNFLAGGED`, `DOWNGRADE` or `UPGRADE`).
+pub fn quality_update(number: &NumberConfig, event: &str) -> WebhookPayload {
+    WebhookPayload {
+        object: "whatsapp_business_account".into(),
+        entry: vec![Entry {
+            id: number.waba_id.clone(),
+            time: Some(now_secs() as i64),
+            changes: vec![Change::Other {
+                field: "phone_number_quality_update".into(),
+                value: serde_json::json!({
+                    "display_phone_number": number.display_number,
+                    "event": event,
+                    "current_limit": match number.messaging_tier {
+                        0..=250 => "TIER_250",
+                        251..=1_000 => "TIER_1K",
+                        1_001..=10_000 => "TIER_10K",
+                        10_001..=100_000 => "TIER_100K",
+                        _ => "TIER_UNLIMITED",
+                    },
+                }),
+            }],
+        }],
+    }
+}
+
 pub fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

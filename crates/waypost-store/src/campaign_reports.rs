@@ -71,6 +71,16 @@ pub trait CampaignReportStore {
     -> Result<i64>;
     /// The number's messaging tier, if one was set.
     async fn messaging_tier(&self, channel_id: &str) -> Result<Option<String>>;
+    /// The number's quality rating as last reported, if ever.
+    async fn channel_quality(&self, channel_id: &str) -> Result<Option<String>>;
+    async fn set_channel_quality(
+        &self,
+        workspace_id: &str,
+        channel_id: &str,
+        rating: &str,
+        now: DateTime<Utc>,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
     async fn set_messaging_tier(
         &self,
         workspace_id: &str,
@@ -159,6 +169,40 @@ macro_rules! campaign_report_store_impl {
                 .bind(channel_id)
                 .fetch_optional(self.reads())
                 .await?)
+            }
+
+            async fn channel_quality(&self, channel_id: &str) -> $crate::Result<Option<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT rating FROM channel_quality_ratings WHERE channel_id = $1",
+                )
+                .bind(channel_id)
+                .fetch_optional(self.reads())
+                .await?)
+            }
+
+            async fn set_channel_quality(
+                &self,
+                workspace_id: &str,
+                channel_id: &str,
+                rating: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                audit: waypost_core::NewAuditEvent,
+            ) -> $crate::Result<()> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "INSERT INTO channel_quality_ratings (channel_id, workspace_id, rating, updated_at)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (channel_id) DO UPDATE SET rating = $3, updated_at = $4",
+                )
+                .bind(channel_id)
+                .bind(workspace_id)
+                .bind(rating)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                $append_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn set_messaging_tier(

@@ -157,6 +157,18 @@ pub async fn feed_once(
     if check_quality && opt_out_rate_exceeded(state, &ctx, &c).await? {
         return Ok(FeedReport::default());
     }
+    if check_quality
+        && state
+            .store
+            .channel_quality(&c.row.channel_id)
+            .await?
+            .as_deref()
+            == Some("RED")
+    {
+        let detail = "Meta rated the number's quality red";
+        auto_pause(state, &ctx, &c, PauseReason::QualityRed, detail).await?;
+        return Ok(FeedReport::default());
+    }
     let category = template.map(|t| t.category).unwrap_or_default();
     let withdrawn = state
         .store

@@ -39,6 +39,9 @@ pub async fn record(
                 let value = serde_json::to_value(change).unwrap_or_default();
                 route_template_status(state, channel, &value["value"]).await?
             }
+            Change::Other { field, value } if field == "phone_number_quality_update" => {
+                crate::ops::channel_quality::on_quality_webhook(state, channel, value).await?
+            }
             Change::Other { field, .. } => {
                 tracing::debug!(channel_id = %channel.id, field = %field, "inbound webhook field not handled");
             }

@@ -12,6 +12,7 @@ pub mod campaign_feed;
 pub mod campaign_runs;
 pub mod campaigns;
 pub mod channel_check;
+pub mod channel_quality;
 pub mod channels;
 pub mod contact_events;
 pub mod contact_import;

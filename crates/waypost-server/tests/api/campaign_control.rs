@@ -1,5 +1,5 @@
-//! Campaign control: Meta pausing the template pauses the campaign with a
-//! `campaign.paused` event saying why; a member pauses, resumes and cancels
+//! Campaign control: Meta pausing the template, or rating the number's
+//! quality red, pauses the campaign with a `campaign.paused` event saying why; a member pauses, resumes and cancels
 //! (audited); a restart of the server resumes a campaign where it stopped,
 //! with nobody sent twice.
 
@@ -15,6 +15,7 @@ use crate::users::audit_actions;
 
 on_both_backends!(
     meta_pausing_the_template_pauses_the_campaign,
+    a_quality_drop_to_red_pauses_the_campaign,
     a_high_block_rate_pauses_the_campaign,
     members_pause_resume_and_cancel,
     a_restart_resumes_the_campaign_where_it_stopped,
@@ -254,4 +255,80 @@ async fn a_high_block_rate_pauses_the_campaign(backend: Backend) {
             .any(|e| e.event_type == "campaign.paused"
                 && e.subject_id.as_deref() == Some(id.as_str()))
     );
+}
+
+async fn set_quality(f: &crate::messaging_fixture::Fixture, rating: &str) {
+    let res = f
+        .app
+        .client
+        .put(format!(
+            "{}/_sandbox/numbers/{}/quality",
+            f.sandbox.base_url(),
+            f.channel.phone_number_id
+        ))
+        .bearer_auth(f.sandbox.control_token())
+        .json(&json!({ "rating": rating }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+async fn a_quality_drop_to_red_pauses_the_campaign(backend: Backend) {
+    let Some(f) = sending_fixture(backend, 10, |c| c.campaign_window = 5, |_| {}).await else {
+        return;
+    };
+    let app = &f.app;
+    let api = manager(&f).await;
+    let (id, _) = draft(app, &api, 60, 0).await;
+    start(app, &api, &id, 60).await;
+    wait_campaign(app, &api, &id, 180, |c| {
+        c["counters"]["sent"].as_u64().unwrap() >= 3
+    })
+    .await;
+    // Meta's phone_number_quality_update webhook: FLAGGED.
+    set_quality(&f, "RED").await;
+    let paused = wait_campaign(app, &api, &id, 180, |c| c["status"] == "paused").await;
+    assert_eq!(paused["pause_reason"], "quality_red");
+    let actions = audit_actions(app, Some(f.ws)).await;
+    assert!(
+        actions.iter().any(|a| a == "channel.quality_changed"),
+        "{actions:?}"
+    );
+    // Resuming while the number is still red pauses it again.
+    let res = api
+        .post(app, &format!("/v1/campaigns/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let again = wait_campaign(app, &api, &id, 180, |c| {
+        c["status"] == "paused" && c["pause_reason"] == "quality_red"
+    })
+    .await;
+    assert!(outcome(&again, "pending") > 0, "{again}");
+    // Once Meta unflags the number, a resume sends the rest, each once.
+    set_quality(&f, "GREEN").await;
+    let mut resumed = false;
+    for _ in 0..100 {
+        if app
+            .state
+            .store
+            .channel_quality(&f.channel.id)
+            .await
+            .unwrap()
+            .as_deref()
+            != Some("RED")
+        {
+            resumed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(resumed, "the UNFLAGGED webhook never arrived");
+    let res = api
+        .post(app, &format!("/v1/campaigns/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let done = wait_campaign(app, &api, &id, 180, |c| c["status"] == "completed").await;
+    assert_eq!(done["counters"]["sent"], 60, "{done}");
+    assert!(sends_by_phone(&f).await.values().all(|n| *n == 1));
 }
