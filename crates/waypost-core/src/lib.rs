@@ -5,7 +5,9 @@
 #![forbid(unsafe_code)]
 
 pub mod audience;
+pub mod assistant;
 pub mod audit;
+pub mod automation;
 pub mod auth;
 pub mod bsuid;
 pub mod campaign;
@@ -14,6 +16,7 @@ pub mod id;
 pub mod mail;
 pub mod media;
 pub mod pacing;
+pub mod pii;
 pub mod phone;
 pub mod policy;
 pub mod redact;

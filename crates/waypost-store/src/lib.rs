@@ -11,6 +11,7 @@ mod accept;
 pub mod account;
 pub mod audiences;
 pub mod audit_query;
+pub mod automation;
 pub mod backup;
 mod bulk;
 pub mod campaign_reports;
@@ -50,6 +51,7 @@ use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 pub use account::AccountStore;
 pub use audiences::AudienceStore;
 pub use audit_query::{AuditFilter, AuditQueryStore};
+pub use automation::AutomationStore;
 pub use backup::BackupStore;
 pub use campaign_reports::CampaignReportStore;
 pub use campaign_sends::CampaignSendStore;
@@ -113,6 +115,7 @@ pub trait Store:
     + CampaignStore
     + CampaignSendStore
     + CampaignReportStore
+    + AutomationStore
     + Send
     + Sync
     + 'static
@@ -152,6 +155,7 @@ impl<T> Store for T where
         + CampaignStore
         + CampaignSendStore
         + CampaignReportStore
+        + AutomationStore
         + Send
         + Sync
         + 'static

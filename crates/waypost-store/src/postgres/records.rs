@@ -85,6 +85,14 @@ crate::inbound::inbound_store_impl!(
 );
 crate::account::insert_email_token_fn!(PgConnection);
 crate::account::account_store_impl!(PgStore, append_audit);
+crate::automation::automation_store_impl!(
+    PgStore,
+    append_audit,
+    "FOR UPDATE SKIP LOCKED",
+    "SELECT body FROM knowledge_chunks WHERE workspace_id = $2 AND tsv @@ to_tsquery('english', $1)
+     ORDER BY ts_rank(tsv, to_tsquery('english', $1)) DESC, document_id, seq LIMIT $3",
+    crate::automation::tsquery
+);
 crate::mail::mail_store_impl!(PgStore, append_audit, "FOR UPDATE SKIP LOCKED");
 crate::templates::template_store_impl!(PgStore, append_audit, insert_events);
 crate::webhooks::webhook_store_impl!(

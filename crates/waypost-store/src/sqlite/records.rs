@@ -86,6 +86,14 @@ crate::inbound::inbound_store_impl!(
 );
 crate::account::insert_email_token_fn!(SqliteConnection);
 crate::account::account_store_impl!(SqliteStore, append_audit);
+crate::automation::automation_store_impl!(
+    SqliteStore,
+    append_audit,
+    "",
+    "SELECT body FROM knowledge_chunks WHERE knowledge_chunks MATCH $1 AND workspace_id = $2
+     ORDER BY bm25(knowledge_chunks) LIMIT $3",
+    crate::automation::fts5_query
+);
 crate::mail::mail_store_impl!(SqliteStore, append_audit, "");
 crate::templates::template_store_impl!(SqliteStore, append_audit, insert_events);
 crate::webhooks::webhook_store_impl!(SqliteStore, append_audit, insert_events, "");
