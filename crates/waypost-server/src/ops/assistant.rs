@@ -313,7 +313,7 @@ pub async fn respond(state: &AppState, job: &Job) -> anyhow::Result<()> {
     }
     // The shield first: a smishing text never reaches the model.
     let verdict = state.shield.scan(&waypost_shield::ScanInput::text(text.to_owned()));
-    if verdict.label.is_positive() {
+    if verdict.label == waypost_shield::Label::Smishing {
         return hand_off(state, job, &s, Handoff::Smishing).await;
     }
     if let Some(h) = handoff_before_model(text) {
