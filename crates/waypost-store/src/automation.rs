@@ -605,6 +605,12 @@ macro_rules! automation_store_impl {
                 audit: waypost_core::NewAuditEvent,
             ) -> $crate::Result<()> {
                 let mut tx = self.write_tx().await?;
+                // Chunks first, so the full-text index's delete trigger sees each one.
+                sqlx::query("DELETE FROM knowledge_chunks WHERE workspace_id = $1 AND document_id = $2")
+                    .bind(workspace_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 let done = sqlx::query("DELETE FROM knowledge_documents WHERE workspace_id = $1 AND id = $2")
                     .bind(workspace_id)
                     .bind(id)
@@ -614,10 +620,6 @@ macro_rules! automation_store_impl {
                 if done == 0 {
                     return Err($crate::StoreError::NotFound("knowledge document"));
                 }
-                sqlx::query("DELETE FROM knowledge_chunks WHERE document_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
                 $append(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())

@@ -103,8 +103,19 @@ async fn a_faq_is_answered_from_the_knowledge_base_and_the_rest_goes_to_a_person
     let handed = a.audit("assistant.handed_off").await;
     assert_eq!(handed.len(), 1);
     assert_eq!(handed[0]["reason"], "cannot_answer");
+    assert_eq!(handed[0]["assignee"], json!(agent.user_id));
     let all = format!("{answered:?}{handed:?}");
     assert!(!all.contains("opening") && !all.contains("bicycles") && !all.contains("9:00"));
+    // A deleted document is no longer searched: the return question goes to a person.
+    let (_, list) = a.api("GET", "/v1/assistant/knowledge", None).await;
+    let doc = list["data"].as_array().unwrap().iter().find(|d| d["kind"] == "document").unwrap().clone();
+    assert!(doc["chunks"].as_i64().unwrap() >= 1, "{doc}");
+    let (status, _) = a
+        .api("DELETE", &format!("/v1/assistant/knowledge/{}", doc["id"].as_str().unwrap()), None)
+        .await;
+    assert_eq!(status, 204);
+    let third = a.say(THIRD, "Can I return an item I bought?").await;
+    assert_eq!(a.replies(&third).await, [FALLBACK]);
     let metrics = a.f.app.get("/metrics").await.text().await.unwrap();
     for name in [
         "waypost_assistant_answers_total",

@@ -69,7 +69,8 @@ CREATE TABLE assistant_settings (
 );
 
 -- The knowledge base: FAQ entries and uploaded documents, in chunks searched
--- through a tsvector.
+-- through a tsvector expression index (no stored tsvector column: backups
+-- copy plain rows).
 CREATE TABLE knowledge_documents (
     id            TEXT PRIMARY KEY,
     workspace_id  TEXT NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
@@ -85,8 +86,7 @@ CREATE TABLE knowledge_chunks (
     workspace_id  TEXT NOT NULL,
     seq           BIGINT NOT NULL,
     body          TEXT NOT NULL,
-    tsv           tsvector GENERATED ALWAYS AS (to_tsvector('english', body)) STORED,
     PRIMARY KEY (document_id, seq)
 );
-CREATE INDEX knowledge_chunks_tsv ON knowledge_chunks USING GIN (tsv);
+CREATE INDEX knowledge_chunks_tsv ON knowledge_chunks USING GIN (to_tsvector('english', body));
 CREATE INDEX knowledge_chunks_workspace ON knowledge_chunks (workspace_id);

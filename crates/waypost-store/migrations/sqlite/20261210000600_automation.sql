@@ -69,7 +69,8 @@ CREATE TABLE assistant_settings (
 ) STRICT;
 
 -- The knowledge base: FAQ entries and uploaded documents, in chunks searched
--- with FTS5.
+-- through an FTS5 index kept by triggers (backups copy the chunks; restoring
+-- them rebuilds the index).
 CREATE TABLE knowledge_documents (
     id            TEXT PRIMARY KEY,
     workspace_id  TEXT NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
@@ -80,10 +81,24 @@ CREATE TABLE knowledge_documents (
 ) STRICT;
 CREATE INDEX knowledge_documents_workspace ON knowledge_documents (workspace_id, created_at);
 
-CREATE VIRTUAL TABLE knowledge_chunks USING fts5 (
+CREATE TABLE knowledge_chunks (
+    document_id   TEXT NOT NULL REFERENCES knowledge_documents (id) ON DELETE CASCADE,
+    workspace_id  TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    body          TEXT NOT NULL,
+    PRIMARY KEY (document_id, seq)
+) STRICT;
+CREATE INDEX knowledge_chunks_workspace ON knowledge_chunks (workspace_id);
+
+CREATE VIRTUAL TABLE knowledge_fts USING fts5 (
     body,
-    document_id UNINDEXED,
-    workspace_id UNINDEXED,
-    seq UNINDEXED,
+    content = 'knowledge_chunks',
+    content_rowid = 'rowid',
     tokenize = 'porter unicode61'
 );
+CREATE TRIGGER knowledge_chunks_indexed AFTER INSERT ON knowledge_chunks BEGIN
+    INSERT INTO knowledge_fts (rowid, body) VALUES (new.rowid, new.body);
+END;
+CREATE TRIGGER knowledge_chunks_unindexed AFTER DELETE ON knowledge_chunks BEGIN
+    INSERT INTO knowledge_fts (knowledge_fts, rowid, body) VALUES ('delete', old.rowid, old.body);
+END;

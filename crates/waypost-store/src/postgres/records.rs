@@ -89,8 +89,10 @@ crate::automation::automation_store_impl!(
     PgStore,
     append_audit,
     "FOR UPDATE SKIP LOCKED",
-    "SELECT body FROM knowledge_chunks WHERE workspace_id = $2 AND tsv @@ to_tsquery('english', $1)
-     ORDER BY ts_rank(tsv, to_tsquery('english', $1)) DESC, document_id, seq LIMIT $3",
+    "SELECT body FROM knowledge_chunks
+     WHERE workspace_id = $2 AND to_tsvector('english', body) @@ to_tsquery('english', $1)
+     ORDER BY ts_rank(to_tsvector('english', body), to_tsquery('english', $1)) DESC, document_id, seq
+     LIMIT $3",
     crate::automation::tsquery
 );
 crate::mail::mail_store_impl!(PgStore, append_audit, "FOR UPDATE SKIP LOCKED");

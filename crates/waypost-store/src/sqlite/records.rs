@@ -90,8 +90,8 @@ crate::automation::automation_store_impl!(
     SqliteStore,
     append_audit,
     "",
-    "SELECT body FROM knowledge_chunks WHERE knowledge_chunks MATCH $1 AND workspace_id = $2
-     ORDER BY bm25(knowledge_chunks) LIMIT $3",
+    "SELECT c.body FROM knowledge_fts JOIN knowledge_chunks c ON c.rowid = knowledge_fts.rowid
+     WHERE knowledge_fts MATCH $1 AND c.workspace_id = $2 ORDER BY bm25(knowledge_fts) LIMIT $3",
     crate::automation::fts5_query
 );
 crate::mail::mail_store_impl!(SqliteStore, append_audit, "");
