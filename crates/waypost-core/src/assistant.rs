@@ -74,7 +74,9 @@ fn has_word(text: &str, words: &[&str]) -> bool {
         .collect();
     words.iter().any(|w| {
         let phrase: Vec<&str> = w.split(' ').collect();
-        tokens.windows(phrase.len()).any(|win| win == phrase.as_slice())
+        tokens
+            .windows(phrase.len())
+            .any(|win| win == phrase.as_slice())
     })
 }
 
@@ -199,7 +201,10 @@ mod tests {
 
     #[test]
     fn answers_are_judged() {
-        assert_eq!(judge_answer(Some(" Hi "), None, Some("stop")), Ok("Hi".into()));
+        assert_eq!(
+            judge_answer(Some(" Hi "), None, Some("stop")),
+            Ok("Hi".into())
+        );
         assert_eq!(
             judge_answer(Some(CANNOT_ANSWER), None, Some("stop")),
             Err(Handoff::CannotAnswer)

@@ -304,7 +304,10 @@ mod tests {
             first_contact: first,
             at,
         };
-        assert_eq!(choose(&rules, &m("price?", false, open)).unwrap().id, "high");
+        assert_eq!(
+            choose(&rules, &m("price?", false, open)).unwrap().id,
+            "high"
+        );
         assert_eq!(choose(&rules, &m("hi", false, closed)).unwrap().id, "away");
         assert_eq!(choose(&rules, &m("hi", true, open)).unwrap().id, "welcome");
         assert!(choose(&rules, &m("hi", false, open)).is_none());

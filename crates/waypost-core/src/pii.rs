@@ -48,14 +48,25 @@ impl PiiKind {
 static PATTERNS: LazyLock<Vec<(PiiKind, Regex)>> = LazyLock::new(|| {
     let r = |s: &str| Regex::new(s).expect("a PII pattern compiles");
     vec![
-        (PiiKind::Email, r(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b")),
-        (PiiKind::Iban, r(r"(?i)\b[a-z]{2}\d{2}(?:[ ]?[a-z0-9]{4}){2,7}(?:[ ]?[a-z0-9]{1,4})?\b")),
+        (
+            PiiKind::Email,
+            r(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b"),
+        ),
+        (
+            PiiKind::Iban,
+            r(r"(?i)\b[a-z]{2}\d{2}(?:[ ]?[a-z0-9]{4}){2,7}(?:[ ]?[a-z0-9]{1,4})?\b"),
+        ),
         (PiiKind::Card, r(r"\b\d(?:[ -]?\d){12,18}\b")),
-        (PiiKind::NationalId, r(r"(?i)\b(?:\d{3}-\d{2}-\d{4}|[a-ceghj-pr-tw-z]{2} ?\d{2} ?\d{2} ?\d{2} ?[a-d])\b")),
+        (
+            PiiKind::NationalId,
+            r(r"(?i)\b(?:\d{3}-\d{2}-\d{4}|[a-ceghj-pr-tw-z]{2} ?\d{2} ?\d{2} ?\d{2} ?[a-d])\b"),
+        ),
         (PiiKind::Phone, r(r"(?:\+|\b00)?\d[\d ()./-]{6,18}\d\b")),
         (
             PiiKind::Address,
-            r(r"(?i)\b\d{1,5}[a-z]?\s+(?:[a-zäöüß]+\s){0,3}(?:street|st\.|road|rd\.|avenue|ave\.|lane|drive|boulevard|blvd\.?|way|place)\b|\b[a-zäöüß-]+(?:straße|strasse|weg|platz|allee|gasse)\s+\d{1,5}[a-z]?\b"),
+            r(
+                r"(?i)\b\d{1,5}[a-z]?\s+(?:[a-zäöüß]+\s){0,3}(?:street|st\.|road|rd\.|avenue|ave\.|lane|drive|boulevard|blvd\.?|way|place)\b|\b[a-zäöüß-]+(?:straße|strasse|weg|platz|allee|gasse)\s+\d{1,5}[a-z]?\b",
+            ),
         ),
     ]
 });
@@ -89,7 +100,11 @@ fn iban_valid(s: &str) -> bool {
             Some(v) => v,
             None => return false,
         };
-        for d in if v >= 10 { vec![v / 10, v % 10] } else { vec![v] } {
+        for d in if v >= 10 {
+            vec![v / 10, v % 10]
+        } else {
+            vec![v]
+        } {
             rem = (rem * 10 + d) % 97;
         }
     }
@@ -224,7 +239,10 @@ mod tests {
     #[test]
     fn the_same_value_gets_the_same_placeholder_and_street_names_are_found() {
         let r = redact("Hauptstraße 5 or hauptstraße 5? Mail a@b.de and a@b.de");
-        assert_eq!(r.text, "[ADDRESS_1] or [ADDRESS_2]? Mail [EMAIL_1] and [EMAIL_1]");
+        assert_eq!(
+            r.text,
+            "[ADDRESS_1] or [ADDRESS_2]? Mail [EMAIL_1] and [EMAIL_1]"
+        );
         assert_eq!(r.restore("[ADDRESS_3] stays"), "[ADDRESS_3] stays");
     }
 }

@@ -161,7 +161,11 @@ pub async fn complete(provider: &Provider, messages: &[ChatMessage]) -> Result<A
         let res = match req.send().await {
             Ok(res) => res,
             Err(e) => {
-                let kind = if e.is_timeout() { "timeout" } else { "connection" };
+                let kind = if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "connection"
+                };
                 metrics::counter!("waypost_assistant_provider_errors_total", "kind" => kind)
                     .increment(1);
                 if attempt > provider.max_retries {
@@ -170,8 +174,10 @@ pub async fn complete(provider: &Provider, messages: &[ChatMessage]) -> Result<A
                         attempts: attempt,
                     });
                 }
-                tokio::time::sleep(retry_delay(&Default::default(), attempt - 1).unwrap_or_default())
-                    .await;
+                tokio::time::sleep(
+                    retry_delay(&Default::default(), attempt - 1).unwrap_or_default(),
+                )
+                .await;
                 continue;
             }
         };

@@ -181,8 +181,12 @@ pub trait AutomationStore {
         audit: NewAuditEvent,
     ) -> Result<()>;
     async fn list_knowledge(&self, workspace_id: &str) -> Result<Vec<KnowledgeDocumentRow>>;
-    async fn delete_knowledge(&self, workspace_id: &str, id: &str, audit: NewAuditEvent)
-    -> Result<()>;
+    async fn delete_knowledge(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
     /// The best `limit` passages of the workspace for any of `terms` (plain words).
     async fn search_knowledge(
         &self,
@@ -659,7 +663,11 @@ pub(crate) fn fts5_query(terms: &[String]) -> String {
 pub(crate) fn tsquery(terms: &[String]) -> String {
     terms
         .iter()
-        .map(|t| t.chars().filter(|c| c.is_alphanumeric()).collect::<String>())
+        .map(|t| {
+            t.chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect::<String>()
+        })
         .filter(|t| !t.is_empty())
         .collect::<Vec<_>>()
         .join(" | ")

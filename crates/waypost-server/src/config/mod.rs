@@ -881,7 +881,10 @@ impl Config {
             format!("mail_poll_ms = {}", self.mail_poll_ms),
             format!("mail_retention_days = {}", self.mail_retention_days),
             format!("automation_poll_ms = {}", self.automation_poll_ms),
-            format!("automation_cooldown_secs = {}", self.automation_cooldown_secs),
+            format!(
+                "automation_cooldown_secs = {}",
+                self.automation_cooldown_secs
+            ),
             format!(
                 "assistant_allow_private_targets = {}",
                 self.assistant_allow_private_targets

@@ -84,7 +84,9 @@ pub async fn get_assistant(
     origin: RequestOrigin,
     auth: Authorized<act::ChannelsManage>,
 ) -> Result<Json<AssistantView>, ApiError> {
-    Ok(Json(assistant::settings(&state, &Ctx::of(&auth, origin)).await?))
+    Ok(Json(
+        assistant::settings(&state, &Ctx::of(&auth, origin)).await?,
+    ))
 }
 
 /// Sets the assistant's provider, limits, handoff rule and channels.
@@ -98,7 +100,9 @@ pub async fn put_assistant(
     auth: Authorized<act::ChannelsManage>,
     ApiJson(req): ApiJson<AssistantInput>,
 ) -> Result<Json<AssistantView>, ApiError> {
-    Ok(Json(assistant::put_settings(&state, &Ctx::of(&auth, origin), req).await?))
+    Ok(Json(
+        assistant::put_settings(&state, &Ctx::of(&auth, origin), req).await?,
+    ))
 }
 
 /// Adds a question and its answer to the knowledge base.

@@ -216,7 +216,10 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(conversations::add_note, conversations::notes))
         .routes(routes!(automation::create_rule, automation::list_rules))
         .routes(routes!(automation::delete_rule))
-        .routes(routes!(automation::get_assistant, automation::put_assistant))
+        .routes(routes!(
+            automation::get_assistant,
+            automation::put_assistant
+        ))
         .routes(routes!(automation::add_faq))
         .routes(routes!(automation::add_document))
         .routes(routes!(automation::list_knowledge))

@@ -17,7 +17,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use waypost_core::NewAuditEvent;
-use waypost_core::assistant::{Handoff, budget_month, handoff_before_model, judge_answer, system_prompt};
+use waypost_core::assistant::{
+    Handoff, budget_month, handoff_before_model, judge_answer, system_prompt,
+};
 use waypost_core::audit::Actor;
 use waypost_core::pii;
 use waypost_crypto::Aad;
@@ -143,14 +145,15 @@ fn policy(state: &AppState) -> TargetPolicy {
 
 pub async fn settings(state: &AppState, ctx: &Ctx) -> Result<AssistantView, ApiError> {
     let row = state.store.assistant_settings(&ctx.workspace).await?;
-    row.map(view).ok_or_else(|| {
-        waypost_store::StoreError::NotFound("assistant settings").into()
-    })
+    row.map(view)
+        .ok_or_else(|| waypost_store::StoreError::NotFound("assistant settings").into())
 }
 
 fn in_range(name: &str, v: i64, lo: i64, hi: i64) -> Result<(), ApiError> {
     if v < lo || v > hi {
-        return Err(unprocessable(format!("`{name}` must be between {lo} and {hi}")));
+        return Err(unprocessable(format!(
+            "`{name}` must be between {lo} and {hi}"
+        )));
     }
     Ok(())
 }
@@ -166,24 +169,42 @@ pub async fn put_settings(
     if input.model.trim().is_empty() || input.model.len() > 200 {
         return Err(unprocessable("`model` must be 1 to 200 characters"));
     }
-    if !matches!(input.token_field.as_str(), "max_tokens" | "max_completion_tokens") {
-        return Err(unprocessable("`token_field` must be `max_tokens` or `max_completion_tokens`"));
+    if !matches!(
+        input.token_field.as_str(),
+        "max_tokens" | "max_completion_tokens"
+    ) {
+        return Err(unprocessable(
+            "`token_field` must be `max_tokens` or `max_completion_tokens`",
+        ));
     }
     in_range("max_reply_tokens", input.max_reply_tokens, 16, 16_384)?;
-    in_range("monthly_token_budget", input.monthly_token_budget, 0, 1_000_000_000_000)?;
+    in_range(
+        "monthly_token_budget",
+        input.monthly_token_budget,
+        0,
+        1_000_000_000_000,
+    )?;
     in_range("turn_cap", input.turn_cap, 1, 1000)?;
     in_range("timeout_ms", input.timeout_ms, 500, 600_000)?;
     in_range("max_retries", input.max_retries, 0, 10)?;
     if input.fallback_message.trim().is_empty() || input.fallback_message.len() > 1024 {
-        return Err(unprocessable("`fallback_message` must be 1 to 1024 characters"));
+        return Err(unprocessable(
+            "`fallback_message` must be 1 to 1024 characters",
+        ));
     }
     for c in &input.channels {
         state.lookups.channel(&ctx.workspace, c).await?;
     }
     if let Some(user) = &input.handoff_assignee
-        && state.store.membership(&ctx.workspace, user).await?.is_none()
+        && state
+            .store
+            .membership(&ctx.workspace, user)
+            .await?
+            .is_none()
     {
-        return Err(unprocessable("`handoff_assignee` is not a member of this workspace"));
+        return Err(unprocessable(
+            "`handoff_assignee` is not a member of this workspace",
+        ));
     }
     let old = state.store.assistant_settings(&ctx.workspace).await?;
     let api_key = match &input.api_key {
@@ -210,13 +231,20 @@ pub async fn put_settings(
         fallback_message: input.fallback_message,
         handoff_assignee: input.handoff_assignee,
         channels: serde_json::to_string(&input.channels).map_err(anyhow::Error::from)?,
-        usage_month: old.as_ref().map(|o| o.usage_month.clone()).unwrap_or_default(),
+        usage_month: old
+            .as_ref()
+            .map(|o| o.usage_month.clone())
+            .unwrap_or_default(),
         tokens_used: old.as_ref().map_or(0, |o| o.tokens_used),
         updated_at: now,
     };
     let audit = ctx
         .origin
-        .stamp(NewAuditEvent::new(Some(ctx.workspace_id), ctx.actor.clone(), "assistant.configured"))
+        .stamp(NewAuditEvent::new(
+            Some(ctx.workspace_id),
+            ctx.actor.clone(),
+            "assistant.configured",
+        ))
         .target("workspace", ctx.workspace.clone())
         .details(serde_json::json!({
             "enabled": row.enabled, "model": row.model, "channels": input.channels.len(),
@@ -230,7 +258,11 @@ pub async fn put_settings(
 pub async fn resume(state: &AppState, ctx: &Ctx, conversation_id: &str) -> Result<(), ApiError> {
     let audit = ctx
         .origin
-        .stamp(NewAuditEvent::new(Some(ctx.workspace_id), ctx.actor.clone(), "assistant.resumed"))
+        .stamp(NewAuditEvent::new(
+            Some(ctx.workspace_id),
+            ctx.actor.clone(),
+            "assistant.resumed",
+        ))
         .target("conversation", conversation_id.to_owned());
     Ok(state
         .store
@@ -299,7 +331,11 @@ pub async fn respond(state: &AppState, job: &Job) -> anyhow::Result<()> {
     let Some(text) = job.text.as_deref() else {
         return Ok(());
     };
-    let Some(s) = state.store.assistant_settings(&job.work.workspace_id).await? else {
+    let Some(s) = state
+        .store
+        .assistant_settings(&job.work.workspace_id)
+        .await?
+    else {
         return Ok(());
     };
     let channels: Vec<String> = serde_json::from_str(&s.channels).unwrap_or_default();
@@ -312,7 +348,9 @@ pub async fn respond(state: &AppState, job: &Job) -> anyhow::Result<()> {
         return Ok(());
     }
     // The shield first: a smishing text never reaches the model.
-    let verdict = state.shield.scan(&waypost_shield::ScanInput::text(text.to_owned()));
+    let verdict = state
+        .shield
+        .scan(&waypost_shield::ScanInput::text(text.to_owned()));
     if verdict.label == waypost_shield::Label::Smishing {
         return hand_off(state, job, &s, Handoff::Smishing).await;
     }
@@ -324,7 +362,11 @@ pub async fn respond(state: &AppState, job: &Job) -> anyhow::Result<()> {
     }
     let now = state.clock.now();
     let month = budget_month(now);
-    let used = if s.usage_month == month { s.tokens_used } else { 0 };
+    let used = if s.usage_month == month {
+        s.tokens_used
+    } else {
+        0
+    };
     if used >= s.monthly_token_budget {
         return hand_off(state, job, &s, Handoff::BudgetExhausted).await;
     }
@@ -349,7 +391,8 @@ pub async fn respond(state: &AppState, job: &Job) -> anyhow::Result<()> {
     ];
     let started = Instant::now();
     let answer = llm::complete(&provider(state, &s)?, &messages).await;
-    metrics::histogram!("waypost_assistant_latency_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("waypost_assistant_latency_seconds")
+        .record(started.elapsed().as_secs_f64());
     let answer = match answer {
         Ok(a) => a,
         Err(e) => {
@@ -358,8 +401,12 @@ pub async fn respond(state: &AppState, job: &Job) -> anyhow::Result<()> {
         }
     };
     let tokens = (answer.usage.prompt_tokens + answer.usage.completion_tokens) as i64;
-    state.store.charge_assistant_tokens(&s.workspace_id, &month, tokens).await?;
-    metrics::counter!("waypost_assistant_tokens_total", "kind" => "prompt").increment(answer.usage.prompt_tokens);
+    state
+        .store
+        .charge_assistant_tokens(&s.workspace_id, &month, tokens)
+        .await?;
+    metrics::counter!("waypost_assistant_tokens_total", "kind" => "prompt")
+        .increment(answer.usage.prompt_tokens);
     metrics::counter!("waypost_assistant_tokens_total", "kind" => "completion")
         .increment(answer.usage.completion_tokens);
     let reply = match judge_answer(
@@ -379,17 +426,21 @@ pub async fn respond(state: &AppState, job: &Job) -> anyhow::Result<()> {
         .map(|(k, n)| (k.as_str().to_owned(), (*n).into()))
         .collect();
     // What happened, never what was said.
-    let audit = NewAuditEvent::new(Some(job.ctx.workspace_id), Actor::System, "assistant.answered")
-        .target("conversation", c.id.clone())
-        .details(serde_json::json!({
-            "model": s.model,
-            "prompt_tokens": answer.usage.prompt_tokens,
-            "completion_tokens": answer.usage.completion_tokens,
-            "redactions": redactions,
-            "passages": passages.len(),
-            "attempts": answer.attempts,
-            "latency_ms": started.elapsed().as_millis() as u64,
-        }));
+    let audit = NewAuditEvent::new(
+        Some(job.ctx.workspace_id),
+        Actor::System,
+        "assistant.answered",
+    )
+    .target("conversation", c.id.clone())
+    .details(serde_json::json!({
+        "model": s.model,
+        "prompt_tokens": answer.usage.prompt_tokens,
+        "completion_tokens": answer.usage.completion_tokens,
+        "redactions": redactions,
+        "passages": passages.len(),
+        "attempts": answer.attempts,
+        "latency_ms": started.elapsed().as_millis() as u64,
+    }));
     state.store.record_assistant_audit(audit).await?;
     Ok(())
 }
@@ -407,12 +458,21 @@ async fn hand_off(
         send_text(state, job, &s.fallback_message, "handoff").await?;
     }
     let now: DateTime<Utc> = state.clock.now();
-    let audit = NewAuditEvent::new(Some(job.ctx.workspace_id), Actor::System, "assistant.handed_off")
-        .target("conversation", job.conversation.id.clone())
-        .details(serde_json::json!({"reason": why.as_str(), "assignee": s.handoff_assignee}));
+    let audit = NewAuditEvent::new(
+        Some(job.ctx.workspace_id),
+        Actor::System,
+        "assistant.handed_off",
+    )
+    .target("conversation", job.conversation.id.clone())
+    .details(serde_json::json!({"reason": why.as_str(), "assignee": s.handoff_assignee}));
     state
         .store
-        .hand_off_conversation(&job.conversation.id, s.handoff_assignee.as_deref(), now, audit)
+        .hand_off_conversation(
+            &job.conversation.id,
+            s.handoff_assignee.as_deref(),
+            now,
+            audit,
+        )
         .await?;
     metrics::counter!("waypost_assistant_handoffs_total", "reason" => why.as_str()).increment(1);
     Ok(())

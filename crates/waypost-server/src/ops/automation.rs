@@ -14,7 +14,7 @@ use waypost_cloudapi::send::Text;
 use waypost_cloudapi::{InboundContent, InboundMessage, OutboundContent};
 use waypost_core::audit::Actor;
 use waypost_core::automation::{
-    self, Inbound, Matcher, Rule, RuleActions, RuleKind, Schedule, MAX_REPLY_LEN,
+    self, Inbound, MAX_REPLY_LEN, Matcher, Rule, RuleActions, RuleKind, Schedule,
 };
 use waypost_core::{NewAuditEvent, WorkspaceId};
 use waypost_crypto::{Aad, ContentKey};
@@ -88,7 +88,9 @@ fn view(r: RuleRow) -> RuleView {
 
 fn check_actions(a: &RuleActions) -> Result<(), ApiError> {
     if a.reply.is_none() && a.tag.is_none() && a.assign_to.is_none() && !a.hand_to_assistant {
-        return Err(unprocessable("`actions` must reply, tag, assign or hand to the assistant"));
+        return Err(unprocessable(
+            "`actions` must reply, tag, assign or hand to the assistant",
+        ));
     }
     if let Some(r) = &a.reply
         && (r.trim().is_empty() || r.len() > MAX_REPLY_LEN)
@@ -106,10 +108,17 @@ fn check_actions(a: &RuleActions) -> Result<(), ApiError> {
 }
 
 /// Adds a rule to a channel of the workspace.
-pub async fn create_rule(state: &AppState, ctx: &Ctx, input: NewRule) -> Result<RuleView, ApiError> {
+pub async fn create_rule(
+    state: &AppState,
+    ctx: &Ctx,
+    input: NewRule,
+) -> Result<RuleView, ApiError> {
     let kind = RuleKind::parse(&input.kind)
         .ok_or_else(|| unprocessable("`kind` must be `welcome`, `away` or `keyword`"))?;
-    state.lookups.channel(&ctx.workspace, &input.channel_id).await?;
+    state
+        .lookups
+        .channel(&ctx.workspace, &input.channel_id)
+        .await?;
     if input.name.trim().is_empty() || input.name.len() > 100 {
         return Err(unprocessable("`name` must be 1 to 100 characters"));
     }
@@ -126,15 +135,22 @@ pub async fn create_rule(state: &AppState, ctx: &Ctx, input: NewRule) -> Result<
                 .schedule
                 .as_ref()
                 .ok_or_else(|| unprocessable("an away rule needs a `schedule`"))?;
-            s.check().map_err(|e| unprocessable(format!("`schedule`: {e}")))?;
+            s.check()
+                .map_err(|e| unprocessable(format!("`schedule`: {e}")))?;
         }
         RuleKind::Welcome => {}
     }
     check_actions(&input.actions)?;
     if let Some(user) = &input.actions.assign_to
-        && state.store.membership(&ctx.workspace, user).await?.is_none()
+        && state
+            .store
+            .membership(&ctx.workspace, user)
+            .await?
+            .is_none()
     {
-        return Err(unprocessable("`actions.assign_to` is not a member of this workspace"));
+        return Err(unprocessable(
+            "`actions.assign_to` is not a member of this workspace",
+        ));
     }
     let now = state.clock.now();
     let row = RuleRow {
@@ -147,7 +163,9 @@ pub async fn create_rule(state: &AppState, ctx: &Ctx, input: NewRule) -> Result<
         pattern: input.pattern.filter(|_| kind == RuleKind::Keyword),
         is_regex: input.regex && kind == RuleKind::Keyword,
         schedule: match (&input.schedule, kind) {
-            (Some(s), RuleKind::Away) => Some(serde_json::to_string(s).map_err(anyhow::Error::from)?),
+            (Some(s), RuleKind::Away) => {
+                Some(serde_json::to_string(s).map_err(anyhow::Error::from)?)
+            }
             _ => None,
         },
         actions: serde_json::to_string(&input.actions).map_err(anyhow::Error::from)?,
@@ -157,7 +175,11 @@ pub async fn create_rule(state: &AppState, ctx: &Ctx, input: NewRule) -> Result<
     };
     let audit = ctx
         .origin
-        .stamp(NewAuditEvent::new(Some(ctx.workspace_id), ctx.actor.clone(), "automation.rule_created"))
+        .stamp(NewAuditEvent::new(
+            Some(ctx.workspace_id),
+            ctx.actor.clone(),
+            "automation.rule_created",
+        ))
         .target("automation_rule", row.id.clone())
         .details(serde_json::json!({"kind": row.kind, "channel_id": row.channel_id}));
     state.store.create_rule(&row, audit).await?;
@@ -165,13 +187,23 @@ pub async fn create_rule(state: &AppState, ctx: &Ctx, input: NewRule) -> Result<
 }
 
 pub async fn list_rules(state: &AppState, ctx: &Ctx) -> Result<Vec<RuleView>, ApiError> {
-    Ok(state.store.list_rules(&ctx.workspace).await?.into_iter().map(view).collect())
+    Ok(state
+        .store
+        .list_rules(&ctx.workspace)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect())
 }
 
 pub async fn delete_rule(state: &AppState, ctx: &Ctx, id: &str) -> Result<(), ApiError> {
     let audit = ctx
         .origin
-        .stamp(NewAuditEvent::new(Some(ctx.workspace_id), ctx.actor.clone(), "automation.rule_deleted"))
+        .stamp(NewAuditEvent::new(
+            Some(ctx.workspace_id),
+            ctx.actor.clone(),
+            "automation.rule_deleted",
+        ))
         .target("automation_rule", id.to_owned());
     Ok(state.store.delete_rule(&ctx.workspace, id, audit).await?)
 }
@@ -240,7 +272,8 @@ pub fn inside_window(sent_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
 pub async fn handle(state: &AppState, work: AutomationWork) -> anyhow::Result<()> {
     let now = state.clock.now();
     if !inside_window(work.sent_at, now) {
-        metrics::counter!("waypost_automation_skipped_total", "reason" => "outside_window").increment(1);
+        metrics::counter!("waypost_automation_skipped_total", "reason" => "outside_window")
+            .increment(1);
         return Ok(());
     }
     let Some(conversation) = state
@@ -250,13 +283,21 @@ pub async fn handle(state: &AppState, work: AutomationWork) -> anyhow::Result<()
     else {
         return Ok(());
     };
-    let contact = state.store.get_contact(&work.workspace_id, &work.contact_id).await?;
-    let text = match (&work.sealed, crate::messaging::content_key(&state.keys, &contact)?) {
+    let contact = state
+        .store
+        .get_contact(&work.workspace_id, &work.contact_id)
+        .await?;
+    let text = match (
+        &work.sealed,
+        crate::messaging::content_key(&state.keys, &contact)?,
+    ) {
         (Some(sealed), Some(key)) => {
             let plain = key
                 .decrypt(Aad::new(WORK_TABLE, WORK_COLUMN, &work.id), sealed)
                 .map_err(|e| anyhow::anyhow!("automation work item does not open: {e}"))?;
-            Some(zeroize::Zeroizing::new(String::from_utf8_lossy(&plain).into_owned()))
+            Some(zeroize::Zeroizing::new(
+                String::from_utf8_lossy(&plain).into_owned(),
+            ))
         }
         _ => None,
     };
@@ -295,7 +336,10 @@ fn rule_of(r: RuleRow) -> Option<Rule> {
             Some(p) => Some(Matcher::new(p, r.is_regex).ok()?),
             None => None,
         },
-        schedule: r.schedule.as_deref().and_then(|s| serde_json::from_str(s).ok()),
+        schedule: r
+            .schedule
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok()),
         actions: serde_json::from_str(&r.actions).ok()?,
         priority: r.priority,
         id: r.id,
@@ -304,13 +348,22 @@ fn rule_of(r: RuleRow) -> Option<Rule> {
 }
 
 /// Applies a matching rule; returns whether the assistant may answer too.
-async fn fire(state: &AppState, job: &Job, rule: &Rule, now: DateTime<Utc>) -> anyhow::Result<bool> {
+async fn fire(
+    state: &AppState,
+    job: &Job,
+    rule: &Rule,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
     let a = &rule.actions;
     let conv = &job.conversation.id;
     if a.tag.is_some() || a.assign_to.is_some() {
-        let audit = NewAuditEvent::new(Some(job.ctx.workspace_id), Actor::System, "automation.rule_applied")
-            .target("conversation", conv.clone())
-            .details(serde_json::json!({"rule_id": rule.id, "tag": a.tag, "assign_to": a.assign_to}));
+        let audit = NewAuditEvent::new(
+            Some(job.ctx.workspace_id),
+            Actor::System,
+            "automation.rule_applied",
+        )
+        .target("conversation", conv.clone())
+        .details(serde_json::json!({"rule_id": rule.id, "tag": a.tag, "assign_to": a.assign_to}));
         state
             .store
             .apply_rule_actions(conv, a.tag.as_deref(), a.assign_to.as_deref(), now, audit)
@@ -318,11 +371,17 @@ async fn fire(state: &AppState, job: &Job, rule: &Rule, now: DateTime<Utc>) -> a
     }
     if let Some(reply) = &a.reply {
         let cooldown = Duration::seconds(state.config.automation_cooldown_secs as i64);
-        if state.store.take_reply_slot(conv, now, now - cooldown).await? {
+        if state
+            .store
+            .take_reply_slot(conv, now, now - cooldown)
+            .await?
+        {
             send_text(state, job, reply, "rule").await?;
-            metrics::counter!("waypost_automation_replies_total", "kind" => rule.kind.as_str()).increment(1);
+            metrics::counter!("waypost_automation_replies_total", "kind" => rule.kind.as_str())
+                .increment(1);
         } else {
-            metrics::counter!("waypost_automation_skipped_total", "reason" => "cooldown").increment(1);
+            metrics::counter!("waypost_automation_skipped_total", "reason" => "cooldown")
+                .increment(1);
         }
     }
     // An assigned conversation is a person's; the assistant stays out of it.
@@ -330,7 +389,12 @@ async fn fire(state: &AppState, job: &Job, rule: &Rule, now: DateTime<Utc>) -> a
 }
 
 /// Sends `body` to the customer as an ordinary outbound message, once per item and purpose.
-pub async fn send_text(state: &AppState, job: &Job, body: &str, purpose: &str) -> anyhow::Result<()> {
+pub async fn send_text(
+    state: &AppState,
+    job: &Job,
+    body: &str,
+    purpose: &str,
+) -> anyhow::Result<()> {
     let key = format!("automation:{}:{purpose}", job.work.id);
     let key = IdempotencyKey {
         request_hash: Sha256::digest(key.as_bytes()).to_vec(),

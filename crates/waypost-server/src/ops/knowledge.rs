@@ -64,7 +64,11 @@ async fn add(
     };
     let audit = ctx
         .origin
-        .stamp(NewAuditEvent::new(Some(ctx.workspace_id), ctx.actor.clone(), "knowledge.added"))
+        .stamp(NewAuditEvent::new(
+            Some(ctx.workspace_id),
+            ctx.actor.clone(),
+            "knowledge.added",
+        ))
         .target("knowledge", row.id.clone())
         .details(serde_json::json!({"kind": kind, "chunks": row.chunks}));
     state.store.add_knowledge(&row, &chunks, audit).await?;
@@ -90,7 +94,9 @@ pub async fn add_document(
     body: &[u8],
 ) -> Result<KnowledgeView, ApiError> {
     if title.trim().is_empty() || title.len() > 200 {
-        return Err(unprocessable("the document's title must be 1 to 200 characters"));
+        return Err(unprocessable(
+            "the document's title must be 1 to 200 characters",
+        ));
     }
     if body.len() > MAX_DOCUMENT_BYTES {
         return Err(unprocessable(format!(
@@ -107,13 +113,26 @@ pub async fn add_document(
 }
 
 pub async fn list(state: &AppState, ctx: &Ctx) -> Result<Vec<KnowledgeView>, ApiError> {
-    Ok(state.store.list_knowledge(&ctx.workspace).await?.into_iter().map(view).collect())
+    Ok(state
+        .store
+        .list_knowledge(&ctx.workspace)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect())
 }
 
 pub async fn delete(state: &AppState, ctx: &Ctx, id: &str) -> Result<(), ApiError> {
     let audit = ctx
         .origin
-        .stamp(NewAuditEvent::new(Some(ctx.workspace_id), ctx.actor.clone(), "knowledge.deleted"))
+        .stamp(NewAuditEvent::new(
+            Some(ctx.workspace_id),
+            ctx.actor.clone(),
+            "knowledge.deleted",
+        ))
         .target("knowledge", id.to_owned());
-    Ok(state.store.delete_knowledge(&ctx.workspace, id, audit).await?)
+    Ok(state
+        .store
+        .delete_knowledge(&ctx.workspace, id, audit)
+        .await?)
 }

@@ -45,22 +45,28 @@ fn grounded() -> Script {
 
 async fn knowledge(a: &Auto) {
     let (status, v) = a
-        .api("POST", "/v1/assistant/knowledge/faqs", Some(json!({"question": "What are your opening hours?", "answer": HOURS})))
+        .api(
+            "POST",
+            "/v1/assistant/knowledge/faqs",
+            Some(json!({"question": "What are your opening hours?", "answer": HOURS})),
+        )
         .await;
     assert_eq!(status, 201, "{v}");
     let doc = "# Returns\n\nYou can return any unused item within 30 days of delivery. Refunds go to the \
                original payment method.\n\n# Shipping\n\nWe ship to Germany and Austria.";
-    let res = a
-        .f
-        .app
-        .client
-        .post(format!("{}/v1/assistant/knowledge/documents?title=Policies", a.f.app.address))
-        .bearer_auth(&a.admin)
-        .header("content-type", "text/markdown")
-        .body(doc)
-        .send()
-        .await
-        .unwrap();
+    let res =
+        a.f.app
+            .client
+            .post(format!(
+                "{}/v1/assistant/knowledge/documents?title=Policies",
+                a.f.app.address
+            ))
+            .bearer_auth(&a.admin)
+            .header("content-type", "text/markdown")
+            .body(doc)
+            .send()
+            .await
+            .unwrap();
     assert_eq!(res.status(), 201);
     let (_, list) = a.api("GET", "/v1/assistant/knowledge", None).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 2, "{list}");
@@ -72,21 +78,31 @@ async fn a_faq_is_answered_from_the_knowledge_base_and_the_rest_goes_to_a_person
     };
     let fake = FakeLlm::start(grounded()).await;
     let agent = member(&a.f.app, a.f.ws, "agent@example.com", "agent").await;
-    a.enable_assistant(&fake, json!({"handoff_assignee": agent.user_id})).await;
+    a.enable_assistant(&fake, json!({"handoff_assignee": agent.user_id}))
+        .await;
     knowledge(&a).await;
 
     let c = a.say(USER, "What are your opening hours?").await;
     assert_eq!(a.replies(&c).await, [HOURS]);
     let (system, _) = prompt(&serde_json::from_str(&fake.bodies()[0]).unwrap());
-    assert!(system.contains("Answer only from"), "instructed to stay grounded");
+    assert!(
+        system.contains("Answer only from"),
+        "instructed to stay grounded"
+    );
     assert!(system.contains(HOURS), "the FAQ passage was given");
     a.say(USER, "Can I return an item I bought?").await;
-    assert_eq!(a.replies(&c).await[1], "You can return unused items within 30 days.");
+    assert_eq!(
+        a.replies(&c).await[1],
+        "You can return unused items within 30 days."
+    );
 
     // Outside the knowledge base: the model says so, a person takes over.
     let other = a.say(OTHER, "Do you sell bicycles?").await;
     assert_eq!(a.replies(&other).await, [FALLBACK]);
-    assert_eq!(a.conversation(&other).await["assignee_id"], json!(agent.user_id));
+    assert_eq!(
+        a.conversation(&other).await["assignee_id"],
+        json!(agent.user_id)
+    );
     let calls = fake.calls();
     assert_eq!(calls, 3);
     // The assistant stays quiet in it.
@@ -108,10 +124,20 @@ async fn a_faq_is_answered_from_the_knowledge_base_and_the_rest_goes_to_a_person
     assert!(!all.contains("opening") && !all.contains("bicycles") && !all.contains("9:00"));
     // A deleted document is no longer searched: the return question goes to a person.
     let (_, list) = a.api("GET", "/v1/assistant/knowledge", None).await;
-    let doc = list["data"].as_array().unwrap().iter().find(|d| d["kind"] == "document").unwrap().clone();
+    let doc = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "document")
+        .unwrap()
+        .clone();
     assert!(doc["chunks"].as_i64().unwrap() >= 1, "{doc}");
     let (status, _) = a
-        .api("DELETE", &format!("/v1/assistant/knowledge/{}", doc["id"].as_str().unwrap()), None)
+        .api(
+            "DELETE",
+            &format!("/v1/assistant/knowledge/{}", doc["id"].as_str().unwrap()),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     let third = a.say(THIRD, "Can I return an item I bought?").await;
@@ -132,7 +158,11 @@ async fn personal_data_never_reaches_the_model_and_comes_back_in_the_reply(backe
         return;
     };
     let fake = FakeLlm::start(Arc::new(|_, _: &Value| {
-        answer("Thanks! We will email [EMAIL_1] and call [PHONE_1] about your parcel.", 80, 20)
+        answer(
+            "Thanks! We will email [EMAIL_1] and call [PHONE_1] about your parcel.",
+            80,
+            20,
+        )
     }))
     .await;
     a.enable_assistant(&fake, json!({})).await;
@@ -145,9 +175,26 @@ async fn personal_data_never_reaches_the_model_and_comes_back_in_the_reply(backe
         )
         .await;
     let bodies = fake.bodies();
-    assert_eq!(bodies.len(), 1, "{:?}", a.audit("assistant.handed_off").await);
-    for secret in ["anna.berg", "example.org", "4111", "DE89", "3704", "7700", "900123"] {
-        assert!(!bodies[0].contains(secret), "`{secret}` reached the model: {}", bodies[0]);
+    assert_eq!(
+        bodies.len(),
+        1,
+        "{:?}",
+        a.audit("assistant.handed_off").await
+    );
+    for secret in [
+        "anna.berg",
+        "example.org",
+        "4111",
+        "DE89",
+        "3704",
+        "7700",
+        "900123",
+    ] {
+        assert!(
+            !bodies[0].contains(secret),
+            "`{secret}` reached the model: {}",
+            bodies[0]
+        );
     }
     for placeholder in ["[EMAIL_1]", "[CARD_1]", "[IBAN_1]", "[PHONE_1]"] {
         assert!(bodies[0].contains(placeholder), "{placeholder}");
@@ -167,7 +214,10 @@ async fn personal_data_never_reaches_the_model_and_comes_back_in_the_reply(backe
         .await;
     assert_eq!(fake.calls(), 1);
     assert!(a.replies(&other).await.is_empty());
-    assert_eq!(a.audit("assistant.handed_off").await[0]["reason"], "smishing");
+    assert_eq!(
+        a.audit("assistant.handed_off").await[0]["reason"],
+        "smishing"
+    );
 }
 
 async fn an_exhausted_budget_stops_calls_and_hands_off(backend: Backend) {
@@ -175,7 +225,8 @@ async fn an_exhausted_budget_stops_calls_and_hands_off(backend: Backend) {
         return;
     };
     let fake = FakeLlm::start(Arc::new(|_, _: &Value| answer(HOURS, 40, 20))).await;
-    a.enable_assistant(&fake, json!({"monthly_token_budget": 50})).await;
+    a.enable_assistant(&fake, json!({"monthly_token_budget": 50}))
+        .await;
     let c = a.say(USER, "What are your opening hours?").await;
     assert_eq!(a.replies(&c).await, [HOURS]);
     let (_, settings) = a.api("GET", "/v1/assistant", None).await;
@@ -184,7 +235,10 @@ async fn an_exhausted_budget_stops_calls_and_hands_off(backend: Backend) {
     let other = a.say(OTHER, "What are your opening hours?").await;
     assert_eq!(fake.calls(), 1);
     assert_eq!(a.replies(&other).await, [FALLBACK]);
-    assert_eq!(a.audit("assistant.handed_off").await[0]["reason"], "budget_exhausted");
+    assert_eq!(
+        a.audit("assistant.handed_off").await[0]["reason"],
+        "budget_exhausted"
+    );
 }
 
 async fn provider_errors_are_retried_then_fall_back(backend: Backend) {
@@ -207,7 +261,10 @@ async fn provider_errors_are_retried_then_fall_back(backend: Backend) {
     let other = a.say(OTHER, "What are your opening hours?").await;
     assert_eq!(fake.calls(), 6);
     assert_eq!(a.replies(&other).await, [FALLBACK]);
-    assert_eq!(a.audit("assistant.handed_off").await[0]["reason"], "provider_failed");
+    assert_eq!(
+        a.audit("assistant.handed_off").await[0]["reason"],
+        "provider_failed"
+    );
 }
 
 async fn no_answers_outside_the_window_or_while_an_agent_holds_the_conversation(backend: Backend) {
@@ -220,7 +277,11 @@ async fn no_answers_outside_the_window_or_while_an_agent_holds_the_conversation(
     let c = a.say(USER, "What are your opening hours?").await;
     assert_eq!(fake.calls(), 1);
     let (status, v) = a
-        .api("POST", &format!("/v1/conversations/{c}/assign"), Some(json!({"member_id": agent.user_id})))
+        .api(
+            "POST",
+            &format!("/v1/conversations/{c}/assign"),
+            Some(json!({"member_id": agent.user_id})),
+        )
         .await;
     assert_eq!(status, 200, "{v}");
     // An agent holds it: the assistant says nothing.
@@ -228,7 +289,9 @@ async fn no_answers_outside_the_window_or_while_an_agent_holds_the_conversation(
     assert_eq!(fake.calls(), 1);
     assert_eq!(a.replies(&c).await.len(), 1);
     // Handed back, it answers again.
-    let (status, v) = a.api("POST", &format!("/v1/conversations/{c}/assistant"), None).await;
+    let (status, v) = a
+        .api("POST", &format!("/v1/conversations/{c}/assistant"), None)
+        .await;
     assert_eq!(status, 204, "{v}");
     a.say(USER, "What are your opening hours?").await;
     assert_eq!(fake.calls(), 2);

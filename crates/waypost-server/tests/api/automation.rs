@@ -38,8 +38,11 @@ async fn keyword_and_away_rules_fire_once_and_never_loop(backend: Backend) {
         return;
     };
     let ch = a.f.channel.id.clone();
-    rule(&a, json!({"channel_id": ch, "kind": "away", "name": "Closed", "priority": 10,
-        "schedule": closed_now(&a), "actions": {"reply": "We are closed and answer on weekdays."}}))
+    rule(
+        &a,
+        json!({"channel_id": ch, "kind": "away", "name": "Closed", "priority": 10,
+        "schedule": closed_now(&a), "actions": {"reply": "We are closed and answer on weekdays."}}),
+    )
     .await;
     rule(&a, json!({"channel_id": ch, "kind": "keyword", "name": "Prices", "priority": 20,
         "pattern": "price, prices", "actions": {"reply": "Our prices: example.com/prices", "tag": "pricing"}}))
@@ -65,7 +68,10 @@ async fn keyword_and_away_rules_fire_once_and_never_loop(backend: Backend) {
     a.say(USER, "anyone there?").await;
     assert_eq!(
         a.replies(&c).await,
-        ["Our prices: example.com/prices", "We are closed and answer on weekdays."]
+        [
+            "Our prices: example.com/prices",
+            "We are closed and answer on weekdays."
+        ]
     );
     // Tagging is idempotent and applies to each matching message; only replies cool down.
     assert_eq!(a.audit("automation.rule_applied").await.len(), 2);
@@ -78,8 +84,11 @@ async fn the_welcome_greets_first_contacts_and_regex_rules_assign(backend: Backe
     };
     let agent = member(&a.f.app, a.f.ws, "agent@example.com", "agent").await;
     let ch = a.f.channel.id.clone();
-    rule(&a, json!({"channel_id": ch, "kind": "welcome", "name": "Hello",
-        "actions": {"reply": "Welcome to Acme!"}}))
+    rule(
+        &a,
+        json!({"channel_id": ch, "kind": "welcome", "name": "Hello",
+        "actions": {"reply": "Welcome to Acme!"}}),
+    )
     .await;
     rule(&a, json!({"channel_id": ch, "kind": "keyword", "name": "Orders", "pattern": r"order\s*#?\d{4,}",
         "regex": true, "actions": {"reply": "Let me hand you to our order desk.", "assign_to": agent.user_id}}))
@@ -95,15 +104,21 @@ async fn the_welcome_greets_first_contacts_and_regex_rules_assign(backend: Backe
         a.replies(&c).await,
         ["Welcome to Acme!", "Let me hand you to our order desk."]
     );
-    assert_eq!(a.conversation(&c).await["assignee_id"], json!(agent.user_id));
+    assert_eq!(
+        a.conversation(&c).await["assignee_id"],
+        json!(agent.user_id)
+    );
 }
 
 async fn late_webhooks_outside_the_window_are_not_answered(backend: Backend) {
     let Some(a) = auto_fixture(backend).await else {
         return;
     };
-    rule(&a, json!({"channel_id": a.f.channel.id, "kind": "welcome", "name": "Hello",
-        "actions": {"reply": "Welcome!"}}))
+    rule(
+        &a,
+        json!({"channel_id": a.f.channel.id, "kind": "welcome", "name": "Hello",
+        "actions": {"reply": "Welcome!"}}),
+    )
     .await;
     // Meta retries webhooks for days: this one says the customer wrote 25 hours ago.
     let written = a.f.app.clock_now() - chrono::Duration::hours(25);
@@ -115,15 +130,14 @@ async fn late_webhooks_outside_the_window_are_not_answered(backend: Backend) {
     assert_eq!(a.f.post_webhook(&body, None).await.status(), 200);
     let m = a.f.wait_inbound("wamid.LATE1").await;
     a.drained().await;
-    let c = a
-        .f
-        .app
-        .state
-        .store
-        .conversation_automation(&a.f.channel.id, &m.contact_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let c =
+        a.f.app
+            .state
+            .store
+            .conversation_automation(&a.f.channel.id, &m.contact_id)
+            .await
+            .unwrap()
+            .unwrap();
     assert!(a.replies(&c.id).await.is_empty());
     assert_eq!(c.automation_replied_at, None);
 }
@@ -134,43 +148,60 @@ async fn bad_rules_are_refused_with_a_reason(backend: Backend) {
     };
     let ch = a.f.channel.id.clone();
     let cases = [
-        (json!({"channel_id": ch, "kind": "keyword", "name": "x", "pattern": "(", "regex": true,
-            "actions": {"reply": "r"}}), "regular expression"),
-        (json!({"channel_id": ch, "kind": "away", "name": "x",
-            "schedule": {"time_zone": "Mars/Olympus", "hours": []}, "actions": {"reply": "r"}}), "time zone"),
-        (json!({"channel_id": ch, "kind": "keyword", "name": "x", "pattern": "hi", "actions": {}}), "actions"),
-        (json!({"channel_id": ch, "kind": "sometimes", "name": "x", "actions": {"reply": "r"}}), "kind"),
-        (json!({"channel_id": ch, "kind": "welcome", "name": "x",
-            "actions": {"reply": "r", "assign_to": "usr_nobody"}}), "member"),
+        (
+            json!({"channel_id": ch, "kind": "keyword", "name": "x", "pattern": "(", "regex": true,
+            "actions": {"reply": "r"}}),
+            "regular expression",
+        ),
+        (
+            json!({"channel_id": ch, "kind": "away", "name": "x",
+            "schedule": {"time_zone": "Mars/Olympus", "hours": []}, "actions": {"reply": "r"}}),
+            "time zone",
+        ),
+        (
+            json!({"channel_id": ch, "kind": "keyword", "name": "x", "pattern": "hi", "actions": {}}),
+            "actions",
+        ),
+        (
+            json!({"channel_id": ch, "kind": "sometimes", "name": "x", "actions": {"reply": "r"}}),
+            "kind",
+        ),
+        (
+            json!({"channel_id": ch, "kind": "welcome", "name": "x",
+            "actions": {"reply": "r", "assign_to": "usr_nobody"}}),
+            "member",
+        ),
     ];
     for (body, needle) in cases {
-        let res = a
-            .f
-            .app
-            .client
-            .post(format!("{}/v1/automation/rules", a.f.app.address))
-            .bearer_auth(&a.admin)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let res =
+            a.f.app
+                .client
+                .post(format!("{}/v1/automation/rules", a.f.app.address))
+                .bearer_auth(&a.admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
         let p = crate::helpers::assert_problem(res, 422).await;
         assert!(p["detail"].as_str().unwrap().contains(needle), "{p}");
     }
     // Another workspace's channel is not found; the sender key may not manage rules.
     let (status, _) = a
-        .api("POST", "/v1/automation/rules", Some(json!({"channel_id": "ch_01JUNKNOWNCHANNEL000000000",
-            "kind": "welcome", "name": "x", "actions": {"reply": "r"}})))
+        .api(
+            "POST",
+            "/v1/automation/rules",
+            Some(json!({"channel_id": "ch_01JUNKNOWNCHANNEL000000000",
+            "kind": "welcome", "name": "x", "actions": {"reply": "r"}})),
+        )
         .await;
     assert_eq!(status, 404);
-    let res = a
-        .f
-        .app
-        .client
-        .get(format!("{}/v1/automation/rules", a.f.app.address))
-        .bearer_auth(&a.f.key)
-        .send()
-        .await
-        .unwrap();
+    let res =
+        a.f.app
+            .client
+            .get(format!("{}/v1/automation/rules", a.f.app.address))
+            .bearer_auth(&a.f.key)
+            .send()
+            .await
+            .unwrap();
     assert_eq!(res.status(), 403);
 }

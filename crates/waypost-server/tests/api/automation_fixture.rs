@@ -43,7 +43,10 @@ impl Auto {
             .f
             .app
             .client
-            .request(method.parse().unwrap(), format!("{}{path}", self.f.app.address))
+            .request(
+                method.parse().unwrap(),
+                format!("{}{path}", self.f.app.address),
+            )
             .bearer_auth(&self.admin);
         if let Some(b) = body {
             req = req.json(&b);
@@ -91,7 +94,11 @@ impl Auto {
     /// The texts the business sent in a conversation, oldest first.
     pub async fn replies(&self, conversation: &str) -> Vec<String> {
         let (status, page) = self
-            .api("GET", &format!("/v1/conversations/{conversation}/messages"), None)
+            .api(
+                "GET",
+                &format!("/v1/conversations/{conversation}/messages"),
+                None,
+            )
             .await;
         assert_eq!(status, 200, "{page}");
         page["data"]
@@ -99,12 +106,19 @@ impl Auto {
             .unwrap()
             .iter()
             .filter(|m| m["direction"] == "outbound")
-            .map(|m| m["content"]["text"]["body"].as_str().unwrap_or("?").to_owned())
+            .map(|m| {
+                m["content"]["text"]["body"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_owned()
+            })
             .collect()
     }
 
     pub async fn conversation(&self, id: &str) -> Value {
-        let (status, v) = self.api("GET", &format!("/v1/conversations/{id}"), None).await;
+        let (status, v) = self
+            .api("GET", &format!("/v1/conversations/{id}"), None)
+            .await;
         assert_eq!(status, 200, "{v}");
         v
     }

@@ -18,7 +18,8 @@ pub const MODEL: &str = "test-model";
 
 /// The script: given the call's index and its request body, the status,
 /// extra headers and body of the answer.
-pub type Script = Arc<dyn Fn(usize, &Value) -> (u16, Vec<(&'static str, String)>, Value) + Send + Sync>;
+pub type Script =
+    Arc<dyn Fn(usize, &Value) -> (u16, Vec<(&'static str, String)>, Value) + Send + Sync>;
 
 #[derive(Clone)]
 struct Fake {
@@ -99,7 +100,11 @@ async fn complete(State(fake): State<Fake>, headers: HeaderMap, raw: Bytes) -> R
 }
 
 /// A successful completion.
-pub fn answer(content: &str, prompt_tokens: u64, completion_tokens: u64) -> (u16, Vec<(&'static str, String)>, Value) {
+pub fn answer(
+    content: &str,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+) -> (u16, Vec<(&'static str, String)>, Value) {
     (
         200,
         vec![],
@@ -125,7 +130,13 @@ pub fn error(status: u16, code: &str) -> (u16, Vec<(&'static str, String)>, Valu
 /// The system and user messages of a request body.
 pub fn prompt(body: &Value) -> (String, String) {
     (
-        body["messages"][0]["content"].as_str().unwrap_or_default().to_owned(),
-        body["messages"][1]["content"].as_str().unwrap_or_default().to_owned(),
+        body["messages"][0]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        body["messages"][1]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     )
 }
