@@ -105,10 +105,8 @@ fn retryable(status: u16) -> bool {
 /// The delay before retry `n` (0-based): the provider's if it says one, else
 /// `min(0.5 × 2ⁿ, 8)` seconds with jitter. `None`: do not retry.
 fn retry_delay(headers: &reqwest::header::HeaderMap, n: u32) -> Option<Duration> {
-    if let Some(v) = headers.get("x-should-retry").and_then(|v| v.to_str().ok()) {
-        if v == "false" {
-            return None;
-        }
+    if headers.get("x-should-retry").and_then(|v| v.to_str().ok()) == Some("false") {
+        return None;
     }
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let given = header("retry-after-ms")
