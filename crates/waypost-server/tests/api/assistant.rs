@@ -22,6 +22,7 @@ on_both_backends!(
     an_exhausted_budget_stops_calls_and_hands_off,
     provider_errors_are_retried_then_fall_back,
     no_answers_outside_the_window_or_while_an_agent_holds_the_conversation,
+    asking_for_a_person_or_reaching_the_turn_cap_hands_off,
 );
 
 const OTHER: &str = "4915199988877";
@@ -308,4 +309,29 @@ async fn no_answers_outside_the_window_or_while_an_agent_holds_the_conversation(
     a.f.wait_inbound("wamid.LATE2").await;
     a.drained().await;
     assert_eq!(fake.calls(), 2);
+}
+
+async fn asking_for_a_person_or_reaching_the_turn_cap_hands_off(backend: Backend) {
+    let Some(a) = auto_fixture(backend).await else {
+        return;
+    };
+    let fake = FakeLlm::start(Arc::new(|_, _: &Value| answer(HOURS, 50, 10))).await;
+    a.enable_assistant(&fake, json!({"turn_cap": 1})).await;
+    // The customer asks for a person: no call, the fallback, quiet from then on.
+    let c = a.say(USER, "Can I talk to a human please?").await;
+    assert_eq!(fake.calls(), 0);
+    assert_eq!(a.replies(&c).await, [FALLBACK]);
+    // One answer, then the cap: the second question goes to a person.
+    let other = a.say(OTHER, "What are your opening hours?").await;
+    a.say(OTHER, "And what are your opening hours on holidays?")
+        .await;
+    assert_eq!(fake.calls(), 1);
+    assert_eq!(a.replies(&other).await, [HOURS, FALLBACK]);
+    let reasons: Vec<Value> = a
+        .audit("assistant.handed_off")
+        .await
+        .into_iter()
+        .map(|d| d["reason"].clone())
+        .collect();
+    assert_eq!(reasons, [json!("asked_for_human"), json!("turn_cap")]);
 }
