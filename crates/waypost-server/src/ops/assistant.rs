@@ -26,7 +26,7 @@ use waypost_crypto::Aad;
 use waypost_store::automation::AssistantSettingsRow;
 
 use super::Ctx;
-use super::automation::{Job, send_text};
+use super::auto_reply::{Job, send_text};
 use crate::error::{ApiError, unprocessable};
 use crate::guard::ssrf::{self, TargetPolicy};
 use crate::llm::{self, ChatMessage, Provider};

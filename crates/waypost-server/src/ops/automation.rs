@@ -8,22 +8,19 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
-use waypost_cloudapi::send::Text;
-use waypost_cloudapi::{InboundContent, InboundMessage, OutboundContent};
+use waypost_cloudapi::{InboundContent, InboundMessage};
 use waypost_core::audit::Actor;
 use waypost_core::automation::{
     self, Inbound, MAX_REPLY_LEN, Matcher, Rule, RuleActions, RuleKind, Schedule,
 };
 use waypost_core::{NewAuditEvent, WorkspaceId};
 use waypost_crypto::{Aad, ContentKey};
-use waypost_store::automation::{AutomationWork, ConversationAutomation, RuleRow};
+use waypost_store::automation::{AutomationWork, RuleRow};
 use waypost_store::messaging::{ChannelRow, ContactRow};
 
 use super::Ctx;
-use super::idempotency::IdempotencyKey;
-use super::messages::{Answer, SendMessage, accept};
+use super::auto_reply::{Job, send_text};
 use crate::error::{ApiError, unprocessable};
 use crate::state::{AppState, RequestOrigin};
 
@@ -240,14 +237,6 @@ pub fn work_item(
     }
 }
 
-/// One item's context: who, where, and what the customer wrote.
-pub struct Job {
-    pub ctx: Ctx,
-    pub work: AutomationWork,
-    pub conversation: ConversationAutomation,
-    pub text: Option<zeroize::Zeroizing<String>>,
-}
-
 fn system_ctx(workspace: &str) -> anyhow::Result<Ctx> {
     let id = WorkspaceId::parse(workspace).map_err(|e| anyhow::anyhow!("workspace id: {e:?}"))?;
     Ok(Ctx::new(
@@ -386,41 +375,4 @@ async fn fire(
     }
     // An assigned conversation is a person's; the assistant stays out of it.
     Ok(a.hand_to_assistant && a.assign_to.is_none())
-}
-
-/// Sends `body` to the customer as an ordinary outbound message, once per item and purpose.
-pub async fn send_text(
-    state: &AppState,
-    job: &Job,
-    body: &str,
-    purpose: &str,
-) -> anyhow::Result<()> {
-    let key = format!("automation:{}:{purpose}", job.work.id);
-    let key = IdempotencyKey {
-        request_hash: Sha256::digest(key.as_bytes()).to_vec(),
-        key,
-    };
-    let req = SendMessage {
-        channel_id: job.work.channel_id.clone(),
-        to: None,
-        user_id: None,
-        contact_id: Some(job.work.contact_id.clone()),
-        context: None,
-        content: OutboundContent::Text(Text {
-            body: body.to_owned(),
-            preview_url: None,
-        }),
-        media_id: None,
-    };
-    match accept(state, &job.ctx, req, Some(&key)).await {
-        Ok(Answer::Accepted(_)) | Ok(Answer::Replayed(_)) => Ok(()),
-        // Refused by policy (opted out, window closed, shield): nothing to retry.
-        Err(ApiError::Problem(p)) if p.status == 422 => {
-            let slug = p.kind.rsplit('/').next().unwrap_or_default().to_owned();
-            tracing::info!(reason = %slug, "automated reply refused by the send policy");
-            metrics::counter!("waypost_automation_refused_total", "reason" => slug).increment(1);
-            Ok(())
-        }
-        Err(e) => Err(anyhow::anyhow!("automated reply not accepted: {e}")),
-    }
 }

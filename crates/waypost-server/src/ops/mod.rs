@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod assistant;
 pub mod audiences;
+pub mod auto_reply;
 pub mod automation;
 pub mod campaign_feed;
 pub mod campaign_runs;
