@@ -1,11 +1,8 @@
 //! Automation storage: rules per channel, the work queue the inbound webhook
 //! fills in its own transaction (claimed under a lease, deleted once handled),
 //! the per-conversation automation state (cooldown, assistant turns, handoff),
-//! the assistant's settings and token usage, and the knowledge base searched
-//! with the backend's full-text search (FTS5 or `tsvector`).
-//!
-//! The SQL is shared; only the search differs, passed to
-//! `automation_store_impl!` by each backend.
+//! and the assistant's settings and token usage (its knowledge base is in
+//! `knowledge`). The SQL is shared by both backends.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -81,17 +78,6 @@ pub struct AssistantSettingsRow {
     pub usage_month: String,
     pub tokens_used: i64,
     pub updated_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct KnowledgeDocumentRow {
-    pub id: String,
-    pub workspace_id: String,
-    /// `faq` or `document`.
-    pub kind: String,
-    pub title: String,
-    pub chunks: i64,
-    pub created_at: DateTime<Utc>,
 }
 
 #[async_trait]
@@ -173,27 +159,6 @@ pub trait AutomationStore {
     ) -> Result<i64>;
     /// Records an event of the assistant (no content), in its own transaction.
     async fn record_assistant_audit(&self, audit: NewAuditEvent) -> Result<()>;
-
-    async fn add_knowledge(
-        &self,
-        doc: &KnowledgeDocumentRow,
-        chunks: &[String],
-        audit: NewAuditEvent,
-    ) -> Result<()>;
-    async fn list_knowledge(&self, workspace_id: &str) -> Result<Vec<KnowledgeDocumentRow>>;
-    async fn delete_knowledge(
-        &self,
-        workspace_id: &str,
-        id: &str,
-        audit: NewAuditEvent,
-    ) -> Result<()>;
-    /// The best `limit` passages of the workspace for any of `terms` (plain words).
-    async fn search_knowledge(
-        &self,
-        workspace_id: &str,
-        terms: &[String],
-        limit: u32,
-    ) -> Result<Vec<String>>;
 }
 
 /// Inserts an inbound message's work item inside the webhook's transaction.
@@ -219,11 +184,10 @@ macro_rules! insert_automation_work {
 }
 pub(crate) use insert_automation_work;
 
-/// Implements [`AutomationStore`] for a backend, given its `append_audit`, the
-/// row-lock clause for claims, and its full-text search: `$search` takes
-/// (query, workspace, limit) and `$query` builds the query from the terms.
+/// Implements [`AutomationStore`] for a backend, given its `append_audit` and
+/// the row-lock clause for claims.
 macro_rules! automation_store_impl {
-    ($store:ty, $append:path, $claim_lock:literal, $search:literal, $query:path) => {
+    ($store:ty, $append:path, $claim_lock:literal) => {
         #[async_trait::async_trait]
         impl $crate::automation::AutomationStore for $store {
             async fn create_rule(
@@ -555,120 +519,7 @@ macro_rules! automation_store_impl {
                 Ok(())
             }
 
-            async fn add_knowledge(
-                &self,
-                doc: &$crate::automation::KnowledgeDocumentRow,
-                chunks: &[String],
-                audit: waypost_core::NewAuditEvent,
-            ) -> $crate::Result<()> {
-                let mut tx = self.write_tx().await?;
-                sqlx::query(
-                    "INSERT INTO knowledge_documents (id, workspace_id, kind, title, chunks, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(&doc.id)
-                .bind(&doc.workspace_id)
-                .bind(&doc.kind)
-                .bind(&doc.title)
-                .bind(doc.chunks)
-                .bind(doc.created_at)
-                .execute(&mut *tx)
-                .await?;
-                for (seq, body) in chunks.iter().enumerate() {
-                    sqlx::query(
-                        "INSERT INTO knowledge_chunks (document_id, workspace_id, seq, body) VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(&doc.id)
-                    .bind(&doc.workspace_id)
-                    .bind(seq as i64)
-                    .bind(body)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                $append(&mut tx, audit).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn list_knowledge(
-                &self,
-                workspace_id: &str,
-            ) -> $crate::Result<Vec<$crate::automation::KnowledgeDocumentRow>> {
-                Ok(sqlx::query_as(
-                    "SELECT * FROM knowledge_documents WHERE workspace_id = $1 ORDER BY created_at, id LIMIT 1000",
-                )
-                .bind(workspace_id)
-                .fetch_all(self.reads())
-                .await?)
-            }
-
-            async fn delete_knowledge(
-                &self,
-                workspace_id: &str,
-                id: &str,
-                audit: waypost_core::NewAuditEvent,
-            ) -> $crate::Result<()> {
-                let mut tx = self.write_tx().await?;
-                // Chunks first, so the full-text index's delete trigger sees each one.
-                sqlx::query("DELETE FROM knowledge_chunks WHERE workspace_id = $1 AND document_id = $2")
-                    .bind(workspace_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                let done = sqlx::query("DELETE FROM knowledge_documents WHERE workspace_id = $1 AND id = $2")
-                    .bind(workspace_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if done == 0 {
-                    return Err($crate::StoreError::NotFound("knowledge document"));
-                }
-                $append(&mut tx, audit).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn search_knowledge(
-                &self,
-                workspace_id: &str,
-                terms: &[String],
-                limit: u32,
-            ) -> $crate::Result<Vec<String>> {
-                if terms.is_empty() {
-                    return Ok(Vec::new());
-                }
-                Ok(sqlx::query_scalar($search)
-                    .bind($query(terms))
-                    .bind(workspace_id)
-                    .bind(limit as i64)
-                    .fetch_all(self.reads())
-                    .await?)
-            }
         }
     };
 }
 pub(crate) use automation_store_impl;
-
-/// An FTS5 query: any of the terms, each quoted.
-pub(crate) fn fts5_query(terms: &[String]) -> String {
-    terms
-        .iter()
-        .map(|t| format!("\"{}\"", t.replace('"', "")))
-        .collect::<Vec<_>>()
-        .join(" OR ")
-}
-
-/// A `to_tsquery` query: any of the terms.
-pub(crate) fn tsquery(terms: &[String]) -> String {
-    terms
-        .iter()
-        .map(|t| {
-            t.chars()
-                .filter(|c| c.is_alphanumeric())
-                .collect::<String>()
-        })
-        .filter(|t| !t.is_empty())
-        .collect::<Vec<_>>()
-        .join(" | ")
-}

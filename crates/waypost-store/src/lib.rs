@@ -27,6 +27,7 @@ pub mod identity;
 pub mod imports;
 pub mod inbound;
 pub mod incidents;
+pub mod knowledge;
 pub mod mail;
 pub mod media;
 pub mod members;
@@ -65,6 +66,7 @@ pub use identity::{IdentityStore, LockoutPolicy};
 pub use imports::ImportStore;
 pub use inbound::InboundStore;
 pub use incidents::IncidentStore;
+pub use knowledge::KnowledgeStore;
 pub use mail::MailStore;
 pub use media::MediaStore;
 pub use members::MemberStore;
@@ -116,6 +118,7 @@ pub trait Store:
     + CampaignSendStore
     + CampaignReportStore
     + AutomationStore
+    + KnowledgeStore
     + Send
     + Sync
     + 'static
@@ -156,6 +159,7 @@ impl<T> Store for T where
         + CampaignSendStore
         + CampaignReportStore
         + AutomationStore
+        + KnowledgeStore
         + Send
         + Sync
         + 'static

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use waypost_core::NewAuditEvent;
 use waypost_core::assistant::chunk_document;
-use waypost_store::automation::KnowledgeDocumentRow;
+use waypost_store::knowledge::KnowledgeDocumentRow;
 
 use super::Ctx;
 use crate::error::{ApiError, unprocessable};

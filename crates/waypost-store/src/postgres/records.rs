@@ -85,15 +85,15 @@ crate::inbound::inbound_store_impl!(
 );
 crate::account::insert_email_token_fn!(PgConnection);
 crate::account::account_store_impl!(PgStore, append_audit);
-crate::automation::automation_store_impl!(
+crate::automation::automation_store_impl!(PgStore, append_audit, "FOR UPDATE SKIP LOCKED");
+crate::knowledge::knowledge_store_impl!(
     PgStore,
     append_audit,
-    "FOR UPDATE SKIP LOCKED",
     "SELECT body FROM knowledge_chunks
      WHERE workspace_id = $2 AND to_tsvector('english', body) @@ to_tsquery('english', $1)
      ORDER BY ts_rank(to_tsvector('english', body), to_tsquery('english', $1)) DESC, document_id, seq
      LIMIT $3",
-    crate::automation::tsquery
+    crate::knowledge::tsquery
 );
 crate::mail::mail_store_impl!(PgStore, append_audit, "FOR UPDATE SKIP LOCKED");
 crate::templates::template_store_impl!(PgStore, append_audit, insert_events);

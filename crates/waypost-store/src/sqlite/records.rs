@@ -86,13 +86,13 @@ crate::inbound::inbound_store_impl!(
 );
 crate::account::insert_email_token_fn!(SqliteConnection);
 crate::account::account_store_impl!(SqliteStore, append_audit);
-crate::automation::automation_store_impl!(
+crate::automation::automation_store_impl!(SqliteStore, append_audit, "");
+crate::knowledge::knowledge_store_impl!(
     SqliteStore,
     append_audit,
-    "",
     "SELECT c.body FROM knowledge_fts JOIN knowledge_chunks c ON c.rowid = knowledge_fts.rowid
      WHERE knowledge_fts MATCH $1 AND c.workspace_id = $2 ORDER BY bm25(knowledge_fts) LIMIT $3",
-    crate::automation::fts5_query
+    crate::knowledge::fts5_query
 );
 crate::mail::mail_store_impl!(SqliteStore, append_audit, "");
 crate::templates::template_store_impl!(SqliteStore, append_audit, insert_events);
