@@ -4,9 +4,11 @@
 //! outer crate (crypto, store, server, binary) builds on these types.
 #![forbid(unsafe_code)]
 
+pub mod assistant;
 pub mod audience;
 pub mod audit;
 pub mod auth;
+pub mod automation;
 pub mod bsuid;
 pub mod campaign;
 pub mod events;
@@ -15,6 +17,7 @@ pub mod mail;
 pub mod media;
 pub mod pacing;
 pub mod phone;
+pub mod pii;
 pub mod policy;
 pub mod redact;
 pub mod settings;

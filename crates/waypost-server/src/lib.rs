@@ -4,6 +4,7 @@
 
 pub mod audit_chain;
 pub mod auth;
+pub mod automation_worker;
 pub mod backup;
 pub mod backup_schedule;
 pub mod cache;
@@ -17,6 +18,7 @@ pub mod events;
 pub mod guard;
 pub mod http;
 pub mod keys;
+pub mod llm;
 pub mod mail;
 pub mod messaging;
 pub mod ops;

@@ -234,6 +234,10 @@ impl Application {
             shutdown.clone(),
         ));
         let mail = tokio::spawn(crate::mail::deliver::run(state.clone(), shutdown.clone()));
+        let automation = tokio::spawn(crate::automation_worker::run(
+            state.clone(),
+            shutdown.clone(),
+        ));
         let app = http::router(state.clone(), crate::web::routes());
         tracing::info!(address = %local_addr, tls = state.config.tls_enabled(), backend = state.store.backend().as_str(), "listening");
         let limits = crate::serve::ConnectionLimits::from_config(&state.config);
@@ -264,6 +268,7 @@ impl Application {
                 template_sync,
                 webhooks,
                 mail,
+                automation,
                 lookups
             );
         })

@@ -76,6 +76,8 @@ pub struct NewInboundMessage {
     pub consent: Option<KeywordConsent>,
     /// The media file the message carries (image, audio, video, document, sticker).
     pub media: Option<crate::media::NewMedia>,
+    /// The rules' and assistant's work item, written with the message.
+    pub automation: Option<crate::automation::AutomationWork>,
 }
 
 /// What a webhook changed.
@@ -273,6 +275,9 @@ macro_rules! inbound_store_impl {
                     $insert_events(&mut *tx, std::slice::from_ref(&n.event)).await?;
                     if let Some(media) = &n.media {
                         $insert_media(&mut *tx, media).await?;
+                    }
+                    if let Some(w) = &n.automation {
+                        $crate::automation::insert_automation_work!(&mut *tx, w)?;
                     }
                     if let Some(k) = &n.consent {
                         let c = &k.consent;

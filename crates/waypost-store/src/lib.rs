@@ -11,6 +11,7 @@ mod accept;
 pub mod account;
 pub mod audiences;
 pub mod audit_query;
+pub mod automation;
 pub mod backup;
 mod bulk;
 pub mod campaign_reports;
@@ -26,6 +27,7 @@ pub mod identity;
 pub mod imports;
 pub mod inbound;
 pub mod incidents;
+pub mod knowledge;
 pub mod mail;
 pub mod media;
 pub mod members;
@@ -51,6 +53,7 @@ use waypost_core::{AuditEvent, NewAuditEvent, WorkspaceId};
 pub use account::AccountStore;
 pub use audiences::AudienceStore;
 pub use audit_query::{AuditFilter, AuditQueryStore};
+pub use automation::AutomationStore;
 pub use backup::BackupStore;
 pub use campaign_reports::CampaignReportStore;
 pub use campaign_sends::CampaignSendStore;
@@ -64,6 +67,7 @@ pub use identity::{IdentityStore, LockoutPolicy};
 pub use imports::ImportStore;
 pub use inbound::InboundStore;
 pub use incidents::IncidentStore;
+pub use knowledge::KnowledgeStore;
 pub use mail::MailStore;
 pub use media::MediaStore;
 pub use members::MemberStore;
@@ -116,6 +120,8 @@ pub trait Store:
     + CampaignSendStore
     + CampaignReportStore
     + WorkspaceDeletionStore
+    + AutomationStore
+    + KnowledgeStore
     + Send
     + Sync
     + 'static
@@ -156,6 +162,8 @@ impl<T> Store for T where
         + CampaignSendStore
         + CampaignReportStore
         + WorkspaceDeletionStore
+        + AutomationStore
+        + KnowledgeStore
         + Send
         + Sync
         + 'static

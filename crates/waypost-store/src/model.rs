@@ -114,6 +114,11 @@ pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
         column: "payload",
     },
     EncryptedColumn {
+        table: "assistant_settings",
+        id_column: "workspace_id",
+        column: "api_key",
+    },
+    EncryptedColumn {
         table: "webhook_endpoints",
         id_column: "id",
         column: "secret",

@@ -224,6 +224,14 @@ pub struct Config {
     pub mail_poll_ms: u64,
     /// Days the delivery record of a sent or abandoned mail (no content) is kept.
     pub mail_retention_days: u32,
+    /// How often the automation worker looks for inbound messages to handle.
+    pub automation_poll_ms: u64,
+    /// Seconds after an automated reply during which no other rule answers in
+    /// the same conversation (no loops, no repeats).
+    pub automation_cooldown_secs: u64,
+    /// Lets workspaces point the assistant at internal addresses (a local
+    /// Ollama or llama.cpp server); off, only public HTTPS endpoints.
+    pub assistant_allow_private_targets: bool,
     /// Password reset requests per address per hour.
     pub password_reset_per_address_per_hour: u32,
     /// Password reset requests per client network per hour.
@@ -386,6 +394,9 @@ impl Default for Config {
             mail_retry_base_ms: 10_000,
             mail_poll_ms: 1000,
             mail_retention_days: 30,
+            automation_poll_ms: 500,
+            automation_cooldown_secs: 300,
+            assistant_allow_private_targets: false,
             password_reset_per_address_per_hour: 3,
             password_reset_per_ip_per_hour: 20,
             account_deletion_grace_days: 14,
@@ -876,6 +887,15 @@ impl Config {
             format!("mail_retry_base_ms = {}", self.mail_retry_base_ms),
             format!("mail_poll_ms = {}", self.mail_poll_ms),
             format!("mail_retention_days = {}", self.mail_retention_days),
+            format!("automation_poll_ms = {}", self.automation_poll_ms),
+            format!(
+                "automation_cooldown_secs = {}",
+                self.automation_cooldown_secs
+            ),
+            format!(
+                "assistant_allow_private_targets = {}",
+                self.assistant_allow_private_targets
+            ),
             format!(
                 "password_reset_per_address_per_hour = {}",
                 self.password_reset_per_address_per_hour

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audiences;
 pub mod audit;
 pub mod auth;
+pub mod automation;
 pub mod campaigns;
 pub mod channels;
 pub mod contact_imports;
@@ -77,6 +78,7 @@ use crate::state::AppState;
         (name = "templates", description = "Message templates and their review status"),
         (name = "webhooks", description = "Customer webhook endpoints, deliveries, replay and resend"),
         (name = "events", description = "The live stream of customer events (Server-Sent Events)"),
+        (name = "automation", description = "Rules (welcome, away, keywords) and the AI assistant: provider settings, knowledge base, handing conversations back"),
         (name = "incidents", description = "The security incident register: operators record, affected workspaces read"),
     ),
     modifiers(&SecuritySchemes),
@@ -213,6 +215,17 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(conversations::labels))
         .routes(routes!(conversations::read))
         .routes(routes!(conversations::add_note, conversations::notes))
+        .routes(routes!(automation::create_rule, automation::list_rules))
+        .routes(routes!(automation::delete_rule))
+        .routes(routes!(
+            automation::get_assistant,
+            automation::put_assistant
+        ))
+        .routes(routes!(automation::add_faq))
+        .routes(routes!(automation::add_document))
+        .routes(routes!(automation::list_knowledge))
+        .routes(routes!(automation::delete_knowledge))
+        .routes(routes!(automation::resume_assistant))
         .routes(routes!(privacy::export, privacy::rectify, privacy::erase))
         .routes(routes!(privacy::restrict))
         .routes(routes!(privacy::unrestrict))

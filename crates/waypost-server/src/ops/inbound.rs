@@ -351,11 +351,25 @@ fn inbound_message(
             },
         }
     });
+    // Keyword consent changes are answered by nothing else.
+    let automation = match &consent {
+        Some(_) => None,
+        None => Some(crate::ops::automation::work_item(
+            channel,
+            contact,
+            &id,
+            m,
+            key.as_ref(),
+            unix_time(&m.timestamp).unwrap_or(now),
+            now,
+        )),
+    };
     Ok(NewInboundMessage {
         message,
         event,
         consent,
         media,
+        automation,
     })
 }
 

@@ -90,6 +90,16 @@ crate::workspace_deletion::workspace_deletion_store_impl!(
     append_audit,
     "DELETE FROM {t} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {t} WHERE workspace_id = $1 LIMIT $2))"
 );
+crate::automation::automation_store_impl!(PgStore, append_audit, "FOR UPDATE SKIP LOCKED");
+crate::knowledge::knowledge_store_impl!(
+    PgStore,
+    append_audit,
+    "SELECT body FROM knowledge_chunks
+     WHERE workspace_id = $2 AND to_tsvector('english', body) @@ to_tsquery('english', $1)
+     ORDER BY ts_rank(to_tsvector('english', body), to_tsquery('english', $1)) DESC, document_id, seq
+     LIMIT $3",
+    crate::knowledge::tsquery
+);
 crate::mail::mail_store_impl!(PgStore, append_audit, "FOR UPDATE SKIP LOCKED");
 crate::templates::template_store_impl!(PgStore, append_audit, insert_events);
 crate::webhooks::webhook_store_impl!(

@@ -21,6 +21,9 @@ const BOOL_COLUMNS: &[&str] = &[
     "enabled",
     "succeeded",
     "billable",
+    "is_regex",
+    "first_contact",
+    "assistant_paused",
 ];
 
 fn kind_of(column: &str, declared: &str) -> Kind {
@@ -55,7 +58,16 @@ fn quote(ident: &str) -> String {
 impl BackupStore for SqliteStore {
     async fn backup_tables(&self) -> Result<Vec<TableSpec>> {
         let names: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            // Full-text indexes (virtual tables and their shadow tables) are
+            // not data: their triggers rebuild them as the rows are restored.
+            sqlx::query_scalar(
+                "SELECT name FROM sqlite_master m WHERE type = 'table'
+                   AND sql NOT LIKE 'CREATE VIRTUAL TABLE%'
+                   AND NOT EXISTS (SELECT 1 FROM sqlite_master v
+                                   WHERE v.type = 'table' AND v.sql LIKE 'CREATE VIRTUAL TABLE%'
+                                     AND substr(m.name, 1, length(v.name) + 1) = v.name || '_')
+                 ORDER BY name",
+            )
                 .fetch_all(self.reads())
                 .await?;
         let mut tables = Vec::new();

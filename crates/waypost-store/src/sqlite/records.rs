@@ -91,6 +91,14 @@ crate::workspace_deletion::workspace_deletion_store_impl!(
     append_audit,
     "DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t} WHERE workspace_id = $1 LIMIT $2)"
 );
+crate::automation::automation_store_impl!(SqliteStore, append_audit, "");
+crate::knowledge::knowledge_store_impl!(
+    SqliteStore,
+    append_audit,
+    "SELECT c.body FROM knowledge_fts JOIN knowledge_chunks c ON c.rowid = knowledge_fts.rowid
+     WHERE knowledge_fts MATCH $1 AND c.workspace_id = $2 ORDER BY bm25(knowledge_fts) LIMIT $3",
+    crate::knowledge::fts5_query
+);
 crate::mail::mail_store_impl!(SqliteStore, append_audit, "");
 crate::templates::template_store_impl!(SqliteStore, append_audit, insert_events);
 crate::webhooks::webhook_store_impl!(SqliteStore, append_audit, insert_events, "");
