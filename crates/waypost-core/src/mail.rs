@@ -19,6 +19,8 @@ pub enum MailKind {
     RecoveryCodeUsed,
     AccountDeletion,
     EmailChanged,
+    /// A suspension or a security alert in a workspace the recipient owns.
+    SecurityNotice,
 }
 
 impl MailKind {
@@ -35,6 +37,7 @@ impl MailKind {
             Self::RecoveryCodeUsed => "recovery_code_used",
             Self::AccountDeletion => "account_deletion",
             Self::EmailChanged => "email_changed",
+            Self::SecurityNotice => "security_notice",
         }
     }
 }

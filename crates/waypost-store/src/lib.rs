@@ -39,6 +39,7 @@ pub mod retention;
 pub mod shield;
 pub mod sqlite;
 pub mod templates;
+pub mod trust;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -74,6 +75,7 @@ pub use privacy::PrivacyStore;
 pub use retention::RetentionStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
 pub use templates::TemplateStore;
+pub use trust::TrustStore;
 pub use webhooks::WebhookStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -113,6 +115,7 @@ pub trait Store:
     + CampaignStore
     + CampaignSendStore
     + CampaignReportStore
+    + TrustStore
     + Send
     + Sync
     + 'static
@@ -152,6 +155,7 @@ impl<T> Store for T where
         + CampaignStore
         + CampaignSendStore
         + CampaignReportStore
+        + TrustStore
         + Send
         + Sync
         + 'static

@@ -250,6 +250,13 @@ pub async fn workspace_and_role(
         )
         .into());
     }
+    if state
+        .lookups
+        .suspended(&[("workspace", &membership.workspace_id)])
+        .await?
+    {
+        return Err(crate::error::suspended());
+    }
     let id = WorkspaceId::parse(&membership.workspace_id).map_err(|_| {
         ApiError::Internal(anyhow::anyhow!("malformed workspace id in memberships"))
     })?;

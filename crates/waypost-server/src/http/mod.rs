@@ -295,6 +295,15 @@ pub fn router(state: AppState, pages: Router<AppState>) -> Router {
     with_edge_layers(routes, settings).with_state(state)
 }
 
+/// The separate metrics listener's routes (`WAYPOST_METRICS_LISTEN`): `/metrics`
+/// without a token, and `/healthz`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics_open))
+        .route("/healthz", get(health::healthz))
+        .with_state(state)
+}
+
 /// Wraps routes in the layers every response passes through, outermost first:
 /// observe (request id, log, metrics) → security headers → problem bodies →
 /// panic catcher → timeout → body limit.

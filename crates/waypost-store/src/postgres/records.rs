@@ -85,6 +85,7 @@ crate::inbound::inbound_store_impl!(
 );
 crate::account::insert_email_token_fn!(PgConnection);
 crate::account::account_store_impl!(PgStore, append_audit);
+crate::trust::trust_store_impl!(PgStore, append_audit, insert_events);
 crate::mail::mail_store_impl!(PgStore, append_audit, "FOR UPDATE SKIP LOCKED");
 crate::templates::template_store_impl!(PgStore, append_audit, insert_events);
 crate::webhooks::webhook_store_impl!(

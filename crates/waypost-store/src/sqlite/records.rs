@@ -86,6 +86,7 @@ crate::inbound::inbound_store_impl!(
 );
 crate::account::insert_email_token_fn!(SqliteConnection);
 crate::account::account_store_impl!(SqliteStore, append_audit);
+crate::trust::trust_store_impl!(SqliteStore, append_audit, insert_events);
 crate::mail::mail_store_impl!(SqliteStore, append_audit, "");
 crate::templates::template_store_impl!(SqliteStore, append_audit, insert_events);
 crate::webhooks::webhook_store_impl!(SqliteStore, append_audit, insert_events, "");
