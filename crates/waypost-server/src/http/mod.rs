@@ -28,6 +28,7 @@ pub mod passkey_login;
 pub mod passkeys;
 pub mod password_reset;
 pub mod privacy;
+pub mod security;
 pub mod sessions;
 pub mod setup;
 pub mod shield;
@@ -77,6 +78,7 @@ use crate::state::AppState;
         (name = "webhooks", description = "Customer webhook endpoints, deliveries, replay and resend"),
         (name = "events", description = "The live stream of customer events (Server-Sent Events)"),
         (name = "incidents", description = "The security incident register: operators record, affected workspaces read"),
+        (name = "security", description = "Trust and safety: security alerts from the detectors, suspensions of keys, channels, users and workspaces"),
     ),
     modifiers(&SecuritySchemes),
     security(("api_key" = []), ("session" = [])),
@@ -241,6 +243,18 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(incidents::create, incidents::list))
         .routes(routes!(incidents::get, incidents::update))
         .routes(routes!(incidents::close))
+        .routes(routes!(
+            security::create_suspension,
+            security::list_all_suspensions
+        ))
+        .routes(routes!(security::lift_suspension))
+        .routes(routes!(security::list_all_alerts))
+        .routes(routes!(security::operator_acknowledge))
+        .routes(routes!(security::list_alerts))
+        .routes(routes!(security::acknowledge_alert))
+        .routes(routes!(security::list_suspensions))
+        .routes(routes!(security::owner_lift))
+        .routes(routes!(security::get_policy, security::set_policy))
         .routes(routes!(incident_view::list))
         .routes(routes!(incident_view::get))
         .split_for_parts()
