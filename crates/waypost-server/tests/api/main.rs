@@ -56,4 +56,6 @@ mod setup;
 mod shield;
 mod templates;
 mod tls;
+mod trust;
+mod trust_detect;
 mod webhooks;
