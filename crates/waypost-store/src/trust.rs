@@ -123,6 +123,10 @@ pub trait TrustStore {
     async fn detector_cursor(&self) -> Result<i64>;
     /// Moves the cursor from `from` to `to`; false when another node did.
     async fn advance_detector_cursor(&self, from: i64, to: i64) -> Result<bool>;
+    /// Records that minutes through `to` were evaluated.
+    async fn finish_detector_minutes(&self, to: i64) -> Result<()>;
+    /// The last minute whose evaluation finished.
+    async fn detector_done(&self) -> Result<i64>;
 
     /// Records a finding with its audit event and customer event; false when
     /// the same detector already reported the entity for that minute.
@@ -380,6 +384,21 @@ macro_rules! trust_store_impl {
                     .await?
                     .rows_affected()
                     == 1)
+            }
+
+            async fn finish_detector_minutes(&self, to: i64) -> $crate::Result<()> {
+                sqlx::query("UPDATE detector_cursor SET done = $1 WHERE id = 1 AND done < $1")
+                    .bind(to)
+                    .execute(self.writes())
+                    .await?;
+                Ok(())
+            }
+
+            async fn detector_done(&self) -> $crate::Result<i64> {
+                let (m,): (i64,) = sqlx::query_as("SELECT done FROM detector_cursor WHERE id = 1")
+                    .fetch_one(self.reads())
+                    .await?;
+                Ok(m)
             }
 
             async fn insert_alert(

@@ -62,6 +62,7 @@ pub async fn step(state: &AppState) -> anyhow::Result<i64> {
         return Ok(0);
     }
     evaluate(state, from_cursor + 1, to).await?;
+    state.store.finish_detector_minutes(to).await?;
     Ok(to - from_cursor)
 }
 

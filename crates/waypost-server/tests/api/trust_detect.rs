@@ -50,7 +50,7 @@ async fn evaluate_through(app: &TestApp, minute: i64) {
         app.clock.advance(chrono::Duration::seconds(target - now));
     }
     let t = Instant::now();
-    while app.state.store.detector_cursor().await.unwrap() < minute {
+    while app.state.store.detector_done().await.unwrap() < minute {
         assert!(t.elapsed() < Duration::from_secs(60), "detectors did not catch up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

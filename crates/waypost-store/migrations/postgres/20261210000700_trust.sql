@@ -53,7 +53,9 @@ CREATE TABLE detector_baselines (
 -- one node evaluates each minute.
 CREATE TABLE detector_cursor (
     id       INTEGER PRIMARY KEY CHECK (id = 1),
-    minute   BIGINT NOT NULL
+    minute   BIGINT NOT NULL,
+    -- The last minute whose evaluation finished (for monitoring and tests).
+    done     BIGINT NOT NULL DEFAULT 0
 );
 INSERT INTO detector_cursor (id, minute) VALUES (1, 0);
 

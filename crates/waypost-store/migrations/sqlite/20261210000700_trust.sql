@@ -56,7 +56,9 @@ CREATE TABLE detector_baselines (
 -- The last minute the detectors evaluated; advanced by compare-and-set.
 CREATE TABLE detector_cursor (
     id       INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
-    minute   INTEGER NOT NULL
+    minute   INTEGER NOT NULL,
+    -- The last minute whose evaluation finished (for monitoring and tests).
+    done     INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 INSERT INTO detector_cursor (id, minute) VALUES (1, 0);
 
