@@ -152,6 +152,8 @@ pub trait TrustStore {
         audit: NewAuditEvent,
     ) -> Result<AlertRow>;
     async fn open_alert_count(&self) -> Result<i64>;
+    /// Outbox rows and the earliest due time among them, for `/metrics`.
+    async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>)>;
 
     /// Whether high-severity findings may suspend the workspace's keys and channels.
     async fn auto_suspend(&self, workspace_id: &str) -> Result<bool>;
@@ -489,6 +491,14 @@ macro_rules! trust_store_impl {
                         .fetch_one(self.reads())
                         .await?;
                 Ok(n)
+            }
+
+            async fn outbox_backlog(
+                &self,
+            ) -> $crate::Result<(i64, Option<chrono::DateTime<chrono::Utc>>)> {
+                Ok(sqlx::query_as("SELECT count(*), min(next_attempt_at) FROM outbox")
+                    .fetch_one(self.reads())
+                    .await?)
             }
 
             async fn auto_suspend(&self, workspace_id: &str) -> $crate::Result<bool> {

@@ -114,6 +114,17 @@ async fn render(state: &AppState) -> axum::response::Response {
         Ok(n) => metrics::gauge!("waypost_security_alerts_open").set(n as f64),
         Err(e) => tracing::warn!(error = %e, "cannot count open security alerts for metrics"),
     }
+    match state.store.outbox_backlog().await {
+        Ok((depth, oldest)) => {
+            metrics::gauge!("waypost_outbox_depth").set(depth as f64);
+            let age = oldest.map_or(0.0, |t| (state.clock.now() - t).num_seconds().max(0) as f64);
+            metrics::gauge!("waypost_outbox_oldest_due_age_seconds").set(age);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the outbox backlog for metrics"),
+    }
+    if let Some(expiry) = state.config.tls_cert.as_deref().and_then(certificate_expiry) {
+        metrics::gauge!("waypost_tls_certificate_expiry_timestamp_seconds").set(expiry as f64);
+    }
     let mut body = state.metrics.render();
     match super::incidents::metrics_text(state).await {
         Ok(text) => body.push_str(&text),
@@ -121,4 +132,12 @@ async fn render(state: &AppState) -> axum::response::Response {
         Err(e) => tracing::warn!(error = %e, "cannot read open incidents for metrics"),
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// When the first certificate of the PEM file at `path` expires (unix seconds).
+fn certificate_expiry(path: &std::path::Path) -> Option<i64> {
+    let pem = std::fs::read(path).ok()?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    Some(cert.validity().not_after.timestamp())
 }
