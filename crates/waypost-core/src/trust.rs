@@ -375,10 +375,7 @@ mod tests {
 
     #[test]
     fn networks() {
-        assert_eq!(
-            network_of("203.0.113.7".parse().unwrap()),
-            "203.0.113.0/24"
-        );
+        assert_eq!(network_of("203.0.113.7".parse().unwrap()), "203.0.113.0/24");
         assert_eq!(
             network_of("::ffff:203.0.113.7".parse().unwrap()),
             "203.0.113.0/24"

@@ -77,7 +77,13 @@ impl Signals {
     /// A password or second-factor change of `user_id`.
     pub fn credential_changed(&self, at: DateTime<Utc>, user_id: &str) {
         let scope = [(ScopeKind::User, user_id)];
-        self.add(at, None, &scope, waypost_core::trust::signal::CREDENTIAL_CHANGE, 1);
+        self.add(
+            at,
+            None,
+            &scope,
+            waypost_core::trust::signal::CREDENTIAL_CHANGE,
+            1,
+        );
     }
 
     /// Writes what was counted since the last flush; on failure the counts are kept for the next.

@@ -174,7 +174,9 @@ impl Application {
         }
         let metrics_listener = match config.metrics_listen {
             Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                StartupError(format!("WAYPOST_METRICS_LISTEN: cannot listen on {addr}: {e}"))
+                StartupError(format!(
+                    "WAYPOST_METRICS_LISTEN: cannot listen on {addr}: {e}"
+                ))
             })?),
             None => None,
         };
@@ -201,7 +203,9 @@ impl Application {
 
     /// Where the separate metrics listener is bound, if configured.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {

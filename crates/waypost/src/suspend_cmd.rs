@@ -42,7 +42,10 @@ pub async fn suspend(state: &AppState, a: SuspendArgs) -> anyhow::Result<()> {
     let row = suspensions::suspend(state, &origin(), input, Source::Operator(Actor::System))
         .await
         .map_err(|e| anyhow::anyhow!("{}", crate::admin::describe(e)))?;
-    println!("suspended {} {} ({})", row.target_kind, row.target_id, row.id);
+    println!(
+        "suspended {} {} ({})",
+        row.target_kind, row.target_id, row.id
+    );
     Ok(())
 }
 
@@ -50,7 +53,10 @@ pub async fn unsuspend(state: &AppState, kind: &str, id: &str) -> anyhow::Result
     let row = suspensions::lift(state, &origin(), Actor::System, target(kind)?, id)
         .await
         .map_err(|e| anyhow::anyhow!("{}", crate::admin::describe(e)))?;
-    println!("reinstated {} {} ({})", row.target_kind, row.target_id, row.id);
+    println!(
+        "reinstated {} {} ({})",
+        row.target_kind, row.target_id, row.id
+    );
     Ok(())
 }
 

@@ -191,7 +191,14 @@ async fn authenticate_api_key(
         .suspended(&[("api_key", &key.id), ("workspace", &key.workspace_id)])
         .await?
     {
-        audit_key_rejection(state, Some(&key), parsed.display_prefix(), "suspended", origin).await;
+        audit_key_rejection(
+            state,
+            Some(&key),
+            parsed.display_prefix(),
+            "suspended",
+            origin,
+        )
+        .await;
         return Err(crate::error::suspended().into());
     }
     let info = state.limits.api_key.check(&key.id);
@@ -356,7 +363,11 @@ async fn authenticate_session(
     if now - session.last_seen_at > Duration::seconds(TOUCH_EVERY) {
         state.store.touch_session(&session.id, now).await?;
     }
-    if state.lookups.suspended(&[("user", &session.user_id)]).await? {
+    if state
+        .lookups
+        .suspended(&[("user", &session.user_id)])
+        .await?
+    {
         return Err(crate::error::suspended().into());
     }
     let user = state.store.get_user(&session.user_id).await?;

@@ -126,14 +126,13 @@ pub(super) async fn new_network_after_change(
 ) -> anyhow::Result<()> {
     let kind = trust::ScopeKind::User.as_str();
     let recent = state.store.signals_between(kind, from - DAY, to).await?;
-    let changed: HashMap<String, Vec<i64>> =
-        recent
-            .iter()
-            .filter(|r| r.signal == signal::CREDENTIAL_CHANGE)
-            .fold(HashMap::new(), |mut m, r| {
-                m.entry(r.scope_id.clone()).or_default().push(r.minute);
-                m
-            });
+    let changed: HashMap<String, Vec<i64>> = recent
+        .iter()
+        .filter(|r| r.signal == signal::CREDENTIAL_CHANGE)
+        .fold(HashMap::new(), |mut m, r| {
+            m.entry(r.scope_id.clone()).or_default().push(r.minute);
+            m
+        });
     if changed.is_empty() {
         return Ok(());
     }
@@ -150,7 +149,11 @@ pub(super) async fn new_network_after_change(
         if !changed.contains_key(&r.scope_id) {
             continue;
         }
-        let seen = first.entry(&r.scope_id).or_default().entry(net).or_insert(r.minute);
+        let seen = first
+            .entry(&r.scope_id)
+            .or_default()
+            .entry(net)
+            .or_insert(r.minute);
         *seen = (*seen).min(r.minute);
     }
     for (user, nets) in first {
@@ -159,7 +162,11 @@ pub(super) async fn new_network_after_change(
             if !(from..=to).contains(&seen) {
                 continue;
             }
-            let Some(&change) = changes.iter().filter(|&&c| c <= seen && seen - c <= DAY).max() else {
+            let Some(&change) = changes
+                .iter()
+                .filter(|&&c| c <= seen && seen - c <= DAY)
+                .max()
+            else {
                 continue;
             };
             let known_before = nets.values().any(|&m| m < change);

@@ -110,18 +110,27 @@ impl Memory {
     }
 
     pub(super) async fn save(self, state: &AppState) -> anyhow::Result<()> {
-        let row = |detector: String, id: String, mean: f64, minute: i64, samples: i64| BaselineRow {
-            detector,
-            scope_kind: self.scope_kind.to_owned(),
-            scope_id: id,
-            mean,
-            minute,
-            samples,
-        };
+        let row =
+            |detector: String, id: String, mean: f64, minute: i64, samples: i64| BaselineRow {
+                detector,
+                scope_kind: self.scope_kind.to_owned(),
+                scope_id: id,
+                mean,
+                minute,
+                samples,
+            };
         let mut rows: Vec<BaselineRow> = self
             .ewma
             .iter()
-            .map(|(id, e)| row(self.detector.to_owned(), id.clone(), e.mean, e.minute, e.samples))
+            .map(|(id, e)| {
+                row(
+                    self.detector.to_owned(),
+                    id.clone(),
+                    e.mean,
+                    e.minute,
+                    e.samples,
+                )
+            })
             .collect();
         let fired = format!("fired:{}", self.detector);
         rows.extend(
@@ -153,4 +162,3 @@ pub(super) fn finding(
         evidence,
     }
 }
-

@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 use waypost_core::trust::{self, RatioRule, SpikeRule, signal};
 
 use crate::ops::security_alerts::{self, Finding};
-use counts::{Counts, Memory};
 use crate::signals::minute_of;
 use crate::state::AppState;
+use counts::{Counts, Memory};
 
 /// How often the worker looks for a finished minute.
 pub const TICK: Duration = Duration::from_millis(500);
@@ -70,19 +70,76 @@ pub async fn step(state: &AppState) -> anyhow::Result<i64> {
 pub async fn evaluate(state: &AppState, from: i64, to: i64) -> anyhow::Result<()> {
     let read = |kind: trust::ScopeKind, back: i64| async move {
         anyhow::Ok(Counts::from_rows(
-            state.store.signals_between(kind.as_str(), from - back, to).await?,
+            state
+                .store
+                .signals_between(kind.as_str(), from - back, to)
+                .await?,
         ))
     };
     let mut findings = Vec::new();
     let workspaces = read(trust::ScopeKind::Workspace, 60).await?;
     let keys = read(trust::ScopeKind::ApiKey, 0).await?;
     let channels = read(trust::ScopeKind::Channel, 15).await?;
-    spike(state, &trust::SEND_SPIKE, "workspace", &workspaces, signal::SEND, from, to, &mut findings).await?;
-    spike(state, &trust::API_BURST, "api_key", &keys, signal::API_REQUEST, from, to, &mut findings).await?;
-    ratio(state, &trust::FAILURE_RATE, "channel", &channels, signal::PROVIDER_FAILURE, from, to, &mut findings).await?;
-    ratio(state, &trust::OPT_OUT_RATE, "workspace", &workspaces, signal::OPT_OUT, from, to, &mut findings).await?;
-    ratio(state, &trust::SHIELD_RATIO, "workspace", &workspaces, signal::SHIELD_FLAGGED, from, to, &mut findings).await?;
-    let pairs = read(trust::ScopeKind::NetworkUser, trust::STUFFING_WINDOW_MINUTES).await?;
+    spike(
+        state,
+        &trust::SEND_SPIKE,
+        "workspace",
+        &workspaces,
+        signal::SEND,
+        from,
+        to,
+        &mut findings,
+    )
+    .await?;
+    spike(
+        state,
+        &trust::API_BURST,
+        "api_key",
+        &keys,
+        signal::API_REQUEST,
+        from,
+        to,
+        &mut findings,
+    )
+    .await?;
+    ratio(
+        state,
+        &trust::FAILURE_RATE,
+        "channel",
+        &channels,
+        signal::PROVIDER_FAILURE,
+        from,
+        to,
+        &mut findings,
+    )
+    .await?;
+    ratio(
+        state,
+        &trust::OPT_OUT_RATE,
+        "workspace",
+        &workspaces,
+        signal::OPT_OUT,
+        from,
+        to,
+        &mut findings,
+    )
+    .await?;
+    ratio(
+        state,
+        &trust::SHIELD_RATIO,
+        "workspace",
+        &workspaces,
+        signal::SHIELD_FLAGGED,
+        from,
+        to,
+        &mut findings,
+    )
+    .await?;
+    let pairs = read(
+        trust::ScopeKind::NetworkUser,
+        trust::STUFFING_WINDOW_MINUTES,
+    )
+    .await?;
     let users = read(trust::ScopeKind::User, trust::BOT_WINDOW_MINUTES).await?;
     accounts::stuffing(state, &pairs, from, to, &mut findings).await?;
     accounts::bot_timing(state, &users, from, to, &mut findings).await?;
@@ -108,11 +165,15 @@ async fn spike(
 ) -> anyhow::Result<()> {
     let mut memory = Memory::load(state, rule.detector, scope_kind).await?;
     for id in counts.ids_with(name) {
-        let Some(series) = counts.series(id, name) else { continue };
+        let Some(series) = counts.series(id, name) else {
+            continue;
+        };
         for (&minute, &n) in series.range(from..=to) {
             let base = *memory.baseline(id, minute);
             let judged = rule.judge(n as f64, &base);
-            memory.baseline(id, minute).update(minute, n as f64, rule.alpha);
+            memory
+                .baseline(id, minute)
+                .update(minute, n as f64, rule.alpha);
             let Some(severity) = judged else { continue };
             if !memory.may_fire(id, minute) {
                 continue;
@@ -148,14 +209,25 @@ async fn ratio(
     let mut memory = Memory::load(state, rule.detector, scope_kind).await?;
     let ids: HashSet<&str> = counts.ids_with(signal::SEND).into_iter().collect();
     for id in ids {
-        let Some(sends) = counts.series(id, signal::SEND) else { continue };
+        let Some(sends) = counts.series(id, signal::SEND) else {
+            continue;
+        };
         for (&minute, &total_m) in sends.range(from..=to) {
             let bad_m = counts.sum(id, bad_signal, minute, minute);
             let usual = *memory.baseline(id, minute);
             let w0 = minute - rule.window_minutes + 1;
-            let (bad, total) = (counts.sum(id, bad_signal, w0, minute), counts.sum(id, signal::SEND, w0, minute));
-            let judged = (bad_m > 0).then(|| rule.judge(bad, total, &usual)).flatten();
-            memory.baseline(id, minute).update(minute, (bad_m as f64 / total_m.max(1) as f64).min(1.0), rule.alpha);
+            let (bad, total) = (
+                counts.sum(id, bad_signal, w0, minute),
+                counts.sum(id, signal::SEND, w0, minute),
+            );
+            let judged = (bad_m > 0)
+                .then(|| rule.judge(bad, total, &usual))
+                .flatten();
+            memory.baseline(id, minute).update(
+                minute,
+                (bad_m as f64 / total_m.max(1) as f64).min(1.0),
+                rule.alpha,
+            );
             let Some(severity) = judged else { continue };
             if !memory.may_fire(id, minute) {
                 continue;
@@ -176,4 +248,3 @@ async fn ratio(
     }
     memory.save(state).await
 }
-

@@ -122,7 +122,12 @@ async fn render(state: &AppState) -> axum::response::Response {
         }
         Err(e) => tracing::warn!(error = %e, "cannot read the outbox backlog for metrics"),
     }
-    if let Some(expiry) = state.config.tls_cert.as_deref().and_then(certificate_expiry) {
+    if let Some(expiry) = state
+        .config
+        .tls_cert
+        .as_deref()
+        .and_then(certificate_expiry)
+    {
         metrics::gauge!("waypost_tls_certificate_expiry_timestamp_seconds").set(expiry as f64);
     }
     let mut body = state.metrics.render();

@@ -95,7 +95,8 @@ pub struct SecurityPolicy {
 }
 
 fn target(kind: &str) -> Result<SuspensionTarget, ApiError> {
-    kind.parse().map_err(|e: waypost_core::trust::UnknownTarget| unprocessable(e.to_string()))
+    kind.parse()
+        .map_err(|e: waypost_core::trust::UnknownTarget| unprocessable(e.to_string()))
 }
 
 fn limit(l: Option<u32>) -> u32 {
@@ -121,7 +122,8 @@ pub async fn create_suspension(
         workspace_id: req.workspace_id,
         reason: req.reason,
     };
-    let row = suspensions::suspend(&state, &origin, input, Source::Operator(operator.actor())).await?;
+    let row =
+        suspensions::suspend(&state, &origin, input, Source::Operator(operator.actor())).await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
@@ -159,7 +161,10 @@ pub async fn list_all_alerts(
     _operator: Operator,
     Query(q): Query<AlertQuery>,
 ) -> Result<Json<Vec<AlertView>>, ApiError> {
-    let rows = state.store.list_alerts(None, q.open, limit(q.limit)).await?;
+    let rows = state
+        .store
+        .list_alerts(None, q.open, limit(q.limit))
+        .await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
@@ -173,7 +178,11 @@ pub async fn operator_acknowledge(
     operator: Operator,
     Path(id): Path<String>,
 ) -> Result<Json<AlertView>, ApiError> {
-    Ok(Json(acknowledge(&state, &origin, operator.actor(), None, &id).await?.into()))
+    Ok(Json(
+        acknowledge(&state, &origin, operator.actor(), None, &id)
+            .await?
+            .into(),
+    ))
 }
 
 /// The workspace's security alerts, newest first.
@@ -185,7 +194,10 @@ pub async fn list_alerts(
     Query(q): Query<AlertQuery>,
 ) -> Result<Json<Vec<AlertView>>, ApiError> {
     let ws = auth.workspace_id.to_string();
-    let rows = state.store.list_alerts(Some(&ws), q.open, limit(q.limit)).await?;
+    let rows = state
+        .store
+        .list_alerts(Some(&ws), q.open, limit(q.limit))
+        .await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
@@ -199,7 +211,14 @@ pub async fn acknowledge_alert(
     auth: Authorized<act::WorkspaceManage>,
     Path(id): Path<String>,
 ) -> Result<Json<AlertView>, ApiError> {
-    let row = acknowledge(&state, &origin, auth.caller.actor(), Some(auth.workspace_id), &id).await?;
+    let row = acknowledge(
+        &state,
+        &origin,
+        auth.caller.actor(),
+        Some(auth.workspace_id),
+        &id,
+    )
+    .await?;
     Ok(Json(row.into()))
 }
 
@@ -212,7 +231,10 @@ pub async fn list_suspensions(
     Query(q): Query<AlertQuery>,
 ) -> Result<Json<Vec<SuspensionView>>, ApiError> {
     let ws = auth.workspace_id.to_string();
-    let rows = state.store.list_suspensions(Some(&ws), limit(q.limit)).await?;
+    let rows = state
+        .store
+        .list_suspensions(Some(&ws), limit(q.limit))
+        .await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
@@ -229,7 +251,9 @@ pub async fn owner_lift(
     Path((kind, id)): Path<(String, String)>,
 ) -> Result<Json<SuspensionView>, ApiError> {
     let ctx = Ctx::of(&auth, origin);
-    let row = suspensions::lift_by_owner(&state, &ctx, &auth.caller, auth.role, target(&kind)?, &id).await?;
+    let row =
+        suspensions::lift_by_owner(&state, &ctx, &auth.caller, auth.role, target(&kind)?, &id)
+            .await?;
     Ok(Json(row.into()))
 }
 
@@ -240,7 +264,10 @@ pub async fn get_policy(
     State(state): State<AppState>,
     auth: Authorized<act::AuditRead>,
 ) -> Result<Json<SecurityPolicy>, ApiError> {
-    let on = state.store.auto_suspend(&auth.workspace_id.to_string()).await?;
+    let on = state
+        .store
+        .auto_suspend(&auth.workspace_id.to_string())
+        .await?;
     Ok(Json(SecurityPolicy { auto_suspend: on }))
 }
 
@@ -253,11 +280,19 @@ pub async fn set_policy(
     auth: Authorized<act::WorkspaceManage>,
     ApiJson(req): ApiJson<SecurityPolicy>,
 ) -> Result<Json<SecurityPolicy>, ApiError> {
-    let event = NewAuditEvent::new(Some(auth.workspace_id), auth.caller.actor(), "security.policy_changed")
-        .details(serde_json::json!({ "auto_suspend": req.auto_suspend }));
+    let event = NewAuditEvent::new(
+        Some(auth.workspace_id),
+        auth.caller.actor(),
+        "security.policy_changed",
+    )
+    .details(serde_json::json!({ "auto_suspend": req.auto_suspend }));
     state
         .store
-        .set_auto_suspend(&auth.workspace_id.to_string(), req.auto_suspend, origin.stamp(event))
+        .set_auto_suspend(
+            &auth.workspace_id.to_string(),
+            req.auto_suspend,
+            origin.stamp(event),
+        )
         .await?;
     Ok(Json(req))
 }

@@ -172,7 +172,9 @@ pub fn suspension(to: &str, what: &str, id: &str, suspended: bool, reason: &str)
         subject,
         vec![
             t(body),
-            t("Security alerts and suspensions are listed at GET /v1/security/alerts and GET /v1/security/suspensions."),
+            t(
+                "Security alerts and suspensions are listed at GET /v1/security/alerts and GET /v1/security/suspensions.",
+            ),
         ],
     )
 }

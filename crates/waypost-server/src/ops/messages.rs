@@ -586,8 +586,12 @@ fn count_send(
         .signals
         .add(now, Some(&ctx.workspace), &scopes, signal::SEND, 1);
     if flagged {
-        state
-            .signals
-            .add(now, Some(&ctx.workspace), &scopes[..2], signal::SHIELD_FLAGGED, 1);
+        state.signals.add(
+            now,
+            Some(&ctx.workspace),
+            &scopes[..2],
+            signal::SHIELD_FLAGGED,
+            1,
+        );
     }
 }

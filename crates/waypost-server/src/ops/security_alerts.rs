@@ -61,7 +61,10 @@ pub async fn raise(state: &AppState, f: Finding) -> Result<Option<AlertRow>, Api
         acknowledged_at: None,
         acknowledged_by: None,
     };
-    let ws_id = f.workspace_id.as_deref().and_then(|w| WorkspaceId::parse(w).ok());
+    let ws_id = f
+        .workspace_id
+        .as_deref()
+        .and_then(|w| WorkspaceId::parse(w).ok());
     let audit = NewAuditEvent::new(ws_id, Actor::System, "security.alert")
         .target(f.entity_kind, f.entity_id.clone())
         .details(serde_json::json!({
@@ -143,6 +146,12 @@ pub async fn acknowledge(
         .target("security_alert", id.to_owned());
     Ok(state
         .store
-        .acknowledge_alert(ws.as_deref(), id, &by, state.clock.now(), origin.stamp(audit))
+        .acknowledge_alert(
+            ws.as_deref(),
+            id,
+            &by,
+            state.clock.now(),
+            origin.stamp(audit),
+        )
         .await?)
 }

@@ -76,7 +76,14 @@ pub async fn check_password(
         }
         // Unknown accounts count too (credential stuffing), by a keyed hash of the email.
         let account: String = key.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        count_sign_in(state, origin, &format!("unknown:{account}"), None, false, now);
+        count_sign_in(
+            state,
+            origin,
+            &format!("unknown:{account}"),
+            None,
+            false,
+            now,
+        );
         let event = NewAuditEvent::new(None, Actor::System, "auth.login_failed")
             .details(serde_json::json!({ "reason": "unknown_account" }));
         state.audit(origin.stamp(event)).await?;

@@ -23,7 +23,9 @@ use crate::state::{AppState, RequestOrigin};
 pub enum Source {
     Operator(Actor),
     /// A detector's finding, by alert id.
-    Automatic { alert_id: String },
+    Automatic {
+        alert_id: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -44,11 +46,12 @@ fn actor_id(actor: &Actor) -> String {
 
 /// The target's workspace, after checking the target exists (404 otherwise).
 async fn resolve(state: &AppState, s: &Suspend) -> Result<Option<String>, ApiError> {
-    let needs_ws = || unprocessable("`workspace_id` is required to suspend an API key or a channel");
+    let needs_ws =
+        || unprocessable("`workspace_id` is required to suspend an API key or a channel");
     match s.target {
         SuspensionTarget::Workspace => {
-            let id = WorkspaceId::parse(&s.target_id)
-                .map_err(|_| StoreError::NotFound("workspace"))?;
+            let id =
+                WorkspaceId::parse(&s.target_id).map_err(|_| StoreError::NotFound("workspace"))?;
             state.store.get_workspace(id).await?;
             Ok(Some(s.target_id.clone()))
         }
@@ -121,7 +124,9 @@ pub async fn suspend(
         lifted_at: None,
         lifted_by: None,
     };
-    let ws_id = workspace.as_deref().and_then(|w| WorkspaceId::parse(w).ok());
+    let ws_id = workspace
+        .as_deref()
+        .and_then(|w| WorkspaceId::parse(w).ok());
     let audit = NewAuditEvent::new(ws_id, actor, "suspension.created")
         .target(input.target.as_str(), input.target_id.clone())
         .details(serde_json::json!({
@@ -203,7 +208,8 @@ pub async fn lift_by_owner(
         ));
     }
     let session = caller.session()?;
-    let has_mfa = session.user.totp_enabled || state.store.count_passkeys(&session.user.id).await? > 0;
+    let has_mfa =
+        session.user.totp_enabled || state.store.count_passkeys(&session.user.id).await? > 0;
     if !has_mfa {
         return Err(forbidden(
             "Lifting a suspension needs a second factor: enrol TOTP or a passkey first.",
@@ -216,5 +222,12 @@ pub async fn lift_by_owner(
         .await?
         .filter(|s| s.workspace_id.as_deref() == Some(ctx.workspace.as_str()))
         .ok_or(StoreError::NotFound("suspension"))?;
-    lift(state, &ctx.origin, ctx.actor.clone(), target, &current.target_id).await
+    lift(
+        state,
+        &ctx.origin,
+        ctx.actor.clone(),
+        target,
+        &current.target_id,
+    )
+    .await
 }

@@ -23,7 +23,12 @@ on_both_backends!(
     owners_lift_key_suspensions_only_with_mfa,
 );
 
-pub async fn operator_post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
+pub async fn operator_post(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    body: Value,
+) -> reqwest::Response {
     app.client
         .post(format!("{}{path}", app.address))
         .bearer_auth(token)
@@ -57,10 +62,22 @@ async fn a_removed_members_sessions_and_keys_stop_working(backend: Backend) {
     let dev = member(&app, a.workspace_id, "dev@example.com", "developer").await;
     let s_owner = login(&app, &a.email, PASSWORD).await;
     let s_dev = login(&app, &dev.email, PASSWORD).await;
-    let (_, dev_key) = api_key(&app, &s_dev, json!({"name": "dev", "scopes": ["messages:read"]})).await;
-    let (_, owner_key) =
-        api_key(&app, &s_owner, json!({"name": "own", "scopes": ["messages:read"]})).await;
-    assert_eq!(bearer_get(&app, &dev_key, "/v1/messages").await.status(), 200);
+    let (_, dev_key) = api_key(
+        &app,
+        &s_dev,
+        json!({"name": "dev", "scopes": ["messages:read"]}),
+    )
+    .await;
+    let (_, owner_key) = api_key(
+        &app,
+        &s_owner,
+        json!({"name": "own", "scopes": ["messages:read"]}),
+    )
+    .await;
+    assert_eq!(
+        bearer_get(&app, &dev_key, "/v1/messages").await.status(),
+        200
+    );
     assert_eq!(s_dev.get(&app, "/v1/members").await.status(), 200);
 
     let res = s_owner
@@ -71,12 +88,19 @@ async fn a_removed_members_sessions_and_keys_stop_working(backend: Backend) {
     assert_eq!(body["type"], "https://waypost.dev/problems/invalid-api-key");
     assert_problem(s_dev.get(&app, "/v1/members").await, 401).await;
     // Other members' keys and sessions are untouched.
-    assert_eq!(bearer_get(&app, &owner_key, "/v1/messages").await.status(), 200);
+    assert_eq!(
+        bearer_get(&app, &owner_key, "/v1/messages").await.status(),
+        200
+    );
     assert_eq!(s_owner.get(&app, "/v1/members").await.status(), 200);
     let removed = app
         .state
         .store
-        .audit_chain(&waypost_core::audit::chain_name(Some(a.workspace_id)), 0, 10_000)
+        .audit_chain(
+            &waypost_core::audit::chain_name(Some(a.workspace_id)),
+            0,
+            10_000,
+        )
         .await
         .unwrap()
         .into_iter()
@@ -105,16 +129,40 @@ async fn metrics_need_an_operator_token_or_the_metrics_listener(backend: Backend
     assert_problem(bearer_get(&app, "wpo_not_a_token", "/metrics").await, 401).await;
     let res = app.metrics().await;
     assert_eq!(res.status(), 200);
-    assert!(res.text().await.unwrap().contains("waypost_security_alerts_open"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("waypost_security_alerts_open")
+    );
     assert_eq!(app.get("/healthz").await.status(), 200);
     assert_eq!(app.get("/readyz").await.status(), 200);
 
     let private = app.metrics_address.clone().expect("metrics listener bound");
-    let res = app.client.get(format!("{private}/metrics")).send().await.unwrap();
+    let res = app
+        .client
+        .get(format!("{private}/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    assert!(res.text().await.unwrap().contains("waypost_http_requests_total"));
-    let res = app.client.get(format!("{private}/v1/messages")).send().await.unwrap();
-    assert_eq!(res.status(), 404, "the metrics listener serves nothing else");
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("waypost_http_requests_total")
+    );
+    let res = app
+        .client
+        .get(format!("{private}/v1/messages"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        404,
+        "the metrics listener serves nothing else"
+    );
 }
 
 async fn a_suspended_key_stops_on_every_node_within_a_second(backend: Backend) {
@@ -131,7 +179,10 @@ async fn a_suspended_key_stops_on_every_node_within_a_second(backend: Backend) {
     let ready = Instant::now();
     while b.state.lookups.is_empty() {
         assert_eq!(bearer_get(&b, &key, "/v1/audit-events").await.status(), 200);
-        assert!(ready.elapsed() < Duration::from_secs(5), "node b never cached the key");
+        assert!(
+            ready.elapsed() < Duration::from_secs(5),
+            "node b never cached the key"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (_, op) = operator_token(&a).await;
@@ -154,7 +205,10 @@ async fn a_suspended_key_stops_on_every_node_within_a_second(backend: Backend) {
             break;
         }
         assert_eq!(res.status(), 200);
-        assert!(sent < Duration::from_secs(1), "node b served a suspended key {sent:?} later");
+        assert!(
+            sent < Duration::from_secs(1),
+            "node b served a suspended key {sent:?} later"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let again = operator_post(
@@ -165,7 +219,12 @@ async fn a_suspended_key_stops_on_every_node_within_a_second(backend: Backend) {
     )
     .await;
     assert_problem(again, 409).await;
-    let listed: Vec<Value> = s.get(&a, "/v1/security/suspensions").await.json().await.unwrap();
+    let listed: Vec<Value> = s
+        .get(&a, "/v1/security/suspensions")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed[0]["target_id"], id.as_str());
     assert_eq!(listed[0]["reason"], "leaked in a public repository");
 
@@ -176,12 +235,21 @@ async fn a_suspended_key_stops_on_every_node_within_a_second(backend: Backend) {
         if bearer_get(&b, &key, "/v1/audit-events").await.status() == 200 {
             break;
         }
-        assert!(lifted.elapsed() < Duration::from_secs(2), "node b kept refusing");
+        assert!(
+            lifted.elapsed() < Duration::from_secs(2),
+            "node b kept refusing"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let actions = audit_actions(&a, Some(acme.workspace_id)).await;
-    assert!(actions.contains(&"suspension.created".to_owned()), "{actions:?}");
-    assert!(actions.contains(&"suspension.lifted".to_owned()), "{actions:?}");
+    assert!(
+        actions.contains(&"suspension.created".to_owned()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"suspension.lifted".to_owned()),
+        "{actions:?}"
+    );
 }
 
 async fn a_suspended_channel_holds_its_outbox_and_sends_after_reinstatement(backend: Backend) {
@@ -194,7 +262,10 @@ async fn a_suspended_channel_holds_its_outbox_and_sends_after_reinstatement(back
     let id = f.send_ok(USER, "held while suspended").await;
     let started = Instant::now();
     while f.sends_of(&id).await.is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(10), "never attempted");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never attempted"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (_, op) = operator_token(&f.app).await;
@@ -228,7 +299,11 @@ async fn a_suspended_channel_holds_its_outbox_and_sends_after_reinstatement(back
     assert_eq!(operator_delete(&f.app, &op, &path).await.status(), 200);
     f.wait_status(&id, &["sent", "delivered", "read"]).await;
     assert_eq!(
-        f.sends_of(&id).await.iter().filter(|o| *o == "accepted").count(),
+        f.sends_of(&id)
+            .await
+            .iter()
+            .filter(|o| *o == "accepted")
+            .count(),
         1
     );
     assert_eq!(f.send_text(USER, "after").await.status(), 202);
@@ -252,7 +327,12 @@ async fn user_and_workspace_suspensions_refuse_their_callers(backend: Backend) {
             json!({"target_kind": kind, "target_id": id, "reason": "verification"}),
         )
     };
-    assert_eq!(suspend("workspace", acme.workspace_id.to_string()).await.status(), 201);
+    assert_eq!(
+        suspend("workspace", acme.workspace_id.to_string())
+            .await
+            .status(),
+        201
+    );
     let wait = Instant::now();
     loop {
         let res = bearer_get(&app, &key, "/v1/audit-events").await;
@@ -264,11 +344,19 @@ async fn user_and_workspace_suspensions_refuse_their_callers(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_suspended(s.get(&app, "/v1/members").await).await;
-    assert_eq!(sb.get(&app, "/v1/members").await.status(), 200, "other workspaces work");
     assert_eq!(
-        operator_delete(&app, &op, &format!("/v1/operator/suspensions/workspace/{}", acme.workspace_id))
-            .await
-            .status(),
+        sb.get(&app, "/v1/members").await.status(),
+        200,
+        "other workspaces work"
+    );
+    assert_eq!(
+        operator_delete(
+            &app,
+            &op,
+            &format!("/v1/operator/suspensions/workspace/{}", acme.workspace_id)
+        )
+        .await
+        .status(),
         200
     );
     assert_eq!(suspend("user", other.user_id.clone()).await.status(), 201);
@@ -276,7 +364,11 @@ async fn user_and_workspace_suspensions_refuse_their_callers(backend: Backend) {
     assert_eq!(s.get(&app, "/v1/members").await.status(), 200);
     assert_problem(suspend("planet", "x".into()).await, 422).await;
     assert_problem(suspend("api_key", "key_nope".into()).await, 422).await;
-    assert_problem(suspend("workspace", "ws_01J00000000000000000000000".into()).await, 404).await;
+    assert_problem(
+        suspend("workspace", "ws_01J00000000000000000000000".into()).await,
+        404,
+    )
+    .await;
     let all: Vec<Value> = app
         .client
         .get(format!("{}/v1/operator/suspensions", app.address))
@@ -308,7 +400,10 @@ async fn owners_lift_key_suspensions_only_with_mfa(backend: Backend) {
     assert_eq!(res.status(), 201);
     let path = format!("/v1/security/suspensions/api_key/{id}");
     let body = assert_problem(s.delete(&app, &path).await, 403).await;
-    assert!(body["detail"].as_str().unwrap().contains("second factor"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("second factor"),
+        "{body}"
+    );
     crate::mfa::enrol(&app, &s).await;
     assert_eq!(s.delete(&app, &path).await.status(), 200);
     let wait = Instant::now();

@@ -37,7 +37,10 @@ async fn started(app: &TestApp) -> i64 {
         if c != 0 {
             return c;
         }
-        assert!(t.elapsed() < Duration::from_secs(10), "the detector worker never ran");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the detector worker never ran"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -51,12 +54,22 @@ async fn evaluate_through(app: &TestApp, minute: i64) {
     }
     let t = Instant::now();
     while app.state.store.detector_done().await.unwrap() < minute {
-        assert!(t.elapsed() < Duration::from_secs(60), "detectors did not catch up");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "detectors did not catch up"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-fn delta(kind: &'static str, id: &str, signal: &str, minute: i64, ws: Option<&str>, n: i64) -> SignalDelta {
+fn delta(
+    kind: &'static str,
+    id: &str,
+    signal: &str,
+    minute: i64,
+    ws: Option<&str>,
+    n: i64,
+) -> SignalDelta {
     SignalDelta {
         scope_kind: kind,
         scope_id: id.to_owned(),
@@ -85,8 +98,14 @@ async fn each_detector_fires_on_its_synthetic_pattern(backend: Backend) {
     };
     let acme = owner(&app, "ana@example.com", "Acme").await;
     let ws = acme.workspace_id.to_string();
-    let ws2 = owner(&app, "bob@example.com", "Bobco").await.workspace_id.to_string();
-    let ws3 = owner(&app, "cy@example.com", "Cyco").await.workspace_id.to_string();
+    let ws2 = owner(&app, "bob@example.com", "Bobco")
+        .await
+        .workspace_id
+        .to_string();
+    let ws3 = owner(&app, "cy@example.com", "Cyco")
+        .await
+        .workspace_id
+        .to_string();
     let m = started(&app).await + 90;
     let w = Some(ws.as_str());
     let mut d = vec![
@@ -103,14 +122,28 @@ async fn each_detector_fires_on_its_synthetic_pattern(backend: Backend) {
         delta("workspace", &ws3, "send", m, Some(&ws3), 100),
         delta("workspace", &ws3, "shield_flagged", m, Some(&ws3), 30),
         // A user seen from a known network, a password change, then a new network.
-        delta("user", "usr_taken", "net:198.51.100.0/24", m - 2_000, None, 1),
+        delta(
+            "user",
+            "usr_taken",
+            "net:198.51.100.0/24",
+            m - 2_000,
+            None,
+            1,
+        ),
         delta("user", "usr_taken", "credential_change", m - 5, None, 1),
         delta("user", "usr_taken", "net:203.0.113.0/24", m, None, 1),
     ];
     // Six accounts failing from one network within ten minutes.
     for i in 0..6 {
         let pair = format!("192.0.2.0/24 unknown:{i:02}");
-        d.push(delta("network_user", &pair, "sign_in_failure", m - (i % 3), None, 2));
+        d.push(delta(
+            "network_user",
+            &pair,
+            "sign_in_failure",
+            m - (i % 3),
+            None,
+            2,
+        ));
     }
     // Two attempts every minute for 40 minutes: a script, not a person.
     for i in 0..40 {
@@ -123,7 +156,12 @@ async fn each_detector_fires_on_its_synthetic_pattern(backend: Backend) {
     let all = operator_alerts(&app, &op).await;
     let fired: Vec<(&str, &str)> = all
         .iter()
-        .map(|a| (a["detector"].as_str().unwrap(), a["entity"]["id"].as_str().unwrap()))
+        .map(|a| {
+            (
+                a["detector"].as_str().unwrap(),
+                a["entity"]["id"].as_str().unwrap(),
+            )
+        })
         .collect();
     for (detector, entity) in [
         ("send_volume_spike", ws.as_str()),
@@ -135,31 +173,61 @@ async fn each_detector_fires_on_its_synthetic_pattern(backend: Backend) {
         ("bot_sign_in_timing", "usr_bot"),
         ("new_network_after_credential_change", "usr_taken"),
     ] {
-        assert!(fired.contains(&(detector, entity)), "{detector} on {entity} did not fire: {fired:?}");
+        assert!(
+            fired.contains(&(detector, entity)),
+            "{detector} on {entity} did not fire: {fired:?}"
+        );
     }
     let takeover = all
         .iter()
         .find(|a| a["detector"] == "new_network_after_credential_change")
         .unwrap();
     assert_eq!(takeover["severity"], "high");
-    let spike = all.iter().find(|a| a["detector"] == "send_volume_spike").unwrap();
+    let spike = all
+        .iter()
+        .find(|a| a["detector"] == "send_volume_spike")
+        .unwrap();
     assert_eq!(spike["evidence"]["count"], 6000);
     assert_eq!(spike["severity"], "medium");
 
     // The workspace sees its own alerts, acknowledges one (audited), and got them as events.
     let s = login(&app, &acme.email, PASSWORD).await;
-    let mine: Vec<Value> = s.get(&app, "/v1/security/alerts").await.json().await.unwrap();
-    assert!(mine.iter().all(|a| a["workspace_id"] == ws.as_str()), "{mine:?}");
+    let mine: Vec<Value> = s
+        .get(&app, "/v1/security/alerts")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        mine.iter().all(|a| a["workspace_id"] == ws.as_str()),
+        "{mine:?}"
+    );
     assert_eq!(mine.len(), 3, "spike, key burst, failing channel: {mine:?}");
     let id = spike["id"].as_str().unwrap();
-    let res = s.post(&app, &format!("/v1/security/alerts/{id}/acknowledge"), json!({})).await;
+    let res = s
+        .post(
+            &app,
+            &format!("/v1/security/alerts/{id}/acknowledge"),
+            json!({}),
+        )
+        .await;
     assert_eq!(res.status(), 200);
     assert_problem(
-        s.post(&app, &format!("/v1/security/alerts/{id}/acknowledge"), json!({})).await,
+        s.post(
+            &app,
+            &format!("/v1/security/alerts/{id}/acknowledge"),
+            json!({}),
+        )
+        .await,
         404,
     )
     .await;
-    let open: Vec<Value> = s.get(&app, "/v1/security/alerts?open=true").await.json().await.unwrap();
+    let open: Vec<Value> = s
+        .get(&app, "/v1/security/alerts?open=true")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(open.len(), 2);
     let actions = audit_actions(&app, Some(acme.workspace_id)).await;
     assert!(actions.contains(&"security.alert".to_owned()));
@@ -170,9 +238,18 @@ async fn each_detector_fires_on_its_synthetic_pattern(backend: Backend) {
         .customer_events_after(&ws, 0, 1_000)
         .await
         .unwrap();
-    assert_eq!(events.iter().filter(|e| e.event_type == "security.alert").count(), 3);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event_type == "security.alert")
+            .count(),
+        3
+    );
     let metrics = app.metrics().await.text().await.unwrap();
-    assert!(metrics.contains("waypost_security_alerts_open 7"), "{metrics}");
+    assert!(
+        metrics.contains("waypost_security_alerts_open 7"),
+        "{metrics}"
+    );
 
     // A repeat of the pattern within the cooldown raises nothing new.
     let before = all.len();
@@ -190,7 +267,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, n: i64) -> i64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 33) % n.max(1) as u64) as i64
     }
 }
@@ -228,7 +308,14 @@ fn normal_week(start: i64, workspaces: &[String]) -> Vec<SignalDelta> {
             let flagged = i64::from(rng.next(200) < sends);
             d.push(delta("workspace", ws, "send", minute, w, sends));
             d.push(delta("channel", &chn, "send", minute, w, sends));
-            d.push(delta("api_key", &key, "api_request", minute, w, sends + sends / 5));
+            d.push(delta(
+                "api_key",
+                &key,
+                "api_request",
+                minute,
+                w,
+                sends + sends / 5,
+            ));
             for (kind, id) in [("workspace", ws.as_str()), ("channel", chn.as_str())] {
                 if failures > 0 {
                     d.push(delta(kind, id, "provider_failure", minute, w, failures));
@@ -270,7 +357,10 @@ async fn a_normal_week_raises_no_alert(backend: Backend) {
     let a = owner(&app, "ana@example.com", "Acme").await;
     let b = owner(&app, "bob@example.com", "Bobco").await;
     let start = started(&app).await + 1;
-    let week = normal_week(start, &[a.workspace_id.to_string(), b.workspace_id.to_string()]);
+    let week = normal_week(
+        start,
+        &[a.workspace_id.to_string(), b.workspace_id.to_string()],
+    );
     assert!(week.len() > 10_000, "a busy week: {}", week.len());
     for chunk in week.chunks(5_000) {
         app.state.store.add_signals(chunk).await.unwrap();
@@ -280,7 +370,12 @@ async fn a_normal_week_raises_no_alert(backend: Backend) {
     let alerts = operator_alerts(&app, &op).await;
     assert!(alerts.is_empty(), "false positives: {alerts:#?}");
     // The baselines learned the week (so they are not just the floors).
-    let learned = app.state.store.baselines("send_volume_spike").await.unwrap();
+    let learned = app
+        .state
+        .store
+        .baselines("send_volume_spike")
+        .await
+        .unwrap();
     assert_eq!(learned.len(), 2);
     assert!(learned.iter().all(|b| b.samples > 1_000), "{learned:?}");
     // The same detectors still see a real spike at the end of the week.
@@ -311,7 +406,11 @@ async fn failed_sign_ins_from_one_network_are_credential_stuffing(backend: Backe
         .await;
         assert_eq!(res.status(), 401);
     }
-    let res = login_request(&app, json!({"email": "ana@example.com", "password": "wrong-password-1234"})).await;
+    let res = login_request(
+        &app,
+        json!({"email": "ana@example.com", "password": "wrong-password-1234"}),
+    )
+    .await;
     assert_eq!(res.status(), 401);
     // The counters reach the store within a flush (one second).
     tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -325,16 +424,27 @@ async fn failed_sign_ins_from_one_network_are_credential_stuffing(backend: Backe
     assert_eq!(stuffing["entity"]["kind"], "network");
     assert_eq!(stuffing["entity"]["id"], "127.0.0.0/24");
     assert_eq!(stuffing["evidence"]["accounts"], 7);
-    assert!(!stuffing.to_string().contains("victim"), "no emails in evidence");
+    assert!(
+        !stuffing.to_string().contains("victim"),
+        "no emails in evidence"
+    );
     let res = app
         .client
-        .post(format!("{}/v1/operator/security/alerts/{}/acknowledge", app.address, stuffing["id"].as_str().unwrap()))
+        .post(format!(
+            "{}/v1/operator/security/alerts/{}/acknowledge",
+            app.address,
+            stuffing["id"].as_str().unwrap()
+        ))
         .bearer_auth(&op)
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert!(audit_actions(&app, None).await.contains(&"security.alert_acknowledged".to_owned()));
+    assert!(
+        audit_actions(&app, None)
+            .await
+            .contains(&"security.alert_acknowledged".to_owned())
+    );
 }
 
 async fn a_high_severity_burst_suspends_the_key_on_every_node_within_a_second(backend: Backend) {
@@ -350,8 +460,11 @@ async fn a_high_severity_burst_suspends_the_key_on_every_node_within_a_second(ba
     let ws = acme.workspace_id.to_string();
     let s = login(&a, &acme.email, PASSWORD).await;
     let (id, key) = api_key(&a, &s, json!({"name": "ci", "scopes": ["audit:read"]})).await;
-    let (quiet_id, quiet_key) = api_key(&a, &s, json!({"name": "quiet", "scopes": ["audit:read"]})).await;
-    let res = s.patch(&a, "/v1/security/policy", json!({"auto_suspend": true})).await;
+    let (quiet_id, quiet_key) =
+        api_key(&a, &s, json!({"name": "quiet", "scopes": ["audit:read"]})).await;
+    let res = s
+        .patch(&a, "/v1/security/policy", json!({"auto_suspend": true}))
+        .await;
     assert_eq!(res.status(), 405, "the policy is set with PUT");
     let res = a
         .client
@@ -397,11 +510,22 @@ async fn a_high_severity_burst_suspends_the_key_on_every_node_within_a_second(ba
             assert_suspended(res).await;
             break;
         }
-        assert!(sent < Duration::from_secs(1), "node b served the key {sent:?} after suspension");
+        assert!(
+            sent < Duration::from_secs(1),
+            "node b served the key {sent:?} after suspension"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_suspended(bearer_get(&a, &key, "/v1/audit-events").await).await;
-    assert_eq!(bearer_get(&b, &quiet_key, "/v1/audit-events").await.status(), 200);
+    assert_eq!(
+        bearer_get(&b, &quiet_key, "/v1/audit-events")
+            .await
+            .status(),
+        200
+    );
     let actions = audit_actions(&a, Some(acme.workspace_id)).await;
-    assert!(actions.contains(&"suspension.created".to_owned()), "{actions:?}");
+    assert!(
+        actions.contains(&"suspension.created".to_owned()),
+        "{actions:?}"
+    );
 }
