@@ -94,6 +94,13 @@ impl<A: RequiredAction> FromRequestParts<AppState> for Authorized<A> {
             Caller::ApiKey(key) => {
                 let scope = scope_for(A::ACTION).ok_or_else(super::caller::session_required)?;
                 if !key.scopes.contains(&scope) {
+                    state.signals.add(
+                        state.clock.now(),
+                        Some(&key.key.workspace_id),
+                        &[(waypost_core::trust::ScopeKind::ApiKey, &key.key.id)],
+                        waypost_core::trust::signal::DENIED_403,
+                        1,
+                    );
                     return Err(ApiError::from(
                         Problem::new(
                             StatusCode::FORBIDDEN,
