@@ -41,6 +41,8 @@ pub enum EventType {
     ConversationRead,
     /// A campaign paused itself (quality signals) or was paused; `reason` says which.
     CampaignPaused,
+    /// A trust and safety detector's finding about the workspace.
+    SecurityAlert,
 }
 
 /// The input was not one of the event type names.
@@ -49,7 +51,7 @@ pub enum EventType {
 pub struct UnknownEventType(pub String);
 
 impl EventType {
-    pub const ALL: [EventType; 25] = [
+    pub const ALL: [EventType; 26] = [
         EventType::MessageQueued,
         EventType::MessageSent,
         EventType::MessageDelivered,
@@ -75,6 +77,7 @@ impl EventType {
         EventType::ConversationNoteAdded,
         EventType::ConversationRead,
         EventType::CampaignPaused,
+        EventType::SecurityAlert,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -104,6 +107,7 @@ impl EventType {
             EventType::ConversationNoteAdded => "conversation.note_added",
             EventType::ConversationRead => "conversation.read",
             EventType::CampaignPaused => "campaign.paused",
+            EventType::SecurityAlert => "security.alert",
         }
     }
 }
@@ -140,6 +144,7 @@ impl EventType {
                 Action::AuditRead
             }
             EventType::CampaignPaused => Action::CampaignsManage,
+            EventType::SecurityAlert => Action::AuditRead,
         }
     }
 }
@@ -198,7 +203,7 @@ mod tests {
                 "contact" => Action::ContactsRead,
                 "template" => Action::TemplatesRead,
                 "endpoint" | "webhook" => Action::WebhooksManage,
-                "incident" => Action::AuditRead,
+                "incident" | "security" => Action::AuditRead,
                 "campaign" => Action::CampaignsManage,
                 other => panic!("no read action decided for `{other}` events"),
             };

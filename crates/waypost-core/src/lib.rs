@@ -23,6 +23,7 @@ pub mod redact;
 pub mod settings;
 pub mod status;
 pub mod template;
+pub mod trust;
 
 pub use audit::{Actor, AuditChainError, AuditEvent, NewAuditEvent};
 pub use auth::{

@@ -20,6 +20,8 @@ pub enum MailKind {
     AccountDeletion,
     EmailChanged,
     WorkspaceDeletion,
+    /// A suspension or a security alert in a workspace the recipient owns.
+    SecurityNotice,
 }
 
 impl MailKind {
@@ -37,6 +39,7 @@ impl MailKind {
             Self::AccountDeletion => "account_deletion",
             Self::EmailChanged => "email_changed",
             Self::WorkspaceDeletion => "workspace_deletion",
+            Self::SecurityNotice => "security_notice",
         }
     }
 }

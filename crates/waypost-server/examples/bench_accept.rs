@@ -204,6 +204,9 @@ async fn waypost(
         max_connections: 100_000,
         // BENCH_DISPATCH=0 isolates acceptance from the dispatcher's share of the machine.
         dispatch_enabled: std::env::var("BENCH_DISPATCH").map_or(true, |v| v != "0"),
+        // BENCH_DETECTION=0 turns trust and safety counting and detectors off (on by default),
+        // to measure what detection costs the accept path.
+        detection: std::env::var("BENCH_DETECTION").map_or(true, |v| v != "0"),
         ..Config::default()
     };
     let app = Application::build(config).await?;

@@ -1,5 +1,6 @@
 //! In-memory copies of the rows every send reads and that rarely change: API
-//! keys, channels, workspace messaging settings and templates.
+//! keys, channels, workspace messaging settings, templates and the set of
+//! active suspensions.
 //!
 //! The database bumps a generation counter (by trigger) in the same transaction
 //! as any change to those tables, whoever makes it: this node, another node, the
@@ -10,7 +11,7 @@
 //! database falls back to reading the store, and a revoked key stops working
 //! on every node within a second.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -41,6 +42,8 @@ struct Entries {
     channels: HashMap<(String, String), ChannelRow>,
     settings: HashMap<String, MessagingSettings>,
     templates: HashMap<(String, String, String), TemplateRef>,
+    /// Active suspensions as `(target kind, target id)`; loaded whole, since few are active.
+    suspended: Option<Arc<HashSet<(String, String)>>>,
 }
 
 impl Entries {
@@ -55,6 +58,7 @@ impl Entries {
         self.channels.clear();
         self.settings.clear();
         self.templates.clear();
+        self.suspended = None;
     }
 }
 
@@ -208,6 +212,37 @@ impl Lookups {
             || self.store.find_template(workspace, name, language),
         )
         .await
+    }
+
+    /// The active suspensions, from memory while the cache is fresh.
+    async fn suspensions(&self) -> Result<Arc<HashSet<(String, String)>>> {
+        let epoch = {
+            let entries = self.read();
+            match (&entries.suspended, entries.fresh()) {
+                (Some(set), true) => return Ok(set.clone()),
+                (_, fresh) => fresh.then_some(entries.epoch),
+            }
+        };
+        let set: Arc<HashSet<(String, String)>> =
+            Arc::new(self.store.active_suspensions().await?.into_iter().collect());
+        if let Some(epoch) = epoch {
+            let mut entries = self.write();
+            if entries.epoch == epoch && entries.fresh() {
+                entries.suspended = Some(set.clone());
+            }
+        }
+        Ok(set)
+    }
+
+    /// Whether any of `targets` (`(kind, id)`) is suspended.
+    pub async fn suspended(&self, targets: &[(&str, &str)]) -> Result<bool> {
+        let set = self.suspensions().await?;
+        if set.is_empty() {
+            return Ok(false);
+        }
+        Ok(targets
+            .iter()
+            .any(|(k, id)| set.contains(&((*k).to_owned(), (*id).to_owned()))))
     }
 
     /// How many copies are held, for tests and metrics.

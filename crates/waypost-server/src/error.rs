@@ -195,3 +195,15 @@ impl From<waypost_store::StoreError> for ApiError {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct StartupError(pub String);
+
+/// The answer to a suspended caller, key, channel, user or workspace: type
+/// `suspended` and nothing that says which or why (the owners are told).
+pub fn suspended() -> ApiError {
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "suspended",
+        "Suspended",
+        "Suspended.",
+    )
+    .into()
+}

@@ -17,6 +17,8 @@ use crate::config::Config;
 use crate::state::AppState;
 
 const BATCH: u32 = 1000;
+/// Trust and safety signal counters are kept this long (the detectors look back at most a day).
+pub const SIGNAL_RETENTION_DAYS: i64 = 30;
 
 /// How long each kind of record is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +105,18 @@ pub async fn run(
             rows,
         });
     }
+    let cutoff = now - chrono::Duration::days(SIGNAL_RETENTION_DAYS);
+    let before = crate::signals::minute_of(cutoff);
+    let rows = if dry_run {
+        store.count_signals_before(before).await?
+    } else {
+        store.purge_signals(before).await?
+    };
+    reports.push(KindReport {
+        kind: "signal_counters",
+        cutoff,
+        rows,
+    });
     let cutoff = now - chrono::Duration::days(policy.audit_days.into());
     let rows = purge_audit(store, audit_key, cutoff, now, dry_run, shutdown).await?;
     reports.push(KindReport {

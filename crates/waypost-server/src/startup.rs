@@ -105,7 +105,9 @@ pub async fn build_state(
     let shield = crate::shield::build(&config)?;
     let acceptor_store = store.clone();
     let feed_settings = crate::event_feed::FeedSettings::from_config(&config);
+    let signals = Arc::new(crate::signals::Signals::new(config.detection));
     Ok(AppState {
+        signals,
         limits: Arc::new(RateLimits::from_config(&config)),
         config: Arc::new(config),
         store,
@@ -143,6 +145,8 @@ pub async fn operator_state(config: Config) -> Result<AppState, StartupError> {
 pub struct Application {
     local_addr: SocketAddr,
     listener: Listener,
+    /// The separate `/metrics` listener (`metrics_listen`), if configured.
+    metrics_listener: Option<tokio::net::TcpListener>,
     state: AppState,
     shutdown: CancellationToken,
 }
@@ -168,6 +172,14 @@ impl Application {
         if config.listen.port() == 0 {
             config.listen.set_port(local_addr.port());
         }
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                StartupError(format!(
+                    "WAYPOST_METRICS_LISTEN: cannot listen on {addr}: {e}"
+                ))
+            })?),
+            None => None,
+        };
         let state = build_state(config, clock, true).await?;
         let shutdown = CancellationToken::new();
         // Listen for SIGTERM from here on: a signal during start-up must drain, not kill.
@@ -175,6 +187,7 @@ impl Application {
         Ok(Self {
             local_addr,
             listener,
+            metrics_listener,
             state,
             shutdown,
         })
@@ -186,6 +199,13 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.local_addr.port()
+    }
+
+    /// Where the separate metrics listener is bound, if configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -202,6 +222,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Self {
             listener,
+            metrics_listener,
             state,
             shutdown,
             local_addr,
@@ -238,6 +259,23 @@ impl Application {
             state.clone(),
             shutdown.clone(),
         ));
+        let signals = tokio::spawn(
+            state
+                .signals
+                .clone()
+                .run(state.store.clone(), shutdown.clone()),
+        );
+        let detectors = tokio::spawn(crate::detect::run(state.clone(), shutdown.clone()));
+        let metrics_server = match metrics_listener {
+            Some(l) => Some(tokio::spawn(crate::serve::serve(
+                l,
+                None,
+                http::metrics_router(state.clone()),
+                crate::serve::ConnectionLimits::from_config(&state.config),
+                shutdown.clone(),
+            ))),
+            None => None,
+        };
         let app = http::router(state.clone(), crate::web::routes());
         tracing::info!(address = %local_addr, tls = state.config.tls_enabled(), backend = state.store.backend().as_str(), "listening");
         let limits = crate::serve::ConnectionLimits::from_config(&state.config);
@@ -269,8 +307,13 @@ impl Application {
                 webhooks,
                 mail,
                 automation,
-                lookups
+                lookups,
+                signals,
+                detectors
             );
+            if let Some(m) = metrics_server {
+                let _ = m.await;
+            }
         })
         .await;
         state.store.close().await;

@@ -38,6 +38,8 @@ pub struct AppState {
     pub lookups: Arc<crate::cache::Lookups>,
     /// The live tail of customer events that event streams read.
     pub event_feed: Arc<crate::event_feed::Feed>,
+    /// Trust and safety counters, batched in memory.
+    pub signals: Arc<crate::signals::Signals>,
 }
 
 impl AppState {

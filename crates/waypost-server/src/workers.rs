@@ -36,8 +36,13 @@ pub async fn maintenance(state: AppState, shutdown: CancellationToken) {
             )
             .await
             {
-                Ok(n) if n > 0 => tracing::info!(chains = n, "signed audit checkpoints"),
-                Ok(_) => {}
+                Ok(n) => {
+                    metrics::gauge!("waypost_audit_checkpoint_last_success_timestamp_seconds")
+                        .set(state.clock.now().timestamp() as f64);
+                    if n > 0 {
+                        tracing::info!(chains = n, "signed audit checkpoints");
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot sign audit checkpoints; retrying later")
                 }

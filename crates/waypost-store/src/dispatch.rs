@@ -166,6 +166,11 @@ macro_rules! dispatch_store_impl {
                         SELECT message_id FROM outbox
                         WHERE channel_id = $1 AND next_attempt_at <= $4
                           AND (lease_until IS NULL OR lease_until < $4)
+                          AND NOT EXISTS (
+                            SELECT 1 FROM suspensions s WHERE s.lifted_at IS NULL
+                              AND ((s.target_kind = 'channel' AND s.target_id = $1)
+                                OR (s.target_kind = 'workspace' AND s.target_id =
+                                    (SELECT c.workspace_id FROM channels c WHERE c.id = $1))))
                         ORDER BY next_attempt_at, message_id LIMIT $5 {})
                      RETURNING {}",
                     $skip_locked,

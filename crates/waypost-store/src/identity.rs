@@ -454,6 +454,32 @@ macro_rules! identity_store_impl {
                     .bind(user_id)
                     .execute(&mut *tx)
                     .await?;
+                // A removed member's way in ends with the membership: every
+                // session (they are not bound to one workspace) and the keys
+                // they created here.
+                let now = chrono::Utc::now();
+                let sessions = sqlx::query(
+                    "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let keys = sqlx::query(
+                    "UPDATE api_keys SET revoked_at = $3
+                     WHERE workspace_id = $1 AND created_by = $2 AND revoked_at IS NULL",
+                )
+                .bind(workspace_id)
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let audit = audit.details(serde_json::json!({
+                    "sessions_revoked": sessions,
+                    "api_keys_revoked": keys,
+                }));
                 $append(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())

@@ -41,6 +41,7 @@ pub mod retention;
 pub mod shield;
 pub mod sqlite;
 pub mod templates;
+pub mod trust;
 pub mod webhooks;
 pub mod workspace_deletion;
 
@@ -79,6 +80,7 @@ pub use privacy::PrivacyStore;
 pub use retention::RetentionStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
 pub use templates::TemplateStore;
+pub use trust::TrustStore;
 pub use webhooks::WebhookStore;
 pub use workspace_deletion::WorkspaceDeletionStore;
 
@@ -122,6 +124,7 @@ pub trait Store:
     + WorkspaceDeletionStore
     + AutomationStore
     + KnowledgeStore
+    + TrustStore
     + Send
     + Sync
     + 'static
@@ -164,6 +167,7 @@ impl<T> Store for T where
         + WorkspaceDeletionStore
         + AutomationStore
         + KnowledgeStore
+        + TrustStore
         + Send
         + Sync
         + 'static

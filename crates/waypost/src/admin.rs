@@ -32,6 +32,16 @@ pub enum AdminCommand {
     /// Help one account: unlock, reset its second factors, issue a reset link.
     #[command(subcommand)]
     User(crate::user_cmd::UserCommand),
+    /// Suspend an API key, a channel (its outbox is held), a user or a workspace.
+    Suspend(crate::suspend_cmd::SuspendArgs),
+    /// Lift a suspension.
+    Unsuspend {
+        /// `api_key`, `channel`, `user` or `workspace`.
+        kind: String,
+        id: String,
+    },
+    /// List suspensions, newest first.
+    Suspensions,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -121,6 +131,11 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
             );
         }
         AdminCommand::OperatorToken(cmd) => operator_token(&state, cmd).await?,
+        AdminCommand::Suspend(args) => crate::suspend_cmd::suspend(&state, args).await?,
+        AdminCommand::Unsuspend { kind, id } => {
+            crate::suspend_cmd::unsuspend(&state, &kind, &id).await?
+        }
+        AdminCommand::Suspensions => crate::suspend_cmd::list(&state).await?,
         AdminCommand::User(cmd) => crate::user_cmd::run(&state, cmd).await?,
     }
     state.store.close().await;

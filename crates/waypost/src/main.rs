@@ -7,6 +7,7 @@ mod contacts_cmd;
 mod demo;
 mod sandbox_cmd;
 mod shield_cmd;
+mod suspend_cmd;
 mod user_cmd;
 mod webhooks_cmd;
 

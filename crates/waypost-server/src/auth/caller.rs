@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use waypost_core::audit::Actor;
 use waypost_core::auth::Scope;
+use waypost_core::trust::{ScopeKind, network_of, signal};
 use waypost_core::{NewAuditEvent, WorkspaceId};
 use waypost_crypto::token;
 use waypost_store::identity::{ApiKeyRecord, SessionRecord, UserRecord};
@@ -175,11 +176,34 @@ async fn authenticate_api_key(
         None
     };
     if let Some(reason) = reason {
+        state.signals.add(
+            now,
+            Some(&key.workspace_id),
+            &[(ScopeKind::ApiKey, &key.id)],
+            signal::DENIED_401,
+            1,
+        );
         audit_key_rejection(state, Some(&key), parsed.display_prefix(), reason, origin).await;
         return Err(invalid().into());
     }
+    if state
+        .lookups
+        .suspended(&[("api_key", &key.id), ("workspace", &key.workspace_id)])
+        .await?
+    {
+        audit_key_rejection(
+            state,
+            Some(&key),
+            parsed.display_prefix(),
+            "suspended",
+            origin,
+        )
+        .await;
+        return Err(crate::error::suspended().into());
+    }
     let info = state.limits.api_key.check(&key.id);
     slot.record(info);
+    count_key_request(state, &key, origin, info.retry_after_secs.is_some(), now);
     if info.retry_after_secs.is_some() {
         return Err(AuthRejection::Limited(too_many_requests(
             info,
@@ -213,6 +237,29 @@ async fn authenticate_api_key(
         workspace_id,
         scopes,
     })))
+}
+
+/// Counts a key's request (and the network it came from, and a 429) for the detectors.
+fn count_key_request(
+    state: &AppState,
+    key: &ApiKeyRecord,
+    origin: &RequestOrigin,
+    limited: bool,
+    now: DateTime<Utc>,
+) {
+    if !state.signals.enabled() {
+        return;
+    }
+    let ws = Some(key.workspace_id.as_str());
+    let scope = [(ScopeKind::ApiKey, key.id.as_str())];
+    state.signals.add(now, ws, &scope, signal::API_REQUEST, 1);
+    if limited {
+        state.signals.add(now, ws, &scope, signal::LIMITED_429, 1);
+    }
+    if let Some(ip) = origin.ip {
+        let net = format!("{}{}", signal::NETWORK_PREFIX, network_of(ip));
+        state.signals.add(now, ws, &scope, &net, 1);
+    }
 }
 
 async fn audit_key_rejection(
@@ -315,6 +362,13 @@ async fn authenticate_session(
     }
     if now - session.last_seen_at > Duration::seconds(TOUCH_EVERY) {
         state.store.touch_session(&session.id, now).await?;
+    }
+    if state
+        .lookups
+        .suspended(&[("user", &session.user_id)])
+        .await?
+    {
+        return Err(crate::error::suspended().into());
     }
     let user = state.store.get_user(&session.user_id).await?;
     Ok(Caller::Session(Box::new(SessionCaller {

@@ -95,6 +95,13 @@ impl<A: RequiredAction> FromRequestParts<AppState> for Authorized<A> {
             Caller::ApiKey(key) => {
                 let scope = scope_for(A::ACTION).ok_or_else(super::caller::session_required)?;
                 if !key.scopes.contains(&scope) {
+                    state.signals.add(
+                        state.clock.now(),
+                        Some(&key.key.workspace_id),
+                        &[(waypost_core::trust::ScopeKind::ApiKey, &key.key.id)],
+                        waypost_core::trust::signal::DENIED_403,
+                        1,
+                    );
                     return Err(ApiError::from(
                         Problem::new(
                             StatusCode::FORBIDDEN,
@@ -239,6 +246,13 @@ pub async fn workspace_and_role(
             memberships.remove(0)
         }
     };
+    if state
+        .lookups
+        .suspended(&[("workspace", &membership.workspace_id)])
+        .await?
+    {
+        return Err(crate::error::suspended());
+    }
     let id = WorkspaceId::parse(&membership.workspace_id).map_err(|_| {
         ApiError::Internal(anyhow::anyhow!("malformed workspace id in memberships"))
     })?;

@@ -20,6 +20,12 @@ mod mail;
 pub struct Config {
     /// Address the HTTP server binds.
     pub listen: SocketAddr,
+    /// A separate address serving only `/metrics`, without a token (keep it
+    /// private); on `listen`, `/metrics` needs an operator token.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Trust and safety signal counting and detectors (`WAYPOST_DETECTION`).
+    /// Suspensions are enforced either way.
+    pub detection: bool,
     /// Directory for the default SQLite database and master key file.
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://…`; defaults to `sqlite://<data_dir>/waypost.db`.
@@ -286,6 +292,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
+            detection: true,
             data_dir: PathBuf::from("waypost-data"),
             database_url: None,
             database_max_connections: 10,
@@ -793,6 +801,12 @@ impl Config {
         };
         vec![
             format!("listen = {}", self.listen),
+            format!(
+                "metrics_listen = {}",
+                self.metrics_listen
+                    .map_or("(unset)".to_owned(), |a| a.to_string())
+            ),
+            format!("detection = {}", self.detection),
             format!("data_dir = {}", self.data_dir.display()),
             format!(
                 "database_url = {}",

@@ -369,6 +369,7 @@ impl ChannelSender {
         }
         self.send_all(ready, &mut results, cancel).await;
         self.recorded().await?;
+        count_failures(&self.state, &results, now);
         let ring = self.state.keys.current();
         let store = self.state.store.clone();
         let owner = self.owner.clone();
@@ -664,4 +665,30 @@ impl ChannelSender {
 
 fn result(row: OutboxRow, outcome: SendOutcome, at: DateTime<Utc>) -> SendResult {
     SendResult { row, outcome, at }
+}
+
+/// Counts provider failures (all, and by error code) per channel and workspace for the detectors.
+fn count_failures(state: &AppState, results: &[SendResult], now: chrono::DateTime<chrono::Utc>) {
+    use waypost_core::trust::{ScopeKind, signal};
+    if !state.signals.enabled() {
+        return;
+    }
+    for r in results {
+        let code = match &r.outcome {
+            SendOutcome::Failed { code, .. } | SendOutcome::Retry { code, .. } => code,
+            _ => continue,
+        };
+        let ws = r.row.workspace_id.as_str();
+        let scopes = [
+            (ScopeKind::Workspace, ws),
+            (ScopeKind::Channel, r.row.channel_id.as_str()),
+        ];
+        state
+            .signals
+            .add(now, Some(ws), &scopes, signal::PROVIDER_FAILURE, 1);
+        if let Some(code) = code {
+            let by_code = format!("{}:{code}", signal::PROVIDER_FAILURE);
+            state.signals.add(now, Some(ws), &scopes[1..], &by_code, 1);
+        }
+    }
 }

@@ -355,6 +355,7 @@ pub async fn change_password(
         .store
         .change_password(&s.user.id, &hash, &s.session.id, now, origin.stamp(event))
         .await?;
+    state.signals.credential_changed(now, &s.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::auth::Operator;
 use crate::backup_schedule::BackupStatus;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
@@ -83,10 +84,24 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, Ap
 
 /// Prometheus text exposition: request counts and latencies by route and status,
 /// database pool sizes, build information, open security incidents and the
-/// hours left until each one's notification deadline.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// hours left until each one's notification deadline, open security alerts.
+/// It names incidents and endpoints, so on the main listener it needs an
+/// operator token; `WAYPOST_METRICS_LISTEN` serves it without one on a
+/// separate (private) address.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("operator_token" = [])),
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json")))]
+pub async fn metrics(State(state): State<AppState>, _operator: Operator) -> impl IntoResponse {
+    render(&state).await
+}
+
+/// `/metrics` on the separate metrics listener: no token (the address is the guard).
+pub async fn metrics_open(State(state): State<AppState>) -> impl IntoResponse {
+    render(&state).await
+}
+
+async fn render(state: &AppState) -> axum::response::Response {
     for pool in state.store.pool_stats() {
         metrics::gauge!("waypost_db_pool_connections", "pool" => pool.name, "state" => "open")
             .set(pool.size as f64);
@@ -95,11 +110,39 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         metrics::gauge!("waypost_db_pool_max_connections", "pool" => pool.name)
             .set(pool.max as f64);
     }
+    match state.store.open_alert_count().await {
+        Ok(n) => metrics::gauge!("waypost_security_alerts_open").set(n as f64),
+        Err(e) => tracing::warn!(error = %e, "cannot count open security alerts for metrics"),
+    }
+    match state.store.outbox_backlog().await {
+        Ok((depth, oldest)) => {
+            metrics::gauge!("waypost_outbox_depth").set(depth as f64);
+            let age = oldest.map_or(0.0, |t| (state.clock.now() - t).num_seconds().max(0) as f64);
+            metrics::gauge!("waypost_outbox_oldest_due_age_seconds").set(age);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the outbox backlog for metrics"),
+    }
+    if let Some(expiry) = state
+        .config
+        .tls_cert
+        .as_deref()
+        .and_then(certificate_expiry)
+    {
+        metrics::gauge!("waypost_tls_certificate_expiry_timestamp_seconds").set(expiry as f64);
+    }
     let mut body = state.metrics.render();
-    match super::incidents::metrics_text(&state).await {
+    match super::incidents::metrics_text(state).await {
         Ok(text) => body.push_str(&text),
         // A scrape still answers; the missing series show the gap.
         Err(e) => tracing::warn!(error = %e, "cannot read open incidents for metrics"),
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// When the first certificate of the PEM file at `path` expires (unix seconds).
+fn certificate_expiry(path: &std::path::Path) -> Option<i64> {
+    let pem = std::fs::read(path).ok()?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    Some(cert.validity().not_after.timestamp())
 }

@@ -29,6 +29,7 @@ pub mod passkey_login;
 pub mod passkeys;
 pub mod password_reset;
 pub mod privacy;
+pub mod security;
 pub mod sessions;
 pub mod setup;
 pub mod shield;
@@ -80,6 +81,7 @@ use crate::state::AppState;
         (name = "events", description = "The live stream of customer events (Server-Sent Events)"),
         (name = "automation", description = "Rules (welcome, away, keywords) and the AI assistant: provider settings, knowledge base, handing conversations back"),
         (name = "incidents", description = "The security incident register: operators record, affected workspaces read"),
+        (name = "security", description = "Trust and safety: security alerts from the detectors, suspensions of keys, channels, users and workspaces"),
     ),
     modifiers(&SecuritySchemes),
     security(("api_key" = []), ("session" = [])),
@@ -260,6 +262,18 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(incidents::create, incidents::list))
         .routes(routes!(incidents::get, incidents::update))
         .routes(routes!(incidents::close))
+        .routes(routes!(
+            security::create_suspension,
+            security::list_all_suspensions
+        ))
+        .routes(routes!(security::lift_suspension))
+        .routes(routes!(security::list_all_alerts))
+        .routes(routes!(security::operator_acknowledge))
+        .routes(routes!(security::list_alerts))
+        .routes(routes!(security::acknowledge_alert))
+        .routes(routes!(security::list_suspensions))
+        .routes(routes!(security::owner_lift))
+        .routes(routes!(security::get_policy, security::set_policy))
         .routes(routes!(incident_view::list))
         .routes(routes!(incident_view::get))
         .split_for_parts()
@@ -312,6 +326,15 @@ pub fn router(state: AppState, pages: Router<AppState>) -> Router {
         // Provider webhooks come from few addresses at high rates: no per-address limit.
         .merge(inbound::routes(state.config.inbound_body_limit_bytes));
     with_edge_layers(routes, settings).with_state(state)
+}
+
+/// The separate metrics listener's routes (`WAYPOST_METRICS_LISTEN`): `/metrics`
+/// without a token, and `/healthz`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics_open))
+        .route("/healthz", get(health::healthz))
+        .with_state(state)
 }
 
 /// Wraps routes in the layers every response passes through, outermost first:

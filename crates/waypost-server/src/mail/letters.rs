@@ -154,6 +154,31 @@ pub fn api_key_created(to: &str, key_name: &str, prefix: &str) -> Letter {
     )
 }
 
+/// To a workspace owner: something in the workspace was suspended or reinstated.
+pub fn suspension(to: &str, what: &str, id: &str, suspended: bool, reason: &str) -> Letter {
+    let (subject, body) = if suspended {
+        (
+            "Something in your Waypost workspace was suspended",
+            format!("The {what} {id} was suspended. Reason: {reason}"),
+        )
+    } else {
+        (
+            "A suspension in your Waypost workspace was lifted",
+            format!("The {what} {id} works again."),
+        )
+    };
+    letter(
+        to,
+        subject,
+        vec![
+            t(body),
+            t(
+                "Security alerts and suspensions are listed at GET /v1/security/alerts and GET /v1/security/suspensions.",
+            ),
+        ],
+    )
+}
+
 pub fn recovery_code_used(to: &str, remaining: i64) -> Letter {
     letter(
         to,

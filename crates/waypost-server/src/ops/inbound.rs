@@ -303,6 +303,17 @@ fn inbound_message(
         }),
         now,
     );
+    if keyword_of(&state.config, m) == Some(false) {
+        use waypost_core::trust::{ScopeKind, signal};
+        let ws = channel.workspace_id.as_str();
+        let scopes = [
+            (ScopeKind::Workspace, ws),
+            (ScopeKind::Channel, channel.id.as_str()),
+        ];
+        state
+            .signals
+            .add(now, Some(ws), &scopes, signal::OPT_OUT, 1);
+    }
     let consent = keyword_of(&state.config, m).map(|opt_in| {
         let status = if opt_in { "opted_in" } else { "opted_out" };
         let consent_id = format!("cns_{}", ulid::Ulid::new());

@@ -366,6 +366,9 @@ async fn accept_new(
         .lookups
         .channel(&ctx.workspace, &req.channel_id)
         .await?;
+    if state.lookups.suspended(&[("channel", &channel.id)]).await? {
+        return Err(crate::error::suspended());
+    }
     let contact = recipient_contact(state, ctx, &req).await?;
     let who = crate::messaging::identity::contact_identity(&state.keys, &contact)
         .map_err(ApiError::Internal)?;
@@ -540,6 +543,7 @@ async fn accept_new(
         })
         .await?;
     metrics::counter!("waypost_messages_accepted_total").increment(1);
+    count_send(state, ctx, &channel.id, shield_label.is_some(), now);
     match outcome {
         AcceptOutcome::Accepted => Ok(Answer::Accepted(answer)),
         // A concurrent request with the same key committed first: answer as it did.
@@ -554,5 +558,40 @@ async fn accept_new(
                 })?;
             Ok(Answer::Replayed(stored))
         }
+    }
+}
+
+/// Counts an accepted send (and a shield flag) for the detectors, in memory.
+fn count_send(
+    state: &AppState,
+    ctx: &Ctx,
+    channel_id: &str,
+    flagged: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    use waypost_core::trust::{ScopeKind, signal};
+    if !state.signals.enabled() {
+        return;
+    }
+    let mut scopes = vec![
+        (ScopeKind::Workspace, ctx.workspace.as_str()),
+        (ScopeKind::Channel, channel_id),
+    ];
+    match &ctx.actor {
+        waypost_core::audit::Actor::ApiKey(id) => scopes.push((ScopeKind::ApiKey, id)),
+        waypost_core::audit::Actor::User(id) => scopes.push((ScopeKind::User, id)),
+        _ => {}
+    }
+    state
+        .signals
+        .add(now, Some(&ctx.workspace), &scopes, signal::SEND, 1);
+    if flagged {
+        state.signals.add(
+            now,
+            Some(&ctx.workspace),
+            &scopes[..2],
+            signal::SHIELD_FLAGGED,
+            1,
+        );
     }
 }

@@ -79,6 +79,9 @@ pub async fn confirm(
         .store
         .enable_totp(&user.id, origin.stamp(event))
         .await?;
+    state
+        .signals
+        .credential_changed(state.clock.now(), &user.id);
     new_recovery_codes(state, origin, caller, "mfa.recovery_codes_generated").await
 }
 

@@ -198,6 +198,10 @@ pub async fn complete(
         .await
     {
         Err(waypost_store::StoreError::NotFound(_)) => Err(invalid_link()),
-        other => Ok(other?),
+        other => {
+            let done = other?;
+            state.signals.credential_changed(now, &user.id);
+            Ok(done)
+        }
     }
 }

@@ -74,6 +74,16 @@ pub async fn check_password(
         if let Some(until) = state.phantom_lockouts.locked_until(&key, now) {
             return Ok(Err(Refusal::Locked(until)));
         }
+        // Unknown accounts count too (credential stuffing), by a keyed hash of the email.
+        let account: String = key.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        count_sign_in(
+            state,
+            origin,
+            &format!("unknown:{account}"),
+            None,
+            false,
+            now,
+        );
         let event = NewAuditEvent::new(None, Actor::System, "auth.login_failed")
             .details(serde_json::json!({ "reason": "unknown_account" }));
         state.audit(origin.stamp(event)).await?;
@@ -212,6 +222,7 @@ pub async fn record_failure(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Refusal, ApiError> {
+    count_sign_in(state, origin, &user.id, Some(&user.id), false, now);
     let failure = NewAuditEvent::new(None, Actor::User(user.id.clone()), "auth.login_failed")
         .target("user", user.id.clone())
         .details(serde_json::json!({ "reason": reason }));
@@ -243,6 +254,7 @@ pub async fn open_session(
 ) -> Result<(SecretString, SessionRecord), ApiError> {
     let now = state.clock.now();
     state.store.clear_login_failures(&user.id).await?;
+    count_sign_in(state, origin, &user.id, Some(&user.id), true, now);
     let token = token::generate_session_token();
     let session = SessionRecord {
         id: format!("ses_{}", ulid::Ulid::new()),
@@ -299,4 +311,47 @@ pub async fn mark_reauthenticated(
         .mark_reauthenticated(&session.id, state.clock.now(), origin.stamp(event))
         .await?;
     Ok(())
+}
+
+/// Counts a sign-in attempt for the detectors: per user (with the network it
+/// came from), per network, and per (network, account) pair.
+fn count_sign_in(
+    state: &AppState,
+    origin: &RequestOrigin,
+    account: &str,
+    user_id: Option<&str>,
+    success: bool,
+    now: DateTime<Utc>,
+) {
+    use waypost_core::trust::{ScopeKind, network_of, signal};
+    if !state.signals.enabled() {
+        return;
+    }
+    let name = if success {
+        signal::SIGN_IN
+    } else {
+        signal::SIGN_IN_FAILURE
+    };
+    let net = origin.ip.map(network_of);
+    if let Some(user) = user_id {
+        state
+            .signals
+            .add(now, None, &[(ScopeKind::User, user)], name, 1);
+        if let (true, Some(net)) = (success, &net) {
+            let seen = format!("{}{net}", signal::NETWORK_PREFIX);
+            state
+                .signals
+                .add(now, None, &[(ScopeKind::User, user)], &seen, 1);
+        }
+    }
+    if let (false, Some(net)) = (success, &net) {
+        let pair = format!("{net} {account}");
+        state.signals.add(
+            now,
+            None,
+            &[(ScopeKind::Network, net), (ScopeKind::NetworkUser, &pair)],
+            name,
+            1,
+        );
+    }
 }

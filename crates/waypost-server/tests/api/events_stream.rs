@@ -203,7 +203,7 @@ async fn message_received_arrives_live_with_its_webhook_body(backend: Backend) {
     let worst = latencies.iter().max().unwrap();
     eprintln!("event stream latency after the webhook's 200: {latencies:?}");
     assert!(*worst <= Duration::from_secs(1), "{latencies:?}");
-    let metrics = f.app.get("/metrics").await.text().await.unwrap();
+    let metrics = f.app.metrics().await.text().await.unwrap();
     // The gauge is process-wide (other tests may run in this process): present, at least.
     assert!(
         metrics.contains("waypost_event_streams_open"),

@@ -28,6 +28,8 @@ macro_rules! on_both_backends {
 
 pub struct TestApp {
     pub address: String,
+    /// The separate metrics listener (`metrics_listen`), when configured.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub state: AppState,
     pub config: Config,
@@ -87,6 +89,7 @@ pub async fn spawn_with(
         .await
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
     let state = app.state().clone();
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
@@ -96,6 +99,7 @@ pub async fn spawn_with(
         .unwrap();
     TestApp {
         address,
+        metrics_address,
         clock,
         client,
         state,
@@ -111,6 +115,17 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `/metrics` with a fresh operator token, as a scraper with one would ask.
+    pub async fn metrics(&self) -> reqwest::Response {
+        let (_, token) = crate::incidents::operator_token(self).await;
+        self.client
+            .get(format!("{}/metrics", self.address))
+            .bearer_auth(token)
             .send()
             .await
             .expect("request sent")

@@ -131,7 +131,7 @@ async fn bad_signature_is_refused_and_nothing_stored(backend: Backend) {
             .is_empty()
     );
     assert!(f.event_types().await.is_empty());
-    let metrics = f.app.get("/metrics").await.text().await.unwrap();
+    let metrics = f.app.metrics().await.text().await.unwrap();
     assert!(
         metrics.contains("waypost_inbound_signature_failures_total"),
         "counted"

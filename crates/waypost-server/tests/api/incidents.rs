@@ -407,20 +407,20 @@ async fn metrics_show_open_incidents_and_hours_left(backend: Backend) {
     };
     let a = workspace_api(&app, "a@example.com", &["audit:read"]).await;
     let (_, token) = operator_token(&app).await;
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await.text().await.unwrap();
     assert_eq!(metric(&metrics, "waypost_incidents_open "), Some(0.0));
 
     let created = open_incident(&app, &token, &[a.workspace_id]).await;
     let id = created["id"].as_str().unwrap();
     let series = format!("waypost_incident_notification_hours_left{{incident=\"{id}\"}} ");
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await.text().await.unwrap();
     assert_eq!(metric(&metrics, "waypost_incidents_open "), Some(1.0));
     let left = metric(&metrics, &series).unwrap();
     assert!((left - 70.0).abs() < 0.01, "{left}");
 
     // Past the deadline the hours go negative.
     app.clock.advance(Duration::hours(80));
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await.text().await.unwrap();
     let left = metric(&metrics, &series).unwrap();
     assert!((left + 10.0).abs() < 0.01, "{left}");
 
@@ -434,7 +434,7 @@ async fn metrics_show_open_incidents_and_hours_left(backend: Backend) {
     .await;
     let closed: Value = res.json().await.unwrap();
     assert_eq!(closed["notified_within_deadline"], false);
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await.text().await.unwrap();
     assert_eq!(metric(&metrics, "waypost_incidents_open "), Some(0.0));
     assert!(metric(&metrics, &series).is_none(), "{metrics}");
 }

@@ -60,5 +60,7 @@ mod setup;
 mod shield;
 mod templates;
 mod tls;
+mod trust;
+mod trust_detect;
 mod webhooks;
 mod workspace_lifecycle;

@@ -70,7 +70,7 @@ async fn metrics_count_requests_by_route_and_status(backend: Backend) {
     };
     app.get("/healthz").await;
     app.get("/definitely-missing").await;
-    let res = app.get("/metrics").await;
+    let res = app.metrics().await;
     assert_eq!(res.status(), 200);
     assert!(
         res.headers()["content-type"]

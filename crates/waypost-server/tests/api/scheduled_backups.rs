@@ -101,7 +101,7 @@ async fn scheduled_backups_are_written_kept_and_aged_out(backend: Backend) {
     assert_eq!(ready["backups"]["enabled"], true);
     assert!(ready["backups"]["last_success_at"].is_string(), "{ready}");
     assert!(ready["backups"]["last_error"].is_null(), "{ready}");
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await.text().await.unwrap();
     assert!(
         metrics.contains("waypost_backups_total{outcome=\"success\"}"),
         "{metrics}"
@@ -155,7 +155,7 @@ async fn failing_backups_are_counted_and_shown(backend: Backend) {
     assert!(ready["backups"]["last_error"].is_string(), "{ready}");
     assert!(ready["backups"]["last_error_at"].is_string(), "{ready}");
     assert!(ready["backups"]["last_success_at"].is_null(), "{ready}");
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await.text().await.unwrap();
     assert!(
         metrics.contains("waypost_backups_total{outcome=\"failure\"}"),
         "{metrics}"

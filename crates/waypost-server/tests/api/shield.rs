@@ -522,7 +522,7 @@ async fn scans_are_counted_in_metrics(backend: Backend) {
     };
     let key = key_with(&app, &["shield:scan"]).await;
     scan_ok(&app, &key, json!({ "text": HOSTILE })).await;
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app.metrics().await.text().await.unwrap();
     assert!(
         text.lines()
             .any(|l| l.starts_with("waypost_shield_scans_total{label=\"smishing\"}")),
