@@ -119,7 +119,7 @@ pub(crate) fn order_tables(mut tables: Vec<TableSpec>) -> Vec<TableSpec> {
         "incidents",
     ];
     // `_`-prefixed tables are the database's own bookkeeping (migrations, the
-    // cache generation), which a fresh database already has.
+    // cache generation, the detector cursor), which a fresh database already has.
     tables.retain(|t| !t.name.starts_with('_') && !t.name.starts_with("sqlite_"));
     tables.sort_by_key(|t| {
         (

@@ -372,14 +372,14 @@ macro_rules! trust_store_impl {
             }
 
             async fn detector_cursor(&self) -> $crate::Result<i64> {
-                let (m,): (i64,) = sqlx::query_as("SELECT minute FROM detector_cursor WHERE id = 1")
+                let (m,): (i64,) = sqlx::query_as("SELECT minute FROM _detector_cursor WHERE id = 1")
                     .fetch_one(self.reads())
                     .await?;
                 Ok(m)
             }
 
             async fn advance_detector_cursor(&self, from: i64, to: i64) -> $crate::Result<bool> {
-                Ok(sqlx::query("UPDATE detector_cursor SET minute = $2 WHERE id = 1 AND minute = $1")
+                Ok(sqlx::query("UPDATE _detector_cursor SET minute = $2 WHERE id = 1 AND minute = $1")
                     .bind(from)
                     .bind(to)
                     .execute(self.writes())
@@ -389,7 +389,7 @@ macro_rules! trust_store_impl {
             }
 
             async fn finish_detector_minutes(&self, to: i64) -> $crate::Result<()> {
-                sqlx::query("UPDATE detector_cursor SET done = $1 WHERE id = 1 AND done < $1")
+                sqlx::query("UPDATE _detector_cursor SET done = $1 WHERE id = 1 AND done < $1")
                     .bind(to)
                     .execute(self.writes())
                     .await?;
@@ -397,7 +397,7 @@ macro_rules! trust_store_impl {
             }
 
             async fn detector_done(&self) -> $crate::Result<i64> {
-                let (m,): (i64,) = sqlx::query_as("SELECT done FROM detector_cursor WHERE id = 1")
+                let (m,): (i64,) = sqlx::query_as("SELECT done FROM _detector_cursor WHERE id = 1")
                     .fetch_one(self.reads())
                     .await?;
                 Ok(m)

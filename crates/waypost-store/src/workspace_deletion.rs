@@ -29,6 +29,8 @@ pub const PURGE_ORDER: &[&str] = &[
     "contact_imports",
     "idempotency_records",
     "shield_scans",
+    "signal_counters",
+    "security_alerts",
     "audit_events",
 ];
 
@@ -170,6 +172,10 @@ macro_rules! workspace_deletion_store_impl {
                 .bind(empty)
                 .execute(&mut *tx)
                 .await?;
+                sqlx::query("UPDATE assistant_settings SET api_key = NULL, enabled = FALSE WHERE workspace_id = $1")
+                    .bind(workspace_id)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query(
                     "UPDATE webhook_endpoints SET secret = $2, previous_secret = NULL, enabled = FALSE,
                         disabled_reason = 'workspace deleted'
@@ -179,12 +185,23 @@ macro_rules! workspace_deletion_store_impl {
                 .bind(empty)
                 .execute(&mut *tx)
                 .await?;
+                // The detectors' baselines are keyed by scope, not workspace.
+                sqlx::query(
+                    "DELETE FROM detector_baselines
+                     WHERE (scope_kind = 'workspace' AND scope_id = $1)
+                        OR (scope_kind = 'channel' AND scope_id IN (SELECT id FROM channels WHERE workspace_id = $1))
+                        OR (scope_kind = 'api_key' AND scope_id IN (SELECT id FROM api_keys WHERE workspace_id = $1))",
+                )
+                .bind(workspace_id)
+                .execute(&mut *tx)
+                .await?;
                 // Nobody and nothing acts in it any more.
                 for statement in [
                     "DELETE FROM api_keys WHERE workspace_id = $1",
                     "DELETE FROM invitations WHERE workspace_id = $1",
                     "DELETE FROM memberships WHERE workspace_id = $1",
                     "DELETE FROM outbox WHERE workspace_id = $1",
+                    "DELETE FROM automation_work WHERE workspace_id = $1",
                 ] {
                     sqlx::query(statement).bind(workspace_id).execute(&mut *tx).await?;
                 }

@@ -80,6 +80,15 @@ pub(crate) async fn stream_export(state: AppState, ctx: &Ctx) -> Result<Response
             super::webhooks::EndpointView::from(e),
         );
     }
+    for r in crate::ops::automation::list_rules(&state, ctx).await? {
+        push(&mut head, "automation_rule", r);
+    }
+    if let Some(a) = state.store.assistant_settings(&ctx.workspace).await? {
+        push(&mut head, "assistant", crate::ops::assistant::view(a));
+    }
+    for k in crate::ops::knowledge::list(&state, ctx).await? {
+        push(&mut head, "knowledge_document", k);
+    }
     let mut filter = TemplateFilter::default();
     loop {
         let rows = state

@@ -115,7 +115,7 @@ pub struct AssistantView {
     pub tokens_used: i64,
 }
 
-fn view(r: AssistantSettingsRow) -> AssistantView {
+pub(crate) fn view(r: AssistantSettingsRow) -> AssistantView {
     AssistantView {
         enabled: r.enabled,
         api_key_set: r.api_key.is_some(),

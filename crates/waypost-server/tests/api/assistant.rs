@@ -143,7 +143,7 @@ async fn a_faq_is_answered_from_the_knowledge_base_and_the_rest_goes_to_a_person
     assert_eq!(status, 204);
     let third = a.say(THIRD, "Can I return an item I bought?").await;
     assert_eq!(a.replies(&third).await, [FALLBACK]);
-    let metrics = a.f.app.get("/metrics").await.text().await.unwrap();
+    let metrics = a.f.app.metrics().await.text().await.unwrap();
     for name in [
         "waypost_assistant_answers_total",
         "waypost_assistant_handoffs_total",

@@ -50,14 +50,15 @@ CREATE TABLE detector_baselines (
 );
 
 -- The last minute the detectors evaluated; advanced by compare-and-set so
--- one node evaluates each minute.
-CREATE TABLE detector_cursor (
+-- one node evaluates each minute. Operational state: the leading underscore
+-- keeps it out of backups.
+CREATE TABLE _detector_cursor (
     id       INTEGER PRIMARY KEY CHECK (id = 1),
     minute   BIGINT NOT NULL,
     -- The last minute whose evaluation finished (for monitoring and tests).
     done     BIGINT NOT NULL DEFAULT 0
 );
-INSERT INTO detector_cursor (id, minute) VALUES (1, 0);
+INSERT INTO _detector_cursor (id, minute) VALUES (1, 0);
 
 -- Findings: counts as evidence, never content.
 CREATE TABLE security_alerts (

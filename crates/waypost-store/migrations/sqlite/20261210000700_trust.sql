@@ -54,13 +54,14 @@ CREATE TABLE detector_baselines (
 ) STRICT;
 
 -- The last minute the detectors evaluated; advanced by compare-and-set.
-CREATE TABLE detector_cursor (
+-- Operational state (the leading underscore keeps it out of backups).
+CREATE TABLE _detector_cursor (
     id       INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
     minute   INTEGER NOT NULL,
     -- The last minute whose evaluation finished (for monitoring and tests).
     done     INTEGER NOT NULL DEFAULT 0
 ) STRICT;
-INSERT INTO detector_cursor (id, minute) VALUES (1, 0);
+INSERT INTO _detector_cursor (id, minute) VALUES (1, 0);
 
 -- Findings: counts as evidence, never content.
 CREATE TABLE security_alerts (

@@ -24,6 +24,7 @@ const BOOL_COLUMNS: &[&str] = &[
     "is_regex",
     "first_contact",
     "assistant_paused",
+    "auto_suspend",
 ];
 
 fn kind_of(column: &str, declared: &str) -> Kind {
