@@ -16,7 +16,9 @@ use std::fmt;
 use serde_json::Value;
 
 pub use components::validate_components;
-pub use prohibited::{BUILTIN_PROHIBITED, ProhibitedContent, template_texts};
+pub use prohibited::{
+    BUILTIN_PROHIBITED, ProhibitedContent, SPAM_CATEGORY, TEMPLATE_SPAM_SCORE, template_texts,
+};
 
 /// Longest template name Meta accepts.
 pub const NAME_MAX: usize = 512;

@@ -95,7 +95,148 @@ pub const BUILTIN_PROHIBITED: &[(&str, &[&str])] = &[
             "fake documents",
         ],
     ),
+    // The categories below carry phrases in the languages of Waypost's main
+    // regions (English, Spanish, Portuguese, French, German, Italian,
+    // Indonesian): phrases rather than single words, so news and care
+    // messages that mention a subject are not refused for it.
+    (
+        "hate",
+        &[
+            "subhuman",
+            "subhumans",
+            "inferior race",
+            "master race",
+            "racial purity",
+            "ethnic cleansing",
+            "white power",
+            "white supremacy",
+            "race war",
+            "sieg heil",
+            "heil hitler",
+            "raza inferior",
+            "limpieza étnica",
+            "supremacía blanca",
+            "raça inferior",
+            "limpeza étnica",
+            "supremacia branca",
+            "race inférieure",
+            "nettoyage ethnique",
+            "suprématie blanche",
+            "untermensch",
+            "untermenschen",
+            "minderwertige rasse",
+            "ethnische säuberung",
+            "rassenreinheit",
+            "razza inferiore",
+            "pulizia etnica",
+            "ras rendah",
+            "pembersihan etnis",
+        ],
+    ),
+    (
+        "violence",
+        &[
+            "i will kill you",
+            "we will kill you",
+            "kill yourself",
+            "bomb threat",
+            "make a bomb",
+            "pipe bomb",
+            "mass shooting",
+            "beheading",
+            "hire a hitman",
+            "hitman for hire",
+            "murder for hire",
+            "acid attack",
+            "te voy a matar",
+            "vamos a matarte",
+            "bomba casera",
+            "vou te matar",
+            "matador de aluguel",
+            "bomba caseira",
+            "je vais te tuer",
+            "tueur à gages",
+            "ich bringe dich um",
+            "auftragsmörder",
+            "rohrbombe",
+            "ti ammazzo",
+            "ti uccido",
+            "aku akan membunuhmu",
+            "pembunuh bayaran",
+        ],
+    ),
+    (
+        "illegal",
+        &[
+            "stolen credit cards",
+            "cloned cards",
+            "cvv dumps",
+            "fullz",
+            "bank logs",
+            "hacked accounts",
+            "money laundering",
+            "launder money",
+            "child porn",
+            "csam",
+            "human trafficking",
+            "organ trafficking",
+            "sell your kidney",
+            "fake banknotes",
+            "tarjetas clonadas",
+            "lavado de dinero",
+            "billetes falsos",
+            "trata de personas",
+            "venta de órganos",
+            "cartões clonados",
+            "lavagem de dinheiro",
+            "notas falsas",
+            "tráfico de pessoas",
+            "cartes clonées",
+            "blanchiment d'argent",
+            "faux billets",
+            "geldwäsche",
+            "gefälschte banknoten",
+            "menschenhandel",
+            "riciclaggio di denaro",
+            "banconote false",
+            "pencucian uang",
+            "uang palsu",
+        ],
+    ),
+    (
+        "misinformation",
+        &[
+            "miracle cure",
+            "cures cancer",
+            "cures diabetes",
+            "cures covid",
+            "covid cure",
+            "vaccines cause autism",
+            "vaccine microchip",
+            "plandemic",
+            "guaranteed cure",
+            "cura milagrosa",
+            "cura el cáncer",
+            "las vacunas causan autismo",
+            "cura o câncer",
+            "vacinas causam autismo",
+            "remède miracle",
+            "guérit le cancer",
+            "wunderheilung",
+            "heilt krebs",
+            "cura miracolosa",
+            "cura il cancro",
+            "obat ajaib",
+            "menyembuhkan kanker",
+        ],
+    ),
 ];
+
+/// The category the shield's verdict adds: a template the shield reads as
+/// smishing, or as spam with at least [`TEMPLATE_SPAM_SCORE`]. Ordinary
+/// promotions score 0.8 to 0.9 as spam and pass.
+pub const SPAM_CATEGORY: &str = "spam";
+pub const TEMPLATE_SPAM_SCORE: f32 = 0.95;
 
 /// Configured categories, each a list of normalised terms (word sequences).
 #[derive(Debug, Clone, Default)]
@@ -213,6 +354,43 @@ mod tests {
         // Words containing a term are not the term.
         assert_eq!(p.check(["Our vaporetto tour and ammonia-free dye"]), None);
         assert_eq!(p.check(["Your order 4711 ships at 3 pm"]), None);
+    }
+
+    #[test]
+    fn policy_categories_match_in_several_languages() {
+        let p = ProhibitedContent::builtin();
+        for (text, category) in [
+            ("They are subhumans, all of them", "hate"),
+            ("Por la limpieza étnica del barrio", "hate"),
+            ("Rassenreinheit jetzt", "hate"),
+            ("Pay up or I will kill you", "violence"),
+            ("Pague ou vou te matar", "violence"),
+            ("Un tueur à gages discret", "violence"),
+            ("Fresh fullz and bank logs daily", "illegal"),
+            ("Servicio de lavado de dinero rápido", "illegal"),
+            ("Jasa pencucian uang aman", "illegal"),
+            ("This miracle cure reverses ageing", "misinformation"),
+            ("Este té cura el cáncer", "misinformation"),
+            ("Dieser Tee heilt Krebs", "misinformation"),
+        ] {
+            assert_eq!(p.check([text]), Some(category), "{text}");
+        }
+    }
+
+    #[test]
+    fn ordinary_messages_that_touch_the_subjects_pass() {
+        let p = ProhibitedContent::builtin();
+        for text in [
+            "Your cancer screening appointment is on Monday at 9:00",
+            "Our anti-money-laundering checks need your ID before the transfer",
+            "The museum's war history tour starts at 10",
+            "Reminder: flu vaccines are available at the pharmacy",
+            "Sua consulta está confirmada para segunda-feira",
+            "Ihre Bestellung wurde versandt",
+            "Join our race on Sunday: 5 km through the park",
+        ] {
+            assert_eq!(p.check([text]), None, "{text}");
+        }
     }
 
     #[test]

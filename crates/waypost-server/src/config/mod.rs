@@ -162,7 +162,8 @@ pub struct Config {
     /// How long the dispatcher keeps retrying a message before it fails (seconds).
     pub message_deadline_secs: u64,
     /// Built-in prohibited-content categories checked on new templates
-    /// (`weapons`, `drugs`, `gambling`, `adult`, `tobacco`, `counterfeit`); empty: none.
+    /// (`weapons`, `drugs`, `gambling`, `adult`, `tobacco`, `counterfeit`, `hate`,
+    /// `violence`, `illegal`, `misinformation`, and `spam` by the shield's verdict); empty: none.
     pub template_prohibited_categories: Vec<String>,
     /// Operator terms per category, added to the built-in lists (a new category name adds a category).
     pub template_prohibited_terms: std::collections::BTreeMap<String, Vec<String>>,
@@ -371,6 +372,7 @@ impl Default for Config {
             template_prohibited_categories: waypost_core::template::BUILTIN_PROHIBITED
                 .iter()
                 .map(|(name, _)| (*name).to_owned())
+                .chain([waypost_core::template::SPAM_CATEGORY.to_owned()])
                 .collect(),
             template_prohibited_terms: Default::default(),
             template_sync_interval_secs: 600,
@@ -561,9 +563,10 @@ impl Config {
 
     fn validate_templates(&self) -> Result<(), ConfigError> {
         for name in &self.template_prohibited_categories {
-            if !waypost_core::template::BUILTIN_PROHIBITED
-                .iter()
-                .any(|(builtin, _)| builtin == name)
+            if name != waypost_core::template::SPAM_CATEGORY
+                && !waypost_core::template::BUILTIN_PROHIBITED
+                    .iter()
+                    .any(|(builtin, _)| builtin == name)
             {
                 return Err(ConfigError(format!(
                     "WAYPOST_TEMPLATE_PROHIBITED_CATEGORIES: unknown category `{name}` (add its terms in template_prohibited_terms instead)"
@@ -628,6 +631,13 @@ impl Config {
     }
 
     /// The prohibited-content lists new templates are checked against.
+    /// Whether new templates the shield reads as spam are refused.
+    pub fn template_spam_check(&self) -> bool {
+        self.template_prohibited_categories
+            .iter()
+            .any(|c| c == waypost_core::template::SPAM_CATEGORY)
+    }
+
     pub fn template_prohibited(&self) -> waypost_core::template::ProhibitedContent {
         let builtin = waypost_core::template::BUILTIN_PROHIBITED
             .iter()

@@ -8,7 +8,8 @@ use waypost_cloudapi::ClientError;
 use waypost_cloudapi::classify::ErrorClass;
 use waypost_cloudapi::manage::{TemplateCreate, TemplateDefComponent};
 use waypost_core::template::{
-    LanguageCode, TemplateCategory, TemplateName, template_texts, validate_components,
+    LanguageCode, SPAM_CATEGORY, TEMPLATE_SPAM_SCORE, TemplateCategory, TemplateName,
+    template_texts, validate_components,
 };
 use waypost_core::{NewAuditEvent, TemplateId};
 use waypost_store::messaging::ChannelRow;
@@ -140,18 +141,72 @@ fn validate(
         return Err(invalid(detail, Value::Array(list)));
     }
     let prohibited = state.config.template_prohibited();
-    if let Some(category) = prohibited.check(template_texts(name.as_str(), &req.components)) {
+    let texts = template_texts(name.as_str(), &req.components);
+    let refused = prohibited
+        .check(texts.iter().copied())
+        .or_else(|| spam(state, &req.components).then_some(SPAM_CATEGORY));
+    if let Some(refused) = refused {
         // Name the category only: echoing the matched words would repeat them into logs.
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "template-prohibited-content",
             "Prohibited content",
-            format!("The template contains content of the prohibited category `{category}`, which WhatsApp's commerce and business policies do not allow."),
+            format!("The template contains content of the prohibited category `{refused}`, which WhatsApp's commerce and business policies do not allow."),
         )
-        .with("category", category.into())
+        .with("category", refused.into())
         .into());
     }
     Ok((name, language, category))
+}
+
+/// Whether the shield reads what the recipient would see (header, body,
+/// footer and button labels, placeholders left out) as smishing or as
+/// clear-cut spam.
+fn spam(state: &AppState, components: &Value) -> bool {
+    if !state.config.template_spam_check() {
+        return false;
+    }
+    let shown: Vec<String> = components
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| {
+            let own = c.get("text").and_then(Value::as_str);
+            let buttons = c
+                .get("buttons")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|b| b.get("text").and_then(Value::as_str));
+            own.into_iter().chain(buttons)
+        })
+        .map(without_placeholders)
+        .collect();
+    if shown.is_empty() {
+        return false;
+    }
+    let verdict = state
+        .shield
+        .scan(&waypost_shield::ScanInput::text(shown.join("\n")));
+    verdict.label == waypost_shield::Label::Smishing
+        || (verdict.label == waypost_shield::Label::Spam && verdict.score >= TEMPLATE_SPAM_SCORE)
+}
+
+fn without_placeholders(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("}}") {
+            Some(end) => rest = &rest[start + end + 2..],
+            None => {
+                rest = &rest[start..];
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The provider's create body. Component types go upper case, as Meta writes

@@ -197,7 +197,43 @@ async fn prohibited_content_is_refused_naming_only_the_category(backend: Backend
     )
     .await;
     assert_eq!(p["category"], "crypto");
+
+    // The policy's categories, in more than one language, and spam by the shield.
+    for (body, category) in [
+        (
+            "Hi {{1}}, join us: no place for subhumans in {{2}} now.",
+            "hate",
+        ),
+        (
+            "Hola {{1}}, paga hoy o te voy a matar. Ref {{2}} hoy.",
+            "violence",
+        ),
+        (
+            "Hi {{1}}, fresh fullz and bank logs at {{2}} today.",
+            "illegal",
+        ),
+        (
+            "Hallo {{1}}, dieser Tee heilt Krebs! Jetzt {{2}} bestellen.",
+            "misinformation",
+        ),
+        (
+            "CONGRATULATIONS {{1}}! You have WON a $1000 gift card. Click {{2}} to claim your prize now!",
+            "spam",
+        ),
+        (
+            "URGENT {{1}}: your bank account is suspended. Verify your details at {{2}} immediately.",
+            "spam",
+        ),
+    ] {
+        let p = assert_problem(f.create(template("deal", body)).await, 422).await;
+        assert_eq!(p["category"], category, "{body}: {p}");
+    }
     assert!(!f.provider_names().await.contains(&"deal".to_owned()));
+
+    // An ordinary promotion is not spam.
+    let sale = "Hi {{1}}, our winter sale starts Friday: 20% off all coats at {{2}}. Reply STOP to opt out.";
+    let res = f.create(template("winter_sale", sale)).await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
 }
 
 async fn provider_refusals_are_problems_with_the_provider_code(backend: Backend) {
