@@ -332,6 +332,9 @@ pub struct WebhookConfig {
     /// Pending webhooks; more are counted as dropped.
     pub queue_capacity: usize,
     pub timeout_ms: u64,
+    /// A PEM certificate trusted for HTTPS webhook URLs besides the public
+    /// roots (a demo server's self-signed certificate).
+    pub trusted_certificate_pem: Option<String>,
 }
 
 impl Default for WebhookConfig {
@@ -346,6 +349,7 @@ impl Default for WebhookConfig {
             retry_max_ms: 3_600_000,
             queue_capacity: 10_000,
             timeout_ms: 5_000,
+            trusted_certificate_pem: None,
         }
     }
 }

@@ -129,11 +129,18 @@ pub fn spawn_worker(
     cancel: CancellationToken,
 ) -> WebhookSender {
     let (tx, mut rx) = mpsc::channel::<Delivery>(config.webhooks.queue_capacity.max(1));
-    let http = reqwest::Client::builder()
+    let mut http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_millis(config.webhooks.timeout_ms))
-        .build()
-        .unwrap_or_default();
+        .timeout(Duration::from_millis(config.webhooks.timeout_ms));
+    if let Some(pem) = &config.webhooks.trusted_certificate_pem {
+        match reqwest::Certificate::from_pem(pem.as_bytes()) {
+            Ok(cert) => http = http.add_root_certificate(cert),
+            Err(e) => {
+                tracing::warn!(error = %e, "sandbox: trusted_certificate_pem is not a PEM certificate")
+            }
+        }
+    }
+    let http = http.build().unwrap_or_default();
     let worker = Worker {
         inner,
         config,

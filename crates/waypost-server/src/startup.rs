@@ -357,16 +357,47 @@ async fn bind(config: &Config) -> Result<Listener, StartupError> {
     std_listener.set_nonblocking(true).map_err(bind_error)?;
     match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
+            let tls = server_tls(cert, key, config.tls13_only())
                 .map_err(|e| StartupError(format!("WAYPOST_TLS_CERT / WAYPOST_TLS_KEY: {e}")))?;
-            Ok(Listener::Tls(std_listener, tls))
+            Ok(Listener::Tls(
+                std_listener,
+                axum_server::tls_rustls::RustlsConfig::from_config(std::sync::Arc::new(tls)),
+            ))
         }
         _ => Ok(Listener::Plain(
             tokio::net::TcpListener::from_std(std_listener).map_err(bind_error)?,
         )),
     }
+}
+
+/// The server's TLS settings: the certificate chain and key from PEM files,
+/// TLS 1.2 and 1.3 (or 1.3 alone), HTTP/2 and HTTP/1.1 by ALPN.
+fn server_tls(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    tls13_only: bool,
+) -> Result<rustls::ServerConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{}: no certificate in the file", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls13_only {
+        &[&rustls::version::TLS13]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let mut tls = rustls::ServerConfig::builder_with_protocol_versions(versions)
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| e.to_string())?;
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tls)
 }
 
 async fn cancel_on_signal(token: CancellationToken) {

@@ -7,7 +7,7 @@ use secrecy::ExposeSecret;
 use waypost_core::audit::Actor;
 use waypost_core::auth::Scope;
 use waypost_core::{ChannelId, NewAuditEvent};
-use waypost_sandbox::{NumberConfig, Sandbox, SandboxConfig};
+use waypost_sandbox::{NumberConfig, Sandbox, SandboxConfig, WebhookConfig};
 use waypost_server::Application;
 use waypost_server::messaging::{ChannelSecret, seal_secret};
 use waypost_server::ops::api_keys::KeySpec;
@@ -25,9 +25,21 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     // The demo's provider is the sandbox on this machine: channels may point at it.
     config.channel_allow_private_targets = true;
+    // With TLS the sandbox posts its webhooks to `https://localhost`, the name
+    // a local certificate is made for, and trusts the server's certificate.
+    let tls_cert = config.tls_cert.clone();
+    let trusted_certificate_pem = match &config.tls_cert {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("WAYPOST_TLS_CERT: cannot read {}: {e}", path.display())
+        })?),
+        None => None,
+    };
     let app = Application::build(config).await?;
     let state = app.state().clone();
-    let server = format!("http://127.0.0.1:{}", app.port());
+    let server = match trusted_certificate_pem {
+        Some(_) => format!("https://localhost:{}", app.port()),
+        None => format!("http://127.0.0.1:{}", app.port()),
+    };
     let workspace = demo_workspace(&state).await?;
     let owner_password = demo_owner_password(&state).await?;
     let number = NumberConfig::default();
@@ -38,6 +50,10 @@ pub async fn serve(
             webhook_url: Some(format!("{server}/webhooks/whatsapp/{}", channel.id)),
             ..number
         }],
+        webhooks: WebhookConfig {
+            trusted_certificate_pem,
+            ..WebhookConfig::default()
+        },
         ..SandboxConfig::default()
     })
     .await?;
@@ -62,6 +78,13 @@ pub async fn serve(
         "Dashboard: {server}/ (sign in as {OWNER_EMAIL} / {owner_password}; the password is new on every start)"
     );
     println!("API key (new on every start): {key}");
+    if let Some(cert) = &tls_cert {
+        // curl trusts the public roots only; a local certificate must be named.
+        println!(
+            "TLS: the server's certificate is {}; give it to curl with --cacert if it is self-signed",
+            cert.display()
+        );
+    }
     if let Some(owner) = state.store.find_user_by_email(OWNER_EMAIL).await? {
         // For assigning conversations through the API.
         println!("Owner's member id: {}", owner.id);

@@ -708,6 +708,99 @@ fn demo_tour_reads_the_customers_question() {
     assert!(child.wait().unwrap().success());
 }
 
+/// `serve --demo` with TLS (1.3 only): the tour prints `https://` and the
+/// sandbox's webhooks reach the server over TLS, so the customer's question
+/// can be read back.
+#[test]
+fn demo_over_tls_prints_https_and_receives_webhooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let mut child = waypost(dir.path())
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--sandbox-listen",
+            "127.0.0.1:0",
+        ])
+        .env("WAYPOST_TLS_CERT", &cert_path)
+        .env("WAYPOST_TLS_KEY", &key_path)
+        .env("WAYPOST_TLS_MIN_VERSION", "1.3")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut api, mut sandbox, mut key, mut control) = (None, None, None, None);
+    while control.is_none() {
+        let line = lines.next().expect("the tour on stdout").unwrap();
+        if let Some(rest) = line.strip_prefix("Waypost demo: API on ") {
+            let (a, s) = rest.split_once(", sandbox provider on http://").unwrap();
+            api = Some(a.to_owned());
+            sandbox = Some(s.trim_end_matches('/').to_owned());
+        } else if let Some(rest) = line.strip_prefix("API key (new on every start): ") {
+            key = Some(rest.trim().to_owned());
+        } else if line.contains("/_sandbox/inbound") {
+            let after = line.split("Bearer ").nth(1).unwrap();
+            control = Some(after.split('\'').next().unwrap().to_owned());
+        }
+    }
+    let (api, sandbox, key) = (api.unwrap(), sandbox.unwrap(), key.unwrap());
+    assert!(api.starts_with("https://localhost:"), "{api}");
+    let body =
+        r#"{"from":"4915123456789","message":{"type":"text","text":{"body":"Hi over TLS"}}}"#;
+    let answer = http(
+        &sandbox,
+        &format!(
+            "POST /_sandbox/inbound HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            control.unwrap(),
+            body.len()
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap(),
+            )
+            .build()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let page: serde_json::Value = client
+                .get(format!("{api}/v1/messages?direction=inbound"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .expect("the API answers over TLS")
+                .json()
+                .await
+                .unwrap();
+            if page["data"][0]["content"]["text"]["body"] == "Hi over TLS" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the webhook never arrived: {page}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
 #[test]
 fn contacts_import_reports_every_outcome_and_is_idempotent_per_key() {
     use std::io::Write;

@@ -55,6 +55,9 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// The lowest TLS version served: `1.2` (default) or `1.3`.
+    #[serde(deserialize_with = "version_text")]
+    pub tls_min_version: String,
     /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` from a reverse proxy.
     pub trust_proxy_headers: bool,
     /// `json` (default) or `pretty`.
@@ -309,6 +312,7 @@ impl Default for Config {
             max_connections_per_ip: 128,
             tls_cert: None,
             tls_key: None,
+            tls_min_version: "1.2".into(),
             trust_proxy_headers: false,
             log_format: LogFormat::Json,
             log_level: "info".into(),
@@ -481,6 +485,9 @@ impl Config {
         let fail = |s: &str| Err(ConfigError(s.to_owned()));
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return fail("WAYPOST_TLS_CERT / WAYPOST_TLS_KEY: set both or neither");
+        }
+        if !["1.2", "1.3"].contains(&self.tls_min_version.as_str()) {
+            return fail("WAYPOST_TLS_MIN_VERSION: must be 1.2 or 1.3");
         }
         if self.body_limit_bytes == 0 {
             return fail("WAYPOST_BODY_LIMIT_BYTES: must be greater than 0");
@@ -792,6 +799,11 @@ impl Config {
         self.tls_cert.is_some()
     }
 
+    /// Whether TLS 1.2 is refused.
+    pub fn tls13_only(&self) -> bool {
+        self.tls_min_version == "1.3"
+    }
+
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
@@ -840,6 +852,7 @@ impl Config {
             format!("max_connections_per_ip = {}", self.max_connections_per_ip),
             format!("tls_cert = {}", opt_path(&self.tls_cert)),
             format!("tls_key = {}", opt_path(&self.tls_key)),
+            format!("tls_min_version = {}", self.tls_min_version),
             format!("trust_proxy_headers = {}", self.trust_proxy_headers),
             format!(
                 "log_format = {}",
@@ -1115,3 +1128,17 @@ fn describe_figment_error(e: figment::Error) -> String {
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment::Jail's closure signature
 mod tests;
+
+/// A version written as text or read as a number (`1.3` from the environment).
+fn version_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Version {
+        Text(String),
+        Number(f64),
+    }
+    Ok(match Version::deserialize(d)? {
+        Version::Text(t) => t,
+        Version::Number(n) => format!("{n:.1}"),
+    })
+}

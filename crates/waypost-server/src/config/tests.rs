@@ -180,3 +180,19 @@ fn errors_name_the_setting() {
         Ok(())
     });
 }
+
+#[test]
+fn the_tls_floor_reads_as_text_or_number() {
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("WAYPOST_TLS_MIN_VERSION", "1.3");
+        assert!(Config::load(&Overrides::default()).unwrap().tls13_only());
+        jail.create_file("waypost.toml", "tls_min_version = \"1.2\"")?;
+        jail.set_env("WAYPOST_CONFIG", "waypost.toml");
+        jail.set_env("WAYPOST_TLS_MIN_VERSION", "1.2");
+        assert!(!Config::load(&Overrides::default()).unwrap().tls13_only());
+        jail.set_env("WAYPOST_TLS_MIN_VERSION", "1.1");
+        let err = Config::load(&Overrides::default()).unwrap_err().0;
+        assert_eq!(err, "WAYPOST_TLS_MIN_VERSION: must be 1.2 or 1.3");
+        Ok(())
+    });
+}

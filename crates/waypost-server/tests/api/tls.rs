@@ -11,6 +11,7 @@ use crate::on_both_backends;
 
 on_both_backends!(
     tls_serves_with_hsts_on_tls_1_2_and_1_3,
+    tls_1_3_only_refuses_a_tls_1_2_client,
     an_oversize_body_over_http2_is_answered_413
 );
 
@@ -78,6 +79,48 @@ async fn tls_serves_with_hsts_on_tls_1_2_and_1_3(backend: Backend) {
         plain.is_err() || !plain.unwrap().status().is_success(),
         "plain HTTP is not served on the TLS port"
     );
+}
+
+/// `WAYPOST_TLS_MIN_VERSION=1.3`: a client that offers at most TLS 1.2 gets
+/// no connection; a TLS 1.3 client is served.
+async fn tls_1_3_only_refuses_a_tls_1_2_client(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let mut config = test_config(&db, dir.path(), &MasterKey::generate());
+    config.tls_cert = Some(cert_path);
+    config.tls_key = Some(key_path);
+    config.tls_min_version = "1.3".into();
+    let app = spawn_with(config, Arc::new(db), Arc::new(dir)).await;
+    let port = app.address.rsplit(':').next().unwrap();
+    let url = format!("https://localhost:{port}/healthz");
+    let client = |max: reqwest::tls::Version| {
+        reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap(),
+            )
+            .resolve("localhost", app.state.config.listen)
+            .min_tls_version(reqwest::tls::Version::TLS_1_2)
+            .max_tls_version(max)
+            .build()
+            .unwrap()
+    };
+    let refused = client(reqwest::tls::Version::TLS_1_2)
+        .get(&url)
+        .send()
+        .await;
+    assert!(refused.is_err(), "a TLS 1.2 client was served: {refused:?}");
+    let served = client(reqwest::tls::Version::TLS_1_3)
+        .get(&url)
+        .send()
+        .await
+        .expect("TLS 1.3 negotiates");
+    assert_eq!(served.status(), 200);
 }
 
 /// HTTP/2 (TLS with ALPN `h2`): a body declared larger than the limit is
