@@ -24,13 +24,15 @@ pub enum CampaignStatus {
     Cancelled,
 }
 
-/// What a person (or the sender, for `Pause`) asks of a campaign.
+/// What a person (or the sender, for `Pause` and `Begin`) asks of a campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CampaignAction {
     Start,
     Pause,
     Resume,
     Cancel,
+    /// The sender, when a scheduled campaign's start time has come.
+    Begin,
 }
 
 impl CampaignAction {
@@ -40,6 +42,7 @@ impl CampaignAction {
             CampaignAction::Pause => "pause",
             CampaignAction::Resume => "resume",
             CampaignAction::Cancel => "cancel",
+            CampaignAction::Begin => "begin",
         }
     }
 }
@@ -77,6 +80,7 @@ impl CampaignStatus {
             CampaignAction::Pause => &[Scheduled, Running],
             CampaignAction::Resume => &[Paused],
             CampaignAction::Cancel => &[Draft, Scheduled, Running, Paused],
+            CampaignAction::Begin => &[Scheduled],
         }
     }
 

@@ -125,7 +125,7 @@ pub async fn feed_once(
         return Ok(FeedReport::default());
     }
     if CampaignStatus::parse(&c.row.status) == Some(CampaignStatus::Scheduled) {
-        transition(state, &ctx, &c, CampaignAction::Resume, None).await?;
+        transition(state, &ctx, &c, CampaignAction::Begin, None).await?;
     }
     let template = state
         .store

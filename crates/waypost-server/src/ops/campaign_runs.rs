@@ -229,7 +229,9 @@ pub(crate) async fn transition(
         CampaignAction::Resume if c.row.start_at.is_some_and(|at| at > now) => {
             CampaignStatus::Scheduled
         }
-        CampaignAction::Resume | CampaignAction::Start => CampaignStatus::Running,
+        CampaignAction::Resume | CampaignAction::Start | CampaignAction::Begin => {
+            CampaignStatus::Running
+        }
     };
     let events = match reason {
         Some((r, detail)) => vec![paused_event(
@@ -247,6 +249,7 @@ pub(crate) async fn transition(
         CampaignAction::Resume => "campaign.resumed",
         CampaignAction::Cancel => "campaign.cancelled",
         CampaignAction::Start => "campaign.started",
+        CampaignAction::Begin => "campaign.began",
     };
     let mut details = serde_json::json!({"from": c.row.status, "to": to.as_str()});
     if let Some((r, _)) = reason {
@@ -296,6 +299,7 @@ pub async fn act(
             CampaignAction::Resume => "resumed",
             CampaignAction::Cancel => "cancelled",
             CampaignAction::Start => "started",
+            CampaignAction::Begin => "begun",
         };
         return Err(state_problem(&now, wanted));
     }

@@ -132,8 +132,11 @@ pub async fn apply_status(
     Ok(false)
 }
 
+/// How long after a status update for an unknown template its channel is synced.
+const LATE_TEMPLATE_SYNC: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Applies one `message_template_status_update` change value received on
-/// `channel`'s webhook. Templates Waypost did not create are ignored.
+/// `channel`'s webhook. A status for a template not stored yet leads to a sync of the channel.
 pub async fn on_status_webhook(
     state: &AppState,
     channel: &ChannelRow,
@@ -157,7 +160,17 @@ pub async fn on_status_webhook(
     let Some(template) = found.filter(|t| {
         t.channel_id == channel.id && t.provider_id.as_deref().is_none_or(|p| p == provider_id)
     }) else {
-        tracing::debug!(channel = %channel.id, "status update for a template Waypost does not manage");
+        // The webhook can overtake the create that stores the template (a
+        // review quicker than our write): sync the channel a moment later,
+        // which also settles it for templates Waypost does not manage.
+        tracing::debug!(channel = %channel.id, "status update for a template not stored (yet); syncing the channel shortly");
+        let (state, channel) = (state.clone(), channel.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(LATE_TEMPLATE_SYNC).await;
+            if let Err(e) = sync_channel(&state, &channel).await {
+                tracing::warn!(channel = %channel.id, error = %e, "template sync after an early status update failed");
+            }
+        });
         return Ok(());
     };
     apply_status(

@@ -19,6 +19,7 @@ on_both_backends!(
     a_high_block_rate_pauses_the_campaign,
     members_pause_resume_and_cancel,
     a_restart_resumes_the_campaign_where_it_stopped,
+    a_scheduled_start_and_quiet_hours_hold_sends_until_their_time,
 );
 
 async fn meta_pausing_the_template_pauses_the_campaign(backend: Backend) {
@@ -331,4 +332,77 @@ async fn a_quality_drop_to_red_pauses_the_campaign(backend: Backend) {
     let done = wait_campaign(app, &api, &id, 180, |c| c["status"] == "completed").await;
     assert_eq!(done["counters"]["sent"], 60, "{done}");
     assert!(sends_by_phone(&f).await.values().all(|n| *n == 1));
+}
+
+/// A start at a later time waits as `scheduled` with nothing sent; quiet
+/// hours hold every send until they end (the simulated clock moves on).
+async fn a_scheduled_start_and_quiet_hours_hold_sends_until_their_time(backend: Backend) {
+    use chrono::Timelike;
+    let Some(f) = sending_fixture(backend, 10, |c| c.campaign_window = 5, |_| {}).await else {
+        return;
+    };
+    let app = &f.app;
+    let api = manager(&f).await;
+    let (id, _) = draft(app, &api, 8, 0).await;
+    let later = app.clock_now() + chrono::Duration::hours(2);
+    let res = api
+        .post(
+            app,
+            &format!("/v1/campaigns/{id}/start"),
+            json!({"confirm_eligible": 8, "start_at": later}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let scheduled: Value = res.json().await.unwrap();
+    assert_eq!(scheduled["status"], "scheduled", "{scheduled}");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let waiting = wait_campaign(app, &api, &id, 5, |_| true).await;
+    assert_eq!(waiting["status"], "scheduled", "{waiting}");
+    assert_eq!(waiting["counters"]["sent"], 0, "{waiting}");
+    assert!(sends_by_phone(&f).await.is_empty(), "sent before its time");
+
+    // Quiet hours: the current UTC hour and the next; nothing goes out until they end.
+    let segments: Value = api.get(app, "/v1/segments").await.json().await.unwrap();
+    let res = api
+        .post(
+            app,
+            "/v1/campaigns",
+            json!({"name": "Quiet", "segment_id": segments["data"][0]["id"],
+                "template": {"name": "promo", "language": "en_US"},
+                "parameters": {"body": [{"field": "name"}]}}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let id2 = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hour = app.clock_now().hour();
+    let res = api
+        .post(
+            app,
+            &format!("/v1/campaigns/{id2}/start"),
+            json!({"confirm_eligible": 8, "time_zone": "UTC",
+                   "quiet_hours": {"from_hour": hour, "to_hour": (hour + 2) % 24}}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let quiet = wait_campaign(app, &api, &id2, 5, |_| true).await;
+    assert_eq!(quiet["counters"]["sent"], 0, "{quiet}");
+    assert!(sends_by_phone(&f).await.is_empty(), "sent in quiet hours");
+
+    // Two hours and a bit later: the scheduled campaign starts and quiet hours are over.
+    app.clock.advance(chrono::Duration::minutes(125));
+    for campaign in [&id, &id2] {
+        let done = wait_campaign(app, &api, campaign, 180, |c| c["status"] == "completed").await;
+        assert_eq!(done["counters"]["sent"], 8, "{done}");
+    }
+    let sends = sends_by_phone(&f).await;
+    assert!(
+        sends.len() == 8 && sends.values().all(|n| *n == 2),
+        "each recipient once per campaign: {sends:?}"
+    );
+    let actions = audit_actions(app, Some(f.ws)).await;
+    assert!(actions.iter().any(|a| a == "campaign.began"), "{actions:?}");
 }

@@ -126,7 +126,8 @@ pub async fn draft(app: &TestApp, api: &Api, eligible: usize, without: usize) ->
         .unwrap()
         .to_owned();
     let mut pre = Value::Null;
-    for _ in 0..400 {
+    // Up to 60 s: the approval webhook is slow on a loaded machine.
+    for _ in 0..1200 {
         pre = api
             .get(app, &format!("/v1/campaigns/{id}/preflight"))
             .await
@@ -374,13 +375,15 @@ async fn a_stop_mid_campaign_stops_that_recipients_pending_send(backend: Backend
 
 async fn a_stop_withdraws_a_send_already_waiting_in_the_outbox(backend: Backend) {
     // Five a second and a wide window: every message waits in the outbox at once.
-    let Some(f) = sending_fixture(backend, 5, |c| c.campaign_window = 100, |_| {}).await else {
+    // 2 messages a second: the last of 20 waits about ten seconds, time enough
+    // for the STOP to arrive first on a loaded machine.
+    let Some(f) = sending_fixture(backend, 2, |c| c.campaign_window = 100, |_| {}).await else {
         return;
     };
     let app = &f.app;
     let api = manager(&f).await;
-    let (id, _) = draft(app, &api, 30, 0).await;
-    start(app, &api, &id, 30).await;
+    let (id, _) = draft(app, &api, 20, 0).await;
+    start(app, &api, &id, 20).await;
     wait_campaign(app, &api, &id, 180, |c| {
         outcome(c, "pending") == 0 && c["counters"]["sent"].as_u64().unwrap() >= 2
     })
@@ -423,7 +426,7 @@ async fn a_stop_withdraws_a_send_already_waiting_in_the_outbox(backend: Backend)
         !by_phone.contains_key(&stopper),
         "the send waiting in the outbox was withdrawn"
     );
-    assert_eq!(by_phone.len(), 29, "{done}");
+    assert_eq!(by_phone.len(), 19, "{done}");
     assert_eq!(outcome(&done, "opted_out"), 1, "{done}");
 }
 
