@@ -1,8 +1,9 @@
 //! One campaign's page: a draft shows its pre-flight (who would be sent the
 //! template, who is skipped and why) and a start confirmed against it; a
 //! started one shows its status, why it paused, counters that refresh while
-//! it sends (htmx polls the live region), pause / resume / cancel buttons,
-//! each recipient's outcome a page at a time and the CSV download. The same
+//! it sends (htmx polls the live region, and less often the recipients
+//! table), pause / resume / cancel buttons, each recipient's outcome a page
+//! at a time and the CSV download. The same
 //! operations as `/v1/campaigns` (`ops::campaign_runs`, `ops::campaign_outcomes`).
 
 use askama::Template;
@@ -116,6 +117,8 @@ struct CampaignPage {
     start_at: String,
     outcomes: Vec<OutcomeLine>,
     next: Option<i64>,
+    /// The page's cursor, for the table's own refresh.
+    after: Option<i64>,
     paged: bool,
     can_open_contacts: bool,
     notice: Option<String>,
@@ -189,6 +192,7 @@ async fn campaign_page(
             start_at: q.start_at.unwrap_or_default(),
             outcomes,
             next,
+            after,
             paged: after.is_some(),
             notice: notice.map(str::to_owned),
             error,

@@ -180,6 +180,10 @@ async fn a_campaign_is_saved_started_and_watched_from_its_pages(backend: Backend
     assert_eq!(api_view["counters"]["sent"], 5);
 
     let (_, html) = page(app, owner, &path).await;
+    assert!(
+        !html.contains("hx-trigger"),
+        "nothing polls once it is over"
+    );
     assert_eq!(html.matches("data-outcome-row=").count(), 7);
     assert_eq!(html.matches("data-outcome-row=\"skipped\"").count(), 2);
     assert!(html.contains(&format!("href=\"{path}/outcomes.csv\"")));
@@ -299,6 +303,13 @@ async fn buttons_pause_resume_and_cancel_and_other_roles_cannot(backend: Backend
     assert!(live.contains("hx-trigger=\"every 2s\""), "{live}");
     assert!(live.contains(&format!("action=\"{path}/pause\"")));
     assert!(!live.contains("/resume\""));
+    let (_, html) = page(app, &owner, &path).await;
+    assert!(
+        html.contains(&format!(
+            "hx-get=\"{path}\" hx-trigger=\"every 6s\" hx-select=\"#recipients\""
+        )),
+        "the recipients table refreshes too while it runs: {html}"
+    );
 
     let res = button("pause", owner.clone()).await;
     assert_eq!(res.status(), 303);
@@ -341,7 +352,8 @@ async fn buttons_pause_resume_and_cancel_and_other_roles_cannot(backend: Backend
     assert!(first.contains(&format!("href=\"{path}?after=50\"")));
     let (_, second) = page(app, &owner, &format!("{path}?after=50")).await;
     assert_eq!(second.matches("data-outcome-row=").count(), 10);
-    assert!(!second.contains("?after="), "no page after the last");
+    assert!(!second.contains(">Next page<"), "no page after the last");
+    assert!(second.contains(&format!("href=\"{path}\">First page<")));
 
     let res = button("cancel", owner.clone()).await;
     assert_eq!(res.status(), 303);
