@@ -256,6 +256,51 @@ pub struct StartForm {
     confirm_eligible: String,
     #[serde(default)]
     start_at: String,
+    /// Each recipient's local hours to send within (both or neither).
+    #[serde(default)]
+    recipient_from: String,
+    #[serde(default)]
+    recipient_to: String,
+    /// Hours of `time_zone` to send nothing in (both or neither).
+    #[serde(default)]
+    quiet_from: String,
+    #[serde(default)]
+    quiet_to: String,
+    #[serde(default)]
+    time_zone: String,
+}
+
+/// Two hour fields: both empty is no window; one alone, or not a number, is refused.
+fn hours(from: &str, to: &str, what: &str) -> Result<Option<(u32, u32)>, ApiError> {
+    match (from.trim(), to.trim()) {
+        ("", "") => Ok(None),
+        (f, t) => match (f.parse::<u32>(), t.parse::<u32>()) {
+            (Ok(f), Ok(t)) => Ok(Some((f, t))),
+            _ => Err(crate::error::unprocessable(format!(
+                "Give both hours of the {what}, as whole hours (0 to 24), or neither."
+            ))),
+        },
+    }
+}
+
+impl StartForm {
+    fn parse(&self) -> Result<StartCampaign, ApiError> {
+        let confirm = self.confirm_eligible.trim().parse::<i64>().map_err(|_| {
+            crate::error::unprocessable("The confirmation is missing; reload the page.")
+        })?;
+        let zone = self.time_zone.trim();
+        StartCampaign::parse(
+            confirm,
+            parse_start_at(&self.start_at)?,
+            hours(
+                &self.recipient_from,
+                &self.recipient_to,
+                "recipients' hours",
+            )?,
+            hours(&self.quiet_from, &self.quiet_to, "quiet hours")?,
+            (!zone.is_empty()).then(|| zone.to_owned()),
+        )
+    }
 }
 
 /// `POST /campaigns/{id}/start`: starts the draft, confirmed against the pre-flight shown.
@@ -265,13 +310,7 @@ pub async fn start(
     Path(id): Path<String>,
     PageForm(f): PageForm<StartForm>,
 ) -> Result<Response, PageError> {
-    let input = parse_start_at(&f.start_at).and_then(|at| {
-        let confirm = f.confirm_eligible.trim().parse::<i64>().map_err(|_| {
-            crate::error::unprocessable("The confirmation is missing; reload the page.")
-        })?;
-        StartCampaign::parse(confirm, at, None, None, None)
-    });
-    let outcome = match input {
+    let outcome = match f.parse() {
         Ok(input) => campaign_runs::start(&state, &page.ctx(), &id, input).await,
         Err(e) => Err(e),
     };

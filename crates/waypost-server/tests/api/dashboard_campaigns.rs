@@ -161,9 +161,55 @@ async fn a_campaign_is_saved_started_and_watched_from_its_pages(backend: Backend
     let html = res.text().await.unwrap();
     assert!(html.contains("the audience changed"), "{html}");
     assert!(html.contains("name=\"confirm_eligible\" value=\"5\""));
-    let res = start("5").await;
-    assert_eq!(res.status(), 303);
-    assert_eq!(location(&res), format!("{path}?done=started"));
+    // Sending hours are checked as the API checks them.
+    let hours = |from: &'static str, to: &'static str, zone: &'static str| {
+        let csrf = csrf.clone();
+        let path = path.clone();
+        async move {
+            let res = form(
+                app,
+                Some(owner),
+                &format!("{path}/start"),
+                &[
+                    ("csrf", &csrf),
+                    ("confirm_eligible", "5"),
+                    ("recipient_from", from),
+                    ("recipient_to", to),
+                    ("time_zone", zone),
+                ],
+            )
+            .await;
+            let status = res.status().as_u16();
+            let to = res
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned());
+            (status, to.unwrap_or(res.text().await.unwrap()))
+        }
+    };
+    let (status, html) = hours("9", "", "").await;
+    assert_eq!(status, 422);
+    assert!(html.contains("Give both hours of the recipients"), "{html}");
+    let (status, html) = hours("9", "9", "").await;
+    assert_eq!(status, 422);
+    assert!(
+        html.contains("`recipient_hours`: hours are 0 to 23"),
+        "{html}"
+    );
+    let (status, html) = hours("0", "24", "Mars/Olympus").await;
+    assert_eq!(status, 422);
+    assert!(html.contains("`time_zone` must be an IANA zone"), "{html}");
+    // Every hour of the day, in Berlin: the start goes ahead with its window.
+    let (status, to) = hours("0", "24", "Europe/Berlin").await;
+    assert_eq!(status, 303, "{to}");
+    assert_eq!(to, format!("{path}?done=started"));
+    let started = wait_campaign(app, &api, &id, 5, |_| true).await;
+    assert_eq!(
+        started["send_window"]["recipient_hours"],
+        serde_json::json!({"from_hour": 0, "to_hour": 24}),
+        "{started}"
+    );
+    assert_eq!(started["send_window"]["time_zone"], "Europe/Berlin");
 
     let live = watch(app, owner, &id, 120, |h| {
         h.contains("data-status=\"completed\"")
