@@ -119,6 +119,8 @@ test.describe.serial('campaigns', () => {
     await expect(page.getByRole('heading', { name: 'Spring sale' })).toBeVisible();
     await expect(page.locator('[data-eligible]')).toHaveText('3');
     await expect(page.locator('[data-skipped="no_consent"]')).toContainText('1 skipped');
+    await page.getByText('Sending hours (optional)').click();
+    await expect(page.getByLabel(/^Time zone/)).toBeVisible();
     await check(page, 'campaign-draft');
     await page.getByRole('button', { name: 'Start: send to 3 recipients' }).click();
     await expect(page.getByRole('status')).toContainText('Started');
