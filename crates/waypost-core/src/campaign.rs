@@ -112,6 +112,33 @@ impl PauseReason {
             PauseReason::OptOutRate => "opt_out_rate",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            PauseReason::Manual,
+            PauseReason::TemplatePaused,
+            PauseReason::QualityRed,
+            PauseReason::OptOutRate,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+
+    /// Why the campaign stopped, for the people who run it.
+    pub fn description(self) -> &'static str {
+        match self {
+            PauseReason::Manual => "A member paused it.",
+            PauseReason::TemplatePaused => {
+                "WhatsApp paused or disabled the template for low quality; resume once it is active again."
+            }
+            PauseReason::QualityRed => {
+                "The number's quality rating dropped to red; sending more now risks the number."
+            }
+            PauseReason::OptOutRate => {
+                "Too many recipients opted out or blocked marketing messages from this campaign."
+            }
+        }
+    }
 }
 
 /// What became of one recipient, as the outcome export and counters show it.
@@ -294,6 +321,20 @@ pub fn skip_reason(
 mod tests {
     use super::*;
     use crate::policy::Consent;
+
+    #[test]
+    fn pause_reasons_read_back_and_say_why() {
+        for r in [
+            PauseReason::Manual,
+            PauseReason::TemplatePaused,
+            PauseReason::QualityRed,
+            PauseReason::OptOutRate,
+        ] {
+            assert_eq!(PauseReason::parse(r.as_str()), Some(r));
+            assert!(r.description().ends_with('.'));
+        }
+        assert_eq!(PauseReason::parse("tired"), None);
+    }
 
     #[test]
     fn actions_move_only_from_their_sources() {

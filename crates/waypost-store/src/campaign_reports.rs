@@ -40,6 +40,15 @@ pub struct RecipientOutcomeRow {
     pub opted_out: i64,
 }
 
+/// How many recipients of one campaign are in one state (`pending`,
+/// `queued`, `skipped`, `cancelled`), for a list of campaigns.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CampaignStateCount {
+    pub campaign_id: String,
+    pub state: String,
+    pub n: i64,
+}
+
 /// The contact column holding consent for a template category (a fixed set,
 /// never caller text in SQL).
 pub fn consent_column(category: &str) -> &'static str {
@@ -66,6 +75,14 @@ pub trait CampaignReportStore {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<RecipientOutcomeRow>>;
+    /// Recipients by state of each campaign on one page of
+    /// `CampaignStore::list_campaigns` (the same workspace, cursor and limit).
+    async fn campaign_state_counts(
+        &self,
+        workspace_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<CampaignStateCount>>;
     /// Distinct contacts the number sent to since `since` (Meta's tier counts these).
     async fn unique_outbound_contacts(&self, channel_id: &str, since: DateTime<Utc>)
     -> Result<i64>;
@@ -145,6 +162,25 @@ macro_rules! campaign_report_store_impl {
                     .bind(limit as i64)
                     .fetch_all(self.reads())
                     .await?)
+            }
+
+            async fn campaign_state_counts(
+                &self,
+                workspace_id: &str,
+                after: Option<&str>,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::campaign_reports::CampaignStateCount>> {
+                Ok(sqlx::query_as(
+                    "SELECT r.campaign_id, r.state, COUNT(*) AS n FROM campaign_recipients r
+                     WHERE r.campaign_id IN (SELECT id FROM campaigns
+                         WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3)
+                     GROUP BY r.campaign_id, r.state",
+                )
+                .bind(workspace_id)
+                .bind(after.unwrap_or(""))
+                .bind(limit as i64)
+                .fetch_all(self.reads())
+                .await?)
             }
 
             async fn unique_outbound_contacts(

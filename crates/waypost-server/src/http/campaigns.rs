@@ -10,13 +10,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use futures_util::StreamExt;
-
 use super::json::ApiJson;
 use super::{ApiError, Problem};
 use crate::auth::Authorized;
 use crate::auth::permission::act;
 use crate::ops::Ctx;
+use crate::ops::campaign_outcomes;
 use crate::ops::campaign_runs::{self, CampaignCounters, StartCampaign};
 use crate::ops::campaigns::{self, Campaign, CampaignParameters, NewCampaign, Preflight};
 use crate::state::{AppState, RequestOrigin};
@@ -289,9 +288,6 @@ pub async fn cancel(
     act_on(state, origin, auth, id, CampaignAction::Cancel).await
 }
 
-/// Rows per page of the export stream.
-const EXPORT_PAGE: u32 = 2000;
-
 /// Every recipient's outcome as CSV: `seq,contact_id,outcome,skip_reason,error_code,message_id,queued_at`
 /// (contact ids only: no phone numbers or names), streamed page by page.
 #[utoipa::path(operation_id = "export_campaign_outcomes", get, path = "/v1/campaigns/{id}/outcomes.csv", tag = "campaigns",
@@ -302,30 +298,21 @@ pub async fn export(
     auth: Authorized<act::CampaignsManage>,
     Path(id): Path<String>,
 ) -> Result<axum::response::Response, ApiError> {
-    let ws = auth.workspace_id.to_string();
-    // The first page answers errors (an unknown campaign) before the stream starts.
-    let (first, next) = campaign_runs::export_page(&state, &ws, &id, None, EXPORT_PAGE).await?;
-    let rest = futures_util::stream::unfold(next, move |after| {
-        let (state, ws, id) = (state.clone(), ws.clone(), id.clone());
-        async move {
-            let after = after?;
-            match campaign_runs::export_page(&state, &ws, &id, Some(after), EXPORT_PAGE).await {
-                Ok((page, next)) => Some((Ok::<_, std::io::Error>(page), next)),
-                Err(e) => {
-                    tracing::warn!(error = ?e, "campaign export stopped midway");
-                    Some((Err(std::io::Error::other("export failed")), None))
-                }
-            }
-        }
-    });
-    let body = futures_util::stream::once(async move { Ok(first) }).chain(rest);
+    let csv = campaign_outcomes::export_csv(&state, &auth.workspace_id.to_string(), &id).await?;
+    csv_download(csv)
+}
+
+/// A CSV stream as a download named `campaign-outcomes.csv`.
+pub fn csv_download(
+    csv: impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static,
+) -> Result<axum::response::Response, ApiError> {
     axum::response::Response::builder()
         .header(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")
         .header(
             axum::http::header::CONTENT_DISPOSITION,
             "attachment; filename=\"campaign-outcomes.csv\"",
         )
-        .body(axum::body::Body::from_stream(body))
+        .body(axum::body::Body::from_stream(csv))
         .map_err(|e| ApiError::Internal(e.into()))
 }
 

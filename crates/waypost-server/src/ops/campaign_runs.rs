@@ -2,8 +2,8 @@
 //! echoes the eligible count it saw, so an audience that changed since is
 //! noticed) materialises the recipients and hands the campaign to the sender
 //! (`ops::campaign_feed`); pause, resume and cancel move it between states,
-//! each audited; the report counts recipients by outcome, and the export
-//! lists each one's outcome.
+//! each audited; the report counts recipients by outcome (each recipient's
+//! outcome and the export are `ops::campaign_outcomes`).
 
 use std::collections::BTreeMap;
 
@@ -17,7 +17,7 @@ use waypost_core::campaign::{
 };
 use waypost_core::events::EventType;
 use waypost_core::{NewAuditEvent, WorkspaceId};
-use waypost_store::campaign_reports::{RecipientOutcomeRow, consent_column};
+use waypost_store::campaign_reports::consent_column;
 use waypost_store::campaign_sends::{
     CampaignStartFields, CampaignTransition, NewCampaignRecipient,
 };
@@ -369,7 +369,7 @@ pub async fn counters(state: &AppState, c: &Campaign) -> Result<CampaignCounters
     Ok(out)
 }
 
-async fn template_category(state: &AppState, c: &Campaign) -> Result<String, ApiError> {
+pub(crate) async fn template_category(state: &AppState, c: &Campaign) -> Result<String, ApiError> {
     Ok(state
         .store
         .find_template(
@@ -380,61 +380,6 @@ async fn template_category(state: &AppState, c: &Campaign) -> Result<String, Api
         .await?
         .map(|t| t.category)
         .unwrap_or_else(|| "marketing".into()))
-}
-
-/// One page of the outcome export as CSV lines (the header with the first
-/// page), and the cursor of the next page.
-pub async fn export_page(
-    state: &AppState,
-    workspace_id: &str,
-    id: &str,
-    after: Option<i64>,
-    limit: u32,
-) -> Result<(String, Option<i64>), ApiError> {
-    let c = get_campaign(state, workspace_id, id).await?;
-    let category = template_category(state, &c).await?;
-    let rows = state
-        .store
-        .campaign_outcomes(id, consent_column(&category), after.unwrap_or(0), limit)
-        .await?;
-    let mut out = String::new();
-    if after.is_none() {
-        out.push_str("seq,contact_id,outcome,skip_reason,error_code,message_id,queued_at\n");
-    }
-    for r in &rows {
-        out.push_str(&csv_line(r));
-    }
-    let next = (rows.len() as u32 == limit)
-        .then(|| rows.last().map(|r| r.seq))
-        .flatten();
-    Ok((out, next))
-}
-
-fn csv_line(r: &RecipientOutcomeRow) -> String {
-    let outcome = RecipientOutcome::of(
-        &r.state,
-        r.message_status.as_deref(),
-        r.replied == 1,
-        r.opted_out == 1,
-    );
-    // Every field is an id, a fixed word, a number or a time: nothing to quote.
-    let reason = match (&r.skip_reason, &r.skip_detail) {
-        (Some(reason), Some(detail)) => format!("{reason}:{detail}"),
-        (Some(reason), None) => reason.clone(),
-        _ => String::new(),
-    };
-    format!(
-        "{},{},{},{},{},{},{}\n",
-        r.seq,
-        r.contact_id,
-        outcome.as_str(),
-        reason,
-        r.error_code.map(|c| c.to_string()).unwrap_or_default(),
-        r.message_id.as_deref().unwrap_or(""),
-        r.queued_at
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_default(),
-    )
 }
 
 /// A campaign read with its counters, as the API shows it.

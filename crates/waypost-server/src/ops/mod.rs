@@ -12,6 +12,7 @@ pub mod audiences;
 pub mod auto_reply;
 pub mod automation;
 pub mod campaign_feed;
+pub mod campaign_outcomes;
 pub mod campaign_runs;
 pub mod campaigns;
 pub mod channel_check;

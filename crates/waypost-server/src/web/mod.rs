@@ -5,6 +5,8 @@
 //! script or style), CSRF tokens in every form, session cookies only.
 
 mod assets;
+mod campaign;
+mod campaigns;
 mod channels;
 mod contacts;
 mod developers;
@@ -59,6 +61,15 @@ pub fn routes() -> Router<AppState> {
         .route("/inbox/{id}/change", post(inbox_actions::change))
         .route("/inbox/{id}/notes", post(inbox_actions::add_note))
         .route("/templates", get(templates::index).post(templates::create))
+        .route("/campaigns", get(campaigns::index).post(campaigns::create))
+        .route("/campaigns/new", get(campaigns::new_form))
+        .route("/campaigns/{id}", get(campaign::show))
+        .route("/campaigns/{id}/live", get(campaign::live))
+        .route("/campaigns/{id}/start", post(campaign::start))
+        .route("/campaigns/{id}/pause", post(campaign::pause))
+        .route("/campaigns/{id}/resume", post(campaign::resume))
+        .route("/campaigns/{id}/cancel", post(campaign::cancel))
+        .route("/campaigns/{id}/outcomes.csv", get(campaign::export))
         .route("/shield", get(tools::shield).post(tools::scan))
         .route("/audit", get(tools::audit))
         .route("/contacts", get(contacts::index))

@@ -42,7 +42,7 @@ pub struct NavItem {
 
 /// The sections (label, link, path prefix), each shown only to roles whose
 /// permission opens it.
-const SECTIONS: [(&str, &str, &str, Option<Action>); 8] = [
+const SECTIONS: [(&str, &str, &str, Option<Action>); 9] = [
     ("Inbox", "/inbox", "/inbox", Some(Action::MessagesRead)),
     (
         "Contacts",
@@ -55,6 +55,12 @@ const SECTIONS: [(&str, &str, &str, Option<Action>); 8] = [
         "/templates",
         "/templates",
         Some(Action::TemplatesRead),
+    ),
+    (
+        "Campaigns",
+        "/campaigns",
+        "/campaigns",
+        Some(Action::CampaignsManage),
     ),
     (
         "Channels",

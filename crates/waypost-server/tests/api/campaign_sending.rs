@@ -69,10 +69,10 @@ pub async fn manager(f: &Fixture) -> Api {
     }
 }
 
-/// Imports `eligible` contacts with marketing consent and `without` without
-/// it, all tagged `promo`; creates the template, the segment and a draft.
-/// Returns the campaign id once the pre-flight is ready, and the pre-flight.
-pub async fn draft(app: &TestApp, api: &Api, eligible: usize, without: usize) -> (String, Value) {
+/// Creates the template `promo` (body `Hi {{1}}, …`), imports `eligible`
+/// contacts with marketing consent and `without` without it, all tagged
+/// `promo`, and saves the segment `Promo` of them; returns the segment.
+pub async fn audience(app: &TestApp, api: &Api, eligible: usize, without: usize) -> Value {
     let template = json!({"name": "promo", "language": "en_US", "category": "marketing",
         "components": [{"type": "BODY", "text": "Hi {{1}}, the sale starts today.",
             "example": {"body_text": [["Ana"]]}}]});
@@ -101,16 +101,21 @@ pub async fn draft(app: &TestApp, api: &Api, eligible: usize, without: usize) ->
     assert_eq!(res.status(), 201);
     let import: Value = res.json().await.unwrap();
     assert_eq!(import["created"], (eligible + without) as u64, "{import}");
-    let segment: Value = api
-        .post(
-            app,
-            "/v1/segments",
-            json!({"name": "Promo", "filter": {"tags": ["promo"]}}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    api.post(
+        app,
+        "/v1/segments",
+        json!({"name": "Promo", "filter": {"tags": ["promo"]}}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
+/// The audience of [`audience`] and a draft to it. Returns the campaign id
+/// once the pre-flight is ready, and the pre-flight.
+pub async fn draft(app: &TestApp, api: &Api, eligible: usize, without: usize) -> (String, Value) {
+    let segment = audience(app, api, eligible, without).await;
     let res = api
         .post(
             app,

@@ -21,6 +21,7 @@ mod contact_imports;
 mod contacts_by_user_id;
 mod conversations;
 mod dashboard;
+mod dashboard_campaigns;
 mod dashboard_channels;
 mod dashboard_members;
 mod dashboard_policies;
