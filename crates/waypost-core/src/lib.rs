@@ -24,6 +24,7 @@ pub mod settings;
 pub mod status;
 pub mod template;
 pub mod trust;
+pub mod usage;
 
 pub use audit::{Actor, AuditChainError, AuditEvent, NewAuditEvent};
 pub use auth::{

@@ -42,6 +42,7 @@ pub mod shield;
 pub mod sqlite;
 pub mod templates;
 pub mod trust;
+pub mod usage;
 pub mod webhooks;
 pub mod workspace_deletion;
 
@@ -81,6 +82,7 @@ pub use retention::RetentionStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
 pub use templates::TemplateStore;
 pub use trust::TrustStore;
+pub use usage::UsageStore;
 pub use webhooks::WebhookStore;
 pub use workspace_deletion::WorkspaceDeletionStore;
 
@@ -125,6 +127,7 @@ pub trait Store:
     + AutomationStore
     + KnowledgeStore
     + TrustStore
+    + UsageStore
     + Send
     + Sync
     + 'static
@@ -168,6 +171,7 @@ impl<T> Store for T where
         + AutomationStore
         + KnowledgeStore
         + TrustStore
+        + UsageStore
         + Send
         + Sync
         + 'static

@@ -29,6 +29,8 @@ pub const PURGE_ORDER: &[&str] = &[
     "contact_imports",
     "idempotency_records",
     "shield_scans",
+    "usage_active_contacts",
+    "usage_counters",
     "audit_events",
 ];
 

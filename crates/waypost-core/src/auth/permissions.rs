@@ -26,6 +26,8 @@ const fn roles_for(action: Action) -> &'static [Role] {
         Action::PrivacyManage => &[Owner, Admin],
         // A broadcast speaks for the business to thousands at once.
         Action::CampaignsManage => &[Owner, Admin],
+        // What the workspace used and what it costs: a report, like the analytics.
+        Action::UsageRead => &[Owner, Admin, Analyst],
         Action::ApiKeysManage => &[Owner, Admin, Developer],
         Action::MembersManage => &[Owner, Admin],
         Action::MembersRead => &[Owner, Admin, Developer, Agent, Analyst],
@@ -106,7 +108,7 @@ mod tests {
     /// The full matrix, spelled out independently of `roles_for` so that any
     /// change to the table must be made twice, deliberately.
     /// Columns: owner, admin, developer, agent, analyst.
-    const EXPECTED: [(Action, [bool; 5]); 18] = [
+    const EXPECTED: [(Action, [bool; 5]); 19] = [
         (Action::MessagesSend, [true, true, true, true, false]),
         (Action::MessagesRead, [true, true, true, true, true]),
         (Action::ContactsRead, [true, true, true, true, true]),
@@ -119,6 +121,7 @@ mod tests {
         (Action::AuditRead, [true, true, false, false, false]),
         (Action::PrivacyManage, [true, true, false, false, false]),
         (Action::CampaignsManage, [true, true, false, false, false]),
+        (Action::UsageRead, [true, true, false, false, true]),
         (Action::ApiKeysManage, [true, true, true, false, false]),
         (Action::MembersManage, [true, true, false, false, false]),
         (Action::MembersRead, [true, true, true, true, true]),
@@ -158,6 +161,7 @@ mod tests {
                 Action::MessagesRead,
                 Action::ContactsRead,
                 Action::TemplatesRead,
+                Action::UsageRead,
                 Action::MembersRead
             ]
         );

@@ -54,6 +54,7 @@ pub mod act {
         AuditRead,
         PrivacyManage,
         CampaignsManage,
+        UsageRead,
         ApiKeysManage,
         MembersManage,
         MembersRead,

@@ -35,6 +35,7 @@ pub mod setup;
 pub mod shield;
 pub mod shield_view;
 pub mod templates;
+pub mod usage;
 pub mod webhooks;
 pub mod workspace;
 pub mod workspace_export;
@@ -81,6 +82,7 @@ use crate::state::AppState;
         (name = "events", description = "The live stream of customer events (Server-Sent Events)"),
         (name = "automation", description = "Rules (welcome, away, keywords) and the AI assistant: provider settings, knowledge base, handing conversations back"),
         (name = "incidents", description = "The security incident register: operators record, affected workspaces read"),
+        (name = "usage", description = "Metered usage per day and month, its estimated cost, and the operator's rate card"),
         (name = "security", description = "Trust and safety: security alerts from the detectors, suspensions of keys, channels, users and workspaces"),
     ),
     modifiers(&SecuritySchemes),
@@ -276,6 +278,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(security::get_policy, security::set_policy))
         .routes(routes!(incident_view::list))
         .routes(routes!(incident_view::get))
+        .routes(routes!(usage::get))
+        .routes(routes!(usage::get_rate_card, usage::put_rate_card))
         .split_for_parts()
 }
 

@@ -403,7 +403,7 @@ pub async fn respond(state: &AppState, job: &Job) -> anyhow::Result<()> {
     let tokens = (answer.usage.prompt_tokens + answer.usage.completion_tokens) as i64;
     state
         .store
-        .charge_assistant_tokens(&s.workspace_id, &month, tokens)
+        .charge_assistant_tokens(&s.workspace_id, &job.work.channel_id, &month, tokens, now)
         .await?;
     metrics::counter!("waypost_assistant_tokens_total", "kind" => "prompt")
         .increment(answer.usage.prompt_tokens);

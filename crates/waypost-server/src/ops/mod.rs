@@ -46,6 +46,7 @@ pub mod setup;
 pub mod sign_in;
 pub mod suspensions;
 pub mod templates;
+pub mod usage;
 pub mod webhook_endpoints;
 pub mod workspace;
 pub mod workspace_deletion;

@@ -62,5 +62,6 @@ mod templates;
 mod tls;
 mod trust;
 mod trust_detect;
+mod usage;
 mod webhooks;
 mod workspace_lifecycle;
