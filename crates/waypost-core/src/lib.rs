@@ -18,6 +18,7 @@ pub mod media;
 pub mod pacing;
 pub mod phone;
 pub mod pii;
+pub mod plan;
 pub mod policy;
 pub mod redact;
 pub mod settings;

@@ -23,6 +23,7 @@ pub mod llm;
 pub mod mail;
 pub mod messaging;
 pub mod ops;
+pub mod quota;
 pub mod retention;
 pub mod serve;
 pub mod shield;

@@ -121,6 +121,7 @@ pub async fn build_state(
         backups: Default::default(),
         acceptor: crate::messaging::accept::Acceptor::start(acceptor_store.clone()),
         lookups: Arc::new(crate::cache::Lookups::new(acceptor_store.clone())),
+        quotas: Arc::new(crate::quota::Quotas::new(acceptor_store.clone())),
         event_feed: crate::event_feed::Feed::new(acceptor_store.clone(), feed_settings),
     })
 }
@@ -237,6 +238,16 @@ impl Application {
             shutdown.clone(),
         ));
         let lookups = tokio::spawn(state.lookups.clone().watch(shutdown.clone()));
+        // Plans are enforced from the first request: load them before listening.
+        if let Err(e) = state.quotas.refresh(state.clock.now()).await {
+            tracing::warn!(error = %e, "cannot load plans and usage yet; retrying in the background");
+        }
+        let quotas = tokio::spawn(
+            state
+                .quotas
+                .clone()
+                .watch(state.clock.clone(), shutdown.clone()),
+        );
         // Open event streams never end by themselves: end them so the server can drain.
         let (feed, token) = (state.event_feed.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -308,6 +319,7 @@ impl Application {
                 mail,
                 automation,
                 lookups,
+                quotas,
                 signals,
                 detectors
             );

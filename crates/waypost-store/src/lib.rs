@@ -35,6 +35,7 @@ pub mod messaging;
 mod model;
 pub mod operators;
 pub mod passkeys;
+pub mod plans;
 pub mod postgres;
 pub mod privacy;
 pub mod retention;
@@ -77,6 +78,7 @@ pub use messaging::{ChannelStore, ContactStore, MessageStore};
 pub use model::*;
 pub use operators::OperatorStore;
 pub use passkeys::PasskeyStore;
+pub use plans::PlanStore;
 pub use privacy::PrivacyStore;
 pub use retention::RetentionStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
@@ -128,6 +130,7 @@ pub trait Store:
     + KnowledgeStore
     + TrustStore
     + UsageStore
+    + PlanStore
     + Send
     + Sync
     + 'static
@@ -172,6 +175,7 @@ impl<T> Store for T where
         + KnowledgeStore
         + TrustStore
         + UsageStore
+        + PlanStore
         + Send
         + Sync
         + 'static

@@ -28,6 +28,7 @@ pub mod middleware;
 pub mod passkey_login;
 pub mod passkeys;
 pub mod password_reset;
+pub mod plans;
 pub mod privacy;
 pub mod security;
 pub mod sessions;
@@ -279,6 +280,10 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(incident_view::list))
         .routes(routes!(incident_view::get))
         .routes(routes!(usage::get))
+        .routes(routes!(plans::get_workspace_plan))
+        .routes(routes!(plans::list_plans))
+        .routes(routes!(plans::put_plan))
+        .routes(routes!(plans::assign_plan))
         .routes(routes!(usage::get_rate_card, usage::put_rate_card))
         .split_for_parts()
 }

@@ -39,6 +39,7 @@ pub mod messages;
 pub mod mfa;
 pub mod notices;
 pub mod password_reset;
+pub mod plans;
 pub mod privacy;
 pub mod security_alerts;
 pub mod segments;

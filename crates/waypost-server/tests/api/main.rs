@@ -2,6 +2,7 @@
 //! SQLite and on PostgreSQL.
 
 mod bearer;
+mod billing_quotas;
 mod helpers;
 mod smtp;
 mod users;
