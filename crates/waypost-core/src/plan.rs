@@ -208,6 +208,32 @@ impl FromStr for BillingStatus {
     }
 }
 
+/// What a Stripe subscription status means for the workspace, given where it
+/// stands: paying (`active`, `trialing`) is active; `past_due` is past due
+/// (retries continue); `unpaid` (retries over) is the grace period, read-only
+/// once it is over; `canceled`, `incomplete_expired` end it; `paused` is
+/// read-only; `incomplete` (first payment pending) changes nothing.
+pub fn status_for_subscription(
+    stripe_status: &str,
+    current: BillingStatus,
+    grace_over: bool,
+) -> BillingStatus {
+    match stripe_status {
+        "active" | "trialing" => BillingStatus::Active,
+        "past_due" => BillingStatus::PastDue,
+        "unpaid" if grace_over => BillingStatus::ReadOnly,
+        "unpaid" => BillingStatus::Grace,
+        "canceled" | "incomplete_expired" => BillingStatus::Canceled,
+        "paused" => BillingStatus::ReadOnly,
+        _ => current,
+    }
+}
+
+/// Whether a status waits for its grace period to end (then becomes read-only).
+pub const fn in_grace(status: BillingStatus) -> bool {
+    matches!(status, BillingStatus::PastDue | BillingStatus::Grace)
+}
+
 /// The warning levels (percent of `limit`) that going from `before` to `after` crosses.
 pub fn crossed_levels(before: i64, after: i64, limit: i64) -> Vec<u8> {
     [80u8, 100]
@@ -272,6 +298,18 @@ mod tests {
         assert!(crossed_levels(5, 6, 5).is_empty());
         assert!(crossed_levels(1, 2, 5).is_empty());
         assert!(crossed_levels(0, 1, 0).is_empty());
+    }
+
+    #[test]
+    fn subscription_statuses_move_the_billing_status() {
+        use BillingStatus::*;
+        assert_eq!(status_for_subscription("active", ReadOnly, true), Active);
+        assert_eq!(status_for_subscription("past_due", Active, false), PastDue);
+        assert_eq!(status_for_subscription("unpaid", PastDue, false), Grace);
+        assert_eq!(status_for_subscription("unpaid", Grace, true), ReadOnly);
+        assert_eq!(status_for_subscription("canceled", Active, false), Canceled);
+        assert_eq!(status_for_subscription("incomplete", Active, false), Active);
+        assert!(in_grace(PastDue) && in_grace(Grace) && !in_grace(ReadOnly));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod automation_worker;
 pub mod backup;
 pub mod backup_schedule;
+pub mod billing;
 pub mod cache;
 pub mod campaign_sender;
 pub mod config;

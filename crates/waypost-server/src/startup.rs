@@ -277,6 +277,7 @@ impl Application {
                 .run(state.store.clone(), shutdown.clone()),
         );
         let detectors = tokio::spawn(crate::detect::run(state.clone(), shutdown.clone()));
+        let billing = tokio::spawn(crate::billing::run(state.clone(), shutdown.clone()));
         let metrics_server = match metrics_listener {
             Some(l) => Some(tokio::spawn(crate::serve::serve(
                 l,
@@ -321,7 +322,8 @@ impl Application {
                 lookups,
                 quotas,
                 signals,
-                detectors
+                detectors,
+                billing
             );
             if let Some(m) = metrics_server {
                 let _ = m.await;

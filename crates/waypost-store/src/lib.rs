@@ -41,6 +41,7 @@ pub mod privacy;
 pub mod retention;
 pub mod shield;
 pub mod sqlite;
+pub mod stripe;
 pub mod templates;
 pub mod trust;
 pub mod usage;
@@ -82,6 +83,7 @@ pub use plans::PlanStore;
 pub use privacy::PrivacyStore;
 pub use retention::RetentionStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
+pub use stripe::StripeStore;
 pub use templates::TemplateStore;
 pub use trust::TrustStore;
 pub use usage::UsageStore;
@@ -131,6 +133,7 @@ pub trait Store:
     + TrustStore
     + UsageStore
     + PlanStore
+    + StripeStore
     + Send
     + Sync
     + 'static
@@ -176,6 +179,7 @@ impl<T> Store for T where
         + TrustStore
         + UsageStore
         + PlanStore
+        + StripeStore
         + Send
         + Sync
         + 'static

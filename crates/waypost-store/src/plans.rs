@@ -84,6 +84,16 @@ pub trait PlanStore {
     ) -> Result<bool>;
 }
 
+/// Creates or replaces a workspace's billing row (`$1` to `$8` in column order).
+pub(crate) const UPSERT_BILLING: &str =
+    "INSERT INTO workspace_billing (workspace_id, plan_id, status,
+        status_changed_at, grace_ends_at, stripe_customer_id, stripe_subscription_id, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (workspace_id) DO UPDATE SET plan_id = excluded.plan_id,
+        status = excluded.status, status_changed_at = excluded.status_changed_at,
+        grace_ends_at = excluded.grace_ends_at, stripe_customer_id = excluded.stripe_customer_id,
+        stripe_subscription_id = excluded.stripe_subscription_id, updated_at = excluded.updated_at";
+
 macro_rules! plan_store_impl {
     ($store:ty, $append:path, $insert_events:path) => {
         #[async_trait::async_trait]
@@ -157,15 +167,7 @@ macro_rules! plan_store_impl {
             ) -> $crate::Result<()> {
                 let mut tx = self.write_tx().await?;
                 sqlx::query(
-                    "INSERT INTO workspace_billing (workspace_id, plan_id, status, status_changed_at,
-                        grace_ends_at, stripe_customer_id, stripe_subscription_id, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                     ON CONFLICT (workspace_id) DO UPDATE SET plan_id = excluded.plan_id,
-                        status = excluded.status, status_changed_at = excluded.status_changed_at,
-                        grace_ends_at = excluded.grace_ends_at,
-                        stripe_customer_id = excluded.stripe_customer_id,
-                        stripe_subscription_id = excluded.stripe_subscription_id,
-                        updated_at = excluded.updated_at",
+                    $crate::plans::UPSERT_BILLING,
                 )
                 .bind(&b.workspace_id)
                 .bind(&b.plan_id)

@@ -35,6 +35,8 @@ const fn roles_for(action: Action) -> &'static [Role] {
         Action::ElevationGrant => &[Owner, Admin],
         // Irreversible for everyone in it: the owners alone decide.
         Action::WorkspaceDelete => &[Owner],
+        // Commits the business to payments: the owners alone.
+        Action::BillingManage => &[Owner],
     }
 }
 
@@ -108,7 +110,7 @@ mod tests {
     /// The full matrix, spelled out independently of `roles_for` so that any
     /// change to the table must be made twice, deliberately.
     /// Columns: owner, admin, developer, agent, analyst.
-    const EXPECTED: [(Action, [bool; 5]); 19] = [
+    const EXPECTED: [(Action, [bool; 5]); 20] = [
         (Action::MessagesSend, [true, true, true, true, false]),
         (Action::MessagesRead, [true, true, true, true, true]),
         (Action::ContactsRead, [true, true, true, true, true]),
@@ -128,6 +130,7 @@ mod tests {
         (Action::WorkspaceManage, [true, true, false, false, false]),
         (Action::ElevationGrant, [true, true, false, false, false]),
         (Action::WorkspaceDelete, [true, false, false, false, false]),
+        (Action::BillingManage, [true, false, false, false, false]),
     ];
 
     #[test]
@@ -187,6 +190,7 @@ mod tests {
             Action::WorkspaceManage,
             Action::ElevationGrant,
             Action::WorkspaceDelete,
+            Action::BillingManage,
         ] {
             assert_eq!(scope_for(action), None, "{action}");
         }

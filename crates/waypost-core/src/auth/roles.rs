@@ -228,6 +228,8 @@ pub enum Action {
     ElevationGrant,
     /// Delete the whole workspace (after a grace period).
     WorkspaceDelete,
+    /// Start a subscription and manage it (Stripe Checkout and Billing Portal).
+    BillingManage,
 }
 
 /// The input was not one of the action names.
@@ -236,7 +238,7 @@ pub enum Action {
 pub struct UnknownAction(pub String);
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Action::MessagesSend,
         Action::MessagesRead,
         Action::ContactsRead,
@@ -256,6 +258,7 @@ impl Action {
         Action::WorkspaceManage,
         Action::ElevationGrant,
         Action::WorkspaceDelete,
+        Action::BillingManage,
     ];
 
     /// Stable name for audit events and error messages; scope actions share
@@ -281,6 +284,7 @@ impl Action {
             Action::WorkspaceManage => "workspace:manage",
             Action::ElevationGrant => "elevation:grant",
             Action::WorkspaceDelete => "workspace:delete",
+            Action::BillingManage => "billing:manage",
         }
     }
 }

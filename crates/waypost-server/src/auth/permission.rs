@@ -61,6 +61,7 @@ pub mod act {
         WorkspaceManage,
         ElevationGrant,
         WorkspaceDelete,
+        BillingManage,
     );
 }
 

@@ -7,6 +7,7 @@ pub mod audiences;
 pub mod audit;
 pub mod auth;
 pub mod automation;
+pub mod billing;
 pub mod campaigns;
 pub mod channels;
 pub mod contact_imports;
@@ -284,6 +285,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(plans::list_plans))
         .routes(routes!(plans::put_plan))
         .routes(routes!(plans::assign_plan))
+        .routes(routes!(billing::checkout))
+        .routes(routes!(billing::portal))
+        .routes(routes!(billing::webhook))
         .routes(routes!(usage::get_rate_card, usage::put_rate_card))
         .split_for_parts()
 }

@@ -3,6 +3,7 @@
 
 mod bearer;
 mod billing_quotas;
+mod billing_stripe;
 mod helpers;
 mod smtp;
 mod users;
@@ -35,6 +36,7 @@ mod encryption;
 mod errors;
 mod events_stream;
 mod fake_llm;
+mod fake_stripe;
 mod identity_events;
 mod inbound;
 mod inbound_content;

@@ -52,6 +52,7 @@ crate::usage::usage_fns!(PgConnection);
 crate::usage::usage_count_fns!(PgConnection);
 crate::usage::usage_store_impl!(PgStore, append_audit);
 crate::plans::plan_store_impl!(PgStore, append_audit, insert_events);
+crate::stripe::stripe_store_impl!(PgStore, append_audit, insert_events);
 crate::conversations::conversation_fns!(PgConnection);
 crate::audiences::audience_fns!(PgConnection);
 crate::audiences::audience_store_impl!(PgStore, append_audit);

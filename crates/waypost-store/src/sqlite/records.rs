@@ -53,6 +53,7 @@ crate::usage::usage_fns!(SqliteConnection);
 crate::usage::usage_count_fns!(SqliteConnection);
 crate::usage::usage_store_impl!(SqliteStore, append_audit);
 crate::plans::plan_store_impl!(SqliteStore, append_audit, insert_events);
+crate::stripe::stripe_store_impl!(SqliteStore, append_audit, insert_events);
 crate::conversations::conversation_fns!(SqliteConnection);
 crate::audiences::audience_fns!(SqliteConnection);
 crate::audiences::audience_store_impl!(SqliteStore, append_audit);
