@@ -17,7 +17,7 @@ use crate::helpers::assert_problem;
 use crate::incidents::operator_token;
 use crate::messaging_fixture::{Fixture, USER, fixture};
 use crate::on_both_backends;
-use crate::usage::usage_key;
+use crate::usage::{settle, usage_key};
 use crate::users::{PASSWORD, login, member};
 
 on_both_backends!(
@@ -296,20 +296,15 @@ async fn usage_is_reported_once_per_day_even_after_a_lost_answer(backend: Backen
     // Two billable marketing messages today (prices from status webhooks).
     let store = &f.app.state.store;
     f.open_window(USER).await;
+    let mut wamids = Vec::new();
     for text in ["one", "two"] {
         let id = f.send_ok(USER, text).await;
-        let wamid = f
-            .wait_status(&id, &["read"])
-            .await
-            .provider_message_id
-            .unwrap();
-        // The sandbox's own price (free service) lands first; ours replaces it.
-        for _ in 0..100 {
-            if store.message_pricing(&id).await.unwrap().is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let m = f.wait_status(&id, &["read"]).await;
+        wamids.push(m.provider_message_id.unwrap());
+    }
+    // The sandbox's own prices (free service) land first; ours replace them.
+    settle(&f, 1 + 2 * 3).await;
+    for wamid in wamids {
         let body = f.messages_body(json!({"statuses": [{"id": wamid, "status": "read",
             "timestamp": "1764230100", "recipient_id": USER,
             "pricing": {"billable": true, "pricing_model": "PMP", "type": "regular", "category": "marketing"}}]}));
@@ -338,23 +333,25 @@ async fn usage_is_reported_once_per_day_even_after_a_lost_answer(backend: Backen
     assert!(r.attempts >= 2, "the lost answer was retried: {r:?}");
     // Stripe counted it once, under the same identifier and idempotency key.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let seen = fake.seen.lock().unwrap();
-    assert_eq!(seen.meter_events.len(), 1, "{:?}", seen.meter_events);
+    let (events, requests) = {
+        let seen = fake.seen.lock().unwrap();
+        let requests = seen
+            .requests
+            .iter()
+            .filter(|(p, _)| p == "billing/meter_events")
+            .count();
+        (seen.meter_events.clone(), requests)
+    };
+    assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
-        seen.meter_events[&id],
+        events[&id],
         vec![(
             "waypost_marketing".to_owned(),
             "cus_1".to_owned(),
             "2".to_owned()
         )]
     );
-    let requests = seen
-        .requests
-        .iter()
-        .filter(|(p, _)| p == "billing/meter_events")
-        .count();
     assert!(requests >= 2, "sent again after the lost answer");
-    drop(seen);
     let all = store.usage_reports(&f.ws.to_string()).await.unwrap();
     assert_eq!(all.len(), 1, "queued once: {all:?}");
 }

@@ -79,6 +79,20 @@ async fn wait_priced(f: &Fixture, id: &str) {
     panic!("no price reported for {id}");
 }
 
+/// Waits until the sandbox has delivered `n` webhooks (an inbound message is
+/// one, a send's statuses three): a late `delivered` carries a price too, and
+/// the latest report of a price wins.
+pub async fn settle(f: &Fixture, n: u64) {
+    for _ in 0..400 {
+        let log = f.sandbox_log().await;
+        if log["counters"]["webhooks_delivered"].as_u64().unwrap_or(0) >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the sandbox never delivered {n} webhooks");
+}
+
 /// A status webhook for one of our messages, with a price.
 async fn priced_status(f: &Fixture, id: &str, status: &str, pricing: Value) {
     let wamid = f.message(id).await.provider_message_id.unwrap();
@@ -104,6 +118,7 @@ async fn usage_counts_match_the_traffic_exactly(backend: Backend) {
         wait_priced(&f, &id).await;
         sent.push(id);
     }
+    settle(&f, 2 + 3 * 3).await;
     // One re-priced as billable marketing (conversation-based shape), twice:
     // a replayed report counts once.
     let cbp = json!({"billable": true, "pricing_model": "CBP", "category": "marketing"});
