@@ -3,7 +3,7 @@
 //! monthly quota (once each) and are refused past it with a `quota-exceeded`
 //! problem naming the quota and when it resets; a read-only billing status
 //! refuses use with 402 but still allows reads; held limits (channels) refuse
-//! one more.
+//! one more; a feature outside the plan (campaigns) is refused with 402.
 
 use chrono::Datelike;
 use serde_json::{Value, json};
@@ -212,6 +212,27 @@ async fn billing_status_and_held_limits_are_enforced(backend: Backend) {
     let p = assert_problem(res, 429).await;
     assert_eq!(p["quota"], "channels");
     assert_eq!(p.get("resets_at"), None, "a held limit does not reset");
+    // Campaigns are not in the plan: starting one is refused before anything else.
+    let (_, campaign_key) = api_key(
+        &f.app,
+        &session,
+        json!({"name": "campaigns", "scopes": ["campaigns:manage"]}),
+    )
+    .await;
+    let res = f
+        .app
+        .client
+        .post(format!(
+            "{}/v1/campaigns/cmp_01M980SHGZVBYX5HQMCHY5N0MQ/start",
+            f.app.address
+        ))
+        .bearer_auth(&campaign_key)
+        .json(&json!({"confirm_eligible": 1}))
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(res, 402).await;
+    assert_eq!(p["quota"], "feature.campaigns");
 
     // Read-only: nothing new, reads still work, data untouched.
     let (status, v) = operator_put(
