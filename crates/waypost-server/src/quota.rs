@@ -1,7 +1,8 @@
 //! Plan enforcement without a per-request read: every node keeps each
 //! billed workspace's plan, billing status and month-to-date usage totals in
 //! memory, reloaded every [`REFRESH`] from the store (one query for the plans,
-//! one for the month's counters), plus what this node itself used since the
+//! one for the month-to-date totals, a few rows per billed workspace), plus
+//! what this node itself used since the
 //! last reload. Checks are map lookups; a send that would go past a quota is
 //! refused, and one that crosses 80 % or 100 % gets its warning recorded
 //! (once per workspace, period, quota and level, whichever node sees it first).
@@ -160,7 +161,7 @@ impl Quotas {
             );
         }
         let mut totals = HashMap::new();
-        for (ws, metric, amount) in self.store.usage_since(&format!("{month}-01")).await? {
+        for (ws, metric, amount) in self.store.month_totals(&month).await? {
             if billing.contains_key(&ws) && Quota::for_counter(&metric).is_some() {
                 totals.insert((ws, metric), amount);
             }

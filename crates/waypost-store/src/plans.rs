@@ -1,7 +1,7 @@
 //! Plans, each workspace's plan and billing status, and the quota warnings
 //! already given. Quota checks never read here per request: the server keeps
 //! every workspace's plan and month totals in memory and reloads them
-//! ([`PlanStore::billing_snapshot`] and `UsageStore::usage_since`).
+//! ([`PlanStore::billing_snapshot`] and `UsageStore::month_totals`).
 //!
 //! The SQL is written once with `$n` placeholders and instantiated for both
 //! backends by `plan_store_impl!`.

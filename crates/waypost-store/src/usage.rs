@@ -3,8 +3,10 @@
 //! them (an accepted or received message, a status with a price, a shield
 //! scan, the assistant's tokens), so a crash loses no count and counts none
 //! twice. Distinct active contacts are kept as markers per day and month
-//! (`usage_active_contacts`); a new marker bumps the counter. Also the
-//! operator's rate card (one price per Meta pricing category).
+//! (`usage_active_contacts`); a new marker bumps the counter. The counters
+//! plans limit also move a month-to-date total (`usage_monthly`), which is
+//! what quota checks reload. Also the operator's rate card (one price per
+//! Meta pricing category).
 //!
 //! A transaction collects its changes in a [`UsageBatch`] and writes them
 //! once, at its end, in key order: concurrent writers on PostgreSQL then lock
@@ -103,6 +105,27 @@ pub(crate) fn merge(deltas: &[UsageDelta]) -> Vec<UsageDelta> {
         .collect()
 }
 
+/// The month-to-date changes of the counters plans limit, `(workspace, month,
+/// metric, amount)`, summed and in key order.
+pub(crate) fn monthly(merged: &[UsageDelta]) -> Vec<(String, String, String, i64)> {
+    let mut sums: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    for d in merged.iter().filter(|d| is_limited(&d.metric)) {
+        let month = d.day.get(..7).unwrap_or(&d.day).to_owned();
+        *sums
+            .entry((month, d.workspace_id.clone(), d.metric.clone()))
+            .or_default() += d.amount;
+    }
+    sums.into_iter()
+        .filter(|(_, a)| *a != 0)
+        .map(|((month, w, m), a)| (w, month, m, a))
+        .collect()
+}
+
+/// Whether plans limit a counter (and so its month-to-date total is kept).
+pub fn is_limited(metric: &str) -> bool {
+    waypost_core::plan::Quota::for_counter(metric).is_some()
+}
+
 /// The markers a batch's active contacts need, `(workspace, period, contact, channel, day, metric)`,
 /// deduplicated and in key order.
 pub(crate) fn markers(
@@ -156,9 +179,9 @@ pub trait UsageStore {
         to_day: &str,
         by_channel: bool,
     ) -> Result<Vec<UsageTotal>>;
-    /// Each counter's total since `from_day`, over every workspace that has one:
-    /// `(workspace, metric, amount)`. What quota checks cache.
-    async fn usage_since(&self, from_day: &str) -> Result<Vec<(String, String, i64)>>;
+    /// The month's (`YYYY-MM`) totals of the counters plans limit, for every
+    /// workspace with a plan: `(workspace, metric, amount)`. What quota checks cache.
+    async fn month_totals(&self, month: &str) -> Result<Vec<(String, String, i64)>>;
     /// Moves counters outside of another transaction (shield scans, assistant tokens).
     async fn record_usage(&self, batch: &UsageBatch) -> Result<()>;
     /// Replaces the whole rate card.
@@ -220,6 +243,21 @@ macro_rules! usage_fns {
                         .bind(&d.channel_id)
                         .bind(&d.metric)
                         .bind(d.amount);
+                }
+                q.execute(&mut *conn).await?;
+            }
+            let monthly = $crate::usage::monthly(&merged);
+            for range in chunks(monthly.len()) {
+                let sql = format!(
+                    "INSERT INTO usage_monthly (workspace_id, month, metric, amount)
+                     VALUES {}
+                     ON CONFLICT (month, workspace_id, metric)
+                     DO UPDATE SET amount = usage_monthly.amount + excluded.amount",
+                    values(4, range.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for (w, month, metric, amount) in &monthly[range] {
+                    q = q.bind(w).bind(month).bind(metric).bind(*amount);
                 }
                 q.execute(&mut *conn).await?;
             }
@@ -348,12 +386,13 @@ macro_rules! usage_store_impl {
                     .await?)
             }
 
-            async fn usage_since(&self, from_day: &str) -> $crate::Result<Vec<(String, String, i64)>> {
+            async fn month_totals(&self, month: &str) -> $crate::Result<Vec<(String, String, i64)>> {
                 Ok(sqlx::query_as(
-                    "SELECT workspace_id, metric, CAST(SUM(amount) AS BIGINT) FROM usage_counters
-                     WHERE day >= $1 GROUP BY workspace_id, metric",
+                    "SELECT m.workspace_id, m.metric, m.amount FROM usage_monthly m
+                     JOIN workspace_billing b ON b.workspace_id = m.workspace_id
+                     WHERE m.month = $1",
                 )
-                .bind(from_day)
+                .bind(month)
                 .fetch_all(self.reads())
                 .await?)
             }

@@ -31,6 +31,7 @@ pub const PURGE_ORDER: &[&str] = &[
     "shield_scans",
     "usage_active_contacts",
     "usage_counters",
+    "usage_monthly",
     "stripe_usage_reports",
     "audit_events",
 ];
