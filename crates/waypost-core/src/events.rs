@@ -43,6 +43,10 @@ pub enum EventType {
     CampaignPaused,
     /// A trust and safety detector's finding about the workspace.
     SecurityAlert,
+    /// A quota of the workspace's plan reached 80 % or 100 % in its period.
+    QuotaWarning,
+    /// The workspace's plan or billing status changed.
+    BillingUpdated,
 }
 
 /// The input was not one of the event type names.
@@ -51,7 +55,7 @@ pub enum EventType {
 pub struct UnknownEventType(pub String);
 
 impl EventType {
-    pub const ALL: [EventType; 26] = [
+    pub const ALL: [EventType; 28] = [
         EventType::MessageQueued,
         EventType::MessageSent,
         EventType::MessageDelivered,
@@ -78,6 +82,8 @@ impl EventType {
         EventType::ConversationRead,
         EventType::CampaignPaused,
         EventType::SecurityAlert,
+        EventType::QuotaWarning,
+        EventType::BillingUpdated,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -108,6 +114,8 @@ impl EventType {
             EventType::ConversationRead => "conversation.read",
             EventType::CampaignPaused => "campaign.paused",
             EventType::SecurityAlert => "security.alert",
+            EventType::QuotaWarning => "usage.quota_warning",
+            EventType::BillingUpdated => "usage.billing_updated",
         }
     }
 }
@@ -145,6 +153,7 @@ impl EventType {
             }
             EventType::CampaignPaused => Action::CampaignsManage,
             EventType::SecurityAlert => Action::AuditRead,
+            EventType::QuotaWarning | EventType::BillingUpdated => Action::UsageRead,
         }
     }
 }
@@ -205,6 +214,7 @@ mod tests {
                 "endpoint" | "webhook" => Action::WebhooksManage,
                 "incident" | "security" => Action::AuditRead,
                 "campaign" => Action::CampaignsManage,
+                "usage" => Action::UsageRead,
                 other => panic!("no read action decided for `{other}` events"),
             };
             assert_eq!(t.read_action(), want, "{t}");

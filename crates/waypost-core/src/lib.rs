@@ -18,12 +18,14 @@ pub mod media;
 pub mod pacing;
 pub mod phone;
 pub mod pii;
+pub mod plan;
 pub mod policy;
 pub mod redact;
 pub mod settings;
 pub mod status;
 pub mod template;
 pub mod trust;
+pub mod usage;
 
 pub use audit::{Actor, AuditChainError, AuditEvent, NewAuditEvent};
 pub use auth::{

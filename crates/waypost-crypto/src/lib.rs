@@ -14,6 +14,7 @@ mod envelope;
 mod master;
 pub mod operator_token;
 pub mod password;
+pub mod stripe;
 pub mod token;
 pub mod totp;
 pub mod webhook;

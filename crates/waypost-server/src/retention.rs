@@ -117,6 +117,14 @@ pub async fn run(
         cutoff,
         rows,
     });
+    if !dry_run {
+        // Active-contact markers only tell whether a contact was already
+        // counted today or this month; the counters themselves stay.
+        let keep_from = waypost_core::usage::previous_month_start(now);
+        while !shutdown.is_cancelled()
+            && store.purge_usage_markers(&keep_from, BATCH).await? == u64::from(BATCH)
+        {}
+    }
     let cutoff = now - chrono::Duration::days(policy.audit_days.into());
     let rows = purge_audit(store, audit_key, cutoff, now, dry_run, shutdown).await?;
     reports.push(KindReport {

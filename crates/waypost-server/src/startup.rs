@@ -121,6 +121,7 @@ pub async fn build_state(
         backups: Default::default(),
         acceptor: crate::messaging::accept::Acceptor::start(acceptor_store.clone()),
         lookups: Arc::new(crate::cache::Lookups::new(acceptor_store.clone())),
+        quotas: Arc::new(crate::quota::Quotas::new(acceptor_store.clone())),
         event_feed: crate::event_feed::Feed::new(acceptor_store.clone(), feed_settings),
     })
 }
@@ -237,6 +238,16 @@ impl Application {
             shutdown.clone(),
         ));
         let lookups = tokio::spawn(state.lookups.clone().watch(shutdown.clone()));
+        // Plans are enforced from the first request: load them before listening.
+        if let Err(e) = state.quotas.refresh(state.clock.now()).await {
+            tracing::warn!(error = %e, "cannot load plans and usage yet; retrying in the background");
+        }
+        let quotas = tokio::spawn(
+            state
+                .quotas
+                .clone()
+                .watch(state.clock.clone(), shutdown.clone()),
+        );
         // Open event streams never end by themselves: end them so the server can drain.
         let (feed, token) = (state.event_feed.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -266,6 +277,7 @@ impl Application {
                 .run(state.store.clone(), shutdown.clone()),
         );
         let detectors = tokio::spawn(crate::detect::run(state.clone(), shutdown.clone()));
+        let billing = tokio::spawn(crate::billing::run(state.clone(), shutdown.clone()));
         let metrics_server = match metrics_listener {
             Some(l) => Some(tokio::spawn(crate::serve::serve(
                 l,
@@ -308,8 +320,10 @@ impl Application {
                 mail,
                 automation,
                 lookups,
+                quotas,
                 signals,
-                detectors
+                detectors,
+                billing
             );
             if let Some(m) = metrics_server {
                 let _ = m.await;

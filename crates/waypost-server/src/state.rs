@@ -40,6 +40,8 @@ pub struct AppState {
     pub event_feed: Arc<crate::event_feed::Feed>,
     /// Trust and safety counters, batched in memory.
     pub signals: Arc<crate::signals::Signals>,
+    /// Plans, billing status and month-to-date usage of billed workspaces, in memory.
+    pub quotas: Arc<crate::quota::Quotas>,
 }
 
 impl AppState {

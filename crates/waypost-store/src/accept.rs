@@ -35,7 +35,8 @@ pub(crate) fn outcomes(
 }
 
 /// Defines `accept_batch(conn, batch)` for a backend, with `seal_audits`, `insert_audits`,
-/// `insert_statuses` and `insert_events` in scope.
+/// `insert_statuses`, `insert_events` and `write_usage` in scope. The accepted messages are
+/// counted (by type, by the category they are sent in, active contacts) in the same transaction.
 macro_rules! accept_batch_fn {
     ($conn:ty) => {
         pub(crate) async fn accept_batch(
@@ -208,6 +209,27 @@ macro_rules! accept_batch_fn {
                 .flat_map(|a| a.events.iter().cloned())
                 .collect();
             insert_events(&mut *conn, &events).await?;
+            let mut usage = $crate::usage::UsageBatch::default();
+            for a in &accepted {
+                let m = &a.message;
+                let at = m.created_at;
+                usage.add(
+                    &m.workspace_id,
+                    &m.channel_id,
+                    at,
+                    waypost_core::usage::message_metric(&m.direction, &m.message_type),
+                    1,
+                );
+                usage.add(
+                    &m.workspace_id,
+                    &m.channel_id,
+                    at,
+                    waypost_core::usage::accepted_metric(m.category.as_deref()),
+                    1,
+                );
+                usage.active(&m.workspace_id, &m.channel_id, &m.contact_id, at);
+            }
+            write_usage(&mut *conn, &usage).await?;
             Ok(outcomes)
         }
     };

@@ -150,12 +150,15 @@ pub trait AutomationStore {
         row: &AssistantSettingsRow,
         audit: NewAuditEvent,
     ) -> Result<()>;
-    /// Adds `tokens` to `month`'s usage (starting over in a new month); returns the total.
+    /// Adds `tokens` to `month`'s usage (starting over in a new month) and to the
+    /// day's usage counters of the channel; returns the month's total.
     async fn charge_assistant_tokens(
         &self,
         workspace_id: &str,
+        channel_id: &str,
         month: &str,
         tokens: i64,
+        at: DateTime<Utc>,
     ) -> Result<i64>;
     /// Records an event of the assistant (no content), in its own transaction.
     async fn record_assistant_audit(&self, audit: NewAuditEvent) -> Result<()>;
@@ -496,10 +499,13 @@ macro_rules! automation_store_impl {
             async fn charge_assistant_tokens(
                 &self,
                 workspace_id: &str,
+                channel_id: &str,
                 month: &str,
                 tokens: i64,
+                at: chrono::DateTime<chrono::Utc>,
             ) -> $crate::Result<i64> {
-                Ok(sqlx::query_scalar(
+                let mut tx = self.write_tx().await?;
+                let total = sqlx::query_scalar(
                     "UPDATE assistant_settings SET
                         tokens_used = CASE WHEN usage_month = $2 THEN tokens_used + $3 ELSE $3 END,
                         usage_month = $2
@@ -508,8 +514,13 @@ macro_rules! automation_store_impl {
                 .bind(workspace_id)
                 .bind(month)
                 .bind(tokens)
-                .fetch_one(self.writes())
-                .await?)
+                .fetch_one(&mut *tx)
+                .await?;
+                let mut usage = $crate::usage::UsageBatch::default();
+                usage.add(workspace_id, channel_id, at, waypost_core::usage::ASSISTANT_TOKENS, tokens);
+                write_usage(&mut *tx, &usage).await?;
+                tx.commit().await?;
+                Ok(total)
             }
 
             async fn record_assistant_audit(&self, audit: waypost_core::NewAuditEvent) -> $crate::Result<()> {

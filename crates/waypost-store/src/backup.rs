@@ -107,7 +107,7 @@ impl Value {
 /// Every table to back up: parents first, so foreign keys hold while restoring.
 pub(crate) fn order_tables(mut tables: Vec<TableSpec>) -> Vec<TableSpec> {
     // Tables others reference, in dependency order; the rest follow by name.
-    const PARENTS: [&str; 9] = [
+    const PARENTS: [&str; 10] = [
         "workspaces",
         "users",
         "channels",
@@ -117,6 +117,7 @@ pub(crate) fn order_tables(mut tables: Vec<TableSpec>) -> Vec<TableSpec> {
         "webhook_endpoints",
         "webhook_deliveries",
         "incidents",
+        "plans",
     ];
     // `_`-prefixed tables are the database's own bookkeeping (migrations, the
     // cache generation, the detector cursor), which a fresh database already has.

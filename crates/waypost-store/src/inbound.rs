@@ -229,7 +229,7 @@ macro_rules! inbound_fns {
 pub(crate) use inbound_fns;
 
 /// Implements [`InboundStore`] for a backend with `write_tx()`, `reads()` and the
-/// helper functions in scope.
+/// helper functions in scope (`count_inbound`, `count_price` and `write_usage` among them).
 macro_rules! inbound_store_impl {
     ($store:ty, $insert_message:path, $insert_status:path, $insert_events:path, $apply_status:path, $apply_unmatched:path, $insert_media:path) => {
         #[async_trait::async_trait]
@@ -243,6 +243,7 @@ macro_rules! inbound_store_impl {
                 seal: $crate::dispatch::EventSealer<'_>,
             ) -> $crate::Result<$crate::inbound::WebhookOutcome> {
                 let mut out = $crate::inbound::WebhookOutcome::default();
+                let mut usage = $crate::usage::UsageBatch::default();
                 let mut tx = self.write_tx().await?;
                 for n in messages {
                     let m = &n.message;
@@ -251,6 +252,7 @@ macro_rules! inbound_store_impl {
                         continue;
                     }
                     out.messages_recorded += 1;
+                    count_inbound(&mut *tx, m, &mut usage).await?;
                     $insert_status(&mut *tx, &m.id, "received", None, None, m.created_at, now).await?;
                     touch_conversations(
                         &mut *tx,
@@ -391,6 +393,7 @@ macro_rules! inbound_store_impl {
                     )
                     .await?;
                     if let Some(p) = &s.pricing {
+                        count_price(&mut *tx, &target, p, &mut usage).await?;
                         // Whatever the status order, the latest report of the price wins.
                         sqlx::query(
                             "UPDATE messages SET pricing_model = $2, pricing_type = $3,
@@ -417,6 +420,7 @@ macro_rules! inbound_store_impl {
                         out.statuses_ignored += 1;
                     }
                 }
+                write_usage(&mut *tx, &usage).await?;
                 tx.commit().await?;
                 Ok(out)
             }

@@ -35,13 +35,16 @@ pub mod messaging;
 mod model;
 pub mod operators;
 pub mod passkeys;
+pub mod plans;
 pub mod postgres;
 pub mod privacy;
 pub mod retention;
 pub mod shield;
 pub mod sqlite;
+pub mod stripe;
 pub mod templates;
 pub mod trust;
+pub mod usage;
 pub mod webhooks;
 pub mod workspace_deletion;
 
@@ -76,11 +79,14 @@ pub use messaging::{ChannelStore, ContactStore, MessageStore};
 pub use model::*;
 pub use operators::OperatorStore;
 pub use passkeys::PasskeyStore;
+pub use plans::PlanStore;
 pub use privacy::PrivacyStore;
 pub use retention::RetentionStore;
 pub use shield::{ShieldScanRecord, ShieldStore};
+pub use stripe::StripeStore;
 pub use templates::TemplateStore;
 pub use trust::TrustStore;
+pub use usage::UsageStore;
 pub use webhooks::WebhookStore;
 pub use workspace_deletion::WorkspaceDeletionStore;
 
@@ -125,6 +131,9 @@ pub trait Store:
     + AutomationStore
     + KnowledgeStore
     + TrustStore
+    + UsageStore
+    + PlanStore
+    + StripeStore
     + Send
     + Sync
     + 'static
@@ -168,6 +177,9 @@ impl<T> Store for T where
         + AutomationStore
         + KnowledgeStore
         + TrustStore
+        + UsageStore
+        + PlanStore
+        + StripeStore
         + Send
         + Sync
         + 'static

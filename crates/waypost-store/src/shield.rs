@@ -73,7 +73,7 @@ pub(crate) fn select_sql(filter: &str) -> String {
 }
 
 /// Implements [`ShieldStore`] for a backend type with inherent `reads()`, `writes()` and
-/// `write_tx()`.
+/// `write_tx()`, and `write_usage` in scope (scans are counted with their records).
 macro_rules! shield_store_impl {
     ($store:ty) => {
         #[async_trait::async_trait]
@@ -105,6 +105,11 @@ macro_rules! shield_store_impl {
                     }
                     query.execute(&mut *tx).await?;
                 }
+                let mut usage = $crate::usage::UsageBatch::default();
+                for s in scans {
+                    usage.add(&s.workspace_id, "", s.created_at, waypost_core::usage::SHIELD_SCANS, 1);
+                }
+                write_usage(&mut *tx, &usage).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -31,6 +31,10 @@ pub const PURGE_ORDER: &[&str] = &[
     "shield_scans",
     "signal_counters",
     "security_alerts",
+    "usage_active_contacts",
+    "usage_counters",
+    "usage_monthly",
+    "stripe_usage_reports",
     "audit_events",
 ];
 

@@ -42,6 +42,17 @@ pub enum AdminCommand {
     },
     /// List suspensions, newest first.
     Suspensions,
+    /// The rate card that prices billable messages in usage reports.
+    #[command(subcommand, name = "rate-card")]
+    RateCard(RateCardCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RateCardCommand {
+    /// Replace the rate card with a CSV file: `category,currency,unit_price`.
+    Load { file: std::path::PathBuf },
+    /// Print the loaded rate card.
+    Show,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -137,8 +148,42 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::Suspensions => crate::suspend_cmd::list(&state).await?,
         AdminCommand::User(cmd) => crate::user_cmd::run(&state, cmd).await?,
+        AdminCommand::RateCard(cmd) => rate_card(&state, cmd).await?,
     }
     state.store.close().await;
+    Ok(())
+}
+
+async fn rate_card(
+    state: &waypost_server::state::AppState,
+    cmd: RateCardCommand,
+) -> anyhow::Result<()> {
+    match cmd {
+        RateCardCommand::Load { file } => {
+            let csv = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let origin = waypost_server::state::RequestOrigin {
+                ip: None,
+                user_agent: Some("waypost admin".into()),
+                rate_limit: None,
+            };
+            let rates =
+                waypost_server::ops::usage::load_rate_card(state, &origin, Actor::System, &csv)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", describe(e)))?;
+            println!("loaded {} prices in {}", rates.len(), rates[0].currency);
+        }
+        RateCardCommand::Show => {
+            for r in state.store.rate_card().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    r.category,
+                    r.currency,
+                    waypost_core::usage::format_micros(r.unit_price_micros.into())
+                );
+            }
+        }
+    }
     Ok(())
 }
 

@@ -26,6 +26,8 @@ const fn roles_for(action: Action) -> &'static [Role] {
         Action::PrivacyManage => &[Owner, Admin],
         // A broadcast speaks for the business to thousands at once.
         Action::CampaignsManage => &[Owner, Admin],
+        // What the workspace used and what it costs: a report, like the analytics.
+        Action::UsageRead => &[Owner, Admin, Analyst],
         Action::ApiKeysManage => &[Owner, Admin, Developer],
         Action::MembersManage => &[Owner, Admin],
         Action::MembersRead => &[Owner, Admin, Developer, Agent, Analyst],
@@ -33,6 +35,8 @@ const fn roles_for(action: Action) -> &'static [Role] {
         Action::ElevationGrant => &[Owner, Admin],
         // Irreversible for everyone in it: the owners alone decide.
         Action::WorkspaceDelete => &[Owner],
+        // Commits the business to payments: the owners alone.
+        Action::BillingManage => &[Owner],
     }
 }
 
@@ -106,7 +110,7 @@ mod tests {
     /// The full matrix, spelled out independently of `roles_for` so that any
     /// change to the table must be made twice, deliberately.
     /// Columns: owner, admin, developer, agent, analyst.
-    const EXPECTED: [(Action, [bool; 5]); 18] = [
+    const EXPECTED: [(Action, [bool; 5]); 20] = [
         (Action::MessagesSend, [true, true, true, true, false]),
         (Action::MessagesRead, [true, true, true, true, true]),
         (Action::ContactsRead, [true, true, true, true, true]),
@@ -119,12 +123,14 @@ mod tests {
         (Action::AuditRead, [true, true, false, false, false]),
         (Action::PrivacyManage, [true, true, false, false, false]),
         (Action::CampaignsManage, [true, true, false, false, false]),
+        (Action::UsageRead, [true, true, false, false, true]),
         (Action::ApiKeysManage, [true, true, true, false, false]),
         (Action::MembersManage, [true, true, false, false, false]),
         (Action::MembersRead, [true, true, true, true, true]),
         (Action::WorkspaceManage, [true, true, false, false, false]),
         (Action::ElevationGrant, [true, true, false, false, false]),
         (Action::WorkspaceDelete, [true, false, false, false, false]),
+        (Action::BillingManage, [true, false, false, false, false]),
     ];
 
     #[test]
@@ -158,6 +164,7 @@ mod tests {
                 Action::MessagesRead,
                 Action::ContactsRead,
                 Action::TemplatesRead,
+                Action::UsageRead,
                 Action::MembersRead
             ]
         );
@@ -183,6 +190,7 @@ mod tests {
             Action::WorkspaceManage,
             Action::ElevationGrant,
             Action::WorkspaceDelete,
+            Action::BillingManage,
         ] {
             assert_eq!(scope_for(action), None, "{action}");
         }

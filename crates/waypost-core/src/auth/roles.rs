@@ -104,6 +104,7 @@ pub enum Scope {
     AuditRead,
     PrivacyManage,
     CampaignsManage,
+    UsageRead,
 }
 
 /// The input was not one of the scope names; carries the (truncated) input.
@@ -112,7 +113,7 @@ pub enum Scope {
 pub struct UnknownScope(pub String);
 
 impl Scope {
-    pub const ALL: [Scope; 12] = [
+    pub const ALL: [Scope; 13] = [
         Scope::MessagesSend,
         Scope::MessagesRead,
         Scope::ContactsRead,
@@ -125,6 +126,7 @@ impl Scope {
         Scope::AuditRead,
         Scope::PrivacyManage,
         Scope::CampaignsManage,
+        Scope::UsageRead,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -141,6 +143,7 @@ impl Scope {
             Scope::AuditRead => "audit:read",
             Scope::PrivacyManage => "privacy:manage",
             Scope::CampaignsManage => "campaigns:manage",
+            Scope::UsageRead => "usage:read",
         }
     }
 
@@ -159,6 +162,7 @@ impl Scope {
             Scope::AuditRead => Action::AuditRead,
             Scope::PrivacyManage => Action::PrivacyManage,
             Scope::CampaignsManage => Action::CampaignsManage,
+            Scope::UsageRead => Action::UsageRead,
         }
     }
 }
@@ -193,7 +197,7 @@ impl<'de> Deserialize<'de> for Scope {
     }
 }
 
-/// Every protected operation. The first twelve mirror the scopes; the rest are
+/// Every protected operation. The first thirteen mirror the scopes; the rest are
 /// only ever performed by a signed-in member, never by an API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
@@ -210,6 +214,8 @@ pub enum Action {
     PrivacyManage,
     /// Create campaigns, check them before start, start them.
     CampaignsManage,
+    /// Read the workspace's metered usage and its estimated cost.
+    UsageRead,
     /// Create, list and revoke API keys.
     ApiKeysManage,
     /// Invite, remove and change the role of members.
@@ -222,6 +228,8 @@ pub enum Action {
     ElevationGrant,
     /// Delete the whole workspace (after a grace period).
     WorkspaceDelete,
+    /// Start a subscription and manage it (Stripe Checkout and Billing Portal).
+    BillingManage,
 }
 
 /// The input was not one of the action names.
@@ -230,7 +238,7 @@ pub enum Action {
 pub struct UnknownAction(pub String);
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 20] = [
         Action::MessagesSend,
         Action::MessagesRead,
         Action::ContactsRead,
@@ -243,12 +251,14 @@ impl Action {
         Action::AuditRead,
         Action::PrivacyManage,
         Action::CampaignsManage,
+        Action::UsageRead,
         Action::ApiKeysManage,
         Action::MembersManage,
         Action::MembersRead,
         Action::WorkspaceManage,
         Action::ElevationGrant,
         Action::WorkspaceDelete,
+        Action::BillingManage,
     ];
 
     /// Stable name for audit events and error messages; scope actions share
@@ -267,12 +277,14 @@ impl Action {
             Action::AuditRead => "audit:read",
             Action::PrivacyManage => "privacy:manage",
             Action::CampaignsManage => "campaigns:manage",
+            Action::UsageRead => "usage:read",
             Action::ApiKeysManage => "api_keys:manage",
             Action::MembersManage => "members:manage",
             Action::MembersRead => "members:read",
             Action::WorkspaceManage => "workspace:manage",
             Action::ElevationGrant => "elevation:grant",
             Action::WorkspaceDelete => "workspace:delete",
+            Action::BillingManage => "billing:manage",
         }
     }
 }
@@ -359,6 +371,7 @@ mod tests {
                 "audit:read",
                 "privacy:manage",
                 "campaigns:manage",
+                "usage:read",
             ]
         );
         for scope in Scope::ALL {

@@ -54,12 +54,14 @@ pub mod act {
         AuditRead,
         PrivacyManage,
         CampaignsManage,
+        UsageRead,
         ApiKeysManage,
         MembersManage,
         MembersRead,
         WorkspaceManage,
         ElevationGrant,
         WorkspaceDelete,
+        BillingManage,
     );
 }
 

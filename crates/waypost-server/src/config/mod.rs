@@ -12,6 +12,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+mod billing;
 mod mail;
 
 /// Every setting, with its default.
@@ -242,6 +243,20 @@ pub struct Config {
     /// Lets workspaces point the assistant at internal addresses (a local
     /// Ollama or llama.cpp server); off, only public HTTPS endpoints.
     pub assistant_allow_private_targets: bool,
+    /// Stripe secret API key (`sk_…`); unset: Stripe billing is off.
+    pub stripe_secret_key: Option<SecretString>,
+    /// The signing secret (`whsec_…`) of the endpoint `POST /stripe/webhook`.
+    pub stripe_webhook_secret: Option<SecretString>,
+    /// Stripe's API base URL (tests point it at a fake).
+    pub stripe_api_base: String,
+    /// Days a workspace whose payment failed keeps working before it becomes read-only.
+    pub stripe_grace_days: u32,
+    /// Usage is reported as meter events named `<prefix>_<category>` (billable messages).
+    pub stripe_meter_prefix: String,
+    /// How often usage reports and ended grace periods are looked for.
+    pub stripe_poll_secs: u64,
+    /// How long a request to Stripe may take.
+    pub stripe_timeout_ms: u64,
     /// Password reset requests per address per hour.
     pub password_reset_per_address_per_hour: u32,
     /// Password reset requests per client network per hour.
@@ -411,6 +426,13 @@ impl Default for Config {
             automation_poll_ms: 500,
             automation_cooldown_secs: 300,
             assistant_allow_private_targets: false,
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            stripe_api_base: "https://api.stripe.com".into(),
+            stripe_grace_days: 7,
+            stripe_meter_prefix: "waypost".into(),
+            stripe_poll_secs: 60,
+            stripe_timeout_ms: 10_000,
             password_reset_per_address_per_hour: 3,
             password_reset_per_ip_per_hour: 20,
             account_deletion_grace_days: 14,
@@ -565,6 +587,7 @@ impl Config {
             .map_err(|e| ConfigError(format!("WAYPOST_DATABASE_URL: {e}")))?;
         self.webauthn()?;
         self.validate_mail()?;
+        self.validate_billing()?;
         Ok(())
     }
 
@@ -933,6 +956,16 @@ impl Config {
                 "assistant_allow_private_targets = {}",
                 self.assistant_allow_private_targets
             ),
+            format!("stripe_secret_key = {}", secret(&self.stripe_secret_key)),
+            format!(
+                "stripe_webhook_secret = {}",
+                secret(&self.stripe_webhook_secret)
+            ),
+            format!("stripe_api_base = {}", self.stripe_api_base),
+            format!("stripe_grace_days = {}", self.stripe_grace_days),
+            format!("stripe_meter_prefix = {}", self.stripe_meter_prefix),
+            format!("stripe_poll_secs = {}", self.stripe_poll_secs),
+            format!("stripe_timeout_ms = {}", self.stripe_timeout_ms),
             format!(
                 "password_reset_per_address_per_hour = {}",
                 self.password_reset_per_address_per_hour

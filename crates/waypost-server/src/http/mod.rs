@@ -7,6 +7,7 @@ pub mod audiences;
 pub mod audit;
 pub mod auth;
 pub mod automation;
+pub mod billing;
 pub mod campaigns;
 pub mod channels;
 pub mod contact_imports;
@@ -28,6 +29,7 @@ pub mod middleware;
 pub mod passkey_login;
 pub mod passkeys;
 pub mod password_reset;
+pub mod plans;
 pub mod privacy;
 pub mod security;
 pub mod sessions;
@@ -35,6 +37,7 @@ pub mod setup;
 pub mod shield;
 pub mod shield_view;
 pub mod templates;
+pub mod usage;
 pub mod webhooks;
 pub mod workspace;
 pub mod workspace_export;
@@ -81,6 +84,7 @@ use crate::state::AppState;
         (name = "events", description = "The live stream of customer events (Server-Sent Events)"),
         (name = "automation", description = "Rules (welcome, away, keywords) and the AI assistant: provider settings, knowledge base, handing conversations back"),
         (name = "incidents", description = "The security incident register: operators record, affected workspaces read"),
+        (name = "usage", description = "Metered usage per day and month, its estimated cost, and the operator's rate card"),
         (name = "security", description = "Trust and safety: security alerts from the detectors, suspensions of keys, channels, users and workspaces"),
     ),
     modifiers(&SecuritySchemes),
@@ -276,6 +280,15 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(security::get_policy, security::set_policy))
         .routes(routes!(incident_view::list))
         .routes(routes!(incident_view::get))
+        .routes(routes!(usage::get))
+        .routes(routes!(plans::get_workspace_plan))
+        .routes(routes!(plans::list_plans))
+        .routes(routes!(plans::put_plan))
+        .routes(routes!(plans::assign_plan))
+        .routes(routes!(billing::checkout))
+        .routes(routes!(billing::portal))
+        .routes(routes!(billing::webhook))
+        .routes(routes!(usage::get_rate_card, usage::put_rate_card))
         .split_for_parts()
 }
 

@@ -191,6 +191,10 @@ pub async fn scan(
     ApiJson(req): ApiJson<ScanRequest>,
 ) -> Result<Json<ScanVerdict>, ApiError> {
     let item = req.parse("")?;
+    let ws = auth.workspace_id.to_string();
+    state
+        .quotas
+        .check(&ws, waypost_core::usage::SHIELD_SCANS, 1, state.clock.now())?;
     let verdict = if item.text_len + item.url_len + item.phone_len <= INLINE_SCAN_CHARS {
         scan_observed(&state.shield, &item.input)
     } else {
@@ -220,6 +224,12 @@ pub async fn scan_batch(
     ApiJson(req): ApiJson<BatchScanRequest>,
 ) -> Result<Json<BatchScanResponse>, ApiError> {
     let items = req.parse()?;
+    state.quotas.check(
+        &auth.workspace_id.to_string(),
+        waypost_core::usage::SHIELD_SCANS,
+        items.len() as i64,
+        state.clock.now(),
+    )?;
     let shield = state.shield.clone();
     // Up to 100 scans is CPU work measured in milliseconds: keep it off the async workers.
     let (items, verdicts) = tokio::task::spawn_blocking(move || {
@@ -272,6 +282,13 @@ pub(crate) async fn record_usage(
         })
         .collect();
     state.store.record_shield_scans(&records).await?;
+    crate::ops::plans::record_use(
+        state,
+        &workspace_id,
+        waypost_core::usage::SHIELD_SCANS,
+        records.len() as i64,
+    )
+    .await;
     Ok(())
 }
 

@@ -367,7 +367,19 @@ pub async fn respond(state: &AppState, job: &Job) -> anyhow::Result<()> {
     } else {
         0
     };
-    if used >= s.monthly_token_budget {
+    // The workspace's own budget, then its plan: the feature and the month's token quota.
+    let plan_allows = state
+        .quotas
+        .check_feature(&s.workspace_id, waypost_core::plan::Feature::Assistant)
+        .and_then(|()| {
+            state.quotas.check(
+                &s.workspace_id,
+                waypost_core::usage::ASSISTANT_TOKENS,
+                1,
+                now,
+            )
+        });
+    if used >= s.monthly_token_budget || plan_allows.is_err() {
         return hand_off(state, job, &s, Handoff::BudgetExhausted).await;
     }
     let redaction = pii::redact(text);
@@ -403,8 +415,15 @@ pub async fn respond(state: &AppState, job: &Job) -> anyhow::Result<()> {
     let tokens = (answer.usage.prompt_tokens + answer.usage.completion_tokens) as i64;
     state
         .store
-        .charge_assistant_tokens(&s.workspace_id, &month, tokens)
+        .charge_assistant_tokens(&s.workspace_id, &job.work.channel_id, &month, tokens, now)
         .await?;
+    super::plans::record_use(
+        state,
+        &s.workspace_id,
+        waypost_core::usage::ASSISTANT_TOKENS,
+        tokens,
+    )
+    .await;
     metrics::counter!("waypost_assistant_tokens_total", "kind" => "prompt")
         .increment(answer.usage.prompt_tokens);
     metrics::counter!("waypost_assistant_tokens_total", "kind" => "completion")

@@ -94,6 +94,9 @@ pub async fn start(
     id: &str,
     input: StartCampaign,
 ) -> Result<Campaign, ApiError> {
+    state
+        .quotas
+        .check_feature(&ctx.workspace, waypost_core::plan::Feature::Campaigns)?;
     let current = get_campaign(state, &ctx.workspace, id).await?;
     if CampaignStatus::parse(&current.row.status) != Some(CampaignStatus::Draft) {
         return Err(state_problem(&current, "started (only a draft can)"));

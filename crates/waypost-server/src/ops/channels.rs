@@ -154,6 +154,13 @@ pub async fn create(
     req: CreateChannel,
 ) -> Result<ChannelRow, ApiError> {
     check_text("name", &req.name, 100)?;
+    // Only a billed workspace's channels are counted (creating one is rare).
+    if state.quotas.billing(&ctx.workspace).is_some() {
+        let held = state.store.list_channels(&ctx.workspace).await?.len() as i64;
+        state
+            .quotas
+            .check_held(&ctx.workspace, waypost_core::plan::Quota::Channels, held)?;
+    }
     check_provider_id("phone_number_id", &req.phone_number_id)?;
     check_provider_id("waba_id", &req.waba_id)?;
     check_text("access_token", &req.access_token, 4096)?;

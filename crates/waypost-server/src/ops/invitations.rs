@@ -116,6 +116,15 @@ pub async fn create(
     role: Role,
 ) -> Result<(InvitationRecord, String), ApiError> {
     require_recent_auth(state, caller)?;
+    // A billed workspace's members count against its plan when inviting more.
+    if state.quotas.billing(&ctx.workspace).is_some() {
+        let held = state.store.list_members(&ctx.workspace).await?.len();
+        state.quotas.check_held(
+            &ctx.workspace,
+            waypost_core::plan::Quota::Members,
+            held as i64,
+        )?;
+    }
     let email = Email::parse(email).map_err(|e| unprocessable(format!("`email`: {e}")))?;
     if !own.is_some_and(|own| own.may_grant(role)) {
         return Err(Problem::new(

@@ -532,6 +532,9 @@ async fn accept_new(
             "type": metadata["type"],
         })),
     );
+    // The plan's monthly quota for the category sent in, from memory.
+    let usage_metric = waypost_core::usage::accepted_metric(category.as_deref());
+    state.quotas.check(&ctx.workspace, &usage_metric, 1, now)?;
     let outcome = state
         .acceptor
         .accept(NewOutboundMessage {
@@ -545,7 +548,10 @@ async fn accept_new(
     metrics::counter!("waypost_messages_accepted_total").increment(1);
     count_send(state, ctx, &channel.id, shield_label.is_some(), now);
     match outcome {
-        AcceptOutcome::Accepted => Ok(Answer::Accepted(answer)),
+        AcceptOutcome::Accepted => {
+            super::plans::record_use(state, &ctx.workspace, &usage_metric, 1).await;
+            Ok(Answer::Accepted(answer))
+        }
         // A concurrent request with the same key committed first: answer as it did.
         AcceptOutcome::DuplicateKey => {
             let key = key.ok_or_else(|| {

@@ -2,6 +2,8 @@
 //! SQLite and on PostgreSQL.
 
 mod bearer;
+mod billing_quotas;
+mod billing_stripe;
 mod helpers;
 mod smtp;
 mod users;
@@ -35,6 +37,7 @@ mod encryption;
 mod errors;
 mod events_stream;
 mod fake_llm;
+mod fake_stripe;
 mod identity_events;
 mod inbound;
 mod inbound_content;
@@ -63,5 +66,6 @@ mod templates;
 mod tls;
 mod trust;
 mod trust_detect;
+mod usage;
 mod webhooks;
 mod workspace_lifecycle;
