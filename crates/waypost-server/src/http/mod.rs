@@ -246,8 +246,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(invitations::accept_as_user))
         .routes(routes!(workspace::get, workspace::update))
         .routes(routes!(
-            workspace::request_deletion,
-            workspace::cancel_deletion
+            workspace::request_workspace_deletion,
+            workspace::cancel_workspace_deletion
         ))
         .routes(routes!(workspace_export::export))
         .routes(routes!(members::change_role, members::remove))

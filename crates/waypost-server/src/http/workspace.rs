@@ -121,7 +121,7 @@ pub struct WorkspaceDeletionScheduled {
         (status = 403, description = "Not an owner, or re-authentication required", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The confirmation is not the workspace's name", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn request_deletion(
+pub async fn request_workspace_deletion(
     State(state): State<AppState>,
     origin: RequestOrigin,
     auth: Authorized<act::WorkspaceDelete>,
@@ -141,7 +141,7 @@ pub async fn request_deletion(
         (status = 204, description = "Cancelled"),
         (status = 404, description = "No deletion pending", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn cancel_deletion(
+pub async fn cancel_workspace_deletion(
     State(state): State<AppState>,
     origin: RequestOrigin,
     auth: Authorized<act::WorkspaceDelete>,

@@ -121,6 +121,20 @@ async fn openapi_is_served_and_matches_the_committed_copy(backend: Backend) {
         serde_json::from_str::<serde_json::Value>(&committed).unwrap(),
         served
     );
+    // Generated clients name their functions after operation ids.
+    let mut ids = std::collections::BTreeMap::<String, usize>::new();
+    for item in served["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            if let Some(id) = op["operationId"].as_str() {
+                *ids.entry(id.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    let repeated: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        repeated.is_empty(),
+        "operation ids used twice: {repeated:?}"
+    );
 }
 
 async fn request_ids_are_kept_when_sane_and_made_otherwise(backend: Backend) {
