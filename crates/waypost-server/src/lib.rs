@@ -31,6 +31,7 @@ pub mod shield;
 pub mod signals;
 pub mod startup;
 pub mod state;
+pub mod stripe_api;
 pub mod telemetry;
 pub mod templates;
 pub mod web;

@@ -14,9 +14,9 @@ use waypost_store::plans::WorkspaceBilling;
 use waypost_store::stripe::BillingChange;
 
 use super::Ctx;
-use crate::billing::stripe_api::{StripeApi, StripeError};
 use crate::error::{ApiError, Problem, unprocessable};
 use crate::state::AppState;
+use crate::stripe_api::{StripeApi, StripeError};
 
 fn disabled() -> ApiError {
     Problem::new(

@@ -5,8 +5,6 @@
 //! sent as both the meter event's `identifier` and the `Idempotency-Key`, so
 //! a crash or a lost answer followed by a retry never bills twice.
 
-pub mod stripe_api;
-
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use tokio_util::sync::CancellationToken;
 use waypost_core::audit::Actor;
@@ -14,7 +12,7 @@ use waypost_core::plan::BillingStatus;
 use waypost_store::stripe::UsageReportRow;
 
 use crate::state::AppState;
-use stripe_api::StripeApi;
+use crate::stripe_api::StripeApi;
 
 /// Days after its end a day is reported, so late status webhooks are counted.
 pub const REPORT_LAG_DAYS: i64 = 2;
