@@ -28,6 +28,13 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// PostgreSQL chose this transaction as a deadlock's victim (or could
+    /// not serialise it): nothing was written, and running it again is safe.
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+    }
+
     /// Maps a unique-constraint violation to `Conflict`, leaving other errors as they are.
     pub(crate) fn conflict_on_unique(e: sqlx::Error, what: &str) -> Self {
         if let sqlx::Error::Database(db) = &e

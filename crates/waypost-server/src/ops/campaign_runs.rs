@@ -263,26 +263,32 @@ pub(crate) async fn transition(
             .target("campaign", c.row.id.clone())
             .details(details),
     );
-    Ok(state
-        .store
-        .transition_campaign(
-            &CampaignTransition {
-                workspace_id: ctx.workspace.clone(),
-                id: c.row.id.clone(),
-                from: CampaignStatus::sources(action)
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect(),
-                to: to.as_str(),
-                pause_reason: reason.map(|(r, _)| r.as_str()),
-                start: None,
-                cancel_pending: action == CampaignAction::Cancel,
-                now,
-            },
-            Some(audit),
-            &events,
-        )
-        .await?)
+    let change = CampaignTransition {
+        workspace_id: ctx.workspace.clone(),
+        id: c.row.id.clone(),
+        from: CampaignStatus::sources(action)
+            .iter()
+            .map(|s| s.as_str())
+            .collect(),
+        to: to.as_str(),
+        pause_reason: reason.map(|(r, _)| r.as_str()),
+        start: None,
+        cancel_pending: action == CampaignAction::Cancel,
+        now,
+    };
+    // A cancel withdraws rows the dispatcher and webhooks write at the same
+    // time; PostgreSQL may pick it as a deadlock's victim, which wrote nothing.
+    let mut attempt = 1;
+    loop {
+        match state
+            .store
+            .transition_campaign(&change, Some(audit.clone()), &events)
+            .await
+        {
+            Err(e) if e.is_deadlock() && attempt < 3 => attempt += 1,
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// Pause, resume or cancel, as a person asks.
