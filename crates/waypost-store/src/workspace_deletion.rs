@@ -253,6 +253,16 @@ macro_rules! workspace_deletion_store_impl {
                     .bind(workspace_id)
                     .execute(&mut *tx)
                     .await?;
+                // Detectors keep evaluating during the purge and may have
+                // written baselines again since the first step.
+                sqlx::query(
+                    "DELETE FROM detector_baselines
+                     WHERE (scope_kind = 'workspace' AND scope_id = $1)
+                        OR (scope_kind = 'channel' AND scope_id IN (SELECT id FROM channels WHERE workspace_id = $1))",
+                )
+                .bind(workspace_id)
+                .execute(&mut *tx)
+                .await?;
                 let removed = sqlx::query("DELETE FROM workspaces WHERE id = $1")
                     .bind(workspace_id)
                     .execute(&mut *tx)
