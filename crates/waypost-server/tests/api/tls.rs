@@ -15,10 +15,17 @@ on_both_backends!(
     an_oversize_body_over_http2_is_answered_413
 );
 
-async fn tls_serves_with_hsts_on_tls_1_2_and_1_3(backend: Backend) {
-    let Some(db) = TestDatabase::create(backend).await else {
-        return;
-    };
+/// A database, a data directory and a configuration serving TLS with a new
+/// self-signed certificate for `localhost`.
+async fn tls_setup(
+    backend: Backend,
+) -> Option<(
+    TestDatabase,
+    tempfile::TempDir,
+    rcgen::CertifiedKey,
+    waypost_server::Config,
+)> {
+    let db = TestDatabase::create(backend).await?;
     let dir = tempfile::tempdir().unwrap();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
@@ -27,6 +34,13 @@ async fn tls_serves_with_hsts_on_tls_1_2_and_1_3(backend: Backend) {
     let mut config = test_config(&db, dir.path(), &MasterKey::generate());
     config.tls_cert = Some(cert_path);
     config.tls_key = Some(key_path);
+    Some((db, dir, cert, config))
+}
+
+async fn tls_serves_with_hsts_on_tls_1_2_and_1_3(backend: Backend) {
+    let Some((db, dir, cert, config)) = tls_setup(backend).await else {
+        return;
+    };
     let app = spawn_with(config, Arc::new(db), Arc::new(dir)).await;
     let url = app.address.replace("http://127.0.0.1", "https://localhost");
 
@@ -84,17 +98,9 @@ async fn tls_serves_with_hsts_on_tls_1_2_and_1_3(backend: Backend) {
 /// `WAYPOST_TLS_MIN_VERSION=1.3`: a client that offers at most TLS 1.2 gets
 /// no connection; a TLS 1.3 client is served.
 async fn tls_1_3_only_refuses_a_tls_1_2_client(backend: Backend) {
-    let Some(db) = TestDatabase::create(backend).await else {
+    let Some((db, dir, cert, mut config)) = tls_setup(backend).await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
-    let mut config = test_config(&db, dir.path(), &MasterKey::generate());
-    config.tls_cert = Some(cert_path);
-    config.tls_key = Some(key_path);
     config.tls_min_version = "1.3".into();
     let app = spawn_with(config, Arc::new(db), Arc::new(dir)).await;
     let port = app.address.rsplit(':').next().unwrap();
@@ -129,17 +135,9 @@ async fn an_oversize_body_over_http2_is_answered_413(backend: Backend) {
     use http_body_util::{BodyExt, Full};
     use hyper_util::rt::{TokioExecutor, TokioIo};
 
-    let Some(db) = TestDatabase::create(backend).await else {
+    let Some((db, dir, cert, config)) = tls_setup(backend).await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
-    let mut config = test_config(&db, dir.path(), &MasterKey::generate());
-    config.tls_cert = Some(cert_path);
-    config.tls_key = Some(key_path);
     let app = spawn_with(config, Arc::new(db), Arc::new(dir)).await;
 
     let _ = rustls::crypto::ring::default_provider().install_default();
