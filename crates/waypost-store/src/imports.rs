@@ -214,35 +214,29 @@ macro_rules! import_store_impl {
                 b: &$crate::imports::ImportBatch,
             ) -> $crate::Result<()> {
                 let mut tx = self.write_tx().await?;
-                for w in &b.writes {
-                    let c = &w.contact;
-                    if w.new {
-                        insert_contact_row(&mut *tx, c).await?;
-                    } else {
-                        update_contact_profile_row(&mut *tx, c).await?;
-                    }
-                    add_tags(&mut *tx, &c.workspace_id, &c.id, &w.tags).await?;
-                    write_attribute_indexes(&mut *tx, &c.workspace_id, &c.id, &w.attribute_indexes, false)
-                        .await?;
-                    if let Some(k) = &w.consent {
-                        sqlx::query(
-                            "INSERT INTO contact_consents (id, workspace_id, contact_id, status, categories, source,
-                                evidence, captured_at, recorded_at)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                        )
-                        .bind(&k.id)
-                        .bind(&k.workspace_id)
-                        .bind(&k.contact_id)
-                        .bind(&k.status)
-                        .bind(&k.categories)
-                        .bind(&k.source)
-                        .bind(&k.evidence)
-                        .bind(k.captured_at)
-                        .bind(k.recorded_at)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
+                let (new, old): (Vec<_>, Vec<_>) = b.writes.iter().partition(|w| w.new);
+                let new: Vec<_> = new.iter().map(|w| &w.contact).collect();
+                let old: Vec<_> = old.iter().map(|w| &w.contact).collect();
+                insert_contact_rows(&mut *tx, &new).await?;
+                update_contact_profile_rows(&mut *tx, &old).await?;
+                let tags: Vec<(&str, &str)> = b
+                    .writes
+                    .iter()
+                    .flat_map(|w| w.tags.iter().map(|t| (w.contact.id.as_str(), t.as_str())))
+                    .collect();
+                add_tag_rows(&mut *tx, &b.workspace_id, &tags).await?;
+                let indexes: Vec<(&str, &str, &[u8])> = b
+                    .writes
+                    .iter()
+                    .flat_map(|w| {
+                        w.attribute_indexes
+                            .iter()
+                            .map(|(f, i)| (w.contact.id.as_str(), f.as_str(), i.as_slice()))
+                    })
+                    .collect();
+                write_attribute_index_rows(&mut *tx, &b.workspace_id, &indexes).await?;
+                let consents: Vec<_> = b.writes.iter().filter_map(|w| w.consent.as_ref()).collect();
+                insert_consent_rows(&mut *tx, &consents).await?;
                 // Many rows a statement: an import writes one result per line of the file.
                 for chunk in b.results.chunks(100) {
                     let values = (0..chunk.len())

@@ -24,6 +24,7 @@ mod error;
 pub mod events;
 mod foundation;
 pub mod identity;
+mod import_writes;
 pub mod imports;
 pub mod inbound;
 pub mod incidents;
@@ -180,7 +181,7 @@ impl<T> Store for T where
         + UsageStore
         + PlanStore
         + StripeStore
-        + Send
+            + Send
         + Sync
         + 'static
 {

@@ -55,6 +55,7 @@ crate::plans::plan_store_impl!(PgStore, append_audit, insert_events);
 crate::stripe::stripe_store_impl!(PgStore, append_audit, insert_events);
 crate::conversations::conversation_fns!(PgConnection);
 crate::audiences::audience_fns!(PgConnection);
+crate::import_writes::import_write_fns!(PgConnection);
 crate::audiences::audience_store_impl!(PgStore, append_audit);
 crate::imports::import_store_impl!(PgStore, append_audit);
 crate::campaigns::campaign_store_impl!(PgStore, append_audit);

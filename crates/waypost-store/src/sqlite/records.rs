@@ -56,6 +56,7 @@ crate::plans::plan_store_impl!(SqliteStore, append_audit, insert_events);
 crate::stripe::stripe_store_impl!(SqliteStore, append_audit, insert_events);
 crate::conversations::conversation_fns!(SqliteConnection);
 crate::audiences::audience_fns!(SqliteConnection);
+crate::import_writes::import_write_fns!(SqliteConnection);
 crate::audiences::audience_store_impl!(SqliteStore, append_audit);
 crate::imports::import_store_impl!(SqliteStore, append_audit);
 crate::campaigns::campaign_store_impl!(SqliteStore, append_audit);
