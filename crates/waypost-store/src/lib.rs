@@ -34,6 +34,7 @@ pub mod media;
 pub mod members;
 pub mod messaging;
 mod model;
+pub mod node_lock;
 pub mod operators;
 pub mod passkeys;
 pub mod plans;
@@ -78,6 +79,7 @@ pub use media::MediaStore;
 pub use members::MemberStore;
 pub use messaging::{ChannelStore, ContactStore, MessageStore};
 pub use model::*;
+pub use node_lock::NodeLockStore;
 pub use operators::OperatorStore;
 pub use passkeys::PasskeyStore;
 pub use plans::PlanStore;
@@ -135,6 +137,7 @@ pub trait Store:
     + UsageStore
     + PlanStore
     + StripeStore
+    + NodeLockStore
     + Send
     + Sync
     + 'static
@@ -181,7 +184,8 @@ impl<T> Store for T where
         + UsageStore
         + PlanStore
         + StripeStore
-            + Send
+        + NodeLockStore
+        + Send
         + Sync
         + 'static
 {

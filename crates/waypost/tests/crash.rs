@@ -578,6 +578,10 @@ on_both_backends!(
 #[path = "crash/campaign.rs"]
 mod campaign;
 
+/// Sending resumes at once after a restart (issue #25).
+#[path = "crash/restart.rs"]
+mod restart;
+
 /// 300 messages; the provider answers after up to 600 ms, so many sends are
 /// in flight when the server is killed, twice; it restarts on the same
 /// database and port. Sends the provider took but whose answer died with

@@ -138,8 +138,13 @@ pub struct Config {
     pub dispatch_batch_size: u32,
     /// How often an idle dispatcher looks for due rows.
     pub dispatch_poll_ms: u64,
-    /// Lease on claimed outbox rows and on channel rate limiters.
+    /// Lease on claimed outbox rows and on channel rate limiters, renewed every
+    /// third of it: a node that dies without a successor holds them this long.
     pub dispatch_lease_secs: u64,
+    /// A stable name for this node (PostgreSQL): restarted under the same name,
+    /// it takes its dead predecessor's leases at once. Unique among live nodes
+    /// (a second process with a name in use waits until the first is gone).
+    pub node_id: Option<String>,
     /// How long an in-doubt send (timeout, lost response, crash) waits for a
     /// status webhook naming it before it is sent again.
     pub dispatch_reconcile_secs: u64,
@@ -369,7 +374,8 @@ impl Default for Config {
             dispatch_retry_max_secs: 600,
             dispatch_batch_size: 200,
             dispatch_poll_ms: 100,
-            dispatch_lease_secs: 30,
+            dispatch_lease_secs: 10,
+            node_id: None,
             dispatch_reconcile_secs: 300,
             dispatch_request_timeout_secs: 30,
             dispatch_max_in_flight: 128,
@@ -552,6 +558,15 @@ impl Config {
             && url::Url::parse(url).is_err()
         {
             return fail("WAYPOST_PUBLIC_URL: not a valid URL");
+        }
+        if let Some(id) = &self.node_id
+            && (id.is_empty()
+                || id.len() > 64
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        {
+            return fail("WAYPOST_NODE_ID: 1 to 64 letters, digits, '-', '_' or '.'");
         }
         if !(1..=3650).contains(&self.shield_usage_retention_days) {
             return fail("WAYPOST_SHIELD_USAGE_RETENTION_DAYS: must be 1 to 3650");
@@ -1016,6 +1031,7 @@ impl Config {
             format!("dispatch_batch_size = {}", self.dispatch_batch_size),
             format!("dispatch_poll_ms = {}", self.dispatch_poll_ms),
             format!("dispatch_lease_secs = {}", self.dispatch_lease_secs),
+            format!("node_id = {}", self.node_id.as_deref().unwrap_or("(none)")),
             format!("dispatch_reconcile_secs = {}", self.dispatch_reconcile_secs),
             format!(
                 "dispatch_request_timeout_secs = {}",

@@ -54,20 +54,36 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     if !state.config.dispatch_enabled {
         return;
     }
-    let owner = format!("node_{}", ulid::Ulid::new());
+    let Some((owner, _claim)) = claim_identity(&state, &shutdown).await else {
+        return;
+    };
     let lease = Duration::from_secs(state.config.dispatch_lease_secs);
     let renew_every = (lease / 3).max(Duration::from_millis(200));
+    // New channels are looked for every second, between renewals too.
+    let tick = renew_every.min(Duration::from_secs(1));
+    let mut renewed = Instant::now();
+    let mut first = true;
     let mut tasks: HashMap<String, ChannelTask> = HashMap::new();
     let mut set = JoinSet::new();
     loop {
-        if let Err(e) = refresh_leases(&state, &owner, lease, &mut tasks, &mut set, &shutdown).await
-        {
+        let renew = first || renewed.elapsed() + tick / 2 >= renew_every;
+        if renew {
+            renewed = Instant::now();
+            first = false;
+        }
+        let refreshed = refresh_leases(
+            &state, &owner, lease, renew, &mut tasks, &mut set, &shutdown,
+        )
+        .await;
+        if let Err(e) = refreshed {
             tracing::warn!(error = %e, "dispatcher: cannot refresh channel leases; retrying");
         }
-        reconcile_unmatched(&state).await;
+        if renew {
+            reconcile_unmatched(&state).await;
+        }
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(renew_every) => {}
+            _ = tokio::time::sleep(tick) => {}
         }
         while set.try_join_next().is_some() {}
     }
@@ -77,6 +93,55 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     while set.join_next().await.is_some() {}
     for id in tasks.keys() {
         let _ = state.store.release_channel_lease(id, &owner).await;
+    }
+}
+
+/// This node's sending identity. Where it is stable (SQLite's one sender, or
+/// `node_id` on PostgreSQL) the claim proves no live process uses it, so the
+/// leases a crashed predecessor left are taken at once rather than after they
+/// expire; until the claim is free (a predecessor still running) this waits.
+async fn claim_identity(
+    state: &AppState,
+    shutdown: &CancellationToken,
+) -> Option<(String, Option<waypost_store::node_lock::OwnerGuard>)> {
+    let stable = state
+        .store
+        .sole_owner()
+        .map(str::to_owned)
+        .or_else(|| state.config.node_id.as_ref().map(|id| format!("node_{id}")));
+    let Some(owner) = stable else {
+        return Some((format!("node_{}", ulid::Ulid::new()), None));
+    };
+    let mut waiting = false;
+    loop {
+        match state.store.hold_owner(&owner).await {
+            Ok(Some(claim)) => {
+                match state.store.free_row_leases(&owner).await {
+                    Ok(0) => {}
+                    Ok(rows) => tracing::info!(
+                        rows,
+                        "dispatcher: took over the outbox rows a previous process left leased"
+                    ),
+                    // They expire by themselves.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dispatcher: cannot free a previous process's row leases")
+                    }
+                }
+                return Some((owner, Some(claim)));
+            }
+            Ok(None) if !waiting => {
+                waiting = true;
+                tracing::warn!(owner = %owner, "dispatcher: another live process sends under this node's identity; waiting until it ends");
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "dispatcher: cannot claim the node's identity; retrying")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
     }
 }
 
@@ -115,6 +180,7 @@ async fn refresh_leases(
     state: &AppState,
     owner: &str,
     lease: Duration,
+    renew: bool,
     tasks: &mut HashMap<String, ChannelTask>,
     set: &mut JoinSet<()>,
     shutdown: &CancellationToken,
@@ -129,6 +195,13 @@ async fn refresh_leases(
         keep
     });
     for channel in channels {
+        if !renew && let Some(task) = tasks.get(&channel.id) {
+            // Between renewals: only pass on a changed channel.
+            if *task.channel.borrow() != channel {
+                let _ = task.channel.send(channel);
+            }
+            continue;
+        }
         let renewing = Instant::now();
         let now = state.clock.now();
         let until = now + chrono::Duration::from_std(lease)?;

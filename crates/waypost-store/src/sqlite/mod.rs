@@ -29,6 +29,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The dispatcher's lock file (`node_lock`); `None` in memory.
+    lock_path: Option<std::path::PathBuf>,
 }
 
 impl SqliteStore {
@@ -60,6 +62,7 @@ impl SqliteStore {
             .connect_with(base.clone().create_if_missing(true))
             .await
             .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
+        let lock_path = crate::node_lock::lock_path(base.get_filename());
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .test_before_acquire(false)
@@ -67,7 +70,15 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            lock_path,
+        })
+    }
+
+    pub(crate) fn lock_path(&self) -> Option<&std::path::Path> {
+        self.lock_path.as_deref()
     }
 
     pub(crate) fn reads(&self) -> &SqlitePool {
