@@ -24,14 +24,26 @@ async fn injected_5xx_and_timeouts_end_sent_once(backend: Backend) {
     f.open_window(USER).await;
     f.set_faults(json!({"error_5xx": 0.4, "timeout": 0.2}))
         .await;
+    // Six messages at least, more until a fault was drawn (each send draws
+    // none with probability 0.4: six in a row came once in a CI run).
     let mut ids = Vec::new();
-    for i in 0..6 {
+    let mut log = serde_json::Value::Null;
+    for i in 0..30 {
         ids.push(f.send_ok(USER, &format!("attempt {i}")).await);
+        if ids.len() < 6 {
+            continue;
+        }
+        for id in &ids {
+            f.wait_status(id, DELIVERED).await;
+        }
+        log = f.sandbox_log().await;
+        if log["counters"]["fault_5xx"].as_u64().unwrap()
+            + log["counters"]["fault_timeout"].as_u64().unwrap()
+            > 0
+        {
+            break;
+        }
     }
-    for id in &ids {
-        f.wait_status(id, DELIVERED).await;
-    }
-    let log = f.sandbox_log().await;
     assert!(
         log["counters"]["fault_5xx"].as_u64().unwrap()
             + log["counters"]["fault_timeout"].as_u64().unwrap()
