@@ -40,6 +40,8 @@ pub mod message_content;
 pub mod messages;
 pub mod mfa;
 pub mod notices;
+pub mod passkey_sign_in;
+pub mod passkeys;
 pub mod password_reset;
 pub mod plans;
 pub mod privacy;
