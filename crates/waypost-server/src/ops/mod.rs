@@ -50,6 +50,7 @@ pub mod segments;
 pub mod setup;
 pub mod sign_in;
 pub mod suspensions;
+pub mod template_sync;
 pub mod templates;
 pub mod usage;
 pub mod webhook_endpoints;
