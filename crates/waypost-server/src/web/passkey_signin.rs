@@ -105,14 +105,16 @@ pub struct AssertionForm {
     next: Option<String>,
 }
 
-fn parse_credential(raw: &str) -> Result<PublicKeyCredential, Response> {
-    serde_json::from_str(raw).map_err(|_| {
-        error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-credential",
-            "The authenticator's answer could not be read; try again.",
-        )
-    })
+fn parse_credential(raw: &str) -> Option<PublicKeyCredential> {
+    serde_json::from_str(raw).ok()
+}
+
+fn unreadable() -> Response {
+    error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-credential",
+        "The authenticator's answer could not be read; try again.",
+    )
 }
 
 /// The session cookies and where the page goes next.
@@ -144,9 +146,8 @@ pub async fn finish(
     if let Some(refused) = cross_site(&headers, &state) {
         return Ok(refused);
     }
-    let credential = match parse_credential(&f.credential) {
-        Ok(c) => c,
-        Err(res) => return Ok(res),
+    let Some(credential) = parse_credential(&f.credential) else {
+        return Ok(unreadable());
     };
     let now = state.clock.now();
     match op::discover_finish(&state, &origin, &f.challenge_id, &credential).await {
@@ -223,9 +224,8 @@ pub async fn second_factor_finish(
     let Some(user) = pending_user(&state, &headers).await? else {
         return Ok(start_over());
     };
-    let credential = match parse_credential(&f.credential) {
-        Ok(c) => c,
-        Err(res) => return Ok(res),
+    let Some(credential) = parse_credential(&f.credential) else {
+        return Ok(unreadable());
     };
     let now = state.clock.now();
     match op::second_factor_finish(&state, &origin, &user, &f.challenge_id, &credential).await? {
@@ -296,9 +296,8 @@ pub async fn step_up_finish(
     if let Some(refused) = step_up_password(&state, &member, &f).await? {
         return Ok(refused);
     }
-    let credential = match parse_credential(f.credential.as_deref().unwrap_or("")) {
-        Ok(c) => c,
-        Err(res) => return Ok(res),
+    let Some(credential) = parse_credential(f.credential.as_deref().unwrap_or("")) else {
+        return Ok(unreadable());
     };
     let user = &member.session().user;
     let challenge_id = f.challenge_id.as_deref().unwrap_or("");
