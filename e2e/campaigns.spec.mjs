@@ -74,7 +74,7 @@ test.describe.serial('campaigns', () => {
     await page.goto(`${demo.base}/login`);
     await page.getByLabel('Email').fill(demo.email);
     await page.getByLabel('Password').fill(demo.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByLabel(/Code from your authenticator app/).fill(await authenticator.code());
     await page.getByRole('button', { name: 'Verify' }).click();
     await expect(page).toHaveURL(/\/inbox$/);

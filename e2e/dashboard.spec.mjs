@@ -76,10 +76,10 @@ test.describe.serial('dashboard', () => {
     await check(page, 'sign-in');
     await page.getByLabel('Email').fill(demo.email);
     await page.getByLabel('Password').fill('not the password');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await expect(page.getByRole('alert')).toContainText('email or password is wrong');
     await page.getByLabel('Password').fill(demo.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await expect(page.getByRole('heading', { name: 'Two-step verification' })).toBeVisible();
     await check(page, 'sign-in-second-factor');
     await page.getByLabel(/Code from your authenticator app/).fill(await authenticator.code());
@@ -326,7 +326,7 @@ test.describe.serial('dashboard', () => {
     await expect(agent.getByRole('status')).toContainText('Your account is ready');
     await agent.getByLabel('Email').fill('agent@example.com');
     await agent.getByLabel('Password').fill('agent-password-1234');
-    await agent.getByRole('button', { name: 'Sign in' }).click();
+    await agent.getByRole('button', { name: 'Sign in', exact: true }).click();
     await expect(agent).toHaveURL(/\/inbox$/);
     await expect(agent.getByRole('navigation', { name: 'Sections' })).not.toContainText('Developers');
     const res = await agent.goto(`${demo.base}/developers/keys`);

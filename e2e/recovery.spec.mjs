@@ -100,7 +100,7 @@ test('a forgotten password is reset through the mailed link', async ({ page }) =
 
     await page.getByLabel('Email').fill(demo.email);
     await page.getByLabel('Password').fill(NEW_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await expect(page).toHaveURL(/\/inbox/);
 
     // The address is confirmed through its mailed link's page.

@@ -38,8 +38,11 @@ pub enum ChallengeKind {
     Register,
     /// Second factor after a correct password.
     Authenticate,
-    /// Passwordless sign-in.
+    /// Passwordless sign-in that names the account by email first.
     Login,
+    /// Passwordless sign-in with a discoverable passkey: the authenticator
+    /// names the account.
+    Discover,
 }
 
 impl ChallengeKind {
@@ -48,6 +51,7 @@ impl ChallengeKind {
             ChallengeKind::Register => "register",
             ChallengeKind::Authenticate => "authenticate",
             ChallengeKind::Login => "login",
+            ChallengeKind::Discover => "discover",
         }
     }
 }
@@ -79,6 +83,14 @@ pub trait PasskeyStore {
         id: &str,
         credential: &[u8],
         now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Renames a passkey; `NotFound` unless it belongs to `user_id`.
+    async fn rename_passkey(
+        &self,
+        user_id: &str,
+        id: &str,
+        name: &str,
+        audit: NewAuditEvent,
     ) -> Result<()>;
     /// `NotFound` unless the passkey belongs to `user_id`.
     async fn delete_passkey(&self, user_id: &str, id: &str, audit: NewAuditEvent) -> Result<()>;
@@ -185,6 +197,29 @@ macro_rules! passkey_store_impl {
                     .bind(now)
                     .execute(self.writes())
                     .await?;
+                Ok(())
+            }
+
+            async fn rename_passkey(
+                &self,
+                user_id: &str,
+                id: &str,
+                name: &str,
+                audit: waypost_core::NewAuditEvent,
+            ) -> $crate::Result<()> {
+                let mut tx = self.write_tx().await?;
+                let done = sqlx::query("UPDATE passkeys SET name = $3 WHERE id = $1 AND user_id = $2")
+                    .bind(id)
+                    .bind(user_id)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done == 0 {
+                    return Err($crate::StoreError::NotFound("passkey"));
+                }
+                $append(&mut tx, audit).await?;
+                tx.commit().await?;
                 Ok(())
             }
 

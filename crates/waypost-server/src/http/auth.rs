@@ -158,7 +158,7 @@ async fn mfa_required(
         methods.push("totp");
         sentences.push("Send a current `totp_code` with your password.");
     }
-    let passkey = super::passkeys::second_factor_challenge(state, user).await?;
+    let passkey = crate::ops::passkeys::second_factor_challenge(state, user).await?;
     if passkey.is_some() {
         methods.push("passkey");
         sentences.push(if signing_in {
@@ -173,10 +173,10 @@ async fn mfa_required(
         "Second factor required",
         sentences.join(" "),
     );
-    if let Some((challenge_id, options)) = passkey {
+    if let Some(started) = passkey {
         problem = problem
-            .with("challenge_id", serde_json::json!(challenge_id))
-            .with("options", options);
+            .with("challenge_id", serde_json::json!(started.challenge_id))
+            .with("options", started.options);
     }
     Err(problem.with("methods", serde_json::json!(methods)).into())
 }
@@ -305,7 +305,8 @@ pub async fn reauth(
                 check_totp(&state, &s.user, code, now).await?
             }
             (_, Some(id), Some(credential)) if passkeys => {
-                super::passkeys::check_step_up_assertion(&state, &s.user, id, credential).await?
+                crate::ops::passkeys::check_step_up_assertion(&state, &s.user, id, credential)
+                    .await?
             }
             _ => false,
         };

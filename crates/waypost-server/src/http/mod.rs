@@ -255,6 +255,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(shield::scan_batch))
         .routes(routes!(templates::create, templates::list))
         .routes(routes!(templates::get, templates::delete))
+        .routes(routes!(templates::sync))
         .routes(routes!(webhooks::create, webhooks::list))
         .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
         .routes(routes!(webhooks::rotate_secret))

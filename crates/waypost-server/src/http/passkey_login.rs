@@ -18,10 +18,11 @@ use webauthn_rs::prelude::{Passkey, PasskeyAuthentication, PublicKeyCredential};
 
 use super::auth::{complete_login, failed_login, invalid_credentials, locked, login_throttled};
 use super::json::ApiJson;
-use super::passkeys::{
-    Ceremony, invalid_challenge, save_challenge, take_challenge, user_passkeys, verify_assertion,
-};
+use super::passkeys::Ceremony;
 use super::{ApiError, Problem};
+use crate::ops::passkeys::{
+    invalid_challenge, save_challenge, take_challenge, user_passkeys, verify_assertion,
+};
 use crate::state::{AppState, RequestOrigin};
 
 #[derive(Deserialize, ToSchema)]

@@ -202,3 +202,56 @@ pub async fn delete(
     state.lookups.invalidate();
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Deserialize, IntoParams)]
+pub struct SyncQuery {
+    /// Only this channel's templates; all channels of the workspace without it.
+    pub channel_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChannelSyncView {
+    pub channel_id: String,
+    pub channel_name: String,
+    /// Templates of this channel whose status changed.
+    pub updated: u64,
+    /// Why this channel could not be synced; absent when it was.
+    pub error: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TemplateSyncView {
+    /// Templates whose status changed, over every channel synced.
+    pub updated: u64,
+    pub channels: Vec<ChannelSyncView>,
+}
+
+/// Asks WhatsApp for the review status of the workspace's templates now
+/// instead of waiting for the periodic sync (scope `templates:write`).
+#[utoipa::path(operation_id = "sync_templates", post, path = "/v1/templates/sync", tag = "templates", params(SyncQuery),
+    responses((status = 200, body = TemplateSyncView),
+        (status = 404, description = "No such channel", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The workspace has no channel", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "No channel could be synced", body = Problem, content_type = "application/problem+json")))]
+pub async fn sync(
+    State(state): State<AppState>,
+    origin: RequestOrigin,
+    auth: Authorized<act::TemplatesWrite>,
+    Query(q): Query<SyncQuery>,
+) -> Result<Json<TemplateSyncView>, ApiError> {
+    let ctx = Ctx::of(&auth, origin);
+    let done = crate::ops::template_sync::sync(&state, &ctx, q.channel_id.as_deref()).await?;
+    Ok(Json(TemplateSyncView {
+        updated: done.updated,
+        channels: done
+            .channels
+            .into_iter()
+            .map(|c| ChannelSyncView {
+                channel_id: c.channel_id,
+                channel_name: c.channel_name,
+                updated: c.updated,
+                error: c.error,
+            })
+            .collect(),
+    }))
+}

@@ -16,6 +16,8 @@ mod inbox_actions;
 mod invitations;
 mod members;
 mod page;
+mod passkey_signin;
+mod passkeys;
 mod policies;
 mod recovery;
 mod security;
@@ -39,6 +41,17 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/{name}", get(assets::serve))
         .route("/login", get(signin::form).post(signin::submit))
         .route("/login/second-factor", post(signin::second_factor))
+        .route("/login/passkey", post(passkey_signin::without_script))
+        .route("/login/passkey/start", post(passkey_signin::start))
+        .route("/login/passkey/finish", post(passkey_signin::finish))
+        .route(
+            "/login/passkey/second-factor/start",
+            post(passkey_signin::second_factor_start),
+        )
+        .route(
+            "/login/passkey/second-factor/finish",
+            post(passkey_signin::second_factor_finish),
+        )
         .route("/logout", post(signin::logout))
         .route("/forgot", get(recovery::forgot_form).post(recovery::forgot))
         .route("/reset", get(recovery::reset_form).post(recovery::reset))
@@ -52,6 +65,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/workspace", post(signin::switch_workspace))
         .route("/reauth", get(signin::reauth_form).post(signin::reauth))
+        .route("/reauth/passkey/start", post(passkey_signin::step_up_start))
+        .route(
+            "/reauth/passkey/finish",
+            post(passkey_signin::step_up_finish),
+        )
         .route("/inbox", get(inbox::index))
         .route("/inbox/list", get(inbox::list_partial))
         .route("/inbox/media/{id}", get(inbox::media))
@@ -61,6 +79,7 @@ pub fn routes() -> Router<AppState> {
         .route("/inbox/{id}/change", post(inbox_actions::change))
         .route("/inbox/{id}/notes", post(inbox_actions::add_note))
         .route("/templates", get(templates::index).post(templates::create))
+        .route("/templates/sync", post(templates::sync))
         .route("/campaigns", get(campaigns::index).post(campaigns::create))
         .route("/campaigns/new", get(campaigns::new_form))
         .route("/campaigns/{id}", get(campaign::show))
@@ -109,6 +128,20 @@ pub fn routes() -> Router<AppState> {
             "/security/mfa",
             get(security::mfa).post(security::mfa_change),
         )
+        .route(
+            "/security/passkeys",
+            get(passkeys::index).post(passkeys::without_script),
+        )
+        .route(
+            "/security/passkeys/register/start",
+            post(passkeys::register_start),
+        )
+        .route(
+            "/security/passkeys/register/finish",
+            post(passkeys::register_finish),
+        )
+        .route("/security/passkeys/{id}/rename", post(passkeys::rename))
+        .route("/security/passkeys/{id}/remove", post(passkeys::remove))
         .route(
             "/security/workspace",
             get(policies::show).post(policies::update),

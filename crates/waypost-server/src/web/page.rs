@@ -224,11 +224,12 @@ fn needs_enrolment(e: &ApiError) -> bool {
 }
 
 /// A member whose workspace requires MFA they have not set up yet: only the
-/// enrolment page and re-authentication are open to them; anything else
+/// enrolment pages (app and passkeys) and re-authentication are open to them; anything else
 /// sends them there.
 async fn enrolling_member(parts: &mut Parts, state: &AppState) -> Result<Member, Response> {
     let path = parts.uri.path();
-    if path != ENROLMENT_PAGE && path != "/reauth" {
+    // A passkey satisfies the requirement as well as an authenticator app.
+    if path != ENROLMENT_PAGE && path != "/reauth" && !path.starts_with("/security/passkeys") {
         return Err(Redirect::to(ENROLMENT_PAGE).into_response());
     }
     let caller = Caller::from_request_parts(parts, state)

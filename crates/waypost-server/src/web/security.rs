@@ -1,5 +1,6 @@
 //! Security: the member's own sessions (where they are signed in), each
-//! revocable at once.
+//! revocable at once, and two-step verification with an authenticator app
+//! (passkeys have their own tab, `passkeys`).
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -142,6 +143,7 @@ pub fn tabs(current: &str, chrome: &Chrome) -> Vec<Tab> {
     let mut tabs = vec![
         ("Sessions", "/security/sessions"),
         ("Two-step verification", "/security/mfa"),
+        ("Passkeys", "/security/passkeys"),
     ];
     if chrome.may(waypost_core::auth::Action::MembersRead) {
         tabs.push(("Members", "/security/members"));

@@ -1,7 +1,8 @@
 //! Signing in through the browser: email and password, then a TOTP or recovery
-//! code when the account has one; signing out; and the re-authentication page
-//! that sensitive actions send members to (step-up), which returns them to
-//! where they were. Between the two sign-in steps the browser holds only a
+//! code or a passkey when the account has one (the passkey ceremonies are in
+//! `passkey_signin`); signing out; and the re-authentication page that
+//! sensitive actions send members to (step-up), which returns them to where
+//! they were. Between the two sign-in steps the browser holds only a
 //! short-lived signed note naming the account, never the password.
 
 use askama::Template;
@@ -28,30 +29,42 @@ use crate::ops::sign_in::{self, Refusal, SecondFactor};
 use crate::state::{AppState, RequestOrigin};
 
 /// The note between the password and the second factor, valid five minutes.
-const PENDING_COOKIE: &str = "waypost_signin";
+pub(super) const PENDING_COOKIE: &str = "waypost_signin";
 const PENDING_SECS: i64 = 300;
 
 pub enum SignInStep {
-    Password { email: String },
-    SecondFactor,
-    PasskeyOnly,
+    Password {
+        email: String,
+    },
+    /// The account's second factors on offer: a TOTP (or recovery) code, a passkey.
+    SecondFactor {
+        totp: bool,
+        passkey: bool,
+    },
 }
 
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
     css: String,
+    app_js: String,
     step: SignInStep,
     next: String,
     error: Option<String>,
     notice: Option<&'static str>,
 }
 
-fn login_page(status: StatusCode, step: SignInStep, next: &str, error: Option<String>) -> Response {
+pub(super) fn login_page(
+    status: StatusCode,
+    step: SignInStep,
+    next: &str,
+    error: Option<String>,
+) -> Response {
     render(
         status,
         &LoginPage {
             css: assets::css(),
+            app_js: assets::app_js(),
             step,
             next: next.to_owned(),
             error,
@@ -60,7 +73,7 @@ fn login_page(status: StatusCode, step: SignInStep, next: &str, error: Option<St
     )
 }
 
-fn local_or_home(next: Option<&str>) -> String {
+pub(super) fn local_or_home(next: Option<&str>) -> String {
     next.filter(|n| is_local_path(n))
         .unwrap_or("/inbox")
         .to_owned()
@@ -86,6 +99,7 @@ pub async fn form(Query(q): Query<LoginQuery>) -> Response {
         StatusCode::OK,
         &LoginPage {
             css: assets::css(),
+            app_js: assets::app_js(),
             step: SignInStep::Password {
                 email: String::new(),
             },
@@ -130,7 +144,7 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-fn refusal_text(r: &Refusal, now: DateTime<Utc>) -> (StatusCode, String) {
+pub(super) fn refusal_text(r: &Refusal, now: DateTime<Utc>) -> (StatusCode, String) {
     match r {
         Refusal::Throttled(info) => (
             StatusCode::TOO_MANY_REQUESTS,
@@ -177,15 +191,8 @@ pub async fn submit(
         let details = serde_json::json!({ "mfa": false, "via": "dashboard" });
         return signed_in(&state, &user, &origin, &headers, details, &next).await;
     }
-    if !user.totp_enabled {
-        return Ok(login_page(
-            StatusCode::OK,
-            SignInStep::PasskeyOnly,
-            &next,
-            None,
-        ));
-    }
-    let mut res = login_page(StatusCode::OK, SignInStep::SecondFactor, &next, None);
+    let step = second_factor_step(&state, &user).await?;
+    let mut res = login_page(StatusCode::OK, step, &next, None);
     let note = pending_note(&state, &user.id, now);
     let secure = cookies::is_secure(&state.config, &headers);
     res.headers_mut().append(
@@ -278,12 +285,20 @@ pub async fn second_factor(
             }
             Ok(login_page(
                 StatusCode::UNAUTHORIZED,
-                SignInStep::SecondFactor,
+                second_factor_step(&state, &user).await?,
                 &next,
                 Some("That code is not right. Use the current code from your app.".into()),
             ))
         }
     }
+}
+
+/// The second-factor step for an account whose password was right.
+async fn second_factor_step(state: &AppState, user: &UserRecord) -> Result<SignInStep, PageError> {
+    Ok(SignInStep::SecondFactor {
+        totp: user.totp_enabled,
+        passkey: state.store.count_passkeys(&user.id).await? > 0,
+    })
 }
 
 /// Opens the session, remembers the workspace, and goes on to `next`.
@@ -295,9 +310,21 @@ async fn signed_in(
     details: serde_json::Value,
     next: &str,
 ) -> Result<Response, PageError> {
+    let res = Redirect::to(next).into_response();
+    open_session_into(state, user, origin, headers, details, res).await
+}
+
+/// Opens the session and sets its cookies (and the remembered workspace) on `res`.
+pub(super) async fn open_session_into(
+    state: &AppState,
+    user: &UserRecord,
+    origin: &RequestOrigin,
+    headers: &HeaderMap,
+    details: serde_json::Value,
+    mut res: Response,
+) -> Result<Response, PageError> {
     let (token, _) = sign_in::open_session(state, user, origin, details).await?;
     let secure = cookies::is_secure(&state.config, headers);
-    let mut res = Redirect::to(next).into_response();
     let h = res.headers_mut();
     h.append(
         header::SET_COOKIE,
@@ -337,7 +364,11 @@ fn pending_note(state: &AppState, user_id: &str, now: DateTime<Utc>) -> String {
     format!("{claim}.{}", URL_SAFE_NO_PAD.encode(mac))
 }
 
-fn read_pending_note(state: &AppState, note: &str, now: DateTime<Utc>) -> Option<String> {
+pub(super) fn read_pending_note(
+    state: &AppState,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Option<String> {
     let (claim, mac) = note.rsplit_once('.')?;
     let (user_id, expiry) = claim.rsplit_once('.')?;
     let expected = URL_SAFE_NO_PAD.encode(
@@ -383,21 +414,30 @@ struct ReauthPage {
     chrome: Chrome,
     next: String,
     totp: bool,
+    /// Without TOTP, a member with passkeys confirms with one (as the API asks).
+    passkey: bool,
     error: Option<String>,
 }
 
 /// `GET /reauth?next=`: where step-up sends a member.
-pub async fn reauth_form(member: Member, Query(q): Query<NextQuery>) -> Response {
-    let totp = member.session().user.totp_enabled;
-    render(
+pub async fn reauth_form(
+    State(state): State<AppState>,
+    member: Member,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, PageError> {
+    let user = &member.session().user;
+    let totp = user.totp_enabled;
+    let passkey = !totp && state.store.count_passkeys(&user.id).await? > 0;
+    Ok(render(
         StatusCode::OK,
         &ReauthPage {
             chrome: member.chrome,
             next: local_or_home(q.next.as_deref()),
             totp,
+            passkey,
             error: None,
         },
-    )
+    ))
 }
 
 #[derive(Deserialize)]
@@ -417,6 +457,7 @@ pub async fn reauth(
     let now = state.clock.now();
     let user = member.session().user.clone();
     let session = member.session().session.clone();
+    let passkey = !user.totp_enabled && state.store.count_passkeys(&user.id).await? > 0;
     let again = |member: Member, error: &str| {
         let totp = user.totp_enabled;
         render(
@@ -425,6 +466,7 @@ pub async fn reauth(
                 chrome: member.chrome,
                 next: next.clone(),
                 totp,
+                passkey,
                 error: Some(error.to_owned()),
             },
         )
@@ -433,6 +475,13 @@ pub async fn reauth(
         sign_in::record_failure(&state, &user, &member.origin, "reauth_wrong_password", now)
             .await?;
         return Ok(again(member, "That password is not right."));
+    }
+    if passkey {
+        // The passkey's answer goes to `/reauth/passkey/finish` (the page's script).
+        return Ok(again(
+            member,
+            "Confirm with your passkey as well: use the button, in a browser with passkey support and JavaScript turned on.",
+        ));
     }
     if user.totp_enabled {
         let code = f.code.unwrap_or_default();

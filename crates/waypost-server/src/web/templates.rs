@@ -1,6 +1,7 @@
 //! Templates: the workspace's message templates with their review status, and
 //! a form that builds one (header, body with `{{1}}` placeholders and their
-//! examples, footer) with a live preview, refused with the API's own messages.
+//! examples, footer) with a live preview, refused with the API's own messages;
+//! and a sync that asks WhatsApp for the review statuses now.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -11,8 +12,10 @@ use serde_json::{Value, json};
 use waypost_core::auth::Action;
 use waypost_store::templates::TemplateFilter;
 
-use super::page::{Chrome, Page, PageError, PageForm, render};
+use super::page::{Button, Chrome, Page, PageError, PageForm, render};
 use crate::auth::permission::act;
+use crate::error::ApiError;
+use crate::ops::template_sync;
 use crate::ops::templates::{self, NewTemplate};
 use crate::state::AppState;
 
@@ -44,6 +47,15 @@ pub struct TemplateForm {
     footer: String,
 }
 
+/// What a sync found, shown above the list.
+pub struct SyncReport {
+    pub summary: String,
+    /// No channel could be synced.
+    pub failed: bool,
+    /// Channels that could not be synced, with the reason.
+    pub failures: Vec<String>,
+}
+
 #[derive(Template)]
 #[template(path = "templates.html")]
 struct TemplatesPage {
@@ -53,6 +65,7 @@ struct TemplatesPage {
     form: TemplateForm,
     notice: Option<String>,
     error: Option<String>,
+    synced: Option<SyncReport>,
 }
 
 fn body_of(components: &str) -> String {
@@ -78,6 +91,17 @@ async fn templates_page(
     form: TemplateForm,
     notice: Option<String>,
     error: Option<String>,
+) -> Result<Response, PageError> {
+    templates_page_with(state, page, status, form, (notice, error), None).await
+}
+
+async fn templates_page_with(
+    state: &AppState,
+    page: Page<act::TemplatesRead>,
+    status: StatusCode,
+    form: TemplateForm,
+    (notice, error): (Option<String>, Option<String>),
+    synced: Option<SyncReport>,
 ) -> Result<Response, PageError> {
     let rows = state
         .store
@@ -107,6 +131,7 @@ async fn templates_page(
             form,
             notice,
             error,
+            synced,
         },
     ))
 }
@@ -125,12 +150,7 @@ pub async fn index(
     let notice = q.created.map(|name| {
         format!("“{name}” was submitted for review; its status changes here when WhatsApp decides.")
     });
-    let form = TemplateForm {
-        language: "en_US".into(),
-        category: "utility".into(),
-        ..TemplateForm::default()
-    };
-    templates_page(&state, page, StatusCode::OK, form, notice, None).await
+    templates_page(&state, page, StatusCode::OK, default_form(), notice, None).await
 }
 
 /// The components Meta expects, from the form's fields.
@@ -188,6 +208,59 @@ pub async fn create(
             .await
         }
     }
+}
+
+fn default_form() -> TemplateForm {
+    TemplateForm {
+        language: "en_US".into(),
+        category: "utility".into(),
+        ..TemplateForm::default()
+    }
+}
+
+/// `POST /templates/sync`: asks WhatsApp for every channel's template
+/// statuses and shows what changed (a plain form: works without the script).
+pub async fn sync(
+    State(state): State<AppState>,
+    page: Page<act::TemplatesWrite>,
+    PageForm(Button {}): PageForm<Button>,
+) -> Result<Response, PageError> {
+    let (status, report) = match template_sync::sync(&state, &page.ctx(), None).await {
+        Ok(done) => (
+            StatusCode::OK,
+            SyncReport {
+                failed: false,
+                summary: match done.updated {
+                    0 => "Synced with WhatsApp: every status was already up to date.".to_owned(),
+                    1 => "Synced with WhatsApp: 1 template updated.".to_owned(),
+                    n => format!("Synced with WhatsApp: {n} templates updated."),
+                },
+                failures: done
+                    .channels
+                    .into_iter()
+                    .filter_map(|c| Some(format!("{}: {}", c.channel_name, c.error?)))
+                    .collect(),
+            },
+        ),
+        Err(ApiError::Problem(p)) => (
+            p.status_code(),
+            SyncReport {
+                failed: true,
+                summary: format!("The sync failed. {}", p.detail),
+                failures: Vec::new(),
+            },
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    templates_page_with(
+        &state,
+        page.into_page()?,
+        status,
+        default_form(),
+        (None, None),
+        Some(report),
+    )
+    .await
 }
 
 #[cfg(test)]

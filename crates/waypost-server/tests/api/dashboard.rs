@@ -62,7 +62,7 @@ pub(crate) fn location(res: &reqwest::Response) -> String {
     res.headers()["location"].to_str().unwrap().to_owned()
 }
 
-fn cookies(res: &reqwest::Response) -> Vec<String> {
+pub(crate) fn cookies(res: &reqwest::Response) -> Vec<String> {
     res.headers()
         .get_all("set-cookie")
         .iter()

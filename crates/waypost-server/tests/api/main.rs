@@ -26,6 +26,7 @@ mod dashboard;
 mod dashboard_campaigns;
 mod dashboard_channels;
 mod dashboard_members;
+mod dashboard_passkeys;
 mod dashboard_policies;
 mod dashboard_rights;
 mod dashboard_switch;

@@ -15,6 +15,7 @@ use crate::users::*;
 
 mod api;
 mod status;
+mod sync_now;
 
 struct Fixture {
     app: TestApp,
