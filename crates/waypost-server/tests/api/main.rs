@@ -17,6 +17,7 @@ mod automation_fixture;
 mod backup;
 mod bsuid;
 mod campaign_control;
+mod campaign_quota;
 mod campaign_sending;
 mod campaigns;
 mod contact_imports;
