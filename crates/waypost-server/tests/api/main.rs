@@ -21,6 +21,7 @@ mod campaign_quota;
 mod campaign_sending;
 mod campaigns;
 mod contact_imports;
+mod contacts_quota;
 mod contacts_by_user_id;
 mod conversations;
 mod dashboard;
