@@ -102,7 +102,8 @@ async fn meter_event(
         l.requests += 1;
         if let Some((first, answer)) = l.keys.get(&key).cloned() {
             if first != form {
-                l.violations.push(format!("key {key} reused with other parameters"));
+                l.violations
+                    .push(format!("key {key} reused with other parameters"));
                 return stripe_error(
                     StatusCode::BAD_REQUEST,
                     "idempotency_error",
@@ -344,11 +345,18 @@ async fn usage_reports_each_period_once_across_kill_9(backend: Backend) {
 
     for ws in &workspaces {
         let rows = store.usage_reports(ws).await.unwrap();
-        assert_eq!(rows.len(), total / workspaces.len(), "queued once: {rows:?}");
+        assert_eq!(
+            rows.len(),
+            total / workspaces.len(),
+            "queued once: {rows:?}"
+        );
     }
     let l = ledger.lock().unwrap();
     assert!(l.violations.is_empty(), "{:?}", l.violations);
-    assert_eq!(l.requests, requests_done, "reports sent after all were sent");
+    assert_eq!(
+        l.requests, requests_done,
+        "reports sent after all were sent"
+    );
     let missing: Vec<_> = expected
         .keys()
         .filter(|k| !l.applied.contains_key(*k))
