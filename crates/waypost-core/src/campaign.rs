@@ -101,6 +101,9 @@ pub enum PauseReason {
     QualityRed,
     /// Recipients opt out (or block marketing) above the configured rate.
     OptOutRate,
+    /// The workspace's plan allows no more messages of the template's
+    /// category this month (or its subscription is unpaid).
+    QuotaExceeded,
 }
 
 impl PauseReason {
@@ -110,6 +113,7 @@ impl PauseReason {
             PauseReason::TemplatePaused => "template_paused",
             PauseReason::QualityRed => "quality_red",
             PauseReason::OptOutRate => "opt_out_rate",
+            PauseReason::QuotaExceeded => "quota_exceeded",
         }
     }
 
@@ -119,6 +123,7 @@ impl PauseReason {
             PauseReason::TemplatePaused,
             PauseReason::QualityRed,
             PauseReason::OptOutRate,
+            PauseReason::QuotaExceeded,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
@@ -136,6 +141,9 @@ impl PauseReason {
             }
             PauseReason::OptOutRate => {
                 "Too many recipients opted out or blocked marketing messages from this campaign."
+            }
+            PauseReason::QuotaExceeded => {
+                "The workspace's plan allows no more of these messages this month; resume once the quota resets or is raised."
             }
         }
     }
@@ -329,6 +337,7 @@ mod tests {
             PauseReason::TemplatePaused,
             PauseReason::QualityRed,
             PauseReason::OptOutRate,
+            PauseReason::QuotaExceeded,
         ] {
             assert_eq!(PauseReason::parse(r.as_str()), Some(r));
             assert!(r.description().ends_with('.'));

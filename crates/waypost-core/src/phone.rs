@@ -52,6 +52,14 @@ impl E164 {
     pub fn wa_id(&self) -> &str {
         &self.0[1..]
     }
+
+    /// The number's country (ISO 3166-1 alpha-2, e.g. `DE`), from its
+    /// calling code and, where several countries share one (`+1`), its
+    /// area code: what Meta's per-country rates go by.
+    pub fn country(&self) -> Option<String> {
+        let number = phonenumber::parse(None, &self.0).ok()?;
+        Some(number.country().id()?.as_ref().to_owned())
+    }
 }
 
 impl fmt::Display for E164 {
@@ -70,6 +78,16 @@ impl fmt::Debug for E164 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn country_follows_the_calling_code_and_area() {
+        let country = |n: &str| E164::parse(n).unwrap().country();
+        assert_eq!(country("+4915112345678").as_deref(), Some("DE"));
+        assert_eq!(country("+5511987654321").as_deref(), Some("BR"));
+        // `+1` is shared: the area code tells the United States from Canada.
+        assert_eq!(country("+12015550123").as_deref(), Some("US"));
+        assert_eq!(country("+15062345678").as_deref(), Some("CA"));
+    }
 
     #[test]
     fn normalises_common_forms() {

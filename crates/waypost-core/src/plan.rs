@@ -6,7 +6,8 @@
 //! Monthly quotas count the usage counters of the calendar month (UTC):
 //! `messages.<category>` counts `accepted.<category>` (outbound messages by the
 //! category they are sent in), `shield.scans` and `assistant.tokens` their
-//! counters. `channels` and `members` limit what a workspace holds at once.
+//! counters. `channels`, `members` and `contacts` limit what a workspace
+//! holds at once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -25,6 +26,9 @@ pub enum Quota {
     Channels,
     /// Members (and pending invitations) at once.
     Members,
+    /// Contacts at once. Only the business creating them is refused (the API,
+    /// imports); contacts that write first are always added.
+    Contacts,
 }
 
 impl Quota {
@@ -34,7 +38,7 @@ impl Quota {
             Self::Messages(c) => Some(format!("accepted.{c}")),
             Self::ShieldScans => Some(SHIELD_SCANS.to_owned()),
             Self::AssistantTokens => Some(ASSISTANT_TOKENS.to_owned()),
-            Self::Channels | Self::Members => None,
+            Self::Channels | Self::Members | Self::Contacts => None,
         }
     }
 
@@ -59,6 +63,7 @@ impl fmt::Display for Quota {
             Self::AssistantTokens => f.write_str("assistant.tokens"),
             Self::Channels => f.write_str("channels"),
             Self::Members => f.write_str("members"),
+            Self::Contacts => f.write_str("contacts"),
         }
     }
 }
@@ -72,6 +77,7 @@ impl FromStr for Quota {
             "assistant.tokens" => Ok(Self::AssistantTokens),
             "channels" => Ok(Self::Channels),
             "members" => Ok(Self::Members),
+            "contacts" => Ok(Self::Contacts),
             _ => s
                 .strip_prefix("messages.")
                 .and_then(PricingCategory::parse)
@@ -260,12 +266,13 @@ mod tests {
             "assistant.tokens",
             "channels",
             "members",
+            "contacts",
         ] {
             let q: Quota = name.parse().unwrap();
             assert_eq!(q.to_string(), name);
         }
         assert!("messages.bogus".parse::<Quota>().is_err());
-        assert!("contacts".parse::<Quota>().is_err());
+        assert_eq!(Quota::Contacts.counter(), None);
         assert_eq!(
             Quota::Messages(PricingCategory::Utility)
                 .counter()

@@ -8,7 +8,8 @@
 //! and `billable.<category>` (from status webhooks), `conversations.opened`,
 //! `shield.scans`, `assistant.tokens`, `contacts.active` (distinct contacts per
 //! day) and `contacts.active_month` (distinct per month, counted on the day a
-//! contact is first active in the month, so a month's sum is its distinct count).
+//! contact is first active in the month, so a month's sum is its distinct count),
+//! and `storage.content_bytes` (retained content held, a daily snapshot).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,6 +27,15 @@ pub const ASSISTANT_TOKENS: &str = "assistant.tokens";
 pub const CONTACTS_ACTIVE: &str = "contacts.active";
 /// Distinct contacts per month, counted once on their first day in the month.
 pub const CONTACTS_ACTIVE_MONTH: &str = "contacts.active_month";
+/// Bytes of retained content (message content and kept media copies, as
+/// stored, encrypted) held at the day's last snapshot: a level, not a count.
+pub const STORAGE_CONTENT_BYTES: &str = "storage.content_bytes";
+
+/// Whether a counter is a level measured by snapshots (a period reports its
+/// peak) rather than a count of events (a period reports the sum).
+pub fn is_level(metric: &str) -> bool {
+    metric == STORAGE_CONTENT_BYTES
+}
 
 /// A Meta pricing category, as status webhooks and templates name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -215,10 +225,33 @@ impl Granularity {
     }
 }
 
-/// One price of the rate card: what one billable message of `category` costs.
+/// Billable messages of a category to recipients in one country
+/// (`billable_by_country.<category>.<CC>`), counted beside `billable.<category>`
+/// for messages whose recipient's number is known.
+pub fn billable_country_metric(c: PricingCategory, country: &str) -> String {
+    format!("billable_by_country.{c}.{country}")
+}
+
+/// The category and country of a `billable_by_country.…` counter.
+pub fn parse_billable_country(metric: &str) -> Option<(PricingCategory, &str)> {
+    let (category, country) = metric
+        .strip_prefix("billable_by_country.")?
+        .rsplit_once('.')?;
+    Some((PricingCategory::parse(category)?, country))
+}
+
+/// Whether a country code is two ASCII letters (ISO 3166-1 alpha-2).
+pub fn is_country_code(s: &str) -> bool {
+    s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// One price of the rate card: what one billable message of `category` costs
+/// (to a recipient in `country`, or anywhere the card names no price for).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rate {
     pub category: PricingCategory,
+    /// ISO 3166-1 alpha-2, upper case; `None`: the category's default price.
+    pub country: Option<String>,
     /// ISO 4217, upper case.
     pub currency: String,
     /// Millionths of the currency unit.
@@ -228,8 +261,10 @@ pub struct Rate {
 /// Why a rate card was refused; names the line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RateCardError {
-    #[error("line {0}: expected `category,currency,unit_price`")]
+    #[error("line {0}: expected `category,currency,unit_price` and optionally `,country`")]
     Shape(usize),
+    #[error("line {0}: country must be empty (the default) or a two-letter ISO 3166 code")]
+    Country(usize),
     #[error("line {0}: unknown pricing category `{1}`")]
     Category(usize, String),
     #[error("line {0}: currency must be a three-letter ISO 4217 code")]
@@ -264,11 +299,13 @@ pub fn format_micros(micros: i128) -> String {
     format!("{sign}{}.{:06}", m / 1_000_000, m % 1_000_000)
 }
 
-/// Parses a rate card CSV: a `category,currency,unit_price` header, then one
-/// line per category (blank lines and `#` comments skipped).
+/// Parses a rate card CSV: a `category,currency,unit_price` header (with an
+/// optional fourth column `country`), then one line per price (blank lines
+/// and `#` comments skipped). A line without a country is the category's
+/// default; one with a country prices recipients there.
 pub fn parse_rate_card(csv: &str) -> Result<Vec<Rate>, RateCardError> {
-    let mut rates: BTreeMap<PricingCategory, Rate> = BTreeMap::new();
-    let mut header_seen = false;
+    let mut rates: BTreeMap<(PricingCategory, Option<String>), Rate> = BTreeMap::new();
+    let mut columns = 0;
     for (i, line) in csv.lines().enumerate() {
         let n = i + 1;
         let line = line.trim();
@@ -276,14 +313,15 @@ pub fn parse_rate_card(csv: &str) -> Result<Vec<Rate>, RateCardError> {
             continue;
         }
         let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        if cells.len() != 3 {
-            return Err(RateCardError::Shape(n));
+        if columns == 0 {
+            columns = match cells.as_slice() {
+                ["category", "currency", "unit_price"] => 3,
+                ["category", "currency", "unit_price", "country"] => 4,
+                _ => return Err(RateCardError::Shape(n)),
+            };
+            continue;
         }
-        if !header_seen {
-            header_seen = true;
-            if cells == ["category", "currency", "unit_price"] {
-                continue;
-            }
+        if cells.len() != columns {
             return Err(RateCardError::Shape(n));
         }
         let category = PricingCategory::parse(cells[0])
@@ -293,13 +331,24 @@ pub fn parse_rate_card(csv: &str) -> Result<Vec<Rate>, RateCardError> {
             return Err(RateCardError::Currency(n));
         }
         let unit_price_micros = parse_micros(cells[2]).ok_or(RateCardError::Price(n))?;
+        let country = match cells.get(3).map(|c| c.to_ascii_uppercase()) {
+            None => None,
+            Some(c) if c.is_empty() => None,
+            Some(c) if is_country_code(&c) => Some(c),
+            Some(_) => return Err(RateCardError::Country(n)),
+        };
         let rate = Rate {
             category,
+            country: country.clone(),
             currency: currency.to_ascii_uppercase(),
             unit_price_micros,
         };
-        if rates.insert(category, rate).is_some() {
-            return Err(RateCardError::Duplicate(n, category.to_string()));
+        if rates.insert((category, country.clone()), rate).is_some() {
+            let what = match country {
+                Some(c) => format!("{category} for {c}"),
+                None => category.to_string(),
+            };
+            return Err(RateCardError::Duplicate(n, what));
         }
     }
     let rates: Vec<Rate> = rates.into_values().collect();
@@ -421,6 +470,41 @@ mod tests {
             parse_rate_card("category,currency,unit_price\n"),
             Err(RateCardError::Empty)
         );
+    }
+
+    #[test]
+    fn rate_cards_carry_prices_per_country_beside_a_default() {
+        let card = parse_rate_card(
+            "category,currency,unit_price,country\nmarketing,EUR,0.1131,\nmarketing,EUR,0.0625,br\nutility,EUR,0.0080,BR\n",
+        )
+        .unwrap();
+        assert_eq!(card.len(), 3);
+        assert_eq!(
+            (card[0].country.as_deref(), card[0].unit_price_micros),
+            (None, 113_100)
+        );
+        assert_eq!(
+            (card[1].country.as_deref(), card[1].unit_price_micros),
+            (Some("BR"), 62_500)
+        );
+        let header = "category,currency,unit_price,country\n";
+        assert_eq!(
+            parse_rate_card(&format!("{header}marketing,EUR,1,Brazil")),
+            Err(RateCardError::Country(2))
+        );
+        assert_eq!(
+            parse_rate_card(&format!("{header}marketing,EUR,1")),
+            Err(RateCardError::Shape(2))
+        );
+        assert_eq!(
+            parse_rate_card(&format!("{header}marketing,EUR,1,DE\nmarketing,EUR,2,de")),
+            Err(RateCardError::Duplicate(3, "marketing for DE".into()))
+        );
+        assert_eq!(
+            parse_billable_country(&billable_country_metric(PricingCategory::Utility, "BR")),
+            Some((PricingCategory::Utility, "BR"))
+        );
+        assert_eq!(parse_billable_country("billable.utility"), None);
     }
 
     #[test]

@@ -221,6 +221,7 @@ async fn waypost_run(numbers: usize, limit: u32, per_number: usize) -> anyhow::R
                     provider_acceptance: None,
                     created_at: now,
                     updated_at: now,
+                    country: None,
                 },
                 outbox: OutboxRow {
                     message_id: mid.clone(),

@@ -220,6 +220,20 @@ impl Quotas {
         }
     }
 
+    /// How many more of the usage counter `metric` the month's quota allows
+    /// (`None`: no quota on it).
+    pub fn remaining(&self, workspace_id: &str, metric: &str, now: DateTime<Utc>) -> Option<i64> {
+        let quota = Quota::for_counter(metric)?;
+        let inner = self.read();
+        let limit = *inner.billing.get(workspace_id)?.limits.quotas.get(&quota)?;
+        let used = if inner.month == month_of(now) {
+            Self::used(&inner, workspace_id, metric)
+        } else {
+            0
+        };
+        Some((limit - used).max(0))
+    }
+
     /// Whether the workspace may use anything (its billing status).
     pub fn check_status(&self, workspace_id: &str) -> Result<(), Refusal> {
         match self.read().billing.get(workspace_id) {
@@ -275,7 +289,19 @@ impl Quotas {
         Ok(())
     }
 
-    /// Whether one more of a held thing (`channels`, `members`) fits, given how many there are.
+    /// The plan's limit on a held thing, if it has one.
+    pub fn held_limit(&self, workspace_id: &str, quota: Quota) -> Option<i64> {
+        let inner = self.read();
+        inner
+            .billing
+            .get(workspace_id)?
+            .limits
+            .quotas
+            .get(&quota)
+            .copied()
+    }
+
+    /// Whether one more of a held thing (`channels`, `members`, `contacts`) fits, given how many there are.
     pub fn check_held(&self, workspace_id: &str, quota: Quota, held: i64) -> Result<(), Refusal> {
         self.check_status(workspace_id)?;
         let limit = self

@@ -118,6 +118,11 @@ pub async fn run(
         rows,
     });
     if !dry_run {
+        // What is held after the purge is the day's retained content (the
+        // last pass of the day sets it).
+        store
+            .snapshot_storage(&waypost_core::usage::day_of(now))
+            .await?;
         // Active-contact markers only tell whether a contact was already
         // counted today or this month; the counters themselves stay.
         let keep_from = waypost_core::usage::previous_month_start(now);

@@ -118,9 +118,9 @@ macro_rules! accept_batch_fn {
                 let sql = format!(
                     "INSERT INTO messages (id, workspace_id, channel_id, contact_id, direction, message_type,
                         template_name, template_language, category, status, provider_message_id, error_code,
-                        error_title, content, content_expires_at, shield_label, created_at, updated_at)
+                        error_title, content, content_expires_at, shield_label, created_at, updated_at, country)
                      VALUES {}",
-                    values(18, range.len())
+                    values(19, range.len())
                 );
                 let mut q = sqlx::query(&sql);
                 for a in &accepted[range] {
@@ -143,7 +143,8 @@ macro_rules! accept_batch_fn {
                         .bind(m.content_expires_at)
                         .bind(&m.shield_label)
                         .bind(m.created_at)
-                        .bind(m.updated_at);
+                        .bind(m.updated_at)
+                        .bind(&m.country);
                 }
                 q.execute(&mut *conn).await?;
             }

@@ -112,6 +112,9 @@ pub struct MessageRow {
     pub provider_acceptance: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The recipient's country (ISO 3166-1 alpha-2) of an outbound message
+    /// sent to a known number, for per-country prices; never the number.
+    pub country: Option<String>,
 }
 
 /// One step of a message's status history.
@@ -382,7 +385,8 @@ pub(crate) const CONSENT_COLUMNS: &str = "id, workspace_id, contact_id, status, 
      evidence, captured_at, recorded_at";
 pub(crate) const MESSAGE_COLUMNS: &str = "id, workspace_id, channel_id, contact_id, direction, \
      message_type, template_name, template_language, category, status, provider_message_id, \
-     error_code, error_title, content, content_expires_at, shield_label, provider_acceptance, created_at, updated_at";
+     error_code, error_title, content, content_expires_at, shield_label, provider_acceptance, created_at, updated_at, \
+     country";
 pub(crate) const STATUS_COLUMNS: &str =
     "id, message_id, status, provider_code, provider_title, occurred_at, recorded_at";
 #[allow(dead_code)] // used by the dispatcher
@@ -400,8 +404,8 @@ macro_rules! insert_message_fn {
             let done = sqlx::query(
                 "INSERT INTO messages (id, workspace_id, channel_id, contact_id, direction, message_type,
                     template_name, template_language, category, status, provider_message_id, error_code,
-                    error_title, content, content_expires_at, shield_label, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                    error_title, content, content_expires_at, shield_label, created_at, updated_at, country)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
                  ON CONFLICT DO NOTHING",
             )
             .bind(&m.id)
@@ -422,6 +426,7 @@ macro_rules! insert_message_fn {
             .bind(&m.shield_label)
             .bind(m.created_at)
             .bind(m.updated_at)
+            .bind(&m.country)
             .execute(&mut *conn)
             .await?;
             Ok(done.rows_affected())

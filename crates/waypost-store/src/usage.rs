@@ -163,6 +163,8 @@ pub struct UsageTotal {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RateRow {
     pub category: String,
+    /// ISO 3166-1 alpha-2; empty for the category's default price.
+    pub country: String,
     pub currency: String,
     pub unit_price_micros: i64,
     pub loaded_at: DateTime<Utc>,
@@ -189,6 +191,10 @@ pub trait UsageStore {
     async fn rate_card(&self) -> Result<Vec<RateRow>>;
     /// Deletes up to `limit` active-contact markers of days (and months) before `before_day`.
     async fn purge_usage_markers(&self, before_day: &str, limit: u32) -> Result<u64>;
+    /// Sets `day`'s `storage.content_bytes` of every workspace and channel to
+    /// the bytes of retained content held now (message content and kept
+    /// media copies); returns how many counters it set.
+    async fn snapshot_storage(&self, day: &str) -> Result<u64>;
 }
 
 /// Defines `write_usage(conn, batch)` for a backend.
@@ -316,13 +322,14 @@ macro_rules! usage_count_fns {
             p: &$crate::inbound::MessagePricing,
             usage: &mut $crate::usage::UsageBatch,
         ) -> $crate::Result<()> {
-            let (category, billable, pricing_type, created_at): (
+            let (category, billable, pricing_type, created_at, country): (
                 Option<String>,
                 Option<bool>,
                 Option<String>,
                 chrono::DateTime<chrono::Utc>,
+                Option<String>,
             ) = sqlx::query_as(
-                "SELECT pricing_category, billable, pricing_type, created_at FROM messages WHERE id = $1",
+                "SELECT pricing_category, billable, pricing_type, created_at, country FROM messages WHERE id = $1",
             )
             .bind(&target.id)
             .fetch_one(&mut *conn)
@@ -330,6 +337,14 @@ macro_rules! usage_count_fns {
             let before = $crate::usage::counted(&category, billable, &pricing_type);
             if let Some(after) = $crate::usage::counted(&p.pricing_category, p.billable, &p.pricing_type) {
                 for (metric, amount) in waypost_core::usage::pricing_change(before, after) {
+                    // Billable messages are also counted by their recipient's country.
+                    if let (Some(c), Some(cc)) = (
+                        metric.strip_prefix("billable.").and_then(waypost_core::usage::PricingCategory::parse),
+                        country.as_deref(),
+                    ) {
+                        let by_country = waypost_core::usage::billable_country_metric(c, cc);
+                        usage.add(&target.workspace_id, &target.channel_id, created_at, by_country, amount);
+                    }
                     usage.add(&target.workspace_id, &target.channel_id, created_at, metric, amount);
                 }
             }
@@ -416,10 +431,11 @@ macro_rules! usage_store_impl {
                 sqlx::query("DELETE FROM rate_card").execute(&mut *tx).await?;
                 for r in rates {
                     sqlx::query(
-                        "INSERT INTO rate_card (category, currency, unit_price_micros, loaded_at)
-                         VALUES ($1, $2, $3, $4)",
+                        "INSERT INTO rate_card (category, country, currency, unit_price_micros, loaded_at)
+                         VALUES ($1, $2, $3, $4, $5)",
                     )
                     .bind(&r.category)
+                    .bind(&r.country)
                     .bind(&r.currency)
                     .bind(r.unit_price_micros)
                     .bind(r.loaded_at)
@@ -433,10 +449,41 @@ macro_rules! usage_store_impl {
 
             async fn rate_card(&self) -> $crate::Result<Vec<$crate::usage::RateRow>> {
                 Ok(sqlx::query_as(
-                    "SELECT category, currency, unit_price_micros, loaded_at FROM rate_card ORDER BY category",
+                    "SELECT category, country, currency, unit_price_micros, loaded_at FROM rate_card
+                     ORDER BY category, country",
                 )
                 .fetch_all(self.reads())
                 .await?)
+            }
+
+            async fn snapshot_storage(&self, day: &str) -> $crate::Result<u64> {
+                let metric = waypost_core::usage::STORAGE_CONTENT_BYTES;
+                let mut tx = self.write_tx().await?;
+                // Channels whose content all went since the last snapshot show none.
+                sqlx::query("DELETE FROM usage_counters WHERE day = $1 AND metric = $2")
+                    .bind(day)
+                    .bind(metric)
+                    .execute(&mut *tx)
+                    .await?;
+                // LENGTH of a blob reads its size, not its bytes, on both backends.
+                let set = sqlx::query(
+                    "INSERT INTO usage_counters (workspace_id, day, channel_id, metric, amount)
+                     SELECT workspace_id, $1, channel_id, $2, CAST(SUM(bytes) AS BIGINT) FROM (
+                         SELECT workspace_id, channel_id, LENGTH(content) AS bytes
+                         FROM messages WHERE content IS NOT NULL
+                         UNION ALL
+                         SELECT workspace_id, channel_id, LENGTH(blob) AS bytes
+                         FROM media WHERE blob IS NOT NULL
+                     ) held WHERE true GROUP BY workspace_id, channel_id
+                     ON CONFLICT (workspace_id, day, channel_id, metric)
+                     DO UPDATE SET amount = excluded.amount",
+                )
+                .bind(day)
+                .bind(metric)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(set.rows_affected())
             }
 
             async fn purge_usage_markers(&self, before_day: &str, limit: u32) -> $crate::Result<u64> {

@@ -49,7 +49,7 @@ pub enum AdminCommand {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum RateCardCommand {
-    /// Replace the rate card with a CSV file: `category,currency,unit_price`.
+    /// Replace the rate card with a CSV file: `category,currency,unit_price[,country]`.
     Load { file: std::path::PathBuf },
     /// Print the loaded rate card.
     Show,
@@ -176,8 +176,13 @@ async fn rate_card(
         RateCardCommand::Show => {
             for r in state.store.rate_card().await? {
                 println!(
-                    "{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}",
                     r.category,
+                    if r.country.is_empty() {
+                        "default"
+                    } else {
+                        &r.country
+                    },
                     r.currency,
                     waypost_core::usage::format_micros(r.unit_price_micros.into())
                 );

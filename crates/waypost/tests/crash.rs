@@ -4,7 +4,8 @@
 //! kill are delivered at least once under one `webhook-id` (issue #7), and
 //! two nodes on one PostgreSQL database keep a number under its throughput
 //! limit, the survivor taking the channel over when the holder dies (#6),
-//! and a campaign sends each recipient once across kills (#19, `crash/campaign.rs`).
+//! a campaign sends each recipient once across kills (#19, `crash/campaign.rs`),
+//! and usage is billed to Stripe once per period across kills (#23, `crash/billing.rs`).
 //!
 //! The sandbox runs in the test process and logs every send it accepted,
 //! with `biz_opaque_callback_data` (our message id) and its arrival time;
@@ -581,6 +582,10 @@ mod campaign;
 /// Sending resumes at once after a restart (issue #25).
 #[path = "crash/restart.rs"]
 mod restart;
+
+/// Usage reporting to Stripe under `kill -9` (issue #23).
+#[path = "crash/billing.rs"]
+mod billing;
 
 /// 300 messages; the provider answers after up to 600 ms, so many sends are
 /// in flight when the server is killed, twice; it restarts on the same

@@ -60,7 +60,7 @@ pub struct CampaignView {
     pub confirmed_recipients: Option<i64>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// While paused: `manual`, `template_paused`, `quality_red` or `opt_out_rate`.
+    /// While paused: `manual`, `template_paused`, `quality_red`, `opt_out_rate` or `quota_exceeded`.
     pub pause_reason: Option<String>,
     /// Live counts by outcome (one campaign's read only).
     #[serde(skip_serializing_if = "Option::is_none")]

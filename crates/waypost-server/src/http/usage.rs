@@ -46,12 +46,27 @@ pub struct UsagePeriodView {
 }
 
 #[derive(Serialize, ToSchema)]
+pub struct CountryCostView {
+    /// ISO 3166-1 alpha-2 of the recipients' numbers.
+    pub country: String,
+    /// Billable messages of the category to the country.
+    pub billable: i64,
+    /// The country's price, decimal, in `currency`.
+    pub unit_price: String,
+    pub cost: String,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct CategoryCostView {
     pub category: String,
     /// Billable messages of the category in the range.
     pub billable: i64,
-    /// Decimal, in `currency`.
-    pub unit_price: String,
+    /// The default price, decimal, in `currency`; null when the card prices
+    /// the category only for some countries.
+    pub unit_price: Option<String>,
+    /// Countries the card has their own price for, with the messages to them;
+    /// the other messages cost the default price.
+    pub countries: Vec<CountryCostView>,
     pub cost: String,
 }
 
@@ -60,7 +75,8 @@ pub struct CostView {
     pub currency: String,
     pub categories: Vec<CategoryCostView>,
     pub total: String,
-    /// Billable categories without a price on the rate card (not in `total`).
+    /// Categories with billable messages the rate card has no price for
+    /// (neither a default nor their country's); those are not in `total`.
     pub unpriced: Vec<String>,
 }
 
@@ -123,6 +139,16 @@ fn view(r: UsageReport) -> UsageView {
                     category: c.category,
                     billable: c.billable,
                     unit_price: c.unit_price,
+                    countries: c
+                        .countries
+                        .into_iter()
+                        .map(|k| CountryCostView {
+                            country: k.country,
+                            billable: k.billable,
+                            unit_price: k.unit_price,
+                            cost: k.cost,
+                        })
+                        .collect(),
                     cost: c.cost,
                 })
                 .collect(),
@@ -174,6 +200,8 @@ pub async fn get(
 #[derive(Serialize, ToSchema)]
 pub struct RateView {
     pub category: String,
+    /// ISO 3166-1 alpha-2; null for the category's default price.
+    pub country: Option<String>,
     pub currency: String,
     /// Decimal, per billable message.
     pub unit_price: String,
@@ -192,6 +220,7 @@ pub async fn get_rate_card(
         card.into_iter()
             .map(|r| RateView {
                 category: r.category,
+                country: (!r.country.is_empty()).then_some(r.country),
                 currency: r.currency,
                 unit_price: format_micros(r.unit_price_micros.into()),
                 loaded_at: r.loaded_at,
@@ -200,8 +229,9 @@ pub async fn get_rate_card(
     ))
 }
 
-/// Replaces the rate card with a CSV body: `category,currency,unit_price`, one
-/// line per Meta pricing category, one currency (operators).
+/// Replaces the rate card with a CSV body: `category,currency,unit_price`
+/// and optionally `,country` (ISO 3166 alpha-2; empty for the category's
+/// default), one line per price, one currency (operators).
 #[utoipa::path(operation_id = "put_rate_card", put, path = "/v1/operator/rate-card", tag = "usage",
     security(("operator_token" = [])), request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = Vec<RateView>),

@@ -9,8 +9,9 @@
 //! messages waiting in the outbox (the dispatcher holds the number's
 //! throughput and pair limits), feeds nothing while the provider throttles
 //! them (130429), and never more than the number's messaging tier allows
-//! in a rolling 24 hours. It pauses the campaign by itself when Meta pauses
-//! the template or too many recipients opt out. A recipient who opts out
+//! in a rolling 24 hours, nor past the plan's monthly quota for the
+//! template's category. It pauses the campaign by itself when Meta pauses
+//! the template, too many recipients opt out, or the quota is used up. A recipient who opts out
 //! while their message waits in the outbox (not yet claimed) has it withdrawn:
 //! the dispatcher gives it up as failed instead of sending it.
 
@@ -22,6 +23,8 @@ use waypost_core::campaign::{
     CampaignAction, CampaignStatus, MessagingTier, ParameterSource, PauseReason, SendWindow,
     SkipReason,
 };
+use waypost_core::policy::Category;
+use waypost_core::usage::accepted_metric;
 use waypost_core::{Actor, WorkspaceId};
 use waypost_store::StoreError;
 use waypost_store::campaign_reports::consent_column;
@@ -195,10 +198,14 @@ pub async fn feed_once(
     if let Some(tier) = tier_room(state, &c.row.channel_id).await? {
         room = room.min(tier);
     }
-    if room <= 0 {
+    let quota = quota_room(state, &ctx.workspace, &category);
+    if let Ok(Some(left)) = quota {
+        room = room.min(left);
+    }
+    if room <= 0 && quota.is_ok() {
         return Ok(FeedReport::default());
     }
-    let limit = (room as u32).min(STEP_MAX);
+    let limit = (room.max(1) as u32).min(STEP_MAX);
     let due = state
         .store
         .due_campaign_recipients(&c.row.id, now, limit)
@@ -208,6 +215,11 @@ pub async fn feed_once(
         if waiting == 0 && state.store.pending_campaign_recipients(&c.row.id).await? == 0 {
             complete(state, &ctx, &c).await?;
         }
+        return Ok(FeedReport::default());
+    }
+    if let Err(detail) = quota {
+        // Recipients are due but the plan allows no more: they wait for a resume.
+        auto_pause(state, &ctx, &c, PauseReason::QuotaExceeded, &detail).await?;
         return Ok(FeedReport::default());
     }
     let full = due.len() as u32 == limit;
@@ -240,7 +252,10 @@ pub async fn feed_once(
                 }
                 updates.push(u);
             }
-            Step::TemplateRefused(detail) => stop = Some(detail),
+            Step::TemplateRefused(detail) => stop = Some((PauseReason::TemplatePaused, detail)),
+            Step::QuotaReached(detail) => {
+                stop.get_or_insert((PauseReason::QuotaExceeded, detail));
+            }
             Step::Retry(e) => {
                 tracing::warn!(campaign = %c.row.id, error = %e, "campaign sender: a recipient will be tried again");
             }
@@ -251,8 +266,8 @@ pub async fn feed_once(
         .update_campaign_recipients(&c.row.id, &updates, state.clock.now())
         .await?;
     metrics::counter!("waypost_campaign_queued_total").increment(report.queued as u64);
-    if let Some(detail) = stop {
-        auto_pause(state, &ctx, &c, PauseReason::TemplatePaused, &detail).await?;
+    if let Some((reason, detail)) = stop {
+        auto_pause(state, &ctx, &c, reason, &detail).await?;
     }
     Ok(report)
 }
@@ -282,6 +297,23 @@ async fn complete(state: &AppState, ctx: &Ctx, c: &Campaign) -> Result<(), ApiEr
         )
         .await?;
     Ok(())
+}
+
+/// How many more messages the plan lets the workspace send this month in
+/// the template's category (`None`: no quota); `Err` with the reason when
+/// none is left or the subscription is unpaid.
+fn quota_room(state: &AppState, workspace: &str, category: &str) -> Result<Option<i64>, String> {
+    // The category `accept` counts the send in.
+    let category = Category::parse(category).unwrap_or(Category::Marketing);
+    let metric = accepted_metric(Some(category.as_str()));
+    let now = state.clock.now();
+    match state.quotas.check(workspace, &metric, 1, now) {
+        Ok(()) => Ok(state.quotas.remaining(workspace, &metric, now)),
+        Err(refusal) => Err(match ApiError::from(refusal) {
+            ApiError::Problem(p) => p.detail,
+            _ => "the plan's quota is used up".to_owned(),
+        }),
+    }
 }
 
 /// Pauses the campaign when too many of those sent it opted out or blocked
@@ -314,6 +346,9 @@ enum Step {
     Update(RecipientUpdate),
     /// The template cannot be sent any more: pause.
     TemplateRefused(String),
+    /// The plan's quota (or billing status) refused the send: pause, the
+    /// recipient stays pending for a resume.
+    QuotaReached(String),
     /// Left pending for the next step.
     Retry(String),
 }
@@ -410,6 +445,9 @@ async fn feed_one(
                 }),
                 Err(e) => Step::Retry(format!("a stored answer did not read: {e}")),
             }
+        }
+        Err(ApiError::Problem(p)) if p.kind.ends_with("/quota-exceeded") => {
+            Step::QuotaReached(p.detail)
         }
         Err(ApiError::Problem(p)) if p.status == 422 => {
             let slug = p.kind.rsplit('/').next().unwrap_or_default().to_owned();

@@ -14,6 +14,7 @@ use waypost_store::messaging::{ConsentRow, ContactRow};
 
 use crate::error::ApiError;
 use crate::messaging::new_contact_row;
+use crate::ops::plans::contacts_room;
 use crate::state::AppState;
 
 /// What a row says about marketing consent.
@@ -101,6 +102,19 @@ fn consent_record(
     (Some(row), Some("recorded"))
 }
 
+/// The result of a row refused because the plan's `contacts` limit is reached.
+fn over_quota(row: i64, limit: i64) -> ImportRowResult {
+    ImportRowResult {
+        row_number: row,
+        outcome: ImportOutcome::Invalid.as_str().to_owned(),
+        contact_id: None,
+        consent: None,
+        detail: Some(format!(
+            "quota-exceeded: the plan's quota `contacts` ({limit}) is used up; the contact was not created"
+        )),
+    }
+}
+
 /// Writes a batch: `pending` rows as contacts, with `results` of the rows
 /// already decided; `rows_read` is the last row number read.
 pub(crate) async fn write_batch(
@@ -121,6 +135,11 @@ pub(crate) async fn write_batch(
         .collect();
     let ring = state.keys.current();
     let now = state.clock.now();
+    // Rows that would add contacts past the plan's limit are refused; rows
+    // updating existing contacts still apply.
+    let mut room = contacts_room(state, ws)
+        .await?
+        .map(|(limit, held)| (limit, (limit - held).max(0)));
     let mut writes = Vec::with_capacity(pending.len());
     for p in pending {
         let phone = p.phone.as_ref().expect("a parsed row has a phone");
@@ -131,6 +150,13 @@ pub(crate) async fn write_batch(
                 true,
             ),
         };
+        if new && let Some((limit, left)) = room.as_mut() {
+            if *left == 0 {
+                results.push(over_quota(p.row, *limit));
+                continue;
+            }
+            *left -= 1;
+        }
         let seal = |column: &str, id: &str, bytes: &[u8]| {
             ring.encrypt(Aad::new("contacts", column, id), bytes)
         };

@@ -56,7 +56,8 @@ pub struct NewContact {
 }
 
 /// Adds a contact (audited). `409 contact-exists`, naming the contact that
-/// holds it, when the phone or BSUID already belongs to one.
+/// holds it, when the phone or BSUID already belongs to one; `429
+/// quota-exceeded` when the plan's `contacts` limit is reached.
 pub async fn create_contact(
     state: &AppState,
     ctx: &Ctx,
@@ -67,6 +68,7 @@ pub async fn create_contact(
             "give `phone`, `user_id` or both",
         ));
     }
+    crate::ops::plans::check_new_contact(state, &ctx.workspace).await?;
     let row = new_identified_contact(
         &state.keys,
         &ctx.workspace,

@@ -269,6 +269,7 @@ fn inbound_message(
         provider_acceptance: None,
         created_at: now,
         updated_at: now,
+        country: None,
     };
     let ring = state.keys.current();
     // The sender's identifiers: the BSUID, and the number masked as everywhere outside the contacts API.

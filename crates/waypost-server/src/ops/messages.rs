@@ -465,6 +465,8 @@ async fn accept_new(
         provider_acceptance: None,
         created_at: now,
         updated_at: now,
+        // Per-country prices; sent by BSUID alone, the country is unknown.
+        country: who.phone.as_ref().and_then(|p| p.country()),
     };
     let outbox = OutboxRow {
         message_id: id.clone(),

@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use waypost_core::audit::Actor;
 use waypost_core::events::EventType;
-use waypost_core::plan::{BillingStatus, PlanLimits};
+use waypost_core::plan::{BillingStatus, PlanLimits, Quota};
 use waypost_core::usage::next_month_start;
 use waypost_core::{NewAuditEvent, WorkspaceId};
+use waypost_store::audiences::ContactQuery;
 use waypost_store::plans::{PlanRow, WorkspaceBilling};
 
 use crate::error::{ApiError, unprocessable};
@@ -160,6 +161,35 @@ pub async fn assign(
             .details(json!({"plan_id": plan_id, "status": billing.status})),
     );
     save_billing(state, audit, billing).await
+}
+
+/// Room for new contacts under the plan's `contacts` limit: `None` without
+/// one, else `(limit, held)` (one count, only for workspaces with the limit).
+/// The billing status is checked too: a read-only workspace creates nothing.
+pub async fn contacts_room(
+    state: &AppState,
+    workspace_id: &str,
+) -> Result<Option<(i64, i64)>, ApiError> {
+    state.quotas.check_status(workspace_id)?;
+    let Some(limit) = state.quotas.held_limit(workspace_id, Quota::Contacts) else {
+        return Ok(None);
+    };
+    let held = state
+        .store
+        .count_contacts(workspace_id, &ContactQuery::default())
+        .await?
+        .contacts;
+    Ok(Some((limit, held)))
+}
+
+/// Refuses a contact the business adds when the plan's `contacts` limit is reached.
+pub async fn check_new_contact(state: &AppState, workspace_id: &str) -> Result<(), ApiError> {
+    if let Some((_, held)) = contacts_room(state, workspace_id).await? {
+        state
+            .quotas
+            .check_held(workspace_id, Quota::Contacts, held)?;
+    }
+    Ok(())
 }
 
 /// Counts a committed use against the workspace's plan on this node and

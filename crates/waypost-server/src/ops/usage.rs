@@ -9,7 +9,10 @@ use axum::http::StatusCode;
 use chrono::{Datelike, NaiveDate};
 use waypost_core::NewAuditEvent;
 use waypost_core::audit::Actor;
-use waypost_core::usage::{Granularity, PricingCategory, Rate, format_micros, parse_rate_card};
+use waypost_core::usage::{
+    Granularity, PricingCategory, Rate, format_micros, is_level, parse_billable_country,
+    parse_rate_card,
+};
 use waypost_store::usage::RateRow;
 
 use super::Ctx;
@@ -40,12 +43,24 @@ pub struct UsagePeriod {
     pub metrics: BTreeMap<String, i64>,
 }
 
-/// What one category of billable messages is estimated to cost.
+/// Billable messages of a category to one country the rate card prices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountryCost {
+    pub country: String,
+    pub billable: i64,
+    pub unit_price: String,
+    pub cost: String,
+}
+
+/// What one category of billable messages is estimated to cost: messages to
+/// countries the card prices at their price, the rest at the default.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CategoryCost {
     pub category: String,
     pub billable: i64,
-    pub unit_price: String,
+    /// The category's default price; `None` when the card has only country prices.
+    pub unit_price: Option<String>,
+    pub countries: Vec<CountryCost>,
     pub cost: String,
 }
 
@@ -55,7 +70,8 @@ pub struct CostEstimate {
     pub currency: String,
     pub categories: Vec<CategoryCost>,
     pub total: String,
-    /// Billable categories the rate card has no price for (not in the total).
+    /// Categories with billable messages the card has no price for (no
+    /// default, nor one for their country): those are not in the total.
     pub unpriced: Vec<String>,
 }
 
@@ -88,21 +104,35 @@ pub async fn report(state: &AppState, ctx: &Ctx, q: UsageQuery) -> Result<UsageR
         .usage_totals(&ctx.workspace, &day(from), &day(to), q.by_channel)
         .await?;
     let mut periods: BTreeMap<(String, String), BTreeMap<String, i64>> = BTreeMap::new();
-    let mut billable: BTreeMap<PricingCategory, i64> = BTreeMap::new();
+    let mut billable = Billable::default();
     for r in rows {
         if let Some(c) = r.metric.strip_prefix("billable.") {
             *billable
+                .total
                 .entry(PricingCategory::from_provider(c))
+                .or_default() += r.amount;
+        }
+        if let Some((c, country)) = parse_billable_country(&r.metric) {
+            *billable
+                .by_country
+                .entry((c, country.to_owned()))
                 .or_default() += r.amount;
         }
         if !q.granularity.reports(&r.metric) {
             continue;
         }
-        *periods
+        let level = is_level(&r.metric);
+        let value = periods
             .entry((q.granularity.period_of(&r.day), r.channel_id))
             .or_default()
             .entry(r.metric)
-            .or_default() += r.amount;
+            .or_default();
+        // Stored bytes do not add up over days: a month shows its peak.
+        *value = if level {
+            (*value).max(r.amount)
+        } else {
+            *value + r.amount
+        };
     }
     let periods = periods
         .into_iter()
@@ -126,27 +156,62 @@ pub async fn report(state: &AppState, ctx: &Ctx, q: UsageQuery) -> Result<UsageR
     })
 }
 
-/// Billable messages times the card's unit price, per category.
-fn estimate(card: &[RateRow], billable: &BTreeMap<PricingCategory, i64>) -> Option<CostEstimate> {
+/// Billable messages over a report's range: per category, and of those the
+/// ones whose recipient's country is known, per category and country.
+#[derive(Debug, Default)]
+struct Billable {
+    total: BTreeMap<PricingCategory, i64>,
+    by_country: BTreeMap<(PricingCategory, String), i64>,
+}
+
+/// Billable messages times the card's unit price, per category: a country's
+/// price for messages to it, the default price for the others.
+fn estimate(card: &[RateRow], billable: &Billable) -> Option<CostEstimate> {
     let currency = card.first()?.currency.clone();
-    let price = |c: PricingCategory| card.iter().find(|r| r.category == c.as_str());
+    let price = |c: PricingCategory, country: &str| {
+        card.iter()
+            .find(|r| r.category == c.as_str() && r.country == country)
+            .map(|r| r.unit_price_micros)
+    };
     let mut total: i128 = 0;
     let mut categories = Vec::new();
     let mut unpriced = Vec::new();
-    for (&c, &count) in billable.iter().filter(|(_, n)| **n != 0) {
-        match price(c) {
-            Some(r) => {
-                let cost = i128::from(count) * i128::from(r.unit_price_micros);
-                total += cost;
-                categories.push(CategoryCost {
-                    category: c.to_string(),
-                    billable: count,
-                    unit_price: format_micros(r.unit_price_micros.into()),
-                    cost: format_micros(cost),
-                });
-            }
-            None => unpriced.push(c.to_string()),
+    for (&c, &count) in billable.total.iter().filter(|(_, n)| **n != 0) {
+        let mut cost: i128 = 0;
+        let mut rest = count;
+        let mut countries = Vec::new();
+        let to_countries = billable.by_country.iter().filter(|((cat, _), _)| *cat == c);
+        for ((_, country), &n) in to_countries {
+            let Some(unit) = price(c, country).filter(|_| n != 0) else {
+                continue;
+            };
+            let part = i128::from(n) * i128::from(unit);
+            cost += part;
+            rest -= n;
+            countries.push(CountryCost {
+                country: country.clone(),
+                billable: n,
+                unit_price: format_micros(unit.into()),
+                cost: format_micros(part),
+            });
         }
+        let default = price(c, "");
+        match default {
+            Some(unit) => cost += i128::from(rest) * i128::from(unit),
+            None if rest != 0 => unpriced.push(c.to_string()),
+            None => {}
+        }
+        if default.is_none() && countries.is_empty() {
+            continue;
+        }
+        total += cost;
+        categories.push(CategoryCost {
+            category: c.to_string(),
+            billable: count,
+            unit_price: default.map(|u| format_micros(u.into())),
+            countries,
+            cost: format_micros(cost),
+        });
     }
     Some(CostEstimate {
         currency,
@@ -198,6 +263,7 @@ pub async fn load_rate_card(
         .iter()
         .map(|r| RateRow {
             category: r.category.to_string(),
+            country: r.country.clone().unwrap_or_default(),
             currency: r.currency.clone(),
             unit_price_micros: r.unit_price_micros,
             loaded_at: now,

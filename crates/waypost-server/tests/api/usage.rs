@@ -62,8 +62,9 @@ fn expect(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
 }
 
 /// Waits until the message's price (from the sandbox's statuses) is stored.
-async fn wait_priced(f: &Fixture, id: &str) {
-    for _ in 0..200 {
+pub async fn wait_priced(f: &Fixture, id: &str) {
+    // Up to 20 s: statuses come slowly on a loaded machine.
+    for _ in 0..400 {
         if f.app
             .state
             .store
@@ -94,7 +95,7 @@ pub async fn settle(f: &Fixture, n: u64) {
 }
 
 /// A status webhook for one of our messages, with a price.
-async fn priced_status(f: &Fixture, id: &str, status: &str, pricing: Value) {
+pub async fn priced_status(f: &Fixture, id: &str, status: &str, pricing: Value) {
     let wamid = f.message(id).await.provider_message_id.unwrap();
     let body = f.messages_body(json!({"statuses": [{"id": wamid, "status": status,
         "timestamp": "1764230100", "recipient_id": USER, "pricing": pricing}]}));
@@ -153,6 +154,9 @@ async fn usage_counts_match_the_traffic_exactly(backend: Backend) {
             ("accepted.service", 3),
             ("billable.marketing", 1),
             ("billable.utility", 1),
+            // The recipient's number is German.
+            ("billable_by_country.marketing.DE", 1),
+            ("billable_by_country.utility.DE", 1),
             ("contacts.active_month", 1),
             ("conversations.opened", 1),
             ("messages.inbound.text", 2),
@@ -221,8 +225,8 @@ async fn usage_counts_match_the_traffic_exactly(backend: Backend) {
     assert_eq!(
         cost["categories"],
         json!([
-            {"category": "marketing", "billable": 1, "unit_price": "0.113100", "cost": "0.113100"},
-            {"category": "utility", "billable": 1, "unit_price": "0.045600", "cost": "0.045600"}
+            {"category": "marketing", "billable": 1, "unit_price": "0.113100", "countries": [], "cost": "0.113100"},
+            {"category": "utility", "billable": 1, "unit_price": "0.045600", "countries": [], "cost": "0.045600"}
         ])
     );
 
