@@ -31,6 +31,8 @@ pub mod event_stream;
 pub mod idempotency;
 pub mod inbound;
 pub mod inbound_identity;
+pub mod incident_changes;
+pub mod incidents;
 pub mod invitations;
 pub mod knowledge;
 pub mod media;
