@@ -11,6 +11,8 @@ mod channels;
 mod contacts;
 mod developers;
 mod email_link;
+mod form;
+mod imports;
 mod inbox;
 mod inbox_actions;
 mod invitations;
@@ -19,6 +21,7 @@ mod page;
 mod policies;
 mod recovery;
 mod security;
+mod segments;
 mod signin;
 mod templates;
 mod thread;
@@ -26,6 +29,7 @@ mod tools;
 mod webhooks;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::state::AppState;
@@ -72,6 +76,20 @@ pub fn routes() -> Router<AppState> {
         .route("/campaigns/{id}/outcomes.csv", get(campaign::export))
         .route("/shield", get(tools::shield).post(tools::scan))
         .route("/audit", get(tools::audit))
+        .route(
+            "/audiences/segments",
+            get(segments::index).post(segments::create),
+        )
+        .route("/audiences/segments/{id}/delete", post(segments::delete))
+        // The edge caps an import's body at the upload limit (see `http::middleware`).
+        .route(
+            "/audiences/imports",
+            get(imports::new_form)
+                .post(imports::upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/audiences/imports/{id}", get(imports::show))
+        .route("/audiences/imports/{id}/results.csv", get(imports::results))
         .route("/contacts", get(contacts::index))
         .route("/contacts/{id}", get(contacts::show))
         .route("/contacts/{id}/export", post(contacts::export))

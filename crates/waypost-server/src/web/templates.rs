@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use waypost_core::auth::Action;
 use waypost_store::templates::TemplateFilter;
 
-use super::page::{Chrome, Page, PageError, PageForm, render};
+use super::form::PageForm;
+use super::page::{Chrome, Page, PageError, render};
 use crate::auth::permission::act;
 use crate::ops::templates::{self, NewTemplate};
 use crate::state::AppState;

@@ -23,6 +23,7 @@ mod contact_imports;
 mod contacts_by_user_id;
 mod conversations;
 mod dashboard;
+mod dashboard_audiences;
 mod dashboard_campaigns;
 mod dashboard_channels;
 mod dashboard_members;
