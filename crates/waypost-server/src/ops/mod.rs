@@ -11,6 +11,7 @@ pub mod assistant;
 pub mod audiences;
 pub mod auto_reply;
 pub mod automation;
+pub mod backups;
 pub mod billing;
 pub mod campaign_feed;
 pub mod campaign_outcomes;

@@ -5,6 +5,7 @@
 //! script or style), CSRF tokens in every form, session cookies only.
 
 mod assets;
+mod backups;
 mod campaign;
 mod campaigns;
 mod channels;
@@ -15,8 +16,10 @@ mod form;
 mod imports;
 mod inbox;
 mod inbox_actions;
+mod incidents;
 mod invitations;
 mod members;
+mod operator;
 mod page;
 mod policies;
 mod recovery;
@@ -90,6 +93,22 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/audiences/imports/{id}", get(imports::show))
         .route("/audiences/imports/{id}/results.csv", get(imports::results))
+        .route("/operator", get(operator::home))
+        .route(
+            "/operator/login",
+            get(operator::form).post(operator::submit),
+        )
+        .route("/operator/logout", post(operator::logout))
+        .route(
+            "/operator/incidents",
+            get(incidents::index).post(incidents::create),
+        )
+        .route(
+            "/operator/incidents/{id}",
+            get(incidents::show).post(incidents::change),
+        )
+        .route("/operator/incidents/{id}/close", post(incidents::close))
+        .route("/operator/backups", get(backups::index))
         .route("/contacts", get(contacts::index))
         .route("/contacts/{id}", get(contacts::show))
         .route("/contacts/{id}/export", post(contacts::export))

@@ -27,6 +27,7 @@ mod dashboard_audiences;
 mod dashboard_campaigns;
 mod dashboard_channels;
 mod dashboard_members;
+mod dashboard_operator;
 mod dashboard_policies;
 mod dashboard_rights;
 mod dashboard_switch;
