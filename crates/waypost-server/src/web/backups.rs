@@ -39,8 +39,8 @@ pub fn size(bytes: &u64) -> String {
 pub fn every(secs: &u64) -> String {
     match *secs {
         3600 => "every hour".into(),
-        s if s % 3600 == 0 => format!("every {} hours", s / 3600),
-        s if s % 60 == 0 => format!("every {} minutes", s / 60),
+        s if s.is_multiple_of(3600) => format!("every {} hours", s / 3600),
+        s if s.is_multiple_of(60) => format!("every {} minutes", s / 60),
         s => format!("every {s} seconds"),
     }
 }
