@@ -22,9 +22,14 @@ function freePort() {
   });
 }
 
-export async function startDemo(env = {}) {
-  const bin = process.env.WAYPOST_BIN
+/** The `waypost` binary under test. */
+export function waypostBin() {
+  return process.env.WAYPOST_BIN
     || resolve(here, '..', process.env.CARGO_TARGET_DIR || 'target', 'debug', 'waypost');
+}
+
+export async function startDemo(env = {}) {
+  const bin = waypostBin();
   const dir = mkdtempSync(join(tmpdir(), 'waypost-e2e-'));
   const port = await freePort();
   const sandboxPort = await freePort();
@@ -55,7 +60,7 @@ export async function startDemo(env = {}) {
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
-    base, email, password, key, control, sandbox, channel,
+    base, email, password, key, control, sandbox, channel, dir,
     stop() {
       child.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });

@@ -189,6 +189,16 @@ fn open_reader(input: &Path, identity: &Path) -> anyhow::Result<(Header, Box<dyn
     Ok((header, reader))
 }
 
+/// Checks what can be checked without the identity: `input` is an age file
+/// whose header parses. Its contents open only with the identity (`verify_backup`).
+pub fn check_envelope(input: &Path) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
+    age::Decryptor::new(BufReader::new(file))
+        .map_err(|e| anyhow::anyhow!("not a readable age file ({e})"))?;
+    Ok(())
+}
+
 /// Reads the whole backup, checking every line and the end marker.
 pub fn verify_backup(input: &Path, identity: &Path) -> anyhow::Result<BackupSummary> {
     let (header, reader) = open_reader(input, identity)?;

@@ -195,6 +195,63 @@ fn newest_hourly(dir: &Path) -> Option<DateTime<Utc>> {
         .max()
 }
 
+/// One file in `backup_dir`, as the operator pages list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupFile {
+    pub name: String,
+    /// `hourly`, `daily` or `unfinished`.
+    pub kind: &'static str,
+    /// The time its name carries (midnight UTC for daily backups).
+    pub at: DateTime<Utc>,
+    pub bytes: u64,
+    pub path: PathBuf,
+}
+
+/// The backups in `dir`, newest first; an absent directory holds none.
+pub fn list_backups(dir: &Path) -> std::io::Result<Vec<BackupFile>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    for (path, named) in named_files(dir)? {
+        let (kind, at) = match named {
+            Named::Hourly(t) => ("hourly", t),
+            Named::Partial(t) => ("unfinished", t),
+            Named::Daily(d) => ("daily", d.and_time(chrono::NaiveTime::MIN).and_utc()),
+        };
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.push(BackupFile {
+            name,
+            kind,
+            at,
+            bytes,
+            path,
+        });
+    }
+    files.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.name.cmp(&b.name)));
+    Ok(files)
+}
+
+/// When the scheduler writes the next backup: one interval after the newest
+/// hourly one, or at its next look at the clock when that time has passed.
+pub fn next_due(
+    newest: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    interval_secs: u64,
+) -> DateTime<Utc> {
+    let interval = chrono::Duration::seconds(interval_secs.max(1) as i64);
+    let tick = chrono::Duration::from_std(MAX_TICK.min(Duration::from_secs(interval_secs.max(1))))
+        .unwrap_or(interval);
+    match newest {
+        Some(t) if t + interval > now => t + interval,
+        _ => now + tick,
+    }
+}
+
 /// Removes hourly backups (and unfinished ones) older than [`HOURLY_RETENTION_HOURS`] and daily ones
 /// older than `retention_days`, by the time in their names. Returns what it removed.
 pub fn remove_expired(
@@ -251,6 +308,44 @@ mod tests {
         ] {
             assert_eq!(parse_name(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn backups_are_listed_newest_first_and_the_next_one_is_due_an_interval_later() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "hourly-20261127T100000Z.backup",
+            "hourly-20261127T110000Z.backup",
+            "daily-20261127.backup",
+            "hourly-20261127T120000Z.partial",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), b"xyz").unwrap();
+        }
+        let files = list_backups(dir.path()).unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "hourly-20261127T120000Z.partial",
+                "hourly-20261127T110000Z.backup",
+                "hourly-20261127T100000Z.backup",
+                "daily-20261127.backup"
+            ]
+        );
+        assert_eq!(files[1].kind, "hourly");
+        assert_eq!(files[1].bytes, 3);
+        assert!(list_backups(&dir.path().join("absent")).unwrap().is_empty());
+
+        let t: DateTime<Utc> = "2026-11-27T11:00:00Z".parse().unwrap();
+        let now: DateTime<Utc> = "2026-11-27T11:20:00Z".parse().unwrap();
+        assert_eq!(next_due(Some(t), now, 3600), t + chrono::Duration::hours(1));
+        let late: DateTime<Utc> = "2026-11-27T12:30:00Z".parse().unwrap();
+        assert_eq!(
+            next_due(Some(t), late, 3600),
+            late + chrono::Duration::seconds(60)
+        );
+        assert_eq!(next_due(None, now, 30), now + chrono::Duration::seconds(30));
     }
 
     #[test]

@@ -10,5 +10,5 @@ pub use crate::guard::{clock, cookies, lockout, rate_limit};
 
 pub use caller::{ApiKeyCaller, Caller, SessionCaller};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use operator::Operator;
+pub use operator::{Operator, verify_operator_token};
 pub use permission::{Authorized, RequiredAction, WorkspaceCaller};

@@ -53,6 +53,44 @@ fn invalid() -> ApiError {
     .into()
 }
 
+/// The live operator token `presented` names; unknown and revoked tokens are
+/// audited and refused with 401. Shared by the API's bearer check and the
+/// operator pages' sign-in.
+pub async fn verify_operator_token(
+    state: &AppState,
+    origin: &RequestOrigin,
+    presented: &str,
+) -> Result<OperatorTokenRecord, ApiError> {
+    let parsed = parse_operator_token(presented).map_err(|_| invalid())?;
+    let hash = parsed.keyed_hash(&state.keys.current());
+    let found = state
+        .store
+        .find_operator_token(&hash)
+        .await?
+        .filter(|t| ct_eq(&t.token_hash, &hash));
+    match found {
+        Some(t) if t.revoked_at.is_none() => Ok(t),
+        other => {
+            let reason = if other.is_some() {
+                "revoked"
+            } else {
+                "unknown"
+            };
+            let mut event = NewAuditEvent::new(None, Actor::System, "operator_token.rejected")
+                .details(
+                    serde_json::json!({ "prefix": parsed.display_prefix(), "reason": reason }),
+                );
+            if let Some(t) = &other {
+                event = event.target("operator_token", t.id.clone());
+            }
+            if let Err(e) = state.audit(origin.stamp(event)).await {
+                tracing::error!(error = %e, "cannot audit a rejected operator token");
+            }
+            Err(invalid())
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for Operator {
     type Rejection = AuthRejection;
 
@@ -70,7 +108,7 @@ impl FromRequestParts<AppState> for Operator {
             })
             .map(str::trim);
         let presented = match bearer {
-            Some(t) if t.starts_with(OPERATOR_TOKEN_PREFIX) => t,
+            Some(t) if t.starts_with(OPERATOR_TOKEN_PREFIX) => t.to_owned(),
             Some(_) => return Err(operator_required().into()),
             None if cookies::session_token(&parts.headers).is_some() => {
                 return Err(operator_required().into());
@@ -85,37 +123,10 @@ impl FromRequestParts<AppState> for Operator {
                 .into());
             }
         };
-        let parsed = parse_operator_token(presented).map_err(|_| invalid())?;
-        let hash = parsed.keyed_hash(&state.keys.current());
         let origin = RequestOrigin::from_request_parts(parts, state)
             .await
             .unwrap_or_else(|never| match never {});
-        let found = state
-            .store
-            .find_operator_token(&hash)
-            .await?
-            .filter(|t| ct_eq(&t.token_hash, &hash));
-        let token = match found {
-            Some(t) if t.revoked_at.is_none() => t,
-            other => {
-                let reason = if other.is_some() {
-                    "revoked"
-                } else {
-                    "unknown"
-                };
-                let mut event = NewAuditEvent::new(None, Actor::System, "operator_token.rejected")
-                    .details(
-                        serde_json::json!({ "prefix": parsed.display_prefix(), "reason": reason }),
-                    );
-                if let Some(t) = &other {
-                    event = event.target("operator_token", t.id.clone());
-                }
-                if let Err(e) = state.audit(origin.stamp(event)).await {
-                    tracing::error!(error = %e, "cannot audit a rejected operator token");
-                }
-                return Err(invalid().into());
-            }
-        };
+        let token = verify_operator_token(state, &origin, &presented).await?;
         let slot = parts
             .extensions
             .get::<RateLimitSlot>()

@@ -222,11 +222,18 @@ pub async fn download(
         .store
         .get_import(&auth.workspace_id.to_string(), &id)
         .await?;
+    Ok(results_csv(state, import.id))
+}
+
+/// An import's per-row results as a CSV download, streamed page by page (the
+/// caller has checked the import belongs to the workspace).
+pub fn results_csv(state: AppState, import_id: String) -> Response {
+    let disposition = format!("attachment; filename=\"{import_id}-results.csv\"");
     let header_line = "row,outcome,contact_id,consent,detail\n".to_owned();
     // Page by page, so a million-row import never sits in memory.
     let pages = futures_util::stream::unfold(Some(0i64), move |after| {
         let state = state.clone();
-        let import_id = import.id.clone();
+        let import_id = import_id.clone();
         async move {
             let after = after?;
             match state.store.import_results(&import_id, after, 1000).await {
@@ -258,15 +265,12 @@ pub async fn download(
         futures_util::stream::once(async move { Ok(header_line) }),
         pages,
     );
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{id}-results.csv\""),
-            ),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
         Body::from_stream(body),
     )
-        .into_response())
+        .into_response()
 }

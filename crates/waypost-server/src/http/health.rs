@@ -131,7 +131,7 @@ async fn render(state: &AppState) -> axum::response::Response {
         metrics::gauge!("waypost_tls_certificate_expiry_timestamp_seconds").set(expiry as f64);
     }
     let mut body = state.metrics.render();
-    match super::incidents::metrics_text(state).await {
+    match crate::ops::incidents::metrics_text(state).await {
         Ok(text) => body.push_str(&text),
         // A scrape still answers; the missing series show the gap.
         Err(e) => tracing::warn!(error = %e, "cannot read open incidents for metrics"),

@@ -10,10 +10,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use waypost_store::incidents::{IncidentFilter, IncidentRow};
 
-use super::incidents::{IncidentQuery, on_time, status_filter};
 use super::{ApiError, Problem};
 use crate::auth::Authorized;
 use crate::auth::permission::act;
+use crate::ops::incidents::{IncidentQuery, on_time, status_filter};
 use crate::state::AppState;
 
 /// A security incident affecting this workspace.

@@ -71,7 +71,10 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
 /// The routes that take large bodies: media uploads and contact imports.
 fn is_upload(req: &Request) -> bool {
     req.method() == axum::http::Method::POST
-        && matches!(req.uri().path(), "/v1/media" | "/v1/contacts/imports")
+        && matches!(
+            req.uri().path(),
+            "/v1/media" | "/v1/contacts/imports" | "/audiences/imports"
+        )
 }
 
 /// Caps every request body at `limit`, or `upload_limit` for uploads (media

@@ -15,7 +15,8 @@ use waypost_core::auth::Action;
 use waypost_core::campaign::{CampaignAction, CampaignStatus, PauseReason};
 
 use super::campaigns::{parse_start_at, status_badge};
-use super::page::{Button, Chrome, Page, PageError, PageForm, render};
+use super::form::{Button, PageForm};
+use super::page::{Chrome, Page, PageError, render};
 use crate::auth::permission::act;
 use crate::error::ApiError;
 use crate::http::campaigns::csv_download;

@@ -18,7 +18,8 @@ use waypost_core::campaign::{ContactField, ParameterSource};
 use waypost_core::template::parameter_counts;
 use waypost_store::templates::TemplateFilter;
 
-use super::page::{Chrome, Page, PageError, PageForm, render, short_time};
+use super::form::PageForm;
+use super::page::{Chrome, Page, PageError, render, short_time};
 use crate::auth::permission::act;
 use crate::error::{ApiError, unprocessable};
 use crate::ops::campaign_outcomes;

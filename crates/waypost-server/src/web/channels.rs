@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::page::{Button, Chrome, Page, PageError, PageForm, render};
+use super::form::{Button, PageForm};
+use super::page::{Chrome, Page, PageError, render};
 use crate::auth::permission::act;
 use crate::error::{ApiError, unprocessable};
 use crate::http::channels::{ChannelView, view};

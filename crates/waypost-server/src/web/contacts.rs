@@ -10,7 +10,8 @@ use waypost_core::auth::Action;
 use waypost_crypto::Aad;
 use waypost_store::messaging::ContactRow;
 
-use super::page::{Button, Chrome, Page, PageError, PageForm, needs_reauth, render};
+use super::form::{Button, PageForm};
+use super::page::{Chrome, Page, PageError, needs_reauth, render};
 use super::signin::reauth_redirect;
 use crate::auth::permission::act;
 use crate::error::ApiError;

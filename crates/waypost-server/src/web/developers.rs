@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use waypost_core::auth::Scope;
 
-use super::page::{Button, Chrome, Page, PageError, PageForm, needs_reauth, render};
+use super::form::{Button, PageForm};
+use super::page::{Chrome, Page, PageError, needs_reauth, render};
 use super::security::Tab;
 use super::signin::reauth_redirect;
 use super::webhooks::developer_tabs;

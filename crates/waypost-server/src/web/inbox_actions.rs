@@ -8,8 +8,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::form::PageForm;
 use super::inbox::{Filter, inbox_page};
-use super::page::{Page, PageError, PageForm};
+use super::page::{Page, PageError};
 use crate::auth::permission::act;
 use crate::error::{ApiError, unprocessable};
 use crate::ops::conversations::{self, Change, Viewer};

@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDateTime;
 use waypost_core::auth::{Action, Role};
 
-use super::page::{Button, Chrome, Page, PageError, PageForm, needs_reauth, render, short_time};
+use super::form::{Button, PageForm};
+use super::page::{Chrome, Page, PageError, needs_reauth, render, short_time};
 use super::security::{Tab, tabs};
 use super::signin::reauth_redirect;
 use crate::auth::permission::act;

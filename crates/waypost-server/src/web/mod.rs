@@ -5,22 +5,28 @@
 //! script or style), CSRF tokens in every form, session cookies only.
 
 mod assets;
+mod backups;
 mod campaign;
 mod campaigns;
 mod channels;
 mod contacts;
 mod developers;
 mod email_link;
+mod form;
+mod imports;
 mod inbox;
 mod inbox_actions;
+mod incidents;
 mod invitations;
 mod members;
+mod operator;
 mod page;
 mod passkey_signin;
 mod passkeys;
 mod policies;
 mod recovery;
 mod security;
+mod segments;
 mod signin;
 mod templates;
 mod thread;
@@ -28,6 +34,7 @@ mod tools;
 mod webhooks;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::state::AppState;
@@ -91,6 +98,36 @@ pub fn routes() -> Router<AppState> {
         .route("/campaigns/{id}/outcomes.csv", get(campaign::export))
         .route("/shield", get(tools::shield).post(tools::scan))
         .route("/audit", get(tools::audit))
+        .route(
+            "/audiences/segments",
+            get(segments::index).post(segments::create),
+        )
+        .route("/audiences/segments/{id}/delete", post(segments::delete))
+        // The edge caps an import's body at the upload limit (see `http::middleware`).
+        .route(
+            "/audiences/imports",
+            get(imports::new_form)
+                .post(imports::upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/audiences/imports/{id}", get(imports::show))
+        .route("/audiences/imports/{id}/results.csv", get(imports::results))
+        .route("/operator", get(operator::home))
+        .route(
+            "/operator/login",
+            get(operator::form).post(operator::submit),
+        )
+        .route("/operator/logout", post(operator::logout))
+        .route(
+            "/operator/incidents",
+            get(incidents::index).post(incidents::create),
+        )
+        .route(
+            "/operator/incidents/{id}",
+            get(incidents::show).post(incidents::change),
+        )
+        .route("/operator/incidents/{id}/close", post(incidents::close))
+        .route("/operator/backups", get(backups::index))
         .route("/contacts", get(contacts::index))
         .route("/contacts/{id}", get(contacts::show))
         .route("/contacts/{id}/export", post(contacts::export))

@@ -1,17 +1,16 @@
 //! What every page shares: the signed-in member ([`Page`], the same
 //! authentication and permission check as the JSON API), the frame around the
-//! content ([`Chrome`]: navigation by role, CSRF token, asset URLs), forms that
-//! carry the CSRF token ([`PageForm`]), and errors shown as pages instead of
-//! problem documents (a missing or ended session goes to the sign-in page).
+//! content ([`Chrome`]: navigation by role, CSRF token, asset URLs), and
+//! errors shown as pages instead of problem documents (a missing or ended
+//! session goes to the sign-in page). Forms are read in `form`.
 
 use std::marker::PhantomData;
 
 use askama::Template;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use serde::de::DeserializeOwned;
 use waypost_core::WorkspaceId;
 use waypost_core::auth::{Action, Role, role_allows};
 use waypost_crypto::token;
@@ -30,9 +29,6 @@ pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'se
 /// The workspace a member chose, for members of several.
 pub const WORKSPACE_COOKIE: &str = "waypost_workspace";
 
-/// Longest form body a page accepts.
-const FORM_LIMIT: usize = 64 * 1024;
-
 /// One navigation entry.
 pub struct NavItem {
     pub label: &'static str,
@@ -42,12 +38,18 @@ pub struct NavItem {
 
 /// The sections (label, link, path prefix), each shown only to roles whose
 /// permission opens it.
-const SECTIONS: [(&str, &str, &str, Option<Action>); 9] = [
+const SECTIONS: [(&str, &str, &str, Option<Action>); 10] = [
     ("Inbox", "/inbox", "/inbox", Some(Action::MessagesRead)),
     (
         "Contacts",
         "/contacts",
         "/contacts",
+        Some(Action::ContactsRead),
+    ),
+    (
+        "Audiences",
+        "/audiences/segments",
+        "/audiences",
         Some(Action::ContactsRead),
     ),
     (
@@ -508,76 +510,6 @@ pub fn is_local_path(next: &str) -> bool {
     next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && next.len() <= 512
 }
 
-/// A form posted from a page: its fields as `T`, after its `csrf` field (or
-/// `X-CSRF-Token` header, for htmx) matched the session's token.
-pub struct PageForm<T>(pub T);
-
-impl<T: DeserializeOwned> FromRequest<AppState> for PageForm<T> {
-    type Rejection = Response;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
-        let bad =
-            |detail: &str| error_page(StatusCode::BAD_REQUEST, "The form was refused", detail);
-        let Some(Caller::Session(session)) = req.extensions().get::<Caller>().cloned() else {
-            return Err(sign_in_redirect(None));
-        };
-        let header_token = req
-            .headers()
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = axum::body::to_bytes(req.into_body(), FORM_LIMIT)
-            .await
-            .map_err(|_| bad("The form is too large."))?;
-        let mut fields: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(&bytes).map_err(|_| bad("The form could not be read."))?;
-        let presented = fields
-            .iter()
-            .position(|(k, _)| k == "csrf")
-            .map(|i| fields.remove(i).1)
-            .or(header_token);
-        let valid = presented.is_some_and(|t| {
-            token::verify_csrf_token(&session.token_hash, &state.keys.current(), &t)
-        });
-        if !valid {
-            return Err(error_page(
-                StatusCode::FORBIDDEN,
-                "The form has expired",
-                "Reload the page and submit the form again.",
-            ));
-        }
-        serde_json::from_value(form_object(fields))
-            .map(PageForm)
-            .map_err(|e| bad(&format!("A field is missing or malformed: {e}.")))
-    }
-}
-
-/// Form fields as a JSON object of strings; a field named `x[]` becomes the
-/// array `x` (checkbox lists), any other repeated field keeps its last value.
-fn form_object(fields: Vec<(String, String)>) -> serde_json::Value {
-    let mut map = serde_json::Map::new();
-    for (key, value) in fields {
-        match key.strip_suffix("[]") {
-            Some(list) => {
-                let entry = map
-                    .entry(list.to_owned())
-                    .or_insert_with(|| serde_json::Value::Array(Vec::new()));
-                if let serde_json::Value::Array(items) = entry {
-                    items.push(value.into());
-                }
-            }
-            None => {
-                map.insert(key, value.into());
-            }
-        }
-    }
-    serde_json::Value::Object(map)
-}
-
-/// A form with no fields but the CSRF token (a button).
-#[derive(serde::Deserialize)]
-pub struct Button {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -589,18 +521,5 @@ mod tests {
         assert!(!is_local_path("https://evil.example"));
         assert!(!is_local_path("/\\evil.example"));
         assert!(!is_local_path(""));
-    }
-
-    #[test]
-    fn checkbox_lists_become_arrays() {
-        let fields = vec![
-            ("name".to_owned(), "shop".to_owned()),
-            ("scope[]".to_owned(), "messages:send".to_owned()),
-            ("scope[]".to_owned(), "messages:read".to_owned()),
-        ];
-        assert_eq!(
-            form_object(fields),
-            serde_json::json!({"name": "shop", "scope": ["messages:send", "messages:read"]})
-        );
     }
 }

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::PublicKeyCredential;
 
-use super::page::{Member, PageError, PageForm};
+use super::form::PageForm;
+use super::page::{Member, PageError};
 use super::signin::{
     PENDING_COOKIE, SignInStep, cross_site, local_or_home, login_page, open_session_into,
     read_pending_note, refusal_text,

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
-use super::page::{Button, Chrome, Member, PageError, PageForm, needs_reauth, render, short_time};
+use super::form::{Button, PageForm};
+use super::page::{Chrome, Member, PageError, needs_reauth, render, short_time};
 use super::security::{Tab, tabs};
 use super::signin::reauth_redirect;
 use crate::auth::caller::require_recent_auth;

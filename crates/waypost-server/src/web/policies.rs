@@ -9,7 +9,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use waypost_core::{Action, RetentionPolicy};
 
-use super::page::{Button, Chrome, Page, PageError, PageForm, needs_reauth, render};
+use super::form::{Button, PageForm};
+use super::page::{Chrome, Page, PageError, needs_reauth, render};
 use super::security::{Tab, tabs};
 use super::signin::reauth_redirect;
 use crate::auth::caller::require_recent_auth;

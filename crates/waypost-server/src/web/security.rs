@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 
-use super::page::{Button, Chrome, Member, PageError, PageForm, needs_reauth, render, short_time};
+use super::form::{Button, PageForm};
+use super::page::{Chrome, Member, PageError, needs_reauth, render, short_time};
 use crate::auth::caller::session_alive;
 use crate::state::AppState;
 

@@ -19,10 +19,8 @@ use waypost_crypto::token;
 use waypost_store::identity::UserRecord;
 
 use super::assets;
-use super::page::{
-    Button, Chrome, Member, PageError, PageForm, WORKSPACE_COOKIE, error_page, is_local_path,
-    render,
-};
+use super::form::{Button, PageForm};
+use super::page::{Chrome, Member, PageError, WORKSPACE_COOKIE, error_page, is_local_path, render};
 use crate::auth::caller::origin_is_this_server;
 use crate::auth::cookies;
 use crate::ops::sign_in::{self, Refusal, SecondFactor};

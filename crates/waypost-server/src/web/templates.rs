@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use waypost_core::auth::Action;
 use waypost_store::templates::TemplateFilter;
 
-use super::page::{Button, Chrome, Page, PageError, PageForm, render};
+use super::form::{Button, PageForm};
+use super::page::{Chrome, Page, PageError, render};
 use crate::auth::permission::act;
 use crate::error::ApiError;
 use crate::ops::template_sync;

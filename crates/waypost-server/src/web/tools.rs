@@ -8,7 +8,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use waypost_core::audit::chain_name;
 
-use super::page::{Chrome, Page, PageError, PageForm, render};
+use super::form::PageForm;
+use super::page::{Chrome, Page, PageError, render};
 use crate::auth::permission::act;
 use crate::http::shield::{ScanRequest, record_usage};
 use crate::shield::scan_observed;

@@ -12,7 +12,8 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use waypost_core::events::EventType;
 
-use super::page::{Button, Chrome, Page, PageError, PageForm, render, short_time};
+use super::form::{Button, PageForm};
+use super::page::{Chrome, Page, PageError, render, short_time};
 use super::security::Tab;
 use crate::auth::permission::act;
 use crate::error::{ApiError, unprocessable};
