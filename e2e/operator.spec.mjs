@@ -67,7 +67,7 @@ test.describe.serial('audiences and operators', () => {
     await page.goto(`${demo.base}/login`);
     await page.getByLabel('Email').fill(demo.email);
     await page.getByLabel('Password').fill(demo.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByLabel(/Code from your authenticator app/).fill(await authenticator.code());
     await page.getByRole('button', { name: 'Verify' }).click();
     await expect(page).toHaveURL(/\/inbox$/);
@@ -137,7 +137,7 @@ test.describe.serial('audiences and operators', () => {
     await expect(page.getByRole('heading', { name: 'Operator sign-in' })).toBeVisible();
     await check(page, 'operator-login');
     await page.getByLabel(/Operator token/).fill('wpo_not-a-token');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await expect(page.getByRole('alert')).toContainText('not valid');
   });
 
@@ -146,7 +146,7 @@ test.describe.serial('audiences and operators', () => {
       { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
     expect(token).toMatch(/^wpo_/);
     await page.getByLabel(/Operator token/).fill(token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await expect(page).toHaveURL(/\/operator\/incidents$/);
     await expect(page.getByText('No incidents')).toBeVisible();
     await check(page, 'incidents-empty');
