@@ -96,6 +96,31 @@ pub async fn limit_body(limit: usize, upload_limit: usize, req: Request, next: N
     next.run(Request::from_parts(parts, body)).await
 }
 
+/// Refuses a NUL character (`%00`) in the path or query: no identifier or
+/// filter holds one, and PostgreSQL refuses it in text, which would otherwise
+/// surface as a server error.
+pub async fn refuse_nul(req: Request, next: Next) -> Response {
+    let uri = req.uri();
+    let has_nul = |s: &str| {
+        s.as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    };
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        // Read (within the body limit) what the client is sending, so it
+        // sees this answer rather than a connection closed mid-body.
+        let _ = axum::body::to_bytes(req.into_body(), usize::MAX).await;
+        return Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            "the address contains a NUL character (%00), which no Waypost identifier or filter holds",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 /// Answers when a request runs longer than its limit: `media` for the media
 /// routes and contact imports (100 MB files move slowly), `default` for everything else. Covers
 /// reading the body and producing the response head (a stream's body is not

@@ -353,7 +353,7 @@ pub fn metrics_router(state: AppState) -> Router {
 
 /// Wraps routes in the layers every response passes through, outermost first:
 /// observe (request id, log, metrics) → security headers → problem bodies →
-/// panic catcher → timeout → body limit.
+/// panic catcher → timeout → body limit → NUL refusal.
 pub fn with_edge_layers<S: Clone + Send + Sync + 'static>(
     routes: Router<S>,
     s: EdgeSettings,
@@ -366,6 +366,7 @@ pub fn with_edge_layers<S: Clone + Send + Sync + 'static>(
             Problem::for_status(StatusCode::METHOD_NOT_ALLOWED).into_response()
         })
         .layer(DefaultBodyLimit::max(s.body_limit))
+        .layer(from_fn(middleware::refuse_nul))
         .layer(from_fn(move |req, next| {
             middleware::limit_body(s.body_limit, s.upload_limit, req, next)
         }))
