@@ -4,6 +4,8 @@
 mod bearer;
 mod billing_quotas;
 mod billing_stripe;
+mod fuzz_backup;
+mod fuzz_bodies;
 mod helpers;
 mod smtp;
 mod users;
