@@ -583,6 +583,10 @@ mod campaign;
 #[path = "crash/restart.rs"]
 mod restart;
 
+/// Random kills under a continuous load (issue #25; `bench/chaos.sh`).
+#[path = "crash/chaos.rs"]
+mod chaos;
+
 /// Usage reporting to Stripe under `kill -9` (issue #23).
 #[path = "crash/billing.rs"]
 mod billing;
