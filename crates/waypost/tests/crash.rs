@@ -1143,13 +1143,15 @@ async fn two_postgres_nodes_share_a_numbers_limit_and_take_over_from_a_dead_one(
         "the survivor sent the rest: {} after the kill",
         after.len()
     );
-    // The dead node's lease (renewed every third of it) had to expire, then
-    // the survivor waited one window before its first send.
+    // The dead node's lease had to expire first. How long after the kill that
+    // was depends on when it last renewed, which a starved machine delays
+    // (one CI run saw 2,144 ms against a nominal 2,667), so the time is
+    // reported, not bounded here; two senders at once would show in the
+    // busiest second and in the exactly-once check above.
     let first_after = after.iter().min().unwrap() - killed_ms;
-    let least = lease_secs * 2000 / 3;
     assert!(
-        first_after >= least,
-        "the survivor sent {first_after} ms after the kill"
+        first_after <= lease_secs * 1000 + 15_000,
+        "the survivor took {first_after} ms to send after the kill"
     );
     let handovers = nodes.iter().map(Node::took_lease).sum::<usize>() - 1;
     eprintln!(
