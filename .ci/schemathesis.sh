@@ -37,7 +37,7 @@ export WAYPOST_DATA_DIR="$WORK/data"
 export WAYPOST_RATE_LIMIT_API_KEY_PER_MINUTE=1000000
 export WAYPOST_RATE_LIMIT_IP_PER_MINUTE=1000000
 export WAYPOST_RATE_LIMIT_USER_PER_MINUTE=1000000
-export WAYPOST_LOG="${WAYPOST_LOG:-warn}"
+export WAYPOST_LOG_LEVEL="${WAYPOST_LOG_LEVEL:-warn}"
 "$WAYPOST" serve --demo --listen "127.0.0.1:$PORT" --sandbox-listen "127.0.0.1:$SANDBOX_PORT" \
     >"$WORK/server.out" 2>"$WORK/server.err" &
 SERVER_PID=$!
@@ -57,6 +57,25 @@ KEY="$("$WAYPOST" admin api-key create --workspace demo --scopes "$SCOPES" --nam
 CHANNEL="$(sed -n 's/.*"channel_id":"\([^"]*\)".*/\1/p' "$WORK/server.out" | head -1)"
 [ -n "$KEY" ] && [ -n "$CHANNEL" ] || { echo "no API key or channel id"; exit 1; }
 
+# Known refusals of schema-valid input that JSON Schema cannot express (a real phone
+# number, an IANA zone, a reachable public URL, a passkey credential, a strong password)
+# are listed in the baseline with the reason; only those two checks may be listed, so
+# any server error, schema violation or undocumented status still fails the run.
+BASELINE=.ci/schemathesis-baseline.json
+if [ "${SCHEMATHESIS_WRITE_BASELINE:-}" != 1 ]; then
+    [ -f "$BASELINE" ] || { echo "$BASELINE is missing (SCHEMATHESIS_WRITE_BASELINE=1 writes it)"; exit 1; }
+    python3 - "$BASELINE" <<'PY'
+import json, sys
+entries = json.load(open(sys.argv[1]))["entries"]
+allowed = {"positive_data_acceptance", "negative_data_rejection"}
+bad = [e for e in entries if e["check"] not in allowed or not e.get("why")]
+assert not bad, f"baseline entries must be data acceptance checks with a `why`: {bad}"
+print(f"baseline: {len(entries)} accepted findings")
+PY
+else
+    rm -f "$BASELINE"
+fi
+
 echo "schemathesis $SCHEMATHESIS_VERSION against $BASE (every operation, all checks, $MAX_EXAMPLES examples each)"
 set +e
 "$VENV/bin/schemathesis" run openapi.json \
@@ -69,6 +88,8 @@ set +e
     --workers 2 \
     --request-timeout 10 \
     --exclude-operation-id stream_events \
+    --baseline "$BASELINE" \
+    --generation-database none \
     --report junit --report-dir "$TARGET/schemathesis" \
     --no-color
 STATUS=$?
