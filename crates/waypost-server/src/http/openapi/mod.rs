@@ -95,7 +95,8 @@ fn finish_operation(path: &str, op: &mut Map<String, Value>) {
         add("401", "Unauthorized");
         add("403", "Forbidden");
     }
-    if has_path_param || session_only {
+    // Sessions name their workspace; bodies name other resources (a channel, a segment).
+    if has_path_param || session_only || (secured && json_body.is_some()) {
         add("404", "NotFound");
     }
     if json_body.is_some() {
@@ -161,17 +162,19 @@ mod tests {
             "responses": {"201": {"description": "created"}}
         });
         finish_operation("/v1/contacts", op.as_object_mut().unwrap());
-        let statuses: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+        let mut statuses: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+        statuses.sort();
         assert_eq!(
             statuses,
             [
-                "201", "400", "401", "403", "413", "415", "422", "429", "500", "503"
+                "201", "400", "401", "403", "404", "413", "415", "422", "429", "500", "503"
             ]
         );
         let mut op = json!({"parameters": [{"in": "path", "name": "id", "required": true, "schema": {"type": "string"}}],
             "security": [], "responses": {"200": {"description": "ok"}}});
         finish_operation("/v1/things/{id}", op.as_object_mut().unwrap());
-        let statuses: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+        let mut statuses: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+        statuses.sort();
         assert_eq!(statuses, ["200", "404", "422", "429", "500", "503"]);
         assert_eq!(
             op["responses"]["201"]["headers"]["x-request-id"]["$ref"],

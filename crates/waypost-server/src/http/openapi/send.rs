@@ -41,7 +41,8 @@ pub fn add_schemas(schemas: &mut Map<String, Value>) {
     let template = json!({"type": "object", "required": ["name", "language"], "properties": {
         "name": {"type": "string", "minLength": 1},
         "language": {"type": "object", "required": ["code"], "properties": {"code": {"type": "string", "minLength": 1}}},
-        "components": {"type": "array", "items": {"type": "object"},
+        "components": {"type": "array", "items": {"type": "object", "required": ["type"],
+            "properties": {"type": {"type": "string", "description": "`header`, `body` or `button`."}}},
             "description": "Parameters per component (`header`, `body`, `button`) as in the Cloud API."}}});
     let reaction = json!({"type": "object", "required": ["message_id"], "properties": {
         "message_id": {"type": "string", "description": "A Waypost `msg_…` id or the provider's `wamid`."},
