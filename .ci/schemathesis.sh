@@ -86,7 +86,7 @@ set +e
     --phases examples,coverage,fuzzing \
     --seed 1 \
     --workers 2 \
-    --request-timeout 10 \
+    --request-timeout 30 \
     --exclude-operation-id stream_events \
     --baseline "$BASELINE" \
     --generation-database none \
