@@ -88,7 +88,7 @@ set +e
     --workers 2 \
     --request-timeout 30 \
     --exclude-operation-id stream_events \
-    --baseline "$BASELINE" \
+    --baseline "$BASELINE" ${SCHEMATHESIS_UPDATE_BASELINE:+--baseline-update} \
     --generation-database none \
     --report junit --report-dir "$TARGET/schemathesis" \
     --no-color
