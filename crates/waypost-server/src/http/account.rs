@@ -19,7 +19,8 @@ use crate::state::{AppState, RequestOrigin};
     responses(
         (status = 200, description = "The export", body = serde_json::Value),
         (status = 403, description = "Re-authentication required", body = Problem, content_type = "application/problem+json"),
-    ))]
+    ),
+    security(("session" = [])))]
 pub async fn export(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -41,7 +42,8 @@ pub struct DeletionScheduled {
         (status = 202, description = "Scheduled", body = DeletionScheduled),
         (status = 403, description = "Re-authentication required", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The last owner of a workspace", body = Problem, content_type = "application/problem+json"),
-    ))]
+    ),
+    security(("session" = [])))]
 pub async fn request_deletion(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -56,7 +58,8 @@ pub async fn request_deletion(
     responses(
         (status = 204, description = "Cancelled"),
         (status = 404, description = "No deletion pending", body = Problem, content_type = "application/problem+json"),
-    ))]
+    ),
+    security(("session" = [])))]
 pub async fn cancel_deletion(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -71,7 +74,8 @@ pub async fn cancel_deletion(
     responses(
         (status = 202, description = "A link is on its way to the account's address"),
         (status = 409, description = "Mail is not configured", body = Problem, content_type = "application/problem+json"),
-    ))]
+    ),
+    security(("session" = [])))]
 pub async fn request_verification(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -94,7 +98,8 @@ pub struct EmailChangeRequest {
         (status = 403, description = "Re-authentication required", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Address in use, or mail not configured", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
-    ))]
+    ),
+    security(("session" = [])))]
 pub async fn request_change(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -124,7 +129,8 @@ pub struct EmailLinkUsed {
         (status = 200, description = "Done", body = EmailLinkUsed),
         (status = 404, description = "Link unknown, used or expired", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another account took the address meanwhile", body = Problem, content_type = "application/problem+json"),
-    ))]
+    ),
+    security(()))]
 pub async fn confirm_email(
     State(state): State<AppState>,
     origin: RequestOrigin,

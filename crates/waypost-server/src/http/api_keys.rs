@@ -76,7 +76,8 @@ impl From<ApiKeyRecord> for ApiKeyView {
 /// Creates an API key (signed-in users only, after step-up). The key is shown once.
 #[utoipa::path(operation_id = "create_api_key", post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
     responses((status = 201, body = CreatedApiKey), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -104,7 +105,8 @@ pub async fn create(
 }
 
 /// The workspace's API keys (never the keys themselves).
-#[utoipa::path(operation_id = "list_api_keys", get, path = "/v1/api-keys", tag = "api-keys", responses((status = 200, body = Vec<ApiKeyView>)))]
+#[utoipa::path(operation_id = "list_api_keys", get, path = "/v1/api-keys", tag = "api-keys", responses((status = 200, body = Vec<ApiKeyView>)),
+    security(("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authorized<act::ApiKeysManage>,
@@ -118,7 +120,8 @@ pub async fn list(
 
 /// One API key.
 #[utoipa::path(operation_id = "get_api_key", get, path = "/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
-    responses((status = 200, body = ApiKeyView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ApiKeyView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     auth: Authorized<act::ApiKeysManage>,
@@ -135,7 +138,8 @@ pub async fn get(
 
 /// Revokes an API key at once.
 #[utoipa::path(operation_id = "revoke_api_key", delete, path = "/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
-    responses((status = 204, description = "Revoked"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Revoked"), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
     origin: RequestOrigin,

@@ -17,6 +17,7 @@ use crate::auth::Authorized;
 use crate::auth::permission::act;
 use crate::ops::Ctx;
 use crate::ops::audiences::{AudienceFilter, NewField, define_field};
+use crate::ops::paging::page_limit;
 use crate::ops::segments::{self, NewSegment, Segment};
 use crate::state::{AppState, RequestOrigin};
 
@@ -24,6 +25,7 @@ use crate::state::{AppState, RequestOrigin};
 #[serde(deny_unknown_fields)]
 pub struct CreateField {
     /// `a-z`, `0-9` and `_`, starting with a letter; not a built-in column name.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$")]
     pub key: String,
     #[serde(rename = "type")]
     #[schema(value_type = String, example = "text")]
@@ -55,7 +57,8 @@ impl From<ContactFieldRow> for FieldView {
     request_body = CreateField,
     responses((status = 201, body = FieldView),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "field-exists"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["contacts:write"]), ("session" = [])))]
 pub async fn create_field(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -69,7 +72,8 @@ pub async fn create_field(
 
 /// The workspace's custom contact fields.
 #[utoipa::path(operation_id = "list_contact_fields", get, path = "/v1/contacts/fields", tag = "contacts",
-    responses((status = 200, body = Vec<FieldView>)))]
+    responses((status = 200, body = Vec<FieldView>)),
+    security(("api_key" = ["contacts:read"]), ("session" = [])))]
 pub async fn list_fields(
     State(state): State<AppState>,
     auth: Authorized<act::ContactsRead>,
@@ -84,6 +88,7 @@ pub async fn list_fields(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSegment {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     pub filter: AudienceFilter,
 }
@@ -137,6 +142,7 @@ pub struct SegmentPage {
 pub struct SegmentPageQuery {
     pub after: Option<String>,
     /// Page size, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -145,7 +151,8 @@ pub struct SegmentPageQuery {
     request_body = CreateSegment,
     responses((status = 201, body = SegmentView),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "segment-exists"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["contacts:write"]), ("session" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -164,13 +171,14 @@ pub async fn create(
 
 /// The workspace's segments in id order (without counts: read one to count it).
 #[utoipa::path(operation_id = "list_segments", get, path = "/v1/segments", tag = "segments",
-    params(SegmentPageQuery), responses((status = 200, body = SegmentPage)))]
+    params(SegmentPageQuery), responses((status = 200, body = SegmentPage)),
+    security(("api_key" = ["contacts:read"]), ("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authorized<act::ContactsRead>,
     Query(q): Query<SegmentPageQuery>,
 ) -> Result<Json<SegmentPage>, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let limit = page_limit(q.limit, 100, 500)?;
     let (rows, next_cursor) = segments::list_segments(
         &state,
         &auth.workspace_id.to_string(),
@@ -185,7 +193,8 @@ pub async fn list(
 /// One segment, counted now: its contacts and how many may receive marketing.
 #[utoipa::path(operation_id = "get_segment", get, path = "/v1/segments/{id}", tag = "segments",
     params(("id" = String, Path)),
-    responses((status = 200, body = SegmentView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = SegmentView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["contacts:read"]), ("session" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     auth: Authorized<act::ContactsRead>,
@@ -200,7 +209,8 @@ pub async fn get(
 /// Deletes a segment (its contacts stay).
 #[utoipa::path(operation_id = "delete_segment", delete, path = "/v1/segments/{id}", tag = "segments",
     params(("id" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Deleted"), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["contacts:write"]), ("session" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -214,14 +224,15 @@ pub async fn delete(
 /// The segment's contacts now, in id order.
 #[utoipa::path(operation_id = "segment_contacts", get, path = "/v1/segments/{id}/contacts", tag = "segments",
     params(("id" = String, Path), SegmentPageQuery),
-    responses((status = 200, body = ContactPage), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ContactPage), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["contacts:read"]), ("session" = [])))]
 pub async fn contacts(
     State(state): State<AppState>,
     auth: Authorized<act::ContactsRead>,
     Path(id): Path<String>,
     Query(q): Query<SegmentPageQuery>,
 ) -> Result<Json<ContactPage>, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let limit = page_limit(q.limit, 100, 500)?;
     let ws = auth.workspace_id.to_string();
     let (rows, next_cursor) = segments::segment_contacts(&state, &ws, &id, q.after, limit).await?;
     Ok(Json(ContactPage {

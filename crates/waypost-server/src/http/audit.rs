@@ -11,6 +11,7 @@ use waypost_core::audit::chain_name;
 use super::ApiError;
 use crate::auth::Authorized;
 use crate::auth::permission::act;
+use crate::ops::paging::page_limit;
 use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
@@ -18,6 +19,7 @@ pub struct AuditQuery {
     /// The `next_cursor` of the previous page.
     pub after: Option<i64>,
     /// Page size, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// Only events by this user or API key id.
     pub actor: Option<String>,
@@ -77,13 +79,14 @@ pub struct AuditPage {
 
 /// The workspace's audit events (scope `audit:read`).
 #[utoipa::path(operation_id = "list_audit_events", get, path = "/v1/audit-events", tag = "audit", params(AuditQuery),
-    responses((status = 200, body = AuditPage)))]
+    responses((status = 200, body = AuditPage)),
+    security(("api_key" = ["audit:read"]), ("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authorized<act::AuditRead>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let limit = page_limit(q.limit, 100, 500)?;
     let events = state
         .store
         .search_audit_events(&q.filter(auth.workspace_id, limit))
@@ -118,7 +121,8 @@ const EXPORT_PAGE: u32 = 500;
 /// Every matching event as JSON lines, streamed page by page (scope `audit:read`;
 /// signed-in users need a recent re-authentication).
 #[utoipa::path(get, path = "/v1/audit-events/export", operation_id = "export_audit_events", tag = "audit", params(AuditQuery),
-    responses((status = 200, description = "One JSON object per line", content_type = "application/x-ndjson", body = String)))]
+    responses((status = 200, description = "One JSON object per line", content_type = "application/x-ndjson", body = String)),
+    security(("api_key" = ["audit:read"]), ("session" = [])))]
 pub async fn export(
     State(state): State<AppState>,
     auth: Authorized<act::AuditRead>,
@@ -128,6 +132,8 @@ pub async fn export(
     if matches!(auth.caller, crate::auth::Caller::Session(_)) {
         crate::auth::caller::require_recent_auth(&state, &auth.caller)?;
     }
+    // The export pages by itself; `limit` is still checked as the list checks it.
+    page_limit(q.limit, EXPORT_PAGE, 500)?;
     let filter = q.filter(auth.workspace_id, EXPORT_PAGE);
     let store = state.store.clone();
     // One page per poll: memory stays bounded however long the log is.

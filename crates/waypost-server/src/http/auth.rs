@@ -103,7 +103,8 @@ pub(crate) fn login_throttled(state: &AppState, origin: &RequestOrigin) -> Optio
         (status = 200, description = "Signed in; the session cookie is set", body = Me),
         (status = 401, description = "Wrong credentials or second factor missing", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Locked or throttled; see Retry-After", body = Problem, content_type = "application/problem+json"),
-    ))]
+    ),
+    security(()))]
 pub async fn login(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -240,14 +241,16 @@ async fn me_for(state: &AppState, user: &UserRecord, token_hash: &[u8]) -> Resul
 
 /// The signed-in user, their workspaces and MFA state.
 #[utoipa::path(get, path = "/v1/auth/me", tag = "auth",
-    responses((status = 200, body = Me), (status = 401, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Me), (status = 401, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
     let s = caller.session()?;
     Ok(Json(me_for(&state, &s.user, &s.session.token_hash).await?))
 }
 
 /// Ends this session.
-#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", responses((status = 204, description = "Signed out")))]
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", responses((status = 204, description = "Signed out")),
+    security(("session" = [])))]
 pub async fn logout(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -285,7 +288,8 @@ pub struct ReauthRequest {
 /// Confirms the password (and a second factor when the user has one: TOTP or a
 /// passkey) to unlock sensitive actions for 5 minutes.
 #[utoipa::path(post, path = "/v1/auth/reauth", tag = "auth", request_body = ReauthRequest,
-    responses((status = 204, description = "Re-authenticated"), (status = 401, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Re-authenticated"), (status = 401, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn reauth(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -328,7 +332,8 @@ pub struct PasswordChange {
 
 /// Changes the password (current one required) and ends every other session.
 #[utoipa::path(post, path = "/v1/auth/password", tag = "auth", request_body = PasswordChange,
-    responses((status = 204, description = "Changed"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Changed"), (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn change_password(
     State(state): State<AppState>,
     origin: RequestOrigin,

@@ -33,6 +33,7 @@ pub struct KnowledgeList {
 #[derive(Deserialize, IntoParams)]
 pub struct DocumentQuery {
     /// The document's title.
+    #[param(min_length = 1, max_length = 200, pattern = r"\S")]
     pub title: String,
 }
 
@@ -40,7 +41,8 @@ pub struct DocumentQuery {
 #[utoipa::path(operation_id = "create_automation_rule", post, path = "/v1/automation/rules", tag = "automation",
     request_body = NewRule,
     responses((status = 201, body = RuleView),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["channels:manage"]), ("session" = [])))]
 pub async fn create_rule(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -53,7 +55,8 @@ pub async fn create_rule(
 
 /// The workspace's rules, by channel and priority.
 #[utoipa::path(operation_id = "list_automation_rules", get, path = "/v1/automation/rules", tag = "automation",
-    responses((status = 200, body = RuleList)))]
+    responses((status = 200, body = RuleList)),
+    security(("api_key" = ["channels:manage"]), ("session" = [])))]
 pub async fn list_rules(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -65,7 +68,8 @@ pub async fn list_rules(
 
 #[utoipa::path(operation_id = "delete_automation_rule", delete, path = "/v1/automation/rules/{id}", tag = "automation",
     params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["channels:manage"]), ("session" = [])))]
 pub async fn delete_rule(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -78,7 +82,8 @@ pub async fn delete_rule(
 
 /// The assistant's settings (the API key is never shown).
 #[utoipa::path(operation_id = "get_assistant", get, path = "/v1/assistant", tag = "automation",
-    responses((status = 200, body = AssistantView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = AssistantView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["channels:manage"]), ("session" = [])))]
 pub async fn get_assistant(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -93,7 +98,8 @@ pub async fn get_assistant(
 #[utoipa::path(operation_id = "put_assistant", put, path = "/v1/assistant", tag = "automation",
     request_body = AssistantInput,
     responses((status = 200, body = AssistantView),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["channels:manage"]), ("session" = [])))]
 pub async fn put_assistant(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -109,7 +115,8 @@ pub async fn put_assistant(
 #[utoipa::path(operation_id = "add_knowledge_faq", post, path = "/v1/assistant/knowledge/faqs", tag = "automation",
     request_body = NewFaq,
     responses((status = 201, body = KnowledgeView),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["channels:manage"]), ("session" = [])))]
 pub async fn add_faq(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -125,7 +132,8 @@ pub async fn add_faq(
     params(DocumentQuery),
     request_body(content = String, content_type = "text/markdown"),
     responses((status = 201, body = KnowledgeView),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["channels:manage"]), ("session" = [])))]
 pub async fn add_document(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -138,7 +146,8 @@ pub async fn add_document(
 }
 
 #[utoipa::path(operation_id = "list_knowledge", get, path = "/v1/assistant/knowledge", tag = "automation",
-    responses((status = 200, body = KnowledgeList)))]
+    responses((status = 200, body = KnowledgeList)),
+    security(("api_key" = ["channels:manage"]), ("session" = [])))]
 pub async fn list_knowledge(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -150,7 +159,8 @@ pub async fn list_knowledge(
 
 #[utoipa::path(operation_id = "delete_knowledge", delete, path = "/v1/assistant/knowledge/{id}", tag = "automation",
     params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["channels:manage"]), ("session" = [])))]
 pub async fn delete_knowledge(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -165,7 +175,8 @@ pub async fn delete_knowledge(
 /// (unassigned, turn count reset).
 #[utoipa::path(operation_id = "resume_assistant", post, path = "/v1/conversations/{id}/assistant", tag = "automation",
     params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["messages:send"]), ("session" = [])))]
 pub async fn resume_assistant(
     State(state): State<AppState>,
     origin: RequestOrigin,

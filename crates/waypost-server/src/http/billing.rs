@@ -45,7 +45,8 @@ pub struct LinkView {
     request_body = CheckoutRequest,
     responses((status = 200, body = LinkView), (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 502, body = Problem, content_type = "application/problem+json")))]
+        (status = 502, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn checkout(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -70,7 +71,8 @@ pub async fn checkout(
 /// A Stripe Billing Portal link to manage the subscription (owners only).
 #[utoipa::path(operation_id = "create_billing_portal", post, path = "/v1/billing/portal", tag = "usage",
     request_body = PortalRequest,
-    responses((status = 200, body = LinkView), (status = 409, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = LinkView), (status = 409, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn portal(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -96,7 +98,9 @@ pub struct WebhookAnswer {
 /// (timestamp at most 300 s old), then applied once per event id.
 #[utoipa::path(operation_id = "stripe_webhook", post, path = "/stripe/webhook", tag = "usage",
     request_body(content = String, content_type = "application/json"),
-    responses((status = 200, body = WebhookAnswer), (status = 400, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = WebhookAnswer), (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "billing-disabled: Stripe is not configured on this server")),
+    security(()))]
 pub async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -18,6 +18,7 @@ use crate::ops::Ctx;
 use crate::ops::campaign_outcomes;
 use crate::ops::campaign_runs::{self, CampaignCounters, StartCampaign};
 use crate::ops::campaigns::{self, Campaign, CampaignParameters, NewCampaign, Preflight};
+use crate::ops::paging::page_limit;
 use crate::state::{AppState, RequestOrigin};
 use waypost_core::campaign::CampaignAction;
 
@@ -111,6 +112,7 @@ pub struct CampaignPage {
 pub struct CampaignPageQuery {
     pub after: Option<String>,
     /// Page size, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -120,7 +122,8 @@ pub struct CampaignPageQuery {
     responses((status = 201, body = CampaignView),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "campaign-exists"),
         (status = 422, body = Problem, content_type = "application/problem+json",
-            description = "template-unknown, template-parameters, or no such segment")))]
+            description = "template-unknown, template-parameters, or no such segment")),
+    security(("api_key" = ["campaigns:manage"]), ("session" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -140,13 +143,14 @@ pub async fn create(
 
 /// The workspace's campaigns, in id order.
 #[utoipa::path(operation_id = "list_campaigns", get, path = "/v1/campaigns", tag = "campaigns",
-    params(CampaignPageQuery), responses((status = 200, body = CampaignPage)))]
+    params(CampaignPageQuery), responses((status = 200, body = CampaignPage)),
+    security(("api_key" = ["campaigns:manage"]), ("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authorized<act::CampaignsManage>,
     Query(q): Query<CampaignPageQuery>,
 ) -> Result<Json<CampaignPage>, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let limit = page_limit(q.limit, 100, 500)?;
     let ws = auth.workspace_id.to_string();
     let (rows, next_cursor) =
         campaigns::list_campaigns(&state, &ws, q.after.as_deref(), limit).await?;
@@ -159,7 +163,8 @@ pub async fn list(
 /// One campaign, with live counters of its recipients by outcome.
 #[utoipa::path(operation_id = "get_campaign", get, path = "/v1/campaigns/{id}", tag = "campaigns",
     params(("id" = String, Path)),
-    responses((status = 200, body = CampaignView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = CampaignView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["campaigns:manage"]), ("session" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     auth: Authorized<act::CampaignsManage>,
@@ -177,7 +182,8 @@ pub async fn get(
 #[utoipa::path(operation_id = "campaign_preflight", get, path = "/v1/campaigns/{id}/preflight", tag = "campaigns",
     params(("id" = String, Path)),
     responses((status = 200, body = Preflight), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "segment-gone")))]
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "segment-gone")),
+    security(("api_key" = ["campaigns:manage"]), ("session" = [])))]
 pub async fn preflight(
     State(state): State<AppState>,
     auth: Authorized<act::CampaignsManage>,
@@ -219,7 +225,8 @@ pub struct StartRequest {
     params(("id" = String, Path)), request_body = StartRequest,
     responses((status = 200, body = CampaignView), (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "preflight-changed (with the new `preflight`), campaign-state"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "template-not-approved, no eligible recipient, bad hours")))]
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "template-not-approved, no eligible recipient, bad hours")),
+    security(("api_key" = ["campaigns:manage"]), ("session" = [])))]
 pub async fn start(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -252,7 +259,8 @@ async fn act_on(
 /// Pauses a scheduled or running campaign (a `campaign.paused` event says why).
 #[utoipa::path(operation_id = "pause_campaign", post, path = "/v1/campaigns/{id}/pause", tag = "campaigns",
     params(("id" = String, Path)),
-    responses((status = 200, body = CampaignView), (status = 409, body = Problem, content_type = "application/problem+json", description = "campaign-state")))]
+    responses((status = 200, body = CampaignView), (status = 409, body = Problem, content_type = "application/problem+json", description = "campaign-state")),
+    security(("api_key" = ["campaigns:manage"]), ("session" = [])))]
 pub async fn pause(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -265,7 +273,8 @@ pub async fn pause(
 /// Resumes a paused campaign where it stopped.
 #[utoipa::path(operation_id = "resume_campaign", post, path = "/v1/campaigns/{id}/resume", tag = "campaigns",
     params(("id" = String, Path)),
-    responses((status = 200, body = CampaignView), (status = 409, body = Problem, content_type = "application/problem+json", description = "campaign-state")))]
+    responses((status = 200, body = CampaignView), (status = 409, body = Problem, content_type = "application/problem+json", description = "campaign-state")),
+    security(("api_key" = ["campaigns:manage"]), ("session" = [])))]
 pub async fn resume(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -278,7 +287,8 @@ pub async fn resume(
 /// Cancels a campaign: recipients not yet queued are never sent.
 #[utoipa::path(operation_id = "cancel_campaign", post, path = "/v1/campaigns/{id}/cancel", tag = "campaigns",
     params(("id" = String, Path)),
-    responses((status = 200, body = CampaignView), (status = 409, body = Problem, content_type = "application/problem+json", description = "campaign-state")))]
+    responses((status = 200, body = CampaignView), (status = 409, body = Problem, content_type = "application/problem+json", description = "campaign-state")),
+    security(("api_key" = ["campaigns:manage"]), ("session" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -292,7 +302,8 @@ pub async fn cancel(
 /// (contact ids only: no phone numbers or names), streamed page by page.
 #[utoipa::path(operation_id = "export_campaign_outcomes", get, path = "/v1/campaigns/{id}/outcomes.csv", tag = "campaigns",
     params(("id" = String, Path)),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["campaigns:manage"]), ("session" = [])))]
 pub async fn export(
     State(state): State<AppState>,
     auth: Authorized<act::CampaignsManage>,
@@ -327,7 +338,8 @@ pub struct MessagingTierView {
 /// The number's messaging tier.
 #[utoipa::path(operation_id = "get_messaging_tier", get, path = "/v1/channels/{id}/messaging-tier", tag = "campaigns",
     params(("id" = String, Path)),
-    responses((status = 200, body = MessagingTierView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = MessagingTierView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["campaigns:manage"]), ("session" = [])))]
 pub async fn get_tier(
     State(state): State<AppState>,
     auth: Authorized<act::CampaignsManage>,
@@ -344,7 +356,8 @@ pub async fn get_tier(
 #[utoipa::path(operation_id = "set_messaging_tier", put, path = "/v1/channels/{id}/messaging-tier", tag = "campaigns",
     params(("id" = String, Path)), request_body = MessagingTierView,
     responses((status = 200, body = MessagingTierView), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["campaigns:manage"]), ("session" = [])))]
 pub async fn set_tier(
     State(state): State<AppState>,
     origin: RequestOrigin,

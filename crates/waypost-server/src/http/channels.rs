@@ -57,7 +57,8 @@ pub fn view(state: &AppState, c: ChannelRow) -> ChannelView {
 /// Adds a channel. Its secrets are encrypted and never shown again.
 #[utoipa::path(operation_id = "create_channel", post, path = "/v1/channels", tag = "channels", request_body = CreateChannel,
     responses((status = 201, body = ChannelView), (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["channels:manage"]), ("session" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -70,7 +71,8 @@ pub async fn create(
 
 /// The workspace's channels.
 #[utoipa::path(operation_id = "list_channels", get, path = "/v1/channels", tag = "channels",
-    responses((status = 200, body = Vec<ChannelView>)))]
+    responses((status = 200, body = Vec<ChannelView>)),
+    security(("api_key" = ["channels:manage"]), ("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -82,7 +84,8 @@ pub async fn list(
 
 /// One channel.
 #[utoipa::path(operation_id = "get_channel", get, path = "/v1/channels/{id}", tag = "channels", params(("id" = String, Path)),
-    responses((status = 200, body = ChannelView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ChannelView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["channels:manage"]), ("session" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -97,7 +100,8 @@ pub async fn get(
 #[utoipa::path(operation_id = "update_channel", patch, path = "/v1/channels/{id}", tag = "channels", params(("id" = String, Path)),
     request_body = UpdateChannel,
     responses((status = 200, body = ChannelView), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["channels:manage"]), ("session" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -111,7 +115,8 @@ pub async fn update(
 
 /// Removes a channel. Its message history stays; it no longer sends or receives.
 #[utoipa::path(operation_id = "delete_channel", delete, path = "/v1/channels/{id}", tag = "channels", params(("id" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Deleted"), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["channels:manage"]), ("session" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -124,7 +129,8 @@ pub async fn delete(
 
 /// Asks the provider about the channel's number: display number, quality and limits, or the provider's error.
 #[utoipa::path(operation_id = "check_channel", post, path = "/v1/channels/{id}/check", tag = "channels", params(("id" = String, Path)),
-    responses((status = 200, body = ChannelCheck), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ChannelCheck), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["channels:manage"]), ("session" = [])))]
 pub async fn check(
     State(state): State<AppState>,
     origin: RequestOrigin,

@@ -18,6 +18,7 @@ use crate::auth::Authorized;
 use crate::auth::permission::act;
 use crate::ops::Ctx;
 use crate::ops::contact_import::{ImportKey, import_contacts};
+use crate::ops::paging::page_limit;
 use crate::state::{AppState, RequestOrigin};
 
 #[derive(Serialize, ToSchema)]
@@ -70,13 +71,14 @@ impl From<ImportRow> for ImportView {
 /// three pieces of evidence. The `Idempotency-Key` names the import: the same
 /// key and file answer the finished import again (200).
 #[utoipa::path(operation_id = "import_contacts", post, path = "/v1/contacts/imports", tag = "contacts",
-    params(("Idempotency-Key" = String, Header, description = "Your name for this import; reusing it with the same file is safe")),
+    params(("Idempotency-Key" = String, Header, pattern = "^[A-Za-z0-9._:-]{1,100}$", description = "Your name for this import; reusing it with the same file is safe")),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 201, body = ImportView), (status = 200, body = ImportView, description = "replayed: this key and file were imported before"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "import-key-reused or import-in-progress"),
         (status = 413, body = Problem, content_type = "application/problem+json", description = "import-too-large"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "unknown-column, invalid-import")))]
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "unknown-column, invalid-import")),
+    security(("api_key" = ["contacts:write"]), ("session" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -119,7 +121,8 @@ pub async fn create(
 /// One import and its counts.
 #[utoipa::path(operation_id = "get_contact_import", get, path = "/v1/contacts/imports/{id}", tag = "contacts",
     params(("id" = String, Path)),
-    responses((status = 200, body = ImportView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ImportView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["contacts:read"]), ("session" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     auth: Authorized<act::ContactsRead>,
@@ -169,13 +172,15 @@ pub struct RowPageQuery {
     /// The `next_cursor` of the previous page (a row number).
     pub after: Option<i64>,
     /// Page size, 1 to 1000 (default 500).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
 /// An import's per-row results, in row order.
 #[utoipa::path(operation_id = "contact_import_rows", get, path = "/v1/contacts/imports/{id}/rows", tag = "contacts",
     params(("id" = String, Path), RowPageQuery),
-    responses((status = 200, body = ImportRowPage), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ImportRowPage), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["contacts:read"]), ("session" = [])))]
 pub async fn rows(
     State(state): State<AppState>,
     auth: Authorized<act::ContactsRead>,
@@ -186,7 +191,7 @@ pub async fn rows(
         .store
         .get_import(&auth.workspace_id.to_string(), &id)
         .await?;
-    let limit = q.limit.unwrap_or(500).clamp(1, 1000);
+    let limit = page_limit(q.limit, 500, 1000)?;
     let rows = state
         .store
         .import_results(&import.id, q.after.unwrap_or(0), limit)
@@ -212,7 +217,8 @@ fn cell(s: &str) -> String {
 /// An import's per-row results as a CSV file (`row,outcome,contact_id,consent,detail`).
 #[utoipa::path(operation_id = "download_contact_import_rows", get, path = "/v1/contacts/imports/{id}/rows.csv", tag = "contacts",
     params(("id" = String, Path)),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["contacts:read"]), ("session" = [])))]
 pub async fn download(
     State(state): State<AppState>,
     auth: Authorized<act::ContactsRead>,

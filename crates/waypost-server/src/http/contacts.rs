@@ -27,6 +27,7 @@ use crate::ops::audiences::{
 };
 pub(crate) use crate::ops::contacts::parse_phone;
 use crate::ops::contacts::{NewContact, create_contact, parse_user_id};
+use crate::ops::paging::page_limit;
 use crate::state::{AppState, RequestOrigin};
 
 #[derive(Deserialize, ToSchema)]
@@ -122,6 +123,7 @@ pub struct ContactListQuery {
     /// The `next_cursor` of the previous page.
     pub after: Option<String>,
     /// Page size, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// Comma-separated tags the contact has, all of them.
     pub tag: Option<String>,
@@ -252,7 +254,8 @@ fn view(state: &AppState, c: ContactRow, tags: Vec<String>) -> Result<ContactVie
         (status = 409, body = Problem, content_type = "application/problem+json",
             description = "contact-exists: another contact has this phone or user id (named by `contact_id`)"),
         (status = 422, body = Problem, content_type = "application/problem+json",
-            description = "invalid-phone, invalid-user-id, or neither given")))]
+            description = "invalid-phone, invalid-user-id, or neither given")),
+    security(("api_key" = ["contacts:write"]), ("session" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -301,13 +304,14 @@ pub async fn create(
 #[utoipa::path(operation_id = "list_contacts", get, path = "/v1/contacts", tag = "contacts", params(ContactListQuery),
     responses((status = 200, body = ContactPage),
         (status = 422, body = Problem, content_type = "application/problem+json",
-            description = "a filter value is not valid (`field` names it)")))]
+            description = "a filter value is not valid (`field` names it)")),
+    security(("api_key" = ["contacts:read"]), ("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authorized<act::ContactsRead>,
     Query(q): Query<ContactListQuery>,
 ) -> Result<Json<ContactPage>, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let limit = page_limit(q.limit, 100, 500)?;
     let ws = auth.workspace_id.to_string();
     let (rows, next_cursor) =
         find_contacts(&state, &ws, &q.filter()?, q.after.clone(), limit).await?;
@@ -317,7 +321,8 @@ pub async fn list(
 
 /// One contact.
 #[utoipa::path(operation_id = "get_contact", get, path = "/v1/contacts/{id}", tag = "contacts", params(("id" = String, Path)),
-    responses((status = 200, body = ContactView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ContactView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["contacts:read"]), ("session" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     auth: Authorized<act::ContactsRead>,
@@ -334,7 +339,8 @@ pub async fn get(
 #[utoipa::path(operation_id = "update_contact", patch, path = "/v1/contacts/{id}", tag = "contacts", params(("id" = String, Path)),
     request_body = UpdateContact,
     responses((status = 200, body = ContactView), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["contacts:write"]), ("session" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -358,7 +364,8 @@ pub async fn update(
 
 /// Deletes a contact with its messages and consent history.
 #[utoipa::path(operation_id = "delete_contact", delete, path = "/v1/contacts/{id}", tag = "contacts", params(("id" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Deleted"), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["contacts:write"]), ("session" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -422,8 +429,10 @@ impl ConsentCategory {
 #[serde(deny_unknown_fields)]
 pub struct RecordConsent {
     pub status: ConsentStatus,
+    #[schema(min_items = 1)]
     pub categories: Vec<ConsentCategory>,
     /// Where consent was given or withdrawn, e.g. `checkout_form`.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub source: String,
     /// What proves it (form id, message id…); stored encrypted.
     pub evidence: Option<String>,
@@ -517,7 +526,8 @@ pub fn consent_change(
 #[utoipa::path(operation_id = "record_consent", post, path = "/v1/contacts/{id}/consent", tag = "contacts", params(("id" = String, Path)),
     request_body = RecordConsent,
     responses((status = 201, body = ContactView), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["contacts:write"]), ("session" = [])))]
 pub async fn record_consent(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -575,7 +585,8 @@ pub async fn record_consent(
 
 /// A contact's consent history, oldest first.
 #[utoipa::path(operation_id = "consent_history", get, path = "/v1/contacts/{id}/consent", tag = "contacts", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<ConsentEntry>), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Vec<ConsentEntry>), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["contacts:read"]), ("session" = [])))]
 pub async fn consent_history(
     State(state): State<AppState>,
     auth: Authorized<act::ContactsRead>,

@@ -19,6 +19,7 @@ use crate::messaging::identity::contact_identity;
 use crate::ops::Ctx;
 use crate::ops::conversations::{self, Change, Conversation, Viewer};
 use crate::ops::message_content::content_of;
+use crate::ops::paging::page_limit;
 use crate::state::{AppState, RequestOrigin};
 
 #[derive(Serialize, ToSchema)]
@@ -107,6 +108,7 @@ pub struct ConversationQuery {
     /// The `next_cursor` of the previous page.
     pub after: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -129,7 +131,8 @@ fn parse_cursor(s: &str) -> Result<(DateTime<Utc>, String), ApiError> {
 /// The inbox: conversations with the most recent activity first.
 #[utoipa::path(operation_id = "list_conversations", get, path = "/v1/conversations", tag = "conversations",
     params(ConversationQuery),
-    responses((status = 200, body = ConversationPage), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ConversationPage), (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["messages:read"]), ("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authorized<act::MessagesRead>,
@@ -163,7 +166,7 @@ pub async fn list(
             .map(|_| now - conversations::WINDOW),
         before: q.after.as_deref().map(parse_cursor).transpose()?,
     };
-    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let limit = page_limit(q.limit, 50, 200)?;
     let ws = auth.workspace_id.to_string();
     let rows = conversations::list(&state, &ws, &viewer, filter, limit).await?;
     let data = rows
@@ -179,7 +182,8 @@ pub async fn list(
 /// One conversation.
 #[utoipa::path(operation_id = "get_conversation", get, path = "/v1/conversations/{id}", tag = "conversations",
     params(("id" = String, Path)),
-    responses((status = 200, body = ConversationView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ConversationView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["messages:read"]), ("session" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     auth: Authorized<act::MessagesRead>,
@@ -195,6 +199,7 @@ pub struct ConversationMessagesQuery {
     /// The `next_cursor` of the previous page.
     pub after: Option<String>,
     /// Page size, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -202,7 +207,8 @@ pub struct ConversationMessagesQuery {
 /// (`content: null` and `content_state` otherwise).
 #[utoipa::path(operation_id = "list_conversation_messages", get, path = "/v1/conversations/{id}/messages", tag = "conversations",
     params(("id" = String, Path), ConversationMessagesQuery),
-    responses((status = 200, body = MessagePage), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = MessagePage), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["messages:read"]), ("session" = [])))]
 pub async fn messages(
     State(state): State<AppState>,
     auth: Authorized<act::MessagesRead>,
@@ -212,7 +218,7 @@ pub async fn messages(
     let viewer = Viewer::of(&auth.caller, auth.role);
     let ws = auth.workspace_id.to_string();
     let c = conversations::get(&state, &ws, &viewer, &id).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let limit = page_limit(q.limit, 100, 500)?;
     let rows = conversations::messages(&state, &c, q.after, limit).await?;
     let said = content_of(&state, &ws, &rows, state.clock.now()).await?;
     let next_cursor = (rows.len() as u32 == limit)
@@ -252,7 +258,8 @@ async fn apply(
 #[utoipa::path(operation_id = "assign_conversation", post, path = "/v1/conversations/{id}/assign", tag = "conversations",
     params(("id" = String, Path)), request_body = AssignRequest,
     responses((status = 200, body = ConversationView), (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["messages:send"]), ("session" = [])))]
 pub async fn assign(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -265,7 +272,8 @@ pub async fn assign(
 
 /// Closes the conversation; the customer's next message reopens it.
 #[utoipa::path(operation_id = "close_conversation", post, path = "/v1/conversations/{id}/close", tag = "conversations",
-    params(("id" = String, Path)), responses((status = 200, body = ConversationView)))]
+    params(("id" = String, Path)), responses((status = 200, body = ConversationView)),
+    security(("api_key" = ["messages:send"]), ("session" = [])))]
 pub async fn close(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -277,7 +285,8 @@ pub async fn close(
 
 /// Reopens a closed conversation.
 #[utoipa::path(operation_id = "reopen_conversation", post, path = "/v1/conversations/{id}/reopen", tag = "conversations",
-    params(("id" = String, Path)), responses((status = 200, body = ConversationView)))]
+    params(("id" = String, Path)), responses((status = 200, body = ConversationView)),
+    security(("api_key" = ["messages:send"]), ("session" = [])))]
 pub async fn reopen(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -289,7 +298,8 @@ pub async fn reopen(
 
 /// Marks the conversation pending (waiting on someone); the customer's next message makes it open.
 #[utoipa::path(operation_id = "pend_conversation", post, path = "/v1/conversations/{id}/pending", tag = "conversations",
-    params(("id" = String, Path)), responses((status = 200, body = ConversationView)))]
+    params(("id" = String, Path)), responses((status = 200, body = ConversationView)),
+    security(("api_key" = ["messages:send"]), ("session" = [])))]
 pub async fn pending(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -309,7 +319,8 @@ pub struct LabelsRequest {
 /// Replaces the conversation's labels.
 #[utoipa::path(operation_id = "set_conversation_labels", put, path = "/v1/conversations/{id}/labels", tag = "conversations",
     params(("id" = String, Path)), request_body = LabelsRequest,
-    responses((status = 200, body = ConversationView), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ConversationView), (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["messages:send"]), ("session" = [])))]
 pub async fn labels(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -333,7 +344,8 @@ pub struct ReadRequest {
 #[utoipa::path(operation_id = "read_conversation", post, path = "/v1/conversations/{id}/read", tag = "conversations",
     params(("id" = String, Path)), request_body = ReadRequest,
     responses((status = 200, body = ConversationView), (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 502, body = Problem, content_type = "application/problem+json")))]
+        (status = 502, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["messages:send"]), ("session" = [])))]
 pub async fn read(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -356,6 +368,7 @@ pub async fn read(
 #[serde(deny_unknown_fields)]
 pub struct NoteRequest {
     /// 1 to 4,000 characters; never sent to the customer.
+    #[schema(min_length = 1, max_length = 4000, pattern = r"\S")]
     pub body: String,
 }
 
@@ -378,7 +391,8 @@ pub struct NoteList {
 #[utoipa::path(operation_id = "add_conversation_note", post, path = "/v1/conversations/{id}/notes", tag = "conversations",
     params(("id" = String, Path)), request_body = NoteRequest,
     responses((status = 201, body = NoteView), (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["messages:send"]), ("session" = [])))]
 pub async fn add_note(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -403,7 +417,8 @@ pub async fn add_note(
 
 /// The conversation's internal notes, oldest first.
 #[utoipa::path(operation_id = "list_conversation_notes", get, path = "/v1/conversations/{id}/notes", tag = "conversations",
-    params(("id" = String, Path)), responses((status = 200, body = NoteList)))]
+    params(("id" = String, Path)), responses((status = 200, body = NoteList)),
+    security(("api_key" = ["messages:read"]), ("session" = [])))]
 pub async fn notes(
     State(state): State<AppState>,
     auth: Authorized<act::MessagesRead>,

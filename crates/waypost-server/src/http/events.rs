@@ -64,7 +64,8 @@ pub struct StreamQuery {
         (status = 422, description = "Unknown event type or malformed id", content_type = "application/problem+json", body = crate::error::Problem),
         (status = 429, description = "Too many open streams in the workspace", content_type = "application/problem+json", body = crate::error::Problem),
     )
-)]
+,
+    security(("api_key" = []), ("session" = [])))]
 pub async fn stream(
     State(state): State<AppState>,
     caller: WorkspaceCaller,

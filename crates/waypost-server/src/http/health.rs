@@ -30,7 +30,8 @@ pub struct Readiness {
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "The process runs", body = Health)))]
+    responses((status = 200, description = "The process runs", body = Health)),
+    security(()))]
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
@@ -42,7 +43,8 @@ pub async fn healthz() -> Json<Health> {
         (status = 200, description = "Ready to serve", body = Readiness),
         (status = 503, description = "Database unreachable or migrations not current",
             body = Problem, content_type = "application/problem+json"),
-    ))]
+    ),
+    security(()))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     let database = state.store.ping().await;
     let migrations = match &database {

@@ -14,6 +14,7 @@ use super::{ApiError, Problem};
 use crate::auth::Authorized;
 use crate::auth::permission::act;
 use crate::ops::incidents::{IncidentQuery, on_time, status_filter};
+use crate::ops::paging::page_limit;
 use crate::state::AppState;
 
 /// A security incident affecting this workspace.
@@ -56,13 +57,14 @@ fn notice(r: IncidentRow) -> IncidentNotice {
 
 /// Incidents affecting this workspace, oldest first (scope `audit:read`).
 #[utoipa::path(operation_id = "list_workspace_incidents", get, path = "/v1/incidents", tag = "incidents",
-    params(IncidentQuery), responses((status = 200, body = IncidentNoticePage)))]
+    params(IncidentQuery), responses((status = 200, body = IncidentNoticePage)),
+    security(("api_key" = ["audit:read"]), ("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authorized<act::AuditRead>,
     Query(q): Query<IncidentQuery>,
 ) -> Result<Json<IncidentNoticePage>, ApiError> {
-    let limit = q.limit.unwrap_or(50).clamp(1, 100);
+    let limit = page_limit(q.limit, 50, 100)?;
     let filter = IncidentFilter {
         status: status_filter(q.status)?,
         after: q.after,
@@ -83,7 +85,8 @@ pub async fn list(
 /// One incident affecting this workspace (scope `audit:read`); 404 for any other.
 #[utoipa::path(operation_id = "get_workspace_incident", get, path = "/v1/incidents/{id}", tag = "incidents",
     params(("id" = String, Path)),
-    responses((status = 200, body = IncidentNotice), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = IncidentNotice), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["audit:read"]), ("session" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     auth: Authorized<act::AuditRead>,

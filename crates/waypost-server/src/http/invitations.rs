@@ -63,7 +63,8 @@ impl From<InvitationRecord> for InvitationView {
 
 /// Invites someone by email (step-up required); nobody invites above their own role.
 #[utoipa::path(post, path = "/v1/invitations", operation_id = "create_invitation", tag = "members", request_body = CreateInvitation,
-    responses((status = 201, body = CreatedInvitation), (status = 409, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = CreatedInvitation), (status = 409, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -86,7 +87,8 @@ pub async fn create(
 
 /// The workspace's invitations.
 #[utoipa::path(get, path = "/v1/invitations", operation_id = "list_invitations", tag = "members",
-    responses((status = 200, body = Vec<InvitationView>)))]
+    responses((status = 200, body = Vec<InvitationView>)),
+    security(("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authorized<act::MembersManage>,
@@ -101,7 +103,8 @@ pub async fn list(
 /// Withdraws a pending invitation.
 #[utoipa::path(delete, path = "/v1/invitations/{id}", operation_id = "revoke_invitation", tag = "members",
     params(("id" = String, Path)),
-    responses((status = 204, description = "Revoked"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Revoked"), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -141,7 +144,8 @@ pub struct AcceptAsUser {
 /// Accepts an invitation with the signed-in account (its email must be the invited one).
 #[utoipa::path(post, path = "/v1/invitations/accept-signed-in", operation_id = "accept_invitation_signed_in", tag = "members",
     request_body = AcceptAsUser,
-    responses((status = 204, description = "Joined"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Joined"), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn accept_as_user(
     State(state): State<AppState>,
     origin: RequestOrigin,

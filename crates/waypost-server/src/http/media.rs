@@ -162,7 +162,8 @@ async fn file_field(
         (status = 413, body = Problem, content_type = "application/problem+json", description = "media-too-large"),
         (status = 415, body = Problem, content_type = "application/problem+json", description = "media-type-unsupported, or not a multipart body"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "media-content-mismatch, provider-refused, validation"),
-        (status = 502, body = Problem, content_type = "application/problem+json", description = "provider-unavailable")))]
+        (status = 502, body = Problem, content_type = "application/problem+json", description = "provider-unavailable")),
+    security(("api_key" = ["messages:send"]), ("session" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -219,7 +220,8 @@ pub async fn upload(
 /// A media file's metadata.
 #[utoipa::path(operation_id = "get_media_info", get, path = "/v1/media/{id}/info", tag = "media",
     params(("id" = String, Path)),
-    responses((status = 200, body = MediaView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = MediaView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["messages:read"]), ("session" = [])))]
 pub async fn info(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -240,7 +242,8 @@ pub async fn info(
             headers(("repr-digest" = String, description = "`sha-256=:<base64>:`"))),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 410, body = Problem, content_type = "application/problem+json", description = "media-expired, media-not-kept"),
-        (status = 502, body = Problem, content_type = "application/problem+json", description = "media-hash-mismatch, provider-unavailable")))]
+        (status = 502, body = Problem, content_type = "application/problem+json", description = "media-hash-mismatch, provider-unavailable")),
+    security(("api_key" = ["messages:read"]), ("session" = [])))]
 pub async fn download(
     State(state): State<AppState>,
     origin: RequestOrigin,

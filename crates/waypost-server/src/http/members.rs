@@ -40,7 +40,8 @@ pub struct AccessReview {
 }
 
 /// Members of the workspace.
-#[utoipa::path(operation_id = "list_members", get, path = "/v1/members", tag = "members", responses((status = 200, body = Vec<MemberView>)))]
+#[utoipa::path(operation_id = "list_members", get, path = "/v1/members", tag = "members", responses((status = 200, body = Vec<MemberView>)),
+    security(("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -78,7 +79,8 @@ pub struct RoleChange {
 /// Changes a member's role (step-up required).
 #[utoipa::path(operation_id = "change_member_role", patch, path = "/v1/members/{user_id}", tag = "members", request_body = RoleChange, params(("user_id" = String, Path)),
     responses((status = 204, description = "Changed"), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Would leave no owner", body = Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "Would leave no owner", body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn change_role(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -94,7 +96,8 @@ pub async fn change_role(
 /// Removes a member (step-up required); the last owner stays.
 #[utoipa::path(operation_id = "remove_member", delete, path = "/v1/members/{user_id}", tag = "members", params(("user_id" = String, Path)),
     responses((status = 204, description = "Removed"), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Last owner", body = Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "Last owner", body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn remove(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -118,7 +121,8 @@ pub struct Elevation {
 #[utoipa::path(post, path = "/v1/members/{user_id}/elevation", operation_id = "elevate_member", tag = "members",
     request_body = Elevation, params(("user_id" = String, Path)),
     responses((status = 204, description = "Granted"), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn elevate(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -135,7 +139,8 @@ pub async fn elevate(
 /// Ends an elevation early.
 #[utoipa::path(delete, path = "/v1/members/{user_id}/elevation", operation_id = "end_member_elevation", tag = "members",
     params(("user_id" = String, Path)),
-    responses((status = 204, description = "Ended"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Ended"), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn end_elevation(
     State(state): State<AppState>,
     origin: RequestOrigin,

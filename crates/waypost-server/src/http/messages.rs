@@ -20,43 +20,36 @@ use crate::auth::Authorized;
 use crate::auth::permission::act;
 use crate::ops::Ctx;
 use crate::ops::message_content::{ContentState, Said, content_of};
-use crate::ops::messages::{self, Accepted, Answer, SendContext, SendMessage};
+use crate::ops::messages::{self, Accepted, Answer, SendMessage};
+use crate::ops::paging::page_limit;
 use crate::state::{AppState, RequestOrigin};
 
-/// `POST /v1/messages` body (documentation shape).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct SendMessageDoc {
-    channel_id: String,
-    /// E.164 number; give this, `user_id` or `contact_id`.
-    to: Option<String>,
-    /// A business-scoped user id (`US.1349…`) or parent BSUID, for customers
-    /// whose phone number WhatsApp withholds. Authentication templates need a phone.
-    user_id: Option<String>,
-    contact_id: Option<String>,
-    /// `text`, `template`, `image`, `document`, `audio`, `video`, `interactive`, `reaction`, `location`, …
-    r#type: String,
-    /// The payload for `type`, as in the WhatsApp Cloud API (e.g. `{"body": "Hi"}`).
-    #[schema(value_type = Option<Object>)]
-    text: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
-    template: Option<serde_json::Value>,
-    /// Media (`image`, `video`, `audio`, `document`, `sticker`): `{"media_id": "med_…"}` for a
-    /// file uploaded with `POST /v1/media` (through the same channel), else the Cloud API's
-    /// `link` or provider `id`; `caption` on image, video and document, `filename` on document.
-    #[schema(value_type = Option<Object>)]
-    image: Option<serde_json::Value>,
-    context: Option<SendContext>,
+/// `POST /v1/messages` body: named here, described in `http::openapi::send`
+/// (one shape per message `type`, which the derive cannot express).
+pub struct SendMessageDoc;
+
+impl utoipa::PartialSchema for SendMessageDoc {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new().into()
+    }
+}
+
+impl ToSchema for SendMessageDoc {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "SendMessage".into()
+    }
 }
 
 /// Queues a message for sending. Policy checks run first; `202` means it is durable.
 #[utoipa::path(operation_id = "send_message", post, path = "/v1/messages", tag = "messages",
     request_body = SendMessageDoc,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body get the first answer")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[\\x21-\\x7E]+$",
+        description = "Retries with the same key and body get the first answer")),
     responses((status = 202, body = Accepted),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json",
-            description = "Refused by policy: recipient-opted-out, recipient-restricted, marketing-consent-required, outside-window, template-unknown, template-not-approved, template-parameters, payload-limit, shield-blocked, idempotency-key-reused, media-type-mismatch, media-channel-mismatch, media-expired, media-not-sendable")))]
+            description = "Refused by policy: recipient-opted-out, recipient-restricted, marketing-consent-required, outside-window, template-unknown, template-not-approved, template-parameters, payload-limit, shield-blocked, idempotency-key-reused, media-type-mismatch, media-channel-mismatch, media-expired, media-not-sendable")),
+    security(("api_key" = ["messages:send"]), ("session" = [])))]
 pub async fn send(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -168,7 +161,8 @@ pub(crate) fn message_view(m: MessageRow, said: Said) -> MessageView {
 
 /// One message with its status history and provider codes.
 #[utoipa::path(operation_id = "get_message", get, path = "/v1/messages/{id}", tag = "messages", params(("id" = String, Path)),
-    responses((status = 200, body = MessageView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = MessageView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["messages:read"]), ("session" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     auth: Authorized<act::MessagesRead>,
@@ -218,6 +212,7 @@ pub struct MessageQuery {
     /// The `next_cursor` of the previous page.
     pub after: Option<String>,
     /// Page size, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -229,7 +224,8 @@ pub struct MessagePage {
 
 /// The workspace's messages, oldest first, filtered.
 #[utoipa::path(operation_id = "list_messages", get, path = "/v1/messages", tag = "messages", params(MessageQuery),
-    responses((status = 200, body = MessagePage), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = MessagePage), (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["messages:read"]), ("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authorized<act::MessagesRead>,
@@ -254,7 +250,7 @@ pub async fn list(
     {
         return Err(unprocessable("`direction` must be `outbound` or `inbound`"));
     }
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let limit = page_limit(q.limit, 100, 500)?;
     let filter = MessageFilter {
         channel_id: q.channel_id,
         contact_id: q.contact_id,

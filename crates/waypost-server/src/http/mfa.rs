@@ -34,7 +34,8 @@ pub struct RecoveryCodes {
 
 /// Starts TOTP enrolment (step-up required): a new secret, pending until confirmed.
 #[utoipa::path(operation_id = "enroll_totp", post, path = "/v1/auth/mfa/totp", tag = "auth",
-    responses((status = 200, body = TotpEnrollment), (status = 409, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = TotpEnrollment), (status = 409, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn enroll(
     State(state): State<AppState>,
     caller: Caller,
@@ -48,7 +49,8 @@ pub async fn enroll(
 
 /// Confirms enrolment with a current code; answers the recovery codes once.
 #[utoipa::path(operation_id = "confirm_totp", post, path = "/v1/auth/mfa/totp/confirm", tag = "auth", request_body = TotpConfirm,
-    responses((status = 200, body = RecoveryCodes), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = RecoveryCodes), (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn confirm(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -60,7 +62,8 @@ pub async fn confirm(
 }
 
 /// Replaces all recovery codes (step-up required).
-#[utoipa::path(operation_id = "regenerate_recovery_codes", post, path = "/v1/auth/mfa/recovery-codes", tag = "auth", responses((status = 200, body = RecoveryCodes)))]
+#[utoipa::path(operation_id = "regenerate_recovery_codes", post, path = "/v1/auth/mfa/recovery-codes", tag = "auth", responses((status = 200, body = RecoveryCodes)),
+    security(("session" = [])))]
 pub async fn regenerate(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -71,7 +74,8 @@ pub async fn regenerate(
 }
 
 /// Turns TOTP off and deletes the recovery codes (step-up required).
-#[utoipa::path(operation_id = "disable_totp", delete, path = "/v1/auth/mfa/totp", tag = "auth", responses((status = 204, description = "Disabled")))]
+#[utoipa::path(operation_id = "disable_totp", delete, path = "/v1/auth/mfa/totp", tag = "auth", responses((status = 204, description = "Disabled")),
+    security(("session" = [])))]
 pub async fn disable(
     State(state): State<AppState>,
     origin: RequestOrigin,

@@ -40,7 +40,8 @@ pub struct PasskeyAssertion {
 
 /// Starts a passwordless sign-in: answers assertion options for the account's passkeys.
 #[utoipa::path(operation_id = "start_passkey_login", post, path = "/v1/auth/passkeys/login/start", tag = "auth", request_body = PasskeyLoginStart,
-    responses((status = 200, body = Ceremony)))]
+    responses((status = 200, body = Ceremony)),
+    security(()))]
 pub async fn login_start(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<PasskeyLoginStart>,
@@ -127,7 +128,8 @@ fn fake_options(
         (status = 401, description = "The assertion was refused", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown or expired challenge", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Locked or throttled; see Retry-After", body = Problem, content_type = "application/problem+json"),
-    ))]
+    ),
+    security(()))]
 pub async fn login_finish(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -145,7 +147,8 @@ pub async fn login_finish(
         (status = 401, description = "The assertion was refused", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown or expired challenge", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Locked or throttled; see Retry-After", body = Problem, content_type = "application/problem+json"),
-    ))]
+    ),
+    security(()))]
 pub async fn second_factor_finish(
     State(state): State<AppState>,
     origin: RequestOrigin,

@@ -68,7 +68,8 @@ impl From<PasskeyRecord> for PasskeyView {
 #[utoipa::path(operation_id = "start_passkey_registration", post, path = "/v1/auth/passkeys/register/start", tag = "auth",
     responses((status = 200, body = Ceremony),
         (status = 403, description = "Re-authentication required", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Too many passkeys", body = Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "Too many passkeys", body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn register_start(
     State(state): State<AppState>,
     caller: Caller,
@@ -80,7 +81,8 @@ pub async fn register_start(
 /// Finishes registration; answers the new passkey.
 #[utoipa::path(operation_id = "finish_passkey_registration", post, path = "/v1/auth/passkeys/register/finish", tag = "auth", request_body = RegisterFinish,
     responses((status = 201, body = PasskeyView),
-        (status = 422, description = "Unknown challenge, bad name or refused credential", body = Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "Unknown challenge, bad name or refused credential", body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn register_finish(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -101,7 +103,8 @@ pub async fn register_finish(
 
 /// The signed-in user's passkeys.
 #[utoipa::path(operation_id = "list_passkeys", get, path = "/v1/auth/passkeys", tag = "auth",
-    responses((status = 200, body = Vec<PasskeyView>)))]
+    responses((status = 200, body = Vec<PasskeyView>)),
+    security(("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -115,7 +118,8 @@ pub async fn list(
     params(("id" = String, Path, description = "Passkey id")),
     responses((status = 204, description = "Removed"),
         (status = 403, description = "Re-authentication required", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+        (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn remove(
     State(state): State<AppState>,
     origin: RequestOrigin,

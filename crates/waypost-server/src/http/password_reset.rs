@@ -31,7 +31,8 @@ pub struct ResetRequested {
     responses(
         (status = 202, description = "A link was mailed if the address has an account", body = ResetRequested),
         (status = 429, description = "Too many requests for this address or network", body = Problem, content_type = "application/problem+json"),
-    ))]
+    ),
+    security(()))]
 pub async fn request(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -73,7 +74,8 @@ pub struct ResetCompletion {
         (status = 401, description = "The account's second factor is needed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Link unknown, used or expired", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Password refused", body = Problem, content_type = "application/problem+json"),
-    ))]
+    ),
+    security(()))]
 pub async fn complete(
     State(state): State<AppState>,
     origin: RequestOrigin,

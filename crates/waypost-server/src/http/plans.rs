@@ -163,7 +163,8 @@ pub struct WorkspacePlanView {
 /// The workspace's plan, billing status and this month's use of each quota
 /// (scope `usage:read`); a workspace without a plan is unlimited and `active`.
 #[utoipa::path(operation_id = "get_workspace_plan", get, path = "/v1/plan", tag = "usage",
-    responses((status = 200, body = WorkspacePlanView)))]
+    responses((status = 200, body = WorkspacePlanView)),
+    security(("api_key" = ["usage:read"]), ("session" = [])))]
 pub async fn get_workspace_plan(
     State(state): State<AppState>,
     auth: Authorized<act::UsageRead>,

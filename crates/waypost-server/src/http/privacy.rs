@@ -19,6 +19,7 @@ use crate::auth::Authorized;
 use crate::auth::permission::act;
 use crate::messaging::content_key;
 use crate::ops::Ctx;
+use crate::ops::paging::page_limit;
 use crate::ops::privacy::{self, audit_for, known_contact, request_row, subject};
 use crate::state::{AppState, RequestOrigin};
 
@@ -63,7 +64,8 @@ pub struct SubjectExport {
 /// Export: every record about the person with this number, as one JSON document.
 #[utoipa::path(operation_id = "export_subject", get, path = "/v1/privacy/subjects/{phone}", tag = "privacy",
     params(("phone" = String, Path, description = "E.164 number (URL-encoded) or business-scoped user id")),
-    responses((status = 200, body = SubjectExport), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = SubjectExport), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["privacy:manage"]), ("session" = [])))]
 pub async fn export(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -190,7 +192,8 @@ pub async fn subject_export(
 /// Rectify: corrects the person's name, attributes, language, time zone or tags.
 #[utoipa::path(operation_id = "rectify_subject", patch, path = "/v1/privacy/subjects/{phone}", tag = "privacy",
     params(("phone" = String, Path)), request_body = UpdateContact,
-    responses((status = 200, body = ContactView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ContactView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["privacy:manage"]), ("session" = [])))]
 pub async fn rectify(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -247,7 +250,8 @@ async fn set_restricted(
 /// Restrict processing: nothing is sent to this person until unrestricted.
 #[utoipa::path(operation_id = "restrict_subject", post, path = "/v1/privacy/subjects/{phone}/restrict", tag = "privacy",
     params(("phone" = String, Path)),
-    responses((status = 200, body = ContactView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ContactView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["privacy:manage"]), ("session" = [])))]
 pub async fn restrict(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -260,7 +264,8 @@ pub async fn restrict(
 /// Lifts a restriction.
 #[utoipa::path(operation_id = "unrestrict_subject", post, path = "/v1/privacy/subjects/{phone}/unrestrict", tag = "privacy",
     params(("phone" = String, Path)),
-    responses((status = 200, body = ContactView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ContactView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["privacy:manage"]), ("session" = [])))]
 pub async fn unrestrict(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -284,7 +289,8 @@ pub struct ErasureView {
 /// its consent history, messages, media files and events. The audit log keeps a keyed hash, not the number.
 #[utoipa::path(operation_id = "erase_subject", delete, path = "/v1/privacy/subjects/{phone}", tag = "privacy",
     params(("phone" = String, Path)),
-    responses((status = 200, body = ErasureView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ErasureView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["privacy:manage"]), ("session" = [])))]
 pub async fn erase(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -307,6 +313,7 @@ pub async fn erase(
 #[derive(Deserialize, IntoParams)]
 pub struct RegisterQuery {
     /// At most this many, newest first (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -325,7 +332,8 @@ pub struct RequestView {
 
 /// The register of data-subject requests, newest first.
 #[utoipa::path(operation_id = "list_privacy_requests", get, path = "/v1/privacy/requests", tag = "privacy",
-    params(RegisterQuery), responses((status = 200, body = Vec<RequestView>)))]
+    params(RegisterQuery), responses((status = 200, body = Vec<RequestView>)),
+    security(("api_key" = ["privacy:manage"]), ("session" = [])))]
 pub async fn register(
     State(state): State<AppState>,
     auth: Authorized<act::PrivacyManage>,
@@ -335,7 +343,7 @@ pub async fn register(
         .store
         .privacy_requests(
             &auth.workspace_id.to_string(),
-            q.limit.unwrap_or(100).clamp(1, 1000),
+            page_limit(q.limit, 100, 1000)?,
         )
         .await?;
     Ok(Json(

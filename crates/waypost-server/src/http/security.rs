@@ -18,6 +18,7 @@ use super::{ApiError, Problem, unprocessable};
 use crate::auth::permission::act;
 use crate::auth::{Authorized, Operator};
 use crate::ops::Ctx;
+use crate::ops::paging::page_limit;
 use crate::ops::security_alerts::{acknowledge, alert_json};
 use crate::ops::suspensions::{self, Source, Suspend};
 use crate::state::{AppState, RequestOrigin};
@@ -85,6 +86,7 @@ pub struct AlertQuery {
     #[serde(default)]
     pub open: bool,
     /// 1 to 500 (default 100), newest first.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -99,8 +101,8 @@ fn target(kind: &str) -> Result<SuspensionTarget, ApiError> {
         .map_err(|e: waypost_core::trust::UnknownTarget| unprocessable(e.to_string()))
 }
 
-fn limit(l: Option<u32>) -> u32 {
-    l.unwrap_or(100).clamp(1, 500)
+fn limit(l: Option<u32>) -> Result<u32, ApiError> {
+    page_limit(l, 100, 500)
 }
 
 /// Suspends an API key, a channel (its outbox is held), a user or a workspace.
@@ -135,7 +137,7 @@ pub async fn list_all_suspensions(
     _operator: Operator,
     Query(q): Query<AlertQuery>,
 ) -> Result<Json<Vec<SuspensionView>>, ApiError> {
-    let rows = state.store.list_suspensions(None, limit(q.limit)).await?;
+    let rows = state.store.list_suspensions(None, limit(q.limit)?).await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
 
@@ -163,7 +165,7 @@ pub async fn list_all_alerts(
 ) -> Result<Json<Vec<AlertView>>, ApiError> {
     let rows = state
         .store
-        .list_alerts(None, q.open, limit(q.limit))
+        .list_alerts(None, q.open, limit(q.limit)?)
         .await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
@@ -187,7 +189,8 @@ pub async fn operator_acknowledge(
 
 /// The workspace's security alerts, newest first.
 #[utoipa::path(operation_id = "list_security_alerts", get, path = "/v1/security/alerts", tag = "security",
-    params(AlertQuery), responses((status = 200, body = Vec<AlertView>)))]
+    params(AlertQuery), responses((status = 200, body = Vec<AlertView>)),
+    security(("api_key" = ["audit:read"]), ("session" = [])))]
 pub async fn list_alerts(
     State(state): State<AppState>,
     auth: Authorized<act::AuditRead>,
@@ -196,7 +199,7 @@ pub async fn list_alerts(
     let ws = auth.workspace_id.to_string();
     let rows = state
         .store
-        .list_alerts(Some(&ws), q.open, limit(q.limit))
+        .list_alerts(Some(&ws), q.open, limit(q.limit)?)
         .await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
@@ -204,7 +207,8 @@ pub async fn list_alerts(
 /// Acknowledges one of the workspace's alerts (audited).
 #[utoipa::path(operation_id = "acknowledge_security_alert", post, path = "/v1/security/alerts/{id}/acknowledge", tag = "security",
     params(("id" = String, Path)),
-    responses((status = 200, body = AlertView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = AlertView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn acknowledge_alert(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -224,7 +228,8 @@ pub async fn acknowledge_alert(
 
 /// The workspace's suspensions, newest first.
 #[utoipa::path(operation_id = "list_suspensions", get, path = "/v1/security/suspensions", tag = "security",
-    params(AlertQuery), responses((status = 200, body = Vec<SuspensionView>)))]
+    params(AlertQuery), responses((status = 200, body = Vec<SuspensionView>)),
+    security(("api_key" = ["audit:read"]), ("session" = [])))]
 pub async fn list_suspensions(
     State(state): State<AppState>,
     auth: Authorized<act::AuditRead>,
@@ -233,7 +238,7 @@ pub async fn list_suspensions(
     let ws = auth.workspace_id.to_string();
     let rows = state
         .store
-        .list_suspensions(Some(&ws), limit(q.limit))
+        .list_suspensions(Some(&ws), limit(q.limit)?)
         .await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
@@ -243,7 +248,8 @@ pub async fn list_suspensions(
     params(("target_kind" = String, Path), ("target_id" = String, Path)),
     responses((status = 200, body = SuspensionView),
         (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+        (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn owner_lift(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -259,7 +265,8 @@ pub async fn owner_lift(
 
 /// Whether findings may suspend by themselves.
 #[utoipa::path(operation_id = "get_security_policy", get, path = "/v1/security/policy", tag = "security",
-    responses((status = 200, body = SecurityPolicy)))]
+    responses((status = 200, body = SecurityPolicy)),
+    security(("api_key" = ["audit:read"]), ("session" = [])))]
 pub async fn get_policy(
     State(state): State<AppState>,
     auth: Authorized<act::AuditRead>,
@@ -273,7 +280,8 @@ pub async fn get_policy(
 
 /// Sets whether a high-severity finding suspends the key or channel it is about (audited).
 #[utoipa::path(operation_id = "set_security_policy", put, path = "/v1/security/policy", tag = "security",
-    request_body = SecurityPolicy, responses((status = 200, body = SecurityPolicy)))]
+    request_body = SecurityPolicy, responses((status = 200, body = SecurityPolicy)),
+    security(("session" = [])))]
 pub async fn set_policy(
     State(state): State<AppState>,
     origin: RequestOrigin,

@@ -23,7 +23,8 @@ pub struct SessionView {
 }
 
 /// This user's active sessions.
-#[utoipa::path(get, path = "/v1/auth/sessions", tag = "auth", responses((status = 200, body = Vec<SessionView>)))]
+#[utoipa::path(get, path = "/v1/auth/sessions", tag = "auth", responses((status = 200, body = Vec<SessionView>)),
+    security(("session" = [])))]
 pub async fn list_sessions(
     State(state): State<AppState>,
     caller: Caller,
@@ -50,7 +51,8 @@ pub async fn list_sessions(
 /// Ends one of this user's sessions.
 #[utoipa::path(delete, path = "/v1/auth/sessions/{id}", tag = "auth",
     params(("id" = String, Path, description = "Session id")),
-    responses((status = 204, description = "Ended"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Ended"), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn revoke_session(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -72,7 +74,8 @@ pub async fn revoke_session(
 }
 
 /// Ends every session of this user except the current one.
-#[utoipa::path(delete, path = "/v1/auth/sessions", tag = "auth", responses((status = 204, description = "Ended")))]
+#[utoipa::path(delete, path = "/v1/auth/sessions", tag = "auth", responses((status = 204, description = "Ended")),
+    security(("session" = [])))]
 pub async fn revoke_other_sessions(
     State(state): State<AppState>,
     origin: RequestOrigin,

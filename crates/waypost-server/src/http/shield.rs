@@ -184,7 +184,8 @@ impl BatchScanRequest {
 /// Scans one message (scope `shield:scan`).
 #[utoipa::path(operation_id = "scan_message", post, path = "/v1/shield/scan", tag = "shield", request_body = ScanRequest,
     responses((status = 200, body = ScanVerdict), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["shield:scan"]), ("session" = [])))]
 pub async fn scan(
     State(state): State<AppState>,
     auth: Authorized<act::ShieldScan>,
@@ -217,7 +218,8 @@ pub async fn scan(
 /// Scans 1 to 100 messages at once (scope `shield:scan`); verdicts come back in order.
 #[utoipa::path(operation_id = "scan_message_batch", post, path = "/v1/shield/scan/batch", tag = "shield", request_body = BatchScanRequest,
     responses((status = 200, body = BatchScanResponse), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["shield:scan"]), ("session" = [])))]
 pub async fn scan_batch(
     State(state): State<AppState>,
     auth: Authorized<act::ShieldScan>,

@@ -18,12 +18,14 @@ use crate::auth::Authorized;
 use crate::auth::permission::act;
 use crate::messaging::client_for;
 use crate::ops::Ctx;
+use crate::ops::paging::page_limit;
 use crate::ops::templates::{self, NewTemplate, provider_problem};
 use crate::state::{AppState, RequestOrigin};
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateTemplate {
     /// Lower-case letters, digits and underscores, at most 512.
+    #[schema(min_length = 1, max_length = 512)]
     pub name: String,
     /// Locale code, e.g. `en_US`.
     pub language: String,
@@ -72,6 +74,7 @@ pub struct TemplateQuery {
     /// The `next_cursor` of the previous page.
     pub after: Option<String>,
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -96,7 +99,8 @@ pub(crate) fn view(t: TemplateRow) -> TemplateView {
     responses((status = 201, body = TemplateView),
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 502, body = Problem, content_type = "application/problem+json")))]
+        (status = 502, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["templates:write"]), ("session" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -116,13 +120,14 @@ pub async fn create(
 
 /// The workspace's templates, oldest first (scope `templates:read`).
 #[utoipa::path(operation_id = "list_templates", get, path = "/v1/templates", tag = "templates", params(TemplateQuery),
-    responses((status = 200, body = TemplatePage)))]
+    responses((status = 200, body = TemplatePage)),
+    security(("api_key" = ["templates:read"]), ("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authorized<act::TemplatesRead>,
     Query(q): Query<TemplateQuery>,
 ) -> Result<Json<TemplatePage>, ApiError> {
-    let limit = q.limit.unwrap_or(50).clamp(1, 100);
+    let limit = page_limit(q.limit, 50, 100)?;
     let filter = TemplateFilter {
         status: q.status.map(|s| s.to_ascii_uppercase()),
         channel_id: q.channel_id,
@@ -143,7 +148,8 @@ pub async fn list(
 
 /// One template with its current review status (scope `templates:read`).
 #[utoipa::path(operation_id = "get_template", get, path = "/v1/templates/{id}", tag = "templates", params(("id" = String, Path)),
-    responses((status = 200, body = TemplateView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = TemplateView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["templates:read"]), ("session" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     auth: Authorized<act::TemplatesRead>,
@@ -160,7 +166,8 @@ pub async fn get(
 #[utoipa::path(operation_id = "delete_template", delete, path = "/v1/templates/{id}", tag = "templates", params(("id" = String, Path)),
     responses((status = 204, description = "Deleted"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 502, body = Problem, content_type = "application/problem+json")))]
+        (status = 502, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["templates:write"]), ("session" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -232,7 +239,8 @@ pub struct TemplateSyncView {
     responses((status = 200, body = TemplateSyncView),
         (status = 404, description = "No such channel", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The workspace has no channel", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "No channel could be synced", body = Problem, content_type = "application/problem+json")))]
+        (status = 502, description = "No channel could be synced", body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["templates:write"]), ("session" = [])))]
 pub async fn sync(
     State(state): State<AppState>,
     origin: RequestOrigin,

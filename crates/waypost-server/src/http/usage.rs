@@ -162,8 +162,9 @@ fn view(r: UsageReport) -> UsageView {
 /// (scope `usage:read`). CSV (`period,channel_id,metric,count`) with
 /// `Accept: text/csv` or `format=csv`.
 #[utoipa::path(operation_id = "get_usage", get, path = "/v1/usage", tag = "usage", params(UsageParams),
-    responses((status = 200, body = UsageView), (status = 200, content_type = "text/csv", body = String),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, content((UsageView = "application/json"), (String = "text/csv"))),
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["usage:read"]), ("session" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     origin: RequestOrigin,

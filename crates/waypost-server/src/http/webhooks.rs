@@ -18,6 +18,7 @@ use super::{ApiError, Problem};
 use crate::auth::Authorized;
 use crate::auth::permission::act;
 use crate::ops::Ctx;
+use crate::ops::paging::page_limit;
 use crate::ops::webhook_endpoints::{self as op, EndpointChange, NewEndpoint, Replay};
 use crate::state::{AppState, RequestOrigin};
 
@@ -119,6 +120,7 @@ pub struct AttemptQuery {
     /// The `next_cursor` of the previous page.
     pub before: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -167,7 +169,8 @@ pub struct AttemptPage {
 #[utoipa::path(operation_id = "create_webhook_endpoint", post, path = "/v1/webhook-endpoints", tag = "webhooks",
     request_body = CreateEndpoint,
     responses((status = 201, body = CreatedEndpoint), (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json")))]
+        (status = 409, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["webhooks:manage"]), ("session" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -194,7 +197,8 @@ pub async fn create(
 
 /// The workspace's webhook endpoints (never their secrets).
 #[utoipa::path(operation_id = "list_webhook_endpoints", get, path = "/v1/webhook-endpoints", tag = "webhooks",
-    responses((status = 200, body = Vec<EndpointView>)))]
+    responses((status = 200, body = Vec<EndpointView>)),
+    security(("api_key" = ["webhooks:manage"]), ("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -208,7 +212,8 @@ pub async fn list(
 /// One webhook endpoint.
 #[utoipa::path(operation_id = "get_webhook_endpoint", get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
     params(("id" = String, Path)),
-    responses((status = 200, body = EndpointView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = EndpointView), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["webhooks:manage"]), ("session" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -223,7 +228,8 @@ pub async fn get(
 #[utoipa::path(operation_id = "update_webhook_endpoint", patch, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
     params(("id" = String, Path)), request_body = UpdateEndpoint,
     responses((status = 200, body = EndpointView), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["webhooks:manage"]), ("session" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -244,7 +250,8 @@ pub async fn update(
 /// Deletes a webhook endpoint with its pending deliveries and attempt log.
 #[utoipa::path(operation_id = "delete_webhook_endpoint", delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
     params(("id" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Deleted"), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["webhooks:manage"]), ("session" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -258,7 +265,8 @@ pub async fn delete(
 /// Replaces the signing secret; the old one keeps signing alongside for 24 hours.
 #[utoipa::path(operation_id = "rotate_webhook_secret", post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks",
     params(("id" = String, Path)),
-    responses((status = 200, body = RotatedSecret), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = RotatedSecret), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["webhooks:manage"]), ("session" = [])))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -275,7 +283,8 @@ pub async fn rotate_secret(
 /// Sends a `webhook.test` event to this endpoint only.
 #[utoipa::path(operation_id = "test_webhook_endpoint", post, path = "/v1/webhook-endpoints/{id}/test", tag = "webhooks",
     params(("id" = String, Path)),
-    responses((status = 202, body = QueuedEvent), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 202, body = QueuedEvent), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["webhooks:manage"]), ("session" = [])))]
 pub async fn send_test(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -290,7 +299,8 @@ pub async fn send_test(
 /// The endpoint's delivery attempts, newest first.
 #[utoipa::path(operation_id = "list_webhook_attempts", get, path = "/v1/webhook-endpoints/{id}/attempts", tag = "webhooks",
     params(("id" = String, Path), AttemptQuery),
-    responses((status = 200, body = AttemptPage), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = AttemptPage), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["webhooks:manage"]), ("session" = [])))]
 pub async fn attempts(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -299,7 +309,7 @@ pub async fn attempts(
     Query(q): Query<AttemptQuery>,
 ) -> Result<Json<AttemptPage>, ApiError> {
     let ctx = Ctx::of(&auth, origin);
-    let limit = q.limit.unwrap_or(50);
+    let limit = page_limit(q.limit, 50, 200)?;
     let (data, next_cursor) = op::attempts(&state, &ctx, &id, q.before.as_deref(), limit).await?;
     Ok(Json(AttemptPage {
         data: data.into_iter().map(AttemptView::from).collect(),
@@ -312,7 +322,8 @@ pub async fn attempts(
 #[utoipa::path(operation_id = "replay_webhook_endpoint", post, path = "/v1/webhook-endpoints/{id}/replay", tag = "webhooks",
     params(("id" = String, Path)), request_body = ReplayRequest,
     responses((status = 202, body = Queued), (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json")))]
+        (status = 429, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["webhooks:manage"]), ("session" = [])))]
 pub async fn replay(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -344,7 +355,8 @@ pub async fn replay(
 /// Delivers one event again to the workspace's endpoints that take its type (or one endpoint).
 #[utoipa::path(operation_id = "resend_event", post, path = "/v1/events/{id}/resend", tag = "webhooks",
     params(("id" = String, Path), ResendQuery),
-    responses((status = 202, body = Queued), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 202, body = Queued), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("api_key" = ["webhooks:manage"]), ("session" = [])))]
 pub async fn resend(
     State(state): State<AppState>,
     origin: RequestOrigin,

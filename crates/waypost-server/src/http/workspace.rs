@@ -63,7 +63,8 @@ impl From<workspace::Settings> for WorkspaceView {
 
 /// The workspace the request acts in.
 #[utoipa::path(get, path = "/v1/workspace", operation_id = "get_workspace", tag = "members",
-    responses((status = 200, body = WorkspaceView)))]
+    responses((status = 200, body = WorkspaceView)),
+    security(("session" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -75,7 +76,8 @@ pub async fn get(
 
 /// Changes workspace settings (step-up required). Requiring MFA needs MFA on your own account first.
 #[utoipa::path(patch, path = "/v1/workspace", operation_id = "update_workspace", tag = "members", request_body = WorkspaceSettings,
-    responses((status = 200, body = WorkspaceView), (status = 409, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = WorkspaceView), (status = 409, body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -120,7 +122,8 @@ pub struct WorkspaceDeletionScheduled {
         (status = 202, description = "Scheduled", body = WorkspaceDeletionScheduled),
         (status = 403, description = "Not an owner, or re-authentication required", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The confirmation is not the workspace's name", body = Problem, content_type = "application/problem+json"),
-    ))]
+    ),
+    security(("session" = [])))]
 pub async fn request_workspace_deletion(
     State(state): State<AppState>,
     origin: RequestOrigin,
@@ -140,7 +143,8 @@ pub async fn request_workspace_deletion(
     responses(
         (status = 204, description = "Cancelled"),
         (status = 404, description = "No deletion pending", body = Problem, content_type = "application/problem+json"),
-    ))]
+    ),
+    security(("session" = [])))]
 pub async fn cancel_workspace_deletion(
     State(state): State<AppState>,
     origin: RequestOrigin,

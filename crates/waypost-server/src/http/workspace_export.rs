@@ -43,7 +43,8 @@ enum Next {
 /// `member`, `channel`, `webhook_endpoint`, `template`, `contact`,
 /// `audit_event`). Owners and admins; a recent sign-in required.
 #[utoipa::path(get, path = "/v1/workspace/export", operation_id = "export_workspace", tag = "members",
-    responses((status = 200, description = "One JSON object per line", content_type = "application/x-ndjson", body = String)))]
+    responses((status = 200, description = "One JSON object per line", content_type = "application/x-ndjson", body = String)),
+    security(("session" = [])))]
 pub async fn export(
     State(state): State<AppState>,
     origin: RequestOrigin,

@@ -33,6 +33,7 @@ pub const WORK_COLUMN: &str = "sealed";
 pub struct NewRule {
     pub channel_id: String,
     /// `welcome`, `away` or `keyword`.
+    #[schema(pattern = "^(welcome|away|keyword)$")]
     pub kind: String,
     pub name: String,
     /// Higher wins when several rules match.

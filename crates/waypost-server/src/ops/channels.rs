@@ -37,6 +37,7 @@ impl Provider {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChannel {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     pub provider: Provider,
     pub phone_number_id: String,
@@ -51,6 +52,7 @@ pub struct CreateChannel {
     /// e.g. `v21.0`.
     pub api_version: Option<String>,
     /// Messages per second this number may send (default 80).
+    #[schema(minimum = 1, maximum = 10000)]
     pub throughput_mps: Option<u32>,
 }
 
@@ -58,6 +60,7 @@ pub struct CreateChannel {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateChannel {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     pub phone_number_id: Option<String>,
     pub waba_id: Option<String>,
@@ -66,6 +69,7 @@ pub struct UpdateChannel {
     pub verify_token: Option<String>,
     pub base_url: Option<String>,
     pub api_version: Option<String>,
+    #[schema(minimum = 1, maximum = 10000)]
     pub throughput_mps: Option<u32>,
 }
 

@@ -22,6 +22,7 @@ use waypost_core::{IncidentId, NewAuditEvent, WorkspaceId};
 use waypost_crypto::Aad;
 use waypost_store::incidents::{IncidentFilter, IncidentRow, IncidentWrite};
 
+use super::paging::page_limit;
 use crate::auth::Operator;
 use crate::error::{ApiError, Problem};
 use crate::state::{AppState, RequestOrigin};
@@ -123,6 +124,7 @@ pub struct IncidentQuery {
     /// The `next_cursor` of the previous page.
     pub after: Option<String>,
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -405,7 +407,7 @@ pub async fn create(
 
 /// Every incident, oldest first, optionally by status.
 pub async fn list(state: &AppState, q: IncidentQuery) -> Result<IncidentPage, ApiError> {
-    let limit = q.limit.unwrap_or(50).clamp(1, 100);
+    let limit = page_limit(q.limit, 50, 100)?;
     let filter = IncidentFilter {
         status: status_filter(q.status)?,
         after: q.after,

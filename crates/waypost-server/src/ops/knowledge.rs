@@ -22,7 +22,9 @@ const CHUNK_CHARS: usize = 800;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewFaq {
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub question: String,
+    #[schema(min_length = 1, max_length = 4000, pattern = r"\S")]
     pub answer: String,
 }
 

@@ -43,6 +43,7 @@ pub mod message_content;
 pub mod messages;
 pub mod mfa;
 pub mod notices;
+pub mod paging;
 pub mod passkey_sign_in;
 pub mod passkeys;
 pub mod password_reset;

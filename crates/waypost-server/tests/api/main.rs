@@ -59,6 +59,7 @@ mod members;
 mod messaging;
 mod messaging_fixture;
 mod mfa;
+mod openapi_security;
 mod operations;
 mod outbound_policy;
 mod passkeys;
