@@ -94,11 +94,7 @@ async fn account_deletion_with_grace_and_cancellation(backend: Backend) {
     run_due_deletions(&app.state).await.unwrap();
     let b = login(&app, "bob@example.com", PASSWORD).await;
     assert!(
-        app.state
-            .store
-            .find_user_by_email("bob@example.com")
-            .await
-            .unwrap()
+        waypost_server::emails::user_by_email(&app.state, "bob@example.com").await.unwrap()
             .is_some(),
         "a cancelled deletion does not happen"
     );
@@ -112,21 +108,13 @@ async fn account_deletion_with_grace_and_cancellation(backend: Backend) {
     app.clock.advance(Duration::days(13));
     run_due_deletions(&app.state).await.unwrap();
     assert!(
-        app.state
-            .store
-            .find_user_by_email("bob@example.com")
-            .await
-            .unwrap()
+        waypost_server::emails::user_by_email(&app.state, "bob@example.com").await.unwrap()
             .is_some()
     );
     app.clock.advance(Duration::days(2));
     run_due_deletions(&app.state).await.unwrap();
     assert!(
-        app.state
-            .store
-            .find_user_by_email("bob@example.com")
-            .await
-            .unwrap()
+        waypost_server::emails::user_by_email(&app.state, "bob@example.com").await.unwrap()
             .is_none()
     );
     assert_problem(
@@ -138,10 +126,7 @@ async fn account_deletion_with_grace_and_cancellation(backend: Backend) {
         401,
     )
     .await;
-    let members = app
-        .state
-        .store
-        .list_members(&ana.workspace_id.to_string())
+    let members = app.state.store.list_members_sealed(&ana.workspace_id.to_string())
         .await
         .unwrap();
     assert_eq!(members.len(), 1);
