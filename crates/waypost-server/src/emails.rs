@@ -78,10 +78,7 @@ pub async fn user(state: &AppState, id: &str) -> Result<UserRecord, ApiError> {
 }
 
 /// The user signing in with `email` (any case, surrounding spaces ignored).
-pub async fn user_by_email(
-    state: &AppState,
-    email: &str,
-) -> Result<Option<UserRecord>, ApiError> {
+pub async fn user_by_email(state: &AppState, email: &str) -> Result<Option<UserRecord>, ApiError> {
     match state
         .store
         .find_user_by_email_index(&index(&state.keys, email))

@@ -85,7 +85,7 @@ pub async fn serve(
             cert.display()
         );
     }
-    if let Some(owner) = waypost_server::emails::user_by_email(state, OWNER_EMAIL).await? {
+    if let Some(owner) = waypost_server::emails::user_by_email(&state, OWNER_EMAIL).await? {
         // For assigning conversations through the API.
         println!("Owner's member id: {}", owner.id);
     }

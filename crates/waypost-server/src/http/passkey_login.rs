@@ -47,7 +47,7 @@ pub async fn login_start(
 ) -> Result<Response, ApiError> {
     let normalized = req.email.trim().to_lowercase();
     let user = match Email::parse(&req.email) {
-        Ok(email) => crate::emails::user_by_email(state, email.as_str()).await?,
+        Ok(email) => crate::emails::user_by_email(&state, email.as_str()).await?,
         Err(_) => None,
     };
     let passkeys: Vec<Passkey> = match &user {

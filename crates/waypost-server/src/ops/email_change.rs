@@ -257,13 +257,21 @@ pub async fn confirm(
             let event = NewAuditEvent::new(None, actor, "account.email_changed")
                 .details(serde_json::json!({ "from": mask_address(&user.email), "to": mask_address(&record.email) }))
                 .mail(mail::queue(state, MailKind::EmailChanged, &letter));
-            (EmailChange::Apply(for_user(state, &user.id, &record.email)), Some(undo), event)
+            (
+                EmailChange::Apply(for_user(state, &user.id, &record.email)),
+                Some(undo),
+                event,
+            )
         }
         Purpose::Undo => {
             let event = NewAuditEvent::new(None, actor, "account.email_change_undone")
                 .details(serde_json::json!({ "from": mask_address(&user.email), "to": mask_address(&record.email) }))
                 .mail(mail::queue(state, MailKind::EmailChanged, &letters::email_restored(&record.email)));
-            (EmailChange::Undo(for_user(state, &user.id, &record.email)), None, event)
+            (
+                EmailChange::Undo(for_user(state, &user.id, &record.email)),
+                None,
+                event,
+            )
         }
     };
     let event = origin.stamp(event.target("user", user.id.clone()));

@@ -94,7 +94,9 @@ async fn account_deletion_with_grace_and_cancellation(backend: Backend) {
     run_due_deletions(&app.state).await.unwrap();
     let b = login(&app, "bob@example.com", PASSWORD).await;
     assert!(
-        waypost_server::emails::user_by_email(&app.state, "bob@example.com").await.unwrap()
+        waypost_server::emails::user_by_email(&app.state, "bob@example.com")
+            .await
+            .unwrap()
             .is_some(),
         "a cancelled deletion does not happen"
     );
@@ -108,13 +110,17 @@ async fn account_deletion_with_grace_and_cancellation(backend: Backend) {
     app.clock.advance(Duration::days(13));
     run_due_deletions(&app.state).await.unwrap();
     assert!(
-        waypost_server::emails::user_by_email(&app.state, "bob@example.com").await.unwrap()
+        waypost_server::emails::user_by_email(&app.state, "bob@example.com")
+            .await
+            .unwrap()
             .is_some()
     );
     app.clock.advance(Duration::days(2));
     run_due_deletions(&app.state).await.unwrap();
     assert!(
-        waypost_server::emails::user_by_email(&app.state, "bob@example.com").await.unwrap()
+        waypost_server::emails::user_by_email(&app.state, "bob@example.com")
+            .await
+            .unwrap()
             .is_none()
     );
     assert_problem(
@@ -126,7 +132,10 @@ async fn account_deletion_with_grace_and_cancellation(backend: Backend) {
         401,
     )
     .await;
-    let members = app.state.store.list_members_sealed(&ana.workspace_id.to_string())
+    let members = app
+        .state
+        .store
+        .list_members_sealed(&ana.workspace_id.to_string())
         .await
         .unwrap();
     assert_eq!(members.len(), 1);

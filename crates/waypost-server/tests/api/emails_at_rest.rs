@@ -160,7 +160,10 @@ async fn emails_are_stored_sealed_and_still_sign_in(backend: Backend) {
         .iter()
         .map(|i| i["email"].as_str().unwrap())
         .collect();
-    assert!(invited.contains(&"pending.sealed@example.com"), "{invited:?}");
+    assert!(
+        invited.contains(&"pending.sealed@example.com"),
+        "{invited:?}"
+    );
     let me: Value = s.get(&app, "/v1/auth/me").await.json().await.unwrap();
     assert_eq!(me["email"], OWNER, "{me}");
 

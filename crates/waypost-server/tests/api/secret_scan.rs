@@ -114,7 +114,11 @@ async fn no_secret_is_readable_at_rest_in_logs_or_backups(backend: Backend) {
     let mut invitation_tokens = Vec::new();
     for email in ["scan.joiner@example.com", "scan.pending@example.com"] {
         let res = s
-            .post(app, "/v1/invitations", json!({"email": email, "role": "agent"}))
+            .post(
+                app,
+                "/v1/invitations",
+                json!({"email": email, "role": "agent"}),
+            )
             .await;
         assert_eq!(res.status(), 201);
         let v: Value = res.json().await.unwrap();
