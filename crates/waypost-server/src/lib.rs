@@ -14,6 +14,7 @@ pub mod config;
 pub mod detect;
 pub mod dispatch;
 mod edge_io;
+pub mod emails;
 pub mod error;
 pub mod event_feed;
 pub mod events;

@@ -95,6 +95,13 @@ pub async fn build_state(
         }
     }
     let keys = open_keys(&config, store.as_ref()).await?;
+    crate::emails::seal_legacy(store.as_ref(), &keys)
+        .await
+        .map_err(|e| {
+            StartupError(format!(
+                "WAYPOST_DATABASE_URL: cannot encrypt the stored email addresses: {e}"
+            ))
+        })?;
     let hasher = PasswordHasher::new(Argon2Settings {
         memory_kib: config.argon2_memory_kib,
         iterations: config.argon2_iterations,

@@ -15,6 +15,12 @@ pub struct EmailTokenRecord {
     pub id: String,
     pub user_id: String,
     pub purpose: String,
+    /// Encrypted with AAD `(email_tokens, email, id)`, with its blind index.
+    #[sqlx(flatten)]
+    pub sealed_email: crate::identity::SealedEmail,
+    /// The opened address: filled by the server (`emails::open_token`), empty
+    /// as the store returns it and ignored when storing.
+    #[sqlx(skip)]
     pub email: String,
     pub token_hash: Vec<u8>,
     pub created_at: DateTime<Utc>,
@@ -22,15 +28,16 @@ pub struct EmailTokenRecord {
     pub used_at: Option<DateTime<Utc>>,
 }
 
-/// What using an email token changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What using an email token changes. Apply and Undo carry the token's
+/// address sealed again for the `users` row (a ciphertext is bound to its row).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EmailChange {
     /// Marks the address verified if it is still the account's.
     Verify,
     /// Sets the account's address to the token's, verified.
-    Apply,
+    Apply(crate::identity::SealedEmail),
     /// Sets it back to the token's (old) address and ends every session.
-    Undo,
+    Undo(crate::identity::SealedEmail),
 }
 
 #[async_trait]
@@ -102,7 +109,8 @@ macro_rules! account_store_impl {
                 token_hash: &[u8],
             ) -> $crate::Result<Option<$crate::account::EmailTokenRecord>> {
                 Ok(sqlx::query_as(
-                    "SELECT id, user_id, purpose, email, token_hash, created_at, expires_at, used_at
+                    "SELECT id, user_id, purpose, email, email_index, token_hash,
+                        created_at, expires_at, used_at
                      FROM email_tokens WHERE token_hash = $1",
                 )
                 .bind(token_hash)
@@ -131,22 +139,24 @@ macro_rules! account_store_impl {
                 if used == 0 {
                     return Err($crate::StoreError::NotFound("email link"));
                 }
-                match change {
+                match &change {
                     EmailChange::Verify => {
-                        sqlx::query("UPDATE users SET email_verified_at = $3 WHERE id = $1 AND email = $2")
+                        sqlx::query("UPDATE users SET email_verified_at = $3 WHERE id = $1 AND email_index = $2")
                             .bind(&t.user_id)
-                            .bind(&t.email)
+                            .bind(&t.sealed_email.index)
                             .bind(now)
                             .execute(&mut *tx)
                             .await?;
                     }
-                    EmailChange::Apply | EmailChange::Undo => {
+                    EmailChange::Apply(email) | EmailChange::Undo(email) => {
                         sqlx::query(
-                            "UPDATE users SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1",
+                            "UPDATE users SET email = $2, email_index = $4, email_verified_at = $3, updated_at = $3
+                             WHERE id = $1",
                         )
                         .bind(&t.user_id)
-                        .bind(&t.email)
+                        .bind(&email.sealed)
                         .bind(now)
+                        .bind(&email.index)
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| $crate::StoreError::conflict_on_unique(e, "another account uses this address"))?;
@@ -160,7 +170,7 @@ macro_rules! account_store_impl {
                         .await?;
                     }
                 }
-                if change == EmailChange::Undo {
+                if matches!(change, EmailChange::Undo(_)) {
                     sqlx::query("UPDATE email_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL")
                         .bind(&t.user_id)
                         .bind(now)
@@ -315,16 +325,17 @@ macro_rules! insert_email_token_fn {
             t: &$crate::account::EmailTokenRecord,
         ) -> $crate::Result<()> {
             sqlx::query(
-                "INSERT INTO email_tokens (id, user_id, purpose, email, token_hash, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO email_tokens (id, user_id, purpose, email, email_index, token_hash, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $8, $5, $6, $7)",
             )
             .bind(&t.id)
             .bind(&t.user_id)
             .bind(&t.purpose)
-            .bind(&t.email)
+            .bind(&t.sealed_email.sealed)
             .bind(&t.token_hash)
             .bind(t.created_at)
             .bind(t.expires_at)
+            .bind(&t.sealed_email.index)
             .execute(&mut *conn)
             .await?;
             Ok(())

@@ -11,9 +11,25 @@ use waypost_core::NewAuditEvent;
 
 use crate::{Result, Workspace};
 
+/// An email address at rest: sealed by the server (AAD `(table, email, row id)`)
+/// and, where it is looked up, the blind index of its normalised form.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SealedEmail {
+    #[sqlx(rename = "email")]
+    pub sealed: Vec<u8>,
+    #[sqlx(rename = "email_index")]
+    pub index: Vec<u8>,
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRecord {
     pub id: String,
+    /// Encrypted with AAD `(users, email, id)`.
+    #[sqlx(rename = "email")]
+    pub sealed_email: Vec<u8>,
+    /// The opened address: filled by the server (`emails::open_user`), empty
+    /// as the store returns it.
+    #[sqlx(skip)]
     pub email: String,
     pub password_hash: String,
     pub failed_logins: i64,
@@ -30,7 +46,7 @@ pub struct UserRecord {
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub id: String,
-    pub email: String,
+    pub email: SealedEmail,
     pub password_hash: String,
     pub now: DateTime<Utc>,
     /// The address is proven already (a mailed invitation was opened).
@@ -63,6 +79,11 @@ impl Membership {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Member {
     pub user_id: String,
+    /// Encrypted with AAD `(users, email, user_id)`.
+    #[sqlx(rename = "email")]
+    pub sealed_email: Vec<u8>,
+    /// Filled by the server (`emails::open_members`); empty from the store.
+    #[sqlx(skip)]
     pub email: String,
     pub role: String,
     pub elevated_role: Option<String>,
@@ -150,13 +171,16 @@ pub trait IdentityStore {
         role: &str,
         audit: NewAuditEvent,
     ) -> Result<()>;
-    async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
-    async fn get_user(&self, id: &str) -> Result<UserRecord>;
+    /// The user whose address has this blind index (sealed: see `UserRecord::email`).
+    async fn find_user_by_email_index(&self, index: &[u8]) -> Result<Option<UserRecord>>;
+    /// The user, with the address still sealed (see `UserRecord::email`).
+    async fn get_user_sealed(&self, id: &str) -> Result<UserRecord>;
     async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>>;
     async fn membership_role(&self, workspace_id: &str, user_id: &str) -> Result<Option<String>>;
     /// The user's membership of one workspace, with elevation and workspace settings.
     async fn membership(&self, workspace_id: &str, user_id: &str) -> Result<Option<Membership>>;
-    async fn list_members(&self, workspace_id: &str) -> Result<Vec<Member>>;
+    /// Members with their addresses sealed (see `Member::email`), in no useful order.
+    async fn list_members_sealed(&self, workspace_id: &str) -> Result<Vec<Member>>;
     /// Changes a member's role; `Conflict` when it would leave the workspace without an owner.
     async fn set_member_role(
         &self,
@@ -351,14 +375,14 @@ macro_rules! identity_store_impl {
                 Ok(())
             }
 
-            async fn find_user_by_email(&self, email: &str) -> $crate::Result<Option<$crate::identity::UserRecord>> {
-                Ok(sqlx::query_as(&$crate::identity::user_select("email = $1"))
-                    .bind(email)
+            async fn find_user_by_email_index(&self, index: &[u8]) -> $crate::Result<Option<$crate::identity::UserRecord>> {
+                Ok(sqlx::query_as(&$crate::identity::user_select("email_index = $1"))
+                    .bind(index)
                     .fetch_optional(self.reads())
                     .await?)
             }
 
-            async fn get_user(&self, id: &str) -> $crate::Result<$crate::identity::UserRecord> {
+            async fn get_user_sealed(&self, id: &str) -> $crate::Result<$crate::identity::UserRecord> {
                 sqlx::query_as(&$crate::identity::user_select("id = $1"))
                     .bind(id)
                     .fetch_optional(self.reads())
@@ -401,13 +425,13 @@ macro_rules! identity_store_impl {
                 .await?)
             }
 
-            async fn list_members(&self, workspace_id: &str) -> $crate::Result<Vec<$crate::identity::Member>> {
+            async fn list_members_sealed(&self, workspace_id: &str) -> $crate::Result<Vec<$crate::identity::Member>> {
                 Ok(sqlx::query_as(
                     "SELECT m.user_id, u.email, m.role, m.elevated_role, m.elevated_until, m.created_at,
                         (u.totp_enabled OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id)) AS mfa_enabled,
                         u.last_sign_in_at
                      FROM memberships m
-                     JOIN users u ON u.id = m.user_id WHERE m.workspace_id = $1 ORDER BY u.email LIMIT 1000",
+                     JOIN users u ON u.id = m.user_id WHERE m.workspace_id = $1 ORDER BY m.created_at, m.user_id LIMIT 1000",
                 )
                 .bind(workspace_id)
                 .fetch_all(self.reads())
@@ -903,14 +927,15 @@ macro_rules! identity_store_impl {
             user: &$crate::identity::NewUser,
         ) -> $crate::Result<()> {
             sqlx::query(
-                "INSERT INTO users (id, email, password_hash, created_at, updated_at, email_verified_at)
-                 VALUES ($1, $2, $3, $4, $4, $5)",
+                "INSERT INTO users (id, email, email_index, password_hash, created_at, updated_at, email_verified_at)
+                 VALUES ($1, $2, $6, $3, $4, $4, $5)",
             )
             .bind(&user.id)
-            .bind(&user.email)
+            .bind(&user.email.sealed)
             .bind(&user.password_hash)
             .bind(user.now)
             .bind(user.email_verified.then_some(user.now))
+            .bind(&user.email.index)
             .execute(&mut *conn)
             .await
             .map_err(|e| $crate::StoreError::conflict_on_unique(e, "a user with this email exists"))?;

@@ -29,6 +29,7 @@ pub mod imports;
 pub mod inbound;
 pub mod incidents;
 pub mod knowledge;
+pub mod legacy_emails;
 pub mod mail;
 pub mod media;
 pub mod members;
@@ -74,6 +75,7 @@ pub use imports::ImportStore;
 pub use inbound::InboundStore;
 pub use incidents::IncidentStore;
 pub use knowledge::KnowledgeStore;
+pub use legacy_emails::LegacyEmailStore;
 pub use mail::MailStore;
 pub use media::MediaStore;
 pub use members::MemberStore;
@@ -138,6 +140,7 @@ pub trait Store:
     + PlanStore
     + StripeStore
     + NodeLockStore
+    + LegacyEmailStore
     + Send
     + Sync
     + 'static
@@ -185,6 +188,7 @@ impl<T> Store for T where
         + PlanStore
         + StripeStore
         + NodeLockStore
+        + LegacyEmailStore
         + Send
         + Sync
         + 'static

@@ -13,6 +13,12 @@ use crate::identity::NewUser;
 pub struct InvitationRecord {
     pub id: String,
     pub workspace_id: String,
+    /// Encrypted with AAD `(invitations, email, id)`.
+    #[sqlx(rename = "email")]
+    pub sealed_email: Vec<u8>,
+    /// The opened address: filled by the server (`emails::open_invitation`),
+    /// empty as the store returns it and ignored when storing.
+    #[sqlx(skip)]
     pub email: String,
     pub role: String,
     pub token_hash: Vec<u8>,
@@ -275,7 +281,7 @@ macro_rules! member_store_impl {
                 )
                 .bind(&inv.id)
                 .bind(&inv.workspace_id)
-                .bind(&inv.email)
+                .bind(&inv.sealed_email)
                 .bind(&inv.role)
                 .bind(&inv.token_hash)
                 .bind(&inv.invited_by)
@@ -341,14 +347,15 @@ macro_rules! member_store_impl {
                 let mut tx = self.write_tx().await?;
                 mark_invitation_used(&mut tx, &inv.id, user.now).await?;
                 sqlx::query(
-                    "INSERT INTO users (id, email, password_hash, created_at, updated_at, email_verified_at)
-                     VALUES ($1, $2, $3, $4, $4, $5)",
+                    "INSERT INTO users (id, email, email_index, password_hash, created_at, updated_at, email_verified_at)
+                     VALUES ($1, $2, $6, $3, $4, $4, $5)",
                 )
                 .bind(&user.id)
-                .bind(&user.email)
+                .bind(&user.email.sealed)
                 .bind(&user.password_hash)
                 .bind(user.now)
                 .bind(user.email_verified.then_some(user.now))
+                .bind(&user.email.index)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| $crate::StoreError::conflict_on_unique(e, "a user with this email exists; sign in to accept"))?;

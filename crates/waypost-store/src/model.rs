@@ -164,6 +164,21 @@ pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
         id_column: "id",
         column: "definition",
     },
+    EncryptedColumn {
+        table: "users",
+        id_column: "id",
+        column: "email",
+    },
+    EncryptedColumn {
+        table: "invitations",
+        id_column: "id",
+        column: "email",
+    },
+    EncryptedColumn {
+        table: "email_tokens",
+        id_column: "id",
+        column: "email",
+    },
 ];
 
 #[derive(Debug, Clone)]

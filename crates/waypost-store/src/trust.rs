@@ -163,8 +163,8 @@ pub trait TrustStore {
         on: bool,
         audit: NewAuditEvent,
     ) -> Result<()>;
-    /// The workspace's owners' user ids and emails.
-    async fn workspace_owners(&self, workspace_id: &str) -> Result<Vec<(String, String)>>;
+    /// The workspace's owners' user ids and sealed emails (AAD `(users, email, id)`).
+    async fn workspace_owners(&self, workspace_id: &str) -> Result<Vec<(String, Vec<u8>)>>;
 }
 
 /// Implements [`TrustStore`] for a backend with `reads()`, `writes()`,
@@ -530,10 +530,10 @@ macro_rules! trust_store_impl {
                 Ok(())
             }
 
-            async fn workspace_owners(&self, workspace_id: &str) -> $crate::Result<Vec<(String, String)>> {
+            async fn workspace_owners(&self, workspace_id: &str) -> $crate::Result<Vec<(String, Vec<u8>)>> {
                 Ok(sqlx::query_as(
                     "SELECT u.id, u.email FROM memberships m JOIN users u ON u.id = m.user_id
-                     WHERE m.workspace_id = $1 AND m.role = 'owner' ORDER BY u.email LIMIT 100",
+                     WHERE m.workspace_id = $1 AND m.role = 'owner' ORDER BY m.created_at, u.id LIMIT 100",
                 )
                 .bind(workspace_id)
                 .fetch_all(self.reads())

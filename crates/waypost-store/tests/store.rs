@@ -431,7 +431,10 @@ async fn passkeys_belong_to_their_user(store: Arc<dyn Store>, _url: String) {
     for email in ["ana@example.com", "bob@example.com"] {
         let user = identity::NewUser {
             id: format!("usr_{email}"),
-            email: email.into(),
+            email: identity::SealedEmail {
+                sealed: email.as_bytes().to_vec(),
+                index: email.as_bytes().to_vec(),
+            },
             password_hash: "x".into(),
             now,
             email_verified: false,

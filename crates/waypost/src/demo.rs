@@ -85,7 +85,7 @@ pub async fn serve(
             cert.display()
         );
     }
-    if let Some(owner) = state.store.find_user_by_email(OWNER_EMAIL).await? {
+    if let Some(owner) = waypost_server::emails::user_by_email(&state, OWNER_EMAIL).await? {
         // For assigning conversations through the API.
         println!("Owner's member id: {}", owner.id);
     }
@@ -145,9 +145,7 @@ async fn demo_workspace(state: &AppState) -> anyhow::Result<waypost_core::Worksp
 /// A fresh password for the demo owner (like the API key, new on every start,
 /// since only its hash is kept); the owner's earlier sessions end.
 async fn demo_owner_password(state: &AppState) -> anyhow::Result<String> {
-    let owner = state
-        .store
-        .find_user_by_email(OWNER_EMAIL)
+    let owner = waypost_server::emails::user_by_email(state, OWNER_EMAIL)
         .await?
         .ok_or_else(|| anyhow::anyhow!("the demo owner {OWNER_EMAIL} is missing"))?;
     let password = waypost_crypto::token::generate_session_token();

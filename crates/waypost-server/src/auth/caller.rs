@@ -370,7 +370,7 @@ async fn authenticate_session(
     {
         return Err(crate::error::suspended().into());
     }
-    let user = state.store.get_user(&session.user_id).await?;
+    let user = crate::emails::user(state, &session.user_id).await?;
     Ok(Caller::Session(Box::new(SessionCaller {
         user,
         session,

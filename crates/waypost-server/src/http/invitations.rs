@@ -93,10 +93,7 @@ pub async fn list(
     State(state): State<AppState>,
     auth: Authorized<act::MembersManage>,
 ) -> Result<Json<Vec<InvitationView>>, ApiError> {
-    let all = state
-        .store
-        .list_invitations(&auth.workspace_id.to_string())
-        .await?;
+    let all = crate::emails::invitations(&state, &auth.workspace_id.to_string()).await?;
     Ok(Json(all.into_iter().map(InvitationView::from).collect()))
 }
 

@@ -48,7 +48,7 @@ pub async fn login_start(
 ) -> Result<Response, ApiError> {
     let normalized = req.email.trim().to_lowercase();
     let user = match Email::parse(&req.email) {
-        Ok(email) => state.store.find_user_by_email(email.as_str()).await?,
+        Ok(email) => crate::emails::user_by_email(&state, email.as_str()).await?,
         Err(_) => None,
     };
     let passkeys: Vec<Passkey> = match &user {
@@ -182,7 +182,7 @@ async fn finish(
             return Err(invalid_challenge());
         }
     };
-    let user: UserRecord = state.store.get_user(&user_id).await?;
+    let user: UserRecord = crate::emails::user(state, &user_id).await?;
     if let Some(until) = user.locked_until.filter(|u| *u > now) {
         return Ok(locked(until, now));
     }

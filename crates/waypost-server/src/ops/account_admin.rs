@@ -14,9 +14,7 @@ use crate::state::{AppState, RequestOrigin};
 
 async fn user_by_email(state: &AppState, email: &str) -> Result<UserRecord, ApiError> {
     let email = Email::parse(email).map_err(|e| unprocessable(format!("--email: {e}")))?;
-    state
-        .store
-        .find_user_by_email(email.as_str())
+    crate::emails::user_by_email(state, email.as_str())
         .await?
         .ok_or_else(|| {
             Problem::new(

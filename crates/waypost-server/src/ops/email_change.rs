@@ -70,8 +70,10 @@ fn new_token(
 ) -> (EmailTokenRecord, String) {
     let now = state.clock.now();
     let secret = token::generate_session_token();
+    let id = format!("emt_{}", ulid::Ulid::new());
     let record = EmailTokenRecord {
-        id: format!("emt_{}", ulid::Ulid::new()),
+        sealed_email: crate::emails::seal(&state.keys, "email_tokens", &id, email),
+        id,
         user_id: user_id.to_owned(),
         purpose: purpose.as_str().to_owned(),
         email: email.to_owned(),
@@ -158,9 +160,7 @@ pub async fn request_change(
             "`email`: this is already the account's address",
         ));
     }
-    if state
-        .store
-        .find_user_by_email(email.as_str())
+    if crate::emails::user_by_email(state, email.as_str())
         .await?
         .is_some()
     {
@@ -214,9 +214,7 @@ pub async fn pending(
     state: &AppState,
     token: &str,
 ) -> Result<(EmailTokenRecord, Purpose), ApiError> {
-    let record = state
-        .store
-        .find_email_token(&token::hash_session_token(token.trim()))
+    let record = crate::emails::email_token(state, &token::hash_session_token(token.trim()))
         .await?
         .ok_or_else(invalid_link)?;
     let purpose = Purpose::parse(&record.purpose).ok_or_else(invalid_link)?;
@@ -226,6 +224,11 @@ pub async fn pending(
     Ok((record, purpose))
 }
 
+/// The link's address sealed again for the account's row (ciphertexts are bound to theirs).
+fn for_user(state: &AppState, user_id: &str, email: &str) -> waypost_store::identity::SealedEmail {
+    crate::emails::seal(&state.keys, "users", user_id, email)
+}
+
 /// Uses a link (verify, apply a change, or undo one); returns what it did.
 pub async fn confirm(
     state: &AppState,
@@ -233,7 +236,7 @@ pub async fn confirm(
     token: &str,
 ) -> Result<Purpose, ApiError> {
     let (record, purpose) = pending(state, token).await?;
-    let user = state.store.get_user(&record.user_id).await?;
+    let user = crate::emails::user(state, &record.user_id).await?;
     let actor = Actor::User(user.id.clone());
     let now = state.clock.now();
     let (change, follow_up, event) = match purpose {
@@ -254,13 +257,21 @@ pub async fn confirm(
             let event = NewAuditEvent::new(None, actor, "account.email_changed")
                 .details(serde_json::json!({ "from": mask_address(&user.email), "to": mask_address(&record.email) }))
                 .mail(mail::queue(state, MailKind::EmailChanged, &letter));
-            (EmailChange::Apply, Some(undo), event)
+            (
+                EmailChange::Apply(for_user(state, &user.id, &record.email)),
+                Some(undo),
+                event,
+            )
         }
         Purpose::Undo => {
             let event = NewAuditEvent::new(None, actor, "account.email_change_undone")
                 .details(serde_json::json!({ "from": mask_address(&user.email), "to": mask_address(&record.email) }))
                 .mail(mail::queue(state, MailKind::EmailChanged, &letters::email_restored(&record.email)));
-            (EmailChange::Undo, None, event)
+            (
+                EmailChange::Undo(for_user(state, &user.id, &record.email)),
+                None,
+                event,
+            )
         }
     };
     let event = origin.stamp(event.target("user", user.id.clone()));

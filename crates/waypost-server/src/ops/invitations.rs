@@ -31,9 +31,7 @@ fn invalid_invitation() -> ApiError {
 
 /// The usable invitation a token names.
 pub async fn pending(state: &AppState, token: &str) -> Result<InvitationRecord, ApiError> {
-    let inv = state
-        .store
-        .find_invitation(&token::hash_session_token(token.trim()))
+    let inv = crate::emails::invitation(state, &token::hash_session_token(token.trim()))
         .await?
         .ok_or_else(invalid_invitation)?;
     let usable =
@@ -58,9 +56,10 @@ pub async fn accept_as_new_user(
 ) -> Result<(), ApiError> {
     let inv = pending(state, token).await?;
     let hash = hash_new_password(state, password, &[&inv.email]).await?;
+    let id = format!("usr_{}", ulid::Ulid::new());
     let user = NewUser {
-        id: format!("usr_{}", ulid::Ulid::new()),
-        email: inv.email.clone(),
+        email: crate::emails::seal(&state.keys, "users", &id, &inv.email),
+        id,
         password_hash: hash,
         now: state.clock.now(),
         // The link reached this address only if it was mailed.
@@ -118,7 +117,7 @@ pub async fn create(
     require_recent_auth(state, caller)?;
     // A billed workspace's members count against its plan when inviting more.
     if state.quotas.billing(&ctx.workspace).is_some() {
-        let held = state.store.list_members(&ctx.workspace).await?.len();
+        let held = state.store.list_members_sealed(&ctx.workspace).await?.len();
         state.quotas.check_held(
             &ctx.workspace,
             waypost_core::plan::Quota::Members,
@@ -136,7 +135,7 @@ pub async fn create(
         .into());
     }
     let ws = ctx.workspace.clone();
-    if let Some(user) = state.store.find_user_by_email(email.as_str()).await?
+    if let Some(user) = crate::emails::user_by_email(state, email.as_str()).await?
         && state.store.membership_role(&ws, &user.id).await?.is_some()
     {
         return Err(Problem::new(
@@ -149,8 +148,10 @@ pub async fn create(
     }
     let now = state.clock.now();
     let secret = token::generate_session_token();
+    let id = format!("inv_{}", ulid::Ulid::new());
     let record = InvitationRecord {
-        id: format!("inv_{}", ulid::Ulid::new()),
+        sealed_email: crate::emails::seal(&state.keys, "invitations", &id, email.as_str()).sealed,
+        id,
         workspace_id: ws,
         email: email.as_str().to_owned(),
         role: role.as_str().to_owned(),

@@ -53,9 +53,7 @@ async fn role_of(state: &AppState, ctx: &Ctx, user_id: &str) -> Result<Role, Api
 
 pub async fn list(state: &AppState, ctx: &Ctx) -> Result<Vec<Member>, ApiError> {
     let now = state.clock.now();
-    Ok(state
-        .store
-        .list_members(&ctx.workspace)
+    Ok(crate::emails::members(state, &ctx.workspace)
         .await?
         .into_iter()
         .map(|m| {

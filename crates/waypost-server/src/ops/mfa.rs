@@ -55,7 +55,7 @@ pub async fn confirm(
     code: &str,
 ) -> Result<Vec<String>, ApiError> {
     let s = caller.session()?;
-    let user = state.store.get_user(&s.user.id).await?;
+    let user = crate::emails::user(state, &s.user.id).await?;
     if user.totp_enabled || user.totp_secret.is_none() {
         return Err(conflict("Start enrolment with POST /v1/auth/mfa/totp."));
     }

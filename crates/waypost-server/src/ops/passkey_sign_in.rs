@@ -73,7 +73,7 @@ pub async fn discover_finish(
         .find_passkey(&credential_id_hash(state, cred_id))
         .await?;
     let user = match &record {
-        Some(r) => Some(state.store.get_user(&r.user_id).await?),
+        Some(r) => Some(crate::emails::user(state, &r.user_id).await?),
         None => None,
     };
     let (Some(record), Some(user)) = (record, user) else {

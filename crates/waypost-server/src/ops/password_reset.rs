@@ -75,7 +75,7 @@ pub async fn issue(
     email: &str,
 ) -> Result<Option<String>, ApiError> {
     let user = match Email::parse(email) {
-        Ok(email) => state.store.find_user_by_email(email.as_str()).await?,
+        Ok(email) => crate::emails::user_by_email(state, email.as_str()).await?,
         Err(_) => None,
     };
     let Some(user) = user else {
@@ -156,7 +156,7 @@ pub async fn complete(
     factor: &SecondFactor,
 ) -> Result<u64, ApiError> {
     let reset = pending(state, token).await?;
-    let user = state.store.get_user(&reset.user_id).await?;
+    let user = crate::emails::user(state, &reset.user_id).await?;
     let now = state.clock.now();
     if !user.totp_enabled && sign_in::needs_second_factor(state, &user).await? {
         return Err(Problem::new(

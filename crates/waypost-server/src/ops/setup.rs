@@ -56,9 +56,10 @@ pub async fn create_owner(
         created_at: now,
         updated_at: now,
     };
+    let id = format!("usr_{}", ulid::Ulid::new());
     let user = NewUser {
-        id: format!("usr_{}", ulid::Ulid::new()),
-        email: email.to_owned(),
+        email: crate::emails::seal(&state.keys, "users", &id, email),
+        id,
         password_hash,
         now,
         email_verified: false,

@@ -59,7 +59,7 @@ pub async fn check_password(
     let now = state.clock.now();
     let password = password.expose_secret().to_owned();
     let user = match Email::parse(email) {
-        Ok(email) => state.store.find_user_by_email(email.as_str()).await?,
+        Ok(email) => crate::emails::user_by_email(state, email.as_str()).await?,
         Err(_) => None,
     };
     let Some(user) = user else {

@@ -66,7 +66,7 @@ async fn resolve(state: &AppState, s: &Suspend) -> Result<Option<String>, ApiErr
             Ok(Some(ws))
         }
         SuspensionTarget::User => {
-            state.store.get_user(&s.target_id).await?;
+            crate::emails::user(state, &s.target_id).await?;
             Ok(None)
         }
     }
@@ -83,9 +83,7 @@ async fn owner_mail(
         return Ok(Vec::new());
     };
     let what = row.target_kind.replace('_', " ");
-    Ok(state
-        .store
-        .workspace_owners(ws)
+    Ok(crate::emails::owners(state, ws)
         .await?
         .into_iter()
         .filter_map(|(_, email)| {

@@ -28,9 +28,7 @@ async fn to_owners(
     ctx: &Ctx,
     letter: impl Fn(&str) -> Letter,
 ) -> Result<Vec<QueuedMail>, ApiError> {
-    Ok(state
-        .store
-        .list_members(&ctx.workspace)
+    Ok(crate::emails::members(state, &ctx.workspace)
         .await?
         .iter()
         .filter(|m| m.role == Role::Owner.as_str())

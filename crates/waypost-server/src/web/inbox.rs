@@ -149,9 +149,7 @@ async fn member_emails(
     state: &AppState,
     workspace: &str,
 ) -> Result<Vec<(String, String, String)>, PageError> {
-    Ok(state
-        .store
-        .list_members(workspace)
+    Ok(crate::emails::members(state, workspace)
         .await?
         .into_iter()
         .map(|m| (m.user_id, m.email, m.role))

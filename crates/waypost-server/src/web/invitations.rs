@@ -62,7 +62,9 @@ async fn show(
         Some(id) => state.store.get_workspace(id).await?.name,
         None => String::new(),
     };
-    let existing = state.store.find_user_by_email(&inv.email).await?.is_some();
+    let existing = crate::emails::user_by_email(state, &inv.email)
+        .await?
+        .is_some();
     let signed_in = matches!(&parts_caller, Some(Caller::Session(s)) if s.user.email == inv.email);
     Ok(render(
         status,

@@ -92,9 +92,7 @@ async fn members_page(
         })
         .collect();
     let invitations = if can_manage {
-        state
-            .store
-            .list_invitations(&ws)
+        crate::emails::invitations(state, &ws)
             .await?
             .into_iter()
             .filter(|i| i.accepted_at.is_none() && i.revoked_at.is_none() && i.expires_at > now)

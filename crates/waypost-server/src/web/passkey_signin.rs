@@ -176,8 +176,8 @@ async fn pending_user(
     else {
         return Ok(None);
     };
-    match state.store.get_user(&user_id).await {
-        Ok(user) => Ok(Some(user)),
+    match state.store.get_user_sealed(&user_id).await {
+        Ok(user) => Ok(Some(crate::emails::open_user(state, user).await?)),
         Err(waypost_store::StoreError::NotFound(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }

@@ -110,7 +110,7 @@ async fn show(
         Err(ApiError::Problem(_)) => return Ok(invalid()),
         Err(e) => return Err(e.into()),
     };
-    let user = state.store.get_user(&reset.user_id).await?;
+    let user = crate::emails::user(state, &reset.user_id).await?;
     Ok(render(
         status,
         &ResetPage {

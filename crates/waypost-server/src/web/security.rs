@@ -184,7 +184,7 @@ async fn mfa_page(
     codes: Vec<String>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let user = state.store.get_user(&member.session().user.id).await?;
+    let user = crate::emails::user(state, &member.session().user.id).await?;
     Ok(render(
         status,
         &MfaPage {

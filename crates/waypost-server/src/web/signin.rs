@@ -240,7 +240,7 @@ pub async fn second_factor(
     else {
         return Ok(expired());
     };
-    let Ok(user) = state.store.get_user(&user_id).await else {
+    let Ok(user) = crate::emails::user(&state, &user_id).await else {
         return Ok(expired());
     };
     if let Some(until) = user.locked_until.filter(|u| *u > now) {

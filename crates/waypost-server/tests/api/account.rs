@@ -94,9 +94,7 @@ async fn account_deletion_with_grace_and_cancellation(backend: Backend) {
     run_due_deletions(&app.state).await.unwrap();
     let b = login(&app, "bob@example.com", PASSWORD).await;
     assert!(
-        app.state
-            .store
-            .find_user_by_email("bob@example.com")
+        waypost_server::emails::user_by_email(&app.state, "bob@example.com")
             .await
             .unwrap()
             .is_some(),
@@ -112,9 +110,7 @@ async fn account_deletion_with_grace_and_cancellation(backend: Backend) {
     app.clock.advance(Duration::days(13));
     run_due_deletions(&app.state).await.unwrap();
     assert!(
-        app.state
-            .store
-            .find_user_by_email("bob@example.com")
+        waypost_server::emails::user_by_email(&app.state, "bob@example.com")
             .await
             .unwrap()
             .is_some()
@@ -122,9 +118,7 @@ async fn account_deletion_with_grace_and_cancellation(backend: Backend) {
     app.clock.advance(Duration::days(2));
     run_due_deletions(&app.state).await.unwrap();
     assert!(
-        app.state
-            .store
-            .find_user_by_email("bob@example.com")
+        waypost_server::emails::user_by_email(&app.state, "bob@example.com")
             .await
             .unwrap()
             .is_none()
@@ -141,7 +135,7 @@ async fn account_deletion_with_grace_and_cancellation(backend: Backend) {
     let members = app
         .state
         .store
-        .list_members(&ana.workspace_id.to_string())
+        .list_members_sealed(&ana.workspace_id.to_string())
         .await
         .unwrap();
     assert_eq!(members.len(), 1);

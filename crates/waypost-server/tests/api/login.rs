@@ -477,7 +477,9 @@ async fn imported_bcrypt_hashes_are_upgraded_on_login(backend: Backend) {
         .await
         .unwrap();
     login(&app, "ana@example.com", "legacy-harbor-pass-77").await;
-    let user = app.state.store.get_user(&a.user_id).await.unwrap();
+    let user = waypost_server::emails::user(&app.state, &a.user_id)
+        .await
+        .unwrap();
     assert!(
         user.password_hash.starts_with("$argon2id$"),
         "rehashed on login"

@@ -45,9 +45,10 @@ pub async fn owner(app: &TestApp, email: &str, workspace: &str) -> Account {
 
 /// A new user in `workspace_id` with `role`.
 pub async fn member(app: &TestApp, workspace_id: WorkspaceId, email: &str, role: &str) -> Account {
+    let id = format!("usr_{}", ulid::Ulid::new());
     let user = NewUser {
-        id: format!("usr_{}", ulid::Ulid::new()),
-        email: email.into(),
+        email: waypost_server::emails::seal(&app.state.keys, "users", &id, email),
+        id,
         password_hash: hash(app, PASSWORD).await,
         now: Utc::now(),
         email_verified: false,

@@ -245,9 +245,7 @@ async fn workspace_deletion_leaves_no_row_and_no_key(backend: Backend) {
     }
     // The people stay (they may belong elsewhere); the other workspace is whole.
     assert!(
-        app.state
-            .store
-            .find_user_by_email("ops@example.com")
+        waypost_server::emails::user_by_email(&app.state, "ops@example.com")
             .await
             .unwrap()
             .is_some()
@@ -390,10 +388,7 @@ async fn a_new_owner_is_asked_to_confirm_their_address(backend: Backend) {
     let mail = sink.wait_for_mail_to("ana@example.com", "Confirm").await;
     let link = crate::smtp::link_in(&mail);
     assert!(link.contains("/account/email?token="), "{link}");
-    let user = app
-        .state
-        .store
-        .find_user_by_email("ana@example.com")
+    let user = waypost_server::emails::user_by_email(&app.state, "ana@example.com")
         .await
         .unwrap()
         .unwrap();

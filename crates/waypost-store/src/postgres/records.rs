@@ -91,6 +91,14 @@ crate::inbound::inbound_store_impl!(
 );
 crate::account::insert_email_token_fn!(PgConnection);
 crate::account::account_store_impl!(PgStore, append_audit);
+crate::legacy_emails::legacy_email_store_impl!(
+    PgStore,
+    [
+        "VACUUM FULL users",
+        "VACUUM FULL invitations",
+        "VACUUM FULL email_tokens"
+    ]
+);
 crate::workspace_deletion::workspace_deletion_store_impl!(
     PgStore,
     append_audit,

@@ -92,6 +92,7 @@ crate::inbound::inbound_store_impl!(
 );
 crate::account::insert_email_token_fn!(SqliteConnection);
 crate::account::account_store_impl!(SqliteStore, append_audit);
+crate::legacy_emails::legacy_email_store_impl!(SqliteStore, ["PRAGMA wal_checkpoint(TRUNCATE)"]);
 crate::workspace_deletion::workspace_deletion_store_impl!(
     SqliteStore,
     append_audit,
