@@ -16,7 +16,10 @@ use waypost_core::template::TemplateCategory;
 use crate::http::contacts::{ConsentCategory, ConsentStatus};
 use crate::ops::incidents::{ActiveStatus, Severity, as_str};
 
-fn values() -> Vec<(&'static [(&'static str, &'static str)], Vec<String>)> {
+/// Where an enum applies (schema, property) and its values.
+type EnumSite = (&'static [(&'static str, &'static str)], Vec<String>);
+
+fn values() -> Vec<EnumSite> {
     let own = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     let incident_status = incident_statuses();
     vec![

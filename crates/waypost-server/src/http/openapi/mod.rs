@@ -177,7 +177,7 @@ mod tests {
         statuses.sort();
         assert_eq!(statuses, ["200", "404", "422", "429", "500", "503"]);
         assert_eq!(
-            op["responses"]["201"]["headers"]["x-request-id"]["$ref"],
+            op["responses"]["200"]["headers"]["x-request-id"]["$ref"],
             "#/components/headers/RequestId"
         );
     }
