@@ -296,6 +296,24 @@ macro_rules! trust_store_impl {
                     }
                     q.execute(&mut *tx).await?;
                 }
+                // A workspace deleted while these counts were batched: its rows go with it.
+                let mut workspaces: Vec<&str> =
+                    deltas.iter().filter_map(|d| d.workspace_id.as_deref()).collect();
+                workspaces.sort_unstable();
+                workspaces.dedup();
+                for ws in workspaces {
+                    let exists: bool =
+                        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM workspaces WHERE id = $1)")
+                            .bind(ws)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    if !exists {
+                        sqlx::query("DELETE FROM signal_counters WHERE workspace_id = $1")
+                            .bind(ws)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
                 tx.commit().await?;
                 Ok(())
             }

@@ -92,10 +92,11 @@ pub async fn request_verification(
     origin: &RequestOrigin,
     caller: &Caller,
 ) -> Result<(), ApiError> {
+    // Who asks comes first: an API key learns nothing of the mail set-up.
+    let user = &caller.session()?.user;
     if !state.config.mail_enabled() {
         return Err(mail_off());
     }
-    let user = &caller.session()?.user;
     send_verification(state, Some(origin), &user.id, &user.email, caller.actor()).await
 }
 
