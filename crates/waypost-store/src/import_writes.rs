@@ -1,22 +1,14 @@
 //! The writes of one import batch, many rows a statement: on PostgreSQL each
 //! statement is a network round trip, and a batch of 500 rows written one
 //! statement per contact, tag and consent record took some 2,000 of them.
+//! Rows go in [`crate::bulk`]'s fixed chunks (at most 64 rows): SQLite looks up
+//! each bound parameter's name in a list, so a statement with n parameters
+//! costs n² to bind (500 contacts a statement spent three quarters of an
+//! import there), and fixed sizes keep the prepared statements cached.
 //!
 //! Written once with `$n` placeholders and instantiated for both backends by
 //! `import_write_fns!`. Updates join a `VALUES` list, whose columns both
 //! backends name `column1`, `column2`, ….
-
-/// `($first, …), (…)`: `rows` groups of `cols` numbered placeholders.
-pub(crate) fn value_groups(first: usize, rows: usize, cols: usize) -> String {
-    (0..rows)
-        .map(|r| format!("({})", crate::placeholders(first + r * cols, cols)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Rows a statement: well under both backends' limits on bound parameters
-/// (SQLite 32,766, PostgreSQL 65,535) at 21 columns.
-pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
 macro_rules! import_write_fns {
     ($conn:ty) => {
@@ -25,14 +17,15 @@ macro_rules! import_write_fns {
             conn: &mut $conn,
             rows: &[&$crate::messaging::ContactRow],
         ) -> $crate::Result<()> {
-            for chunk in rows.chunks($crate::import_writes::ROWS_PER_STATEMENT) {
+            for range in $crate::bulk::chunks(rows.len()) {
+                let chunk = &rows[range];
                 let sql = format!(
                     "INSERT INTO contacts (id, workspace_id, phone_index, phone, name, attributes, content_key,
                         consent_marketing, consent_utility, consent_authentication, restricted,
                         last_inbound_at, created_at, updated_at, user_id_index, user_id,
                         parent_user_id_index, parent_user_id, username, language, time_zone)
                      VALUES {}",
-                    $crate::import_writes::value_groups(1, chunk.len(), 21)
+                    $crate::bulk::values(21, chunk.len())
                 );
                 let mut q = sqlx::query(&sql);
                 for c in chunk {
@@ -76,14 +69,15 @@ macro_rules! import_write_fns {
             conn: &mut $conn,
             rows: &[&$crate::messaging::ContactRow],
         ) -> $crate::Result<()> {
-            for chunk in rows.chunks($crate::import_writes::ROWS_PER_STATEMENT) {
+            for range in $crate::bulk::chunks(rows.len()) {
+                let chunk = &rows[range];
                 let sql = format!(
                     "UPDATE contacts SET name = v.column3, attributes = v.column4, restricted = v.column5,
                         updated_at = v.column6, language = v.column7, time_zone = v.column8,
                         consent_marketing = v.column9
                      FROM (VALUES {}) AS v
                      WHERE contacts.workspace_id = v.column1 AND contacts.id = v.column2",
-                    $crate::import_writes::value_groups(1, chunk.len(), 9)
+                    $crate::bulk::values(9, chunk.len())
                 );
                 let mut q = sqlx::query(&sql);
                 for c in chunk {
@@ -112,11 +106,12 @@ macro_rules! import_write_fns {
             workspace_id: &str,
             tags: &[(&str, &str)],
         ) -> $crate::Result<()> {
-            for chunk in tags.chunks($crate::import_writes::ROWS_PER_STATEMENT) {
+            for range in $crate::bulk::chunks(tags.len()) {
+                let chunk = &tags[range];
                 let sql = format!(
                     "INSERT INTO contact_tags (contact_id, workspace_id, tag) VALUES {}
                      ON CONFLICT (contact_id, tag) DO NOTHING",
-                    $crate::import_writes::value_groups(1, chunk.len(), 3)
+                    $crate::bulk::values(3, chunk.len())
                 );
                 let mut q = sqlx::query(&sql);
                 for (contact_id, tag) in chunk {
@@ -145,12 +140,13 @@ macro_rules! import_write_fns {
                 .filter(|(i, (c, f, _))| last.get(&(*c, *f)) == Some(i))
                 .map(|(_, row)| row)
                 .collect();
-            for chunk in kept.chunks($crate::import_writes::ROWS_PER_STATEMENT) {
+            for range in $crate::bulk::chunks(kept.len()) {
+                let chunk = &kept[range];
                 let sql = format!(
                     "INSERT INTO contact_attribute_index (contact_id, workspace_id, field, value_index)
                      VALUES {}
                      ON CONFLICT (contact_id, field) DO UPDATE SET value_index = excluded.value_index",
-                    $crate::import_writes::value_groups(1, chunk.len(), 4)
+                    $crate::bulk::values(4, chunk.len())
                 );
                 let mut q = sqlx::query(&sql);
                 for (contact_id, field, index) in chunk {
@@ -166,12 +162,13 @@ macro_rules! import_write_fns {
             conn: &mut $conn,
             rows: &[&$crate::messaging::ConsentRow],
         ) -> $crate::Result<()> {
-            for chunk in rows.chunks($crate::import_writes::ROWS_PER_STATEMENT) {
+            for range in $crate::bulk::chunks(rows.len()) {
+                let chunk = &rows[range];
                 let sql = format!(
                     "INSERT INTO contact_consents (id, workspace_id, contact_id, status, categories, source,
                         evidence, captured_at, recorded_at)
                      VALUES {}",
-                    $crate::import_writes::value_groups(1, chunk.len(), 9)
+                    $crate::bulk::values(9, chunk.len())
                 );
                 let mut q = sqlx::query(&sql);
                 for k in chunk {
@@ -193,14 +190,3 @@ macro_rules! import_write_fns {
     };
 }
 pub(crate) use import_write_fns;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn value_groups_number_every_placeholder_once() {
-        assert_eq!(value_groups(1, 2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(value_groups(3, 1, 2), "($3, $4)");
-    }
-}

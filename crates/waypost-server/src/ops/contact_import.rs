@@ -492,10 +492,13 @@ where
     let mut seen: HashMap<Vec<u8>, i64> = HashMap::new();
     let (mut pending, mut results) = (Vec::new(), Vec::new());
     let (mut row, mut bytes) = (0i64, 0u64);
-    let mut chunk: Vec<u8> = Vec::new();
+    // The chunk being parsed and how far into it: draining each record off
+    // the front would move the rest of the chunk once per row.
+    let (mut chunk, mut pos): (Vec<u8>, usize) = (Vec::new(), 0);
     let mut finished_input = false;
+    let mut batches = 0u64;
     loop {
-        if chunk.is_empty() && !finished_input {
+        if pos == chunk.len() && !finished_input {
             match body.next().await {
                 Some(c) => {
                     let c = c.map_err(read_failed)?;
@@ -505,14 +508,15 @@ where
                     }
                     hash.update(c.as_ref());
                     chunk = c.as_ref().to_vec();
+                    pos = 0;
                     continue;
                 }
                 None => finished_input = true,
             }
         }
         let (res, read, written, ended) =
-            reader.read_record(&chunk, &mut out[out_len..], &mut ends[ends_len..]);
-        chunk.drain(..read);
+            reader.read_record(&chunk[pos..], &mut out[out_len..], &mut ends[ends_len..]);
+        pos += read;
         out_len += written;
         ends_len += ended;
         match res {
@@ -601,6 +605,12 @@ where
                                 row,
                             )
                             .await?;
+                            batches += 1;
+                            if batches.is_power_of_two() && batches.trailing_zeros() % 2 == 0 {
+                                // After 1, 4, 16, 64, … batches: the lookups plan for the table
+                                // as it is now, at a cost that stays small against the writes.
+                                state.store.analyze_contacts().await?;
+                            }
                             progress(ImportProgress { rows: row, bytes });
                         }
                     }

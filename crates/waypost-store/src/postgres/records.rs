@@ -57,7 +57,11 @@ crate::conversations::conversation_fns!(PgConnection);
 crate::audiences::audience_fns!(PgConnection);
 crate::import_writes::import_write_fns!(PgConnection);
 crate::audiences::audience_store_impl!(PgStore, append_audit);
-crate::imports::import_store_impl!(PgStore, append_audit);
+crate::imports::import_store_impl!(
+    PgStore,
+    append_audit,
+    ["ANALYZE contacts, contact_tags, contact_attribute_index, contact_consents"]
+);
 crate::campaigns::campaign_store_impl!(PgStore, append_audit);
 crate::campaign_sends::campaign_send_store_impl!(PgStore, append_audit, insert_events);
 crate::campaign_reports::campaign_report_store_impl!(PgStore, append_audit);

@@ -58,7 +58,8 @@ crate::conversations::conversation_fns!(SqliteConnection);
 crate::audiences::audience_fns!(SqliteConnection);
 crate::import_writes::import_write_fns!(SqliteConnection);
 crate::audiences::audience_store_impl!(SqliteStore, append_audit);
-crate::imports::import_store_impl!(SqliteStore, append_audit);
+// SQLite picks the unique (workspace, phone index) index without statistics.
+crate::imports::import_store_impl!(SqliteStore, append_audit, []);
 crate::campaigns::campaign_store_impl!(SqliteStore, append_audit);
 crate::campaign_sends::campaign_send_store_impl!(SqliteStore, append_audit, insert_events);
 crate::campaign_reports::campaign_report_store_impl!(SqliteStore, append_audit);

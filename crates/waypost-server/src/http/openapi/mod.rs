@@ -53,6 +53,9 @@ fn finish_operation(path: &str, op: &mut Map<String, Value>) {
             // An empty segment never routes here: `/v1/x/` is another path.
             p["schema"]["minLength"] = json!(1);
         }
+        if matches!(p["in"].as_str(), Some("path" | "query")) {
+            refuse_nul(&mut p["schema"]);
+        }
     }
     let json_body = op
         .get("requestBody")
@@ -120,6 +123,18 @@ fn finish_operation(path: &str, op: &mut Map<String, Value>) {
     }
 }
 
+/// A free-text string in the address says it holds no NUL: the server refuses
+/// `%00` anywhere in a URI before routing (`refuse_nul`).
+fn refuse_nul(schema: &mut Value) {
+    let free = schema["type"] == "string"
+        && ["pattern", "enum", "format", "const"]
+            .iter()
+            .all(|k| schema.get(k).is_none());
+    if free {
+        schema["pattern"] = json!("^[^\\x00]*$");
+    }
+}
+
 /// `type: [T, "null"]` → `T`, and `oneOf: [{type: null}, S]` → `S`.
 fn strip_null(schema: &mut Value) {
     if let Some(types) = schema.get_mut("type").and_then(Value::as_array_mut) {
@@ -176,6 +191,10 @@ mod tests {
         let mut statuses: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
         statuses.sort();
         assert_eq!(statuses, ["200", "404", "422", "429", "500", "503"]);
+        assert_eq!(op["parameters"][0]["schema"]["pattern"], "^[^\\x00]*$");
+        let mut enum_param = json!({"type": "string", "enum": ["a"]});
+        refuse_nul(&mut enum_param);
+        assert!(enum_param.get("pattern").is_none());
         assert_eq!(
             op["responses"]["200"]["headers"]["x-request-id"]["$ref"],
             "#/components/headers/RequestId"
