@@ -66,6 +66,23 @@ pub(crate) fn is_json(value: Option<&axum::http::HeaderValue>) -> bool {
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut *de);
+    let result = match result {
+        // JSON does not tell 68 from 68.0 (JSON Schema's `integer` takes both, and
+        // so do clients that hold every number as a float): read an integral
+        // float as the integer. Tried only when the body failed as written.
+        Err(err)
+            if err
+                .inner()
+                .to_string()
+                .contains("invalid type: floating point") =>
+        {
+            match integral_floats_as_integers(bytes) {
+                Some(Ok(value)) => return Ok(value),
+                _ => Err(err),
+            }
+        }
+        other => other,
+    };
     let value = result.map_err(|err| -> ApiError {
         let path = err.path().to_string();
         let inner = err.into_inner();
@@ -119,6 +136,30 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )
     })?;
     Ok(value)
+}
+
+/// The body again with every float that holds a whole number (below 2^53,
+/// where floats are exact) as an integer; `None` when it has none or is not JSON.
+fn integral_floats_as_integers<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> Option<Result<T, serde_json::Error>> {
+    fn fix(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
+                    *v = json!(f as i64);
+                    return true;
+                }
+                false
+            }
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |a, i| fix(i) | a),
+            serde_json::Value::Object(map) => map.values_mut().fold(false, |a, i| fix(i) | a),
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    fix(&mut value).then(|| serde_json::from_value(value))
 }
 
 /// serde_json appends " at line L column C"; we report position separately.
@@ -207,6 +248,23 @@ mod tests {
         let p = problem(r#"{"name": "a", "items": []}{"name": "b", "items": []}"#);
         assert!(p.kind.ends_with("/invalid-json"));
         assert!(parse::<Body>(b"{\"name\": \"a\", \"items\": []} \r\n\t").is_ok());
+    }
+
+    #[test]
+    fn a_whole_number_written_as_a_float_is_an_integer() {
+        let ok = parse::<Body>(br#"{"name": "a", "items": [{"qty": 68.0}, {"qty": 2}]}"#);
+        assert!(ok.is_ok(), "{ok:?}");
+        let p = problem(r#"{"name": "a", "items": [{"qty": 68.5}]}"#);
+        assert!(
+            p.detail
+                .starts_with("field `items[0].qty`: invalid type: floating point"),
+            "{}",
+            p.detail
+        );
+        let p = problem(r#"{"name": "a", "items": [{"qty": 1e300}]}"#);
+        assert_eq!(p.extensions["errors"][0]["pointer"], "/items/0/qty");
+        let p = problem(r#"{"name": "a", "items": [{"qty": 68.0}]} xyz"#);
+        assert_eq!(p.status, 400);
     }
 
     #[test]
