@@ -606,7 +606,9 @@ where
                             )
                             .await?;
                             batches += 1;
-                            if batches.is_power_of_two() && batches.trailing_zeros().is_multiple_of(2) {
+                            if batches.is_power_of_two()
+                                && batches.trailing_zeros().is_multiple_of(2)
+                            {
                                 // After 1, 4, 16, 64, … batches: the lookups plan for the table
                                 // as it is now, at a cost that stays small against the writes.
                                 state.store.analyze_contacts().await?;
