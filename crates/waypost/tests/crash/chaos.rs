@@ -16,29 +16,20 @@ async fn random_kills_under_load_lose_and_duplicate_nothing(backend: Backend) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     let started = Instant::now();
-    let Some(c) = Cluster::new(
-        backend,
-        &[
-            ("WAYPOST_DISPATCH_LEASE_SECS", "2"),
-            ("WAYPOST_DISPATCH_RECONCILE_SECS", "15"),
-        ],
-    )
+    // Half the provider's answers take up to 300 ms, so kills find sends in flight.
+    let Some(OneNode {
+        c,
+        mut node,
+        channel,
+        sb,
+    }) = one_node_sending(backend, &SHORT_LEASES, 80, |sc| {
+        sc.faults.latency = 0.5;
+        sc.faults.latency_ms = 300;
+    })
     .await
     else {
         return;
     };
-    let c = Arc::new(c);
-    let mut node = Node::new(&c, "node");
-    node.start(&c).await;
-    let sandbox_port = free_port();
-    let channel = c.channel(&node, sandbox_port, 80).await;
-    // Half the provider's answers take up to 300 ms, so kills find sends in flight.
-    let sb = sandbox(sandbox_port, node.port, &channel, |sc| {
-        sc.faults.latency = 0.5;
-        sc.faults.latency_ms = 300;
-    })
-    .await;
-    open_windows(&c, &node, &sb).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let load = tokio::spawn({
