@@ -272,6 +272,9 @@ async fn two_postgres_nodes_share_a_numbers_limit_and_take_over_from_a_dead_one(
     );
 }
 
+/// One batch of the load as it finished: when it began (ms), and its ids.
+type Batch = (u64, Vec<String>);
+
 /// Chaos with three nodes (issue #25; `bench/chaos.sh`): three nodes, each
 /// under its own node id, on one PostgreSQL database; one number limited to
 /// 20 messages per second, sent through the jitter proxy; a continuous load
@@ -291,8 +294,7 @@ async fn chaos_three_postgres_nodes_keep_a_numbers_limit_across_a_kill_and_resta
     else {
         return;
     };
-    // The load's batches as they finish: when each began, and its ids.
-    let batches: Arc<Mutex<Vec<(u64, Vec<String>)>>> = Default::default();
+    let batches: Arc<Mutex<Vec<Batch>>> = Default::default();
     let stop = Arc::new(AtomicBool::new(false));
     let load = tokio::spawn({
         let bases: Vec<String> = s.nodes.iter().map(Node::base).collect();
