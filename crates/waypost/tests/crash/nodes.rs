@@ -257,8 +257,15 @@ async fn two_postgres_nodes_share_a_numbers_limit_and_take_over_from_a_dead_one(
     // was depends on when it last renewed, which a starved machine delays
     // (one CI run saw 2,144 ms against a nominal 2,667), so the time is
     // reported, not bounded here; two senders at once would show in the
-    // busiest second and in the exactly-once check above.
-    let first_after = after.iter().min().unwrap() - killed_ms;
+    // busiest second and in the exactly-once check above. The dead node's sends
+    // the proxy still held arrive up to ~120 ms after the kill (a run reported
+    // 44 ms as the survivor's first send); the survivor's come seconds later.
+    let first_after = after
+        .iter()
+        .filter(|t| **t > killed_ms + 500)
+        .min()
+        .expect("the survivor sent")
+        - killed_ms;
     assert!(
         first_after <= LEASE_SECS * 1000 + 15_000,
         "the survivor took {first_after} ms to send after the kill"
