@@ -1,11 +1,13 @@
 //! Crash safety of the real `waypost` binary under `kill -9` (SIGKILL):
 //! every accepted message reaches the provider exactly once across kills
 //! and restarts (issue #6), customer webhooks pending or in flight at the
-//! kill are delivered at least once under one `webhook-id` (issue #7), and
-//! two nodes on one PostgreSQL database keep a number under its throughput
-//! limit, the survivor taking the channel over when the holder dies (#6),
-//! a campaign sends each recipient once across kills (#19, `crash/campaign.rs`),
-//! and usage is billed to Stripe once per period across kills (#23, `crash/billing.rs`).
+//! kill are delivered at least once under one `webhook-id` (issue #7),
+//! nodes on one PostgreSQL database keep a number under its throughput
+//! limit, a survivor taking the channel over when the holder dies (#6, #25,
+//! `crash/nodes.rs`), a campaign sends each recipient once across kills (#19,
+//! `crash/campaign.rs`), sending resumes soon after a restart and survives
+//! random kills under load (#25, `crash/restart.rs`, `crash/chaos.rs`), and
+//! usage is billed to Stripe once per period across kills (#23, `crash/billing.rs`).
 //!
 //! The sandbox runs in the test process and logs every send it accepted,
 //! with `biz_opaque_callback_data` (our message id) and its arrival time;
@@ -25,6 +27,13 @@ use waypost_store::testing::TestDatabase;
 /// Recipients (each writes first, opening the 24 h window).
 const USERS: usize = 20;
 const SCOPES: &str = "messages:send,messages:read,channels:manage,webhooks:manage,contacts:write,templates:write,campaigns:manage";
+
+/// Leases that move soon after a kill, and in-doubt sends settled well
+/// inside a test's wait (not after the 300 s default).
+const SHORT_LEASES: [(&str, &str); 2] = [
+    ("WAYPOST_DISPATCH_LEASE_SECS", "2"),
+    ("WAYPOST_DISPATCH_RECONCILE_SECS", "15"),
+];
 
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -177,8 +186,8 @@ impl Cluster {
 
     /// Accepts `count` texts spread over the recipients, alternating between
     /// the nodes at `bases`. Like a careful client, it retries a request that
-    /// got no answer (the node was killed) with the same `Idempotency-Key`;
-    /// every message must end `202`. Returns the message ids.
+    /// got no answer (the node was killed) with the same `Idempotency-Key`,
+    /// on the next node; every message must end `202`. Returns the message ids.
     async fn send(
         self: &Arc<Self>,
         bases: Vec<String>,
@@ -195,10 +204,13 @@ impl Cluster {
                     let deadline = Instant::now() + Duration::from_secs(40);
                     let body = json!({"channel_id": channel, "to": format!("+{}", user(i % USERS)),
                         "type": "text", "text": {"body": format!("Your order {i} has shipped.")}});
+                    let mut attempt = 0;
                     let id = loop {
+                        let base = &bases[(i + attempt) % bases.len()];
+                        attempt += 1;
                         let res = c
                             .http
-                            .post(format!("{}/v1/messages", bases[i % bases.len()]))
+                            .post(format!("{base}/v1/messages"))
                             .bearer_auth(&c.key)
                             .header("idempotency-key", format!("crash-{run}-{i}"))
                             .json(&body)
@@ -308,6 +320,8 @@ impl Cluster {
 /// A `waypost serve` child process on a fixed port; restartable.
 struct Node {
     name: &'static str,
+    /// `WAYPOST_NODE_ID`, kept across restarts (unset: a new identity per start).
+    node_id: Option<&'static str>,
     port: u16,
     child: Option<Child>,
     log: std::path::PathBuf,
@@ -317,10 +331,18 @@ impl Node {
     fn new(c: &Cluster, name: &'static str) -> Self {
         Self {
             name,
+            node_id: None,
             port: free_port(),
             child: None,
             log: c.dir.path().join(format!("{name}.log")),
         }
+    }
+
+    /// A node whose `WAYPOST_NODE_ID` is its name.
+    fn identified(c: &Cluster, name: &'static str) -> Self {
+        let mut node = Self::new(c, name);
+        node.node_id = Some(name);
+        node
     }
 
     fn base(&self) -> String {
@@ -334,8 +356,11 @@ impl Node {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = c
-            .command()
+        let mut cmd = c.command();
+        if let Some(id) = self.node_id {
+            cmd.env("WAYPOST_NODE_ID", id);
+        }
+        let child = cmd
             .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
             .stdout(Stdio::null())
             .stderr(log)
@@ -519,6 +544,38 @@ async fn open_windows(c: &Cluster, node: &Node, sb: &RunningSandbox) {
     }
 }
 
+/// One node sending for a sandbox number whose recipients have all written.
+struct OneNode {
+    c: Arc<Cluster>,
+    node: Node,
+    channel: String,
+    sb: RunningSandbox,
+}
+
+/// The common start of the single-node kill tests: a cluster with `env`, one
+/// node, a channel limited to `mps` messages per second, its sandbox (as
+/// `change` sets it up, e.g. with slow answers) and the 24 h windows open.
+async fn one_node_sending(
+    backend: Backend,
+    env: &[(&str, &str)],
+    mps: u32,
+    change: impl FnOnce(&mut SandboxConfig),
+) -> Option<OneNode> {
+    let c = Arc::new(Cluster::new(backend, env).await?);
+    let mut node = Node::new(&c, "node");
+    node.start(&c).await;
+    let sandbox_port = free_port();
+    let channel = c.channel(&node, sandbox_port, mps).await;
+    let sb = sandbox(sandbox_port, node.port, &channel, change).await;
+    open_windows(&c, &node, &sb).await;
+    Some(OneNode {
+        c,
+        node,
+        channel,
+        sb,
+    })
+}
+
 /// Every id reached the provider exactly once, and nothing else did.
 fn assert_exactly_once(sends: &[Send], ids: &[String]) {
     let mut per_id: BTreeMap<&str, usize> = BTreeMap::new();
@@ -587,6 +644,10 @@ mod restart;
 #[path = "crash/chaos.rs"]
 mod chaos;
 
+/// Nodes sharing a number's limit, killed and restarted (issues #6, #25).
+#[path = "crash/nodes.rs"]
+mod nodes;
+
 /// Usage reporting to Stripe under `kill -9` (issue #23).
 #[path = "crash/billing.rs"]
 mod billing;
@@ -598,28 +659,19 @@ mod billing;
 /// them; the others go again after the reconciliation period.
 async fn dispatch_sends_each_message_once_across_kill_9(backend: Backend) {
     let started = Instant::now();
-    let Some(c) = Cluster::new(
-        backend,
-        &[
-            ("WAYPOST_DISPATCH_LEASE_SECS", "2"),
-            ("WAYPOST_DISPATCH_RECONCILE_SECS", "15"),
-        ],
-    )
+    let Some(OneNode {
+        c,
+        mut node,
+        channel,
+        sb,
+    }) = one_node_sending(backend, &SHORT_LEASES, 80, |sc| {
+        sc.faults.latency = 1.0;
+        sc.faults.latency_ms = 600;
+    })
     .await
     else {
         return;
     };
-    let c = Arc::new(c);
-    let mut node = Node::new(&c, "node");
-    node.start(&c).await;
-    let sandbox_port = free_port();
-    let channel = c.channel(&node, sandbox_port, 80).await;
-    let sb = sandbox(sandbox_port, node.port, &channel, |sc| {
-        sc.faults.latency = 1.0;
-        sc.faults.latency_ms = 600;
-    })
-    .await;
-    open_windows(&c, &node, &sb).await;
 
     let total = 300;
     let sending = tokio::spawn({
@@ -945,219 +997,6 @@ async fn webhook_deliveries_survive_kill_9_at_least_once(backend: Backend) {
         "{backend:?}: {} events, {pending_at_kill} unacknowledged at the kill ({cut} in flight), {} requests, settled in {:?}",
         expected.len(),
         got.len(),
-        started.elapsed()
-    );
-}
-
-/// The most sends that fall in any window of `window_ms` milliseconds.
-fn busiest_window(times: &[u64], window_ms: u64) -> usize {
-    let mut sorted = times.to_vec();
-    sorted.sort_unstable();
-    let mut best = 0;
-    let mut start = 0;
-    for end in 0..sorted.len() {
-        while sorted[end] - sorted[start] >= window_ms {
-            start += 1;
-        }
-        best = best.max(end - start + 1);
-    }
-    best
-}
-
-/// A proxy in front of the sandbox that holds each chunk a node sends for a
-/// random 0 to `max_ms` ms before passing it on: network jitter between a
-/// send's start and its arrival, as the outside crash runs saw through a proxy
-/// (a burst spread over ~116 ms). Answers pass straight back.
-async fn jitter_proxy(target_port: u16, max_ms: u64) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seed = Arc::new(Mutex::new(now_ms() | 1));
-    tokio::spawn(async move {
-        while let Ok((inbound, _)) = listener.accept().await {
-            let Ok(out) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await else {
-                continue;
-            };
-            let (mut in_read, mut in_write) = inbound.into_split();
-            let (mut out_read, mut out_write) = out.into_split();
-            let seed = seed.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                while let Ok(n) = in_read.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    let delay = {
-                        // xorshift: no dependency for a test's randomness.
-                        let mut x = seed.lock().unwrap();
-                        *x ^= *x << 13;
-                        *x ^= *x >> 7;
-                        *x ^= *x << 17;
-                        *x % (max_ms + 1)
-                    };
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
-                    if out_write.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-                let _ = out_write.shutdown().await;
-            });
-            tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut out_read, &mut in_write).await;
-                let _ = in_write.shutdown().await;
-            });
-        }
-    });
-    port
-}
-
-/// A load balancer in front of the nodes: each connection goes to the first
-/// node that accepts it (so a dead node's share goes to the living).
-async fn balancer(ports: Vec<u16>) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            let ports = ports.clone();
-            tokio::spawn(async move {
-                for p in ports {
-                    if let Ok(mut out) = tokio::net::TcpStream::connect(("127.0.0.1", p)).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
-
-/// The last time (RFC 3339, from the log) the node took or lost the lease,
-/// and whether it took it.
-fn last_lease_event(node: &Node) -> Option<(String, bool)> {
-    node.logs().lines().rev().find_map(|l| {
-        let took = l.contains("took the channel's sending lease");
-        if !took && !l.contains("lost the channel's sending lease") {
-            return None;
-        }
-        let v: Value = serde_json::from_str(l).ok()?;
-        Some((v["timestamp"].as_str()?.to_owned(), took))
-    })
-}
-
-/// Two nodes on one PostgreSQL database, one number limited to 20 messages
-/// per second, 160 messages accepted through both nodes, sent through a proxy
-/// that delays each by up to 120 ms. Only the node
-/// holding the channel's lease sends; it is killed mid-way, and the other
-/// takes the channel over once the lease expires and sends the rest. The
-/// provider's own arrival times show the limit held in every 1 s window
-/// across both nodes and the handover, and each message went once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_postgres_nodes_share_a_numbers_limit_and_take_over_from_a_dead_one() {
-    let started = Instant::now();
-    let lease_secs = 4;
-    let Some(c) = Cluster::new(
-        Backend::Postgres,
-        &[
-            ("WAYPOST_DISPATCH_LEASE_SECS", &lease_secs.to_string()),
-            ("WAYPOST_DISPATCH_RECONCILE_SECS", "6"),
-            // No jitter margin beyond the default: on two busy cores a send can reach
-            // the sandbox tens of ms after it started (CI once saw 21 arrivals in 1 s
-            // when the window counted from starts); the window now holds each send's
-            // place until a window after it finished, so the limit holds at the
-            // sandbox whatever the latency.
-        ],
-    )
-    .await
-    else {
-        return;
-    };
-    let c = Arc::new(c);
-    let (limit, total) = (20, 160);
-    let mut nodes = [Node::new(&c, "node-a"), Node::new(&c, "node-b")];
-    for n in nodes.iter_mut() {
-        n.start(&c).await;
-    }
-    let sandbox_port = free_port();
-    // Sends reach the provider 0 to 120 ms after they start, at random: a window
-    // counted from starts let 21 (and 57 against 50) land in one second.
-    let jittery = jitter_proxy(sandbox_port, 120).await;
-    let channel = c.channel(&nodes[0], jittery, limit).await;
-    let front = balancer(nodes.iter().map(|n| n.port).collect()).await;
-    let sb = sandbox(sandbox_port, front, &channel, |sc| {
-        // The provider would take far more: only Waypost holds the line.
-        sc.numbers[0].throughput = 1000;
-    })
-    .await;
-    open_windows(&c, &nodes[1], &sb).await;
-
-    let bases = nodes.iter().map(Node::base).collect();
-    let ids = c.send(bases, &channel, total).await;
-    wait_accepted(&c.http, &sb, 50).await;
-    // Kill whichever node holds the lease now (a slow renewal under load
-    // may already have moved it once; that is allowed).
-    let events: Vec<_> = nodes.iter().map(last_lease_event).collect();
-    let holder = match (&events[0], &events[1]) {
-        (Some((_, true)), Some((t1, true))) => usize::from(events[0].as_ref().unwrap().0 < *t1),
-        (Some((_, true)), _) => 0,
-        (_, Some((_, true))) => 1,
-        _ => panic!("nobody holds the lease: {events:?}"),
-    };
-    let survivor = 1 - holder;
-    let taken_before = nodes[survivor].took_lease();
-    nodes[holder].kill9();
-    let killed_ms = now_ms();
-    let at_kill = accepted_count(&c.http, &sb).await;
-    assert!(at_kill < total, "the kill came too late: {at_kill}");
-
-    let living = &nodes[survivor];
-    c.wait_all(
-        living,
-        &ids,
-        &["sent", "delivered", "read"],
-        Duration::from_secs(40),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let sends = sandbox_sends(&c.http, &sb).await;
-    assert_exactly_once(&sends, &ids);
-    let times: Vec<u64> = sends
-        .iter()
-        .filter(|s| s.accepted)
-        .map(|s| s.at_ms)
-        .collect();
-    let busiest = busiest_window(&times, 1000);
-    assert!(
-        busiest <= limit as usize,
-        "{busiest} sends in one second (limit {limit})"
-    );
-    assert_eq!(
-        living.took_lease(),
-        taken_before + 1,
-        "the survivor took the channel over:\n{}",
-        living.lease_lines()
-    );
-    let after: Vec<u64> = times.iter().copied().filter(|t| *t > killed_ms).collect();
-    assert!(
-        after.len() >= total - at_kill,
-        "the survivor sent the rest: {} after the kill",
-        after.len()
-    );
-    // The dead node's lease had to expire first. How long after the kill that
-    // was depends on when it last renewed, which a starved machine delays
-    // (one CI run saw 2,144 ms against a nominal 2,667), so the time is
-    // reported, not bounded here; two senders at once would show in the
-    // busiest second and in the exactly-once check above.
-    let first_after = after.iter().min().unwrap() - killed_ms;
-    assert!(
-        first_after <= lease_secs * 1000 + 15_000,
-        "the survivor took {first_after} ms to send after the kill"
-    );
-    let handovers = nodes.iter().map(Node::took_lease).sum::<usize>() - 1;
-    eprintln!(
-        "{total} messages at {limit}/s: busiest second {busiest}; {at_kill} sent before the kill of {}, \
-         {handovers} lease handovers, the survivor's first send {first_after} ms after the kill; done in {:?}",
-        nodes[holder].name,
         started.elapsed()
     );
 }

@@ -26,29 +26,24 @@ async fn first_send_after(http: &reqwest::Client, sb: &RunningSandbox, since_ms:
 }
 
 async fn sending_resumes_within_five_seconds_of_a_restart(backend: Backend) {
-    let Some(c) = Cluster::new(
-        backend,
-        &[
-            ("WAYPOST_DISPATCH_LEASE_SECS", "30"),
-            ("WAYPOST_DISPATCH_RECONCILE_SECS", "15"),
-            ("WAYPOST_NODE_ID", "alpha"),
-        ],
-    )
+    let env = [
+        ("WAYPOST_DISPATCH_LEASE_SECS", "30"),
+        ("WAYPOST_DISPATCH_RECONCILE_SECS", "15"),
+        ("WAYPOST_NODE_ID", "alpha"),
+    ];
+    let Some(OneNode {
+        c,
+        mut node,
+        channel,
+        sb,
+    }) = one_node_sending(backend, &env, 40, |sc| {
+        sc.faults.latency = 1.0;
+        sc.faults.latency_ms = 300;
+    })
     .await
     else {
         return;
     };
-    let c = Arc::new(c);
-    let mut node = Node::new(&c, "alpha");
-    node.start(&c).await;
-    let sandbox_port = free_port();
-    let channel = c.channel(&node, sandbox_port, 40).await;
-    let sb = sandbox(sandbox_port, node.port, &channel, |sc| {
-        sc.faults.latency = 1.0;
-        sc.faults.latency_ms = 300;
-    })
-    .await;
-    open_windows(&c, &node, &sb).await;
 
     let total = 200;
     let sending = tokio::spawn({
