@@ -300,12 +300,12 @@ async fn run_channel(
         state: state.clone(),
         recording: None,
     };
-    // Another node may have sent for this number within the last window.
-    if state.store.backend() == waypost_store::Backend::Postgres {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(sender.window_len()) => {}
-        }
+    // Someone may have sent for this number within the last window: another
+    // node, or (on SQLite too) the process before this one, which a restart
+    // replaces within 0.2 s and whose sends this empty window does not count.
+    tokio::select! {
+        _ = cancel.cancelled() => return,
+        _ = tokio::time::sleep(sender.window_len()) => {}
     }
     let poll = Duration::from_millis(state.config.dispatch_poll_ms.max(1));
     while !cancel.is_cancelled() {
