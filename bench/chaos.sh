@@ -15,4 +15,4 @@ export WAYPOST_CHAOS_KILLS="${1:-20}"
 export WAYPOST_TEST_POSTGRES_URL="${WAYPOST_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export CI=true  # a missing PostgreSQL fails instead of skipping
 cargo test --release --locked -q -p waypost --test crash -- chaos --nocapture --test-threads 1 2>&1 \
-  | grep -E '^chaos |panicked|test result|FAILED' 
+  | grep -aEo 'chaos [A-Z].*in all|panicked.*|test result.*|FAILED.*'
