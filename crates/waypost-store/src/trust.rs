@@ -170,7 +170,7 @@ pub trait TrustStore {
 /// Implements [`TrustStore`] for a backend with `reads()`, `writes()`,
 /// `write_tx()`, its `append_audit` and `insert_events`.
 macro_rules! trust_store_impl {
-    ($store:ty, $append:path, $insert_events:path) => {
+    ($store:ty, $append:path, $insert_events:path, $share_lock:literal) => {
         #[async_trait::async_trait]
         impl $crate::trust::TrustStore for $store {
             async fn suspend(
@@ -277,7 +277,30 @@ macro_rules! trust_store_impl {
                     return Ok(());
                 }
                 let mut tx = self.write_tx().await?;
-                for range in $crate::bulk::chunks(deltas.len()) {
+                // Counts for a workspace deleted while they were batched are dropped.
+                // The share lock orders this with the purge's delete of the workspace
+                // row: either the purge waits and then deletes these counts, or this
+                // waits and finds the workspace gone (PostgreSQL; SQLite has one writer).
+                let mut workspaces: Vec<&str> =
+                    deltas.iter().filter_map(|d| d.workspace_id.as_deref()).collect();
+                workspaces.sort_unstable();
+                workspaces.dedup();
+                let mut living = std::collections::HashSet::new();
+                for ws in workspaces {
+                    let found: Option<String> = sqlx::query_scalar(concat!(
+                        "SELECT id FROM workspaces WHERE id = $1",
+                        $share_lock
+                    ))
+                    .bind(ws)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    living.extend(found);
+                }
+                let kept: Vec<&$crate::trust::SignalDelta> = deltas
+                    .iter()
+                    .filter(|d| d.workspace_id.as_ref().is_none_or(|w| living.contains(w)))
+                    .collect();
+                for range in $crate::bulk::chunks(kept.len()) {
                     let sql = format!(
                         "INSERT INTO signal_counters (scope_kind, scope_id, signal, minute, workspace_id, count)
                          VALUES {} ON CONFLICT (scope_kind, scope_id, signal, minute)
@@ -285,7 +308,7 @@ macro_rules! trust_store_impl {
                         $crate::bulk::values(6, range.len())
                     );
                     let mut q = sqlx::query(&sql);
-                    for d in &deltas[range] {
+                    for d in &kept[range] {
                         q = q
                             .bind(d.scope_kind)
                             .bind(&d.scope_id)
@@ -295,24 +318,6 @@ macro_rules! trust_store_impl {
                             .bind(d.count);
                     }
                     q.execute(&mut *tx).await?;
-                }
-                // A workspace deleted while these counts were batched: its rows go with it.
-                let mut workspaces: Vec<&str> =
-                    deltas.iter().filter_map(|d| d.workspace_id.as_deref()).collect();
-                workspaces.sort_unstable();
-                workspaces.dedup();
-                for ws in workspaces {
-                    let exists: bool =
-                        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM workspaces WHERE id = $1)")
-                            .bind(ws)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                    if !exists {
-                        sqlx::query("DELETE FROM signal_counters WHERE workspace_id = $1")
-                            .bind(ws)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
                 }
                 tx.commit().await?;
                 Ok(())

@@ -271,6 +271,12 @@ macro_rules! workspace_deletion_store_impl {
                 if removed == 0 {
                     return Err($crate::StoreError::NotFound("workspace"));
                 }
+                // Counts a flush committed while it held the workspace row (see
+                // `add_signals`), after the purge's own pass over the table.
+                sqlx::query("DELETE FROM signal_counters WHERE workspace_id = $1")
+                    .bind(workspace_id)
+                    .execute(&mut *tx)
+                    .await?;
                 $append(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())

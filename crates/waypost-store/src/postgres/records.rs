@@ -118,7 +118,7 @@ crate::knowledge::knowledge_store_impl!(
      LIMIT $3",
     crate::knowledge::tsquery
 );
-crate::trust::trust_store_impl!(PgStore, append_audit, insert_events);
+crate::trust::trust_store_impl!(PgStore, append_audit, insert_events, " FOR KEY SHARE");
 crate::mail::mail_store_impl!(PgStore, append_audit, "FOR UPDATE SKIP LOCKED");
 crate::templates::template_store_impl!(PgStore, append_audit, insert_events);
 crate::webhooks::webhook_store_impl!(

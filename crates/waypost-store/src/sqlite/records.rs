@@ -107,7 +107,7 @@ crate::knowledge::knowledge_store_impl!(
      WHERE knowledge_fts MATCH $1 AND c.workspace_id = $2 ORDER BY bm25(knowledge_fts) LIMIT $3",
     crate::knowledge::fts5_query
 );
-crate::trust::trust_store_impl!(SqliteStore, append_audit, insert_events);
+crate::trust::trust_store_impl!(SqliteStore, append_audit, insert_events, "");
 crate::mail::mail_store_impl!(SqliteStore, append_audit, "");
 crate::templates::template_store_impl!(SqliteStore, append_audit, insert_events);
 crate::webhooks::webhook_store_impl!(SqliteStore, append_audit, insert_events, "");
