@@ -611,7 +611,10 @@ where
                             {
                                 // After 1, 4, 16, 64, … batches: the lookups plan for the table
                                 // as it is now, at a cost that stays small against the writes.
-                                state.store.analyze_contacts().await?;
+                                // Only a plan depends on it: the import goes on without.
+                                if let Err(e) = state.store.analyze_contacts().await {
+                                    tracing::warn!(error = %e, "contact import: cannot refresh the planner's statistics");
+                                }
                             }
                             progress(ImportProgress { rows: row, bytes });
                         }
