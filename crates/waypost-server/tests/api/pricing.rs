@@ -34,7 +34,17 @@ async fn pricing_is_stored_in_both_shapes_and_shown_by_the_api(backend: Backend)
     let pmp = f.send_ok(USER, "per message").await;
     f.wait_status(&pmp, &["read"]).await;
     let store = &f.app.state.store;
-    let p = store.message_pricing(&pmp).await.unwrap().unwrap();
+    // Each status is its own webhook and they may land in any order: the one
+    // that carries pricing can come after `read`.
+    let mut p = None;
+    for _ in 0..200 {
+        p = store.message_pricing(&pmp).await.unwrap();
+        if p.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let p = p.expect("the pricing of a sent message is stored within 10 s");
     assert_eq!(p.pricing_model.as_deref(), Some("PMP"));
     assert_eq!(p.pricing_type.as_deref(), Some("free_customer_service"));
     assert_eq!(p.pricing_category.as_deref(), Some("service"));
