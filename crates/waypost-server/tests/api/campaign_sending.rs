@@ -408,26 +408,38 @@ async fn a_stop_withdraws_a_send_already_waiting_in_the_outbox(backend: Backend)
         outcome(c, "pending") == 0 && c["counters"]["sent"].as_u64().unwrap() >= 2
     })
     .await;
-    // The recipient queued last is still waiting: it writes STOP.
+    // The recipient the dispatcher takes last is still waiting: it writes STOP.
+    // The outbox is taken in order of acceptance time, then message id; the
+    // campaign accepts its recipients concurrently, so `seq` says nothing of it.
     let csv = api
         .get(app, &format!("/v1/campaigns/{id}/outcomes.csv"))
         .await
         .text()
         .await
         .unwrap();
-    let waiting: Vec<(&str, &str)> = csv
+    let mut waiting = Vec::new();
+    for line in csv
         .lines()
         .filter(|l| l.split(',').nth(2) == Some("queued"))
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[1], f[6])
-        })
-        .collect();
+    {
+        let f: Vec<&str> = line.split(',').collect();
+        let (contact_id, message_id) = (f[1].to_owned(), f[5].to_owned());
+        let message: Value = api
+            .get(app, &format!("/v1/messages/{message_id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let accepted: chrono::DateTime<chrono::Utc> =
+            message["created_at"].as_str().unwrap().parse().unwrap();
+        waiting.push(((accepted, message_id), contact_id));
+    }
     let contact_id = waiting
         .iter()
-        .max_by_key(|w| w.1)
+        .max_by(|a, b| a.0.cmp(&b.0))
         .expect("some still queued")
-        .0;
+        .1
+        .clone();
     let contact: Value = api
         .get(app, &format!("/v1/contacts/{contact_id}"))
         .await
