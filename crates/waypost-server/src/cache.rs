@@ -40,6 +40,8 @@ struct Entries {
     checked_at: Option<Instant>,
     api_keys: HashMap<Vec<u8>, ApiKeyRecord>,
     channels: HashMap<(String, String), ChannelRow>,
+    /// Live channels by id alone, as provider webhooks name them.
+    channels_by_id: HashMap<String, ChannelRow>,
     settings: HashMap<String, MessagingSettings>,
     templates: HashMap<(String, String, String), TemplateRef>,
     /// Active suspensions as `(target kind, target id)`; loaded whole, since few are active.
@@ -56,6 +58,7 @@ impl Entries {
         self.epoch += 1;
         self.api_keys.clear();
         self.channels.clear();
+        self.channels_by_id.clear();
         self.settings.clear();
         self.templates.clear();
         self.suspended = None;
@@ -187,6 +190,18 @@ impl Lookups {
         .ok_or(StoreError::NotFound("channel"))
     }
 
+    /// A live channel by id alone (provider webhooks); `NotFound` otherwise.
+    pub async fn channel_by_id(&self, id: &str) -> Result<ChannelRow> {
+        self.get_or_load(
+            |e| &e.channels_by_id,
+            |e| &mut e.channels_by_id,
+            id.to_owned(),
+            || async { self.store.channel_by_id(id).await.map(Some) },
+        )
+        .await?
+        .ok_or(StoreError::NotFound("channel"))
+    }
+
     pub async fn messaging_settings(&self, workspace: &str) -> Result<MessagingSettings> {
         self.get_or_load(
             |e| &e.settings,
@@ -248,7 +263,11 @@ impl Lookups {
     /// How many copies are held, for tests and metrics.
     pub fn len(&self) -> usize {
         let e = self.read();
-        e.api_keys.len() + e.channels.len() + e.settings.len() + e.templates.len()
+        e.api_keys.len()
+            + e.channels.len()
+            + e.channels_by_id.len()
+            + e.settings.len()
+            + e.templates.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -113,12 +113,16 @@ pub async fn build_state(
     let acceptor_store = store.clone();
     let feed_settings = crate::event_feed::FeedSettings::from_config(&config);
     let signals = Arc::new(crate::signals::Signals::new(config.detection));
+    let keys = Arc::new(keys);
+    let ingestor =
+        crate::messaging::ingest::Ingestor::start(store.clone(), keys.clone(), clock.clone());
     Ok(AppState {
         signals,
+        ingestor,
         limits: Arc::new(RateLimits::from_config(&config)),
         config: Arc::new(config),
         store,
-        keys: Arc::new(keys),
+        keys,
         metrics: telemetry::metrics_handle(),
         clock,
         hasher: Arc::new(hasher),

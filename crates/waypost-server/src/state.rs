@@ -34,6 +34,8 @@ pub struct AppState {
     pub backups: Arc<crate::backup_schedule::BackupTracker>,
     /// The group-commit writer of accepted messages.
     pub acceptor: crate::messaging::accept::Acceptor,
+    /// Group commit of provider webhooks.
+    pub ingestor: crate::messaging::ingest::Ingestor,
     /// Cached API keys, channels, settings and templates.
     pub lookups: Arc<crate::cache::Lookups>,
     /// The live tail of customer events that event streams read.

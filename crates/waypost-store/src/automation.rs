@@ -164,28 +164,35 @@ pub trait AutomationStore {
     async fn record_assistant_audit(&self, audit: NewAuditEvent) -> Result<()>;
 }
 
-/// Inserts an inbound message's work item inside the webhook's transaction.
-macro_rules! insert_automation_work {
-    ($conn:expr, $w:expr) => {
-        sqlx::query(
-            "INSERT INTO automation_work (id, workspace_id, channel_id, contact_id, message_id, sealed,
-                first_contact, sent_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&$w.id)
-        .bind(&$w.workspace_id)
-        .bind(&$w.channel_id)
-        .bind(&$w.contact_id)
-        .bind(&$w.message_id)
-        .bind(&$w.sealed)
-        .bind($w.first_contact)
-        .bind($w.sent_at)
-        .bind($w.created_at)
-        .execute($conn)
-        .await
+/// Inserts inbound messages' work items inside the webhooks' transaction,
+/// multi-row; `?` returns the error from the enclosing function.
+macro_rules! insert_automation_works {
+    ($conn:expr, $work:expr) => {
+        for range in $crate::bulk::chunks($work.len()) {
+            let sql = format!(
+                "INSERT INTO automation_work (id, workspace_id, channel_id, contact_id, message_id, sealed,
+                    first_contact, sent_at, created_at)
+                 VALUES {}",
+                $crate::bulk::values(9, range.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for w in &$work[range] {
+                q = q
+                    .bind(&w.id)
+                    .bind(&w.workspace_id)
+                    .bind(&w.channel_id)
+                    .bind(&w.contact_id)
+                    .bind(&w.message_id)
+                    .bind(&w.sealed)
+                    .bind(w.first_contact)
+                    .bind(w.sent_at)
+                    .bind(w.created_at);
+            }
+            q.execute($conn).await?;
+        }
     };
 }
-pub(crate) use insert_automation_work;
+pub(crate) use insert_automation_works;
 
 /// Implements [`AutomationStore`] for a backend, given its `append_audit` and
 /// the row-lock clause for claims.

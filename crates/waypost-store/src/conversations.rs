@@ -139,50 +139,84 @@ pub trait ConversationStore {
     ) -> Result<()>;
 }
 
+/// One conversation's share of a batch of touches.
+pub(crate) struct MergedTouch<'a> {
+    /// The last touch, which sets the last message and direction.
+    pub latest: &'a ConversationTouch,
+    /// The last inbound touch, if any.
+    pub inbound: Option<&'a ConversationTouch>,
+    pub inbound_count: i64,
+}
+
+/// Touches folded per conversation, ordered by channel and contact.
+pub(crate) fn merge_touches(touches: &[ConversationTouch]) -> Vec<MergedTouch<'_>> {
+    let mut by: std::collections::BTreeMap<(&str, &str), MergedTouch<'_>> = Default::default();
+    for t in touches {
+        let inbound = t.inbound_wamid.is_some();
+        let e = by
+            .entry((t.channel_id.as_str(), t.contact_id.as_str()))
+            .or_insert(MergedTouch {
+                latest: t,
+                inbound: None,
+                inbound_count: 0,
+            });
+        e.latest = t;
+        if inbound {
+            e.inbound = Some(t);
+            e.inbound_count += 1;
+        }
+    }
+    by.into_values().collect()
+}
+
 macro_rules! conversation_fns {
     ($conn:ty) => {
-        /// Moves each touched conversation (creating it on the first message).
+        /// Moves each touched conversation (creating it on the first message):
+        /// one row per conversation (a statement may not update a row twice),
+        /// with the latest message, the latest inbound one and how many inbound
+        /// messages it adds to the unread count; in a fixed order, so concurrent
+        /// writers on PostgreSQL lock rows alike.
         pub(crate) async fn touch_conversations(
             conn: &mut $conn,
             touches: &[$crate::conversations::ConversationTouch],
         ) -> $crate::Result<()> {
-            // One row per conversation: a statement may not update a row twice.
-            let mut seen = std::collections::HashSet::new();
-            let latest: Vec<&$crate::conversations::ConversationTouch> = touches
-                .iter()
-                .rev()
-                .filter(|t| seen.insert((t.channel_id.as_str(), t.contact_id.as_str())))
-                .collect();
-            for t in latest {
-                let inbound = t.inbound_wamid.is_some();
-                sqlx::query(
+            let rows = $crate::conversations::merge_touches(touches);
+            for range in $crate::bulk::chunks(rows.len()) {
+                let sql = format!(
                     "INSERT INTO conversations (id, workspace_id, channel_id, contact_id, status,
                         last_message_at, last_direction, last_inbound_at, last_inbound_wamid, unread_count,
                         created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $5, $5)
+                     VALUES {}
                      ON CONFLICT (channel_id, contact_id) DO UPDATE SET
                         last_message_at = excluded.last_message_at,
                         last_direction = excluded.last_direction,
                         last_inbound_at = COALESCE(excluded.last_inbound_at, conversations.last_inbound_at),
                         last_inbound_wamid = COALESCE(excluded.last_inbound_wamid, conversations.last_inbound_wamid),
                         unread_count = conversations.unread_count + excluded.unread_count,
-                        status = CASE WHEN $10 AND conversations.status IN ('closed', 'pending') THEN 'open'
-                                      ELSE conversations.status END,
+                        status = CASE WHEN excluded.unread_count > 0 AND conversations.status IN ('closed', 'pending')
+                                      THEN 'open' ELSE conversations.status END,
                         version = conversations.version + 1,
                         updated_at = excluded.updated_at",
-                )
-                .bind(t.conversation_id())
-                .bind(&t.workspace_id)
-                .bind(&t.channel_id)
-                .bind(&t.contact_id)
-                .bind(t.at)
-                .bind(if inbound { "inbound" } else { "outbound" })
-                .bind(inbound.then_some(t.at))
-                .bind(&t.inbound_wamid)
-                .bind(i64::from(inbound))
-                .bind(inbound)
-                .execute(&mut *conn)
-                .await?;
+                    $crate::bulk::values(12, range.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for r in &rows[range] {
+                    let t = r.latest;
+                    q = q
+                        .bind(t.conversation_id())
+                        .bind(&t.workspace_id)
+                        .bind(&t.channel_id)
+                        .bind(&t.contact_id)
+                        .bind("open")
+                        .bind(t.at)
+                        .bind(if t.inbound_wamid.is_some() { "inbound" } else { "outbound" })
+                        .bind(r.inbound.map(|i| i.at))
+                        .bind(r.inbound.and_then(|i| i.inbound_wamid.as_ref()))
+                        .bind(r.inbound_count)
+                        .bind(t.at)
+                        .bind(t.at);
+                }
+                q.execute(&mut *conn).await?;
             }
             Ok(())
         }

@@ -7,7 +7,8 @@
 //! reconciles an in-doubt send.
 //!
 //! The SQL is written once with `$n` placeholders and instantiated for both
-//! backends by `inbound_fns!` and `inbound_store_impl!`.
+//! backends by `inbound_store_impl!` and, for the statements inside a
+//! transaction, `crate::inbound_writes::inbound_fns!`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -91,17 +92,26 @@ pub struct WebhookOutcome {
     pub consent_changes: usize,
 }
 
+/// One verified webhook's inbound messages and statuses, for one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookWrite {
+    pub channel_id: String,
+    pub messages: Vec<NewInboundMessage>,
+    pub statuses: Vec<IncomingStatus>,
+    /// When the webhook was received.
+    pub now: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait InboundStore {
-    /// Records a webhook's inbound messages and statuses of one channel in one transaction.
-    async fn record_webhook(
+    /// Records webhooks in one transaction (a group commit): each webhook's
+    /// messages and then its statuses, in order; one outcome per webhook.
+    /// The messages of all of them are written with multi-row statements.
+    async fn record_webhooks(
         &self,
-        channel_id: &str,
-        messages: &[NewInboundMessage],
-        statuses: &[IncomingStatus],
-        now: DateTime<Utc>,
+        webhooks: &[WebhookWrite],
         seal: EventSealer<'_>,
-    ) -> Result<WebhookOutcome>;
+    ) -> Result<Vec<WebhookOutcome>>;
     /// A message of a channel by provider id.
     /// The pricing last reported for a message, if any.
     async fn message_pricing(&self, message_id: &str) -> Result<Option<MessagePricing>>;
@@ -126,303 +136,108 @@ pub trait InboundStore {
     async fn purge_expired_content(&self, now: DateTime<Utc>, limit: u32) -> Result<u64>;
 }
 
-/// `apply_status` and `apply_unmatched`, inside the caller's transaction.
-macro_rules! inbound_fns {
-    ($conn:ty, $insert_status:path, $insert_events:path) => {
-        /// Moves a message to `status` if the state machine allows it, with its
-        /// history row and event; returns whether it moved. The `IN` list makes
-        /// the check and the change one statement, so concurrent webhooks on
-        /// PostgreSQL cannot both move it.
-        #[allow(clippy::too_many_arguments)]
-        pub(crate) async fn apply_status(
-            conn: &mut $conn,
-            m: &$crate::inbound::MessageRef,
-            wamid: Option<&String>,
-            status: &str,
-            code: Option<i64>,
-            title: Option<&str>,
-            occurred_at: chrono::DateTime<chrono::Utc>,
-            now: chrono::DateTime<chrono::Utc>,
-            seal: $crate::dispatch::EventSealer<'_>,
-        ) -> $crate::Result<bool> {
-            let from = $crate::inbound::allowed_from(status);
-            if from.is_empty() {
-                return Ok(false);
-            }
-            let list = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
-            let sql = format!(
-                "UPDATE messages SET status = $2, error_code = COALESCE($3, error_code),
-                    error_title = COALESCE($4, error_title), updated_at = $5
-                 WHERE id = $1 AND status IN ({list})"
-            );
-            let done = sqlx::query(&sql)
-                .bind(&m.id)
-                .bind(status)
-                .bind(code)
-                .bind(title)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-            if done.rows_affected() == 0 {
-                return Ok(false);
-            }
-            $insert_status(&mut *conn, &m.id, status, code, title, occurred_at, now).await?;
-            let change = $crate::dispatch::StatusChange {
-                message_id: m.id.clone(),
-                workspace_id: m.workspace_id.clone(),
-                channel_id: m.channel_id.clone(),
-                contact_id: m.contact_id.clone(),
-                status: status.to_owned(),
-                wamid: wamid.cloned(),
-                error_code: code,
-                error_title: title.map(str::to_owned),
-                occurred_at,
-            };
-            $insert_events(&mut *conn, &[seal(&change)]).await?;
-            Ok(true)
-        }
-
-        /// Applies, oldest first, the statuses that arrived for `wamid` before it was known.
-        pub(crate) async fn apply_unmatched(
-            conn: &mut $conn,
-            m: &$crate::inbound::MessageRef,
-            wamid: &String,
-            now: chrono::DateTime<chrono::Utc>,
-            seal: $crate::dispatch::EventSealer<'_>,
-        ) -> $crate::Result<usize> {
-            let waiting: Vec<(i64, String, Option<i64>, Option<String>, chrono::DateTime<chrono::Utc>)> =
-                sqlx::query_as(
-                    "SELECT id, status, provider_code, provider_title, occurred_at FROM unmatched_statuses
-                     WHERE channel_id = $1 AND provider_message_id = $2 ORDER BY id",
-                )
-                .bind(&m.channel_id)
-                .bind(wamid)
-                .fetch_all(&mut *conn)
-                .await?;
-            if waiting.is_empty() {
-                return Ok(0);
-            }
-            // Oldest state first, so history reads in the order things happened.
-            let mut sorted = waiting.clone();
-            sorted.sort_by_key(|(_, s, ..)| s.parse().map_or(u8::MAX, waypost_core::MessageStatus::rank));
-            let mut applied = 0;
-            for (_, status, code, title, at) in &sorted {
-                if apply_status(conn, m, Some(wamid), status, *code, title.as_deref(), *at, now, seal).await? {
-                    applied += 1;
-                }
-            }
-            sqlx::query("DELETE FROM unmatched_statuses WHERE channel_id = $1 AND provider_message_id = $2")
-                .bind(&m.channel_id)
-                .bind(wamid)
-                .execute(&mut *conn)
-                .await?;
-            if sorted.iter().any(|w| w.1 == "failed") {
-                sqlx::query("DELETE FROM outbox WHERE message_id = $1")
-                    .bind(&m.id)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            Ok(applied)
-        }
-    };
-}
-pub(crate) use inbound_fns;
-
 /// Implements [`InboundStore`] for a backend with `write_tx()`, `reads()` and the
-/// helper functions in scope (`count_inbound`, `count_price` and `write_usage` among them).
+/// helper functions in scope (`count_inbounds`, `count_price` and `write_usage` among them).
 macro_rules! inbound_store_impl {
-    ($store:ty, $insert_message:path, $insert_status:path, $insert_events:path, $apply_status:path, $apply_unmatched:path, $insert_media:path) => {
+    ($store:ty, $insert_events:path, $insert_media:path) => {
         #[async_trait::async_trait]
         impl $crate::inbound::InboundStore for $store {
-            async fn record_webhook(
+            async fn record_webhooks(
                 &self,
-                channel_id: &str,
-                messages: &[$crate::inbound::NewInboundMessage],
-                statuses: &[$crate::inbound::IncomingStatus],
-                now: chrono::DateTime<chrono::Utc>,
+                webhooks: &[$crate::inbound::WebhookWrite],
                 seal: $crate::dispatch::EventSealer<'_>,
-            ) -> $crate::Result<$crate::inbound::WebhookOutcome> {
-                let mut out = $crate::inbound::WebhookOutcome::default();
+            ) -> $crate::Result<Vec<$crate::inbound::WebhookOutcome>> {
+                let mut outs = vec![$crate::inbound::WebhookOutcome::default(); webhooks.len()];
                 let mut usage = $crate::usage::UsageBatch::default();
                 let mut tx = self.write_tx().await?;
-                for n in messages {
-                    let m = &n.message;
-                    if $insert_message(&mut *tx, m).await? == 0 {
-                        out.messages_duplicate += 1;
-                        continue;
+                let all: Vec<(usize, &$crate::inbound::NewInboundMessage)> = webhooks
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, w)| w.messages.iter().map(move |n| (i, n)))
+                    .collect();
+                let inserted = insert_inbound_messages(&mut *tx, &all).await?;
+                // In arrival order: each first copy of a provider id, never a duplicate.
+                let mut new = Vec::with_capacity(inserted.len());
+                for (i, n) in &all {
+                    if inserted.contains(n.message.id.as_str()) {
+                        outs[*i].messages_recorded += 1;
+                        new.push((*i, *n));
+                    } else {
+                        outs[*i].messages_duplicate += 1;
                     }
-                    out.messages_recorded += 1;
-                    count_inbound(&mut *tx, m, &mut usage).await?;
-                    $insert_status(&mut *tx, &m.id, "received", None, None, m.created_at, now).await?;
-                    touch_conversations(
-                        &mut *tx,
-                        &[$crate::conversations::ConversationTouch {
+                }
+                if !new.is_empty() {
+                    let rows: Vec<&$crate::messaging::MessageRow> = new.iter().map(|(_, n)| &n.message).collect();
+                    count_inbounds(&mut *tx, &rows, &mut usage).await?;
+                    let history: Vec<$crate::messaging::NewStatusRow<'_>> = new
+                        .iter()
+                        .map(|(i, n)| $crate::messaging::NewStatusRow {
+                            message_id: &n.message.id,
+                            status: "received",
+                            code: None,
+                            title: None,
+                            occurred_at: n.message.created_at,
+                            recorded_at: webhooks[*i].now,
+                        })
+                        .collect();
+                    insert_statuses(&mut *tx, &history).await?;
+                    let touches: Vec<$crate::conversations::ConversationTouch> = rows
+                        .iter()
+                        .map(|m| $crate::conversations::ConversationTouch {
                             message_id: m.id.clone(),
                             workspace_id: m.workspace_id.clone(),
                             channel_id: m.channel_id.clone(),
                             contact_id: m.contact_id.clone(),
                             at: m.created_at,
                             inbound_wamid: m.provider_message_id.clone(),
-                        }],
-                    )
-                    .await?;
-                    sqlx::query(
-                        "UPDATE contacts SET last_inbound_at = $2
-                         WHERE id = $1 AND (last_inbound_at IS NULL OR last_inbound_at < $2)",
-                    )
-                    .bind(&m.contact_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    $insert_events(&mut *tx, std::slice::from_ref(&n.event)).await?;
-                    if let Some(media) = &n.media {
-                        $insert_media(&mut *tx, media).await?;
+                        })
+                        .collect();
+                    touch_conversations(&mut *tx, &touches).await?;
+                    let latest = new.iter().map(|(i, _)| webhooks[*i].now).max();
+                    let mut contacts: Vec<&str> = rows.iter().map(|m| m.contact_id.as_str()).collect();
+                    contacts.sort_unstable();
+                    contacts.dedup();
+                    for range in $crate::bulk::chunks(contacts.len()) {
+                        let list = (2..range.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                        let sql = format!(
+                            "UPDATE contacts SET last_inbound_at = $1
+                             WHERE id IN ({list}) AND (last_inbound_at IS NULL OR last_inbound_at < $1)"
+                        );
+                        let mut q = sqlx::query(&sql).bind(latest);
+                        for c in &contacts[range] {
+                            q = q.bind(*c);
+                        }
+                        q.execute(&mut *tx).await?;
                     }
-                    if let Some(w) = &n.automation {
-                        $crate::automation::insert_automation_work!(&mut *tx, w)?;
-                    }
-                    if let Some(k) = &n.consent {
-                        let c = &k.consent;
-                        sqlx::query(
-                            "UPDATE contacts SET consent_marketing = $3, consent_utility = $4,
-                                consent_authentication = $5, updated_at = $6
-                             WHERE workspace_id = $1 AND id = $2",
-                        )
-                        .bind(&c.workspace_id)
-                        .bind(&c.contact_id)
-                        .bind(&k.state.marketing)
-                        .bind(&k.state.utility)
-                        .bind(&k.state.authentication)
-                        .bind(c.recorded_at)
-                        .execute(&mut *tx)
-                        .await?;
-                        sqlx::query(
-                            "INSERT INTO contact_consents (id, workspace_id, contact_id, status, categories, source,
-                                evidence, captured_at, recorded_at)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                        )
-                        .bind(&c.id)
-                        .bind(&c.workspace_id)
-                        .bind(&c.contact_id)
-                        .bind(&c.status)
-                        .bind(&c.categories)
-                        .bind(&c.source)
-                        .bind(&c.evidence)
-                        .bind(c.captured_at)
-                        .bind(c.recorded_at)
-                        .execute(&mut *tx)
-                        .await?;
-                        $insert_events(&mut *tx, std::slice::from_ref(&k.event)).await?;
-                        out.consent_changes += 1;
+                    // Each message's event, then its keyword's, in arrival order.
+                    let events: Vec<$crate::events::NewCustomerEvent> = new
+                        .iter()
+                        .flat_map(|(_, n)| {
+                            std::iter::once(n.event.clone()).chain(n.consent.as_ref().map(|k| k.event.clone()))
+                        })
+                        .collect();
+                    $insert_events(&mut *tx, &events).await?;
+                    let work: Vec<&$crate::automation::AutomationWork> =
+                        new.iter().filter_map(|(_, n)| n.automation.as_ref()).collect();
+                    $crate::automation::insert_automation_works!(&mut *tx, work);
+                    for (i, n) in &new {
+                        if let Some(media) = &n.media {
+                            $insert_media(&mut *tx, media).await?;
+                        }
+                        if let Some(k) = &n.consent {
+                            record_keyword_consent(&mut *tx, k).await?;
+                            outs[*i].consent_changes += 1;
+                        }
                     }
                 }
-                for s in statuses {
-                    let found: Option<$crate::inbound::MessageRef> = sqlx::query_as(
-                        "SELECT id, workspace_id, channel_id, contact_id FROM messages
-                         WHERE channel_id = $1 AND provider_message_id = $2",
-                    )
-                    .bind(channel_id)
-                    .bind(&s.wamid)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let target = match found {
-                        Some(t) => t,
-                        None => {
-                            // Our message id as callback data: a send whose answer we never
-                            // saw (lost response, crash). The wamid becomes known here.
-                            let reconciled: Option<$crate::inbound::MessageRef> = match &s.callback_data {
-                                Some(id) => sqlx::query_as(
-                                    "UPDATE messages SET provider_message_id = $3, updated_at = $4
-                                     WHERE id = $1 AND channel_id = $2 AND direction = 'outbound'
-                                       AND provider_message_id IS NULL
-                                     RETURNING id, workspace_id, channel_id, contact_id",
-                                )
-                                .bind(id)
-                                .bind(channel_id)
-                                .bind(&s.wamid)
-                                .bind(now)
-                                .fetch_optional(&mut *tx)
-                                .await?,
-                                None => None,
-                            };
-                            match reconciled {
-                                Some(t) => {
-                                    sqlx::query("DELETE FROM outbox WHERE message_id = $1")
-                                        .bind(&t.id)
-                                        .execute(&mut *tx)
-                                        .await?;
-                                    $apply_status(
-                                        &mut *tx, &t, Some(&s.wamid), "sent", None, None, s.occurred_at, now, seal,
-                                    )
-                                    .await?;
-                                    $apply_unmatched(&mut *tx, &t, &s.wamid, now, seal).await?;
-                                    t
-                                }
-                                None => {
-                                    sqlx::query(
-                                        "INSERT INTO unmatched_statuses (channel_id, provider_message_id, callback_data,
-                                            status, provider_code, provider_title, occurred_at, received_at)
-                                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                                    )
-                                    .bind(channel_id)
-                                    .bind(&s.wamid)
-                                    .bind(&s.callback_data)
-                                    .bind(&s.status)
-                                    .bind(s.error_code)
-                                    .bind(&s.error_title)
-                                    .bind(s.occurred_at)
-                                    .bind(now)
-                                    .execute(&mut *tx)
-                                    .await?;
-                                    out.statuses_unmatched += 1;
-                                    continue;
-                                }
-                            }
-                        }
-                    };
-                    let moved = $apply_status(
-                        &mut *tx,
-                        &target,
-                        Some(&s.wamid),
-                        &s.status,
-                        s.error_code,
-                        s.error_title.as_deref(),
-                        s.occurred_at,
-                        now,
-                        seal,
-                    )
-                    .await?;
-                    if let Some(p) = &s.pricing {
-                        count_price(&mut *tx, &target, p, &mut usage).await?;
-                        // Whatever the status order, the latest report of the price wins.
-                        sqlx::query(
-                            "UPDATE messages SET pricing_model = $2, pricing_type = $3,
-                                pricing_category = $4, billable = $5
-                             WHERE id = $1",
-                        )
-                        .bind(&target.id)
-                        .bind(&p.pricing_model)
-                        .bind(&p.pricing_type)
-                        .bind(&p.pricing_category)
-                        .bind(p.billable)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    if moved {
-                        out.statuses_applied += 1;
-                        if s.status == "failed" {
-                            sqlx::query("DELETE FROM outbox WHERE message_id = $1")
-                                .bind(&target.id)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                    } else {
-                        out.statuses_ignored += 1;
+                for (w, out) in webhooks.iter().zip(outs.iter_mut()) {
+                    for s in &w.statuses {
+                        record_status(&mut *tx, &w.channel_id, s, w.now, seal, &mut usage, out).await?;
                     }
                 }
                 write_usage(&mut *tx, &usage).await?;
                 tx.commit().await?;
-                Ok(out)
+                Ok(outs)
             }
 
             async fn message_pricing(
@@ -485,7 +300,7 @@ macro_rules! inbound_store_impl {
                 .collect();
                 let mut applied = 0;
                 for (target, wamid) in &known {
-                    applied += $apply_unmatched(&mut *tx, target, wamid, now, seal).await?;
+                    applied += apply_unmatched(&mut *tx, target, wamid, now, seal).await?;
                 }
                 tx.commit().await?;
                 Ok(applied)

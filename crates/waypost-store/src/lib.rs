@@ -27,6 +27,7 @@ pub mod identity;
 mod import_writes;
 pub mod imports;
 pub mod inbound;
+pub(crate) mod inbound_writes;
 pub mod incidents;
 pub mod knowledge;
 pub mod legacy_emails;

@@ -394,44 +394,9 @@ pub(crate) const OUTBOX_COLUMNS: &str = "message_id, workspace_id, channel_id, c
      attempts, next_attempt_at, deadline_at, lease_owner, lease_until, attempt_started_at, \
      last_error_code, last_error_title";
 
-/// Inserts a message row inside the caller's transaction.
-macro_rules! insert_message_fn {
+/// Inserts status history rows inside the caller's transaction.
+macro_rules! insert_status_fns {
     ($conn:ty) => {
-        pub(crate) async fn insert_message(
-            conn: &mut $conn,
-            m: &$crate::messaging::MessageRow,
-        ) -> $crate::Result<u64> {
-            let done = sqlx::query(
-                "INSERT INTO messages (id, workspace_id, channel_id, contact_id, direction, message_type,
-                    template_name, template_language, category, status, provider_message_id, error_code,
-                    error_title, content, content_expires_at, shield_label, created_at, updated_at, country)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&m.id)
-            .bind(&m.workspace_id)
-            .bind(&m.channel_id)
-            .bind(&m.contact_id)
-            .bind(&m.direction)
-            .bind(&m.message_type)
-            .bind(&m.template_name)
-            .bind(&m.template_language)
-            .bind(&m.category)
-            .bind(&m.status)
-            .bind(&m.provider_message_id)
-            .bind(m.error_code)
-            .bind(&m.error_title)
-            .bind(&m.content)
-            .bind(m.content_expires_at)
-            .bind(&m.shield_label)
-            .bind(m.created_at)
-            .bind(m.updated_at)
-            .bind(&m.country)
-            .execute(&mut *conn)
-            .await?;
-            Ok(done.rows_affected())
-        }
-
         pub(crate) async fn insert_status(
             conn: &mut $conn,
             message_id: &str,
@@ -480,7 +445,7 @@ macro_rules! insert_message_fn {
         }
     };
 }
-pub(crate) use insert_message_fn;
+pub(crate) use insert_status_fns;
 
 /// One row of a message's status history, to insert.
 #[derive(Debug, Clone, Copy)]
@@ -494,9 +459,9 @@ pub(crate) struct NewStatusRow<'a> {
 }
 
 /// Implements the messaging traits for a backend with `write_tx()`, `reads()`,
-/// and `append_audit`, `insert_events`, `insert_message`, `insert_status` in scope.
+/// and `append_audit`, `insert_events`, `insert_status` in scope.
 macro_rules! messaging_store_impl {
-    ($store:ty, $append_audit:path, $insert_events:path, $insert_message:path, $insert_status:path) => {
+    ($store:ty, $append_audit:path, $insert_events:path, $insert_status:path) => {
         #[async_trait::async_trait]
         impl $crate::messaging::ChannelStore for $store {
             async fn create_channel(

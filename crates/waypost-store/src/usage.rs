@@ -273,43 +273,67 @@ macro_rules! usage_fns {
 }
 pub(crate) use usage_fns;
 
-/// Defines `count_inbound` and `count_price` for a backend: what a webhook's
-/// inbound message and priced status add to its transaction's [`UsageBatch`].
+/// Defines `count_inbounds` and `count_price` for a backend: what webhooks'
+/// inbound messages and priced statuses add to their transaction's [`UsageBatch`].
 macro_rules! usage_count_fns {
     ($conn:ty) => {
-        /// Counts an inbound message by type, its contact as active, and the
-        /// customer-service window it opens when the contact had not written on
-        /// this channel for 24 hours. Runs before the conversation is touched.
-        pub(crate) async fn count_inbound(
+        /// Counts a batch of new inbound messages by type, their contacts as
+        /// active, and the customer-service windows they open, in order, with
+        /// one read of their conversations: a message opens a window unless the
+        /// contact wrote on the channel within 24 hours, counting earlier
+        /// messages of the batch. Runs before the conversations are touched.
+        pub(crate) async fn count_inbounds(
             conn: &mut $conn,
-            m: &$crate::messaging::MessageRow,
+            messages: &[&$crate::messaging::MessageRow],
             usage: &mut $crate::usage::UsageBatch,
         ) -> $crate::Result<()> {
-            let last_inbound: Option<Option<chrono::DateTime<chrono::Utc>>> = sqlx::query_scalar(
-                "SELECT last_inbound_at FROM conversations WHERE channel_id = $1 AND contact_id = $2",
-            )
-            .bind(&m.channel_id)
-            .bind(&m.contact_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-            let window_start = m.created_at - chrono::Duration::hours(24);
-            if last_inbound.flatten().is_none_or(|at| at <= window_start) {
+            // Per channel, so the (channel, contact) key serves the lookup.
+            let mut pairs: Vec<(&str, &str)> =
+                messages.iter().map(|m| (m.channel_id.as_str(), m.contact_id.as_str())).collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            let mut last: std::collections::HashMap<(String, String), Option<chrono::DateTime<chrono::Utc>>> =
+                Default::default();
+            for channel in pairs.chunk_by(|a, b| a.0 == b.0) {
+                let channel_id = channel[0].0;
+                for range in $crate::bulk::chunks(channel.len()) {
+                    let list = (2..range.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                    let sql = format!(
+                        "SELECT contact_id, last_inbound_at FROM conversations
+                         WHERE channel_id = $1 AND contact_id IN ({list})"
+                    );
+                    let mut q = sqlx::query_as::<_, (String, Option<chrono::DateTime<chrono::Utc>>)>(&sql)
+                        .bind(channel_id);
+                    for (_, contact) in &channel[range] {
+                        q = q.bind(*contact);
+                    }
+                    for (contact, at) in q.fetch_all(&mut *conn).await? {
+                        last.insert((channel_id.to_owned(), contact), at);
+                    }
+                }
+            }
+            for m in messages {
+                let key = (m.channel_id.clone(), m.contact_id.clone());
+                let window_start = m.created_at - chrono::Duration::hours(24);
+                if last.get(&key).copied().flatten().is_none_or(|at| at <= window_start) {
+                    usage.add(
+                        &m.workspace_id,
+                        &m.channel_id,
+                        m.created_at,
+                        waypost_core::usage::CONVERSATIONS_OPENED,
+                        1,
+                    );
+                }
                 usage.add(
                     &m.workspace_id,
                     &m.channel_id,
                     m.created_at,
-                    waypost_core::usage::CONVERSATIONS_OPENED,
+                    waypost_core::usage::message_metric(&m.direction, &m.message_type),
                     1,
                 );
+                usage.active(&m.workspace_id, &m.channel_id, &m.contact_id, m.created_at);
+                last.insert(key, Some(m.created_at));
             }
-            usage.add(
-                &m.workspace_id,
-                &m.channel_id,
-                m.created_at,
-                waypost_core::usage::message_metric(&m.direction, &m.message_type),
-                1,
-            );
-            usage.active(&m.workspace_id, &m.channel_id, &m.contact_id, m.created_at);
             Ok(())
         }
 

@@ -93,7 +93,7 @@ pub async fn receive(
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let channel = match state.store.channel_by_id(&channel_id).await {
+    let channel = match state.lookups.channel_by_id(&channel_id).await {
         Ok(c) => c,
         Err(StoreError::NotFound(_)) => {
             // Answered like a known channel with a bad signature (the same work,

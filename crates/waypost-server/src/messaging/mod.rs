@@ -4,6 +4,7 @@
 pub mod accept;
 pub mod identity;
 pub mod inbound_content;
+pub mod ingest;
 
 use std::sync::Arc;
 

@@ -1,7 +1,8 @@
 //! `inbound::record`: what a verified provider delivery means. Each `messages`
-//! change is written in one transaction (inbound messages deduplicated by
-//! provider id, statuses applied monotonically, opt-out/opt-in keywords applied
-//! to consent, customer events); the shield scans inbound text after commit.
+//! change is written atomically, group-committed with other webhooks' by
+//! [`crate::messaging::ingest`] (inbound messages deduplicated by provider id,
+//! statuses applied monotonically, opt-out/opt-in keywords applied to consent,
+//! customer events); the shield scans inbound text after commit.
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -10,11 +11,10 @@ use waypost_cloudapi::{Change, InboundContent, InboundMessage, WebhookPayload};
 use waypost_core::events::EventType;
 use waypost_core::redact::mask_phone;
 use waypost_crypto::Aad;
-use waypost_store::dispatch::StatusChange;
-use waypost_store::inbound::{IncomingStatus, KeywordConsent, NewInboundMessage};
+use waypost_store::inbound::{IncomingStatus, KeywordConsent, NewInboundMessage, WebhookWrite};
 use waypost_store::messaging::{ChannelRow, ConsentRow, ConsentState, ContactRow, MessageRow};
 
-use crate::dispatch::outcome::{sealed, status_event};
+use crate::dispatch::outcome::sealed;
 use crate::events::{HeldContent, seal_with_content};
 use crate::messaging::content_key;
 use crate::messaging::identity::contact_identity;
@@ -59,7 +59,7 @@ pub async fn route_template_status(
     crate::templates::on_status_webhook(state, channel, value).await
 }
 
-/// One `messages` change: its inbound messages and statuses, in one transaction.
+/// One `messages` change: its inbound messages and statuses, committed together.
 async fn record_messages(
     state: &AppState,
     channel: &ChannelRow,
@@ -78,7 +78,7 @@ async fn record_messages(
     let mut to_scan: Vec<(String, String)> = Vec::new();
     if !value.messages.is_empty() {
         let settings = state
-            .store
+            .lookups
             .messaging_settings(&channel.workspace_id)
             .await?;
         let retain_days = settings.content_retention.days();
@@ -121,11 +121,14 @@ async fn record_messages(
     if messages.is_empty() && statuses.is_empty() {
         return Ok(());
     }
-    let ring = state.keys.current();
-    let seal = move |c: &StatusChange| status_event(&ring, c, now);
     let outcome = state
-        .store
-        .record_webhook(&channel.id, &messages, &statuses, now, &seal)
+        .ingestor
+        .record(WebhookWrite {
+            channel_id: channel.id.clone(),
+            messages,
+            statuses,
+            now,
+        })
         .await?;
     // Open event streams see what this webhook committed without waiting for the next tick.
     if outcome.messages_recorded > 0 || outcome.statuses_applied > 0 {
@@ -152,7 +155,7 @@ async fn record_messages(
 /// message and emits `message.flagged`. Duplicates were never inserted, so
 /// marking them changes nothing and emits nothing.
 async fn scan_inbound(state: AppState, workspace_id: String, texts: Vec<(String, String)>) {
-    let policy = match state.store.messaging_settings(&workspace_id).await {
+    let policy = match state.lookups.messaging_settings(&workspace_id).await {
         Ok(s) => s.shield_policy,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the shield policy; inbound scan skipped");

@@ -16,6 +16,7 @@ on_both_backends!(
     verify_handshake_echoes_the_challenge_only_for_the_token,
     bad_signature_is_refused_and_nothing_stored,
     duplicated_webhooks_are_processed_once,
+    concurrent_webhooks_are_committed_together_and_counted_once,
     statuses_out_of_order_never_move_back,
     unknown_ids_are_kept_and_applied_when_known,
     stop_blocks_the_next_send_and_start_reopens,
@@ -172,6 +173,83 @@ async fn duplicated_webhooks_are_processed_once(backend: Backend) {
         .await
         .unwrap();
     assert!(contact.last_inbound_at.is_some(), "the window opened");
+}
+
+/// Webhooks arriving together are group-committed: duplicates across and within
+/// a commit are dropped, each conversation counts every message as unread, and
+/// each customer opens one window.
+async fn concurrent_webhooks_are_committed_together_and_counted_once(backend: Backend) {
+    let Some(f) = fixture(backend, |c| c.dispatch_enabled = false, |_| {}).await else {
+        return;
+    };
+    let senders = ["4915112340001", "4915112340002", "4915112340003"];
+    let body = |sender: &str, i: usize| {
+        f.messages_body(json!({
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": sender}],
+            "messages": [{"from": sender, "id": format!("wamid.G{sender}{i}"), "timestamp": "1764230000",
+                          "type": "text", "text": {"body": format!("question {i}")}}]
+        }))
+    };
+    // Each sender's first message alone, so its contact exists before the burst.
+    for s in senders {
+        assert_eq!(f.post_webhook(&body(s, 0), None).await.status(), 200);
+    }
+    // Then nine more each, every one posted twice, all at once.
+    let bodies: Vec<Value> = (1..10)
+        .flat_map(|i| senders.map(|s| body(s, i)))
+        .flat_map(|b| [b.clone(), b])
+        .collect();
+    let answers =
+        futures_util::future::join_all(bodies.iter().map(|b| f.post_webhook(b, None))).await;
+    assert!(answers.iter().all(|a| a.status() == 200));
+    let store = &f.app.state.store;
+    let events = f.event_types().await;
+    assert_eq!(
+        events.iter().filter(|e| *e == "message.received").count(),
+        30,
+        "{events:?}"
+    );
+    let ws = f.ws.to_string();
+    let conversations = store
+        .list_conversations(&ws, &Default::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(conversations.len(), 3);
+    for c in &conversations {
+        assert_eq!(c.unread_count, 10, "{c:?}");
+        assert_eq!(c.last_direction, "inbound");
+        let contact = store.get_contact(&ws, &c.contact_id).await.unwrap();
+        assert!(contact.last_inbound_at.is_some(), "the window opened");
+    }
+    for s in senders {
+        for i in 0..10 {
+            let wamid = format!("wamid.G{s}{i}");
+            let m = store
+                .message_by_provider_id(&f.channel.id, &wamid)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{wamid} stored"));
+            let history: Vec<String> = store
+                .message_statuses(&m.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.status)
+                .collect();
+            assert_eq!(history, ["received"], "{wamid}");
+        }
+    }
+    let day = f.app.clock_now().format("%Y-%m-%d").to_string();
+    let totals = store.usage_totals(&ws, &day, &day, false).await.unwrap();
+    let amount = |metric: &str| {
+        totals
+            .iter()
+            .filter(|t| t.metric == metric)
+            .map(|t| t.amount)
+            .sum::<i64>()
+    };
+    assert_eq!(amount("conversations.opened"), 3, "{totals:?}");
+    assert_eq!(amount("messages.inbound.text"), 30, "{totals:?}");
 }
 
 async fn statuses_out_of_order_never_move_back(backend: Backend) {

@@ -46,7 +46,7 @@ crate::privacy::privacy_store_impl!(PgStore, append_audit);
 crate::retention::retention_store_impl!(PgStore);
 crate::operators::operator_store_impl!(PgStore, append_audit);
 crate::incidents::incident_store_impl!(PgStore, PgConnection, append_audit, insert_events);
-crate::messaging::insert_message_fn!(PgConnection);
+crate::messaging::insert_status_fns!(PgConnection);
 crate::accept::accept_batch_fn!(PgConnection);
 crate::usage::usage_fns!(PgConnection);
 crate::usage::usage_count_fns!(PgConnection);
@@ -66,16 +66,10 @@ crate::campaigns::campaign_store_impl!(PgStore, append_audit);
 crate::campaign_sends::campaign_send_store_impl!(PgStore, append_audit, insert_events);
 crate::campaign_reports::campaign_report_store_impl!(PgStore, append_audit);
 crate::conversations::conversation_store_impl!(PgStore, append_audit, insert_events);
-crate::messaging::messaging_store_impl!(
-    PgStore,
-    append_audit,
-    insert_events,
-    insert_message,
-    insert_status
-);
+crate::messaging::messaging_store_impl!(PgStore, append_audit, insert_events, insert_status);
 crate::media::insert_media_fn!(PgConnection);
 crate::media::media_store_impl!(PgStore, append_audit, insert_media);
-crate::inbound::inbound_fns!(PgConnection, insert_status, insert_events);
+crate::inbound_writes::inbound_fns!(PgConnection, insert_status, insert_events);
 crate::dispatch::record_sent_fn!(PgConnection);
 crate::dispatch::dispatch_store_impl!(
     PgStore,
@@ -84,15 +78,7 @@ crate::dispatch::dispatch_store_impl!(
     apply_unmatched,
     "FOR UPDATE SKIP LOCKED"
 );
-crate::inbound::inbound_store_impl!(
-    PgStore,
-    insert_message,
-    insert_status,
-    insert_events,
-    apply_status,
-    apply_unmatched,
-    insert_media
-);
+crate::inbound::inbound_store_impl!(PgStore, insert_events, insert_media);
 crate::account::insert_email_token_fn!(PgConnection);
 crate::account::account_store_impl!(PgStore, append_audit);
 crate::legacy_emails::legacy_email_store_impl!(

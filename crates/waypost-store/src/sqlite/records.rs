@@ -47,7 +47,7 @@ crate::privacy::privacy_store_impl!(SqliteStore, append_audit);
 crate::retention::retention_store_impl!(SqliteStore);
 crate::operators::operator_store_impl!(SqliteStore, append_audit);
 crate::incidents::incident_store_impl!(SqliteStore, SqliteConnection, append_audit, insert_events);
-crate::messaging::insert_message_fn!(SqliteConnection);
+crate::messaging::insert_status_fns!(SqliteConnection);
 crate::accept::accept_batch_fn!(SqliteConnection);
 crate::usage::usage_fns!(SqliteConnection);
 crate::usage::usage_count_fns!(SqliteConnection);
@@ -64,16 +64,10 @@ crate::campaigns::campaign_store_impl!(SqliteStore, append_audit);
 crate::campaign_sends::campaign_send_store_impl!(SqliteStore, append_audit, insert_events);
 crate::campaign_reports::campaign_report_store_impl!(SqliteStore, append_audit);
 crate::conversations::conversation_store_impl!(SqliteStore, append_audit, insert_events);
-crate::messaging::messaging_store_impl!(
-    SqliteStore,
-    append_audit,
-    insert_events,
-    insert_message,
-    insert_status
-);
+crate::messaging::messaging_store_impl!(SqliteStore, append_audit, insert_events, insert_status);
 crate::media::insert_media_fn!(SqliteConnection);
 crate::media::media_store_impl!(SqliteStore, append_audit, insert_media);
-crate::inbound::inbound_fns!(SqliteConnection, insert_status, insert_events);
+crate::inbound_writes::inbound_fns!(SqliteConnection, insert_status, insert_events);
 crate::dispatch::record_sent_fn!(SqliteConnection);
 crate::dispatch::dispatch_store_impl!(
     SqliteStore,
@@ -82,15 +76,7 @@ crate::dispatch::dispatch_store_impl!(
     apply_unmatched,
     ""
 );
-crate::inbound::inbound_store_impl!(
-    SqliteStore,
-    insert_message,
-    insert_status,
-    insert_events,
-    apply_status,
-    apply_unmatched,
-    insert_media
-);
+crate::inbound::inbound_store_impl!(SqliteStore, insert_events, insert_media);
 crate::account::insert_email_token_fn!(SqliteConnection);
 crate::account::account_store_impl!(SqliteStore, append_audit);
 crate::legacy_emails::legacy_email_store_impl!(SqliteStore, ["PRAGMA wal_checkpoint(TRUNCATE)"]);
