@@ -230,11 +230,14 @@ pub async fn link_identity(
     change: IdentityChange,
 ) -> anyhow::Result<ContactRow> {
     let ws = row.workspace_id.clone();
-    if let Some(phone) = &who.phone
-        && let Some(other) = state
-            .store
-            .contact_by_phone_index(&ws, &phone_index(&state.keys, &ws, phone))
-            .await?
+    // Indexes are unique per workspace: one `row` already holds is nobody else's.
+    let phone_idx = who
+        .phone
+        .as_ref()
+        .map(|p| phone_index(&state.keys, &ws, p))
+        .filter(|i| row.phone_index.as_ref() != Some(i));
+    if let Some(index) = &phone_idx
+        && let Some(other) = state.store.contact_by_phone_index(&ws, index).await?
         && other.id != row.id
     {
         let theirs = other.user_id_index.clone();
@@ -249,11 +252,13 @@ pub async fn link_identity(
             row = merge_contacts(state, row, other).await?;
         }
     }
-    if let Some(id) = &who.user_id
-        && let Some(other) = state
-            .store
-            .contact_by_user_id_index(&ws, &user_id_index(&state.keys, &ws, id, false))
-            .await?
+    let user_idx = who
+        .user_id
+        .as_ref()
+        .map(|id| user_id_index(&state.keys, &ws, id, false))
+        .filter(|i| row.user_id_index.as_ref() != Some(i));
+    if let Some(index) = &user_idx
+        && let Some(other) = state.store.contact_by_user_id_index(&ws, index).await?
         && other.id != row.id
     {
         row = merge_contacts(state, row, other).await?;
