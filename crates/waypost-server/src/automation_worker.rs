@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
 
-const BATCH: u32 = 20;
+const BATCH: u32 = 64;
 /// Longer than the longest assistant call with retries.
 const LEASE_SECS: i64 = 900;
 const MAX_ATTEMPTS: i64 = 5;
@@ -38,14 +38,18 @@ pub async fn step(state: &AppState) -> anyhow::Result<usize> {
         .claim_automation_work(now, now + chrono::Duration::seconds(LEASE_SECS), BATCH)
         .await?;
     let n = claimed.len();
+    // Handled items go in one delete: one handled again after a crash sends
+    // nothing twice (replies carry idempotency keys).
+    let mut finished = Vec::with_capacity(n);
+    let mut memo = crate::ops::automation::StepMemo::default();
     for work in claimed {
         let (id, attempts) = (work.id.clone(), work.attempts);
-        match crate::ops::automation::handle(state, work).await {
-            Ok(()) => state.store.finish_automation_work(&id).await?,
+        match crate::ops::automation::handle(state, work, &mut memo).await {
+            Ok(()) => finished.push(id),
             Err(e) if attempts + 1 >= MAX_ATTEMPTS => {
                 tracing::warn!(error = %e, item = %id, "automation item failed for the last time; dropped");
                 metrics::counter!("waypost_automation_dropped_total").increment(1);
-                state.store.finish_automation_work(&id).await?;
+                finished.push(id);
             }
             Err(e) => {
                 tracing::warn!(error = %e, item = %id, "automation item failed; retrying");
@@ -57,5 +61,6 @@ pub async fn step(state: &AppState) -> anyhow::Result<usize> {
             }
         }
     }
+    state.store.finish_automation_work(&finished).await?;
     Ok(n)
 }

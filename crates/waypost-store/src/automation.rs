@@ -95,8 +95,8 @@ pub trait AutomationStore {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<AutomationWork>>;
-    /// Deletes a handled item (and with it the sealed text).
-    async fn finish_automation_work(&self, id: &str) -> Result<()>;
+    /// Deletes handled items (and with them the sealed texts).
+    async fn finish_automation_work(&self, ids: &[String]) -> Result<()>;
     /// Counts a failed attempt; the item is tried again once `retry_at` passes.
     async fn retry_automation_work(&self, id: &str, retry_at: DateTime<Utc>) -> Result<()>;
     async fn automation_work_count(&self, workspace_id: &str) -> Result<i64>;
@@ -298,11 +298,16 @@ macro_rules! automation_store_impl {
                 Ok(rows)
             }
 
-            async fn finish_automation_work(&self, id: &str) -> $crate::Result<()> {
-                sqlx::query("DELETE FROM automation_work WHERE id = $1")
-                    .bind(id)
-                    .execute(self.writes())
-                    .await?;
+            async fn finish_automation_work(&self, ids: &[String]) -> $crate::Result<()> {
+                for range in $crate::bulk::chunks(ids.len()) {
+                    let list = (1..=range.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                    let sql = format!("DELETE FROM automation_work WHERE id IN ({list})");
+                    let mut q = sqlx::query(&sql);
+                    for id in &ids[range] {
+                        q = q.bind(id);
+                    }
+                    q.execute(self.writes()).await?;
+                }
                 Ok(())
             }
 

@@ -6,6 +6,8 @@
 //! messages create items: the business's echoes and its own replies never do.
 //! A per-conversation cooldown stops rules from answering again and again.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -256,14 +258,74 @@ pub fn inside_window(sent_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     now - sent_at < Duration::hours(24)
 }
 
+/// What one worker step has read of channels' rules and workspaces' assistant
+/// settings, so a batch of items reads each once, and an item with neither to
+/// run reads nothing more.
+#[derive(Default)]
+pub struct StepMemo {
+    rules: HashMap<String, Vec<Rule>>,
+    /// Whether the assistant answers on `(workspace, channel)`.
+    assistant: HashMap<(String, String), bool>,
+}
+
+impl StepMemo {
+    async fn rules(&mut self, state: &AppState, channel_id: &str) -> anyhow::Result<&[Rule]> {
+        if !self.rules.contains_key(channel_id) {
+            let rules = state
+                .store
+                .channel_rules(channel_id)
+                .await?
+                .into_iter()
+                .filter_map(rule_of)
+                .collect();
+            self.rules.insert(channel_id.to_owned(), rules);
+        }
+        Ok(&self.rules[channel_id])
+    }
+
+    async fn assistant_on(
+        &mut self,
+        state: &AppState,
+        workspace_id: &str,
+        channel_id: &str,
+    ) -> anyhow::Result<bool> {
+        let key = (workspace_id.to_owned(), channel_id.to_owned());
+        if let Some(on) = self.assistant.get(&key) {
+            return Ok(*on);
+        }
+        let on = state
+            .store
+            .assistant_settings(workspace_id)
+            .await?
+            .is_some_and(|s| {
+                let channels: Vec<String> = serde_json::from_str(&s.channels).unwrap_or_default();
+                s.enabled && channels.iter().any(|c| c == channel_id)
+            });
+        self.assistant.insert(key, on);
+        Ok(on)
+    }
+}
+
 /// Handles one work item: the rules, then (if they let it) the assistant.
 /// An error leaves the item to be retried; replies already accepted are not
 /// sent again (their idempotency keys).
-pub async fn handle(state: &AppState, work: AutomationWork) -> anyhow::Result<()> {
+pub async fn handle(
+    state: &AppState,
+    work: AutomationWork,
+    memo: &mut StepMemo,
+) -> anyhow::Result<()> {
     let now = state.clock.now();
     if !inside_window(work.sent_at, now) {
         metrics::counter!("waypost_automation_skipped_total", "reason" => "outside_window")
             .increment(1);
+        return Ok(());
+    }
+    let has_rules = !memo.rules(state, &work.channel_id).await?.is_empty();
+    if !has_rules
+        && !memo
+            .assistant_on(state, &work.workspace_id, &work.channel_id)
+            .await?
+    {
         return Ok(());
     }
     let Some(conversation) = state
@@ -297,20 +359,17 @@ pub async fn handle(state: &AppState, work: AutomationWork) -> anyhow::Result<()
         conversation,
         text,
     };
-    let rules: Vec<Rule> = state
-        .store
-        .channel_rules(&job.work.channel_id)
-        .await?
-        .into_iter()
-        .filter_map(rule_of)
-        .collect();
+    let rules = memo.rules(state, &job.work.channel_id).await?;
     let inbound = Inbound {
         text: job.text.as_deref().map(String::as_str),
         first_contact: job.work.first_contact,
         at: now,
     };
-    let to_assistant = match automation::choose(&rules, &inbound) {
-        Some(rule) => fire(state, &job, rule, now).await?,
+    let to_assistant = match automation::choose(rules, &inbound) {
+        Some(rule) => {
+            let rule = rule.clone();
+            fire(state, &job, &rule, now).await?
+        }
         None => true,
     };
     if to_assistant && job.text.is_some() {
