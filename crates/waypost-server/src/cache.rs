@@ -1,6 +1,6 @@
 //! In-memory copies of the rows every send reads and that rarely change: API
-//! keys, channels, workspace messaging settings, templates and the set of
-//! active suspensions.
+//! keys, channels, workspace messaging settings, templates, whether a channel
+//! has automation, and the set of active suspensions.
 //!
 //! The database bumps a generation counter (by trigger) in the same transaction
 //! as any change to those tables, whoever makes it: this node, another node, the
@@ -44,6 +44,8 @@ struct Entries {
     channels_by_id: HashMap<String, ChannelRow>,
     settings: HashMap<String, MessagingSettings>,
     templates: HashMap<(String, String, String), TemplateRef>,
+    /// Whether `(workspace, channel)` has automation: an enabled rule or the assistant.
+    automation: HashMap<(String, String), bool>,
     /// Active suspensions as `(target kind, target id)`; loaded whole, since few are active.
     suspended: Option<Arc<HashSet<(String, String)>>>,
 }
@@ -61,6 +63,7 @@ impl Entries {
         self.channels_by_id.clear();
         self.settings.clear();
         self.templates.clear();
+        self.automation.clear();
         self.suspended = None;
     }
 }
@@ -227,6 +230,30 @@ impl Lookups {
             || self.store.find_template(workspace, name, language),
         )
         .await
+    }
+
+    /// Whether inbound messages on the channel have anything to run: an
+    /// enabled rule, or the workspace's assistant switched on for the channel.
+    pub async fn automation_active(&self, workspace: &str, channel: &str) -> Result<bool> {
+        let active = self
+            .get_or_load(
+                |e| &e.automation,
+                |e| &mut e.automation,
+                (workspace.to_owned(), channel.to_owned()),
+                || async {
+                    if !self.store.channel_rules(channel).await?.is_empty() {
+                        return Ok(Some(true));
+                    }
+                    let assistant = self.store.assistant_settings(workspace).await?;
+                    Ok(Some(assistant.is_some_and(|s| {
+                        s.enabled
+                            && serde_json::from_str::<Vec<String>>(&s.channels)
+                                .is_ok_and(|c| c.iter().any(|c| c == channel))
+                    })))
+                },
+            )
+            .await?;
+        Ok(active.unwrap_or(true))
     }
 
     /// The active suspensions, from memory while the cache is fresh.

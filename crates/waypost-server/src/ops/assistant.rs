@@ -251,6 +251,7 @@ pub async fn put_settings(
             "api_key_changed": input.api_key.is_some(),
         }));
     state.store.put_assistant_settings(&row, audit).await?;
+    state.lookups.invalidate();
     Ok(view(row))
 }
 

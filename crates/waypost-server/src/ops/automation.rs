@@ -183,6 +183,7 @@ pub async fn create_rule(
         .target("automation_rule", row.id.clone())
         .details(serde_json::json!({"kind": row.kind, "channel_id": row.channel_id}));
     state.store.create_rule(&row, audit).await?;
+    state.lookups.invalidate();
     Ok(view(row))
 }
 
@@ -205,7 +206,9 @@ pub async fn delete_rule(state: &AppState, ctx: &Ctx, id: &str) -> Result<(), Ap
             "automation.rule_deleted",
         ))
         .target("automation_rule", id.to_owned());
-    Ok(state.store.delete_rule(&ctx.workspace, id, audit).await?)
+    state.store.delete_rule(&ctx.workspace, id, audit).await?;
+    state.lookups.invalidate();
+    Ok(())
 }
 
 /// The work item of an inbound message, its text sealed under the contact's key.

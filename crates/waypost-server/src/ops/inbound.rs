@@ -82,6 +82,11 @@ async fn record_messages(
             .messaging_settings(&channel.workspace_id)
             .await?;
         let retain_days = settings.content_retention.days();
+        // Without a rule or the assistant, a work item would only be deleted unread.
+        let automation = state
+            .lookups
+            .automation_active(&channel.workspace_id, &channel.id)
+            .await?;
         let known = known_messages(state, channel, value).await?;
         let mut contacts: HashMap<String, ContactRow> = HashMap::new();
         for m in &value.messages {
@@ -89,7 +94,16 @@ async fn record_messages(
                 tracing::warn!(channel_id = %channel.id, "inbound message without a usable phone number or user id skipped");
                 continue;
             };
-            let row = inbound_message(state, channel, &contact, m, &known, retain_days, now)?;
+            let row = inbound_message(
+                state,
+                channel,
+                &contact,
+                m,
+                &known,
+                retain_days,
+                automation,
+                now,
+            )?;
             if let InboundContent::Text(t) = &m.content {
                 to_scan.push((row.message.id.clone(), t.body.clone()));
             }
@@ -226,7 +240,9 @@ fn unix_time(secs: &str) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs.trim().parse().ok()?, 0)
 }
 
-/// The row, event and keyword consent change of one inbound message.
+/// The row, event and keyword consent change of one inbound message, and
+/// its automation work item when the channel has automation.
+#[allow(clippy::too_many_arguments)]
 fn inbound_message(
     state: &AppState,
     channel: &ChannelRow,
@@ -234,6 +250,7 @@ fn inbound_message(
     m: &InboundMessage,
     known: &KnownMessages,
     retain_days: Option<i64>,
+    automation: bool,
     now: DateTime<Utc>,
 ) -> anyhow::Result<NewInboundMessage> {
     let id = waypost_core::MessageId::new().to_string();
@@ -369,6 +386,7 @@ fn inbound_message(
     // Keyword consent changes are answered by nothing else.
     let automation = match &consent {
         Some(_) => None,
+        None if !automation => None,
         None => Some(crate::ops::automation::work_item(
             channel,
             contact,

@@ -7,7 +7,7 @@ use chrono::Datelike;
 use serde_json::{Value, json};
 use waypost_store::Backend;
 
-use crate::automation_fixture::{Auto, auto_fixture};
+use crate::automation_fixture::{Auto, auto_fixture, auto_fixture_polling};
 use crate::messaging_fixture::USER;
 use crate::on_both_backends;
 use crate::users::member;
@@ -17,6 +17,7 @@ on_both_backends!(
     the_welcome_greets_first_contacts_and_regex_rules_assign,
     late_webhooks_outside_the_window_are_not_answered,
     bad_rules_are_refused_with_a_reason,
+    only_channels_with_automation_get_work_items,
 );
 
 const OTHER: &str = "4915199988877";
@@ -204,4 +205,30 @@ async fn bad_rules_are_refused_with_a_reason(backend: Backend) {
             .await
             .unwrap();
     assert_eq!(res.status(), 403);
+}
+
+/// A message on a channel with no rule and no assistant leaves no work item;
+/// once a rule exists, the next message has one (the worker sleeps meanwhile).
+async fn only_channels_with_automation_get_work_items(backend: Backend) {
+    let Some(a) = auto_fixture_polling(backend, 600_000).await else {
+        return;
+    };
+    let ws = a.f.ws.to_string();
+    let count = || a.f.app.state.store.automation_work_count(&ws);
+    let wamid = a.f.inject(USER, "hello").await;
+    a.f.wait_inbound(&wamid).await;
+    assert_eq!(count().await.unwrap(), 0, "no rule, no assistant: no work");
+    rule(
+        &a,
+        json!({"channel_id": a.f.channel.id, "kind": "keyword", "name": "Prices", "priority": 20,
+               "pattern": "price", "actions": {"reply": "Our prices: example.com/prices"}}),
+    )
+    .await;
+    let wamid = a.f.inject(USER, "price?").await;
+    a.f.wait_inbound(&wamid).await;
+    assert_eq!(
+        count().await.unwrap(),
+        1,
+        "a rule exists: the message is work"
+    );
 }

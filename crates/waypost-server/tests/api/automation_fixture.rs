@@ -17,10 +17,15 @@ pub struct Auto {
 }
 
 pub async fn auto_fixture(backend: Backend) -> Option<Auto> {
+    auto_fixture_polling(backend, 20).await
+}
+
+/// The fixture with the automation worker looking for work every `poll_ms`.
+pub async fn auto_fixture_polling(backend: Backend, poll_ms: u64) -> Option<Auto> {
     let f = fixture(
         backend,
         |c| {
-            c.automation_poll_ms = 20;
+            c.automation_poll_ms = poll_ms;
             c.assistant_allow_private_targets = true;
         },
         |_| {},
