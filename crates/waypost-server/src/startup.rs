@@ -114,8 +114,12 @@ pub async fn build_state(
     let feed_settings = crate::event_feed::FeedSettings::from_config(&config);
     let signals = Arc::new(crate::signals::Signals::new(config.detection));
     let keys = Arc::new(keys);
-    let ingestor =
-        crate::messaging::ingest::Ingestor::start(store.clone(), keys.clone(), clock.clone());
+    let ingestor = crate::messaging::ingest::Ingestor::start(
+        store.clone(),
+        keys.clone(),
+        clock.clone(),
+        crate::dispatch::outcome::status_event,
+    );
     Ok(AppState {
         signals,
         ingestor,

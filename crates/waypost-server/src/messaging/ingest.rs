@@ -7,14 +7,19 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
+use waypost_crypto::KeyRing;
 use waypost_store::dispatch::StatusChange;
 use waypost_store::inbound::{WebhookOutcome, WebhookWrite};
-use waypost_store::{Store, StoreError};
+use waypost_store::{NewCustomerEvent, Store, StoreError};
 
-use crate::dispatch::outcome::status_event;
 use crate::guard::clock::Clock;
 use crate::keys::Keys;
+
+/// Seals a status change's customer event (the dispatcher's, passed in at
+/// start-up so this module does not depend on the dispatcher).
+pub type StatusSealer = fn(&KeyRing, &StatusChange, DateTime<Utc>) -> NewCustomerEvent;
 
 /// Webhooks committed together at most.
 const MAX_BATCH: usize = 256;
@@ -31,9 +36,14 @@ pub struct Ingestor {
 
 impl Ingestor {
     /// Starts the writer task on the current runtime.
-    pub fn start(store: Arc<dyn Store>, keys: Arc<Keys>, clock: Arc<dyn Clock>) -> Self {
+    pub fn start(
+        store: Arc<dyn Store>,
+        keys: Arc<Keys>,
+        clock: Arc<dyn Clock>,
+        sealer: StatusSealer,
+    ) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(store, keys, clock, rx));
+        tokio::spawn(writer(store, keys, clock, sealer, rx));
         Self { queue }
     }
 
@@ -53,6 +63,7 @@ async fn writer(
     store: Arc<dyn Store>,
     keys: Arc<Keys>,
     clock: Arc<dyn Clock>,
+    sealer: StatusSealer,
     mut rx: mpsc::Receiver<(WebhookWrite, Reply)>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -61,7 +72,7 @@ async fn writer(
         metrics::histogram!("waypost_ingest_batch_size").record(webhooks.len() as f64);
         let ring = keys.current();
         let now = clock.now();
-        let seal = move |c: &StatusChange| status_event(&ring, c, now);
+        let seal = move |c: &StatusChange| sealer(&ring, c, now);
         match store.record_webhooks(&webhooks, &seal).await {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
