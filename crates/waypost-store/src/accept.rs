@@ -114,40 +114,8 @@ macro_rules! accept_batch_fn {
             if accepted.is_empty() {
                 return Ok(outcomes);
             }
-            for range in chunks(accepted.len()) {
-                let sql = format!(
-                    "INSERT INTO messages (id, workspace_id, channel_id, contact_id, direction, message_type,
-                        template_name, template_language, category, status, provider_message_id, error_code,
-                        error_title, content, content_expires_at, shield_label, created_at, updated_at, country)
-                     VALUES {}",
-                    values(19, range.len())
-                );
-                let mut q = sqlx::query(&sql);
-                for a in &accepted[range] {
-                    let m = &a.message;
-                    q = q
-                        .bind(&m.id)
-                        .bind(&m.workspace_id)
-                        .bind(&m.channel_id)
-                        .bind(&m.contact_id)
-                        .bind(&m.direction)
-                        .bind(&m.message_type)
-                        .bind(&m.template_name)
-                        .bind(&m.template_language)
-                        .bind(&m.category)
-                        .bind(&m.status)
-                        .bind(&m.provider_message_id)
-                        .bind(m.error_code)
-                        .bind(&m.error_title)
-                        .bind(&m.content)
-                        .bind(m.content_expires_at)
-                        .bind(&m.shield_label)
-                        .bind(m.created_at)
-                        .bind(m.updated_at)
-                        .bind(&m.country);
-                }
-                q.execute(&mut *conn).await?;
-            }
+            let rows: Vec<&$crate::messaging::MessageRow> = accepted.iter().map(|a| &a.message).collect();
+            insert_messages(&mut *conn, &rows, false).await?;
             for range in chunks(accepted.len()) {
                 let sql = format!(
                     "INSERT INTO message_statuses (message_id, status, provider_code, provider_title,

@@ -300,7 +300,7 @@ macro_rules! automation_store_impl {
 
             async fn finish_automation_work(&self, ids: &[String]) -> $crate::Result<()> {
                 for range in $crate::bulk::chunks(ids.len()) {
-                    let list = (1..=range.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                    let list = $crate::placeholders(1, range.len());
                     let sql = format!("DELETE FROM automation_work WHERE id IN ({list})");
                     let mut q = sqlx::query(&sql);
                     for id in &ids[range] {

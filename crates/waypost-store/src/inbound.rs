@@ -155,7 +155,9 @@ macro_rules! inbound_store_impl {
                     .enumerate()
                     .flat_map(|(i, w)| w.messages.iter().map(move |n| (i, n)))
                     .collect();
-                let inserted = insert_inbound_messages(&mut *tx, &all).await?;
+                let rows: Vec<&$crate::messaging::MessageRow> = all.iter().map(|(_, n)| &n.message).collect();
+                let inserted: std::collections::HashSet<String> =
+                    insert_messages(&mut *tx, &rows, true).await?.into_iter().collect();
                 // In arrival order: each first copy of a provider id, never a duplicate.
                 let mut new = Vec::with_capacity(inserted.len());
                 for (i, n) in &all {
@@ -198,7 +200,7 @@ macro_rules! inbound_store_impl {
                     contacts.sort_unstable();
                     contacts.dedup();
                     for range in $crate::bulk::chunks(contacts.len()) {
-                        let list = (2..range.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                        let list = $crate::placeholders(2, range.len());
                         let sql = format!(
                             "UPDATE contacts SET last_inbound_at = $1
                              WHERE id IN ({list}) AND (last_inbound_at IS NULL OR last_inbound_at < $1)"

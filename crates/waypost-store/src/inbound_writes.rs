@@ -1,10 +1,9 @@
-//! The statements a webhook's transaction runs, for both backends: inbound
-//! messages inserted multi-row (deduplicated by provider id), keyword consent,
-//! and statuses applied through the state machine or kept until their message
+//! The statements a webhook's transaction runs, for both backends: keyword
+//! consent, and statuses applied through the state machine or kept until their message
 //! is known.
 
-/// `apply_status`, `apply_unmatched`, `insert_inbound_messages`,
-/// `record_keyword_consent` and `record_status`, inside the caller's transaction.
+/// `apply_status`, `apply_unmatched`, `record_keyword_consent` and
+/// `record_status`, inside the caller's transaction.
 macro_rules! inbound_fns {
     ($conn:ty, $insert_status:path, $insert_events:path) => {
         /// Moves a message to `status` if the state machine allows it, with its
@@ -103,87 +102,12 @@ macro_rules! inbound_fns {
             Ok(applied)
         }
 
-        /// Inserts inbound messages with multi-row statements, skipping any
-        /// whose provider id the channel already has (or an earlier row of the
-        /// same statement has); returns the ids actually inserted.
-        pub(crate) async fn insert_inbound_messages(
-            conn: &mut $conn,
-            messages: &[(usize, &$crate::inbound::NewInboundMessage)],
-        ) -> $crate::Result<std::collections::HashSet<String>> {
-            let mut inserted = std::collections::HashSet::with_capacity(messages.len());
-            for range in $crate::bulk::chunks(messages.len()) {
-                let sql = format!(
-                    "INSERT INTO messages (id, workspace_id, channel_id, contact_id, direction, message_type,
-                        template_name, template_language, category, status, provider_message_id, error_code,
-                        error_title, content, content_expires_at, shield_label, created_at, updated_at, country)
-                     VALUES {}
-                     ON CONFLICT DO NOTHING RETURNING id",
-                    $crate::bulk::values(19, range.len())
-                );
-                let mut q = sqlx::query_scalar::<_, String>(&sql);
-                for (_, n) in &messages[range] {
-                    let m = &n.message;
-                    q = q
-                        .bind(&m.id)
-                        .bind(&m.workspace_id)
-                        .bind(&m.channel_id)
-                        .bind(&m.contact_id)
-                        .bind(&m.direction)
-                        .bind(&m.message_type)
-                        .bind(&m.template_name)
-                        .bind(&m.template_language)
-                        .bind(&m.category)
-                        .bind(&m.status)
-                        .bind(&m.provider_message_id)
-                        .bind(m.error_code)
-                        .bind(&m.error_title)
-                        .bind(&m.content)
-                        .bind(m.content_expires_at)
-                        .bind(&m.shield_label)
-                        .bind(m.created_at)
-                        .bind(m.updated_at)
-                        .bind(&m.country);
-                }
-                inserted.extend(q.fetch_all(&mut *conn).await?);
-            }
-            Ok(inserted)
-        }
-
         /// An inbound keyword's consent change: the contact's state and the history row.
         pub(crate) async fn record_keyword_consent(
             conn: &mut $conn,
             k: &$crate::inbound::KeywordConsent,
         ) -> $crate::Result<()> {
-            let c = &k.consent;
-            sqlx::query(
-                "UPDATE contacts SET consent_marketing = $3, consent_utility = $4,
-                    consent_authentication = $5, updated_at = $6
-                 WHERE workspace_id = $1 AND id = $2",
-            )
-            .bind(&c.workspace_id)
-            .bind(&c.contact_id)
-            .bind(&k.state.marketing)
-            .bind(&k.state.utility)
-            .bind(&k.state.authentication)
-            .bind(c.recorded_at)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
-                "INSERT INTO contact_consents (id, workspace_id, contact_id, status, categories, source,
-                    evidence, captured_at, recorded_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(&c.id)
-            .bind(&c.workspace_id)
-            .bind(&c.contact_id)
-            .bind(&c.status)
-            .bind(&c.categories)
-            .bind(&c.source)
-            .bind(&c.evidence)
-            .bind(c.captured_at)
-            .bind(c.recorded_at)
-            .execute(&mut *conn)
-            .await?;
+            write_consent(&mut *conn, &k.consent, &k.state).await?;
             Ok(())
         }
 

@@ -394,9 +394,98 @@ pub(crate) const OUTBOX_COLUMNS: &str = "message_id, workspace_id, channel_id, c
      attempts, next_attempt_at, deadline_at, lease_owner, lease_until, attempt_started_at, \
      last_error_code, last_error_title";
 
-/// Inserts status history rows inside the caller's transaction.
-macro_rules! insert_status_fns {
+/// Message rows, their status history and consent changes, written inside
+/// the caller's transaction.
+macro_rules! message_row_fns {
     ($conn:ty) => {
+        /// Inserts message rows, a multi-row statement per chunk; with
+        /// `skip_duplicates`, a row whose id or provider id is taken (also by an
+        /// earlier row of the same statement) is left out. Returns the ids inserted.
+        pub(crate) async fn insert_messages(
+            conn: &mut $conn,
+            rows: &[&$crate::messaging::MessageRow],
+            skip_duplicates: bool,
+        ) -> $crate::Result<Vec<String>> {
+            let mut inserted = Vec::with_capacity(rows.len());
+            for range in $crate::bulk::chunks(rows.len()) {
+                let sql = format!(
+                    "INSERT INTO messages (id, workspace_id, channel_id, contact_id, direction, message_type,
+                        template_name, template_language, category, status, provider_message_id, error_code,
+                        error_title, content, content_expires_at, shield_label, created_at, updated_at, country)
+                     VALUES {} {} RETURNING id",
+                    $crate::bulk::values(19, range.len()),
+                    if skip_duplicates { "ON CONFLICT DO NOTHING" } else { "" }
+                );
+                let mut q = sqlx::query_scalar::<_, String>(&sql);
+                for m in &rows[range] {
+                    q = q
+                        .bind(&m.id)
+                        .bind(&m.workspace_id)
+                        .bind(&m.channel_id)
+                        .bind(&m.contact_id)
+                        .bind(&m.direction)
+                        .bind(&m.message_type)
+                        .bind(&m.template_name)
+                        .bind(&m.template_language)
+                        .bind(&m.category)
+                        .bind(&m.status)
+                        .bind(&m.provider_message_id)
+                        .bind(m.error_code)
+                        .bind(&m.error_title)
+                        .bind(&m.content)
+                        .bind(m.content_expires_at)
+                        .bind(&m.shield_label)
+                        .bind(m.created_at)
+                        .bind(m.updated_at)
+                        .bind(&m.country);
+                }
+                inserted.extend(q.fetch_all(&mut *conn).await?);
+            }
+            Ok(inserted)
+        }
+
+        /// Sets a contact's consent state and adds the change to its history;
+        /// false (and nothing written) when the contact does not exist.
+        pub(crate) async fn write_consent(
+            conn: &mut $conn,
+            c: &$crate::messaging::ConsentRow,
+            state: &$crate::messaging::ConsentState,
+        ) -> $crate::Result<bool> {
+            let done = sqlx::query(
+                "UPDATE contacts SET consent_marketing = $3, consent_utility = $4,
+                    consent_authentication = $5, updated_at = $6
+                 WHERE workspace_id = $1 AND id = $2",
+            )
+            .bind(&c.workspace_id)
+            .bind(&c.contact_id)
+            .bind(&state.marketing)
+            .bind(&state.utility)
+            .bind(&state.authentication)
+            .bind(c.recorded_at)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO contact_consents (id, workspace_id, contact_id, status, categories, source,
+                    evidence, captured_at, recorded_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&c.id)
+            .bind(&c.workspace_id)
+            .bind(&c.contact_id)
+            .bind(&c.status)
+            .bind(&c.categories)
+            .bind(&c.source)
+            .bind(&c.evidence)
+            .bind(c.captured_at)
+            .bind(c.recorded_at)
+            .execute(&mut *conn)
+            .await?;
+            Ok(true)
+        }
+
         pub(crate) async fn insert_status(
             conn: &mut $conn,
             message_id: &str,
@@ -445,7 +534,7 @@ macro_rules! insert_status_fns {
         }
     };
 }
-pub(crate) use insert_status_fns;
+pub(crate) use message_row_fns;
 
 /// One row of a message's status history, to insert.
 #[derive(Debug, Clone, Copy)]
@@ -984,38 +1073,9 @@ macro_rules! messaging_store_impl {
                 events: &[$crate::events::NewCustomerEvent],
             ) -> $crate::Result<()> {
                 let mut tx = self.write_tx().await?;
-                let done = sqlx::query(
-                    "UPDATE contacts SET consent_marketing = $3, consent_utility = $4,
-                        consent_authentication = $5, updated_at = $6
-                     WHERE workspace_id = $1 AND id = $2",
-                )
-                .bind(&c.workspace_id)
-                .bind(&c.contact_id)
-                .bind(&state.marketing)
-                .bind(&state.utility)
-                .bind(&state.authentication)
-                .bind(c.recorded_at)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
+                if !write_consent(&mut *tx, c, state).await? {
                     return Err($crate::StoreError::NotFound("contact"));
                 }
-                sqlx::query(
-                    "INSERT INTO contact_consents (id, workspace_id, contact_id, status, categories, source,
-                        evidence, captured_at, recorded_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&c.id)
-                .bind(&c.workspace_id)
-                .bind(&c.contact_id)
-                .bind(&c.status)
-                .bind(&c.categories)
-                .bind(&c.source)
-                .bind(&c.evidence)
-                .bind(c.captured_at)
-                .bind(c.recorded_at)
-                .execute(&mut *tx)
-                .await?;
                 if let Some(audit) = audit {
                     $append_audit(&mut *tx, audit).await?;
                 }

@@ -297,7 +297,7 @@ macro_rules! usage_count_fns {
             for channel in pairs.chunk_by(|a, b| a.0 == b.0) {
                 let channel_id = channel[0].0;
                 for range in $crate::bulk::chunks(channel.len()) {
-                    let list = (2..range.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                    let list = $crate::placeholders(2, range.len());
                     let sql = format!(
                         "SELECT contact_id, last_inbound_at FROM conversations
                          WHERE channel_id = $1 AND contact_id IN ({list})"

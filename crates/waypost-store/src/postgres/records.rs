@@ -46,7 +46,7 @@ crate::privacy::privacy_store_impl!(PgStore, append_audit);
 crate::retention::retention_store_impl!(PgStore);
 crate::operators::operator_store_impl!(PgStore, append_audit);
 crate::incidents::incident_store_impl!(PgStore, PgConnection, append_audit, insert_events);
-crate::messaging::insert_status_fns!(PgConnection);
+crate::messaging::message_row_fns!(PgConnection);
 crate::accept::accept_batch_fn!(PgConnection);
 crate::usage::usage_fns!(PgConnection);
 crate::usage::usage_count_fns!(PgConnection);

@@ -47,7 +47,7 @@ crate::privacy::privacy_store_impl!(SqliteStore, append_audit);
 crate::retention::retention_store_impl!(SqliteStore);
 crate::operators::operator_store_impl!(SqliteStore, append_audit);
 crate::incidents::incident_store_impl!(SqliteStore, SqliteConnection, append_audit, insert_events);
-crate::messaging::insert_status_fns!(SqliteConnection);
+crate::messaging::message_row_fns!(SqliteConnection);
 crate::accept::accept_batch_fn!(SqliteConnection);
 crate::usage::usage_fns!(SqliteConnection);
 crate::usage::usage_count_fns!(SqliteConnection);
